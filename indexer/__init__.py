@@ -1,0 +1,1 @@
+"""Media discovery, decoding, windowing, the build pipeline and the store (FAISS + DuckDB)."""

@@ -1,0 +1,126 @@
+"""The DuckDB catalog: its schema, its migrations, and short-lived connections.
+
+The schema is a public interface (users query it with plain DuckDB SQL), so it is
+versioned: ``MIGRATIONS[n]`` turns version n-1 into n, each applied once inside a
+transaction, and a catalog newer than this program is refused rather than guessed at.
+
+DuckDB lets one process write *or* many read, so nobody keeps the file open:
+writers open it for one commit, readers for one query.  A brief conflict is
+retried, which keeps readers working during a long build.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from indexer.errors import StoreError
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+    -- A folder given to 'index build'; media paths are relative to it.
+    CREATE TABLE roots (id INTEGER PRIMARY KEY, path VARCHAR NOT NULL UNIQUE, added_at TIMESTAMP);
+    -- One row per media file ever seen. status: ok | failed | missing (deleted from disk;
+    -- kept so labels on it survive and can be reported).
+    CREATE TABLE media (
+        id BIGINT PRIMARY KEY, root_id INTEGER NOT NULL, path VARCHAR NOT NULL,
+        size BIGINT, mtime_ns BIGINT, fingerprint VARCHAR, duration DOUBLE,
+        status VARCHAR NOT NULL, error VARCHAR, updated_at TIMESTAMP,
+        UNIQUE (root_id, path));
+    -- Files under a root that are not media (probed once, not again while unchanged).
+    CREATE TABLE non_media (root_id INTEGER, path VARCHAR, size BIGINT, mtime_ns BIGINT,
+        PRIMARY KEY (root_id, path));
+    -- An embedding set: one model with one set of weights, cut one way.
+    CREATE TABLE sets (
+        id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE, model VARCHAR NOT NULL,
+        weights_id VARCHAR NOT NULL, window_s DOUBLE NOT NULL, hop_s DOUBLE NOT NULL,
+        sample_rate INTEGER NOT NULL, dim INTEGER NOT NULL, dtype VARCHAR NOT NULL,
+        created_at TIMESTAMP);
+    -- An immutable FAISS file sets/<set>/<file> holding the vectors of one commit.
+    CREATE TABLE segments (
+        id INTEGER PRIMARY KEY, set_id INTEGER NOT NULL, file VARCHAR NOT NULL,
+        n_vectors BIGINT NOT NULL, created_at TIMESTAMP);
+    -- One row per window vector; id = the vector's id in its segment.  Windows of
+    -- deleted or re-embedded media stay (alive = false) until compaction drops them.
+    CREATE TABLE windows (
+        id BIGINT PRIMARY KEY, media_id BIGINT NOT NULL, set_id INTEGER NOT NULL,
+        start_s DOUBLE NOT NULL, end_s DOUBLE NOT NULL, segment_id INTEGER NOT NULL,
+        alive BOOLEAN NOT NULL);
+    -- A media file fully embedded in a set, with the mean and standard deviation of its
+    -- window vectors (per-file z-scoring without reading the vectors).
+    CREATE TABLE media_sets (
+        media_id BIGINT NOT NULL, set_id INTEGER NOT NULL, n_windows INTEGER NOT NULL,
+        mean FLOAT[] NOT NULL, std FLOAT[] NOT NULL, PRIMARY KEY (media_id, set_id));
+    -- Every command that changed the store, with its figures.
+    CREATE TABLE runs (id INTEGER PRIMARY KEY, command VARCHAR, started_at TIMESTAMP,
+        finished_at TIMESTAMP, stats JSON);
+    CREATE VIEW live_windows AS
+        SELECT w.id, r.path AS root, m.path, s.name AS set_name, w.start_s, w.end_s
+        FROM windows w JOIN media m ON m.id = w.media_id JOIN roots r ON r.id = m.root_id
+        JOIN sets s ON s.id = w.set_id WHERE w.alive;
+    """,
+}
+
+SCHEMA_VERSION = max(MIGRATIONS)
+_RETRY_SECONDS = 30.0
+
+
+def _is_lock_conflict(err: Exception) -> bool:
+    text = str(err).lower()
+    return "lock" in text or "conflicting" in text or "already open" in text
+
+
+@contextmanager
+def connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection held only for the ``with`` block, retrying while another process has it."""
+    deadline = time.monotonic() + _RETRY_SECONDS
+    delay = 0.01
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except (duckdb.IOException, duckdb.ConnectionException) as err:
+            if not _is_lock_conflict(err) or time.monotonic() > deadline:
+                raise StoreError(f"cannot open the catalog {path}: {str(err).splitlines()[0]}") from err
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of an open catalog (0 for an empty file)."""
+    has_meta = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'").fetchone()[0]
+    if not has_meta:
+        return 0
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def check_version(found: int, path: Path) -> None:
+    """Refuse a catalog written by a newer audioscan: guessing could lose data."""
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store at {path.parent} was written by a newer audioscan (catalog schema v{found}, "
+            f"this version reads up to v{SCHEMA_VERSION}); upgrade audioscan to use it"
+        )
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Bring the catalog to :data:`SCHEMA_VERSION`; returns the version it started at."""
+    found = version(con)
+    check_version(found, path)
+    for target in range(found + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN")
+        con.execute(MIGRATIONS[target])
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)])
+        con.execute("COMMIT")
+    return found

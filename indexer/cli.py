@@ -1,0 +1,116 @@
+"""``audioscan index ...``: build, status, check and compact a store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from indexer.build import BuildOptions, Progress, build
+from indexer.check import check_store
+from indexer.compact import compact_set
+from indexer.console import BarProgress, echo_json, echo_table, show_progress
+from indexer.status import store_status
+from indexer.store import Store
+from indexer.windows import WindowSpec
+from models import registry
+from models.base import LoadOptions
+
+FORMATS = click.Choice(["table", "json"])
+
+
+@click.group("index")
+def index() -> None:
+    """Build and inspect the store of embeddings."""
+
+
+@index.command("build")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", "-m", "models", multiple=True, default=[registry.DEFAULT_MODEL], show_default=True,
+              help="Embedding model (repeat for several; all share one decoding pass).")
+@click.option("--window", type=float, default=8.0, show_default=True, help="Window length in seconds.")
+@click.option("--hop", type=float, default=1.0, show_default=True, help="Seconds between window starts.")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Windows per model call.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
+              help="Inference precision; auto = fp16 autocast on CUDA, fp32 on CPU.")
+@click.option("--decode-workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Threads decoding media ahead of the model.")
+@click.option("--fp16-store", is_flag=True, help="Keep new sets' vectors in fp16 (half the disk, ~1e-3 error).")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any file failed.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_obj
+def build_command(obj, folder: Path, models: tuple[str, ...], window: float, hop: float, batch_size: int,
+                  device: str, precision: str, decode_workers: int, fp16_store: bool, strict: bool, fmt: str) -> None:
+    """Index every media file under FOLDER (again: only what changed)."""
+    try:
+        windows = WindowSpec(window, hop)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    options = BuildOptions(models=[m.upper() for m in models], windows=windows,
+                           load=LoadOptions(device=device, precision=precision), batch_size=batch_size,
+                           decode_workers=decode_workers, dtype="fp16" if fp16_store else "fp32")
+    for name in options.models:
+        registry.spec(name)  # an unknown model is refused before anything is touched
+    progress = BarProgress() if show_progress(obj.quiet) else Progress()
+    with Store.open(obj.store, write=True) as store:
+        report = build(store, folder, options, progress)
+    if fmt == "json":
+        echo_json(report.as_json())
+    elif not obj.quiet:
+        click.echo(f"{report.files_seen} media files: {report.files_indexed} indexed, {report.files_skipped} "
+                   f"unchanged, {report.files_reused} moved (vectors kept), {report.files_removed} removed, "
+                   f"{report.files_failed} failed; {report.windows_embedded} windows embedded in {report.seconds:.1f} s")
+    if report.failures and not obj.quiet:
+        click.echo(f"{len(report.failures)} file(s) could not be indexed:", err=True)
+        for path, reason in report.failures:
+            click.echo(f"  {path}: {reason}", err=True)
+    if strict and report.files_failed:
+        sys.exit(1)
+
+
+@index.command("status")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_obj
+def status_command(obj, fmt: str) -> None:
+    """What the store holds: embedding sets, media counts, failed files."""
+    with Store.open(obj.store) as store:
+        status = store_status(store)
+    if fmt == "json":
+        echo_json(status)
+        return
+    click.echo(f"store {status['store']}")
+    echo_table(["set", "model", "dim", "window", "hop", "windows", "segments"],
+               [[s["name"], s["model"], s["dim"], s["window"], s["hop"], s["windows"], s["segments"]]
+                for s in status["sets"]])
+    media = status["media"]
+    click.echo(f"media: {media['ok']} ok, {media['failed']} failed, {media['missing']} missing from disk")
+    for item in status["failed"]:
+        click.echo(f"  failed: {item['path']}: {item['error']}")
+
+
+@index.command("check")
+@click.pass_obj
+def check_command(obj) -> None:
+    """Verify the store; exit 0 when consistent, 1 with the reasons otherwise."""
+    with Store.open(obj.store) as store:
+        problems = check_store(store)
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        sys.exit(1)
+    if not obj.quiet:
+        click.echo("store is consistent")
+
+
+@index.command("compact")
+@click.pass_obj
+def compact_command(obj) -> None:
+    """Merge small segments and drop the vectors of deleted or re-embedded windows."""
+    with Store.open(obj.store, write=True) as store:
+        for info in store.sets():
+            report = compact_set(store, info, force=True)
+            if not obj.quiet:
+                click.echo(f"{report.set_name}: {report.segments_before} -> {report.segments_after} segments, "
+                           f"{report.vectors_dropped} dead vectors dropped")

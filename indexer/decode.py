@@ -1,0 +1,219 @@
+"""Decoding any container FFmpeg reads into mono float32 at the rates the models want.
+
+PyAV does the demuxing, decoding and resampling; we average the channels ourselves
+(FFmpeg's own stereo-to-mono matrix adds 3 dB) and hand out fixed-size blocks, so a
+three-hour file streams through in constant memory.  Several target rates come out
+of one decoding pass.  A packet that fails to decode is skipped, and the duration
+is the number of samples actually decoded, because a truncated file's header lies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import av
+import numpy as np
+
+from indexer.errors import MediaError
+
+BLOCK_SECONDS = 10.0
+# A damaged file is given this many undecodable packets in a row before we stop
+# reading it (keeping what was decoded so far).
+_MAX_BAD_PACKETS_IN_A_ROW = 64
+
+MEDIA_EXTENSIONS = frozenset(
+    "wav wave flac mp3 mp2 ogg oga opus m4a m4b aac ac3 eac3 wma aif aiff aifc caf amr ape wv "
+    "mp4 m4v mkv mka mov webm avi wmv flv mpg mpeg ts mts m2ts vob 3gp ogv dv".split()
+)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What opening a file told us: is it media with audio, and if not, why."""
+
+    is_media: bool
+    error: str | None = None
+
+
+def _short(err: Exception) -> str:
+    """FFmpeg's own words without the errno and the path we already name."""
+    text = getattr(err, "strerror", None) or str(err).strip() or type(err).__name__
+    return text.splitlines()[0].rstrip(".")
+
+
+def probe(path: Path) -> Probe:
+    """Decide whether ``path`` is media and whether it has audio we can index.
+
+    A file with a media extension, or one FFmpeg opens as a video, that cannot give
+    audio is a *failed* media file (the user expects it indexed, so we say why).
+    Anything else that does not open as audio is simply not media and is ignored.
+    """
+    expected = path.suffix.lower().lstrip(".") in MEDIA_EXTENSIONS
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        return Probe(expected, f"cannot be read: {_short(err)}")
+    if size == 0:
+        return Probe(expected, "the file is empty (0 bytes)")
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if container.streams.audio:
+                return Probe(True)
+            if container.streams.video:
+                return Probe(True, "it has no audio stream (video only)")
+            return Probe(expected, "it has no audio stream")
+    except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as err:
+        return Probe(expected, f"it is not a readable media file ({_short(err)})")
+
+
+class _Downmixer:
+    """Resamples one audio stream to one rate and averages its channels."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._resampler: av.AudioResampler | None = None
+        self._layout: str | None = None
+
+    def push(self, frame: av.AudioFrame | None) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        if frame is not None:
+            layout = f"{frame.layout.name}/{frame.sample_rate}/{frame.format.name}"
+            if self._resampler is not None and layout != self._layout:
+                out += self._drain()  # the stream changed shape mid-way: start a new resampler
+            if self._resampler is None:
+                self._resampler = av.AudioResampler(format="fltp", rate=self.rate)
+                self._layout = layout
+            out += [f.to_ndarray().mean(axis=0, dtype=np.float32) for f in self._resampler.resample(frame)]
+        else:
+            out += self._drain()
+        return out
+
+    def _drain(self) -> list[np.ndarray]:
+        if self._resampler is None:
+            return []
+        rest = [f.to_ndarray().mean(axis=0, dtype=np.float32) for f in self._resampler.resample(None)]
+        self._resampler = None
+        return rest
+
+
+class _Blocker:
+    """Gathers small decoded pieces into blocks of a fixed number of samples."""
+
+    def __init__(self, block: int) -> None:
+        self.block = block
+        self._parts: list[np.ndarray] = []
+        self._size = 0
+
+    def add(self, pieces: list[np.ndarray]) -> Iterator[np.ndarray]:
+        for piece in pieces:
+            self._parts.append(piece)
+            self._size += len(piece)
+        if self._size >= self.block:
+            joined = np.concatenate(self._parts)
+            full = (len(joined) // self.block) * self.block
+            for i in range(0, full, self.block):
+                yield joined[i: i + self.block]
+            rest = joined[full:]
+            self._parts, self._size = ([rest], len(rest)) if len(rest) else ([], 0)
+
+    def rest(self) -> Iterator[np.ndarray]:
+        if self._size:
+            yield np.concatenate(self._parts)
+        self._parts, self._size = [], 0
+
+
+def decode(path: Path, rates: Sequence[int], start: float = 0.0, end: float | None = None,
+           block_seconds: float = BLOCK_SECONDS) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(rate, block)`` pairs of mono float32 audio for each rate in ``rates``.
+
+    Blocks of one rate are consecutive and cover ``[start, end)`` of the first audio
+    stream (to the end of the file when ``end`` is None).  Raises :class:`MediaError`
+    when the file cannot be opened or has no audio stream.
+    """
+    rates = sorted(set(rates))
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, ValueError) as err:
+        raise MediaError(f"it is not a readable media file ({_short(err)})") from err
+    with container:
+        if not container.streams.audio:
+            raise MediaError("it has no audio stream")
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        if start > 0:
+            _seek(container, stream, start)
+        mixers = {rate: _Downmixer(rate) for rate in rates}
+        blockers = {rate: _Blocker(max(1, round(block_seconds * rate))) for rate in rates}
+        # Samples still to drop (before ``start``) and still to keep (before ``end``), per rate.
+        skip = {rate: None for rate in rates}
+        left = {rate: (None if end is None else max(0, round((end - start) * rate))) for rate in rates}
+
+        def emit(rate: int, pieces: list[np.ndarray], frame_time: float | None) -> Iterator[tuple[int, np.ndarray]]:
+            if skip[rate] is None:
+                skip[rate] = max(0, round((start - (frame_time or 0.0)) * rate)) if start > 0 else 0
+            trimmed = []
+            for piece in pieces:
+                if skip[rate]:
+                    cut = min(skip[rate], len(piece))
+                    piece, skip[rate] = piece[cut:], skip[rate] - cut
+                if left[rate] is not None:
+                    piece = piece[: left[rate]]
+                    left[rate] -= len(piece)
+                if len(piece):
+                    trimmed.append(piece)
+            for block in blockers[rate].add(trimmed):
+                yield rate, block
+
+        bad_in_a_row = 0
+        for frame in _frames(container, stream):
+            if frame is None:
+                bad_in_a_row += 1
+                if bad_in_a_row > _MAX_BAD_PACKETS_IN_A_ROW:
+                    break
+                continue
+            bad_in_a_row = 0
+            for rate in rates:
+                yield from emit(rate, mixers[rate].push(frame), frame.time)
+            if all(v is not None and v <= 0 for v in left.values()):
+                break
+        for rate in rates:
+            yield from emit(rate, mixers[rate].push(None), None)
+            for block in blockers[rate].rest():
+                yield rate, block
+
+
+def _frames(container: av.container.InputContainer, stream: av.AudioStream) -> Iterator[av.AudioFrame | None]:
+    """Decoded frames of ``stream``; ``None`` stands for a packet that failed to decode."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.error.EOFError:
+            return
+        except av.error.FFmpegError:
+            yield None  # a damaged container: the demuxer may still resync
+            continue
+        try:
+            yield from packet.decode()
+        except av.error.FFmpegError:
+            yield None
+
+
+def _seek(container: av.container.InputContainer, stream: av.AudioStream, start: float) -> None:
+    """Seek to a keyframe at or before ``start``; exact trimming happens on decoded samples."""
+    if stream.time_base is None:
+        return
+    try:
+        container.seek(int(max(0.0, start - 0.5) / stream.time_base), stream=stream, backward=True)
+    except av.error.FFmpegError:
+        container.seek(0, stream=stream)
+
+
+def decode_all(path: Path, rate: int, start: float = 0.0, end: float | None = None) -> np.ndarray:
+    """The whole of ``[start, end)`` at one rate as one array (for short clips only)."""
+    blocks = [block for _, block in decode(path, [rate], start, end)]
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)

@@ -1,0 +1,123 @@
+"""Deciding what a build must do, from a directory listing and the catalog alone.
+
+This is what makes a rebuild over an unchanged library take a blink: a file whose
+size and mtime match its catalog row is settled without being opened.  Only new or
+changed files are probed and hashed; a hash that matches a file that vanished from
+its old path is a move, which keeps its vectors and costs no inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from indexer.decode import probe
+from indexer.discover import FileEntry, fingerprint
+from indexer.store import Commit, MediaRow, Store
+
+
+@dataclass
+class Job:
+    """One media file to decode and embed into ``set_ids``.
+
+    ``media`` is the row as it will be committed once the file is embedded;
+    ``replaces`` says its older vectors (every set) die in the same commit.
+    """
+
+    media: MediaRow
+    path: Path
+    set_ids: list[int]
+    replaces: bool
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    bookkeeping: Commit = field(default_factory=Commit)
+    files_seen: int = 0
+    files_skipped: int = 0
+    files_reused: int = 0
+    files_removed: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: list[int]) -> Plan:
+    """Sort every file under the root into skip, move, embed, fail or remove."""
+    plan = Plan()
+    known = store.media_of_root(root_id)
+    done = store.embedded_sets(root_id)
+    not_media = store.non_media(root_id)
+    on_disk = {entry.rel for entry in entries}
+    # Files with live vectors whose path is gone: candidate sources of a move.
+    vanished = {row.fingerprint: row for row in known.values()
+                if row.status == "ok" and row.fingerprint and row.path not in on_disk}
+
+    def missing_sets(row: MediaRow) -> list[int]:
+        have = done.get(row.id, set())
+        return [sid for sid in set_ids if sid not in have]
+
+    def settle(row: MediaRow, entry: FileEntry) -> None:
+        todo = missing_sets(row)
+        if todo:
+            plan.jobs.append(Job(row, entry.abs, todo, replaces=False))
+        else:
+            plan.files_skipped += 1
+
+    def fail(row: MediaRow | None, entry: FileEntry, reason: str) -> None:
+        media_id = row.id if row else store.new_media_id()
+        plan.bookkeeping.media.append(MediaRow(media_id, root_id, entry.rel, entry.size, entry.mtime_ns,
+                                               None, None, "failed", reason))
+        if row:
+            plan.bookkeeping.retire.append((media_id, None))
+        plan.failures.append((entry.rel, reason))
+
+    for entry in entries:
+        row = known.get(entry.rel)
+        if row and row.status != "missing" and (row.size, row.mtime_ns) == (entry.size, entry.mtime_ns):
+            plan.files_seen += 1
+            if row.status == "ok":
+                settle(row, entry)
+            else:
+                plan.files_skipped += 1  # unchanged and still broken: its recorded reason stands
+            continue
+        if not row and not_media.get(entry.rel) == (entry.size, entry.mtime_ns):
+            continue
+        found = probe(entry.abs)
+        if not found.is_media and not row:
+            plan.bookkeeping.non_media.append((root_id, entry.rel, entry.size, entry.mtime_ns))
+            continue
+        plan.files_seen += 1
+        if found.error or not found.is_media:
+            fail(row, entry, found.error or "it is no longer a media file")
+            continue
+        try:
+            digest = fingerprint(entry.abs)
+        except OSError as err:
+            fail(row, entry, f"cannot be read ({err.strerror or err})")
+            continue
+        current = replace(row, size=entry.size, mtime_ns=entry.mtime_ns) if row else None
+        if row and row.status == "ok" and row.fingerprint == digest:
+            plan.bookkeeping.media.append(current)  # touched, not changed
+            settle(current, entry)
+            continue
+        source = vanished.pop(digest, None) if not row else None
+        if source is not None:
+            moved_ids.add(source.id)
+            moved = replace(source, path=entry.rel, size=entry.size, mtime_ns=entry.mtime_ns)
+            plan.bookkeeping.media.append(moved)
+            plan.files_reused += 1
+            todo = missing_sets(moved)
+            if todo:
+                plan.jobs.append(Job(moved, entry.abs, todo, replaces=False))
+            continue
+        media = MediaRow(row.id if row else store.new_media_id(), root_id, entry.rel, entry.size,
+                         entry.mtime_ns, digest, None, "ok")
+        plan.jobs.append(Job(media, entry.abs, list(set_ids), replaces=row is not None))
+
+    for row in known.values():
+        if row.path in on_disk or row.status == "missing" or row.id in moved_ids:
+            continue
+        plan.bookkeeping.media.append(replace(row, status="missing", error="the file is gone from disk"))
+        plan.bookkeeping.retire.append((row.id, None))
+        plan.files_removed += 1
+    return plan

@@ -1,0 +1,31 @@
+"""The one registry of embedding models: names to specs, and the single entry point
+that loads a model (tests replace ``load_model`` to prove a path runs no model)."""
+
+from __future__ import annotations
+
+from models import logmel
+from models.base import EmbeddingModel, LoadOptions, ModelSpec
+from models.errors import ModelError
+
+DEFAULT_MODEL = logmel.NAME
+
+_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in (logmel.SPEC,)}
+
+
+def names() -> list[str]:
+    """All registered model names, in a stable order."""
+    return list(_SPECS)
+
+
+def spec(name: str) -> ModelSpec:
+    """The spec of ``name`` (case-insensitive), or a clear error listing what exists."""
+    found = _SPECS.get(name.upper())
+    if found is None:
+        raise ModelError(f"unknown model '{name}'; choose one of: {', '.join(_SPECS)} "
+                         "(see 'audioscan models list')")
+    return found
+
+
+def load_model(name: str, options: LoadOptions = LoadOptions()) -> EmbeddingModel:
+    """Build the model ``name``: the only place in the program that constructs one."""
+    return spec(name).load(options)

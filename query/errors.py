@@ -1,0 +1,5 @@
+"""The exception the query layer raises for things a user can fix."""
+
+
+class QueryError(Exception):
+    """A query cannot run as asked (bad time range, unknown file, no audio in the clip...)."""
