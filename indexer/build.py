@@ -51,6 +51,7 @@ class BuildReport:
     windows_embedded: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    still_failing: int = 0
 
     def as_json(self) -> dict:
         return {key: getattr(self, key) for key in (
@@ -132,7 +133,8 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     store.commit(plan.bookkeeping)
     report = BuildReport(files_seen=plan.files_seen, files_skipped=plan.files_skipped,
                          files_reused=plan.files_reused, files_removed=plan.files_removed,
-                         files_failed=len(plan.failures), failures=list(plan.failures))
+                         files_failed=len(plan.failures), failures=list(plan.failures),
+                         still_failing=plan.still_failing)
     models = _load_models(options, specs, plan.jobs)
     set_by_id = {info.id: info for info in sets}
     stages = {info.id: _Stage(models[info.model], options.batch_size) for info in sets if models}

@@ -16,7 +16,11 @@ from indexer.windows import WindowSpec, window_starts
 
 
 def check_store(store: Store) -> list[str]:
-    """Every inconsistency found, as one sentence each (empty when the store is sound)."""
+    """Every inconsistency found, as one sentence each (empty when the store is sound).
+
+    Files a crash left unlisted are not inconsistencies (no reader ever sees them and
+    the next writer deletes them); :func:`leftovers` lists them.
+    """
     problems: list[str] = []
     for info in store.sets():
         with store.connect() as con:
@@ -67,7 +71,10 @@ def check_store(store: Store) -> list[str]:
             elif not recorded == live == expected:
                 problems.append(f"set {info.name}: {path} should have {expected} windows, "
                                 f"the catalog records {recorded} and {live} are live")
-    for path in store.unlisted_files():
-        problems.append(f"{path.relative_to(store.path)} is not in the catalog (left by a crash; "
-                        "the next build removes it)")
     return problems
+
+
+def leftovers(store: Store) -> list[str]:
+    """Files under sets/ that the catalog does not list, as notes."""
+    return [f"{path.relative_to(store.path)} is not in the catalog (left by an interrupted write; "
+            "the next build removes it)" for path in store.unlisted_files()]

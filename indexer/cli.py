@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from indexer.build import BuildOptions, Progress, build
-from indexer.check import check_store
+from indexer.check import check_store, leftovers
 from indexer.compact import compact_set
 from indexer.console import BarProgress, echo_json, echo_table, show_progress
 from indexer.status import store_status
@@ -37,12 +37,14 @@ def index() -> None:
               help="Inference precision; auto = fp16 autocast on CUDA, fp32 on CPU.")
 @click.option("--decode-workers", type=click.IntRange(1), default=1, show_default=True,
               help="Threads decoding media ahead of the model.")
+@click.option("--commit-every", type=click.FloatRange(0), default=20.0, show_default=True,
+              help="Seconds between commits; a crash loses at most the files finished since the last one.")
 @click.option("--fp16-store", is_flag=True, help="Keep new sets' vectors in fp16 (half the disk, ~1e-3 error).")
-@click.option("--strict", is_flag=True, help="Exit with status 1 when any file failed.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any file under FOLDER is failed (now or before).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
 def build_command(obj, folder: Path, models: tuple[str, ...], window: float, hop: float, batch_size: int,
-                  device: str, precision: str, decode_workers: int, fp16_store: bool, strict: bool, fmt: str) -> None:
+                  device: str, precision: str, decode_workers: int, commit_every: float, fp16_store: bool, strict: bool, fmt: str) -> None:
     """Index every media file under FOLDER (again: only what changed)."""
     try:
         windows = WindowSpec(window, hop)
@@ -50,7 +52,8 @@ def build_command(obj, folder: Path, models: tuple[str, ...], window: float, hop
         raise click.BadParameter(str(err)) from None
     options = BuildOptions(models=[m.upper() for m in models], windows=windows,
                            load=LoadOptions(device=device, precision=precision), batch_size=batch_size,
-                           decode_workers=decode_workers, dtype="fp16" if fp16_store else "fp32")
+                           decode_workers=decode_workers, commit_seconds=commit_every,
+                           dtype="fp16" if fp16_store else "fp32")
     for name in options.models:
         registry.spec(name)  # an unknown model is refused before anything is touched
     progress = BarProgress() if show_progress(obj.quiet) else Progress()
@@ -66,7 +69,10 @@ def build_command(obj, folder: Path, models: tuple[str, ...], window: float, hop
         click.echo(f"{len(report.failures)} file(s) could not be indexed:", err=True)
         for path, reason in report.failures:
             click.echo(f"  {path}: {reason}", err=True)
-    if strict and report.files_failed:
+    if report.still_failing and not obj.quiet:
+        click.echo(f"{report.still_failing} unchanged file(s) still fail as before; "
+                   "'audioscan index status' lists why", err=True)
+    if strict and (report.files_failed or report.still_failing):
         sys.exit(1)
 
 
@@ -96,6 +102,10 @@ def check_command(obj) -> None:
     """Verify the store; exit 0 when consistent, 1 with the reasons otherwise."""
     with Store.open(obj.store) as store:
         problems = check_store(store)
+        notes = leftovers(store)
+    if not obj.quiet:
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
     if problems:
         for problem in problems:
             click.echo(problem, err=True)

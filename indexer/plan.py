@@ -39,6 +39,7 @@ class Plan:
     files_reused: int = 0
     files_removed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    still_failing: int = 0
 
 
 def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: list[int]) -> Plan:
@@ -51,6 +52,7 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
     # Files with live vectors whose path is gone: candidate sources of a move.
     vanished = {row.fingerprint: row for row in known.values()
                 if row.status == "ok" and row.fingerprint and row.path not in on_disk}
+    moved_ids: set[int] = set()
 
     def missing_sets(row: MediaRow) -> list[int]:
         have = done.get(row.id, set())
@@ -79,6 +81,7 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
                 settle(row, entry)
             else:
                 plan.files_skipped += 1  # unchanged and still broken: its recorded reason stands
+                plan.still_failing += 1
             continue
         if not row and not_media.get(entry.rel) == (entry.size, entry.mtime_ns):
             continue

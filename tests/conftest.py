@@ -1,0 +1,86 @@
+"""Shared fixtures: real encoded media written at test time, and a store folder.
+
+Nothing is downloaded: every file is synthesised and encoded with PyAV here.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.samples import scene, synth, write_media, write_video_without_audio
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test that made it."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+def tone_file(path: Path, seconds: float, kind: str = "siren", rate: int = 16_000, seed: int = 0,
+              video: bool = False, stereo: bool = False) -> Path:
+    """One encoded file of ``kind`` (see ``indexer.samples.synth``) over background noise."""
+    audio = scene(seconds, rate, "noise", [(kind, 0.0, seconds)] if kind else [], seed=seed)
+    if stereo:
+        audio = np.stack([audio, audio * 0.5])
+    return write_media(path, audio, rate, video=video)
+
+
+def make_library(root: Path) -> dict[str, Path]:
+    """A small library of every supported kind plus each broken kind; names say what they are."""
+    files = {
+        "wav": tone_file(root / "a.wav", 12, "siren", 16_000, seed=1),
+        "flac": tone_file(root / "b.flac", 10, "chirp", 44_100, seed=2, stereo=True),
+        "mp3": tone_file(root / "c.mp3", 9, "knock", 44_100, seed=3),
+        "m4a": tone_file(root / "d.m4a", 10, "hum", 48_000, seed=4),
+        "mp4": tone_file(root / "folder with space" / "e.mp4", 11, "siren", 48_000, seed=5, video=True),
+        "mkv": tone_file(root / "f.mkv", 9, "knock", 48_000, seed=6, stereo=True),
+        "webm": tone_file(root / "g.webm", 9, "chirp", 48_000, seed=7),
+        "short": tone_file(root / "short.wav", 3, "siren", 16_000, seed=8),
+    }
+    broken = root / "broken"
+    broken.mkdir(parents=True, exist_ok=True)
+    (broken / "empty.wav").write_bytes(b"")
+    (broken / "garbage.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
+    truncated = tone_file(broken / "truncated.mp3", 10, "siren", 44_100, seed=9)
+    data = truncated.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    write_media(broken / "silent.flac", synth("silence", 9, 16_000), 16_000)
+    write_video_without_audio(broken / "no-audio.mp4")
+    (root / "notes.txt").write_text("not media\n")
+    (root / ".hidden").mkdir(exist_ok=True)
+    tone_file(root / ".hidden" / "secret.wav", 9, "siren", 16_000)
+    files.update({"empty": broken / "empty.wav", "garbage": broken / "garbage.mp4",
+                  "truncated": truncated, "silent": broken / "silent.flac", "no_audio": broken / "no-audio.mp4"})
+    return files
+
+
+@pytest.fixture(scope="session")
+def library_template(tmp_path_factory) -> Path:
+    """The library written once per session; tests copy it before changing anything."""
+    root = tmp_path_factory.mktemp("template") / "library"
+    make_library(root)
+    return root
+
+
+@pytest.fixture
+def library(tmp_path, library_template) -> Path:
+    import shutil
+
+    root = tmp_path / "library"
+    shutil.copytree(library_template, root)
+    return root
+
+
+@pytest.fixture
+def store_path(tmp_path) -> Path:
+    return tmp_path / "store"

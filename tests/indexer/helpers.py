@@ -1,0 +1,31 @@
+"""Helpers the indexer tests share: building through the API and reading a store back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from indexer.build import BuildOptions, BuildReport, build
+from indexer.store import Store
+
+
+def build_once(store_path: Path, root: Path, **options) -> BuildReport:
+    with Store.open(store_path, write=True) as store:
+        return build(store, root, BuildOptions(**options))
+
+
+def live_windows(store_path: Path) -> list[tuple[str, str, float, float]]:
+    """Every live window as (set, path, start, end), sorted: what 'the same store' means."""
+    with Store.open(store_path) as store, store.connect() as con:
+        rows = con.execute("SELECT set_name, path, start_s, end_s FROM live_windows").fetchall()
+    return sorted((s, p, round(a, 6), round(b, 6)) for s, p, a, b in rows)
+
+
+def vectors_by_window(store_path: Path) -> dict[tuple[str, float], np.ndarray]:
+    with Store.open(store_path) as store:
+        info = store.find_set()
+        table = store.live_windows(info)
+        ids, vectors = store.vectors(info)
+    where = {int(i): (p, round(float(s), 6)) for i, p, s in zip(table["id"], table["path"], table["start_s"])}
+    return {where[int(i)]: v for i, v in zip(ids, vectors)}

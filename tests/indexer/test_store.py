@@ -1,0 +1,107 @@
+import multiprocessing
+import os
+
+import duckdb
+import numpy as np
+import pytest
+
+from indexer import catalog
+from indexer.errors import StoreError
+from indexer.segments import read_segment
+from indexer.store import Commit, FileVectors, MediaRow, Store
+
+
+def _commit_one(store: Store, path: str, n: int, seed: int = 0) -> None:
+    info = store.find_set()
+    media_id = store.new_media_id()
+    root_id = store.ensure_root(store.path.parent)
+    vectors = np.random.default_rng(seed).standard_normal((n, info.dim)).astype(np.float32)
+    store.commit(Commit(media=[MediaRow(media_id, root_id, path, 1, 1, f"fp{seed}", n + 7.0, "ok")],
+                        vectors=[FileVectors(media_id, info.id, np.arange(n, dtype=float),
+                                             np.arange(n, dtype=float) + 8, vectors)]))
+
+
+@pytest.fixture
+def small_store(store_path):
+    with Store.open(store_path, write=True) as store:
+        store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
+        _commit_one(store, "a.wav", 3, seed=1)
+    return store_path
+
+
+def test_a_commit_is_one_segment_and_its_windows(small_store):
+    with Store.open(small_store) as store:
+        info = store.find_set()
+        (seg_id, path, n), = store.segments(info)
+        assert n == 3 and path.exists()
+        ids, vectors = store.vectors(info)
+        file_ids, file_vectors = read_segment(path)
+        assert np.array_equal(ids, file_ids) and np.array_equal(vectors, file_vectors)
+        with store.connect() as con:
+            mean = np.array(con.execute("SELECT mean FROM media_sets").fetchone()[0])
+        assert np.allclose(mean, vectors.mean(axis=0), atol=1e-6)
+
+
+def test_unlisted_segment_files_are_removed_when_a_writer_opens(small_store):
+    with Store.open(small_store) as store:
+        info = store.find_set()
+    stray = small_store / "sets" / info.name / "seg-00000099.faiss"
+    stray.write_bytes(b"left by a crash")
+    (small_store / "sets" / info.name / "seg-00000100.faiss.tmp").write_bytes(b"half written")
+    with Store.open(small_store) as store:
+        assert len(store.unlisted_files()) == 2  # a reader reports, never deletes
+    with Store.open(small_store, write=True) as store:
+        assert store.unlisted_files() == []
+    assert not stray.exists()
+
+
+def _try_to_write(path, queue):
+    try:
+        with Store.open(path, write=True):
+            queue.put("opened")
+    except StoreError as err:
+        queue.put(str(err))
+
+
+def test_a_second_writer_is_refused_with_a_sentence_and_readers_still_read(small_store):
+    with Store.open(small_store, write=True):
+        queue = multiprocessing.get_context("spawn").Queue()
+        proc = multiprocessing.get_context("spawn").Process(target=_try_to_write, args=(small_store, queue))
+        proc.start()
+        proc.join(60)
+        message = queue.get(timeout=5)
+        assert "is being written by process" in message and str(os.getpid()) in message
+        with Store.open(small_store) as reader:
+            assert len(reader.vectors(reader.find_set())[0]) == 3
+
+
+def test_a_newer_catalog_is_refused_not_guessed(small_store):
+    con = duckdb.connect(str(small_store / "catalog.duckdb"))
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(catalog.SCHEMA_VERSION + 1)])
+    con.close()
+    for write in (False, True):
+        with pytest.raises(StoreError, match="newer audioscan"):
+            with Store.open(small_store, write=write):
+                pass
+
+
+def test_the_schema_version_is_recorded(small_store):
+    with Store.open(small_store) as store, store.connect() as con:
+        assert catalog.version(con) == catalog.SCHEMA_VERSION
+
+
+def test_a_failed_catalog_transaction_leaves_no_segment_behind(small_store, monkeypatch):
+    with Store.open(small_store, write=True) as store:
+        def boom(*args, **kwargs):
+            raise RuntimeError("disk full")
+        monkeypatch.setattr(Store, "_apply", staticmethod(boom))
+        with pytest.raises(RuntimeError):
+            _commit_one(store, "b.wav", 2, seed=2)
+        assert store.unlisted_files() == []
+        assert len(store.segments(store.find_set())) == 1
+
+
+def test_missing_store_is_a_sentence(tmp_path):
+    with pytest.raises(StoreError, match="no audioscan store"):
+        with Store.open(tmp_path / "nothing"):
+            pass

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from indexer.windows import StreamWindower, WindowSpec, window_starts
+
+
+def test_twenty_seconds_give_thirteen_windows():
+    win, hop = WindowSpec(8.0, 1.0).samples(16_000)
+    starts = window_starts(20 * 16_000, win, hop)
+    assert len(starts) == 13
+    assert starts[-1] + win == 20 * 16_000
+
+
+def test_tail_is_covered_by_a_window_ending_at_the_end():
+    starts = window_starts(1050, 100, 30)
+    assert starts[-1] == 950 and starts[-2] == 930
+
+
+def test_short_signal_gives_one_window_and_no_signal_none():
+    assert window_starts(50, 100, 10).tolist() == [0]
+    assert window_starts(0, 100, 10).tolist() == []
+
+
+def test_bad_spec_is_refused():
+    with pytest.raises(ValueError):
+        WindowSpec(0, 1)
+
+
+@pytest.mark.parametrize("total,win,hop,block", [(20_000, 800, 100, 333), (1050, 100, 30, 7),
+                                                 (5000, 100, 250, 64), (60, 100, 10, 16), (800, 800, 100, 800)])
+def test_streaming_cutter_matches_the_whole_file_rule(total, win, hop, block):
+    signal = np.random.default_rng(0).standard_normal(total).astype(np.float32)
+    cutter = StreamWindower(win, hop, batch_size=5)
+    batches = []
+    for i in range(0, total, block):
+        batches += list(cutter.feed(signal[i: i + block]))
+    batches += list(cutter.finish())
+    starts = np.concatenate([b.starts for b in batches])
+    assert starts.tolist() == window_starts(total, win, hop).tolist()
+    audio = np.concatenate([b.audio for b in batches])
+    ends = np.concatenate([b.ends for b in batches])
+    for s, e, row in zip(starts, ends, audio):
+        assert e == min(s + win, total)
+        assert np.array_equal(row[: e - s], signal[s:e])
+        assert not row[e - s:].any()  # zero padding only past the end of a short signal
+    assert all(len(b.starts) <= 5 for b in batches)

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from indexer.store import Store
+from query.errors import QueryError
+from query.search import SetIndex, embed_clip, merge_hits
+from tests.conftest import tone_file
+from tests.indexer.helpers import build_once
+
+
+def test_overlapping_windows_of_a_file_merge_into_one_hit_with_the_best_score():
+    paths = np.array(["a", "a", "b", "a", "a"], dtype=object)
+    media = np.array([1, 1, 2, 1, 1])
+    starts = np.array([10.0, 11.0, 0.0, 30.0, 12.0])
+    ends = starts + 8
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    hits, complete = merge_hits(paths, media, starts, ends, scores, k=3)
+    assert complete is False
+    assert [(h.path, h.start, h.end, h.score) for h in hits] == [
+        ("a", 10.0, 20.0, 0.9), ("b", 0.0, 8.0, 0.7), ("a", 30.0, 38.0, 0.6)]
+    hits, complete = merge_hits(paths, media, starts, ends, scores, k=2)
+    assert complete and [h.path for h in hits] == ["a", "b"]
+
+
+def test_a_window_bridging_two_moments_joins_them():
+    hits, _ = merge_hits(np.array(["a"] * 3, dtype=object), np.array([1, 1, 1]), np.array([0.0, 20.0, 8.0]),
+                         np.array([8.0, 28.0, 20.0]), np.array([0.9, 0.8, 0.7]), k=5)
+    assert [(h.start, h.end, h.score) for h in hits] == [(0.0, 28.0, 0.9)]
+
+
+@pytest.fixture
+def sirens(tmp_path):
+    """A library where only two files hold a siren, at known places."""
+    from indexer.samples import scene, write_media
+    root = tmp_path / "lib"
+    write_media(root / "street.mkv", scene(40, 48_000, "rain", [("siren", 20, 30)], seed=1), 48_000)
+    write_media(root / "kitchen.flac", scene(30, 44_100, "hum", [("knock", 5, 15)], seed=2), 44_100)
+    write_media(root / "forest.mp3", scene(30, 44_100, "rain", [("chirp", 0, 30)], seed=3), 44_100)
+    write_media(root / "alarm.wav", scene(20, 16_000, "noise", [("siren", 0, 20)], seed=4), 16_000)
+    build_once(tmp_path / "store", root)
+    return tmp_path
+
+
+def test_search_by_clip_finds_the_sirens_first(sirens):
+    clip = tone_file(sirens / "clip.wav", 5, "siren", 44_100, seed=77)
+    with Store.open(sirens / "store") as store:
+        info = store.find_set()
+        hits = SetIndex(store, info).search(embed_clip(clip, info), k=4)
+    assert {h.path.rsplit("/", 1)[1] for h in hits[:2]} == {"street.mkv", "alarm.wav"}
+    street = next(h for h in hits if h.path.endswith("street.mkv"))
+    assert street.start < 25 < street.end  # the hit covers the siren at 20-30 s
+    assert all(-1.0 <= h.score <= 1.0001 for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_a_long_clip_is_embedded_window_by_window_and_averaged(sirens, monkeypatch):
+    clip = tone_file(sirens / "long.wav", 20, "siren", 16_000, seed=5)
+    with Store.open(sirens / "store") as store:
+        info = store.find_set()
+    batches = []
+    from models.logmel import LogMelModel
+    real = LogMelModel.embed
+    monkeypatch.setattr(LogMelModel, "embed", lambda self, b: batches.append(b.shape) or real(self, b))
+    vector = embed_clip(clip, info)
+    assert sum(shape[0] for shape in batches) == 13 and all(shape[1] == 8 * 16_000 for shape in batches)
+    assert vector.shape == (info.dim,)
+
+
+def test_a_range_outside_the_clip_is_a_sentence(sirens):
+    clip = tone_file(sirens / "c.wav", 3, "siren", 16_000)
+    with Store.open(sirens / "store") as store:
+        info = store.find_set()
+    with pytest.raises(QueryError, match="no audio between 10 s"):
+        embed_clip(clip, info, 10.0, 12.0)
+    with pytest.raises(QueryError, match="do not make a time range"):
+        embed_clip(clip, info, 2.0, 1.0)
