@@ -16,6 +16,7 @@ from indexer.store import Store
 from indexer.windows import WindowSpec
 from models import registry
 from models.base import LoadOptions
+from models.engine import default_batch_size
 
 FORMATS = click.Choice(["table", "json"])
 
@@ -31,7 +32,10 @@ def index() -> None:
               help="Embedding model (repeat for several; all share one decoding pass).")
 @click.option("--window", type=float, default=8.0, show_default=True, help="Window length in seconds.")
 @click.option("--hop", type=float, default=1.0, show_default=True, help="Seconds between window starts.")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Windows per model call.")
+@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Weights file (or folder) of the one --model, instead of looking in the caches.")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="Windows per model call (default: chosen per model and device).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
               help="Inference precision; auto = fp16 autocast on CUDA, fp32 on CPU.")
@@ -43,19 +47,26 @@ def index() -> None:
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any file under FOLDER is failed (now or before).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-def build_command(obj, folder: Path, models: tuple[str, ...], window: float, hop: float, batch_size: int,
+def build_command(obj, folder: Path, models: tuple[str, ...], window: float, hop: float, weights: Path | None,
+                  batch_size: int | None,
                   device: str, precision: str, decode_workers: int, commit_every: float, fp16_store: bool, strict: bool, fmt: str) -> None:
     """Index every media file under FOLDER (again: only what changed)."""
     try:
         windows = WindowSpec(window, hop)
     except ValueError as err:
         raise click.BadParameter(str(err)) from None
-    options = BuildOptions(models=[m.upper() for m in models], windows=windows,
-                           load=LoadOptions(device=device, precision=precision), batch_size=batch_size,
+    names = list(dict.fromkeys(m.upper() for m in models))
+    if weights is not None and len(names) > 1:
+        raise click.BadParameter("--weights names the file of one model; give a single --model with it")
+    load = LoadOptions(device=device, precision=precision, weights=weights)
+    specs = [registry.spec(name) for name in names]
+    for spec in specs:
+        spec.weights_id(load)  # unknown models and missing weights fail before the store is touched
+    if batch_size is None:
+        batch_size = min(default_batch_size(spec.count_params(), device) for spec in specs)
+    options = BuildOptions(models=names, windows=windows, load=load, batch_size=batch_size,
                            decode_workers=decode_workers, commit_seconds=commit_every,
                            dtype="fp16" if fp16_store else "fp32")
-    for name in options.models:
-        registry.spec(name)  # an unknown model is refused before anything is touched
     progress = BarProgress() if show_progress(obj.quiet) else Progress()
     with Store.open(obj.store, write=True) as store:
         report = build(store, folder, options, progress)

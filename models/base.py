@@ -3,11 +3,15 @@ need to know which family they are talking to."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
+
+from models import weights
+from models.errors import ModelError
+from models.weights import WeightFile
 
 
 class EmbeddingModel(Protocol):
@@ -37,19 +41,58 @@ class LoadOptions:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the store needs to know about a model without loading it.
+    """What the store and the CLI need to know about a model without loading it.
 
-    ``weights_id`` names the exact weights (a checksum for neural models) and is part
-    of an embedding set's identity, so vectors of different weights never share a set.
-    ``load`` builds the model; it is the only place that may import heavy libraries
-    or read weight files.
+    ``files`` are the weight files it needs (the first is the one ``--weights`` names);
+    a model without files (LOGMEL) is identified by ``recipe`` alone.  ``build`` makes
+    the model from resolved local files; it is the only place that imports heavy
+    libraries.  ``count_params`` builds the architecture on torch's meta device, so
+    ``models list`` can report exact sizes without weights or memory.
     """
 
     name: str
     dim: int
     sample_rate: int
-    params: int
     source: str
-    weights_id: Callable[[LoadOptions], str]
-    available: Callable[[LoadOptions], bool]
-    load: Callable[[LoadOptions], EmbeddingModel]
+    build: Callable[[LoadOptions, dict[str, Path]], EmbeddingModel]
+    files: tuple[WeightFile, ...] = ()
+    recipe: str = ""
+    count_params: Callable[[], int] = field(default=lambda: 0)
+
+    def _explicit(self, file: WeightFile, options: LoadOptions) -> Path | None:
+        if options.weights is None:
+            return None
+        given = Path(options.weights).expanduser()
+        if given.is_dir() or file is self.files[0]:
+            return given
+        return given.parent  # companion files (config.json) sit beside the weights file
+
+    def local_files(self, options: LoadOptions) -> dict[str, Path] | None:
+        """Every weight file found without any download, or None if one is missing."""
+        found = {}
+        for file in self.files:
+            path = weights.find_local(file, self._explicit(file, options))
+            if path is None:
+                return None
+            found[file.filename] = path
+        return found
+
+    def resolve(self, options: LoadOptions, allow_download: bool = True) -> dict[str, Path]:
+        return {file.filename: weights.resolve(self.name, file, self._explicit(file, options), allow_download)
+                for file in self.files}
+
+    def available(self, options: LoadOptions = LoadOptions()) -> bool:
+        try:
+            return self.local_files(options) is not None
+        except ModelError:
+            return False
+
+    def weights_id(self, options: LoadOptions = LoadOptions()) -> str:
+        """The identity of the exact weights (and recipe) an embedding set was made with."""
+        if not self.files:
+            return self.recipe
+        primary = self.resolve(options)[self.files[0].filename]
+        return weights.checksum(primary)
+
+    def load(self, options: LoadOptions = LoadOptions()) -> EmbeddingModel:
+        return self.build(options, self.resolve(options))

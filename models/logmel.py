@@ -54,7 +54,7 @@ class LogMelModel:
             return torch.cat(parts, dim=1).float().cpu().numpy()
 
 
-def _load(options: LoadOptions) -> LogMelModel:
+def _build(options: LoadOptions, files: dict) -> LogMelModel:
     # Log-mel statistics are cheap enough that the CPU is never the bottleneck;
     # an explicit CUDA device is still honoured.
     device = options.device if options.device.startswith("cuda") else "cpu"
@@ -65,9 +65,7 @@ SPEC = ModelSpec(
     name=NAME,
     dim=DIM,
     sample_rate=SAMPLE_RATE,
-    params=0,
     source="built in (torchaudio log-mel statistics, no weights)",
-    weights_id=lambda options: RECIPE_VERSION,
-    available=lambda options: True,
-    load=_load,
+    build=_build,
+    recipe=RECIPE_VERSION,
 )

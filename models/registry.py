@@ -3,13 +3,14 @@ that loads a model (tests replace ``load_model`` to prove a path runs no model).
 
 from __future__ import annotations
 
-from models import logmel
+from models import ast, beats, eat, logmel, wav2vec2
 from models.base import EmbeddingModel, LoadOptions, ModelSpec
 from models.errors import ModelError
 
 DEFAULT_MODEL = logmel.NAME
 
-_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in (logmel.SPEC,)}
+_SPECS: dict[str, ModelSpec] = {
+    spec.name: spec for spec in (logmel.SPEC, *wav2vec2.specs(), *beats.specs(), *ast.specs(), *eat.specs())}
 
 
 def names() -> list[str]:

@@ -10,7 +10,7 @@ from indexer.check import check_store
 from indexer.status import store_status
 from indexer.store import Store
 from models import logmel, registry
-from models.base import LoadOptions, ModelSpec
+from models.base import ModelSpec
 from tests.indexer.helpers import build_once, live_windows, vectors_by_window
 
 GOOD = {"a.wav", "b.flac", "c.mp3", "d.m4a", "folder with space/e.mp4", "f.mkv", "g.webm", "short.wav",
@@ -105,7 +105,7 @@ def _second_model() -> ModelSpec:
     class Half(logmel.LogMelModel):
         name, sample_rate = "HALF", 8_000
 
-    return ModelSpec("HALF", logmel.DIM, 8_000, 0, "test", lambda o: "half-v1", lambda o: True, lambda o: Half())
+    return ModelSpec("HALF", logmel.DIM, 8_000, "test", lambda o, f: Half(), recipe="half-v1")
 
 
 def test_several_models_share_one_decoding_pass(library, store_path, monkeypatch):
@@ -121,8 +121,8 @@ def test_several_models_share_one_decoding_pass(library, store_path, monkeypatch
     with Store.open(store_path) as store:
         assert check_store(store) == []
     # Adding a model later embeds only that model's set.
-    monkeypatch.setitem(registry._SPECS, "HALF2", ModelSpec("HALF2", logmel.DIM, 8_000, 0, "t", lambda o: "h2",
-                                                              lambda o: True, lambda o: _second_model().load(o)))
+    monkeypatch.setitem(registry._SPECS, "HALF2", ModelSpec("HALF2", logmel.DIM, 8_000, "t",
+                                                              lambda o, f: _second_model().load(o), recipe="h2"))
     report = build_once(store_path, library, models=["LOGMEL", "HALF2"])
     assert report.files_indexed == len(GOOD) and report.windows_embedded == len(live_windows(store_path)) // 3
 

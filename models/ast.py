@@ -1,0 +1,100 @@
+"""AST (Audio Spectrogram Transformer) from transformers, and ``AST_ML``.
+
+Input: the ``ASTFeatureExtractor`` fbank (128 bins, padded or cut to 1024 frames,
+then normalised).  AST always sees exactly 1024 frames, so every window costs the
+same whatever its length.  ``AST`` = mean over all tokens of the last hidden state;
+``AST_ML`` = the same mean of hidden states 3, 6, 9 and 12 (``hidden_states[0]`` is
+the embedding output), concatenated, as the original plan specifies.
+
+The checkpoint is ``MIT/ast-finetuned-audioset-10-10-0.4593``, an
+``ASTForAudioClassification`` saved with transformers 4 key names under
+``audio_spectrogram_transformer.``; transformers' own ``from_pretrained`` renames
+them for the installed version, and the classifier head is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from models.base import LoadOptions, ModelSpec
+from models.engine import TorchEmbedder
+from models.errors import ModelError
+from models.pooling import mean_over_time, quartile_layers
+from models.weights import WeightFile
+
+REPO = "MIT/ast-finetuned-audioset-10-10-0.4593"
+SAMPLE_RATE = 16_000
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+def embedder(name: str, module, multi_layer: bool, options: LoadOptions = LoadOptions()) -> TorchEmbedder:
+    """Wrap a transformers ``ASTModel`` (real or tiny) as an embedding model."""
+    import torch
+    from transformers import ASTFeatureExtractor
+
+    config = module.config
+    extractor = ASTFeatureExtractor(num_mel_bins=config.num_mel_bins, max_length=config.max_length)
+    layers = [i + 1 for i in quartile_layers(config.num_hidden_layers)] if multi_layer else None
+
+    def prepare(batch: np.ndarray):
+        features = extractor(list(batch), sampling_rate=SAMPLE_RATE, return_tensors="np")["input_values"]
+        return torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+
+    def forward(model, values):
+        out = model(values, output_hidden_states=layers is not None)
+        if layers is None:
+            return mean_over_time(out.last_hidden_state)
+        return torch.cat([mean_over_time(out.hidden_states[i]) for i in layers], dim=1)
+
+    width = config.hidden_size * (4 if multi_layer else 1)
+    return TorchEmbedder(name, width, SAMPLE_RATE, module, forward, options, prepare=prepare)
+
+
+def load_encoder(files: dict[str, Path]):
+    """``ASTModel`` from a checkpoint and its config, wherever each file was found."""
+    from transformers import ASTModel
+    from transformers.utils import logging
+
+    with tempfile.TemporaryDirectory() as folder:
+        for filename, path in files.items():  # from_pretrained wants both files in one folder
+            os.symlink(Path(path).resolve(), Path(folder) / filename)
+        verbosity = logging.get_verbosity()
+        logging.set_verbosity_error()
+        logging.disable_progress_bar()
+        try:
+            module, info = ASTModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+        finally:
+            logging.set_verbosity(verbosity)
+            logging.enable_progress_bar()
+    if info["missing_keys"]:
+        raise ModelError(f"{files[WEIGHTS]} is not an AST checkpoint (missing {sorted(info['missing_keys'])[:3]}); "
+                         "fetch it again with 'audioscan models fetch AST'")
+    return module
+
+
+def _build(name: str, multi_layer: bool):
+    def build(options: LoadOptions, files: dict[str, Path]):
+        return embedder(name, load_encoder(files), multi_layer, options)
+    return build
+
+
+@lru_cache(maxsize=None)
+def _count() -> int:
+    import torch
+    from transformers import ASTConfig, ASTModel
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in ASTModel(ASTConfig()).parameters())
+
+
+def specs() -> list[ModelSpec]:
+    files = (WeightFile(WEIGHTS, hf_repo=REPO), WeightFile(CONFIG, hf_repo=REPO))
+    return [ModelSpec(name=name, dim=768 * (4 if multi else 1), sample_rate=SAMPLE_RATE,
+                      source=f"transformers ASTModel, {REPO}" + (" (hidden states 3, 6, 9, 12)" if multi else ""),
+                      build=_build(name, multi), files=files, count_params=_count)
+            for name, multi in (("AST", False), ("AST_ML", True))]

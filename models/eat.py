@@ -1,0 +1,74 @@
+"""EAT (Efficient Audio Transformer), implemented natively: no ``trust_remote_code``.
+
+Matched against the Hugging Face release (``worstchan/EAT-base_epoch30_finetune_AS2M``
+and ``-large_epoch20_finetune_AS2M``: ``modeling_eat.py`` wrapping ``EAT`` under the
+attribute ``model``, so every safetensors key starts with ``model.``): a 16x16 patch
+embedding of a ``[B, 1, 1024, 128]`` fbank, plus the fixed 2-D sin-cos position table
+*stored in the checkpoint* (loaded, never recomputed), a CLS token in front, a
+LayerNorm (``pre_norm``), then post-norm blocks with fused qkv, no padding mask.
+The classification head (``fc_norm``, ``head``) is ignored.
+
+Input, as in the original plan: Kaldi fbank with 128 bins, 10 ms shift, Hanning
+window, no dither, HTK-compatible, padded or cut to 1024 frames, then normalised
+``(x + 4.268) / (4.569 * 2)``.  Embedding: the mean of the tokens after CLS.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from models.base import LoadOptions, ModelSpec
+from models.engine import TorchEmbedder
+from models.errors import ModelError
+from models.weights import WeightFile
+
+SAMPLE_RATE = 16_000
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+# name: (Hugging Face repo, encoder shape for counting parameters without weights)
+VARIANTS = {
+    "EAT": ("worstchan/EAT-base_epoch30_finetune_AS2M", dict(embed_dim=768, depth=12, num_heads=12)),
+    "EAT_LARGE": ("worstchan/EAT-large_epoch20_finetune_AS2M", dict(embed_dim=1024, depth=24, num_heads=16)),
+}
+
+
+def embedder(name: str, module, options: LoadOptions = LoadOptions()) -> TorchEmbedder:
+    """Wrap a :class:`models.eat_net.EAT` (real or tiny) as an embedding model."""
+    from models.eat_net import preprocess
+
+    return TorchEmbedder(name, module.cfg.embed_dim, SAMPLE_RATE, module,
+                         lambda model, bank: model(bank)[:, 1:].mean(dim=1), options, prepare=preprocess)
+
+
+def _build(name: str):
+    def build(options: LoadOptions, files: dict[str, Path]) -> TorchEmbedder:
+        from safetensors.torch import load_file
+
+        from models.eat_net import EAT, EatConfig, encoder_state
+
+        model = EAT(EatConfig.from_dict(json.loads(Path(files[CONFIG]).read_text())))
+        missing, unexpected = model.load_state_dict(encoder_state(load_file(str(files[WEIGHTS]))), strict=False)
+        if missing or unexpected:
+            raise ModelError(f"{files[WEIGHTS]} is not an EAT checkpoint (missing {missing[:3]}, unexpected "
+                             f"{unexpected[:3]}); fetch it again with 'audioscan models fetch {name}'")
+        return embedder(name, model, options)
+    return build
+
+
+@lru_cache(maxsize=None)
+def _count(name: str) -> int:
+    import torch
+
+    from models.eat_net import EAT, EatConfig
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in EAT(EatConfig(**VARIANTS[name][1])).parameters())
+
+
+def specs() -> list[ModelSpec]:
+    return [ModelSpec(name=name, dim=shape["embed_dim"], sample_rate=SAMPLE_RATE,
+                      source=f"Hugging Face {repo} (native implementation)", build=_build(name),
+                      files=(WeightFile(WEIGHTS, hf_repo=repo), WeightFile(CONFIG, hf_repo=repo)),
+                      count_params=lambda name=name: _count(name))
+            for name, (repo, shape) in VARIANTS.items()]

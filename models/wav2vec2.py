@@ -1,0 +1,101 @@
+"""wav2vec 2.0 and HuBERT from torchaudio, single-layer and multi-layer (``_ML``).
+
+Single-layer vectors are the mean over time of ``model(wave)``, the encoder output;
+``_ML`` vectors concatenate the time-means of the 4 quartile layers returned by
+``extract_features`` (matched against torchaudio 2.11's ``wav2vec2_model``).
+
+Two deliberate differences from calling the torchaudio bundle as it comes:
+
+* The LV60K / LARGE / XLARGE bundles layer-normalise the waveform over the *whole
+  batch* (padding and batch mates included), so a window's vector would change with
+  its neighbours.  We normalise each row on its own and call the inner model.
+* For the pre-norm models (``encoder_layer_norm_first``: LV60K, HUBERT_LARGE,
+  HUBERT_XLARGE) the encoder's final LayerNorm runs only in ``forward``;
+  ``extract_features`` returns the last layer un-normalised.  We keep that, as the
+  original scan did, so ``_ML`` vectors match its caches; the single-layer vectors
+  (from ``forward``) are normalised.  Both are tested.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from models.base import LoadOptions, ModelSpec
+from models.engine import TorchEmbedder
+from models.pooling import mean_over_time, quartile_layers
+from models.weights import WeightFile
+
+SAMPLE_RATE = 16_000
+_URL = "https://download.pytorch.org/torchaudio/models/"
+# name: (weight file, dim, layers, the bundle normalises its input waveform)
+BUNDLES = {
+    "WAV2VEC2_BASE": ("wav2vec2_fairseq_base_ls960.pth", 768, 12, False),
+    "WAV2VEC2_LARGE": ("wav2vec2_fairseq_large_ls960.pth", 1024, 24, False),
+    "WAV2VEC2_LARGE_LV60K": ("wav2vec2_fairseq_large_lv60k.pth", 1024, 24, True),
+    "HUBERT_BASE": ("hubert_fairseq_base_ls960.pth", 768, 12, False),
+    "HUBERT_LARGE": ("hubert_fairseq_large_ll60k.pth", 1024, 24, True),
+    "HUBERT_XLARGE": ("hubert_fairseq_xlarge_ll60k.pth", 1280, 48, True),
+}
+MULTI_LAYER = ("WAV2VEC2_BASE", "HUBERT_BASE", "HUBERT_LARGE", "HUBERT_XLARGE")
+
+
+def architecture(base: str) -> dict:
+    """The ``wav2vec2_model`` keyword arguments of a torchaudio bundle."""
+    import torchaudio
+
+    return dict(getattr(torchaudio.pipelines, base)._params)
+
+
+def embedder(name: str, module, normalize_waveform: bool, multi_layer: bool,
+             options: LoadOptions = LoadOptions()) -> TorchEmbedder:
+    """Wrap a torchaudio ``Wav2Vec2Model`` (real or tiny) as an embedding model."""
+    import torch
+
+    width = module.encoder.feature_projection.projection.out_features
+    layers = quartile_layers(len(module.encoder.transformer.layers)) if multi_layer else None
+
+    def forward(model, wave):
+        if normalize_waveform:
+            wave = torch.nn.functional.layer_norm(wave, wave.shape[-1:])
+        if layers is None:
+            frames, _ = model(wave)
+            return mean_over_time(frames)
+        hidden, _ = model.extract_features(wave)
+        return torch.cat([mean_over_time(hidden[i]) for i in layers], dim=1)
+
+    return TorchEmbedder(name, width * (4 if multi_layer else 1), SAMPLE_RATE, module, forward, options)
+
+
+def _build(name: str, base: str, multi_layer: bool):
+    def build(options: LoadOptions, files: dict[str, Path]):
+        import torch
+        from torchaudio.models import wav2vec2_model
+
+        filename, _, _, normalize = BUNDLES[base]
+        module = wav2vec2_model(**architecture(base))
+        module.load_state_dict(torch.load(files[filename], map_location="cpu", weights_only=True))
+        return embedder(name, module, normalize, multi_layer, options)
+    return build
+
+
+@lru_cache(maxsize=None)
+def _count(base: str) -> int:
+    import torch
+    from torchaudio.models import wav2vec2_model
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in wav2vec2_model(**architecture(base)).parameters())
+
+
+def specs() -> list[ModelSpec]:
+    out = []
+    for base, (filename, dim, _, _) in BUNDLES.items():
+        for multi in (False, True) if base in MULTI_LAYER else (False,):
+            name = f"{base}_ML" if multi else base
+            out.append(ModelSpec(
+                name=name, dim=dim * (4 if multi else 1), sample_rate=SAMPLE_RATE,
+                source=f"torchaudio.pipelines.{base}" + (" (4 quartile layers)" if multi else ""),
+                build=_build(name, base, multi), files=(WeightFile(filename, url=_URL + filename),),
+                count_params=lambda base=base: _count(base)))
+    return out
