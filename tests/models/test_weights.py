@@ -11,6 +11,7 @@ from models import registry, wav2vec2, weights
 from models.base import LoadOptions
 from models.errors import ModelError
 from models.weights import WeightFile
+from tests.conftest import tone_file
 from tests.indexer.helpers import build_once
 from tests.models.tiny import TINY_W2V
 
@@ -99,7 +100,10 @@ def test_every_model_reports_itself(nowhere):
         assert spec.available() == (name == "LOGMEL")
 
 
-def test_sets_of_different_weights_never_mix(library, tmp_path, nowhere, monkeypatch):
+def test_sets_of_different_weights_never_mix(tmp_path, nowhere, monkeypatch):
+    library = tmp_path / "lib"
+    tone_file(library / "a.wav", 9, "siren")
+    tone_file(library / "b.flac", 10, "knock")
     monkeypatch.setattr(wav2vec2, "architecture", lambda base: dict(TINY_W2V))
     paths = []
     for seed in (1, 2):

@@ -1,0 +1,101 @@
+"""Model benchmark: windows/s per model at real size with random weights (no download).
+
+For each model and batch size (1, 8, 32) it embeds 8 s windows and prints windows/s
+on the CPU (and CUDA when present), beside the rate at which one decoding thread can
+feed windows (1 s hop: one window per decoded second).  Large models are slow on a
+2-core CPU; pick some with ``--models`` and bound each measurement with ``--seconds``.
+
+    .venv/bin/python bench/models_bench.py --models LOGMEL HUBERT_BASE BEATS EAT AST --batch-sizes 1 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from indexer.decode import decode  # noqa: E402
+from indexer.samples import scene, write_media  # noqa: E402
+from models import ast, beats, eat, registry, wav2vec2  # noqa: E402
+from models.base import LoadOptions  # noqa: E402
+
+WINDOW = 8 * 16_000
+
+
+def random_model(name: str, device: str):
+    """The real architecture of ``name`` with random weights, wrapped like a loaded model."""
+    options = LoadOptions(device=device)
+    if name == "LOGMEL":
+        return registry.load_model(name, options)
+    base = name.removesuffix("_ML")
+    multi = name.endswith("_ML")
+    if base in wav2vec2.BUNDLES:
+        from torchaudio.models import wav2vec2_model
+
+        return wav2vec2.embedder(name, wav2vec2_model(**wav2vec2.architecture(base)),
+                                 wav2vec2.BUNDLES[base][3], multi, options)
+    if base == "BEATS":
+        from models.beats_net import BEATs, BeatsConfig
+
+        return beats.embedder(BEATs(BeatsConfig()), options)
+    if base == "AST":
+        from transformers import ASTConfig, ASTModel
+
+        return ast.embedder(name, ASTModel(ASTConfig()), multi, options)
+    if name in eat.VARIANTS:
+        from models.eat_net import EAT, EatConfig
+
+        return eat.embedder(name, EAT(EatConfig(**eat.VARIANTS[name][1])), options)
+    raise SystemExit(f"unknown model {name}")
+
+
+def windows_per_second(model, batch: int, seconds: float) -> float:
+    audio = (np.random.default_rng(0).standard_normal((batch, WINDOW)) * 0.1).astype(np.float32)
+    model.embed(audio)  # warm-up (allocations, kernels, autotuning)
+    done, clock = 0, time.perf_counter()
+    while True:
+        model.embed(audio)
+        done += batch
+        if time.perf_counter() - clock >= seconds:
+            break
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return done / (time.perf_counter() - clock)
+
+
+def decode_rate() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_media(Path(tmp) / "d.mkv", scene(120, 48_000, "rain", [("siren", 10, 50)]), 48_000)
+        clock = time.perf_counter()
+        total = sum(len(block) for _, block in decode(path, [16_000]))
+        return total / 16_000 / (time.perf_counter() - clock)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=registry.names())
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32])
+    parser.add_argument("--seconds", type=float, default=5.0, help="minimum time per measurement")
+    args = parser.parse_args()
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    feed = decode_rate()
+    print(f"decoding (Opus in MKV, one thread) feeds {feed:.0f} windows/s at a 1 s hop")
+    print(f"threads: torch {torch.get_num_threads()}")
+    for name in args.models:
+        for device in devices:
+            model = random_model(name.upper(), device)
+            rates = [windows_per_second(model, b, args.seconds) for b in args.batch_sizes]
+            cells = "  ".join(f"batch {b:>2}: {r:8.2f} w/s" for b, r in zip(args.batch_sizes, rates))
+            print(f"{name:22s} {device:4s} {cells}   (decode/model = {feed / max(rates):.1f}x)", flush=True)
+            del model
+
+
+if __name__ == "__main__":
+    main()
