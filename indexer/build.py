@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
+from indexer.ann import build_ann
 from indexer.compact import compact_set
 from indexer.discover import walk
 from indexer.errors import StoreError
@@ -190,6 +191,7 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
         progress.close()
     for info in sets:
         compact_set(store, info)
+        build_ann(store, info)
     report.seconds = round(time.monotonic() - clock, 3)
     store.record_run(f"index build {root}", started, report.as_json())
     return report

@@ -43,6 +43,11 @@ def write_segment(path: Path, ids: np.ndarray, vectors: np.ndarray, dtype: str) 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     index = _new_index(vectors.shape[1], dtype)
     index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+    write_index(path, index)
+
+
+def write_index(path: Path, index: faiss.Index) -> None:
+    """Write any FAISS index to ``path`` so that a crash leaves it whole or absent."""
     data = faiss.serialize_index(index)
     tmp = path.with_name(path.name + TMP_SUFFIX)
     with open(tmp, "wb") as handle:
@@ -53,13 +58,25 @@ def write_segment(path: Path, ids: np.ndarray, vectors: np.ndarray, dtype: str) 
     fsync_dir(path.parent)
 
 
+class _MappedArray(np.ndarray):
+    """A view into a memory-mapped segment that keeps the mapping alive as long as it lives."""
+
+    owner: object = None
+
+
 def read_segment(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids, vectors)`` of a segment, vectors as float32 ``[n, dim]``."""
-    index = faiss.read_index(str(path))
+    """``(ids, vectors)`` of a segment, vectors as float32 ``[n, dim]``.
+
+    fp32 segments are memory-mapped, not copied: scoring a large set streams from the
+    page cache instead of duplicating it in memory.  fp16 segments are decoded.
+    """
+    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
     ids = faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
     inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexFlat):
-        vectors = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d).reshape(inner.ntotal, inner.d).copy()
+        flat = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d).reshape(inner.ntotal, inner.d)
+        vectors = flat.view(_MappedArray)
+        vectors.owner = index
     else:
         vectors = inner.reconstruct_n(0, inner.ntotal)
     return ids, vectors

@@ -157,6 +157,17 @@ class Store:
         with catalog.connect(self.catalog_path, read_only=not self.write) as con:
             yield con
 
+    @contextmanager
+    def edit(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short read-write connection for the query layer's own tables (labels, classifiers).
+
+        Builds never touch those tables and allocate no ids in them, so editing them
+        needs no writer lock: a label can be added while a long build runs, and DuckDB
+        serialises the two processes' brief connections.
+        """
+        with catalog.connect(self.catalog_path, read_only=False) as con:
+            yield con
+
     def allocate_id(self, table: str, count: int = 1) -> int:
         first = self._next_ids[table]
         self._next_ids[table] = first + count
@@ -167,16 +178,18 @@ class Store:
             raise RuntimeError("this Store was opened read-only")
 
     # ----------------------------------------------------------------- garbage
-    def listed_segment_files(self) -> set[Path]:
+    def listed_files(self) -> set[Path]:
+        """Every file under sets/ the catalog refers to: segments and derived ANN indexes."""
         with self.connect() as con:
-            rows = con.execute("SELECT s.name, g.file FROM segments g JOIN sets s ON s.id = g.set_id").fetchall()
+            rows = con.execute("SELECT s.name, g.file FROM segments g JOIN sets s ON s.id = g.set_id UNION ALL "
+                               "SELECT s.name, a.file FROM ann_indexes a JOIN sets s ON s.id = a.set_id").fetchall()
         return {self.sets_dir / name / file for name, file in rows}
 
     def unlisted_files(self) -> list[Path]:
         """Files under sets/ that no committed catalog row refers to (crash leftovers)."""
         if not self.sets_dir.exists():
             return []
-        listed = self.listed_segment_files()
+        listed = self.listed_files()
         return sorted(p for p in self.sets_dir.rglob("*") if p.is_file() and p not in listed)
 
     def remove_garbage(self) -> list[Path]:
@@ -389,6 +402,26 @@ class Store:
             else:
                 keep = np.isin(ids, live, assume_unique=True)
                 yield ids[keep], vectors[keep]
+
+    def vectors_for(self, info: SetInfo, window_ids: np.ndarray) -> np.ndarray:
+        """The vectors of ``window_ids`` (in that order), touching only their segments' rows."""
+        window_ids = np.asarray(window_ids, dtype=np.int64)
+        out = np.empty((len(window_ids), info.dim), dtype=np.float32)
+        if not len(window_ids):
+            return out
+        with self.connect() as con:
+            con.register("wanted", pa.table({"id": window_ids, "at": np.arange(len(window_ids))}))
+            rows = con.execute("SELECT w.segment_id, w.id, wanted.at FROM windows w JOIN wanted ON wanted.id = w.id "
+                               "WHERE w.set_id = ? ORDER BY w.segment_id", [info.id]).fetchnumpy()
+            files = dict(con.execute("SELECT id, file FROM segments WHERE set_id = ?", [info.id]).fetchall())
+        if len(rows["id"]) != len(window_ids):
+            raise StoreError("some requested windows are not in this set (the store changed); run the command again")
+        for segment_id in np.unique(rows["segment_id"]):
+            mine = rows["segment_id"] == segment_id
+            ids, vectors = read_segment(self.sets_dir / info.name / files[int(segment_id)])
+            order = np.argsort(ids, kind="stable")
+            out[rows["at"][mine]] = vectors[order[np.searchsorted(ids, rows["id"][mine], sorter=order)]]
+        return out
 
     def vectors(self, info: SetInfo) -> tuple[np.ndarray, np.ndarray]:
         """All live ``(ids, vectors)`` of a set in one array (for sets that fit in memory)."""

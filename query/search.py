@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.ann import load_ann
 from indexer.decode import decode_all
 from indexer.errors import MediaError
 from indexer.store import SetInfo, Store
@@ -24,6 +25,8 @@ from models.base import LoadOptions
 from query.errors import QueryError
 
 _EMBED_BATCH = 16
+# Beyond this many candidates a graph search is slower than reading every vector.
+_ANN_MAX_FETCH = 4096
 
 
 @dataclass(frozen=True)
@@ -69,46 +72,89 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
     return vectors.mean(axis=0)
 
 
-class SetIndex:
-    """The live vectors of one set, unit-normalised in memory, with their windows' places."""
+def stored_query(store: Store, info: SetInfo, media_id: int, rel: str, at: float) -> tuple[np.ndarray, tuple]:
+    """The stored vector of the window of a media file that best centres on ``at`` (no model runs).
 
-    def __init__(self, store: Store, info: SetInfo) -> None:
+    Returns the vector and (media id, start, end) of that window, to keep it out of the hits.
+    """
+    with store.connect() as con:
+        rows = con.execute("SELECT id, start_s, end_s FROM windows WHERE set_id = ? AND media_id = ? AND alive "
+                           "AND start_s <= ? AND end_s >= ? ORDER BY abs((start_s + end_s) / 2 - ?) LIMIT 1",
+                           [info.id, media_id, at, at, at]).fetchone()
+        duration = con.execute("SELECT duration FROM media WHERE id = ?", [media_id]).fetchone()[0]
+    if rows is None:
+        if duration is not None and not 0 <= at <= duration:
+            raise QueryError(f"--at {at:g} is outside {rel}, which lasts {duration:.1f} s")
+        raise QueryError(f"{rel} has no vectors in set {info.name}; index it with that model first")
+    window_id, start, end = rows
+    return store.vectors_for(info, np.asarray([window_id]))[0], (media_id, start, end)
+
+
+class SetIndex:
+    """Searches one set: through its ANN index when a fresh one exists, else exactly.
+
+    Window places are loaded up front; the exact path loads the set's unit vectors in
+    memory on first use (so repeated searches in one process cost one matrix-vector
+    product each).
+    """
+
+    def __init__(self, store: Store, info: SetInfo, use_ann: bool = True) -> None:
         self.info = info
+        self._store = store
         table = store.live_windows(info)
         self.ids = table["id"]
         self.media_ids = table["media_id"]
         self.paths = np.asarray([str(Path(r) / p) for r, p in zip(table["root"], table["path"])], dtype=object)
         self.starts = table["start_s"]
         self.ends = table["end_s"]
-        ids, vectors = store.vectors(info)
-        order = np.searchsorted(self.ids, ids)
-        if len(ids) != len(self.ids) or not np.array_equal(self.ids[order], ids):
-            raise QueryError("the store changed while it was being read; run the command again")
-        self.vectors = np.empty((len(self.ids), info.dim), dtype=np.float32)
-        self.vectors[order] = normalize(vectors)
+        self.ann = load_ann(store, info) if use_ann else None
+        self._matrix: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def matrix(self) -> np.ndarray:
+        """Unit vectors of every live window, in the order of ``self.ids``."""
+        if self._matrix is None:
+            ids, vectors = self._store.vectors(self.info)
+            order = np.searchsorted(self.ids, ids)
+            if len(ids) != len(self.ids) or not np.array_equal(self.ids[order], ids):
+                raise QueryError("the store changed while it was being read; run the command again")
+            self._matrix = np.empty((len(self.ids), self.info.dim), dtype=np.float32)
+            self._matrix[order] = normalize(vectors)
+        return self._matrix
+
+    def top_windows(self, query: np.ndarray, count: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (into ``self.ids``) and cosine scores of the ``count`` best windows, best first."""
+        query = normalize(np.asarray(query, dtype=np.float32))
+        count = min(count, len(self))
+        if self.ann is not None and not exact:
+            scores, ids = self.ann.search(query[None], count)
+            found = ids[0] >= 0
+            return np.searchsorted(self.ids, ids[0][found]), scores[0][found]
+        scores = self.matrix() @ query
+        top = np.argpartition(-scores, count - 1)[:count] if count < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top, scores[top]
+
     def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None) -> list[Hit]:
-        """The ``k`` best segments for ``query``; ``exclude`` = (media id, start, end) to leave out."""
+        """The ``k`` best moments for ``query``; ``exclude`` = (media id, start, end) to leave out."""
         if not len(self):
             return []
-        scores = self.vectors @ normalize(np.asarray(query, dtype=np.float32))
-        if exclude is not None:
-            media_id, start, end = exclude
-            scores[(self.media_ids == media_id) & (self.starts < end) & (self.ends > start)] = -np.inf
         per_moment = math.ceil(self.info.window / self.info.hop)
-        fetch = min(len(scores), max(4 * k * per_moment, 64))
+        fetch = min(len(self), max(4 * k * per_moment, 64))
         while True:
-            top = np.argpartition(-scores, fetch - 1)[:fetch]
-            top = top[np.isfinite(scores[top])]
-            top = top[np.argsort(-scores[top], kind="stable")]
+            exact = self.ann is None or fetch > _ANN_MAX_FETCH
+            top, scores = self.top_windows(query, fetch, exact=exact)
+            if exclude is not None:
+                media_id, start, end = exclude
+                keep = ~((self.media_ids[top] == media_id) & (self.starts[top] < end) & (self.ends[top] > start))
+                top, scores = top[keep], scores[keep]
             hits, complete = merge_hits(self.paths[top], self.media_ids[top], self.starts[top], self.ends[top],
-                                        scores[top], k)
-            if complete or fetch == len(scores):
+                                        scores, k)
+            if complete or fetch >= len(self):
                 return hits
-            fetch = min(len(scores), fetch * 4)
+            fetch = min(len(self), fetch * 4)
 
 
 def merge_hits(paths: np.ndarray, media_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray,

@@ -1,0 +1,261 @@
+"""The query commands: search, labels, train, rescore, suggest, classifiers.
+
+Only ``search CLIP`` runs a model (to embed the clip); everything else reads the
+stored vectors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from indexer.console import echo_json, echo_table
+from indexer.store import Store
+from models.base import LoadOptions
+from query import classifier as classifiers
+from query import labels as labelling
+from query.errors import QueryError
+from query.export import FORMATS, to_csv, to_json, write_audacity
+from query.rescore import DEFAULT_THRESHOLD, all_scores, detections
+from query.search import Hit, SetIndex, embed_clip, stored_query
+from query.suggest import suggest
+from query.training import NEG_MARGIN, NORMALIZATIONS, TOLERANCE, training_set
+
+
+def _media_paths(store: Store) -> dict[int, str]:
+    return {m.id: m.path for m in labelling.all_media(store)}
+
+
+def _emit_hits(hits: list[Hit], fmt: str, out: Path | None = None, out_dir: Path | None = None,
+               label: str | None = None) -> None:
+    if fmt == "audacity":
+        if out_dir is None:
+            raise click.UsageError("--format audacity writes one label track per media file: give --out-dir DIR")
+        for path in write_audacity(hits, out_dir, label or "match"):
+            click.echo(str(path))
+        return
+    if fmt == "table":
+        if out is not None:
+            raise click.UsageError("--out needs --format csv or json")
+        echo_table(["score", "start", "end", "path"], [[h.score, h.start, h.end, h.path] for h in hits])
+        return
+    text = to_csv(hits, label) if fmt == "csv" else to_json(hits) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+
+
+@click.command("search")
+@click.argument("clip", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--start", type=float, default=0.0, show_default=True, help="Clip start, seconds.")
+@click.option("--end", type=float, default=None, help="Clip end, seconds (default: end of the clip).")
+@click.option("--from", "from_media", default=None, help="Search from a stored window of this indexed file...")
+@click.option("--at", type=float, default=None, help="...the window around this time (seconds); runs no model.")
+@click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True, help="How many hits.")
+@click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
+@click.option("--device", default="cpu", show_default=True, help="Where to embed the clip.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_obj
+def search(obj, clip: Path | None, start: float, end: float | None, from_media: str | None, at: float | None,
+           k: int, set_name: str | None, device: str, fmt: str) -> None:
+    """Find the moments that sound like CLIP, or like a stored moment (--from FILE --at S).
+
+    Scores are cosine similarity.  Only the clip is embedded, with the set's own
+    model; a clip longer than one window is embedded window by window, like the
+    library, and searched with the mean of those vectors.  --from/--at reads the
+    stored vector and loads no model; the query's own window is left out of the hits.
+    Overlapping matching windows of one file are merged into one hit.
+    """
+    if (clip is None) == (from_media is None) or (from_media is None) != (at is None):
+        raise click.UsageError("give either CLIP, or --from FILE with --at SECONDS")
+    with Store.open(obj.store) as store:
+        info = store.find_set(set_name)
+        if clip is not None:
+            query, exclude = embed_clip(clip, info, start, end, LoadOptions(device=device)), None
+        else:
+            media = labelling.resolve_media(store, from_media)
+            query, exclude = stored_query(store, info, media.id, media.rel, at)
+        hits = SetIndex(store, info).search(query, k, exclude)
+    _emit_hits(hits, fmt)
+
+
+@click.group("labels")
+def labels() -> None:
+    """Mark moments (ranges or point markers, positive or negative) to train detectors."""
+
+
+@labels.command("add")
+@click.argument("media")
+@click.argument("values", nargs=-1, required=True)
+@click.option("--marker", is_flag=True, help="A point marker: MEDIA TIME LABEL (windows within the tolerance count).")
+@click.option("--negative", is_flag=True, help="This moment does NOT contain the label.")
+@click.pass_obj
+def labels_add(obj, media: str, values: tuple[str, ...], marker: bool, negative: bool) -> None:
+    """Label MEDIA: START END LABEL for a range, or START LABEL with --marker."""
+    if len(values) != (2 if marker else 3):
+        raise click.UsageError("give START END LABEL (or START LABEL with --marker)")
+    try:
+        start = float(values[0])
+        end = None if marker else float(values[1])
+    except ValueError:
+        raise click.UsageError("START and END are seconds, e.g. 754.0") from None
+    with Store.open(obj.store) as store:
+        target = labelling.resolve_media(store, media)
+        labelling.add_labels(store, [(target, values[-1], start, end, not negative)], "cli")
+    if not obj.quiet:
+        kind = "marker" if marker else "range"
+        click.echo(f"added {'negative ' if negative else ''}{kind} '{values[-1]}' on {target.rel}")
+
+
+@labels.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--media", default=None, help="The media file an Audacity label track belongs to.")
+@click.option("--label", default=None, help="Label name for every row (else taken from the file).")
+@click.option("--negative", is_flag=True, help="Import every row as negative (e.g. rejected detections).")
+@click.pass_obj
+def labels_import(obj, file: Path, media: str | None, label: str | None, negative: bool) -> None:
+    """Import labels from CSV (path,start,end,label[,negative]) or an Audacity label track (with --media)."""
+    text = file.read_text(encoding="utf-8-sig")
+    with Store.open(obj.store) as store:
+        known = labelling.all_media(store)
+        if media is not None:
+            target = labelling.resolve_media(store, media, known)
+            rows = [(target, *row) for row in labelling.parse_audacity(text, file.name, label, negative)]
+        elif file.suffix.lower() == ".csv" or "," in (text.splitlines() or [""])[0]:
+            resolved: dict[str, labelling.Media] = {}
+            rows = []
+            for path, name, start, end, positive in labelling.parse_csv(text, file.name, label, negative):
+                if path not in resolved:
+                    resolved[path] = labelling.resolve_media(store, path, known)
+                rows.append((resolved[path], name, start, end, positive))
+        else:
+            raise click.UsageError(f"{file.name} looks like an Audacity label track: say which file it "
+                                   "labels with --media")
+        count = labelling.add_labels(store, rows, f"import:{file.name}")
+    if not obj.quiet:
+        click.echo(f"imported {count} label(s) from {file.name}")
+
+
+@labels.command("list")
+@click.option("--label", default=None, help="Only this label.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_obj
+def labels_list(obj, label: str | None, fmt: str) -> None:
+    """Every label; those on files gone from disk are kept and marked."""
+    with Store.open(obj.store) as store:
+        items = labelling.list_labels(store, label)
+    if fmt == "json":
+        echo_json([item.as_json() for item in items])
+    elif fmt == "csv":
+        click.echo(labelling.to_csv(items), nl=False)
+    else:
+        echo_table(["id", "label", "kind", "sign", "start", "end", "path", "note"],
+                   [[i.id, i.label, i.kind, "-" if not i.positive else "+", i.start, i.end, i.media.path,
+                     "" if i.media.status == "ok" else f"file {i.media.status}"] for i in items])
+
+
+@labels.command("remove")
+@click.argument("ids", nargs=-1, type=int, required=True)
+@click.pass_obj
+def labels_remove(obj, ids: tuple[int, ...]) -> None:
+    """Remove labels by the ids 'labels list' shows."""
+    with Store.open(obj.store) as store:
+        removed = labelling.remove_labels(store, list(ids))
+    if not obj.quiet:
+        click.echo(f"removed {removed} label(s)")
+
+
+@click.command("train")
+@click.argument("name")
+@click.option("--label", default=None, help="Label to learn (default: NAME).")
+@click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
+@click.option("--classifier", "kind", type=click.Choice(classifiers.KINDS), default="logreg", show_default=True)
+@click.option("--normalize", type=click.Choice(NORMALIZATIONS), default="file", show_default=True,
+              help="z-score features per media file (as the original scan), over the whole set, or not at all.")
+@click.option("--tolerance", type=float, default=TOLERANCE, show_default=True,
+              help="Seconds around a marker whose windows count as that label.")
+@click.option("--neg-margin", type=float, default=NEG_MARGIN, show_default=True,
+              help="Automatic negatives are drawn only this far (seconds) from every label.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def train(obj, name: str, label: str | None, set_name: str | None, kind: str, normalize: str, tolerance: float,
+          neg_margin: float, fmt: str) -> None:
+    """Train a calibrated detector NAME from labels, on stored vectors only (seconds, no model)."""
+    label = label or name
+    with Store.open(obj.store) as store:
+        info = store.find_set(set_name)
+        data = training_set(store, info, label, normalize, tolerance, neg_margin)
+        trained = classifiers.fit(data, name, label, info.id, kind, normalize)
+        version = classifiers.save(store, trained)
+    m = trained.metrics
+    report = {"name": name, "label": label, "model": info.model, "classifier": kind, "positives": m["positives"],
+              "negatives": m["negatives"], "cv_ap": m["cv_ap"], "cv_roc_auc": m["cv_roc_auc"], "seconds": m["seconds"],
+              "version": version, "set": info.name, "calibration": m["calibration"]}
+    if fmt == "json":
+        echo_json(report)
+    else:
+        click.echo(f"{name} v{version} ({kind}, {m['calibration']} calibration, {info.name}): {m['positives']} "
+                   f"positive / {m['negatives']} negative windows ({m['hard_negatives']} labelled negative); "
+                   f"cross-validated AP {m['cv_ap']:.3f}, ROC AUC {m['cv_roc_auc']:.3f}; {m['seconds']:.2f} s")
+
+
+@click.command("rescore")
+@click.argument("name")
+@click.option("--version", type=int, default=None, help="Classifier version (default: newest).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=DEFAULT_THRESHOLD, show_default=True)
+@click.option("--top", type=click.IntRange(1), default=None, help="Only the N best detections.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write CSV/JSON here.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for Audacity label tracks (one per media file).")
+@click.pass_obj
+def rescore(obj, name: str, version: int | None, threshold: float, top: int | None, fmt: str, out: Path | None,
+            out_dir: Path | None) -> None:
+    """Score every stored window with classifier NAME and list the detections above --threshold."""
+    with Store.open(obj.store) as store:
+        trained = classifiers.load(store, name, version)
+        info = next((s for s in store.sets() if s.id == trained.set_id), None)
+        if info is None:
+            raise QueryError(f"the set {name} was trained on is no longer in the store; train it again")
+        found = detections(all_scores(store, info, trained), _media_paths(store), threshold)
+    _emit_hits(found[:top] if top else found, fmt, out, out_dir, trained.label)
+
+
+@click.command("suggest")
+@click.argument("name")
+@click.option("-n", "count", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_obj
+def suggest_command(obj, name: str, count: int, fmt: str) -> None:
+    """Unlabelled moments the classifier is least sure about: label these next."""
+    with Store.open(obj.store) as store:
+        trained = classifiers.load(store, name)
+        info = next(s for s in store.sets() if s.id == trained.set_id)
+        picks = suggest(all_scores(store, info, trained), labelling.list_labels(store, trained.label),
+                        _media_paths(store), count)
+    _emit_hits(picks, fmt, label=trained.label)
+
+
+@click.command("classifiers")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def classifiers_command(obj, fmt: str) -> None:
+    """Trained classifiers and their kept versions, with cross-validated scores."""
+    import json
+
+    with Store.open(obj.store) as store, store.connect() as con:
+        rows = con.execute("SELECT c.name, c.version, c.label, s.name, c.kind, c.metrics, c.created_at FROM classifiers c "
+                           "LEFT JOIN sets s ON s.id = c.set_id ORDER BY c.name, c.version").fetchall()
+    items = [{"name": n, "version": v, "label": lab, "set": s, "classifier": k, **json.loads(m),
+              "created": str(t)} for n, v, lab, s, k, m, t in rows]
+    if fmt == "json":
+        echo_json(items)
+    else:
+        echo_table(["name", "version", "label", "set", "classifier", "cv_ap", "cv_roc_auc", "created"],
+                   [[i["name"], i["version"], i["label"], i["set"], i["classifier"], i["cv_ap"], i["cv_roc_auc"],
+                     i["created"][:19]] for i in items])
+
+
+COMMANDS = [search, labels, train, rescore, suggest_command, classifiers_command]

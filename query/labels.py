@@ -1,0 +1,187 @@
+"""Labels: time ranges and point markers on media, positive or negative.
+
+Labels live on media files, not on window ids, so they survive re-windowing, new
+models and moved files; a label of a file later deleted is kept and reported.
+A media path may be absolute, relative to the current folder or to an indexed root,
+or a file name that only one media file has.  Times outside a file are refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.store import Store, utcnow
+from query.errors import QueryError
+
+# Slack for times a little past the decoded end (editors round durations up).
+_END_SLACK = 0.5
+_TRUE = {"1", "true", "yes", "y", "negative", "neg", "no-match"}
+
+
+@dataclass(frozen=True)
+class Media:
+    id: int
+    root: str
+    rel: str
+    duration: float | None
+    status: str
+
+    @property
+    def path(self) -> str:
+        return str(Path(self.root) / self.rel)
+
+
+@dataclass(frozen=True)
+class Label:
+    id: int
+    media: Media
+    label: str
+    start: float
+    end: float
+    kind: str  # range | marker
+    positive: bool
+    source: str | None
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "path": self.media.path, "start": self.start, "end": self.end, "label": self.label,
+                "kind": self.kind, "negative": not self.positive, "media_status": self.media.status,
+                "source": self.source}
+
+
+def all_media(store: Store) -> list[Media]:
+    with store.connect() as con:
+        rows = con.execute("SELECT m.id, r.path, m.path, m.duration, m.status FROM media m "
+                           "JOIN roots r ON r.id = m.root_id").fetchall()
+    return [Media(*row) for row in rows]
+
+
+def resolve_media(store: Store, text: str, media: list[Media] | None = None) -> Media:
+    """The media file a user means by ``text``, or one sentence saying why there is none."""
+    media = media if media is not None else all_media(store)
+    by_abs = {m.path: m for m in media}
+    given = Path(text).expanduser()
+    candidates = [given if given.is_absolute() else Path.cwd() / given]
+    candidates += [Path(m.root) / given for m in media] if not given.is_absolute() else []
+    for candidate in candidates:
+        for form in (str(candidate), str(candidate.resolve()) if candidate.exists() else None):
+            if form in by_abs:
+                return by_abs[form]
+    named = [m for m in media if m.rel == text or m.rel.endswith("/" + text)]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise QueryError(f"'{text}' matches {len(named)} indexed files (" + ", ".join(m.rel for m in named[:4])
+                         + "); give more of its path")
+    raise QueryError(f"'{text}' is not an indexed media file; check the path or run 'audioscan index build'")
+
+
+def check_times(media: Media, start: float, end: float, marker: bool) -> None:
+    if media.status != "ok" or media.duration is None:
+        raise QueryError(f"{media.rel} is {'gone from disk' if media.status == 'missing' else 'not indexed'} "
+                         "(see 'audioscan index status'); labels need an indexed file")
+    limit = media.duration + _END_SLACK
+    if start < 0 or start > limit or end > limit:
+        raise QueryError(f"{start:g}-{end:g} s is outside {media.rel}, which lasts {media.duration:.1f} s; "
+                         "check the times (seconds from the start of the file)")
+    if not marker and end <= start:
+        raise QueryError(f"a range needs its end after its start ({start:g} >= {end:g}); "
+                         "for a single moment use --marker")
+
+
+def add_labels(store: Store, rows: list[tuple[Media, str, float, float | None, bool]], source: str) -> int:
+    """Add (media, label, start, end or None for a marker, positive) rows in one transaction."""
+    prepared = []
+    for media, label, start, end, positive in rows:
+        if not label.strip():
+            raise QueryError("a label needs a name (e.g. 'gag')")
+        marker = end is None
+        end = start if marker else end
+        check_times(media, start, end, marker)
+        prepared.append((media.id, label.strip(), float(start), float(end), "marker" if marker else "range", positive))
+    with store.edit() as con:
+        con.execute("BEGIN")
+        first = con.execute("SELECT coalesce(max(id), 0) + 1 FROM labels").fetchone()[0]
+        con.executemany("INSERT INTO labels VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [[first + i, *row, source, utcnow()] for i, row in enumerate(prepared)])
+        con.execute("COMMIT")
+    return len(prepared)
+
+
+def list_labels(store: Store, label: str | None = None) -> list[Label]:
+    media = {m.id: m for m in all_media(store)}
+    with store.connect() as con:
+        rows = con.execute("SELECT id, media_id, label, start_s, end_s, kind, positive, source FROM labels "
+                           "WHERE ? IS NULL OR label = ? ORDER BY label, media_id, start_s", [label, label]).fetchall()
+    return [Label(i, media[m], name, s, e, k, p, src) for i, m, name, s, e, k, p, src in rows]
+
+
+def remove_labels(store: Store, ids: list[int]) -> int:
+    with store.edit() as con:
+        found = con.execute(f"SELECT count(*) FROM labels WHERE id IN ({', '.join('?' * len(ids))})", ids).fetchone()[0]
+        con.execute(f"DELETE FROM labels WHERE id IN ({', '.join('?' * len(ids))})", ids)
+    return found
+
+
+def _number(text: str, what: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise QueryError(f"{where}: '{text}' is not a number of seconds for {what}") from None
+
+
+def parse_csv(text: str, source: str, label: str | None, negative: bool) -> list[tuple[str, str, float, float | None, bool]]:
+    """Rows of ``path,start,end,label[,negative]`` (a header, if present, may name the columns;
+    extra columns such as ``score`` from ``rescore --format csv`` are ignored)."""
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    if not rows:
+        return []
+    columns = ["path", "start", "end", "label", "negative"]
+    try:
+        float(rows[0][1])
+    except (ValueError, IndexError):
+        columns = [c.strip().lower() for c in rows[0]]
+        rows = rows[1:]
+        if not {"path", "start"} <= set(columns):
+            raise QueryError(f"{source}: the header needs at least 'path' and 'start' columns") from None
+    out = []
+    for number, row in enumerate(rows, start=2 if columns[0] == "path" else 1):
+        cells = dict(zip(columns, (c.strip() for c in row)))
+        where = f"{source} line {number}"
+        name = label or cells.get("label")
+        if not name:
+            raise QueryError(f"{where}: no label; add a 'label' column or pass --label")
+        end = cells.get("end")
+        out.append((cells["path"], name, _number(cells["start"], "start", where),
+                    _number(end, "end", where) if end else None,
+                    not (negative or cells.get("negative", "").lower() in _TRUE)))
+    return out
+
+
+def parse_audacity(text: str, source: str, label: str | None, negative: bool) -> list[tuple[str, float, float | None, bool]]:
+    """Audacity label track lines ``start<TAB>end<TAB>text`` (frequency lines are skipped)."""
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith(("\\", "\t")):
+            continue
+        parts = line.split("\t")
+        where = f"{source} line {number}"
+        start = _number(parts[0], "start", where)
+        end = _number(parts[1], "end", where) if len(parts) > 1 else start
+        name = label or (parts[2].strip() if len(parts) > 2 else "")
+        if not name:
+            raise QueryError(f"{where}: the label has no text; pass --label")
+        out.append((name, start, None if end == start else end, not negative))
+    return out
+
+
+def to_csv(labels: list[Label]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "start", "end", "label", "negative"])
+    for item in labels:
+        writer.writerow([item.media.path, f"{item.start:g}", "" if item.kind == "marker" else f"{item.end:g}",
+                         item.label, "1" if not item.positive else "0"])
+    return buffer.getvalue()
