@@ -22,7 +22,7 @@ from indexer.store import SetInfo, Store, utcnow
 ANN_MIN_WINDOWS = 100_000
 HNSW_NEIGHBOURS = 32
 EF_CONSTRUCTION = 80
-EF_SEARCH = 96
+EF_SEARCH = 128
 
 
 def signature(store: Store, info: SetInfo) -> str:
@@ -52,8 +52,9 @@ def build_ann(store: Store, info: SetInfo, minimum: int = ANN_MIN_WINDOWS) -> bo
         return False
     if old and old[1] == current:
         return False
-    index = faiss.IndexIDMap2(faiss.IndexHNSWFlat(info.dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT))
-    index.index.hnsw.efConstruction = EF_CONSTRUCTION
+    graph = faiss.IndexHNSWFlat(info.dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = EF_CONSTRUCTION
+    index = faiss.IndexIDMap2(graph)
     for ids, vectors in store.iter_vectors(info):
         index.add_with_ids(unit_rows(vectors), ids)
     name = f"ann-{current}.faiss"

@@ -58,25 +58,43 @@ def write_index(path: Path, index: faiss.Index) -> None:
     fsync_dir(path.parent)
 
 
-class _MappedArray(np.ndarray):
-    """A view into a memory-mapped segment that keeps the mapping alive as long as it lives."""
+def _flat_layout(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Zero-copy views of an fp32 segment's ids and vectors, or None for any other layout.
 
-    owner: object = None
+    An ``IndexIDMap2`` over an ``IndexFlat`` is serialised as: its header (fourcc
+    ``IxM2``, dim as int32, count as int64, ...), the flat index (``IxFI``/``IxF2``
+    header, the float count as uint64, the floats), then the id count as uint64 and
+    the int64 ids.  Both counts are checked, so anything unexpected falls back to
+    FAISS's own reader.
+    """
+    if len(raw) < 16 or bytes(raw[:4]) != b"IxM2":
+        return None
+    dim = int(raw[4:8].view(np.int32)[0])
+    count = int(raw[8:16].view(np.int64)[0])
+    ids_at = len(raw) - 8 * count
+    floats_at = ids_at - 8 - 4 * count * dim
+    if floats_at < 16 + 8 or dim <= 0:
+        return None
+    id_count = int(np.frombuffer(raw, np.uint64, 1, ids_at - 8)[0])
+    float_count = int(np.frombuffer(raw, np.uint64, 1, floats_at - 8)[0])
+    if id_count != count or float_count != count * dim or bytes(raw[37:41]) not in (b"IxFI", b"IxF2"):
+        return None
+    ids = np.frombuffer(raw, np.int64, count, ids_at)
+    vectors = np.frombuffer(raw, np.float32, count * dim, floats_at).reshape(count, dim)
+    return ids, vectors
 
 
 def read_segment(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, vectors)`` of a segment, vectors as float32 ``[n, dim]``.
 
     fp32 segments are memory-mapped, not copied: scoring a large set streams from the
-    page cache instead of duplicating it in memory.  fp16 segments are decoded.
+    page cache instead of duplicating it in memory (the views keep the mapping alive).
+    fp16 segments are decoded by FAISS.
     """
-    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
+    raw = np.memmap(path, dtype=np.uint8, mode="r")
+    flat = _flat_layout(raw)
+    if flat is not None:
+        return flat
+    index = faiss.read_index(str(path))
     ids = faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
-    inner = faiss.downcast_index(index.index)
-    if isinstance(inner, faiss.IndexFlat):
-        flat = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d).reshape(inner.ntotal, inner.d)
-        vectors = flat.view(_MappedArray)
-        vectors.owner = index
-    else:
-        vectors = inner.reconstruct_n(0, inner.ntotal)
-    return ids, vectors
+    return ids, faiss.downcast_index(index.index).reconstruct_n(0, index.ntotal)

@@ -27,6 +27,13 @@ def _media_paths(store: Store) -> dict[int, str]:
     return {m.id: m.path for m in labelling.all_media(store)}
 
 
+def _trained_on(store: Store, trained: classifiers.Classifier):
+    info = next((s for s in store.sets() if s.id == trained.set_id), None)
+    if info is None:
+        raise QueryError(f"the set classifier {trained.name} was trained on is no longer in the store; train it again")
+    return info
+
+
 def _emit_hits(hits: list[Hit], fmt: str, out: Path | None = None, out_dir: Path | None = None,
                label: str | None = None) -> None:
     if fmt == "audacity":
@@ -216,9 +223,7 @@ def rescore(obj, name: str, version: int | None, threshold: float, top: int | No
     """Score every stored window with classifier NAME and list the detections above --threshold."""
     with Store.open(obj.store) as store:
         trained = classifiers.load(store, name, version)
-        info = next((s for s in store.sets() if s.id == trained.set_id), None)
-        if info is None:
-            raise QueryError(f"the set {name} was trained on is no longer in the store; train it again")
+        info = _trained_on(store, trained)
         found = detections(all_scores(store, info, trained), _media_paths(store), threshold)
     _emit_hits(found[:top] if top else found, fmt, out, out_dir, trained.label)
 
@@ -232,7 +237,7 @@ def suggest_command(obj, name: str, count: int, fmt: str) -> None:
     """Unlabelled moments the classifier is least sure about: label these next."""
     with Store.open(obj.store) as store:
         trained = classifiers.load(store, name)
-        info = next(s for s in store.sets() if s.id == trained.set_id)
+        info = _trained_on(store, trained)
         picks = suggest(all_scores(store, info, trained), labelling.list_labels(store, trained.label),
                         _media_paths(store), count)
     _emit_hits(picks, fmt, label=trained.label)

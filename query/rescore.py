@@ -8,10 +8,15 @@ windows cost a single matrix-vector product straight on the stored vectors.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from indexer.segments import read_segment
 from indexer.store import SetInfo, Store
@@ -20,6 +25,8 @@ from query.search import Hit
 from query.training import Normalizer
 
 DEFAULT_THRESHOLD = 0.5
+_BLOCK_ROWS = 256
+_WORKERS = os.cpu_count() or 1
 
 
 @dataclass
@@ -34,17 +41,34 @@ class Scored:
 
 
 def _linear_scores(classifier: Classifier, normalizer: Normalizer, vectors: np.ndarray,
-                   media_ids: np.ndarray) -> np.ndarray:
+                   media_ids: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
     linear = classifier.linear
     weights = (linear["coef"] / linear["scale"]).astype(np.float64)
     offset = linear["intercept"] - float(weights @ linear["mean"])
     out = np.empty(len(vectors), dtype=np.float64)
+    blocks = []
     cuts = np.flatnonzero(np.diff(media_ids)) + 1
     for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(vectors)]):
         row = normalizer.rows(media_ids[a: a + 1])[0]
         per_file = (weights / normalizer.stds[row]).astype(np.float32)
-        out[a:b] = vectors[a:b] @ per_file + (offset - float(per_file @ normalizer.means[row]))
+        shift = offset - float(per_file @ normalizer.means[row])
+        blocks += [(lo, min(b, lo + _BLOCK_ROWS), per_file, shift) for lo in range(a, b, _BLOCK_ROWS)]
+
+    def run(part: list) -> None:
+        for lo, hi, per_file, shift in part:
+            out[lo:hi] = vectors[lo:hi] @ per_file + shift
+
+    # Scoring is memory-bound: small blocks stay in cache, and one single-threaded BLAS
+    # call per core reads the mapping in parallel (a multi-threaded call per block is slower).
+    share = -(-len(blocks) // _WORKERS)
+    with _blas().limit(limits=1, user_api="blas"):
+        list(pool.map(run, [blocks[i: i + share] for i in range(0, len(blocks), share)]))
     return classifier.calibration(out)
+
+
+@lru_cache(maxsize=1)
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()  # inspecting the loaded libraries is slow: once per process
 
 
 def score_windows(store: Store, info: SetInfo, classifier: Classifier) -> Iterator[Scored]:
@@ -56,20 +80,28 @@ def score_windows(store: Store, info: SetInfo, classifier: Classifier) -> Iterat
         files = dict(con.execute("SELECT id, file FROM segments WHERE set_id = ?", [info.id]).fetchall())
     segment_ids = rows["segment_id"]
     bounds = np.flatnonzero(np.diff(segment_ids)) + 1
-    for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(segment_ids)]):
-        if a == b:
-            continue
-        ids, vectors = read_segment(store.sets_dir / info.name / files[int(segment_ids[a])])
-        wanted = rows["id"][a:b]
-        if len(ids) != len(wanted) or not np.array_equal(ids, wanted):
-            order = np.argsort(ids, kind="stable")
-            vectors = vectors[order[np.searchsorted(ids, wanted, sorter=order)]]
-        media = rows["media_id"][a:b]
-        if classifier.linear is not None:
-            scores = _linear_scores(classifier, normalizer, vectors, media)
-        else:
-            scores = classifier.probability(normalizer.apply(vectors, media))
-        yield Scored(wanted, media, rows["start_s"][a:b], rows["end_s"][a:b], scores)
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(segment_ids)]):
+            if a < b:
+                path = store.sets_dir / info.name / files[int(segment_ids[a])]
+                yield _score_segment(path, classifier, normalizer, rows, slice(a, b), pool)
+
+
+def _score_segment(path: Path, classifier: Classifier, normalizer: Normalizer, rows: dict, span: slice,
+                   pool: ThreadPoolExecutor) -> Scored:
+    """Scores of the windows ``rows[span]``, which all live in the segment at ``path``."""
+    a, b = span.start, span.stop
+    ids, vectors = read_segment(path)
+    wanted = rows["id"][a:b]
+    if len(ids) != len(wanted) or not np.array_equal(ids, wanted):
+        order = np.argsort(ids, kind="stable")
+        vectors = vectors[order[np.searchsorted(ids, wanted, sorter=order)]]
+    media = rows["media_id"][a:b]
+    if classifier.linear is not None:
+        scores = _linear_scores(classifier, normalizer, vectors, media, pool)
+    else:
+        scores = classifier.probability(normalizer.apply(vectors, media))
+    return Scored(wanted, media, rows["start_s"][a:b], rows["end_s"][a:b], scores)
 
 
 def all_scores(store: Store, info: SetInfo, classifier: Classifier) -> Scored:

@@ -116,12 +116,17 @@ class SetIndex:
     def matrix(self) -> np.ndarray:
         """Unit vectors of every live window, in the order of ``self.ids``."""
         if self._matrix is None:
-            ids, vectors = self._store.vectors(self.info)
-            order = np.searchsorted(self.ids, ids)
-            if len(ids) != len(self.ids) or not np.array_equal(self.ids[order], ids):
+            matrix = np.empty((len(self.ids), self.info.dim), dtype=np.float32)
+            filled = 0
+            for ids, vectors in self._store.iter_vectors(self.info):  # one segment at a time: no second copy
+                at = np.searchsorted(self.ids, ids)
+                if at.size and (at[-1] >= len(self.ids) or not np.array_equal(self.ids[at], ids)):
+                    raise QueryError("the store changed while it was being read; run the command again")
+                matrix[at] = normalize(vectors)
+                filled += len(ids)
+            if filled != len(self.ids):
                 raise QueryError("the store changed while it was being read; run the command again")
-            self._matrix = np.empty((len(self.ids), self.info.dim), dtype=np.float32)
-            self._matrix[order] = normalize(vectors)
+            self._matrix = matrix
         return self._matrix
 
     def top_windows(self, query: np.ndarray, count: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:

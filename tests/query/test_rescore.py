@@ -1,0 +1,66 @@
+import json
+
+import numpy as np
+
+from indexer.store import Store
+from query import classifier as classifiers
+from query.rescore import Scored, all_scores, detections
+from query.training import Normalizer
+from tests.query.conftest import SIRENS
+from tests.query.helpers import cli, label_sirens
+
+
+def test_rescore_finds_the_unlabelled_siren_and_exports(world):
+    label_sirens(world)
+    trained = cli(world, "train", "siren", "--format", "json")
+    report = json.loads(trained.stdout)
+    assert set(report) >= {"name", "label", "model", "classifier", "positives", "negatives", "cv_ap",
+                           "cv_roc_auc", "seconds"}
+    found = json.loads(cli(world, "rescore", "siren", "--format", "json").stdout)
+    assert {"path", "start", "end", "score"} == set(found[0])
+    # The siren at 200-210 in long.mkv was never labelled: it must be detected.
+    assert any(h["path"].endswith("long.mkv") and h["start"] < 205 < h["end"] for h in found)
+    assert all(h["score"] >= 0.5 for h in found)
+    assert [h["score"] for h in found] == sorted((h["score"] for h in found), reverse=True)
+    top = json.loads(cli(world, "rescore", "siren", "--format", "json", "--top", "1").stdout)
+    assert top == found[:1]
+    csv_text = cli(world, "rescore", "siren", "--format", "csv").stdout
+    assert csv_text.splitlines()[0] == "path,start,end,score,label" and len(csv_text.splitlines()) == len(found) + 1
+    out = cli(world, "rescore", "siren", "--format", "audacity", "--out-dir", str(world / "tracks"))
+    tracks = sorted(p.name for p in (world / "tracks").iterdir())
+    assert out.exit_code == 0 and tracks == sorted({h["path"].rsplit("/", 1)[1].rsplit(".", 1)[0] + ".txt"
+                                                     for h in found})
+    line = (world / "tracks" / "long.txt").read_text().splitlines()[0].split("\t")
+    assert len(line) == 3 and line[2].startswith("siren ")
+
+
+def test_detections_fuse_overlapping_and_touching_windows_keeping_the_best():
+    scored = Scored(np.arange(6), np.array([1, 1, 1, 1, 2, 2]), np.array([0.0, 1, 8, 30, 0, 9]),
+                    np.array([8.0, 9, 16, 38, 8, 17]), np.array([0.6, 0.9, 0.7, 0.8, 0.55, 0.4]))
+    hits = detections(scored, {1: "a", 2: "b"}, threshold=0.5)
+    assert [(h.path, h.start, h.end, h.score) for h in hits] == [
+        ("a", 0.0, 16.0, 0.9), ("a", 30.0, 38.0, 0.8), ("b", 0.0, 8.0, 0.55)]
+
+
+def test_the_linear_fast_path_equals_normalise_then_predict(world):
+    label_sirens(world)
+    cli(world, "train", "siren")
+    with Store.open(world / "store") as store:
+        info = store.find_set()
+        trained = classifiers.load(store, "siren")
+        fast = all_scores(store, info, trained)
+        assert len(store.segments(info)) > 1  # scored segment by segment
+        ids, vectors = store.vectors(info)
+        table = store.live_windows(info)
+        media = table["media_id"][np.searchsorted(table["id"], ids)]
+        slow = trained.probability(Normalizer.load(store, info, "file").apply(vectors, media))
+    order = np.argsort(ids)
+    assert np.array_equal(fast.ids, ids[order])
+    assert np.allclose(fast.scores, slow[order], atol=1e-5)
+
+
+def test_hgb_rescores_too(world):
+    label_sirens(world)
+    assert cli(world, "train", "siren", "--classifier", "hgb").exit_code == 0
+    found = json.loads(cli(world, "rescore", "siren", "--format", "json", "--threshold", "0.3").stdout)
+    assert any(h["path"].endswith(name) for h in found for name in SIRENS)

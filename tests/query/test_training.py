@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from indexer.store import Store
+from query.errors import QueryError
+from query.labels import all_media
+from query.training import Normalizer, training_set
+from tests.query.helpers import cli, label_sirens
+
+
+def _windows(store, info, ids):
+    with store.connect() as con:
+        rows = con.execute(f"SELECT id, media_id, start_s FROM windows WHERE id IN ({','.join(map(str, ids))})").fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def test_positives_negatives_and_automatic_negatives_follow_the_original_rules(world):
+    label_sirens(world)  # long.mkv: siren 20-30, negative 100-110; other.flac: siren 30-40
+    cli(world, "labels", "add", "long.mkv", "205", "siren", "--marker")
+    with Store.open(world / "store") as store:
+        info = store.find_set()
+        data = training_set(store, info, "siren")
+        where = _windows(store, info, data.window_ids)
+        long_id = next(m.id for m in all_media(store) if m.rel == "long.mkv")
+    in_long = np.array([where[i][0] == long_id for i in data.window_ids])
+    starts = np.array([where[i][1] for i in data.window_ids])
+    positive_starts = sorted(starts[(data.y == 1) & in_long])
+    # The range 20-30 claims the windows overlapping it (starts 13..29); the marker at 205
+    # claims windows starting within 12 s of it (194..216).
+    assert positive_starts == list(range(13, 30)) + list(range(194, 217))
+    assert data.hard_negatives == len(range(93, 110))  # windows overlapping 100-110
+    assert data.positives == 17 + 23 + 17  # + other.flac's 30-40 range (starts 23..39)
+    auto = starts[(data.y == 0) & ~((starts > 92) & (starts < 110))]
+    assert len(auto) == data.auto_negatives and data.auto_negatives <= 3 * data.positives
+    assert all(s % 4 == 0 for s in auto)  # one window every 4 s
+
+
+def test_automatic_negatives_keep_their_distance_and_a_fixed_seed(world):
+    cli(world, "labels", "add", "long.mkv", "20", "30", "siren")
+    with Store.open(world / "store") as store:
+        info = store.find_set()
+        first = training_set(store, info, "siren")
+        second = training_set(store, info, "siren")
+        where = _windows(store, info, first.window_ids)
+    assert np.array_equal(first.window_ids, second.window_ids)
+    negatives = sorted(where[i][1] for i in first.window_ids[first.y == 0])
+    assert negatives and negatives[0] > 30 + 120 and all(s % 4 == 0 for s in negatives)
+    assert first.auto_negatives == len(negatives) == len(range(152, 293, 4))  # fewer than 3x the 17 positives
+
+
+def test_one_class_only_is_a_clear_error(world):
+    cli(world, "labels", "add", "knock.mp3", "10", "20", "knock")
+    with Store.open(world / "store") as store:
+        with pytest.raises(QueryError, match="needs both"):
+            training_set(store, store.find_set(), "knock")
+        with pytest.raises(QueryError, match="no labels named 'gag'"):
+            training_set(store, store.find_set(), "gag")
+
+
+def test_per_file_z_scores_use_the_stats_stored_by_the_build(world):
+    with Store.open(world / "store") as store:
+        info = store.find_set()
+        table = store.live_windows(info)
+        ids, vectors = store.vectors(info)
+        media = table["media_id"][np.searchsorted(table["id"], ids)]
+        z = Normalizer.load(store, info, "file").apply(vectors, media)
+        one = media == media[0]
+        assert np.allclose(z[one].mean(0), 0, atol=1e-3) and np.allclose(z[one].std(0)[z[one].std(0) > 0], 1, atol=1e-3)
+        flat = Normalizer.load(store, info, "global").apply(vectors, media)
+        assert np.allclose(flat.mean(0), 0, atol=1e-3)
+        assert np.array_equal(Normalizer.load(store, info, "none").apply(vectors, media), vectors)
