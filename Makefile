@@ -13,14 +13,27 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+AS := $(VENV)/bin/audioscan --store $(DEMO)/store
+
+# The main job on generated media with the offline default model (LOGMEL): index twice
+# (the second run embeds nothing), inspect, search by clip and by stored moment, then
+# label two sirens and some non-sirens, train a detector and rescore the library.
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(PY) -m indexer.samples $(DEMO)
-	$(VENV)/bin/audioscan --store $(DEMO)/store index build $(DEMO)/library
-	$(VENV)/bin/audioscan --store $(DEMO)/store index build $(DEMO)/library
-	$(VENV)/bin/audioscan --store $(DEMO)/store index status
-	$(VENV)/bin/audioscan --store $(DEMO)/store index check
-	$(VENV)/bin/audioscan --store $(DEMO)/store search $(DEMO)/siren-clip.wav -k 3
+	$(AS) index build $(DEMO)/library
+	$(AS) index build $(DEMO)/library
+	$(AS) index status
+	$(AS) index check
+	$(AS) search $(DEMO)/siren-clip.wav -k 3
+	$(AS) search --from "ep01 night.mp4" --at 26 -k 3
+	$(AS) labels add "ep01 night.mp4" 20 32 siren
+	$(AS) labels add "ep01 night.mp4" 40 60 siren --negative
+	$(AS) labels add door.mp3 0 30 siren --negative
+	$(AS) labels add dawn.flac 0 40 siren --negative
+	$(AS) train siren
+	$(AS) rescore siren --threshold 0.5
+	$(AS) suggest siren -n 3
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q

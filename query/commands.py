@@ -39,7 +39,8 @@ def _emit_hits(hits: list[Hit], fmt: str, out: Path | None = None, out_dir: Path
     if fmt == "audacity":
         if out_dir is None:
             raise click.UsageError("--format audacity writes one label track per media file: give --out-dir DIR")
-        for path in write_audacity(hits, out_dir, label or "match"):
+        rows = [(h.path, h.start, h.end, f"{label or 'match'} {h.score:.2f}") for h in hits]
+        for path in write_audacity(rows, out_dir):
             click.echo(str(path))
         return
     if fmt == "table":
@@ -147,13 +148,23 @@ def labels_import(obj, file: Path, media: str | None, label: str | None, negativ
 
 @labels.command("list")
 @click.option("--label", default=None, help="Only this label.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "audacity"]), default="table",
+              show_default=True)
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --format audacity: the folder for one label track per media file.")
 @click.pass_obj
-def labels_list(obj, label: str | None, fmt: str) -> None:
-    """Every label; those on files gone from disk are kept and marked."""
+def labels_list(obj, label: str | None, fmt: str, out_dir: Path | None) -> None:
+    """Every label (export as CSV or Audacity tracks); those on files gone from disk are kept and marked."""
     with Store.open(obj.store) as store:
         items = labelling.list_labels(store, label)
-    if fmt == "json":
+    if fmt == "audacity":
+        if out_dir is None:
+            raise click.UsageError("--format audacity writes one label track per media file: give --out-dir DIR")
+        rows = [(i.media.path, i.start, i.end, i.label + ("" if i.positive else labelling.NEGATIVE_SUFFIX))
+                for i in items]
+        for path in write_audacity(rows, out_dir):
+            click.echo(str(path))
+    elif fmt == "json":
         echo_json([item.as_json() for item in items])
     elif fmt == "csv":
         click.echo(labelling.to_csv(items), nl=False)

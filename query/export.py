@@ -31,11 +31,12 @@ def audacity_track(rows: list[tuple[float, float, str]]) -> str:
     return "".join(f"{start:.6f}\t{end:.6f}\t{text}\n" for start, end, text in sorted(rows))
 
 
-def write_audacity(hits: list[Hit], out_dir: Path, text: str) -> list[Path]:
-    """One label track per media file, named after it (``<name>.txt``, or with its folder when names repeat)."""
-    by_path: dict[str, list[Hit]] = {}
-    for hit in hits:
-        by_path.setdefault(hit.path, []).append(hit)
+def write_audacity(rows: list[tuple[str, float, float, str]], out_dir: Path) -> list[Path]:
+    """One label track per media file from (path, start, end, text) rows, named after the file
+    (``<name>.txt``, or with its folder when names repeat)."""
+    by_path: dict[str, list[tuple[float, float, str]]] = {}
+    for path, start, end, text in rows:
+        by_path.setdefault(path, []).append((start, end, text))
     stems = [Path(p).stem for p in by_path]
     written = []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -44,6 +45,6 @@ def write_audacity(hits: list[Hit], out_dir: Path, text: str) -> list[Path]:
         if stems.count(stem) > 1:
             stem = "__".join(Path(path).with_suffix("").parts[-2:])
         target = out_dir / f"{stem}.txt"
-        target.write_text(audacity_track([(h.start, h.end, f"{text} {h.score:.2f}") for h in items]))
+        target.write_text(audacity_track(items))
         written.append(target)
     return written

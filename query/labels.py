@@ -160,8 +160,14 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool) -> list
     return out
 
 
+NEGATIVE_SUFFIX = " (negative)"
+
+
 def parse_audacity(text: str, source: str, label: str | None, negative: bool) -> list[tuple[str, float, float | None, bool]]:
-    """Audacity label track lines ``start<TAB>end<TAB>text`` (frequency lines are skipped)."""
+    """Audacity label track lines ``start<TAB>end<TAB>text`` (frequency lines are skipped).
+
+    A text ending in " (negative)" is a negative label, as ``labels list --format audacity`` writes it.
+    """
     out = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith(("\\", "\t")):
@@ -170,10 +176,12 @@ def parse_audacity(text: str, source: str, label: str | None, negative: bool) ->
         where = f"{source} line {number}"
         start = _number(parts[0], "start", where)
         end = _number(parts[1], "end", where) if len(parts) > 1 else start
-        name = label or (parts[2].strip() if len(parts) > 2 else "")
+        name = parts[2].strip() if len(parts) > 2 else ""
+        marked = name.endswith(NEGATIVE_SUFFIX)
+        name = label or name.removesuffix(NEGATIVE_SUFFIX)
         if not name:
             raise QueryError(f"{where}: the label has no text; pass --label")
-        out.append((name, start, None if end == start else end, not negative))
+        out.append((name, start, None if end == start else end, not (negative or marked)))
     return out
 
 

@@ -105,3 +105,19 @@ def test_missing_store_is_a_sentence(tmp_path):
     with pytest.raises(StoreError, match="no audioscan store"):
         with Store.open(tmp_path / "nothing"):
             pass
+
+
+def test_an_older_catalog_is_migrated_in_place_keeping_its_data(store_path):
+    import datetime
+
+    store_path.mkdir()
+    con = duckdb.connect(str(store_path / "catalog.duckdb"))
+    con.execute(catalog.MIGRATIONS[1])  # a store written by the first release
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    con.execute("INSERT INTO roots VALUES (1, '/media', ?)", [datetime.datetime(2026, 1, 1)])
+    con.execute("INSERT INTO media VALUES (1, 1, 'a.wav', 1, 1, 'fp', 9.0, 'ok', NULL, NULL)")
+    con.close()
+    with Store.open(store_path) as store, store.connect() as con:  # even a reader brings it up to date
+        assert catalog.version(con) == catalog.SCHEMA_VERSION
+        assert con.execute("SELECT path FROM media").fetchall() == [("a.wav",)]
+        assert con.execute("SELECT count(*) FROM labels").fetchone()[0] == 0

@@ -47,6 +47,14 @@ def test_csv_and_audacity_import_and_export_round_trip(world):
     assert len(rows) == 5
     assert ("siren", 35.0, None, True) in [(r[1], r[2], r[3], r[4]) for r in rows]  # the marker
     assert any(r[2] == 10.0 and r[4] is False for r in rows)  # the negative
+    assert cli(world, "labels", "list", "--format", "audacity", "--out-dir", str(world / "tracks")).exit_code == 0
+    track = (world / "tracks" / "long.txt").read_text()
+    assert "20.000000\t30.000000\tsiren\n" in track and "250.000000\t250.000000\tsiren" in track
+    assert (world / "tracks" / "knock.txt").read_text() == "10.000000\t20.000000\tsiren (negative)\n"
+    cli(world, "labels", "import", str(world / "tracks" / "knock.txt"), "--media", "knock.mp3")  # round trip
+    with Store.open(world / "store") as store:
+        knock = [i for i in list_labels(store) if i.media.rel == "knock.mp3"]
+    assert [(i.label, i.start, i.end, i.positive) for i in knock] == [("siren", 10.0, 20.0, False)] * 2
 
 
 def test_rejected_detections_import_as_negatives():
@@ -55,8 +63,8 @@ def test_rejected_detections_import_as_negatives():
 
 
 def test_audacity_lines_parse_with_frequency_lines_skipped():
-    rows = parse_audacity("1.5\t2.5\tgag\n\\t100.0\t200.0\n3\t3\tgag\n", "t.txt", None, False)
-    assert rows == [("gag", 1.5, 2.5, True), ("gag", 3.0, None, True)]
+    rows = parse_audacity("1.5\t2.5\tgag\n\\t100.0\t200.0\n3\t3\tgag\n4\t5\tgag (negative)\n", "t.txt", None, False)
+    assert rows == [("gag", 1.5, 2.5, True), ("gag", 3.0, None, True), ("gag", 4.0, 5.0, False)]
 
 
 def test_labels_of_a_deleted_file_are_kept_and_reported(world):
