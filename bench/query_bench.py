@@ -28,7 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer.ann import build_ann  # noqa: E402
-from indexer.store import Commit, FileVectors, MediaRow, Store  # noqa: E402
+from indexer.records import Commit, FileVectors, MediaRow  # noqa: E402
+from indexer.store import Store  # noqa: E402
 from models import registry  # noqa: E402
 from query import classifier as classifiers  # noqa: E402
 from query.rescore import all_scores  # noqa: E402

@@ -16,8 +16,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from indexer.records import SetInfo, utcnow
 from indexer.segments import write_index
-from indexer.store import SetInfo, Store, utcnow
+from indexer.store import Store
 
 ANN_MIN_WINDOWS = 100_000
 HNSW_NEIGHBOURS = 32

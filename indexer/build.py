@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 
 from indexer.ann import build_ann
@@ -21,7 +22,8 @@ from indexer.errors import StoreError
 from indexer.faults import crash_point
 from indexer.pipeline import Batch, Cut, Decoded, DecodePool, Failed
 from indexer.plan import Job, make_plan
-from indexer.store import Commit, FileVectors, MediaRow, SetInfo, Store, utcnow
+from indexer.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
+from indexer.store import Store
 from indexer.windows import WindowSpec
 from models import registry
 from models.base import EmbeddingModel, LoadOptions
@@ -143,7 +145,7 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     for job in plan.jobs:
         cuts = [Cut(sid, set_by_id[sid].sample_rate, *options.windows.samples(set_by_id[sid].sample_rate))
                 for sid in job.set_ids]
-        files.append((job.path, cuts))
+        files.append((job.path, cuts, job.media.fingerprint is None))
     progress.start(len(plan.jobs))
     pending: dict[int, _Pending] = {}
     change, last_commit = Commit(), time.monotonic()
@@ -209,8 +211,8 @@ def _finish(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Commit,
         report.files_failed += 1
         report.failures.append((job.media.path, entry.outcome.reason))
         return
-    change.media.append(MediaRow(job.media.id, job.media.root_id, job.media.path, job.media.size,
-                                 job.media.mtime_ns, job.media.fingerprint, entry.outcome.duration, "ok"))
+    change.media.append(MediaRow(job.media.id, job.media.root_id, job.media.path, job.media.size, job.media.mtime_ns,
+                                 job.media.fingerprint or entry.outcome.fingerprint, entry.outcome.duration, "ok"))
     for set_id, parts in entry.parts.items():
         rate = sets[set_id].sample_rate
         change.vectors.append(FileVectors(

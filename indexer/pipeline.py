@@ -17,6 +17,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from indexer.decode import decode
+from indexer.discover import fingerprint
 from indexer.errors import MediaError
 from indexer.windows import StreamWindower, WindowBatch
 
@@ -43,11 +44,13 @@ class Batch:
 
 @dataclass
 class Decoded:
-    """A file decoded to the end: its duration in seconds (from decoded samples)."""
+    """A file decoded to the end: its duration in seconds (from decoded samples) and,
+    when it was asked for, its content fingerprint."""
 
     job: int
     duration: float
     totals: dict[int, int]
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -59,7 +62,8 @@ class Failed:
 Event = Batch | Decoded | Failed
 
 
-def _decode_one(job: int, path: Path, cuts: Sequence[Cut], batch_size: int) -> Iterator[Event]:
+def _decode_one(job: int, path: Path, cuts: Sequence[Cut], batch_size: int, hash_it: bool) -> Iterator[Event]:
+    digest = fingerprint(path) if hash_it else None
     windowers = {cut.set_id: StreamWindower(cut.win, cut.hop, batch_size) for cut in cuts}
     by_rate: dict[int, list[Cut]] = {}
     for cut in cuts:
@@ -81,13 +85,13 @@ def _decode_one(job: int, path: Path, cuts: Sequence[Cut], batch_size: int) -> I
     for cut in cuts:
         for windows in windowers[cut.set_id].finish():
             yield Batch(job, cut.set_id, windows)
-    yield Decoded(job, totals[lowest] / lowest, totals)
+    yield Decoded(job, totals[lowest] / lowest, totals, digest)
 
 
 class DecodePool:
-    """Decodes ``files[i]`` for each job index on ``workers`` threads; iterate to get events."""
+    """Decodes ``files[i]`` = (path, cuts, hash it too) on ``workers`` threads; iterate to get events."""
 
-    def __init__(self, files: Sequence[tuple[Path, Sequence[Cut]]], batch_size: int, workers: int = 1,
+    def __init__(self, files: Sequence[tuple[Path, Sequence[Cut], bool]], batch_size: int, workers: int = 1,
                  queue_batches: int = 8) -> None:
         self._files = files
         self._batch_size = batch_size
@@ -131,13 +135,15 @@ class DecodePool:
             except queue.Empty:
                 self._put(None)
                 return
-            path, cuts = self._files[index]
+            path, cuts, hash_it = self._files[index]
             try:
-                for event in _decode_one(index, path, cuts, self._batch_size):
+                for event in _decode_one(index, path, cuts, self._batch_size, hash_it):
                     if not self._put(event):
                         return
             except MediaError as err:
                 self._put(Failed(index, str(err)))
+            except OSError as err:
+                self._put(Failed(index, f"cannot be read ({err.strerror or err})"))
             except Exception as err:  # any decoder crash costs this file only, never the build
                 self._put(Failed(index, f"decoding failed ({type(err).__name__}: {err})"))
 

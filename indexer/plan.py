@@ -13,15 +13,17 @@ from pathlib import Path
 
 from indexer.decode import probe
 from indexer.discover import FileEntry, fingerprint
-from indexer.store import Commit, MediaRow, Store
+from indexer.records import Commit, MediaRow
+from indexer.store import Store
 
 
 @dataclass
 class Job:
     """One media file to decode and embed into ``set_ids``.
 
-    ``media`` is the row as it will be committed once the file is embedded;
-    ``replaces`` says its older vectors (every set) die in the same commit.
+    ``media`` is the row as it will be committed once the file is embedded (its
+    fingerprint is None until the decoding thread hashes it); ``replaces`` says its
+    older vectors (every set) die in the same commit.
     """
 
     media: MediaRow
@@ -52,6 +54,7 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
     # Files with live vectors whose path is gone: candidate sources of a move.
     vanished = {row.fingerprint: row for row in known.values()
                 if row.status == "ok" and row.fingerprint and row.path not in on_disk}
+    vanished_sizes = {row.size for row in vanished.values()}
     moved_ids: set[int] = set()
 
     def missing_sets(row: MediaRow) -> list[int]:
@@ -93,8 +96,13 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
         if found.error or not found.is_media:
             fail(row, entry, found.error or "it is no longer a media file")
             continue
+        # Hashing reads every byte, so only when the answer can matter here: the file may be
+        # an unchanged one touched, or a vanished one moved.  A new file is hashed by the
+        # decoding thread, in the background, as part of indexing it.
+        could_be_known = (row and row.status == "ok" and row.size == entry.size) or (
+            not row and entry.size in vanished_sizes)
         try:
-            digest = fingerprint(entry.abs)
+            digest = fingerprint(entry.abs) if could_be_known else None
         except OSError as err:
             fail(row, entry, f"cannot be read ({err.strerror or err})")
             continue
@@ -103,7 +111,7 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
             plan.bookkeeping.media.append(current)  # touched, not changed
             settle(current, entry)
             continue
-        source = vanished.pop(digest, None) if not row else None
+        source = vanished.pop(digest, None) if digest and not row else None
         if source is not None:
             moved_ids.add(source.id)
             moved = replace(source, path=entry.rel, size=entry.size, mtime_ns=entry.mtime_ns)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -25,76 +24,12 @@ from indexer import catalog
 from indexer.errors import StoreError
 from indexer.faults import crash_point
 from indexer.lock import WriterLock
+from indexer.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
 from indexer.segments import read_segment, segment_name, write_segment
 
 CATALOG_FILE = "catalog.duckdb"
 SETS_DIR = "sets"
 LOCK_FILE = "LOCK"
-
-
-@dataclass(frozen=True)
-class SetInfo:
-    """An embedding set as the catalog records it."""
-
-    id: int
-    name: str
-    model: str
-    weights_id: str
-    window: float
-    hop: float
-    sample_rate: int
-    dim: int
-    dtype: str
-
-
-@dataclass
-class MediaRow:
-    """A media file's catalog row; ``status`` is ok, failed or missing."""
-
-    id: int
-    root_id: int
-    path: str
-    size: int | None
-    mtime_ns: int | None
-    fingerprint: str | None
-    duration: float | None
-    status: str
-    error: str | None = None
-
-
-@dataclass
-class FileVectors:
-    """All window vectors of one media file in one set, with the windows' times in seconds."""
-
-    media_id: int
-    set_id: int
-    starts: np.ndarray
-    ends: np.ndarray
-    vectors: np.ndarray
-
-
-@dataclass
-class Commit:
-    """Everything one atomic commit changes.
-
-    ``retire`` lists (media id, set id or None for every set) whose current windows
-    die in this commit - a file that changed, failed or disappeared.
-    """
-
-    media: list[MediaRow] = field(default_factory=list)
-    retire: list[tuple[int, int | None]] = field(default_factory=list)
-    vectors: list[FileVectors] = field(default_factory=list)
-    non_media: list[tuple[int, str, int, int]] = field(default_factory=list)
-
-    def windows(self) -> int:
-        return sum(len(item.starts) for item in self.vectors)
-
-    def __bool__(self) -> bool:
-        return bool(self.media or self.retire or self.vectors or self.non_media)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 class Store:
@@ -257,10 +192,6 @@ class Store:
             root_id = self.allocate_id("roots")
             con.execute("INSERT INTO roots VALUES (?, ?, ?)", [root_id, text, utcnow()])
         return root_id
-
-    def roots(self) -> dict[int, Path]:
-        with self.connect() as con:
-            return {rid: Path(p) for rid, p in con.execute("SELECT id, path FROM roots").fetchall()}
 
     # ----------------------------------------------------------------- media
     def media_of_root(self, root_id: int) -> dict[str, MediaRow]:

@@ -3,7 +3,7 @@ need to know which family they are talking to."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -28,6 +28,12 @@ class EmbeddingModel(Protocol):
         (never on its batch mates), so a window's vector is the same in any batch.
         """
         ...
+
+
+def config_from(cls, values: dict):
+    """A config dataclass from a checkpoint's config dict, ignoring the keys it does not use."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in known})
 
 
 @dataclass(frozen=True)

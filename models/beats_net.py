@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.errors import ModelError
+from models.base import config_from
 from models.fbank import kaldi_fbank
 
 SAMPLE_RATE = 16_000
@@ -40,10 +41,7 @@ class BeatsConfig:
     max_distance: int = 800
     gru_rel_pos: bool = True
 
-    @classmethod
-    def from_dict(cls, cfg: dict) -> "BeatsConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in cfg.items() if k in known})
+    from_dict = classmethod(config_from)
 
 
 class RelativeAttention(nn.Module):

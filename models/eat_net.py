@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from models.base import config_from
 from models.fbank import kaldi_fbank
 
 SAMPLE_RATE = 16_000
@@ -36,10 +37,7 @@ class EatConfig:
     layer_norm_first: bool = False
     norm_eps: float = 1e-6
 
-    @classmethod
-    def from_dict(cls, cfg: dict) -> "EatConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in cfg.items() if k in known})
+    from_dict = classmethod(config_from)
 
 
 class PatchEmbed(nn.Module):

@@ -168,7 +168,7 @@ KEEP_VERSIONS = 5
 
 def save(store, classifier: Classifier) -> int:
     """Store ``classifier`` as the next version of its name; keep the newest few versions."""
-    from indexer.store import utcnow
+    from indexer.records import utcnow
 
     with store.edit() as con:
         con.execute("BEGIN")

@@ -15,8 +15,8 @@ from indexer.cli import index
 from indexer.errors import MediaError, StoreError
 from models.cli import models
 from models.errors import ModelError
-from query.errors import QueryError
 from query.commands import COMMANDS
+from query.errors import QueryError
 
 USER_ERRORS = (StoreError, MediaError, ModelError, QueryError)
 

@@ -13,7 +13,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.store import Store, utcnow
+from indexer.records import utcnow
+from indexer.store import Store
 from query.errors import QueryError
 
 # Slack for times a little past the decoded end (editors round durations up).

@@ -18,8 +18,9 @@ from typing import Iterator
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from indexer.records import SetInfo
 from indexer.segments import read_segment
-from indexer.store import SetInfo, Store
+from indexer.store import Store
 from query.classifier import Classifier
 from query.search import Hit
 from query.training import Normalizer

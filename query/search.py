@@ -18,7 +18,8 @@ import numpy as np
 from indexer.ann import load_ann
 from indexer.decode import decode_all
 from indexer.errors import MediaError
-from indexer.store import SetInfo, Store
+from indexer.records import SetInfo
+from indexer.store import Store
 from indexer.windows import WindowSpec, window_starts
 from models import registry
 from models.base import LoadOptions
@@ -129,18 +130,26 @@ class SetIndex:
             self._matrix = matrix
         return self._matrix
 
-    def top_windows(self, query: np.ndarray, count: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Positions (into ``self.ids``) and cosine scores of the ``count`` best windows, best first."""
+    def top_windows(self, query: np.ndarray, count: int, exact: bool = False,
+                    scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (into ``self.ids``) and cosine scores of the ``count`` best windows, best first.
+
+        ``scores`` (every window's cosine, from :meth:`exact_scores`) saves recomputing them.
+        """
         query = normalize(np.asarray(query, dtype=np.float32))
         count = min(count, len(self))
-        if self.ann is not None and not exact:
-            scores, ids = self.ann.search(query[None], count)
+        if self.ann is not None and not exact and scores is None:
+            found_scores, ids = self.ann.search(query[None], count)
             found = ids[0] >= 0
-            return np.searchsorted(self.ids, ids[0][found]), scores[0][found]
-        scores = self.matrix() @ query
+            return np.searchsorted(self.ids, ids[0][found]), found_scores[0][found]
+        scores = self.exact_scores(query) if scores is None else scores
         top = np.argpartition(-scores, count - 1)[:count] if count < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
         return top, scores[top]
+
+    def exact_scores(self, query: np.ndarray) -> np.ndarray:
+        """Cosine similarity of ``query`` with every live window (one pass over the vectors)."""
+        return self.matrix() @ normalize(np.asarray(query, dtype=np.float32))
 
     def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None) -> list[Hit]:
         """The ``k`` best moments for ``query``; ``exclude`` = (media id, start, end) to leave out."""
@@ -148,9 +157,11 @@ class SetIndex:
             return []
         per_moment = math.ceil(self.info.window / self.info.hop)
         fetch = min(len(self), max(4 * k * per_moment, 64))
+        every: np.ndarray | None = None  # exact scores, computed once however often the fetch grows
         while True:
-            exact = self.ann is None or fetch > _ANN_MAX_FETCH
-            top, scores = self.top_windows(query, fetch, exact=exact)
+            if every is None and (self.ann is None or fetch > _ANN_MAX_FETCH):
+                every = self.exact_scores(query)
+            top, scores = self.top_windows(query, fetch, scores=every)
             if exclude is not None:
                 media_id, start, end = exclude
                 keep = ~((self.media_ids[top] == media_id) & (self.starts[top] < end) & (self.ends[top] > start))

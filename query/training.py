@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.store import SetInfo, Store
+from indexer.records import SetInfo
+from indexer.store import Store
 from query.errors import QueryError
 from query.labels import Label, list_labels
 

@@ -159,3 +159,11 @@ def test_not_a_folder_is_refused(tmp_path, store_path):
     (tmp_path / "file.wav").write_bytes(b"x")
     with pytest.raises(StoreError, match="not a folder"):
         build_once(store_path, tmp_path / "file.wav")
+
+
+def test_new_files_are_hashed_by_the_decoding_thread_not_while_planning(library, store_path, monkeypatch):
+    monkeypatch.setattr("indexer.plan.fingerprint", _no_model)  # planning a first build must not read whole files
+    build_once(store_path, library)
+    with Store.open(store_path) as store, store.connect() as con:
+        hashes = con.execute("SELECT count(fingerprint) FROM media WHERE status = 'ok'").fetchone()[0]
+    assert hashes == len(GOOD)

@@ -7,8 +7,9 @@ import pytest
 
 from indexer import catalog
 from indexer.errors import StoreError
+from indexer.records import Commit, FileVectors, MediaRow
 from indexer.segments import read_segment
-from indexer.store import Commit, FileVectors, MediaRow, Store
+from indexer.store import Store
 
 
 def _commit_one(store: Store, path: str, n: int, seed: int = 0) -> None:
