@@ -115,11 +115,6 @@ class _Stage:
         return out
 
 
-def _load_models(options: BuildOptions, specs: list, jobs: list[Job]) -> dict[str, EmbeddingModel]:
-    needed = {spec.name for spec in specs}
-    return {name: registry.load_model(name, options.load) for name in needed} if jobs else {}
-
-
 def build(store: Store, root: Path, options: BuildOptions, progress: Progress | None = None) -> BuildReport:
     """Bring the store up to date with ``root``; returns the figures of this run."""
     progress = progress or Progress()
@@ -138,9 +133,11 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
                          files_reused=plan.files_reused, files_removed=plan.files_removed,
                          files_failed=len(plan.failures), failures=list(plan.failures),
                          still_failing=plan.still_failing)
-    models = _load_models(options, specs, plan.jobs)
     set_by_id = {info.id: info for info in sets}
-    stages = {info.id: _Stage(models[info.model], options.batch_size) for info in sets if models}
+    # Only the models some file still needs are loaded: a no-op rebuild loads none.
+    needed = {sid for job in plan.jobs for sid in job.set_ids}
+    models = {set_by_id[sid].model: registry.load_model(set_by_id[sid].model, options.load) for sid in needed}
+    stages = {sid: _Stage(models[set_by_id[sid].model], options.batch_size) for sid in needed}
     files = []
     for job in plan.jobs:
         cuts = [Cut(sid, set_by_id[sid].sample_rate, *options.windows.samples(set_by_id[sid].sample_rate))
