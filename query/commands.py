@@ -63,7 +63,7 @@ def _emit_hits(hits: list[Hit], fmt: str, out: Path | None = None, out_dir: Path
 @click.option("--at", type=float, default=None, help="...the window around this time (seconds); runs no model.")
 @click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True, help="How many hits.")
 @click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
-@click.option("--device", default="cpu", show_default=True, help="Where to embed the clip.")
+@click.option("--device", default="auto", show_default=True, help="Where to embed the clip (auto, cpu, cuda[:n]).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_obj
 def search(obj, clip: Path | None, start: float, end: float | None, from_media: str | None, at: float | None,

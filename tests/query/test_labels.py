@@ -75,3 +75,13 @@ def test_labels_of_a_deleted_file_are_kept_and_reported(world):
         (item,) = list_labels(store)
     assert item.media.status == "missing"
     assert "file missing" in cli(world, "labels", "list").stdout
+
+
+def test_labels_and_reads_work_while_a_build_holds_the_writer_lock(world):
+    with Store.open(world / "store", write=True):  # as if 'index build' were running
+        assert cli(world, "labels", "add", "knock.mp3", "10", "20", "knock").exit_code == 0
+        assert cli(world, "index", "status").exit_code == 0
+        refused = cli(world, "index", "build", str(world / "media"))
+        assert refused.exit_code != 0 and "is being written by process" in refused.stderr
+    with Store.open(world / "store") as store:
+        assert [i.label for i in list_labels(store)] == ["knock"]
