@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,12 +163,14 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool) -> list
 
 
 NEGATIVE_SUFFIX = " (negative)"
+_SCORE_SUFFIX = re.compile(r"(?<=\S) [01]\.\d\d$")
 
 
 def parse_audacity(text: str, source: str, label: str | None, negative: bool) -> list[tuple[str, float, float | None, bool]]:
     """Audacity label track lines ``start<TAB>end<TAB>text`` (frequency lines are skipped).
 
-    A text ending in " (negative)" is a negative label, as ``labels list --format audacity`` writes it.
+    A text ending in " (negative)" is a negative label, as ``labels list --format audacity`` writes it;
+    a trailing score such as " 0.86", as ``rescore --format audacity`` writes it, is dropped.
     """
     out = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -179,7 +182,7 @@ def parse_audacity(text: str, source: str, label: str | None, negative: bool) ->
         end = _number(parts[1], "end", where) if len(parts) > 1 else start
         name = parts[2].strip() if len(parts) > 2 else ""
         marked = name.endswith(NEGATIVE_SUFFIX)
-        name = label or name.removesuffix(NEGATIVE_SUFFIX)
+        name = label or _SCORE_SUFFIX.sub("", name.removesuffix(NEGATIVE_SUFFIX))
         if not name:
             raise QueryError(f"{where}: the label has no text; pass --label")
         out.append((name, start, None if end == start else end, not (negative or marked)))

@@ -63,8 +63,10 @@ def test_rejected_detections_import_as_negatives():
 
 
 def test_audacity_lines_parse_with_frequency_lines_skipped():
-    rows = parse_audacity("1.5\t2.5\tgag\n\\t100.0\t200.0\n3\t3\tgag\n4\t5\tgag (negative)\n", "t.txt", None, False)
-    assert rows == [("gag", 1.5, 2.5, True), ("gag", 3.0, None, True), ("gag", 4.0, 5.0, False)]
+    rows = parse_audacity("1.5\t2.5\tgag\n\\t100.0\t200.0\n3\t3\tgag\n4\t5\tgag (negative)\n"
+                          "6\t7\tgag 0.86\n8\t9\ttake 2\n", "t.txt", None, False)
+    assert rows == [("gag", 1.5, 2.5, True), ("gag", 3.0, None, True), ("gag", 4.0, 5.0, False),
+                    ("gag", 6.0, 7.0, True), ("take 2", 8.0, 9.0, True)]
 
 
 def test_labels_of_a_deleted_file_are_kept_and_reported(world):
