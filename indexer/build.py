@@ -65,6 +65,7 @@ class BuildReport:
 class Progress:
     """What the build reports as it goes; the CLI draws a bar from it, tests ignore it."""
 
+    def status(self, text: str) -> None: ...
     def start(self, files: int) -> None: ...
     def advance(self, files: int, windows: int) -> None: ...
     def close(self) -> None: ...
@@ -127,7 +128,9 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
         store.ensure_set(spec.name, spec.weights_id(options.load), options.windows.window, options.windows.hop,
                          spec.sample_rate, spec.dim, options.dtype) for spec in specs]
     root_id = store.ensure_root(root)
-    plan = make_plan(store, root_id, list(walk(root)), [info.id for info in sets])
+    entries = list(walk(root))
+    progress.status(f"{len(entries)} files under {root}; checking which are new or changed")
+    plan = make_plan(store, root_id, entries, [info.id for info in sets])
     store.commit(plan.bookkeeping)
     report = BuildReport(files_seen=plan.files_seen, files_skipped=plan.files_skipped,
                          files_reused=plan.files_reused, files_removed=plan.files_removed,

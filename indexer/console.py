@@ -26,12 +26,15 @@ class BarProgress(Progress):
         self._bar = None
         self._windows = 0
 
+    def status(self, text: str) -> None:
+        click.echo(text, err=True)
+
     def start(self, files: int) -> None:
         from tqdm import tqdm
 
         if files:
             self._bar = tqdm(total=files, unit="file", file=sys.stderr, dynamic_ncols=True,
-                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} files {postfix} [{elapsed}<{remaining}]")
+                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} files{postfix} [{elapsed}<{remaining}]")
 
     def advance(self, files: int, windows: int) -> None:
         if self._bar is None:
