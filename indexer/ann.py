@@ -36,8 +36,11 @@ def signature(store: Store, info: SetInfo) -> str:
     return hashlib.blake2b(f"{live}|{top}|{segments}".encode(), digest_size=12).hexdigest()
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+def unit_vectors(vectors: np.ndarray) -> np.ndarray:
+    """Rows (or one vector) scaled to unit length, so inner product is cosine similarity;
+    an all-zero row stays zero instead of becoming NaN."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
@@ -57,7 +60,7 @@ def build_ann(store: Store, info: SetInfo, minimum: int = ANN_MIN_WINDOWS) -> bo
     graph.hnsw.efConstruction = EF_CONSTRUCTION
     index = faiss.IndexIDMap2(graph)
     for ids, vectors in store.iter_vectors(info):
-        index.add_with_ids(unit_rows(vectors), ids)
+        index.add_with_ids(unit_vectors(vectors), ids)
     name = f"ann-{current}.faiss"
     write_index(store.sets_dir / info.name / name, index)
     _record(store, info, name, current, index.ntotal, old[0] if old else None)

@@ -27,8 +27,7 @@ from indexer.store import Store
 from indexer.windows import WindowSpec
 from models import registry
 from models.base import EmbeddingModel, LoadOptions
-
-DEFAULT_BATCH_SIZE = 32
+from models.engine import default_batch_size
 
 
 @dataclass
@@ -36,7 +35,7 @@ class BuildOptions:
     models: list[str] = field(default_factory=lambda: [registry.DEFAULT_MODEL])
     windows: WindowSpec = field(default_factory=WindowSpec)
     load: LoadOptions = field(default_factory=LoadOptions)
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int | None = None  # None: chosen per model and device, once a model is needed
     decode_workers: int = 1
     dtype: str = "fp32"
     commit_seconds: float = 20.0
@@ -140,7 +139,10 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     # Only the models some file still needs are loaded: a no-op rebuild loads none.
     needed = {sid for job in plan.jobs for sid in job.set_ids}
     models = {set_by_id[sid].model: registry.load_model(set_by_id[sid].model, options.load) for sid in needed}
-    stages = {sid: _Stage(models[set_by_id[sid].model], options.batch_size) for sid in needed}
+    batch_size = options.batch_size or min(
+        (default_batch_size(registry.spec(set_by_id[sid].model).count_params(), options.load.device) for sid in needed),
+        default=1)
+    stages = {sid: _Stage(models[set_by_id[sid].model], batch_size) for sid in needed}
     files = []
     for job in plan.jobs:
         cuts = [Cut(sid, set_by_id[sid].sample_rate, *options.windows.samples(set_by_id[sid].sample_rate))
@@ -173,7 +175,7 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
                 crash_point("embedded")
 
     try:
-        with DecodePool(files, options.batch_size, options.decode_workers) as pool:
+        with DecodePool(files, batch_size, options.decode_workers) as pool:
             for event in pool:
                 entry = pending.setdefault(event.job, _Pending())
                 if isinstance(event, Batch):

@@ -16,7 +16,6 @@ from indexer.store import Store
 from indexer.windows import WindowSpec
 from models import registry
 from models.base import LoadOptions
-from models.engine import default_batch_size
 
 FORMATS = click.Choice(["table", "json"])
 
@@ -62,8 +61,6 @@ def build_command(obj, folder: Path, models: tuple[str, ...], window: float, hop
     specs = [registry.spec(name) for name in names]
     for spec in specs:
         spec.weights_id(load)  # unknown models and missing weights fail before the store is touched
-    if batch_size is None:
-        batch_size = min(default_batch_size(spec.count_params(), device) for spec in specs)
     options = BuildOptions(models=names, windows=windows, load=load, batch_size=batch_size,
                            decode_workers=decode_workers, commit_seconds=commit_every,
                            dtype="fp16" if fp16_store else "fp32")

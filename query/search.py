@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.ann import load_ann
+from indexer.ann import load_ann, unit_vectors
 from indexer.decode import decode_all
 from indexer.errors import MediaError
 from indexer.records import SetInfo
@@ -42,12 +42,6 @@ class Hit:
     def as_json(self) -> dict:
         return {"path": self.path, "start": round(self.start, 3), "end": round(self.end, 3),
                 "score": round(self.score, 4)}
-
-
-def normalize(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (all-zero rows stay zero instead of becoming NaN)."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
 
 def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None = None,
@@ -123,7 +117,7 @@ class SetIndex:
                 at = np.searchsorted(self.ids, ids)
                 if at.size and (at[-1] >= len(self.ids) or not np.array_equal(self.ids[at], ids)):
                     raise QueryError("the store changed while it was being read; run the command again")
-                matrix[at] = normalize(vectors)
+                matrix[at] = unit_vectors(vectors)
                 filled += len(ids)
             if filled != len(self.ids):
                 raise QueryError("the store changed while it was being read; run the command again")
@@ -136,7 +130,7 @@ class SetIndex:
 
         ``scores`` (every window's cosine, from :meth:`exact_scores`) saves recomputing them.
         """
-        query = normalize(np.asarray(query, dtype=np.float32))
+        query = unit_vectors(query)
         count = min(count, len(self))
         if self.ann is not None and not exact and scores is None:
             found_scores, ids = self.ann.search(query[None], count)
@@ -149,7 +143,7 @@ class SetIndex:
 
     def exact_scores(self, query: np.ndarray) -> np.ndarray:
         """Cosine similarity of ``query`` with every live window (one pass over the vectors)."""
-        return self.matrix() @ normalize(np.asarray(query, dtype=np.float32))
+        return self.matrix() @ unit_vectors(query)
 
     def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None) -> list[Hit]:
         """The ``k`` best moments for ``query``; ``exclude`` = (media id, start, end) to leave out."""
