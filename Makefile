@@ -20,7 +20,7 @@ AS := $(VENV)/bin/audioscan --store $(DEMO)/store
 # label two sirens and some non-sirens, train a detector and rescore the library.
 demo: $(STAMP)
 	rm -rf $(DEMO)
-	$(PY) -m indexer.samples $(DEMO)
+	$(PY) -m audioscan.indexer.media.samples $(DEMO)
 	$(AS) index build $(DEMO)/library
 	$(AS) index build $(DEMO)/library
 	$(AS) index status

@@ -15,11 +15,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.build import BuildOptions, build  # noqa: E402
-from indexer.decode import decode  # noqa: E402
-from indexer.samples import scene, write_media  # noqa: E402
-from indexer.store import Store  # noqa: E402
-from models import registry  # noqa: E402
+from audioscan.indexer.build import BuildOptions, build  # noqa: E402
+from audioscan.indexer.media.decode import decode  # noqa: E402
+from audioscan.indexer.media.samples import scene, write_media  # noqa: E402
+from audioscan.indexer.store.store import Store  # noqa: E402
+from audioscan.models import registry  # noqa: E402
 
 FORMATS = [("wav", 44_100), ("flac", 48_000), ("mp3", 44_100), ("m4a", 48_000), ("mkv", 48_000),
            ("webm", 48_000), ("mp4", 48_000)]

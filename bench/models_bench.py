@@ -21,10 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.decode import decode  # noqa: E402
-from indexer.samples import scene, write_media  # noqa: E402
-from models import ast, beats, eat, registry, wav2vec2  # noqa: E402
-from models.base import LoadOptions  # noqa: E402
+from audioscan.indexer.media.decode import decode  # noqa: E402
+from audioscan.indexer.media.samples import scene, write_media  # noqa: E402
+from audioscan.models import ast, beats, eat, registry, wav2vec2  # noqa: E402
+from audioscan.models.base import LoadOptions  # noqa: E402
 
 WINDOW = 8 * 16_000
 
@@ -42,7 +42,7 @@ def random_model(name: str, device: str):
         return wav2vec2.embedder(name, wav2vec2_model(**wav2vec2.architecture(base)),
                                  wav2vec2.BUNDLES[base][3], multi, options)
     if base == "BEATS":
-        from models.beats_net import BEATs, BeatsConfig
+        from audioscan.models.beats_net import BEATs, BeatsConfig
 
         return beats.embedder(BEATs(BeatsConfig()), options)
     if base == "AST":
@@ -50,7 +50,7 @@ def random_model(name: str, device: str):
 
         return ast.embedder(name, ASTModel(ASTConfig()), multi, options)
     if name in eat.VARIANTS:
-        from models.eat_net import EAT, EatConfig
+        from audioscan.models.eat_net import EAT, EatConfig
 
         return eat.embedder(name, EAT(EatConfig(**eat.VARIANTS[name][1])), options)
     raise SystemExit(f"unknown model {name}")

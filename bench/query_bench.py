@@ -27,14 +27,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.ann import build_ann  # noqa: E402
-from indexer.records import Commit, FileVectors, MediaRow  # noqa: E402
-from indexer.store import Store  # noqa: E402
-from models import registry  # noqa: E402
-from query import classifier as classifiers  # noqa: E402
-from query.rescore import all_scores  # noqa: E402
-from query.search import SetIndex  # noqa: E402
-from query.training import Normalizer, TrainingSet  # noqa: E402
+from audioscan.indexer.store.ann import build_ann  # noqa: E402
+from audioscan.indexer.store.records import Commit, FileVectors, MediaRow  # noqa: E402
+from audioscan.indexer.store.store import Store  # noqa: E402
+from audioscan.models import registry  # noqa: E402
+from audioscan.query import classifier as classifiers  # noqa: E402
+from audioscan.query.rescore import all_scores  # noqa: E402
+from audioscan.query.search import SetIndex  # noqa: E402
+from audioscan.query.training import Normalizer, TrainingSet  # noqa: E402
 
 PER_FILE = 1000
 CLUSTERS = 256

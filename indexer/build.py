@@ -15,19 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.ann import build_ann
-from indexer.compact import compact_set
-from indexer.discover import walk
-from indexer.errors import StoreError
-from indexer.faults import crash_point
-from indexer.pipeline import Batch, Cut, Decoded, DecodePool, Failed
-from indexer.plan import Job, make_plan
-from indexer.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
-from indexer.store import Store
-from indexer.windows import WindowSpec
-from models import registry
-from models.base import EmbeddingModel, LoadOptions
-from models.engine import default_batch_size
+from audioscan.indexer.store.ann import build_ann
+from audioscan.indexer.store.compact import compact_set
+from audioscan.indexer.media.discover import walk
+from audioscan.indexer.errors import StoreError
+from audioscan.indexer.faults import crash_point
+from audioscan.indexer.pipeline import Batch, Cut, Decoded, DecodePool, Failed
+from audioscan.indexer.plan import Job, make_plan
+from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
+from audioscan.indexer.store.store import Store
+from audioscan.indexer.media.windows import WindowSpec
+from audioscan.models import registry
+from audioscan.models.base import EmbeddingModel, LoadOptions
+from audioscan.models.engine import default_batch_size
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """Errors the indexer raises for things a user can fix (the CLI prints them as one sentence)."""
 
+from audioscan.errors import UserError
 
-class StoreError(Exception):
+
+class StoreError(UserError):
     """The store cannot be used as asked: missing, locked, newer than this program, or damaged."""
 
 
-class MediaError(Exception):
+class MediaError(UserError):
     """One media file cannot be indexed; the message is the one-line reason recorded for it."""

@@ -16,10 +16,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from indexer.decode import decode
-from indexer.discover import fingerprint
-from indexer.errors import MediaError
-from indexer.windows import StreamWindower, WindowBatch
+from audioscan.indexer.media.decode import decode
+from audioscan.indexer.media.discover import fingerprint
+from audioscan.indexer.errors import MediaError
+from audioscan.indexer.media.windows import StreamWindower, WindowBatch
 
 # Peak amplitude under which a whole file counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from indexer.decode import probe
-from indexer.discover import FileEntry, fingerprint
-from indexer.records import Commit, MediaRow
-from indexer.store import Store
+from audioscan.indexer.media.decode import probe
+from audioscan.indexer.media.discover import FileEntry, fingerprint
+from audioscan.indexer.store.records import Commit, MediaRow
+from audioscan.indexer.store.store import Store
 
 
 @dataclass

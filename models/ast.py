@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.base import LoadOptions, ModelSpec
-from models.engine import TorchEmbedder
-from models.errors import ModelError
-from models.pooling import mean_over_time, quartile_layers
-from models.weights import WeightFile
+from audioscan.models.base import LoadOptions, ModelSpec
+from audioscan.models.engine import TorchEmbedder
+from audioscan.models.errors import ModelError
+from audioscan.models.pooling import mean_over_time, quartile_layers
+from audioscan.models.weights import WeightFile
 
 REPO = "MIT/ast-finetuned-audioset-10-10-0.4593"
 SAMPLE_RATE = 16_000

@@ -9,9 +9,9 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from models import weights
-from models.errors import ModelError
-from models.weights import WeightFile
+from audioscan.models import weights
+from audioscan.models.errors import ModelError
+from audioscan.models.weights import WeightFile
 
 
 class EmbeddingModel(Protocol):

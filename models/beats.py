@@ -18,11 +18,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from models.base import LoadOptions, ModelSpec
-from models.engine import TorchEmbedder
-from models.errors import ModelError
-from models.pooling import mean_over_time
-from models.weights import WeightFile
+from audioscan.models.base import LoadOptions, ModelSpec
+from audioscan.models.engine import TorchEmbedder
+from audioscan.models.errors import ModelError
+from audioscan.models.pooling import mean_over_time
+from audioscan.models.weights import WeightFile
 
 REPO, FILENAME = "lpepino/beats_ckpts", "BEATs_iter3_plus_AS2M.pt"
 SAMPLE_RATE = 16_000
@@ -30,7 +30,7 @@ SAMPLE_RATE = 16_000
 
 def embedder(module, options: LoadOptions = LoadOptions()) -> TorchEmbedder:
     """Wrap a :class:`models.beats_net.BEATs` (real or tiny) as an embedding model."""
-    from models.beats_net import preprocess
+    from audioscan.models.beats_net import preprocess
 
     return TorchEmbedder("BEATS", module.cfg.encoder_embed_dim, SAMPLE_RATE, module,
                          lambda model, bank: mean_over_time(model(bank)), options, prepare=preprocess)
@@ -39,7 +39,7 @@ def embedder(module, options: LoadOptions = LoadOptions()) -> TorchEmbedder:
 def _build(options: LoadOptions, files: dict[str, Path]) -> TorchEmbedder:
     import torch
 
-    from models.beats_net import BEATs, BeatsConfig, load_checkpoint
+    from audioscan.models.beats_net import BEATs, BeatsConfig, load_checkpoint
 
     checkpoint = torch.load(files[FILENAME], map_location="cpu", weights_only=True)
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
@@ -53,7 +53,7 @@ def _build(options: LoadOptions, files: dict[str, Path]) -> TorchEmbedder:
 def _count() -> int:
     import torch
 
-    from models.beats_net import BEATs, BeatsConfig
+    from audioscan.models.beats_net import BEATs, BeatsConfig
 
     with torch.device("meta"):
         return sum(p.numel() for p in BEATs(BeatsConfig()).parameters())

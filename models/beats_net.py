@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.errors import ModelError
-from models.base import config_from
-from models.fbank import kaldi_fbank
+from audioscan.models.errors import ModelError
+from audioscan.models.base import config_from
+from audioscan.models.fbank import kaldi_fbank
 
 SAMPLE_RATE = 16_000
 FBANK_MEAN, FBANK_STD = 15.41663, 6.55582

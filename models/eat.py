@@ -19,10 +19,10 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from models.base import LoadOptions, ModelSpec
-from models.engine import TorchEmbedder
-from models.errors import ModelError
-from models.weights import WeightFile
+from audioscan.models.base import LoadOptions, ModelSpec
+from audioscan.models.engine import TorchEmbedder
+from audioscan.models.errors import ModelError
+from audioscan.models.weights import WeightFile
 
 SAMPLE_RATE = 16_000
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -35,7 +35,7 @@ VARIANTS = {
 
 def embedder(name: str, module, options: LoadOptions = LoadOptions()) -> TorchEmbedder:
     """Wrap a :class:`models.eat_net.EAT` (real or tiny) as an embedding model."""
-    from models.eat_net import preprocess
+    from audioscan.models.eat_net import preprocess
 
     return TorchEmbedder(name, module.cfg.embed_dim, SAMPLE_RATE, module,
                          lambda model, bank: model(bank)[:, 1:].mean(dim=1), options, prepare=preprocess)
@@ -45,7 +45,7 @@ def _build(name: str):
     def build(options: LoadOptions, files: dict[str, Path]) -> TorchEmbedder:
         from safetensors.torch import load_file
 
-        from models.eat_net import EAT, EatConfig, encoder_state
+        from audioscan.models.eat_net import EAT, EatConfig, encoder_state
 
         model = EAT(EatConfig.from_dict(json.loads(Path(files[CONFIG]).read_text())))
         missing, unexpected = model.load_state_dict(encoder_state(load_file(str(files[WEIGHTS]))), strict=False)
@@ -60,7 +60,7 @@ def _build(name: str):
 def _count(name: str) -> int:
     import torch
 
-    from models.eat_net import EAT, EatConfig
+    from audioscan.models.eat_net import EAT, EatConfig
 
     with torch.device("meta"):
         return sum(p.numel() for p in EAT(EatConfig(**VARIANTS[name][1])).parameters())

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.base import config_from
-from models.fbank import kaldi_fbank
+from audioscan.models.base import config_from
+from audioscan.models.fbank import kaldi_fbank
 
 SAMPLE_RATE = 16_000
 TARGET_FRAMES = 1024

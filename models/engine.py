@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from models.base import LoadOptions
-from models.errors import ModelError
+from audioscan.models.base import LoadOptions
+from audioscan.models.errors import ModelError
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 

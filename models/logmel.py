@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.base import LoadOptions, ModelSpec
+from audioscan.models.base import LoadOptions, ModelSpec
 
 NAME = "LOGMEL"
 SAMPLE_RATE = 16_000

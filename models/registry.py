@@ -3,9 +3,9 @@ that loads a model (tests replace ``load_model`` to prove a path runs no model).
 
 from __future__ import annotations
 
-from models import ast, beats, eat, logmel, wav2vec2
-from models.base import EmbeddingModel, LoadOptions, ModelSpec
-from models.errors import ModelError
+from audioscan.models import ast, beats, eat, logmel, wav2vec2
+from audioscan.models.base import EmbeddingModel, LoadOptions, ModelSpec
+from audioscan.models.errors import ModelError
 
 DEFAULT_MODEL = logmel.NAME
 

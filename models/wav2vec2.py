@@ -21,10 +21,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from models.base import LoadOptions, ModelSpec
-from models.engine import TorchEmbedder
-from models.pooling import mean_over_time, quartile_layers
-from models.weights import WeightFile
+from audioscan.models.base import LoadOptions, ModelSpec
+from audioscan.models.engine import TorchEmbedder
+from audioscan.models.pooling import mean_over_time, quartile_layers
+from audioscan.models.weights import WeightFile
 
 SAMPLE_RATE = 16_000
 _URL = "https://download.pytorch.org/torchaudio/models/"

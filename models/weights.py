@@ -20,7 +20,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.errors import ModelError
+from audioscan.models.errors import ModelError
 
 WEIGHTS_DIR_ENV = "AUDIOSCAN_WEIGHTS_DIR"
 _PROBE_SECONDS = 1.5

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from query.errors import QueryError
-from query.training import TrainingSet
+from audioscan.query.errors import QueryError
+from audioscan.query.training import TrainingSet
 
 KINDS = ("logreg", "hgb")
 FORMAT = 1
@@ -168,7 +168,7 @@ KEEP_VERSIONS = 5
 
 def save(store, classifier: Classifier) -> int:
     """Store ``classifier`` as the next version of its name; keep the newest few versions."""
-    from indexer.records import utcnow
+    from audioscan.indexer.store.records import utcnow
 
     with store.edit() as con:
         con.execute("BEGIN")

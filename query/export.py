@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from query.search import Hit
+from audioscan.query.search import Hit
 
 FORMATS = ("table", "csv", "json", "audacity")
 

@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.records import utcnow
-from indexer.store import Store
-from query.errors import QueryError
+from audioscan.indexer.store.records import utcnow
+from audioscan.indexer.store.store import Store
+from audioscan.query.errors import QueryError
 
 # Slack for times a little past the decoded end (editors round durations up).
 _END_SLACK = 0.5

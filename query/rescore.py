@@ -18,12 +18,12 @@ from typing import Iterator
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from indexer.records import SetInfo
-from indexer.segments import read_segment
-from indexer.store import Store
-from query.classifier import Classifier
-from query.search import Hit
-from query.training import Normalizer
+from audioscan.indexer.store.records import SetInfo
+from audioscan.indexer.store.segments import read_segment
+from audioscan.indexer.store.store import Store
+from audioscan.query.classifier import Classifier
+from audioscan.query.search import Hit
+from audioscan.query.training import Normalizer
 
 DEFAULT_THRESHOLD = 0.5
 _BLOCK_ROWS = 256

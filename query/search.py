@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.ann import load_ann, unit_vectors
-from indexer.decode import decode_all
-from indexer.errors import MediaError
-from indexer.records import SetInfo
-from indexer.store import Store
-from indexer.windows import WindowSpec, window_starts
-from models import registry
-from models.base import LoadOptions
-from query.errors import QueryError
+from audioscan.indexer.store.ann import load_ann, unit_vectors
+from audioscan.indexer.media.decode import decode_all
+from audioscan.indexer.errors import MediaError
+from audioscan.indexer.store.records import SetInfo
+from audioscan.indexer.store.store import Store
+from audioscan.indexer.media.windows import WindowSpec, window_starts
+from audioscan.models import registry
+from audioscan.models.base import LoadOptions
+from audioscan.query.errors import QueryError
 
 _EMBED_BATCH = 16
 # Beyond this many candidates a graph search is slower than reading every vector.

@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from query.labels import Label
-from query.rescore import Scored
-from query.search import Hit
+from audioscan.query.labels import Label
+from audioscan.query.rescore import Scored
+from audioscan.query.search import Hit
 
 
 def suggest(scored: Scored, labels: list[Label], paths: dict[int, str], count: int) -> list[Hit]:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.records import SetInfo
-from indexer.store import Store
-from query.errors import QueryError
-from query.labels import Label, list_labels
+from audioscan.indexer.store.records import SetInfo
+from audioscan.indexer.store.store import Store
+from audioscan.query.errors import QueryError
+from audioscan.query.labels import Label, list_labels
 
 TOLERANCE = 12.0
 NEG_MARGIN = 120.0

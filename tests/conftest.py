@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.samples import scene, synth, write_media, write_video_without_audio
+from audioscan.indexer.media.samples import scene, synth, write_media, write_video_without_audio
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def no_network(monkeypatch):
 
 def tone_file(path: Path, seconds: float, kind: str = "siren", rate: int = 16_000, seed: int = 0,
               video: bool = False, stereo: bool = False) -> Path:
-    """One encoded file of ``kind`` (see ``indexer.samples.synth``) over background noise."""
+    """One encoded file of ``kind`` (see ``indexer.media.samples.synth``) over background noise."""
     audio = scene(seconds, rate, "noise", [(kind, 0.0, seconds)] if kind else [], seed=seed)
     if stereo:
         audio = np.stack([audio, audio * 0.5])

@@ -6,7 +6,7 @@ import sys
 
 from click.testing import CliRunner
 
-from query.cli import main
+from audioscan.cli import main
 from tests.conftest import tone_file
 
 
@@ -39,7 +39,7 @@ def test_user_errors_are_one_sentence_without_traceback(tmp_path, library):
     for args in (["index", "status"], ["search", str(library / "a.wav")],
                  ["index", "build", str(library), "--model", "NOPE"],
                  ["index", "build", str(library), "--window", "0"]):
-        result = subprocess.run([sys.executable, "-m", "query", "--store", str(store), *args],
+        result = subprocess.run([sys.executable, "-m", "audioscan", "--store", str(store), *args],
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode != 0
         assert "Traceback" not in result.stderr
@@ -55,7 +55,7 @@ def test_check_fails_with_the_reason_when_a_segment_is_lost(library, store_path)
 
 
 def test_quiet_in_a_pipe_prints_only_the_result(library, store_path):
-    result = subprocess.run([sys.executable, "-m", "query", "--store", str(store_path), "-q", "index", "build",
+    result = subprocess.run([sys.executable, "-m", "audioscan", "--store", str(store_path), "-q", "index", "build",
                              str(library), "--format", "json"], capture_output=True, text=True, timeout=240)
     assert result.returncode == 0 and result.stderr == ""
     json.loads(result.stdout)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.build import BuildOptions, BuildReport, build
-from indexer.store import Store
+from audioscan.indexer.build import BuildOptions, BuildReport, build
+from audioscan.indexer.store.store import Store
 
 
 def build_once(store_path: Path, root: Path, **options) -> BuildReport:

@@ -4,13 +4,13 @@ import shutil
 import numpy as np
 import pytest
 
-from indexer import pipeline
-from indexer.build import BuildOptions, build
-from indexer.check import check_store
-from indexer.status import store_status
-from indexer.store import Store
-from models import logmel, registry
-from models.base import ModelSpec
+from audioscan.indexer import pipeline
+from audioscan.indexer.build import BuildOptions, build
+from audioscan.indexer.store.check import check_store
+from audioscan.indexer.store.status import store_status
+from audioscan.indexer.store.store import Store
+from audioscan.models import logmel, registry
+from audioscan.models.base import ModelSpec
 from tests.indexer.helpers import build_once, live_windows, vectors_by_window
 
 GOOD = {"a.wav", "b.flac", "c.mp3", "d.m4a", "folder with space/e.mp4", "f.mkv", "g.webm", "short.wav",
@@ -155,7 +155,7 @@ def test_fp16_store_keeps_vectors_close(library, store_path, tmp_path):
 
 
 def test_not_a_folder_is_refused(tmp_path, store_path):
-    from indexer.errors import StoreError
+    from audioscan.indexer.errors import StoreError
     (tmp_path / "file.wav").write_bytes(b"x")
     with pytest.raises(StoreError, match="not a folder"):
         build_once(store_path, tmp_path / "file.wav")

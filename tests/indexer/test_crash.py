@@ -11,14 +11,14 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from indexer.check import check_store
-from indexer.store import Store
+from audioscan.indexer.store.check import check_store
+from audioscan.indexer.store.store import Store
 from tests.indexer.helpers import live_windows, vectors_by_window
 
 
 def _build(store, root, crash_at=None, wait=True):
     env = dict(os.environ, AUDIOSCAN_CRASH_AT=crash_at or "")
-    cmd = [sys.executable, "-m", "query", "--store", str(store), "-q", "index", "build", str(root),
+    cmd = [sys.executable, "-m", "audioscan", "--store", str(store), "-q", "index", "build", str(root),
            "--commit-every", "0", "--batch-size", "4"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if wait:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from indexer.decode import decode, decode_all, probe
-from indexer.samples import write_media
+from audioscan.indexer.media.decode import decode, decode_all, probe
+from audioscan.indexer.media.samples import write_media
 from tests.conftest import tone_file
 
 

@@ -1,6 +1,6 @@
 import os
 
-from indexer.discover import fingerprint, walk
+from audioscan.indexer.media.discover import fingerprint, walk
 
 
 def test_walk_skips_hidden_follows_links_once_and_keeps_spaces(tmp_path):

@@ -5,11 +5,11 @@ import duckdb
 import numpy as np
 import pytest
 
-from indexer import catalog
-from indexer.errors import StoreError
-from indexer.records import Commit, FileVectors, MediaRow
-from indexer.segments import read_segment
-from indexer.store import Store
+from audioscan.indexer.store import catalog
+from audioscan.indexer.errors import StoreError
+from audioscan.indexer.store.records import Commit, FileVectors, MediaRow
+from audioscan.indexer.store.segments import read_segment
+from audioscan.indexer.store.store import Store
 
 
 def _commit_one(store: Store, path: str, n: int, seed: int = 0) -> None:

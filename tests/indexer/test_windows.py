@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from indexer.windows import StreamWindower, WindowSpec, window_starts
+from audioscan.indexer.media.windows import StreamWindower, WindowSpec, window_starts
 
 
 def test_twenty_seconds_give_thirteen_windows():

@@ -2,8 +2,8 @@ import numpy as np
 import torch
 from transformers import ASTConfig, ASTForAudioClassification, ASTModel
 
-from models import ast, registry
-from models.base import LoadOptions
+from audioscan.models import ast, registry
+from audioscan.models.base import LoadOptions
 from tests.models.tiny import assert_batch_invariant, seeded, waves
 
 TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64, max_length=128)

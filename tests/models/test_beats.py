@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from models import beats, registry
-from models.base import LoadOptions
-from models.beats_net import BEATs, BeatsConfig, RelativeAttention, WeightNormConv1d
-from models.errors import ModelError
+from audioscan.models import beats, registry
+from audioscan.models.base import LoadOptions
+from audioscan.models.beats_net import BEATs, BeatsConfig, RelativeAttention, WeightNormConv1d
+from audioscan.models.errors import ModelError
 from tests.models.reference import load_reference, reference_waves
 from tests.models.tiny import TINY_BEATS, assert_batch_invariant, seeded, waves
 

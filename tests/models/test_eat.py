@@ -5,9 +5,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from models import eat, registry
-from models.base import LoadOptions
-from models.eat_net import EAT, EatConfig, encoder_state, preprocess
+from audioscan.models import eat, registry
+from audioscan.models.base import LoadOptions
+from audioscan.models.eat_net import EAT, EatConfig, encoder_state, preprocess
 from tests.models.reference import load_reference, reference_waves
 from tests.models.tiny import TINY_EAT, assert_batch_invariant, seeded, waves
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.base import LoadOptions
-from models.engine import TorchEmbedder, autocast_dtype, default_batch_size, resolve_device
-from models.errors import ModelError
+from audioscan.models.base import LoadOptions
+from audioscan.models.engine import TorchEmbedder, autocast_dtype, default_batch_size, resolve_device
+from audioscan.models.errors import ModelError
 
 
 def test_device_resolution():

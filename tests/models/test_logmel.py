@@ -1,8 +1,8 @@
 import numpy as np
 
-from models import registry
-from models.base import LoadOptions
-from models.errors import ModelError
+from audioscan.models import registry
+from audioscan.models.base import LoadOptions
+from audioscan.models.errors import ModelError
 
 
 def test_logmel_contract_dims_and_determinism():

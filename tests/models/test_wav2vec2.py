@@ -6,9 +6,9 @@ import torch
 import torchaudio
 from torchaudio.models import wav2vec2_model
 
-from models import registry, wav2vec2
-from models.base import LoadOptions
-from models.pooling import quartile_layers
+from audioscan.models import registry, wav2vec2
+from audioscan.models.base import LoadOptions
+from audioscan.models.pooling import quartile_layers
 from tests.models.tiny import TINY_W2V, assert_batch_invariant, seeded, waves
 
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torchaudio.models import wav2vec2_model
 
-from indexer.store import Store
-from models import registry, wav2vec2, weights
-from models.base import LoadOptions
-from models.errors import ModelError
-from models.weights import WeightFile
+from audioscan.indexer.store.store import Store
+from audioscan.models import registry, wav2vec2, weights
+from audioscan.models.base import LoadOptions
+from audioscan.models.errors import ModelError
+from audioscan.models.weights import WeightFile
 from tests.conftest import tone_file
 from tests.indexer.helpers import build_once
 from tests.models.tiny import TINY_W2V

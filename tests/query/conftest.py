@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.samples import scene, write_media
+from audioscan.indexer.media.samples import scene, write_media
 from tests.indexer.helpers import build_once
 
 SIRENS = {"long.mkv": [(20, 30), (200, 210)], "other.flac": [(30, 40)]}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from query.cli import main
+from audioscan.cli import main
 
 
 def cli(world, *args):

@@ -1,9 +1,9 @@
 import numpy as np
 
-from indexer.ann import build_ann, load_ann
-from indexer.check import check_store
-from indexer.store import Store
-from query.search import SetIndex
+from audioscan.indexer.store.ann import build_ann, load_ann
+from audioscan.indexer.store.check import check_store
+from audioscan.indexer.store.store import Store
+from audioscan.query.search import SetIndex
 from tests.conftest import tone_file
 from tests.indexer.helpers import build_once
 

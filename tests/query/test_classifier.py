@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from indexer.store import Store
-from query import classifier as classifiers
-from query.errors import QueryError
-from query.training import TrainingSet
+from audioscan.indexer.store.store import Store
+from audioscan.query import classifier as classifiers
+from audioscan.query.errors import QueryError
+from audioscan.query.training import TrainingSet
 
 
 def _toy(n_pos: int, n_neg: int, dim: int = 16, seed: int = 0) -> TrainingSet:

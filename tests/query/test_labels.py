@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from indexer.store import Store
-from query.errors import QueryError
-from query.labels import all_media, list_labels, parse_audacity, parse_csv, resolve_media
+from audioscan.indexer.store.store import Store
+from audioscan.query.errors import QueryError
+from audioscan.query.labels import all_media, list_labels, parse_audacity, parse_csv, resolve_media
 from tests.query.helpers import cli
 
 

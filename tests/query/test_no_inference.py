@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from models import registry
-from models.logmel import LogMelModel
+from audioscan.models import registry
+from audioscan.models.logmel import LogMelModel
 from tests.query.helpers import cli, label_sirens
 
 

@@ -2,10 +2,10 @@ import json
 
 import numpy as np
 
-from indexer.store import Store
-from query import classifier as classifiers
-from query.rescore import Scored, all_scores, detections
-from query.training import Normalizer
+from audioscan.indexer.store.store import Store
+from audioscan.query import classifier as classifiers
+from audioscan.query.rescore import Scored, all_scores, detections
+from audioscan.query.training import Normalizer
 from tests.query.conftest import SIRENS
 from tests.query.helpers import cli, label_sirens
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from indexer.store import Store
-from query.errors import QueryError
-from query.search import SetIndex, embed_clip, merge_hits
+from audioscan.indexer.store.store import Store
+from audioscan.query.errors import QueryError
+from audioscan.query.search import SetIndex, embed_clip, merge_hits
 from tests.conftest import tone_file
 from tests.indexer.helpers import build_once
 
@@ -31,7 +31,7 @@ def test_a_window_bridging_two_moments_joins_them():
 @pytest.fixture
 def sirens(tmp_path):
     """A library where only two files hold a siren, at known places."""
-    from indexer.samples import scene, write_media
+    from audioscan.indexer.media.samples import scene, write_media
     root = tmp_path / "lib"
     write_media(root / "street.mkv", scene(40, 48_000, "rain", [("siren", 20, 30)], seed=1), 48_000)
     write_media(root / "kitchen.flac", scene(30, 44_100, "hum", [("knock", 5, 15)], seed=2), 44_100)
@@ -58,7 +58,7 @@ def test_a_long_clip_is_embedded_window_by_window_and_averaged(sirens, monkeypat
     with Store.open(sirens / "store") as store:
         info = store.find_set()
     batches = []
-    from models.logmel import LogMelModel
+    from audioscan.models.logmel import LogMelModel
     real = LogMelModel.embed
     monkeypatch.setattr(LogMelModel, "embed", lambda self, b: batches.append(b.shape) or real(self, b))
     vector = embed_clip(clip, info)

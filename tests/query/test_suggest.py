@@ -1,8 +1,8 @@
 import numpy as np
 
-from query.labels import Label, Media
-from query.rescore import Scored
-from query.suggest import suggest
+from audioscan.query.labels import Label, Media
+from audioscan.query.rescore import Scored
+from audioscan.query.suggest import suggest
 
 
 def test_suggestions_are_uncertain_unlabelled_spread_and_distinct():

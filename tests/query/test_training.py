@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from indexer.store import Store
-from query.errors import QueryError
-from query.labels import all_media
-from query.training import Normalizer, training_set
+from audioscan.indexer.store.store import Store
+from audioscan.query.errors import QueryError
+from audioscan.query.labels import all_media
+from audioscan.query.training import Normalizer, training_set
 from tests.query.helpers import cli, label_sirens
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from indexer.records import SetInfo, utcnow
-from indexer.segments import read_segment, segment_name, write_segment
-from indexer.store import Store
+from audioscan.indexer.store.records import SetInfo, utcnow
+from audioscan.indexer.store.segments import read_segment, segment_name, write_segment
+from audioscan.indexer.store.store import Store
 
 TARGET_BYTES = 512 << 20
 SMALL_FRACTION = 0.25

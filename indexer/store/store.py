@@ -20,12 +20,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from indexer import catalog
-from indexer.errors import StoreError
-from indexer.faults import crash_point
-from indexer.lock import WriterLock
-from indexer.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
-from indexer.segments import read_segment, segment_name, write_segment
+from audioscan.indexer.store import catalog
+from audioscan.indexer.errors import StoreError
+from audioscan.indexer.faults import crash_point
+from audioscan.indexer.store.lock import WriterLock
+from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
+from audioscan.indexer.store.segments import read_segment, segment_name, write_segment
 
 CATALOG_FILE = "catalog.duckdb"
 SETS_DIR = "sets"

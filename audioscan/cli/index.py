@@ -7,15 +7,15 @@ from pathlib import Path
 
 import click
 
-from indexer.build import BuildOptions, Progress, build
-from indexer.check import check_store, leftovers
-from indexer.compact import compact_set
-from indexer.console import BarProgress, echo_json, echo_table, show_progress
-from indexer.status import store_status
-from indexer.store import Store
-from indexer.windows import WindowSpec
-from models import registry
-from models.base import LoadOptions
+from audioscan.indexer.build import BuildOptions, Progress, build
+from audioscan.indexer.store.check import check_store, leftovers
+from audioscan.indexer.store.compact import compact_set
+from audioscan.cli.console import BarProgress, echo_json, echo_table, show_progress
+from audioscan.indexer.store.status import store_status
+from audioscan.indexer.store.store import Store
+from audioscan.indexer.media.windows import WindowSpec
+from audioscan.models import registry
+from audioscan.models.base import LoadOptions
 
 FORMATS = click.Choice(["table", "json"])
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import click
 
-from indexer.cli import index
-from indexer.errors import MediaError, StoreError
-from models.cli import models
-from models.errors import ModelError
-from query.commands import COMMANDS
-from query.errors import QueryError
+from audioscan.cli.index import index
+from audioscan.indexer.errors import MediaError, StoreError
+from audioscan.cli.models import models
+from audioscan.models.errors import ModelError
+from audioscan.cli.query import COMMANDS
+from audioscan.query.errors import QueryError
 
 USER_ERRORS = (StoreError, MediaError, ModelError, QueryError)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from indexer.console import echo_json, echo_table
-from models import registry
-from models.base import LoadOptions
+from audioscan.cli.console import echo_json, echo_table
+from audioscan.models import registry
+from audioscan.models.base import LoadOptions
 
 
 @click.group("models")
@@ -38,8 +38,8 @@ def fetch_command(names: tuple[str, ...]) -> None:
     Afterwards the models load offline: copy ~/.cache/huggingface and the torch hub
     checkpoints folder, or point $AUDIOSCAN_WEIGHTS_DIR at the files.
     """
-    from models import weights
-    from models.errors import ModelError
+    from audioscan.models import weights
+    from audioscan.models.errors import ModelError
 
     for spec in dict.fromkeys(registry.spec(name) for name in names):
         if not spec.files:

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import duckdb
 
-from indexer.errors import StoreError
+from audioscan.indexer.errors import StoreError
 
 MIGRATIONS: dict[int, str] = {
     1: """

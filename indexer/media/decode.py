@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 import av
 import numpy as np
 
-from indexer.errors import MediaError
+from audioscan.indexer.errors import MediaError
 
 BLOCK_SECONDS = 10.0
 # A damaged file is given this many undecodable packets in a row before we stop

@@ -10,7 +10,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from indexer.errors import StoreError
+from audioscan.indexer.errors import StoreError
 
 
 class WriterLock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indexer.store import Store
+from audioscan.indexer.store.store import Store
 
 
 def store_status(store: Store) -> dict:

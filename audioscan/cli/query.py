@@ -10,17 +10,17 @@ from pathlib import Path
 
 import click
 
-from indexer.console import echo_json, echo_table
-from indexer.store import Store
-from models.base import LoadOptions
-from query import classifier as classifiers
-from query import labels as labelling
-from query.errors import QueryError
-from query.export import FORMATS, to_csv, to_json, write_audacity
-from query.rescore import DEFAULT_THRESHOLD, all_scores, detections
-from query.search import Hit, SetIndex, embed_clip, stored_query
-from query.suggest import suggest
-from query.training import NEG_MARGIN, NORMALIZATIONS, TOLERANCE, training_set
+from audioscan.cli.console import echo_json, echo_table
+from audioscan.indexer.store.store import Store
+from audioscan.models.base import LoadOptions
+from audioscan.query import classifier as classifiers
+from audioscan.query import labels as labelling
+from audioscan.query.errors import QueryError
+from audioscan.query.export import FORMATS, to_csv, to_json, write_audacity
+from audioscan.query.rescore import DEFAULT_THRESHOLD, all_scores, detections
+from audioscan.query.search import Hit, SetIndex, embed_clip, stored_query
+from audioscan.query.suggest import suggest
+from audioscan.query.training import NEG_MARGIN, NORMALIZATIONS, TOLERANCE, training_set
 
 
 def _media_paths(store: Store) -> dict[int, str]:

@@ -16,9 +16,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from indexer.records import SetInfo, utcnow
-from indexer.segments import write_index
-from indexer.store import Store
+from audioscan.indexer.store.records import SetInfo, utcnow
+from audioscan.indexer.store.segments import write_index
+from audioscan.indexer.store.store import Store
 
 ANN_MIN_WINDOWS = 100_000
 HNSW_NEIGHBOURS = 32

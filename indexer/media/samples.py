@@ -5,7 +5,7 @@ rain) and encoded with PyAV into the containers people actually have: wav, flac,
 mp3, m4a, mp4 with an H.264 picture, mkv/webm with Opus.  Events sit at known
 times, which lets the demo and the tests check that search finds them.
 
-``python -m indexer.samples FOLDER`` writes the demo library there.
+``python -m audioscan.indexer.media.samples FOLDER`` writes the demo library there.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.segments import read_segment
-from indexer.store import Store
-from indexer.windows import WindowSpec, window_starts
+from audioscan.indexer.store.segments import read_segment
+from audioscan.indexer.store.store import Store
+from audioscan.indexer.media.windows import WindowSpec, window_starts
 
 
 def check_store(store: Store) -> list[str]:
