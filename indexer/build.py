@@ -3,7 +3,8 @@
 Flow: list the folder -> plan against the catalog (``indexer.plan``) -> commit the
 bookkeeping (moves, failures, deletions) -> decode ahead in threads
 (``indexer.pipeline``) -> gather windows of several files into full model batches
--> commit finished files every few seconds or thousand windows.  A file is
+(:class:`Batcher`) -> turn finished files into catalog changes (:func:`finish_job`)
+-> commit every few seconds or thousand windows (:class:`Committer`).  A file is
 committed whole or not at all, so a crash costs at most the files in flight.
 """
 
@@ -15,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from audioscan.indexer.store.ann import build_ann
-from audioscan.indexer.store.compact import compact_set
-from audioscan.indexer.media.discover import walk
 from audioscan.indexer.errors import StoreError
 from audioscan.indexer.faults import crash_point
-from audioscan.indexer.pipeline import Batch, Cut, Decoded, DecodePool, Failed
-from audioscan.indexer.plan import Job, make_plan
+from audioscan.indexer.media.discover import walk
+from audioscan.indexer.media.windows import WindowSpec
+from audioscan.indexer.pipeline import Batch, Cut, Decoded, DecodePool, Event, Failed
+from audioscan.indexer.plan import Job, Plan, make_plan
+from audioscan.indexer.store.ann import build_ann
+from audioscan.indexer.store.compact import compact_set
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.store import Store
-from audioscan.indexer.media.windows import WindowSpec
 from audioscan.models import registry
 from audioscan.models.base import EmbeddingModel, LoadOptions
 from audioscan.models.engine import default_batch_size
@@ -50,15 +51,17 @@ class BuildReport:
     files_reused: int = 0
     files_removed: int = 0
     files_failed: int = 0
+    files_unavailable: int = 0
     windows_embedded: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
     still_failing: int = 0
+    unavailable: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {key: getattr(self, key) for key in (
             "files_seen", "files_indexed", "files_skipped", "files_reused", "files_removed",
-            "files_failed", "windows_embedded", "seconds")}
+            "files_failed", "files_unavailable", "windows_embedded", "seconds")}
 
 
 class Progress:
@@ -70,16 +73,7 @@ class Progress:
     def close(self) -> None: ...
 
 
-@dataclass
-class _Pending:
-    """Windows of one job embedded so far, per set, in window order."""
-
-    parts: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=dict)
-    staged: int = 0
-    outcome: Decoded | Failed | None = None
-
-
-class _Stage:
+class Batcher:
     """Gathers windows of consecutive files into full batches for one model."""
 
     def __init__(self, model: EmbeddingModel, batch_size: int) -> None:
@@ -115,6 +109,91 @@ class _Stage:
         return out
 
 
+@dataclass
+class _Pending:
+    """Windows of one job embedded so far, per set, in window order."""
+
+    parts: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    staged: int = 0
+    outcome: Decoded | Failed | None = None
+
+
+class Committer:
+    """Collects finished files and commits them every ``seconds`` or ``windows``."""
+
+    def __init__(self, store: Store, seconds: float, windows: int) -> None:
+        self.store, self.seconds, self.windows = store, seconds, windows
+        self.change = Commit()
+        self._last = time.monotonic()
+
+    def maybe_commit(self, force: bool = False) -> None:
+        due = self.change.windows() >= self.windows or time.monotonic() - self._last >= self.seconds
+        if self.change and (force or due):
+            self.store.commit(self.change)
+            self.change, self._last = Commit(), time.monotonic()
+
+
+class _Run:
+    """One pass of decoding and embedding over a plan's jobs."""
+
+    def __init__(self, store: Store, plan: Plan, sets: dict[int, SetInfo], options: BuildOptions,
+                 report: BuildReport, progress: Progress) -> None:
+        self.plan, self.sets, self.report, self.progress = plan, sets, report, progress
+        needed = {sid for job in plan.jobs for sid in job.set_ids}
+        # Only the models some file still needs are loaded: a no-op rebuild loads none.
+        models = {sets[sid].model: registry.load_model(sets[sid].model, options.load) for sid in needed}
+        self.batch_size = options.batch_size or min(
+            (default_batch_size(registry.spec(sets[sid].model).count_params(), options.load.device)
+             for sid in needed), default=1)
+        self.batchers = {sid: Batcher(models[sets[sid].model], self.batch_size) for sid in needed}
+        self.files = [(job.path, [Cut(sid, sets[sid].sample_rate, *options.windows.samples(sets[sid].sample_rate))
+                                  for sid in job.set_ids], job.media.fingerprint is None) for job in plan.jobs]
+        self.pending: dict[int, _Pending] = {}
+        self.committer = Committer(store, options.commit_seconds, options.commit_windows)
+        self.decode_workers = options.decode_workers
+
+    def run(self) -> None:
+        self.progress.start(len(self.plan.jobs))
+        try:
+            with DecodePool(self.files, self.batch_size, self.decode_workers) as pool:
+                for event in pool:
+                    self.take(event)
+                    self.embed(partial=pool.idle())
+                    self.finish_ready()
+                    self.committer.maybe_commit()
+                self.embed(partial=True)
+                self.finish_ready()
+        finally:
+            # Whatever happens (Ctrl-C included), files that finished are committed.
+            self.finish_ready()
+            self.committer.maybe_commit(force=True)
+            self.progress.close()
+
+    def take(self, event: Event) -> None:
+        entry = self.pending.setdefault(event.job, _Pending())
+        if isinstance(event, Batch):
+            self.batchers[event.set_id].add(event.job, event)
+            entry.staged += len(event.windows.starts)
+        else:
+            entry.outcome = event
+
+    def embed(self, partial: bool) -> None:
+        for set_id, batcher in self.batchers.items():
+            for job, starts, ends, vectors in batcher.run(partial):
+                entry = self.pending[job]
+                entry.parts.setdefault(set_id, []).append((starts, ends, vectors))
+                entry.staged -= len(starts)
+                self.report.windows_embedded += len(starts)
+                self.progress.advance(0, len(starts))
+                crash_point("embedded")
+
+    def finish_ready(self) -> None:
+        for index in [i for i, p in self.pending.items() if p.outcome is not None and p.staged == 0]:
+            finish_job(self.plan.jobs[index], self.pending.pop(index), self.sets, self.committer.change,
+                       self.report)
+            self.progress.advance(1, 0)
+
+
 def build(store: Store, root: Path, options: BuildOptions, progress: Progress | None = None) -> BuildReport:
     """Bring the store up to date with ``root``; returns the figures of this run."""
     progress = progress or Progress()
@@ -123,103 +202,62 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     if not root.is_dir():
         raise StoreError(f"{root} is not a folder; give the folder of media to index")
     specs = [registry.spec(name) for name in dict.fromkeys(options.models)]
-    sets: list[SetInfo] = [
-        store.ensure_set(spec.name, spec.weights_id(options.load), options.windows.window, options.windows.hop,
-                         spec.sample_rate, spec.dim, options.dtype) for spec in specs]
+    sets = [store.ensure_set(spec.name, spec.weights_id(options.load), options.windows.window,
+                             options.windows.hop, spec.sample_rate, spec.dim, options.dtype) for spec in specs]
     root_id = store.ensure_root(root)
-    entries = list(walk(root))
+    unreadable: list[str] = []
+    entries = list(walk(root, skip=store.path, unreadable=unreadable))
     progress.status(f"{len(entries)} files under {root}; checking which are new or changed")
-    plan = make_plan(store, root_id, entries, [info.id for info in sets])
+    plan = make_plan(store, root_id, entries, [info.id for info in sets], unreadable)
     store.commit(plan.bookkeeping)
     report = BuildReport(files_seen=plan.files_seen, files_skipped=plan.files_skipped,
                          files_reused=plan.files_reused, files_removed=plan.files_removed,
                          files_failed=len(plan.failures), failures=list(plan.failures),
-                         still_failing=plan.still_failing)
-    set_by_id = {info.id: info for info in sets}
-    # Only the models some file still needs are loaded: a no-op rebuild loads none.
-    needed = {sid for job in plan.jobs for sid in job.set_ids}
-    models = {set_by_id[sid].model: registry.load_model(set_by_id[sid].model, options.load) for sid in needed}
-    batch_size = options.batch_size or min(
-        (default_batch_size(registry.spec(set_by_id[sid].model).count_params(), options.load.device) for sid in needed),
-        default=1)
-    stages = {sid: _Stage(models[set_by_id[sid].model], batch_size) for sid in needed}
-    files = []
-    for job in plan.jobs:
-        cuts = [Cut(sid, set_by_id[sid].sample_rate, *options.windows.samples(set_by_id[sid].sample_rate))
-                for sid in job.set_ids]
-        files.append((job.path, cuts, job.media.fingerprint is None))
-    progress.start(len(plan.jobs))
-    pending: dict[int, _Pending] = {}
-    change, last_commit = Commit(), time.monotonic()
-
-    def finish_ready() -> None:
-        for index in [i for i, p in pending.items() if p.outcome is not None and p.staged == 0]:
-            _finish(plan.jobs[index], pending.pop(index), set_by_id, change, report)
-            progress.advance(1, 0)
-
-    def maybe_commit(force: bool = False) -> None:
-        nonlocal change, last_commit
-        due = change.windows() >= options.commit_windows or time.monotonic() - last_commit >= options.commit_seconds
-        if change and (force or due):
-            store.commit(change)
-            change, last_commit = Commit(), time.monotonic()
-
-    def embed(partial: bool) -> None:
-        for set_id, stage in stages.items():
-            for job, starts, ends, vectors in stage.run(partial):
-                entry = pending[job]
-                entry.parts.setdefault(set_id, []).append((starts, ends, vectors))
-                entry.staged -= len(starts)
-                report.windows_embedded += len(starts)
-                progress.advance(0, len(starts))
-                crash_point("embedded")
-
-    try:
-        with DecodePool(files, batch_size, options.decode_workers) as pool:
-            for event in pool:
-                entry = pending.setdefault(event.job, _Pending())
-                if isinstance(event, Batch):
-                    stages[event.set_id].add(event.job, event)
-                    entry.staged += len(event.windows.starts)
-                else:
-                    entry.outcome = event
-                embed(partial=pool.idle())
-                finish_ready()
-                maybe_commit()
-            embed(partial=True)
-            finish_ready()
-    finally:
-        # Whatever happens (Ctrl-C included), files that finished are committed.
-        finish_ready()
-        maybe_commit(force=True)
-        progress.close()
+                         still_failing=plan.still_failing, files_unavailable=len(plan.unavailable),
+                         unavailable=list(plan.unavailable))
+    _Run(store, plan, {info.id: info for info in sets}, options, report, progress).run()
     for info in sets:
         compact_set(store, info)
         build_ann(store, info)
+    store.collect_garbage()
     report.seconds = round(time.monotonic() - clock, 3)
     store.record_run(f"index build {root}", started, report.as_json())
     return report
 
 
-def _finish(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Commit, report: BuildReport) -> None:
-    """Turn a finished job into catalog changes: vectors and an ok row, or a failure."""
+def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Commit, report: BuildReport) -> None:
+    """Turn a finished job into catalog changes: vectors and an ok row, or a failure.
+
+    A file that was already indexed and only lacked some sets keeps its row and its
+    other sets' vectors when it fails now: the failure is reported, and since those
+    sets are still missing, the next build tries again.
+    """
+    adding_sets = not job.replaces and job.media.status == "ok" and job.had_vectors
     if job.replaces:
         change.retire.append((job.media.id, None))
-    if isinstance(entry.outcome, Failed):
-        change.media.append(MediaRow(job.media.id, job.media.root_id, job.media.path, job.media.size,
-                                     job.media.mtime_ns, job.media.fingerprint, None, "failed", entry.outcome.reason))
-        if not job.replaces and job.media.status == "ok":
-            change.retire.append((job.media.id, None))  # the bytes no longer decode: old vectors go
+    outcome = entry.outcome
+    broken = [sets[sid].model for sid, parts in entry.parts.items()
+              if not all(np.isfinite(p[2]).all() for p in parts)]
+    if broken and not isinstance(outcome, Failed):
+        outcome = Failed(outcome.job, f"{', '.join(broken)} gives non-finite vectors for its audio, so none "
+                                      "were stored")
+    if isinstance(outcome, Failed):
         report.files_failed += 1
-        report.failures.append((job.media.path, entry.outcome.reason))
+        names = ", ".join(sets[sid].name for sid in job.set_ids)
+        report.failures.append((job.media.path, outcome.reason + (f" (for {names})" if adding_sets else "")))
+        if not adding_sets:
+            change.media.append(MediaRow(job.media.id, job.media.root_id, job.media.path, job.media.size,
+                                         job.media.mtime_ns, job.media.fingerprint, None, "failed",
+                                         outcome.reason, outcome.retry))
         return
     change.media.append(MediaRow(job.media.id, job.media.root_id, job.media.path, job.media.size, job.media.mtime_ns,
-                                 job.media.fingerprint or entry.outcome.fingerprint, entry.outcome.duration, "ok"))
+                                 job.media.fingerprint or outcome.fingerprint, outcome.duration, "ok"))
     for set_id, parts in entry.parts.items():
         rate = sets[set_id].sample_rate
+        vectors = np.concatenate([p[2] for p in parts]).astype(np.float32, copy=False)
         change.vectors.append(FileVectors(
             job.media.id, set_id,
             np.concatenate([p[0] for p in parts]) / rate,
             np.concatenate([p[1] for p in parts]) / rate,
-            np.concatenate([p[2] for p in parts]).astype(np.float32, copy=False)))
+            vectors))
     report.files_indexed += 1

@@ -55,8 +55,11 @@ class Decoded:
 
 @dataclass
 class Failed:
+    """A file that could not be indexed; ``retry`` when the cause may pass (it could not be read)."""
+
     job: int
     reason: str
+    retry: bool = False
 
 
 Event = Batch | Decoded | Failed
@@ -143,7 +146,7 @@ class DecodePool:
             except MediaError as err:
                 self._put(Failed(index, str(err)))
             except OSError as err:
-                self._put(Failed(index, f"cannot be read ({err.strerror or err})"))
+                self._put(Failed(index, f"cannot be read ({err.strerror or err})", retry=True))
             except Exception as err:  # any decoder crash costs this file only, never the build
                 self._put(Failed(index, f"decoding failed ({type(err).__name__}: {err})"))
 

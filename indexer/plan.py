@@ -30,6 +30,7 @@ class Job:
     path: Path
     set_ids: list[int]
     replaces: bool
+    had_vectors: bool = False  # some set already holds this file's vectors (only sets are added)
 
 
 @dataclass
@@ -42,10 +43,19 @@ class Plan:
     files_removed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     still_failing: int = 0
+    unavailable: list[str] = field(default_factory=list)
 
 
-def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: list[int]) -> Plan:
-    """Sort every file under the root into skip, move, embed, fail or remove."""
+def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: list[int],
+              unreadable: list[str] = ()) -> Plan:
+    """Sort every file under the root into skip, move, embed, fail, remove or unavailable.
+
+    A file is removed (its windows dropped) only when the folder that held it was
+    listed and it was not there.  Under a folder that could not be listed, or under a
+    root that lists nothing at all (an unmounted disk looks like an empty folder), the
+    files are *unavailable*: they keep their vectors and come back with no inference.
+    Dropping a whole root is ``index forget``'s job, never an accident of a build.
+    """
     plan = Plan()
     known = store.media_of_root(root_id)
     done = store.embedded_sets(root_id)
@@ -64,27 +74,32 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
     def settle(row: MediaRow, entry: FileEntry) -> None:
         todo = missing_sets(row)
         if todo:
-            plan.jobs.append(Job(row, entry.abs, todo, replaces=False))
+            plan.jobs.append(Job(row, entry.abs, todo, replaces=False, had_vectors=bool(done.get(row.id))))
         else:
             plan.files_skipped += 1
 
-    def fail(row: MediaRow | None, entry: FileEntry, reason: str) -> None:
+    def fail(row: MediaRow | None, entry: FileEntry, reason: str, retry: bool = False) -> None:
         media_id = row.id if row else store.new_media_id()
         plan.bookkeeping.media.append(MediaRow(media_id, root_id, entry.rel, entry.size, entry.mtime_ns,
-                                               None, None, "failed", reason))
+                                               None, None, "failed", reason, retry))
         if row:
             plan.bookkeeping.retire.append((media_id, None))
         plan.failures.append((entry.rel, reason))
 
     for entry in entries:
         row = known.get(entry.rel)
-        if row and row.status != "missing" and (row.size, row.mtime_ns) == (entry.size, entry.mtime_ns):
+        unchanged = row and row.status != "missing" and (row.size, row.mtime_ns) == (entry.size, entry.mtime_ns)
+        if unchanged and row.status in ("ok", "unavailable"):
             plan.files_seen += 1
-            if row.status == "ok":
-                settle(row, entry)
-            else:
-                plan.files_skipped += 1  # unchanged and still broken: its recorded reason stands
-                plan.still_failing += 1
+            if row.status == "unavailable":  # back from an unmounted disk: vectors kept, no inference
+                row = replace(row, status="ok", error=None)
+                plan.bookkeeping.media.append(row)
+            settle(row, entry)
+            continue
+        if unchanged and not row.retry:
+            plan.files_seen += 1
+            plan.files_skipped += 1  # unchanged and still broken: its recorded reason stands
+            plan.still_failing += 1
             continue
         if not row and not_media.get(entry.rel) == (entry.size, entry.mtime_ns):
             continue
@@ -104,7 +119,7 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
         try:
             digest = fingerprint(entry.abs) if could_be_known else None
         except OSError as err:
-            fail(row, entry, f"cannot be read ({err.strerror or err})")
+            fail(row, entry, f"cannot be read ({err.strerror or err})", retry=True)
             continue
         current = replace(row, size=entry.size, mtime_ns=entry.mtime_ns) if row else None
         if row and row.status == "ok" and row.fingerprint == digest:
@@ -119,14 +134,21 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
             plan.files_reused += 1
             todo = missing_sets(moved)
             if todo:
-                plan.jobs.append(Job(moved, entry.abs, todo, replaces=False))
+                plan.jobs.append(Job(moved, entry.abs, todo, replaces=False, had_vectors=bool(done.get(moved.id))))
             continue
         media = MediaRow(row.id if row else store.new_media_id(), root_id, entry.rel, entry.size,
                          entry.mtime_ns, digest, None, "ok")
         plan.jobs.append(Job(media, entry.abs, list(set_ids), replaces=row is not None))
 
+    root_unavailable = not entries or "" in unreadable
     for row in known.values():
-        if row.path in on_disk or row.status == "missing" or row.id in moved_ids:
+        if row.path in on_disk or row.status in ("missing", "unavailable") or row.id in moved_ids:
+            continue
+        if root_unavailable or any(row.path.startswith(folder) for folder in unreadable):
+            if row.status == "ok":
+                plan.bookkeeping.media.append(replace(row, status="unavailable",
+                                                      error="its folder could not be read (a disk not mounted?)"))
+                plan.unavailable.append(row.path)
             continue
         plan.bookkeeping.media.append(replace(row, status="missing", error="the file is gone from disk"))
         plan.bookkeeping.retire.append((row.id, None))

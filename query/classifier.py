@@ -163,36 +163,21 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
     return classifier
 
 
-KEEP_VERSIONS = 5
-
-
 def save(store, classifier: Classifier) -> int:
-    """Store ``classifier`` as the next version of its name; keep the newest few versions."""
-    from audioscan.indexer.store.records import utcnow
-
-    with store.edit() as con:
-        con.execute("BEGIN")
-        next_id, version = con.execute(
-            "SELECT (SELECT coalesce(max(id), 0) + 1 FROM classifiers), "
-            "(SELECT coalesce(max(version), 0) + 1 FROM classifiers WHERE name = ?)", [classifier.name]).fetchone()
-        con.execute("INSERT INTO classifiers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [next_id, classifier.name, version, classifier.label, classifier.set_id, classifier.kind,
-                     classifier.model_json(), classifier.blob, json.dumps(classifier.metrics), utcnow()])
-        con.execute("DELETE FROM classifiers WHERE name = ? AND version <= ?", [classifier.name, version - KEEP_VERSIONS])
-        con.execute("COMMIT")
-    classifier.version = version
-    return version
+    """Store ``classifier`` as the next version of its name (the store keeps the newest few)."""
+    classifier.version = store.save_classifier(classifier.name, classifier.label, classifier.set_id,
+                                               classifier.kind, classifier.model_json(), classifier.blob,
+                                               classifier.metrics)
+    return classifier.version
 
 
 def load(store, name: str, version: int | None = None) -> Classifier:
     """The newest (or the given) version of a stored classifier."""
-    with store.connect() as con:
-        row = con.execute(
-            "SELECT name, version, label, set_id, kind, model, blob, metrics FROM classifiers WHERE name = ? "
-            "AND (? IS NULL OR version = ?) ORDER BY version DESC LIMIT 1", [name, version, version]).fetchone()
-        names = [r[0] for r in con.execute("SELECT DISTINCT name FROM classifiers ORDER BY name").fetchall()]
+    row = store.classifier(name, version)
     if row is None:
+        names = sorted({r.name for r in store.classifiers()})
         known = f"; trained so far: {', '.join(names)}" if names else ""
         which = f"'{name}'" + (f" version {version}" if version else "")
         raise QueryError(f"no classifier {which}; train it with 'audioscan train {name}'{known}")
-    return Classifier.from_row(*row)
+    return Classifier.from_row(row.name, row.version, row.label, row.set_id, row.kind, row.model, row.blob,
+                               row.metrics)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from audioscan.indexer.store.records import utcnow
+from audioscan.indexer.store.snapshot import MediaInfo
 from audioscan.indexer.store.store import Store
 from audioscan.query.errors import QueryError
 
@@ -23,17 +24,7 @@ _END_SLACK = 0.5
 _TRUE = {"1", "true", "yes", "y", "negative", "neg", "no-match"}
 
 
-@dataclass(frozen=True)
-class Media:
-    id: int
-    root: str
-    rel: str
-    duration: float | None
-    status: str
-
-    @property
-    def path(self) -> str:
-        return str(Path(self.root) / self.rel)
+Media = MediaInfo  # a media file as the query layer sees it
 
 
 @dataclass(frozen=True)
@@ -54,10 +45,7 @@ class Label:
 
 
 def all_media(store: Store) -> list[Media]:
-    with store.connect() as con:
-        rows = con.execute("SELECT m.id, r.path, m.path, m.duration, m.status FROM media m "
-                           "JOIN roots r ON r.id = m.root_id").fetchall()
-    return [Media(*row) for row in rows]
+    return list(store.media().values())
 
 
 def resolve_media(store: Store, text: str, media: list[Media] | None = None) -> Media:
@@ -81,6 +69,8 @@ def resolve_media(store: Store, text: str, media: list[Media] | None = None) -> 
 
 
 def check_times(media: Media, start: float, end: float, marker: bool) -> None:
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise QueryError(f"{start:g}-{end:g} s is not a time range: times must be finite numbers of seconds")
     if media.status != "ok" or media.duration is None:
         raise QueryError(f"{media.rel} is {'gone from disk' if media.status == 'missing' else 'not indexed'} "
                          "(see 'audioscan index status'); labels need an indexed file")
@@ -94,50 +84,87 @@ def check_times(media: Media, start: float, end: float, marker: bool) -> None:
 
 
 def add_labels(store: Store, rows: list[tuple[Media, str, float, float | None, bool]], source: str) -> int:
-    """Add (media, label, start, end or None for a marker, positive) rows in one transaction."""
+    """Add (media, label, start, end or None for a marker, positive) rows in one transaction;
+    a row equal to one already stored is not added again.  Returns how many were added."""
     prepared = []
     for media, label, start, end, positive in rows:
         if not label.strip():
             raise QueryError("a label needs a name (e.g. 'gag')")
         marker = end is None
         end = start if marker else end
-        check_times(media, start, end, marker)
+        check_times(media, float(start), float(end), marker)
         prepared.append((media.id, label.strip(), float(start), float(end), "marker" if marker else "range", positive))
-    with store.edit() as con:
-        con.execute("BEGIN")
-        first = con.execute("SELECT coalesce(max(id), 0) + 1 FROM labels").fetchone()[0]
-        con.executemany("INSERT INTO labels VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [[first + i, *row, source, utcnow()] for i, row in enumerate(prepared)])
-        con.execute("COMMIT")
-    return len(prepared)
+    return len(store.add_labels(prepared, source))
 
 
 def list_labels(store: Store, label: str | None = None) -> list[Label]:
-    media = {m.id: m for m in all_media(store)}
-    with store.connect() as con:
-        rows = con.execute("SELECT id, media_id, label, start_s, end_s, kind, positive, source FROM labels "
-                           "WHERE ? IS NULL OR label = ? ORDER BY label, media_id, start_s", [label, label]).fetchall()
-    return [Label(i, media[m], name, s, e, k, p, src) for i, m, name, s, e, k, p, src in rows]
+    media = store.media()
+    return [Label(row.id, media[row.media_id], row.label, row.start, row.end, row.kind, row.positive, row.source)
+            for row in store.labels(label)]
 
 
 def remove_labels(store: Store, ids: list[int]) -> int:
-    with store.edit() as con:
-        found = con.execute(f"SELECT count(*) FROM labels WHERE id IN ({', '.join('?' * len(ids))})", ids).fetchone()[0]
-        con.execute(f"DELETE FROM labels WHERE id IN ({', '.join('?' * len(ids))})", ids)
-    return found
+    """Remove labels by id; an id that does not exist is refused (nothing is removed then)."""
+    known = {row.id for row in store.labels()}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise QueryError(f"no label with id {', '.join(map(str, unknown))}; 'audioscan labels list' shows the ids")
+    return len(store.remove_labels(ids))
+
+
+def conflicts(labels: list[Label]) -> list[tuple[Label, Label]]:
+    """Positive and negative labels of one name that overlap on one file (they contradict)."""
+    groups: dict[tuple[str, int], list[Label]] = {}
+    for item in labels:
+        groups.setdefault((item.label, item.media.id), []).append(item)
+    return [(pos, neg) for group in groups.values() for pos in group if pos.positive
+            for neg in group if not neg.positive and pos.start <= neg.end and neg.start <= pos.end]
 
 
 def _number(text: str, what: str, where: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise QueryError(f"{where}: '{text}' is not a number of seconds for {what}") from None
+    if not math.isfinite(value):
+        raise QueryError(f"{where}: '{text}' is not a finite number of seconds for {what}")
+    return value
+
+
+def read_text_file(path: Path) -> str:
+    """A label file's text: UTF-8 with or without a byte-order mark, or one sentence."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise QueryError(f"{path.name} is not UTF-8 text; save it as UTF-8 (CSV UTF-8 in spreadsheet programs) "
+                         "and import it again") from None
+    except OSError as err:
+        raise QueryError(f"cannot read {path} ({err.strerror or err})") from None
+    if not text.strip():
+        raise QueryError(f"{path.name} is empty; nothing to import")
+    return text
+
+
+def looks_like_audacity(text: str) -> bool:
+    """An Audacity label track: tab-separated lines that start with two numbers."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    parts = first.split("\t")
+    try:
+        float(parts[0]), float(parts[1])
+    except (ValueError, IndexError):
+        return False
+    return True
 
 
 def parse_csv(text: str, source: str, label: str | None, negative: bool) -> list[tuple[str, str, float, float | None, bool]]:
     """Rows of ``path,start,end,label[,negative]`` (a header, if present, may name the columns;
-    extra columns such as ``score`` from ``rescore --format csv`` are ignored)."""
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    extra columns such as ``score`` from ``rescore --format csv`` are ignored).  The delimiter
+    (``,``, ``;`` or tab) is sniffed."""
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows = [r for r in csv.reader(io.StringIO(text), dialect) if r and any(c.strip() for c in r)]
     if not rows:
         return []
     columns = ["path", "start", "end", "label", "negative"]
@@ -152,6 +179,8 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool) -> list
     for number, row in enumerate(rows, start=2 if columns[0] == "path" else 1):
         cells = dict(zip(columns, (c.strip() for c in row)))
         where = f"{source} line {number}"
+        if not cells.get("path") or not cells.get("start"):
+            raise QueryError(f"{where}: the row needs at least a path and a start time")
         name = label or cells.get("label")
         if not name:
             raise QueryError(f"{where}: no label; add a 'label' column or pass --label")

@@ -12,15 +12,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from audioscan.indexer.store.records import SetInfo
-from audioscan.indexer.store.segments import read_segment
-from audioscan.indexer.store.store import Store
+from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.query.classifier import Classifier
 from audioscan.query.search import Hit
 from audioscan.query.training import Normalizer
@@ -72,41 +69,21 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()  # inspecting the loaded libraries is slow: once per process
 
 
-def score_windows(store: Store, info: SetInfo, classifier: Classifier) -> Iterator[Scored]:
-    """Probabilities for every live window of the set, one segment at a time."""
-    normalizer = Normalizer.load(store, info, classifier.normalize)
-    with store.connect() as con:
-        rows = con.execute("SELECT segment_id, id, media_id, start_s, end_s FROM windows WHERE set_id = ? AND alive "
-                           "ORDER BY segment_id, id", [info.id]).fetchnumpy()
-        files = dict(con.execute("SELECT id, file FROM segments WHERE set_id = ?", [info.id]).fetchall())
-    segment_ids = rows["segment_id"]
-    bounds = np.flatnonzero(np.diff(segment_ids)) + 1
+def score_windows(snapshot: Snapshot, classifier: Classifier) -> Iterator[Scored]:
+    """Probabilities for every live window of a snapshot (taken with ``stats=True``), one segment at a time."""
+    normalizer = Normalizer.load(snapshot, classifier.normalize)
     with ThreadPoolExecutor(_WORKERS) as pool:
-        for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(segment_ids)]):
-            if a < b:
-                path = store.sets_dir / info.name / files[int(segment_ids[a])]
-                yield _score_segment(path, classifier, normalizer, rows, slice(a, b), pool)
+        for positions, ids, vectors in snapshot.iter_segments():
+            media = snapshot.media_ids[positions]
+            if classifier.linear is not None:
+                scores = _linear_scores(classifier, normalizer, vectors, media, pool)
+            else:
+                scores = classifier.probability(normalizer.apply(vectors, media))
+            yield Scored(ids, media, snapshot.starts[positions], snapshot.ends[positions], scores)
 
 
-def _score_segment(path: Path, classifier: Classifier, normalizer: Normalizer, rows: dict, span: slice,
-                   pool: ThreadPoolExecutor) -> Scored:
-    """Scores of the windows ``rows[span]``, which all live in the segment at ``path``."""
-    a, b = span.start, span.stop
-    ids, vectors = read_segment(path)
-    wanted = rows["id"][a:b]
-    if len(ids) != len(wanted) or not np.array_equal(ids, wanted):
-        order = np.argsort(ids, kind="stable")
-        vectors = vectors[order[np.searchsorted(ids, wanted, sorter=order)]]
-    media = rows["media_id"][a:b]
-    if classifier.linear is not None:
-        scores = _linear_scores(classifier, normalizer, vectors, media, pool)
-    else:
-        scores = classifier.probability(normalizer.apply(vectors, media))
-    return Scored(wanted, media, rows["start_s"][a:b], rows["end_s"][a:b], scores)
-
-
-def all_scores(store: Store, info: SetInfo, classifier: Classifier) -> Scored:
-    parts = list(score_windows(store, info, classifier))
+def all_scores(snapshot: Snapshot, classifier: Classifier) -> Scored:
+    parts = list(score_windows(snapshot, classifier))
     if not parts:
         empty = np.zeros(0)
         return Scored(empty.astype(np.int64), empty.astype(np.int64), empty, empty, empty)

@@ -19,7 +19,7 @@ from audioscan.indexer.store.ann import load_ann, unit_vectors
 from audioscan.indexer.media.decode import decode_all
 from audioscan.indexer.errors import MediaError
 from audioscan.indexer.store.records import SetInfo
-from audioscan.indexer.store.store import Store
+from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.indexer.media.windows import WindowSpec, window_starts
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
@@ -67,42 +67,40 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
     return vectors.mean(axis=0)
 
 
-def stored_query(store: Store, info: SetInfo, media_id: int, rel: str, at: float) -> tuple[np.ndarray, tuple]:
+def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float) -> tuple[np.ndarray, tuple]:
     """The stored vector of the window of a media file that best centres on ``at`` (no model runs).
 
     Returns the vector and (media id, start, end) of that window, to keep it out of the hits.
     """
-    with store.connect() as con:
-        rows = con.execute("SELECT id, start_s, end_s FROM windows WHERE set_id = ? AND media_id = ? AND alive "
-                           "AND start_s <= ? AND end_s >= ? ORDER BY abs((start_s + end_s) / 2 - ?) LIMIT 1",
-                           [info.id, media_id, at, at, at]).fetchone()
-        duration = con.execute("SELECT duration FROM media WHERE id = ?", [media_id]).fetchone()[0]
-    if rows is None:
+    mine = np.flatnonzero((snapshot.media_ids == media_id) & (snapshot.starts <= at) & (snapshot.ends >= at))
+    if not len(mine):
+        media = snapshot.media.get(media_id)
+        duration = media.duration if media else None
         if duration is not None and not 0 <= at <= duration:
             raise QueryError(f"--at {at:g} is outside {rel}, which lasts {duration:.1f} s")
-        raise QueryError(f"{rel} has no vectors in set {info.name}; index it with that model first")
-    window_id, start, end = rows
-    return store.vectors_for(info, np.asarray([window_id]))[0], (media_id, start, end)
+        raise QueryError(f"{rel} has no vectors in set {snapshot.info.name}; index it with that model first")
+    centre = (snapshot.starts[mine] + snapshot.ends[mine]) / 2
+    best = mine[np.argmin(np.abs(centre - at))]
+    window = (media_id, float(snapshot.starts[best]), float(snapshot.ends[best]))
+    return snapshot.vectors_at(np.asarray([best]))[0], window
 
 
 class SetIndex:
-    """Searches one set: through its ANN index when a fresh one exists, else exactly.
+    """Searches one snapshot of a set: through its ANN index when a fresh one exists, else exactly.
 
-    Window places are loaded up front; the exact path loads the set's unit vectors in
-    memory on first use (so repeated searches in one process cost one matrix-vector
-    product each).
+    The exact path loads the snapshot's unit vectors in memory on first use (so repeated
+    searches in one process cost one matrix-vector product each).
     """
 
-    def __init__(self, store: Store, info: SetInfo, use_ann: bool = True) -> None:
-        self.info = info
-        self._store = store
-        table = store.live_windows(info)
-        self.ids = table["id"]
-        self.media_ids = table["media_id"]
-        self.paths = np.asarray([str(Path(r) / p) for r, p in zip(table["root"], table["path"])], dtype=object)
-        self.starts = table["start_s"]
-        self.ends = table["end_s"]
-        self.ann = load_ann(store, info) if use_ann else None
+    def __init__(self, snapshot: Snapshot, use_ann: bool = True) -> None:
+        self.snapshot = snapshot
+        self.info = snapshot.info
+        self.ids = snapshot.ids
+        self.media_ids = snapshot.media_ids
+        self.paths = snapshot.paths()
+        self.starts = snapshot.starts
+        self.ends = snapshot.ends
+        self.ann = load_ann(snapshot) if use_ann else None
         self._matrix: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -112,15 +110,8 @@ class SetIndex:
         """Unit vectors of every live window, in the order of ``self.ids``."""
         if self._matrix is None:
             matrix = np.empty((len(self.ids), self.info.dim), dtype=np.float32)
-            filled = 0
-            for ids, vectors in self._store.iter_vectors(self.info):  # one segment at a time: no second copy
-                at = np.searchsorted(self.ids, ids)
-                if at.size and (at[-1] >= len(self.ids) or not np.array_equal(self.ids[at], ids)):
-                    raise QueryError("the store changed while it was being read; run the command again")
-                matrix[at] = unit_vectors(vectors)
-                filled += len(ids)
-            if filled != len(self.ids):
-                raise QueryError("the store changed while it was being read; run the command again")
+            for positions, _, vectors in self.snapshot.iter_segments():  # one segment at a time: no second copy
+                matrix[positions] = unit_vectors(vectors)
             self._matrix = matrix
         return self._matrix
 

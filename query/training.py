@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audioscan.indexer.store.records import SetInfo
+from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.indexer.store.store import Store
 from audioscan.query.errors import QueryError
 from audioscan.query.labels import Label, list_labels
@@ -54,18 +54,16 @@ class Normalizer:
     stds: np.ndarray
 
     @classmethod
-    def load(cls, store: Store, info: SetInfo, mode: str) -> "Normalizer":
+    def load(cls, snapshot: Snapshot, mode: str) -> "Normalizer":
+        """From the per-file statistics the snapshot carries (take it with ``stats=True``)."""
         if mode not in NORMALIZATIONS:
             raise QueryError(f"--normalize must be one of {', '.join(NORMALIZATIONS)}")
-        with store.connect() as con:
-            rows = con.execute("SELECT media_id, n_windows, mean, std FROM media_sets WHERE set_id = ? "
-                               "ORDER BY media_id", [info.id]).fetchnumpy()
-        ids = rows["media_id"].astype(np.int64)
-        empty = np.zeros((0, info.dim))
-        means = np.stack(rows["mean"]).astype(np.float64) if len(ids) else empty
-        stds = np.stack(rows["std"]).astype(np.float64) if len(ids) else empty
+        stats = snapshot.stats
+        ids = stats.media_ids
+        means = stats.means.astype(np.float64)
+        stds = stats.stds.astype(np.float64)
         if mode == "global" and len(ids):
-            counts = rows["n_windows"].astype(np.float64)[:, None]
+            counts = stats.n_windows.astype(np.float64)[:, None]
             mean = (means * counts).sum(0) / counts.sum()
             var = ((stds ** 2 + means ** 2) * counts).sum(0) / counts.sum() - mean ** 2
             means = np.broadcast_to(mean, means.shape)
@@ -112,8 +110,10 @@ def _distance(starts: np.ndarray, ends: np.ndarray, labels: list[Label]) -> np.n
     return best
 
 
-def training_set(store: Store, info: SetInfo, label: str, normalize: str = "file",
+def training_set(store: Store, snapshot: Snapshot, label: str, normalize: str = "file",
                  tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN) -> TrainingSet:
+    """Positives, hard and automatic negatives of ``label`` from one snapshot of a set."""
+    info = snapshot.info
     labels = [item for item in list_labels(store, label) if item.media.status == "ok"]
     if not labels:
         raise QueryError(f"there are no labels named '{label}' on indexed files; add some with "
@@ -121,21 +121,17 @@ def training_set(store: Store, info: SetInfo, label: str, normalize: str = "file
     by_media: dict[int, list[Label]] = {}
     for item in labels:
         by_media.setdefault(item.media.id, []).append(item)
-    with store.connect() as con:
-        windows = con.execute(
-            f"SELECT id, media_id, start_s, end_s FROM windows WHERE set_id = ? AND alive AND media_id IN "
-            f"({', '.join('?' * len(by_media))}) ORDER BY id", [info.id, *by_media]).fetchnumpy()
     rng = np.random.RandomState(SEED)
     positive, hard, auto = [], [], []
     for media_id, items in by_media.items():
-        mine = windows["media_id"] == media_id
-        ids, starts, ends = windows["id"][mine], windows["start_s"][mine], windows["end_s"][mine]
+        mine = np.flatnonzero(snapshot.media_ids == media_id)
+        starts, ends = snapshot.starts[mine], snapshot.ends[mine]
         pos = _near(starts, ends, [i for i in items if i.positive], tolerance)
         neg = _near(starts, ends, [i for i in items if not i.positive], tolerance) & ~pos
         free = _every(starts, AUTO_NEGATIVE_EVERY) & (_distance(starts, ends, items) > neg_margin) & ~pos & ~neg
-        positive.append(ids[pos])
-        hard.append(ids[neg])
-        auto.append(ids[free])
+        positive.append(mine[pos])
+        hard.append(mine[neg])
+        auto.append(mine[free])
     positive, hard, auto = (np.concatenate(parts) for parts in (positive, hard, auto))
     keep = min(len(auto), NEGATIVES_PER_POSITIVE * len(positive))
     auto = np.sort(rng.choice(auto, keep, replace=False)) if keep else auto[:0]
@@ -146,9 +142,8 @@ def training_set(store: Store, info: SetInfo, label: str, normalize: str = "file
             f"'{label}' gives {len(positive)} positive and {len(negatives)} negative windows in set {info.name}; "
             f"a classifier needs both: add {missing} labels (negatives come from --negative labels or from "
             f"stretches more than {neg_margin:g} s away from every label)")
-    window_ids = np.concatenate([positive, negatives])
+    positions = np.concatenate([positive, negatives])
     y = np.concatenate([np.ones(len(positive), np.int8), np.zeros(len(negatives), np.int8)])
-    vectors = store.vectors_for(info, window_ids)
-    media_of = windows["media_id"][np.searchsorted(windows["id"], window_ids)]
-    features = Normalizer.load(store, info, normalize).apply(vectors, media_of)
-    return TrainingSet(features, y, window_ids, len(positive), len(hard), len(auto))
+    vectors = snapshot.vectors_at(positions)
+    features = Normalizer.load(snapshot, normalize).apply(vectors, snapshot.media_ids[positions])
+    return TrainingSet(features, y, snapshot.ids[positions], len(positive), len(hard), len(auto))

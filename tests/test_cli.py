@@ -20,7 +20,7 @@ def test_build_status_check_search_in_json(library, store_path, tmp_path):
     assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert set(report) == {"files_seen", "files_indexed", "files_skipped", "files_reused", "files_removed",
-                           "files_failed", "windows_embedded", "seconds"}
+                           "files_failed", "files_unavailable", "windows_embedded", "seconds"}
     assert report["files_failed"] == 4 and "could not be indexed" in result.stderr
     status = json.loads(run("index", "status", "--format", "json", store=store_path).stdout)
     assert set(status) >= {"store", "sets", "media", "failed"}

@@ -1,4 +1,4 @@
-"""``audioscan index ...``: build, status, check and compact a store."""
+"""``audioscan index ...``: build, status, check, compact and repair a store."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ from pathlib import Path
 
 import click
 
-from audioscan.indexer.build import BuildOptions, Progress, build
-from audioscan.indexer.store.check import check_store, leftovers
-from audioscan.indexer.store.compact import compact_set
 from audioscan.cli.console import BarProgress, echo_json, echo_table, show_progress
-from audioscan.indexer.store.status import store_status
-from audioscan.indexer.store.store import Store
-from audioscan.indexer.media.windows import WindowSpec
+from audioscan.indexer.build import Progress
 from audioscan.models import registry
-from audioscan.models.base import LoadOptions
 
 FORMATS = click.Choice(["table", "json"])
 
@@ -47,32 +41,24 @@ def index() -> None:
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
 def build_command(obj, folder: Path, models: tuple[str, ...], window: float, hop: float, weights: Path | None,
-                  batch_size: int | None,
-                  device: str, precision: str, decode_workers: int, commit_every: float, fp16_store: bool, strict: bool, fmt: str) -> None:
+                  batch_size: int | None, device: str, precision: str, decode_workers: int, commit_every: float,
+                  fp16_store: bool, strict: bool, fmt: str) -> None:
     """Index every media file under FOLDER (again: only what changed)."""
-    try:
-        windows = WindowSpec(window, hop)
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from None
-    names = list(dict.fromkeys(m.upper() for m in models))
-    if weights is not None and len(names) > 1:
-        raise click.BadParameter("--weights names the file of one model; give a single --model with it")
-    load = LoadOptions(device=device, precision=precision, weights=weights)
-    specs = [registry.spec(name) for name in names]
-    for spec in specs:
-        spec.weights_id(load)  # unknown models and missing weights fail before the store is touched
-    options = BuildOptions(models=names, windows=windows, load=load, batch_size=batch_size,
-                           decode_workers=decode_workers, commit_seconds=commit_every,
-                           dtype="fp16" if fp16_store else "fp32")
     progress = BarProgress() if show_progress(obj.quiet) else Progress()
-    with Store.open(obj.store, write=True) as store:
-        report = build(store, folder, options, progress)
+    report = obj.library.build(folder, models, window, hop, device, precision, weights, batch_size,
+                               decode_workers, commit_every, fp16_store, progress)
     if fmt == "json":
         echo_json(report.as_json())
     elif not obj.quiet:
         click.echo(f"{report.files_seen} media files: {report.files_indexed} indexed, {report.files_skipped} "
                    f"unchanged, {report.files_reused} moved (vectors kept), {report.files_removed} removed, "
                    f"{report.files_failed} failed; {report.windows_embedded} windows embedded in {report.seconds:.1f} s")
+    if obj.quiet:
+        pass
+    elif report.unavailable:
+        click.echo(f"{len(report.unavailable)} indexed file(s) are unavailable (their folder could not be read, "
+                   "or it is empty: a disk not mounted?); their vectors are kept and come back with them. "
+                   "To drop them for good: 'audioscan index forget FOLDER'", err=True)
     if report.failures and not obj.quiet:
         click.echo(f"{len(report.failures)} file(s) could not be indexed:", err=True)
         for path, reason in report.failures:
@@ -89,8 +75,7 @@ def build_command(obj, folder: Path, models: tuple[str, ...], window: float, hop
 @click.pass_obj
 def status_command(obj, fmt: str) -> None:
     """What the store holds: embedding sets, media counts, failed files."""
-    with Store.open(obj.store) as store:
-        status = store_status(store)
+    status = obj.library.status()
     if fmt == "json":
         echo_json(status)
         return
@@ -99,7 +84,8 @@ def status_command(obj, fmt: str) -> None:
                [[s["name"], s["model"], s["dim"], s["window"], s["hop"], s["windows"], s["segments"]]
                 for s in status["sets"]])
     media = status["media"]
-    click.echo(f"media: {media['ok']} ok, {media['failed']} failed, {media['missing']} missing from disk")
+    click.echo(f"media: {media['ok']} ok, {media['failed']} failed, {media['missing']} missing from disk, "
+               f"{media['unavailable']} unavailable")
     for item in status["failed"]:
         click.echo(f"  failed: {item['path']}: {item['error']}")
 
@@ -108,15 +94,14 @@ def status_command(obj, fmt: str) -> None:
 @click.pass_obj
 def check_command(obj) -> None:
     """Verify the store; exit 0 when consistent, 1 with the reasons otherwise."""
-    with Store.open(obj.store) as store:
-        problems = check_store(store)
-        notes = leftovers(store)
+    problems, notes = obj.library.check()
     if not obj.quiet:
         for note in notes:
             click.echo(f"note: {note}", err=True)
     if problems:
         for problem in problems:
             click.echo(problem, err=True)
+        click.echo("to recover: 'audioscan index repair', then 'audioscan index build FOLDER'", err=True)
         sys.exit(1)
     if not obj.quiet:
         click.echo("store is consistent")
@@ -126,9 +111,17 @@ def check_command(obj) -> None:
 @click.pass_obj
 def compact_command(obj) -> None:
     """Merge small segments and drop the vectors of deleted or re-embedded windows."""
-    with Store.open(obj.store, write=True) as store:
-        for info in store.sets():
-            report = compact_set(store, info, force=True)
-            if not obj.quiet:
-                click.echo(f"{report.set_name}: {report.segments_before} -> {report.segments_after} segments, "
-                           f"{report.vectors_dropped} dead vectors dropped")
+    for report in obj.library.compact():
+        if not obj.quiet:
+            click.echo(f"{report.set_name}: {report.segments_before} -> {report.segments_after} segments, "
+                       f"{report.vectors_dropped} dead vectors dropped")
+
+
+@index.command("repair")
+@click.pass_obj
+def repair_command(obj) -> None:
+    """Drop the windows of lost or damaged segments; the next 'index build' embeds those files again."""
+    report = obj.library.repair()
+    if not obj.quiet:
+        click.echo(f"{len(report.segments)} damaged or missing segment(s) dropped; {report.files} file(s) "
+                   "will be embedded again by the next 'audioscan index build'")

@@ -11,27 +11,13 @@ from pathlib import Path
 import click
 
 from audioscan.cli.console import echo_json, echo_table
-from audioscan.indexer.store.store import Store
-from audioscan.models.base import LoadOptions
+from audioscan.cli.output import write_text
 from audioscan.query import classifier as classifiers
 from audioscan.query import labels as labelling
-from audioscan.query.errors import QueryError
 from audioscan.query.export import FORMATS, to_csv, to_json, write_audacity
-from audioscan.query.rescore import DEFAULT_THRESHOLD, all_scores, detections
-from audioscan.query.search import Hit, SetIndex, embed_clip, stored_query
-from audioscan.query.suggest import suggest
-from audioscan.query.training import NEG_MARGIN, NORMALIZATIONS, TOLERANCE, training_set
-
-
-def _media_paths(store: Store) -> dict[int, str]:
-    return {m.id: m.path for m in labelling.all_media(store)}
-
-
-def _trained_on(store: Store, trained: classifiers.Classifier):
-    info = next((s for s in store.sets() if s.id == trained.set_id), None)
-    if info is None:
-        raise QueryError(f"the set classifier {trained.name} was trained on is no longer in the store; train it again")
-    return info
+from audioscan.query.rescore import DEFAULT_THRESHOLD
+from audioscan.query.search import Hit
+from audioscan.query.training import NEG_MARGIN, NORMALIZATIONS, TOLERANCE
 
 
 def _emit_hits(hits: list[Hit], fmt: str, out: Path | None = None, out_dir: Path | None = None,
@@ -52,7 +38,7 @@ def _emit_hits(hits: list[Hit], fmt: str, out: Path | None = None, out_dir: Path
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text)
+        write_text(out, text)
 
 
 @click.command("search")
@@ -78,15 +64,8 @@ def search(obj, clip: Path | None, start: float, end: float | None, from_media: 
     """
     if (clip is None) == (from_media is None) or (from_media is None) != (at is None):
         raise click.UsageError("give either CLIP, or --from FILE with --at SECONDS")
-    with Store.open(obj.store) as store:
-        info = store.find_set(set_name)
-        if clip is not None:
-            query, exclude = embed_clip(clip, info, start, end, LoadOptions(device=device)), None
-        else:
-            media = labelling.resolve_media(store, from_media)
-            query, exclude = stored_query(store, info, media.id, media.rel, at)
-        hits = SetIndex(store, info).search(query, k, exclude)
-    _emit_hits(hits, fmt)
+    query = (from_media, at) if clip is None else clip
+    _emit_hits(obj.library.search(query, k, set_name, start, end, device), fmt)
 
 
 @click.group("labels")
@@ -109,12 +88,15 @@ def labels_add(obj, media: str, values: tuple[str, ...], marker: bool, negative:
         end = None if marker else float(values[1])
     except ValueError:
         raise click.UsageError("START and END are seconds, e.g. 754.0") from None
-    with Store.open(obj.store) as store:
-        target = labelling.resolve_media(store, media)
-        labelling.add_labels(store, [(target, values[-1], start, end, not negative)], "cli")
+    added = obj.library.labels.add(media, start, end, values[-1], negative, source="cli")
+    conflicts = obj.library.labels.conflicts(values[-1])
     if not obj.quiet:
         kind = "marker" if marker else "range"
-        click.echo(f"added {'negative ' if negative else ''}{kind} '{values[-1]}' on {target.rel}")
+        click.echo(f"added {'negative ' if negative else ''}{kind} '{values[-1]}' on {media}" if added else
+                   f"'{values[-1]}' already has this {kind} on {media}; nothing added")
+    for pos, neg in conflicts:
+        click.echo(f"warning: positive {pos.start:g}-{pos.end:g} s and negative {neg.start:g}-{neg.end:g} s "
+                   f"of '{pos.label}' overlap on {pos.media.rel}; training counts the overlap as positive", err=True)
 
 
 @labels.command("import")
@@ -125,23 +107,15 @@ def labels_add(obj, media: str, values: tuple[str, ...], marker: bool, negative:
 @click.pass_obj
 def labels_import(obj, file: Path, media: str | None, label: str | None, negative: bool) -> None:
     """Import labels from CSV (path,start,end,label[,negative]) or an Audacity label track (with --media)."""
-    text = file.read_text(encoding="utf-8-sig")
-    with Store.open(obj.store) as store:
-        known = labelling.all_media(store)
-        if media is not None:
-            target = labelling.resolve_media(store, media, known)
-            rows = [(target, *row) for row in labelling.parse_audacity(text, file.name, label, negative)]
-        elif file.suffix.lower() == ".csv" or "," in (text.splitlines() or [""])[0]:
-            resolved: dict[str, labelling.Media] = {}
-            rows = []
-            for path, name, start, end, positive in labelling.parse_csv(text, file.name, label, negative):
-                if path not in resolved:
-                    resolved[path] = labelling.resolve_media(store, path, known)
-                rows.append((resolved[path], name, start, end, positive))
-        else:
-            raise click.UsageError(f"{file.name} looks like an Audacity label track: say which file it "
-                                   "labels with --media")
-        count = labelling.add_labels(store, rows, f"import:{file.name}")
+    text = labelling.read_text_file(file)
+    if media is not None:
+        rows = [(media, *row) for row in labelling.parse_audacity(text, file.name, label, negative)]
+    elif labelling.looks_like_audacity(text):
+        raise click.UsageError(f"{file.name} looks like an Audacity label track: say which file it "
+                               "labels with --media")
+    else:
+        rows = labelling.parse_csv(text, file.name, label, negative)
+    count = obj.library.labels.add_rows(rows, f"import:{file.name}")
     if not obj.quiet:
         click.echo(f"imported {count} label(s) from {file.name}")
 
@@ -155,8 +129,7 @@ def labels_import(obj, file: Path, media: str | None, label: str | None, negativ
 @click.pass_obj
 def labels_list(obj, label: str | None, fmt: str, out_dir: Path | None) -> None:
     """Every label (export as CSV or Audacity tracks); those on files gone from disk are kept and marked."""
-    with Store.open(obj.store) as store:
-        items = labelling.list_labels(store, label)
+    items = obj.library.labels.list(label)
     if fmt == "audacity":
         if out_dir is None:
             raise click.UsageError("--format audacity writes one label track per media file: give --out-dir DIR")
@@ -179,8 +152,7 @@ def labels_list(obj, label: str | None, fmt: str, out_dir: Path | None) -> None:
 @click.pass_obj
 def labels_remove(obj, ids: tuple[int, ...]) -> None:
     """Remove labels by the ids 'labels list' shows."""
-    with Store.open(obj.store) as store:
-        removed = labelling.remove_labels(store, list(ids))
+    removed = obj.library.labels.remove(ids)
     if not obj.quiet:
         click.echo(f"removed {removed} label(s)")
 
@@ -201,22 +173,15 @@ def labels_remove(obj, ids: tuple[int, ...]) -> None:
 def train(obj, name: str, label: str | None, set_name: str | None, kind: str, normalize: str, tolerance: float,
           neg_margin: float, fmt: str) -> None:
     """Train a calibrated detector NAME from labels, on stored vectors only (seconds, no model)."""
-    label = label or name
-    with Store.open(obj.store) as store:
-        info = store.find_set(set_name)
-        data = training_set(store, info, label, normalize, tolerance, neg_margin)
-        trained = classifiers.fit(data, name, label, info.id, kind, normalize)
-        version = classifiers.save(store, trained)
-    m = trained.metrics
-    report = {"name": name, "label": label, "model": info.model, "classifier": kind, "positives": m["positives"],
-              "negatives": m["negatives"], "cv_ap": m["cv_ap"], "cv_roc_auc": m["cv_roc_auc"], "seconds": m["seconds"],
-              "version": version, "set": info.name, "calibration": m["calibration"]}
+    detector = obj.library.train(name, label, set_name, kind, normalize, tolerance, neg_margin)
+    report, m = detector.summary(), detector.metrics
     if fmt == "json":
         echo_json(report)
     else:
-        click.echo(f"{name} v{version} ({kind}, {m['calibration']} calibration, {info.name}): {m['positives']} "
-                   f"positive / {m['negatives']} negative windows ({m['hard_negatives']} labelled negative); "
-                   f"cross-validated AP {m['cv_ap']:.3f}, ROC AUC {m['cv_roc_auc']:.3f}; {m['seconds']:.2f} s")
+        click.echo(f"{name} v{report['version']} ({kind}, {m['calibration']} calibration, {report['set']}): "
+                   f"{m['positives']} positive / {m['negatives']} negative windows ({m['hard_negatives']} labelled "
+                   f"negative); cross-validated AP {m['cv_ap']:.3f}, ROC AUC {m['cv_roc_auc']:.3f}; "
+                   f"{m['seconds']:.2f} s")
 
 
 @click.command("rescore")
@@ -232,11 +197,8 @@ def train(obj, name: str, label: str | None, set_name: str | None, kind: str, no
 def rescore(obj, name: str, version: int | None, threshold: float, top: int | None, fmt: str, out: Path | None,
             out_dir: Path | None) -> None:
     """Score every stored window with classifier NAME and list the detections above --threshold."""
-    with Store.open(obj.store) as store:
-        trained = classifiers.load(store, name, version)
-        info = _trained_on(store, trained)
-        found = detections(all_scores(store, info, trained), _media_paths(store), threshold)
-    _emit_hits(found[:top] if top else found, fmt, out, out_dir, trained.label)
+    detector = obj.library.detector(name, version)
+    _emit_hits(detector.rescore(threshold, top), fmt, out, out_dir, detector.classifier.label)
 
 
 @click.command("suggest")
@@ -246,12 +208,8 @@ def rescore(obj, name: str, version: int | None, threshold: float, top: int | No
 @click.pass_obj
 def suggest_command(obj, name: str, count: int, fmt: str) -> None:
     """Unlabelled moments the classifier is least sure about: label these next."""
-    with Store.open(obj.store) as store:
-        trained = classifiers.load(store, name)
-        info = _trained_on(store, trained)
-        picks = suggest(all_scores(store, info, trained), labelling.list_labels(store, trained.label),
-                        _media_paths(store), count)
-    _emit_hits(picks, fmt, label=trained.label)
+    detector = obj.library.detector(name)
+    _emit_hits(detector.suggest(count), fmt, label=detector.classifier.label)
 
 
 @click.command("classifiers")
@@ -259,13 +217,7 @@ def suggest_command(obj, name: str, count: int, fmt: str) -> None:
 @click.pass_obj
 def classifiers_command(obj, fmt: str) -> None:
     """Trained classifiers and their kept versions, with cross-validated scores."""
-    import json
-
-    with Store.open(obj.store) as store, store.connect() as con:
-        rows = con.execute("SELECT c.name, c.version, c.label, s.name, c.kind, c.metrics, c.created_at FROM classifiers c "
-                           "LEFT JOIN sets s ON s.id = c.set_id ORDER BY c.name, c.version").fetchall()
-    items = [{"name": n, "version": v, "label": lab, "set": s, "classifier": k, **json.loads(m),
-              "created": str(t)} for n, v, lab, s, k, m, t in rows]
+    items = obj.library.detectors()
     if fmt == "json":
         echo_json(items)
     else:

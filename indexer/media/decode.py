@@ -1,7 +1,7 @@
 """Decoding any container FFmpeg reads into mono float32 at the rates the models want.
 
-PyAV does the demuxing, decoding and resampling; we average the channels ourselves
-(FFmpeg's own stereo-to-mono matrix adds 3 dB) and hand out fixed-size blocks, so a
+PyAV does the demuxing, decoding, downmixing and resampling (libswresample, as
+``ffmpeg -ac 1`` in the original scan) and we hand out fixed-size blocks, so a
 three-hour file streams through in constant memory.  Several target rates come out
 of one decoding pass.  A packet that fails to decode is skipped, and the duration
 is the number of samples actually decoded, because a truncated file's header lies.
@@ -61,15 +61,33 @@ def probe(path: Path) -> Probe:
         with av.open(str(path), metadata_errors="ignore") as container:
             if container.streams.audio:
                 return Probe(True)
-            if container.streams.video:
+            if container.streams.video and expected:
                 return Probe(True, "it has no audio stream (video only)")
             return Probe(expected, "it has no audio stream")
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as err:
         return Probe(expected, f"it is not a readable media file ({_short(err)})")
 
 
+# Float sources may hold NaN, infinities or absurd peaks (a broken float WAV); samples are
+# made finite and clipped here so no model ever sees them (+24 dBFS is far above real audio).
+_PEAK_LIMIT = 16.0
+
+
+def _clean(frame: av.AudioFrame) -> np.ndarray:
+    samples = frame.to_ndarray().reshape(-1)
+    if not np.isfinite(samples).all() or np.abs(samples).max(initial=0.0) > _PEAK_LIMIT:
+        samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0), -_PEAK_LIMIT, _PEAK_LIMIT)
+    return samples.astype(np.float32, copy=False)
+
+
 class _Downmixer:
-    """Resamples one audio stream to one rate and averages its channels."""
+    """Resamples one audio stream to mono at one rate with libswresample.
+
+    swresample's standard downmix matrix (5.1: centre 1.0, front 0.707, surround 0.5,
+    LFE 0), the one ``ffmpeg -ac 1`` uses as the original scan did, and it handles any
+    channel layout - 7.1 and 8 discrete channels included - without us touching the
+    interleaved planes.
+    """
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
@@ -79,13 +97,13 @@ class _Downmixer:
     def push(self, frame: av.AudioFrame | None) -> list[np.ndarray]:
         out: list[np.ndarray] = []
         if frame is not None:
-            layout = f"{frame.layout.name}/{frame.sample_rate}/{frame.format.name}"
+            layout = f"{frame.layout.name}/{len(frame.layout.channels)}/{frame.sample_rate}/{frame.format.name}"
             if self._resampler is not None and layout != self._layout:
                 out += self._drain()  # the stream changed shape mid-way: start a new resampler
             if self._resampler is None:
-                self._resampler = av.AudioResampler(format="fltp", rate=self.rate)
+                self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.rate)
                 self._layout = layout
-            out += [f.to_ndarray().mean(axis=0, dtype=np.float32) for f in self._resampler.resample(frame)]
+            out += [_clean(f) for f in self._resampler.resample(frame)]
         else:
             out += self._drain()
         return out
@@ -93,7 +111,7 @@ class _Downmixer:
     def _drain(self) -> list[np.ndarray]:
         if self._resampler is None:
             return []
-        rest = [f.to_ndarray().mean(axis=0, dtype=np.float32) for f in self._resampler.resample(None)]
+        rest = [_clean(f) for f in self._resampler.resample(None)]
         self._resampler = None
         return rest
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -27,14 +28,27 @@ class FileEntry:
     mtime_ns: int
 
 
-def walk(root: Path) -> Iterator[FileEntry]:
-    """Every visible regular file under ``root``, in a stable (sorted) order."""
+def walk(root: Path, skip: Path | None = None, unreadable: list[str] | None = None) -> Iterator[FileEntry]:
+    """Every visible regular file under ``root``, in a stable (sorted) order.
+
+    ``skip`` is a folder never entered (the store itself, when it lies inside the root).
+    Folders that cannot be listed are appended to ``unreadable`` (relative, ending in
+    "/", "" for the root): their files are unavailable, not deleted.
+    """
     seen_dirs: set[tuple[int, int]] = set()
+    if skip is not None:
+        try:
+            info = skip.stat()
+            seen_dirs.add((info.st_dev, info.st_ino))
+        except OSError:
+            pass
 
     def visit(folder: Path, rel: str) -> Iterator[FileEntry]:
         try:
             info = folder.stat()
         except OSError:
+            if unreadable is not None:
+                unreadable.append(rel)
             return
         key = (info.st_dev, info.st_ino)
         if key in seen_dirs:
@@ -44,6 +58,8 @@ def walk(root: Path) -> Iterator[FileEntry]:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError:
+            if unreadable is not None:
+                unreadable.append(rel)
             return
         for entry in entries:
             if entry.name.startswith("."):
@@ -54,7 +70,7 @@ def walk(root: Path) -> Iterator[FileEntry]:
                     yield from visit(Path(entry.path), child_rel + "/")
                 elif entry.is_file(follow_symlinks=True):
                     st = entry.stat(follow_symlinks=True)
-                    yield FileEntry(child_rel, Path(entry.path), st.st_size, st.st_mtime_ns)
+                    yield FileEntry(catalog_name(child_rel), Path(entry.path), st.st_size, st.st_mtime_ns)
             except OSError:
                 continue  # vanished or unreadable while we looked: the next build sees it
 
@@ -73,3 +89,29 @@ def fingerprint(path: Path) -> str:
         while chunk := handle.read(_FINGERPRINT_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def catalog_name(rel: str) -> str:
+    """``rel`` as text the catalog can hold and people can read.
+
+    A name that is not valid UTF-8 arrives from the OS with surrogate escapes, which
+    no UTF-8 database accepts; its undecodable bytes are written as ``\\xNN``, and
+    :func:`disk_name` turns them back, so the mapping loses nothing.
+    """
+    try:
+        rel.encode("utf-8")
+        return rel
+    except UnicodeEncodeError:
+        return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+_ESCAPED_BYTE = re.compile(r"\\x([0-9a-f]{2})")
+
+
+def disk_name(text: str, root: Path) -> Path:
+    """The file under ``root`` that :func:`catalog_name` named ``text``."""
+    path = root / text
+    if "\\x" in text and not path.exists():
+        raw = _ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), text)
+        return root / raw
+    return path

@@ -9,10 +9,17 @@ streaming cutter and the whole-file rule agree to the sample.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+
+from audioscan.indexer.errors import MediaError
+
+# Shorter windows hold too few samples for any model's frames; longer ones are not moments.
+MIN_WINDOW = 0.1
+MAX_WINDOW = 600.0
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,17 @@ class WindowSpec:
     def __post_init__(self) -> None:
         if not (self.window > 0 and self.hop > 0):
             raise ValueError("window and hop must be positive numbers of seconds")
+
+    @classmethod
+    def checked(cls, window: float, hop: float) -> "WindowSpec":
+        """A cut a user asked for, or one sentence saying why it cannot be used."""
+        if not (math.isfinite(window) and MIN_WINDOW <= window <= MAX_WINDOW):
+            raise MediaError(f"--window {window:g} is not a usable window length; give between "
+                             f"{MIN_WINDOW:g} and {MAX_WINDOW:g} seconds (default 8)")
+        if not (math.isfinite(hop) and MIN_WINDOW / 10 <= hop <= window):
+            raise MediaError(f"--hop {hop:g} does not fit --window {window:g}; give a hop between "
+                             f"{MIN_WINDOW / 10:g} s and the window length (default 1)")
+        return cls(float(window), float(hop))
 
     def samples(self, sample_rate: int) -> tuple[int, int]:
         """(window, hop) in samples at ``sample_rate``."""

@@ -5,19 +5,21 @@ build also makes an HNSW graph of the normalised vectors so a search touches a f
 thousand of them.  It is derived data: built from the segments, recorded with the
 signature of the live windows it covers, ignored (exact search takes over) as soon
 as a commit changes the set, rebuilt by the next build, and never the only copy of
-a vector.  Written like a segment: temp file, fsync, rename, then the catalog.
+a vector.  Written like a segment under this writer's own name; the index it
+replaces is retired for the readers still using it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import faiss
 import numpy as np
 
+from audioscan.indexer.store.files import ann_name
 from audioscan.indexer.store.records import SetInfo, utcnow
 from audioscan.indexer.store.segments import write_index
+from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.indexer.store.store import Store
 
 ANN_MIN_WINDOWS = 100_000
@@ -26,14 +28,11 @@ EF_CONSTRUCTION = 80
 EF_SEARCH = 128
 
 
-def signature(store: Store, info: SetInfo) -> str:
+def signature(snapshot: Snapshot) -> str:
     """Changes whenever the set's live vectors change (a commit, a delete, a compaction)."""
-    with store.connect() as con:
-        live, top = con.execute("SELECT count(*), coalesce(max(id), 0) FROM windows WHERE set_id = ? AND alive",
-                                [info.id]).fetchone()
-        segments = [r[0] for r in con.execute("SELECT id FROM segments WHERE set_id = ? ORDER BY id",
-                                              [info.id]).fetchall()]
-    return hashlib.blake2b(f"{live}|{top}|{segments}".encode(), digest_size=12).hexdigest()
+    top = int(snapshot.ids[-1]) if len(snapshot.ids) else 0
+    segments = [segment.id for segment in snapshot.segments]
+    return hashlib.blake2b(f"{len(snapshot)}|{top}|{segments}".encode(), digest_size=12).hexdigest()
 
 
 def unit_vectors(vectors: np.ndarray) -> np.ndarray:
@@ -46,24 +45,27 @@ def unit_vectors(vectors: np.ndarray) -> np.ndarray:
 
 def build_ann(store: Store, info: SetInfo, minimum: int = ANN_MIN_WINDOWS) -> bool:
     """Make (or drop) the set's ANN index as its size asks; True when one was built."""
-    with store.connect() as con:
-        live = con.execute("SELECT count(*) FROM windows WHERE set_id = ? AND alive", [info.id]).fetchone()[0]
-        old = con.execute("SELECT file, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchone()
-    current = signature(store, info)
-    if live < minimum:
-        if old:
-            _record(store, info, None, current, 0, old[0])
+    snapshot = store.snapshot(info)
+    current = signature(snapshot)
+    if len(snapshot) < minimum:
+        if snapshot.ann_file:
+            _record(store, info, None, current, 0, snapshot.ann_file)
         return False
-    if old and old[1] == current:
+    if snapshot.ann_file and snapshot.ann_signature == current:
         return False
     graph = faiss.IndexHNSWFlat(info.dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
     graph.hnsw.efConstruction = EF_CONSTRUCTION
     index = faiss.IndexIDMap2(graph)
-    for ids, vectors in store.iter_vectors(info):
+    for _, ids, vectors in snapshot.iter_segments():
         index.add_with_ids(unit_vectors(vectors), ids)
-    name = f"ann-{current}.faiss"
-    write_index(store.sets_dir / info.name / name, index)
-    _record(store, info, name, current, index.ntotal, old[0] if old else None)
+    name = ann_name(store.token, current)
+    path = store.files.set_dir(info.name) / name
+    try:
+        write_index(path, index)
+        _record(store, info, name, current, index.ntotal, snapshot.ann_file)
+    except BaseException:
+        store.files.remove(path)
+        raise
     return True
 
 
@@ -73,21 +75,15 @@ def _record(store: Store, info: SetInfo, name: str | None, current: str, count: 
         con.execute("DELETE FROM ann_indexes WHERE set_id = ?", [info.id])
         if name:
             con.execute("INSERT INTO ann_indexes VALUES (?, ?, 'hnsw', ?, ?, ?)", [info.id, name, current, count, utcnow()])
+        if old_file and old_file != name:
+            store.retire_files(con, info.id, [old_file])
         con.execute("COMMIT")
-    if old_file and old_file != name:
-        (store.sets_dir / info.name / old_file).unlink(missing_ok=True)
 
 
-def load_ann(store: Store, info: SetInfo) -> faiss.Index | None:
-    """The set's ANN index if one exists and still matches the live windows, else None."""
-    with store.connect() as con:
-        row = con.execute("SELECT file, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchone()
-    if row is None or row[1] != signature(store, info):
+def load_ann(snapshot: Snapshot) -> faiss.Index | None:
+    """The set's ANN index if it matches the snapshot's live windows, else None (exact search)."""
+    if snapshot.ann_file is None or snapshot.ann_signature != signature(snapshot):
         return None
-    path: Path = store.sets_dir / info.name / row[0]
-    try:
-        index = faiss.read_index(str(path))
-    except RuntimeError:
-        return None  # removed by a concurrent rebuild: exact search is always correct
+    index = snapshot.load_ann()
     faiss.downcast_index(index.index).hnsw.efSearch = EF_SEARCH
     return index

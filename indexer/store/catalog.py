@@ -11,6 +11,7 @@ retried, which keeps readers working during a long build.
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Iterator
 import duckdb
 
 from audioscan.indexer.errors import StoreError
+from audioscan.indexer.store.annotations import ANNOTATION_TABLES
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -64,30 +66,35 @@ MIGRATIONS: dict[int, str] = {
         FROM windows w JOIN media m ON m.id = w.media_id JOIN roots r ON r.id = m.root_id
         JOIN sets s ON s.id = w.set_id WHERE w.alive;
     """,
-    2: """
-    -- Labels are time ranges on media (not window ids), so they survive re-windowing,
-    -- new models and moves.  kind: range | marker (start_s = end_s); positive = false
-    -- for negatives and rejected detections.
-    CREATE TABLE labels (
-        id BIGINT PRIMARY KEY, media_id BIGINT NOT NULL, label VARCHAR NOT NULL,
-        start_s DOUBLE NOT NULL, end_s DOUBLE NOT NULL, kind VARCHAR NOT NULL,
-        positive BOOLEAN NOT NULL, source VARCHAR, created_at TIMESTAMP);
-    -- Trained classifiers, kept as plain numbers (JSON) plus, for tree models, a skops
-    -- file (never a pickle).  Each retrain adds a version; the newest 5 are kept.
-    CREATE TABLE classifiers (
-        id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, version INTEGER NOT NULL,
-        label VARCHAR NOT NULL, set_id INTEGER NOT NULL, kind VARCHAR NOT NULL,
-        model JSON NOT NULL, blob BLOB, metrics JSON NOT NULL, created_at TIMESTAMP,
-        UNIQUE (name, version));
+    2: ANNOTATION_TABLES + """
     -- A derived approximate-search index of a large set (sets/<set>/<file>), valid while
     -- the set's live windows still match its signature; never the only copy of a vector.
     CREATE TABLE ann_indexes (set_id INTEGER PRIMARY KEY, file VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         signature VARCHAR NOT NULL, vectors BIGINT NOT NULL, created_at TIMESTAMP);
     """,
+    3: """
+    -- Ids are handed out by one counter per table, taken inside a catalog transaction,
+    -- so two writers can never be given the same window, segment or media id.
+    CREATE TABLE id_counters (name VARCHAR PRIMARY KEY, next BIGINT NOT NULL);
+    INSERT INTO id_counters SELECT 'windows', coalesce(max(id), 0) + 1 FROM windows;
+    INSERT INTO id_counters SELECT 'segments', coalesce(max(id), 0) + 1 FROM segments;
+    INSERT INTO id_counters SELECT 'media', coalesce(max(id), 0) + 1 FROM media;
+    -- BLAKE2b-128 of a segment file's bytes at commit; 'index check' verifies it.
+    ALTER TABLE segments ADD COLUMN checksum VARCHAR;
+    -- A failure worth retrying while the file is unchanged (unreadable, not undecodable).
+    ALTER TABLE media ADD COLUMN retry BOOLEAN DEFAULT false;
+    -- Files replaced by compaction or an index rebuild.  Readers that took their snapshot
+    -- before may still read them, so they are deleted only after a grace period.
+    CREATE TABLE retired_files (set_id INTEGER NOT NULL, file VARCHAR NOT NULL, retired_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (set_id, file));
+    -- Every process that opened the store for writing: its files carry its token.
+    CREATE TABLE writers (token VARCHAR PRIMARY KEY, pid INTEGER, host VARCHAR, opened_at TIMESTAMP,
+        closed_at TIMESTAMP);
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
-_RETRY_SECONDS = 30.0
+_RETRY_SECONDS = 10.0
 
 
 def _is_lock_conflict(err: Exception) -> bool:
@@ -105,14 +112,26 @@ def connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
             con = duckdb.connect(str(path), read_only=read_only)
             break
         except (duckdb.IOException, duckdb.ConnectionException) as err:
-            if not _is_lock_conflict(err) or time.monotonic() > deadline:
-                raise StoreError(f"cannot open the catalog {path}: {str(err).splitlines()[0]}") from err
+            first = str(err).splitlines()[0]
+            if not _is_lock_conflict(err):
+                raise StoreError(f"cannot open the catalog {path}: {first}; if it is damaged, restore it "
+                                 "from a backup or build a new store") from err
+            if time.monotonic() > deadline:
+                holder = _holder(first)
+                raise StoreError(f"the catalog {path} is held open for writing by {holder}; if that is a "
+                                 "duckdb shell, close it or open the catalog with 'duckdb -readonly'") from err
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
     try:
         yield con
     finally:
         con.close()
+
+
+def _holder(message: str) -> str:
+    """Who DuckDB says holds the file ("... held in /usr/bin/duckdb (PID 123)"), in words."""
+    found = re.search(r"held in (\S+) \(PID (\d+)\)", message)
+    return f"{Path(found.group(1)).name} (process {found.group(2)})" if found else "another program"
 
 
 def version(con: duckdb.DuckDBPyConnection) -> int:
@@ -138,9 +157,16 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Bring the catalog to :data:`SCHEMA_VERSION`; returns the version it started at."""
     found = version(con)
     check_version(found, path)
+    if found == 0 and con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]:
+        raise StoreError(f"{path} is a DuckDB database that audioscan did not create; "
+                         "give --store a folder of its own")
     for target in range(found + 1, SCHEMA_VERSION + 1):
         con.execute("BEGIN")
-        con.execute(MIGRATIONS[target])
-        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)])
-        con.execute("COMMIT")
+        try:
+            con.execute(MIGRATIONS[target])
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     return found

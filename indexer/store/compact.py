@@ -4,20 +4,21 @@ Every commit adds one small segment per set, and every re-embed or delete leaves
 dead vectors behind.  Compaction rewrites only what is worth it - segments much
 smaller than the target size, and segments that are mostly dead - streaming the
 live vectors into new segments of at most ``TARGET_BYTES``, so memory stays
-bounded however large the set.  The new segments and the re-pointed windows are
-committed in one transaction; the old files are deleted only after it (a crash in
-between leaves unlisted files, which the next writer removes).
+bounded however large the set.  It commits through the store's one commit
+protocol; the replaced files are retired, not deleted, so a reader that took its
+snapshot a moment earlier still finds them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
-from audioscan.indexer.store.records import SetInfo, utcnow
-from audioscan.indexer.store.segments import read_segment, segment_name, write_segment
+from audioscan.indexer.store.records import SetInfo
+from audioscan.indexer.store.segments import read_segment
 from audioscan.indexer.store.store import Store
 
 TARGET_BYTES = 512 << 20
@@ -62,56 +63,32 @@ def compact_set(store: Store, info: SetInfo, force: bool = False) -> CompactRepo
     if not chosen or (len(chosen) == 1 and chosen[0][2] == chosen[0][3]):
         return CompactReport(info.name, len(health), len(health), 0)
     target = max(1, TARGET_BYTES // (4 * info.dim))
-    with store.connect() as con:
-        live = con.execute("SELECT id FROM windows WHERE set_id = ? AND alive", [info.id]).fetchnumpy()["id"]
-    new_segments, moves, written = [], [], []
+    live = store.snapshot(info).ids
+    pieces: list[tuple[SetInfo, np.ndarray, np.ndarray]] = []
     ids_buf: list[np.ndarray] = []
     vec_buf: list[np.ndarray] = []
-    buffered = 0
-
-    def flush() -> None:
-        nonlocal ids_buf, vec_buf, buffered
-        if not buffered:
-            return
-        segment_id = store.allocate_id("segments")
-        path = store.sets_dir / info.name / segment_name(segment_id)
-        ids = np.concatenate(ids_buf)
-        write_segment(path, ids, np.concatenate(vec_buf), info.dtype)
-        written.append(path)
-        new_segments.append([segment_id, info.id, path.name, len(ids), utcnow()])
-        moves.append(pa.table({"id": ids, "segment_id": np.full(len(ids), segment_id, np.int32)}))
-        ids_buf, vec_buf, buffered = [], [], 0
-
     dropped = 0
     for _, file, count, _ in chosen:
-        ids, vectors = read_segment(store.sets_dir / info.name / file)
+        ids, vectors = read_segment(store.files.file(info.name, file))
         keep = np.isin(ids, live)
         dropped += int(count - keep.sum())
         ids_buf.append(ids[keep])
         vec_buf.append(vectors[keep])
-        buffered += int(keep.sum())
-        if buffered >= target:
-            flush()
-    flush()
+        if sum(len(i) for i in ids_buf) >= target:
+            pieces.append((info, np.concatenate(ids_buf), np.concatenate(vec_buf)))
+            ids_buf, vec_buf = [], []
+    if ids_buf and sum(len(i) for i in ids_buf):
+        pieces.append((info, np.concatenate(ids_buf), np.concatenate(vec_buf)))
     old_ids = [h[0] for h in chosen]
-    with store.connect() as con:
-        con.execute("BEGIN")
-        try:
-            for row in new_segments:
-                con.execute("INSERT INTO segments VALUES (?, ?, ?, ?, ?)", row)
-            for table in moves:
-                con.register("moved", table)
-                con.execute("UPDATE windows SET segment_id = moved.segment_id FROM moved WHERE windows.id = moved.id")
-                con.unregister("moved")
-            placeholders = ", ".join("?" * len(old_ids))
-            con.execute(f"DELETE FROM windows WHERE NOT alive AND segment_id IN ({placeholders})", old_ids)
-            con.execute(f"DELETE FROM segments WHERE id IN ({placeholders})", old_ids)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            for path in written:
-                path.unlink(missing_ok=True)
-            raise
-    for _, file, _, _ in chosen:
-        (store.sets_dir / info.name / file).unlink(missing_ok=True)
-    return CompactReport(info.name, len(health), len(health) - len(chosen) + len(new_segments), dropped)
+
+    def apply(con: duckdb.DuckDBPyConnection, segment_ids: list[int]) -> None:
+        for (_, ids, _), segment_id in zip(pieces, segment_ids):
+            con.register("moved", pa.table({"id": ids, "segment_id": np.full(len(ids), segment_id, np.int32)}))
+            con.execute("UPDATE windows SET segment_id = moved.segment_id FROM moved WHERE windows.id = moved.id")
+            con.unregister("moved")
+        con.execute("DELETE FROM windows WHERE NOT alive AND list_contains(?, segment_id)", [old_ids])
+        con.execute("DELETE FROM segments WHERE list_contains(?, id)", [old_ids])
+        store.retire_files(con, info.id, [file for _, file, _, _ in chosen])
+
+    store.commit_segments(pieces, apply)
+    return CompactReport(info.name, len(health), len(health) - len(chosen) + len(pieces), dropped)

@@ -36,6 +36,7 @@ class MediaRow:
     duration: float | None
     status: str
     error: str | None = None
+    retry: bool = False  # a failure worth another try while the file is unchanged (it could not be read)
 
 
 @dataclass

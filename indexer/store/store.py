@@ -1,47 +1,66 @@
 """The store: a DuckDB catalog plus immutable FAISS segments, changed one commit at a time.
 
-``Store.open(path, write=True)`` takes the writer lock, brings the catalog schema up
-to date and deletes segment files the catalog does not list (what a crash between
-"segment renamed" and "catalog committed" leaves behind).  :meth:`Store.commit`
-writes each set's new segment durably first and only then records it, its windows,
-the media rows and the per-file statistics in one catalog transaction, so every
-reader sees either all of a commit or none of it.
+``Store.open(path, write=True)`` refuses a folder that holds something other than a
+store, takes the writer lock, brings the catalog schema up to date, registers this
+writer's token, and removes what earlier writers left behind (see
+:meth:`Store.collect_garbage`).  Every change of vectors - a build's commit or a
+compaction - goes through one protocol, :meth:`Store.commit_segments`: segment files
+are written durably under names only this writer uses, then one catalog transaction
+records them with whatever else changes, and on failure exactly the files this
+writer wrote are removed.  Ids come from counters taken inside catalog
+transactions, so even two writers that both think they hold the lock never share
+an id or a file name.
+
+Readers take one :class:`Snapshot` per question; see ``indexer.store.snapshot``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import secrets
+import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from audioscan.indexer.store import catalog
 from audioscan.indexer.errors import StoreError
 from audioscan.indexer.faults import crash_point
-from audioscan.indexer.store.lock import WriterLock
+from audioscan.indexer.store import catalog
+from audioscan.indexer.store.annotations import Annotations
+from audioscan.indexer.store.files import StoreFiles, is_owned_name, segment_name, writer_of
+from audioscan.indexer.store.lock import HOLDER_FILE, LOCK_FILE, WriterLock
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
-from audioscan.indexer.store.segments import read_segment, segment_name, write_segment
+from audioscan.indexer.store.segments import write_segment
+from audioscan.indexer.store.snapshot import FileStats, MediaInfo, SegmentRow, Snapshot
 
 CATALOG_FILE = "catalog.duckdb"
-SETS_DIR = "sets"
-LOCK_FILE = "LOCK"
+# What an empty store folder may hold before its catalog exists (a crash right after creating it).
+_STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", LOCK_FILE, HOLDER_FILE, "sets"}
+# Files retired by compaction or an index rebuild are kept this long for readers that
+# took their snapshot before (a search, a train, a rescore: seconds; this is minutes).
+RETIRE_GRACE_SECONDS = float(os.environ.get("AUDIOSCAN_RETIRE_GRACE", 600))
+_MEDIA_ID_BLOCK = 256
 
 
-class Store:
+class Store(Annotations):
     """A store folder; reading is always allowed, changing needs ``write=True``."""
 
     def __init__(self, path: Path, write: bool) -> None:
         self.path = Path(path)
         self.write = write
         self.catalog_path = self.path / CATALOG_FILE
-        self.sets_dir = self.path / SETS_DIR
+        self.files = StoreFiles(self.path)
+        self.sets_dir = self.files.sets_dir
+        self.token = secrets.token_hex(4)
         self._lock: WriterLock | None = None
-        self._next_ids: dict[str, int] = {}
+        self._media_ids: list[int] = []
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -56,23 +75,46 @@ class Store:
             yield store
         finally:
             if store._lock is not None:
-                store._lock.release()
+                store._close_writer()
+
+    def _refuse_foreign_folder(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path} is a file, not a store folder; give --store a folder")
+        if self.catalog_path.exists() or not self.path.exists():
+            return
+        others = sorted(p.name for p in self.path.iterdir() if p.name not in _STORE_NAMES)
+        if others or any((self.sets_dir).glob("*/*")):
+            raise StoreError(f"{self.path} is a folder of other files ({', '.join(others[:3]) or 'sets/'}...), "
+                             "not an audioscan store; give --store an empty or new folder")
 
     def _open_writer(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._lock = WriterLock(self.path / LOCK_FILE)
+        self._refuse_foreign_folder()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create the store folder {self.path} ({err.strerror or err})") from None
+        self._lock = WriterLock(self.path)
         self._lock.acquire()
         try:
             with self.connect() as con:
                 catalog.migrate(con, self.catalog_path)
-                for table, column in (("media", "id"), ("windows", "id"), ("segments", "id"), ("sets", "id"),
-                                      ("roots", "id"), ("runs", "id")):
-                    self._next_ids[table] = con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchone()[0]
-            self.remove_garbage()
+                con.execute("INSERT INTO writers VALUES (?, ?, ?, ?, NULL)",
+                            [self.token, os.getpid(), socket.gethostname(), utcnow()])
+            self.collect_garbage()
         except BaseException:
             self._lock.release()
             self._lock = None
             raise
+
+    def _close_writer(self) -> None:
+        try:
+            with self.connect() as con:
+                con.execute("UPDATE writers SET closed_at = ? WHERE token = ?", [utcnow(), self.token])
+        except (StoreError, duckdb.Error):
+            pass  # the store stays consistent; this writer's leftovers age out instead
+        finally:
+            self._lock.release()
+            self._lock = None
 
     def _open_reader(self) -> None:
         if not self.catalog_path.exists():
@@ -92,47 +134,88 @@ class Store:
         with catalog.connect(self.catalog_path, read_only=not self.write) as con:
             yield con
 
-    @contextmanager
-    def edit(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short read-write connection for the query layer's own tables (labels, classifiers).
-
-        Builds never touch those tables and allocate no ids in them, so editing them
-        needs no writer lock: a label can be added while a long build runs, and DuckDB
-        serialises the two processes' brief connections.
-        """
-        with catalog.connect(self.catalog_path, read_only=False) as con:
-            yield con
-
-    def allocate_id(self, table: str, count: int = 1) -> int:
-        first = self._next_ids[table]
-        self._next_ids[table] = first + count
-        return first
-
     def _require_write(self) -> None:
         if not self.write:
             raise RuntimeError("this Store was opened read-only")
 
-    # ----------------------------------------------------------------- garbage
-    def listed_files(self) -> set[Path]:
-        """Every file under sets/ the catalog refers to: segments and derived ANN indexes."""
+    # ----------------------------------------------------------------- ids
+    @staticmethod
+    def _take_ids(con: duckdb.DuckDBPyConnection, name: str, count: int) -> int:
+        """The first of ``count`` fresh ids of ``name``, inside the caller's transaction.
+
+        The only way ids of windows, segments and media are made: a counter in the
+        catalog, so two writers can never be handed the same id.
+        """
+        first = con.execute("SELECT next FROM id_counters WHERE name = ?", [name]).fetchone()[0]
+        con.execute("UPDATE id_counters SET next = ? WHERE name = ?", [first + count, name])
+        return first
+
+    def reserve_ids(self, name: str, count: int) -> int:
+        self._require_write()
         with self.connect() as con:
-            rows = con.execute("SELECT s.name, g.file FROM segments g JOIN sets s ON s.id = g.set_id UNION ALL "
-                               "SELECT s.name, a.file FROM ann_indexes a JOIN sets s ON s.id = a.set_id").fetchall()
-        return {self.sets_dir / name / file for name, file in rows}
+            con.execute("BEGIN")
+            first = self._take_ids(con, name, count)
+            con.execute("COMMIT")
+        return first
+
+    def new_media_id(self) -> int:
+        if not self._media_ids:
+            first = self.reserve_ids("media", _MEDIA_ID_BLOCK)
+            self._media_ids = list(range(first + _MEDIA_ID_BLOCK - 1, first - 1, -1))
+        return self._media_ids.pop()
+
+    # ----------------------------------------------------------------- garbage
+    def _listed(self, con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+        rows = con.execute("SELECT s.name, g.file FROM segments g JOIN sets s ON s.id = g.set_id UNION ALL "
+                           "SELECT s.name, a.file FROM ann_indexes a JOIN sets s ON s.id = a.set_id UNION ALL "
+                           "SELECT s.name, r.file FROM retired_files r JOIN sets s ON s.id = r.set_id").fetchall()
+        return set(rows)
 
     def unlisted_files(self) -> list[Path]:
-        """Files under sets/ that no committed catalog row refers to (crash leftovers)."""
-        if not self.sets_dir.exists():
-            return []
-        listed = self.listed_files()
-        return sorted(p for p in self.sets_dir.rglob("*") if p.is_file() and p not in listed)
+        """Files of ours under sets/ that no committed catalog row refers to (crash leftovers)."""
+        with self.connect() as con:
+            listed = self._listed(con)
+        return [path for folder, path in self.files.owned_files() if (folder, path.name) not in listed]
 
-    def remove_garbage(self) -> list[Path]:
+    def collect_garbage(self, grace: float | None = None) -> list[Path]:
+        """Delete what no reader can need any more; returns what was deleted.
+
+        * retired files (replaced by compaction or an index rebuild) older than ``grace``;
+        * unlisted files of ours (a crash between "segment written" and "catalog
+          committed") whose writer is known to be gone - closed, or a dead process on
+          this machine - or, for any other writer, older than ``grace``.
+
+        Only files of our own naming, inside our own set folders, are ever touched.
+        """
         self._require_write()
-        garbage = self.unlisted_files()
-        for item in garbage:
-            item.unlink(missing_ok=True)
-        return garbage
+        grace = RETIRE_GRACE_SECONDS if grace is None else grace
+        cutoff = utcnow() - dt.timedelta(seconds=grace)
+        with self.connect() as con:
+            retired = con.execute("SELECT r.set_id, s.name, r.file FROM retired_files r JOIN sets s ON "
+                                  "s.id = r.set_id WHERE r.retired_at < ?", [cutoff]).fetchall()
+            listed = self._listed(con)
+            writers = {token: (pid, host, closed) for token, pid, host, closed in
+                       con.execute("SELECT token, pid, host, closed_at FROM writers").fetchall()}
+        removed: list[Path] = []
+        for set_id, set_name, file in retired:
+            path = self.files.file(set_name, file)
+            self.files.remove(path)
+            if not path.exists():
+                removed.append(path)
+                with self.connect() as con:
+                    con.execute("DELETE FROM retired_files WHERE set_id = ? AND file = ?", [set_id, file])
+        now = time.time()
+        for folder, path in self.files.owned_files():
+            if (folder, path.name) in listed or writer_of(path.name) == self.token:
+                continue
+            gone = _writer_gone(writers.get(writer_of(path.name) or "", None))
+            try:
+                old = now - path.lstat().st_mtime > grace
+            except FileNotFoundError:
+                continue
+            if (gone or old or writer_of(path.name) is None) and self.files.remove(path):
+                removed.append(path)
+        return removed
 
     # ----------------------------------------------------------------- sets and roots
     def sets(self) -> list[SetInfo]:
@@ -152,15 +235,17 @@ class Store:
                     raise StoreError(f"set {info.name} holds {info.dim}-d vectors but {model} now gives {dim}-d")
                 return info
         name = f"{model}-w{window:g}-h{hop:g}"
-        taken = {info.name for info in self.sets()}
-        if name in taken:  # same model and cut, other weights: keep them apart
+        if name in {info.name for info in self.sets()}:  # same model and cut, other weights: keep them apart
             name = f"{name}-{weights_id[:8]}"
-        info = SetInfo(self.allocate_id("sets"), name, model, weights_id, window, hop, sample_rate, dim, dtype)
         with self.connect() as con:
+            con.execute("BEGIN")
+            set_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM sets").fetchone()[0]
+            info = SetInfo(set_id, name, model, weights_id, window, hop, sample_rate, dim, dtype)
             con.execute("INSERT INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [info.id, info.name, info.model, info.weights_id, info.window, info.hop,
                          info.sample_rate, info.dim, info.dtype, utcnow()])
-        (self.sets_dir / info.name).mkdir(parents=True, exist_ok=True)
+            con.execute("COMMIT")
+        self.files.set_dir(info.name, create=True)
         return info
 
     def find_set(self, name: str | None = None) -> SetInfo:
@@ -186,18 +271,19 @@ class Store:
         self._require_write()
         text = str(root)
         with self.connect() as con:
+            con.execute("BEGIN")
             row = con.execute("SELECT id FROM roots WHERE path = ?", [text]).fetchone()
-            if row:
-                return row[0]
-            root_id = self.allocate_id("roots")
-            con.execute("INSERT INTO roots VALUES (?, ?, ?)", [root_id, text, utcnow()])
-        return root_id
+            if row is None:
+                row = con.execute("SELECT coalesce(max(id), 0) + 1 FROM roots").fetchone()
+                con.execute("INSERT INTO roots VALUES (?, ?, ?)", [row[0], text, utcnow()])
+            con.execute("COMMIT")
+        return row[0]
 
     # ----------------------------------------------------------------- media
     def media_of_root(self, root_id: int) -> dict[str, MediaRow]:
         with self.connect() as con:
-            rows = con.execute("SELECT id, root_id, path, size, mtime_ns, fingerprint, duration, status, error "
-                               "FROM media WHERE root_id = ?", [root_id]).fetchall()
+            rows = con.execute("SELECT id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, "
+                               "retry FROM media WHERE root_id = ?", [root_id]).fetchall()
         return {row[2]: MediaRow(*row) for row in rows}
 
     def embedded_sets(self, root_id: int) -> dict[int, set[int]]:
@@ -215,156 +301,186 @@ class Store:
             rows = con.execute("SELECT path, size, mtime_ns FROM non_media WHERE root_id = ?", [root_id]).fetchall()
         return {path: (size, mtime) for path, size, mtime in rows}
 
-    def new_media_id(self) -> int:
-        self._require_write()
-        return self.allocate_id("media")
+    @staticmethod
+    def _media(con: duckdb.DuckDBPyConnection) -> dict[int, MediaInfo]:
+        rows = con.execute("SELECT m.id, r.path, m.path, m.duration, m.status FROM media m "
+                           "JOIN roots r ON r.id = m.root_id").fetchall()
+        return {row[0]: MediaInfo(*row) for row in rows}
 
-    # ----------------------------------------------------------------- commit
+    def media(self) -> dict[int, MediaInfo]:
+        """Every media file the store knows, by id (ok, failed or missing)."""
+        with self.connect() as con:
+            return self._media(con)
+
+    # ----------------------------------------------------------------- commits
+    def commit_segments(self, pieces: Sequence[tuple[SetInfo, np.ndarray, np.ndarray]],
+                        apply: Callable[[duckdb.DuckDBPyConnection, list[int]], None]) -> None:
+        """The commit protocol, for builds and compaction alike.
+
+        Each ``(set, window ids, vectors)`` piece becomes a new segment file written
+        durably under this writer's own name; then one catalog transaction records the
+        segments and runs ``apply(con, segment_ids)`` for everything else that changes.
+        If anything fails before the transaction commits, the files written here - and
+        only those - are removed, so the catalog never lists a file that is not whole
+        and no other writer's file is ever touched.
+        """
+        self._require_write()
+        written: list[Path] = []
+        committed = False
+        try:
+            first = self.reserve_ids("segments", len(pieces)) if pieces else 0
+            rows = []
+            for offset, (info, ids, vectors) in enumerate(pieces):
+                segment_id = first + offset
+                path = self.files.set_dir(info.name, create=True) / segment_name(self.token, segment_id)
+                written.append(path)
+                checksum = write_segment(path, ids, vectors, info.dtype)
+                rows.append([segment_id, info.id, path.name, len(ids), utcnow(), checksum])
+            crash_point("segment-written")
+            with self.connect() as con:
+                con.execute("BEGIN")
+                try:
+                    for row in rows:
+                        con.execute("INSERT INTO segments (id, set_id, file, n_vectors, created_at, checksum) "
+                                    "VALUES (?, ?, ?, ?, ?, ?)", row)
+                    apply(con, [row[0] for row in rows])
+                    con.execute("COMMIT")
+                    committed = True
+                except BaseException:
+                    if not committed:
+                        con.execute("ROLLBACK")
+                    raise
+        except BaseException:
+            if not committed:
+                for path in written:
+                    self.files.remove(path)
+                    self.files.remove(path.with_name(path.name + ".tmp"))
+            raise
+
     def commit(self, change: Commit) -> None:
-        """Make ``change`` durable: segments first, then one catalog transaction."""
+        """Make a build's ``change`` durable: segments first, then one catalog transaction."""
         self._require_write()
         if not change:
             return
         sets = {info.id: info for info in self.sets()}
-        segment_rows, window_tables, stats_rows, written = [], [], [], []
         by_set: dict[int, list[FileVectors]] = {}
         for item in change.vectors:
             by_set.setdefault(item.set_id, []).append(item)
+        pieces, window_tables, stats_rows = [], [], []
+        first = self.reserve_ids("windows", change.windows()) if change.vectors else 0
         for set_id, items in by_set.items():
-            info = sets[set_id]
             count = sum(len(item.starts) for item in items)
-            first = self.allocate_id("windows", count)
             ids = np.arange(first, first + count, dtype=np.int64)
-            segment_id = self.allocate_id("segments")
-            path = self.sets_dir / info.name / segment_name(segment_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_segment(path, ids, np.concatenate([item.vectors for item in items]), info.dtype)
-            written.append(path)
-            segment_rows.append([segment_id, set_id, path.name, count, utcnow()])
-            window_tables.append(pa.table({
+            first += count
+            pieces.append((sets[set_id], ids, np.concatenate([item.vectors for item in items])))
+            window_tables.append({
                 "id": ids,
                 "media_id": np.concatenate([np.full(len(i.starts), i.media_id, np.int64) for i in items]),
                 "set_id": np.full(count, set_id, np.int32),
                 "start_s": np.concatenate([i.starts for i in items]).astype(np.float64),
                 "end_s": np.concatenate([i.ends for i in items]).astype(np.float64),
-                "segment_id": np.full(count, segment_id, np.int32),
-                "alive": np.ones(count, dtype=bool),
-            }))
+            })
             for item in items:
                 vec = item.vectors.astype(np.float64)
                 stats_rows.append([item.media_id, set_id, len(item.starts),
                                    vec.mean(axis=0).astype(np.float32).tolist(),
                                    vec.std(axis=0).astype(np.float32).tolist()])
-        crash_point("segment-written")
-        with self.connect() as con:
-            con.execute("BEGIN")
-            try:
-                self._apply(con, change, segment_rows, window_tables, stats_rows)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                for path in written:
-                    path.unlink(missing_ok=True)
-                raise
+
+        def apply(con: duckdb.DuckDBPyConnection, segment_ids: list[int]) -> None:
+            self._apply(con, change)  # old windows die before the new ones of the same files arrive
+            for table, segment_id in zip(window_tables, segment_ids):
+                table = pa.table({**table, "segment_id": np.full(len(table["id"]), segment_id, np.int32),
+                                  "alive": np.ones(len(table["id"]), dtype=bool)})
+                con.register("new_windows", table)
+                con.execute("INSERT INTO windows SELECT * FROM new_windows")
+                con.unregister("new_windows")
+            if stats_rows:
+                con.executemany("INSERT INTO media_sets VALUES (?, ?, ?, ?, ?)", stats_rows)
+
+        self.commit_segments(pieces, apply)
         crash_point("committed")
 
     @staticmethod
-    def _apply(con: duckdb.DuckDBPyConnection, change: Commit, segment_rows: list, window_tables: list,
-               stats_rows: list) -> None:
+    def _apply(con: duckdb.DuckDBPyConnection, change: Commit) -> None:
+        """The catalog side of a build's commit, before its new windows: media rows, retired
+        windows, files found not to be media."""
         for row in change.media:
             con.execute(
-                "INSERT INTO media VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "INSERT INTO media (id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, "
+                "updated_at, retry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                 "root_id = excluded.root_id, path = excluded.path, size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, fingerprint = excluded.fingerprint, duration = excluded.duration, "
-                "status = excluded.status, error = excluded.error, updated_at = excluded.updated_at",
+                "status = excluded.status, error = excluded.error, updated_at = excluded.updated_at, "
+                "retry = excluded.retry",
                 [row.id, row.root_id, row.path, row.size, row.mtime_ns, row.fingerprint, row.duration,
-                 row.status, row.error, utcnow()])
+                 row.status, row.error, utcnow(), row.retry])
         for media_id, set_id in change.retire:
             where, args = ("media_id = ?", [media_id]) if set_id is None else (
                 "media_id = ? AND set_id = ?", [media_id, set_id])
             con.execute(f"UPDATE windows SET alive = false WHERE alive AND {where}", args)
             con.execute(f"DELETE FROM media_sets WHERE {where}", args)
-        for row in segment_rows:
-            con.execute("INSERT INTO segments VALUES (?, ?, ?, ?, ?)", row)
-        for table in window_tables:
-            con.register("new_windows", table)
-            con.execute("INSERT INTO windows SELECT * FROM new_windows")
-            con.unregister("new_windows")
-        if stats_rows:
-            con.executemany("INSERT INTO media_sets VALUES (?, ?, ?, ?, ?)", stats_rows)
         for root_id, path, size, mtime in change.non_media:
             con.execute("INSERT OR REPLACE INTO non_media VALUES (?, ?, ?, ?)", [root_id, path, size, mtime])
+
+    @staticmethod
+    def retire_files(con: duckdb.DuckDBPyConnection, set_id: int, files: Sequence[str]) -> None:
+        """Inside a transaction: files no longer listed, kept for readers until the grace period ends."""
+        if files:
+            con.executemany("INSERT OR REPLACE INTO retired_files VALUES (?, ?, ?)",
+                            [[set_id, file, utcnow()] for file in files])
 
     def record_run(self, command: str, started: dt.datetime, stats: dict) -> None:
         self._require_write()
         with self.connect() as con:
-            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
-                        [self.allocate_id("runs"), command, started, utcnow(), json.dumps(stats)])
+            con.execute("BEGIN")
+            run_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?)", [run_id, command, started, utcnow(),
+                                                                   json.dumps(stats)])
+            con.execute("COMMIT")
 
-    # ----------------------------------------------------------------- reading vectors
-    def segments(self, info: SetInfo) -> list[tuple[int, Path, int]]:
-        """(id, file, vector count) of the set's live segments, oldest first."""
+    # ----------------------------------------------------------------- reading
+    def snapshot(self, info: SetInfo, stats: bool = False) -> Snapshot:
+        """The set as of the last commit, read in one catalog transaction (see ``snapshot``)."""
         with self.connect() as con:
-            rows = con.execute("SELECT id, file, n_vectors FROM segments WHERE set_id = ? ORDER BY id",
-                               [info.id]).fetchall()
-        return [(sid, self.sets_dir / info.name / file, n) for sid, file, n in rows]
+            con.execute("BEGIN TRANSACTION")
+            windows = con.execute("SELECT id, media_id, start_s, end_s, segment_id FROM windows "
+                                  "WHERE set_id = ? AND alive ORDER BY id", [info.id]).fetchnumpy()
+            segments = [SegmentRow(*row) for row in con.execute(
+                "SELECT id, file, n_vectors, checksum FROM segments WHERE set_id = ? ORDER BY id",
+                [info.id]).fetchall()]
+            ann = con.execute("SELECT file, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchone()
+            media = self._media(con)
+            file_stats = self._file_stats(con, info) if stats else None
+            con.execute("COMMIT")
+        return Snapshot(info, self.files, windows["id"].astype(np.int64), windows["media_id"].astype(np.int64),
+                        windows["start_s"].astype(np.float64), windows["end_s"].astype(np.float64),
+                        windows["segment_id"].astype(np.int64), segments, media,
+                        ann[0] if ann else None, ann[1] if ann else None, file_stats)
 
-    def iter_vectors(self, info: SetInfo) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(ids, vectors)`` of the live windows, one segment at a time (memory stays bounded)."""
-        with self.connect() as con:
-            segs = con.execute("SELECT id, file, n_vectors FROM segments WHERE set_id = ? ORDER BY id",
-                               [info.id]).fetchall()
-            alive = con.execute("SELECT segment_id, id FROM windows WHERE set_id = ? AND alive ORDER BY segment_id",
-                                [info.id]).fetchnumpy()
-        seg_of, ids_alive = alive["segment_id"], alive["id"]
-        bounds = np.searchsorted(seg_of, [sid for sid, _, _ in segs] + [np.iinfo(np.int64).max])
-        for k, (_, file, count) in enumerate(segs):
-            live = ids_alive[bounds[k]: bounds[k + 1]]
-            if not len(live):
-                continue
-            try:
-                ids, vectors = read_segment(self.sets_dir / info.name / file)
-            except RuntimeError as err:
-                raise StoreError(f"segment {file} of set {info.name} could not be read (it may have been "
-                                 "compacted while reading: run the command again; else run "
-                                 "'audioscan index check')") from err
-            if len(live) == count:
-                yield ids, vectors
-            else:
-                keep = np.isin(ids, live, assume_unique=True)
-                yield ids[keep], vectors[keep]
+    @staticmethod
+    def _file_stats(con: duckdb.DuckDBPyConnection, info: SetInfo) -> FileStats:
+        rows = con.execute("SELECT media_id, n_windows, mean, std FROM media_sets WHERE set_id = ? "
+                           "ORDER BY media_id", [info.id]).fetchnumpy()
+        empty = np.zeros((0, info.dim), dtype=np.float32)
+        return FileStats(rows["media_id"].astype(np.int64), rows["n_windows"].astype(np.int64),
+                         np.stack(rows["mean"]).astype(np.float32) if len(rows["mean"]) else empty,
+                         np.stack(rows["std"]).astype(np.float32) if len(rows["std"]) else empty)
 
-    def vectors_for(self, info: SetInfo, window_ids: np.ndarray) -> np.ndarray:
-        """The vectors of ``window_ids`` (in that order), touching only their segments' rows."""
-        window_ids = np.asarray(window_ids, dtype=np.int64)
-        out = np.empty((len(window_ids), info.dim), dtype=np.float32)
-        if not len(window_ids):
-            return out
-        with self.connect() as con:
-            con.register("wanted", pa.table({"id": window_ids, "at": np.arange(len(window_ids))}))
-            rows = con.execute("SELECT w.segment_id, w.id, wanted.at FROM windows w JOIN wanted ON wanted.id = w.id "
-                               "WHERE w.set_id = ? ORDER BY w.segment_id", [info.id]).fetchnumpy()
-            files = dict(con.execute("SELECT id, file FROM segments WHERE set_id = ?", [info.id]).fetchall())
-        if len(rows["id"]) != len(window_ids):
-            raise StoreError("some requested windows are not in this set (the store changed); run the command again")
-        for segment_id in np.unique(rows["segment_id"]):
-            mine = rows["segment_id"] == segment_id
-            ids, vectors = read_segment(self.sets_dir / info.name / files[int(segment_id)])
-            order = np.argsort(ids, kind="stable")
-            out[rows["at"][mine]] = vectors[order[np.searchsorted(ids, rows["id"][mine], sorter=order)]]
-        return out
 
-    def vectors(self, info: SetInfo) -> tuple[np.ndarray, np.ndarray]:
-        """All live ``(ids, vectors)`` of a set in one array (for sets that fit in memory)."""
-        parts = list(self.iter_vectors(info))
-        if not parts:
-            return np.zeros(0, np.int64), np.zeros((0, info.dim), np.float32)
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-    def live_windows(self, info: SetInfo) -> dict[str, np.ndarray]:
-        """Live windows of a set with their media, as arrays: id, media_id, root, path, start_s, end_s."""
-        with self.connect() as con:
-            return con.execute(
-                "SELECT w.id, w.media_id, r.path AS root, m.path, w.start_s, w.end_s FROM windows w "
-                "JOIN media m ON m.id = w.media_id JOIN roots r ON r.id = m.root_id "
-                "WHERE w.set_id = ? AND w.alive ORDER BY w.id", [info.id]).fetchnumpy()
+def _writer_gone(writer: tuple[int, str, dt.datetime | None] | None) -> bool:
+    """True when a writer is known to have finished: it closed, or it was a process of this
+    machine that no longer runs (killed).  Unknown writers are left to the grace period."""
+    if writer is None:
+        return False
+    pid, host, closed = writer
+    if closed is not None:
+        return True
+    if host != socket.gethostname() or os.name == "nt" or pid is None:
+        return False  # another machine (shared storage) or no safe liveness check: wait it out
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return pid == os.getpid()

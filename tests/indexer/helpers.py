@@ -25,7 +25,8 @@ def live_windows(store_path: Path) -> list[tuple[str, str, float, float]]:
 def vectors_by_window(store_path: Path) -> dict[tuple[str, float], np.ndarray]:
     with Store.open(store_path) as store:
         info = store.find_set()
-        table = store.live_windows(info)
-        ids, vectors = store.vectors(info)
-    where = {int(i): (p, round(float(s), 6)) for i, p, s in zip(table["id"], table["path"], table["start_s"])}
+        snapshot = store.snapshot(info)
+        ids, vectors = snapshot.ids, snapshot.vectors()
+    rels = [snapshot.media[int(m)].rel for m in snapshot.media_ids]
+    where = {int(i): (p, round(float(s), 6)) for i, p, s in zip(ids, rels, snapshot.starts)}
     return {where[int(i)]: v for i, v in zip(ids, vectors)}

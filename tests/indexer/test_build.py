@@ -141,7 +141,7 @@ def test_many_commits_then_compaction(library, store_path):
     with Store.open(store_path, write=True) as store:
         build(store, library, BuildOptions(commit_windows=1))
         info = store.find_set()
-        segments = len(store.segments(info))
+        segments = len(store.snapshot(info).segments)
         assert segments < len(GOOD)  # merged automatically after the build
         assert check_store(store) == []
 

@@ -22,12 +22,13 @@ def test_every_container_decodes_to_mono_16k_of_the_right_length(tmp_path, name,
     assert 0.2 < np.abs(audio).max() <= 1.5
 
 
-def test_stereo_is_averaged_not_summed(tmp_path):
+def test_stereo_downmixes_like_ffmpeg_ac_1(tmp_path):
+    """libswresample's stereo-to-mono matrix, as 'ffmpeg -ac 1' in the original scan: 0.7071 (L + R)."""
     rate = 16_000
     left = np.full(rate, 0.5, dtype=np.float32)
     path = write_media(tmp_path / "s.wav", np.stack([left, -left * 0.2]), rate)
     audio = decode_all(path, rate)
-    assert np.allclose(audio[100:-100], 0.5 * (0.5 - 0.1), atol=1e-3)
+    assert np.allclose(audio[100:-100], np.sqrt(0.5) * (0.5 - 0.1), atol=1e-3)
 
 
 def test_blocks_stream_and_several_rates_come_from_one_pass(tmp_path):

@@ -33,9 +33,11 @@ def small_store(store_path):
 def test_a_commit_is_one_segment_and_its_windows(small_store):
     with Store.open(small_store) as store:
         info = store.find_set()
-        (seg_id, path, n), = store.segments(info)
-        assert n == 3 and path.exists()
-        ids, vectors = store.vectors(info)
+        snapshot = store.snapshot(info)
+        segment, = snapshot.segments
+        path = snapshot.segment_path(segment)
+        assert segment.n_vectors == 3 and path.exists()
+        ids, vectors = snapshot.ids, snapshot.vectors()
         file_ids, file_vectors = read_segment(path)
         assert np.array_equal(ids, file_ids) and np.array_equal(vectors, file_vectors)
         with store.connect() as con:
@@ -73,7 +75,7 @@ def test_a_second_writer_is_refused_with_a_sentence_and_readers_still_read(small
         message = queue.get(timeout=5)
         assert "is being written by process" in message and str(os.getpid()) in message
         with Store.open(small_store) as reader:
-            assert len(reader.vectors(reader.find_set())[0]) == 3
+            assert len(reader.snapshot(reader.find_set()).vectors()) == 3
 
 
 def test_a_newer_catalog_is_refused_not_guessed(small_store):
@@ -99,7 +101,7 @@ def test_a_failed_catalog_transaction_leaves_no_segment_behind(small_store, monk
         with pytest.raises(RuntimeError):
             _commit_one(store, "b.wav", 2, seed=2)
         assert store.unlisted_files() == []
-        assert len(store.segments(store.find_set())) == 1
+        assert len(store.snapshot(store.find_set()).segments) == 1
 
 
 def test_missing_store_is_a_sentence(tmp_path):

@@ -119,6 +119,6 @@ def test_sets_of_different_weights_never_mix(tmp_path, nowhere, monkeypatch):
         sets = opened.sets()
         assert len(sets) == 2 and sets[0].weights_id != sets[1].weights_id
         assert sets[0].weights_id == hashlib.sha256(paths[0].read_bytes()).hexdigest()
-        first, second = (opened.vectors(s)[1] for s in sets)
+        first, second = (opened.snapshot(s).vectors() for s in sets)
     assert first.shape == second.shape and first.shape[1] == 32
     assert not np.allclose(first, second)

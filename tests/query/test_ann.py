@@ -15,9 +15,9 @@ def test_a_derived_hnsw_index_serves_search_until_the_set_changes(world):
         assert not build_ann(store, info, minimum=10)  # fresh: nothing to do
     with Store.open(world / "store", write=True) as store:  # a writer keeps the listed ANN file
         assert store.unlisted_files() == [] and check_store(store) == []
-        index = SetIndex(store, info)
+        index = SetIndex(store.snapshot(info))
         assert index.ann is not None
-        query = store.vectors(info)[1][5]
+        query = store.snapshot(info).vectors()[5]
         ann_top, ann_scores = index.top_windows(query, 10)
         exact_top, exact_scores = index.top_windows(query, 10, exact=True)
         assert len(set(ann_top) & set(exact_top)) >= 9 and np.allclose(ann_scores[0], exact_scores[0], atol=1e-5)
@@ -25,5 +25,5 @@ def test_a_derived_hnsw_index_serves_search_until_the_set_changes(world):
     tone_file(world / "media" / "new.wav", 9, "siren")
     build_once(world / "store", world / "media")  # the set changes: the old graph no longer applies
     with Store.open(world / "store") as store:
-        assert load_ann(store, info) is None
-        assert SetIndex(store, info).ann is None
+        assert load_ann(store.snapshot(info)) is None
+        assert SetIndex(store.snapshot(info)).ann is None

@@ -48,12 +48,13 @@ def test_the_linear_fast_path_equals_normalise_then_predict(world):
     with Store.open(world / "store") as store:
         info = store.find_set()
         trained = classifiers.load(store, "siren")
-        fast = all_scores(store, info, trained)
-        assert len(store.segments(info)) > 1  # scored segment by segment
-        ids, vectors = store.vectors(info)
-        table = store.live_windows(info)
+        snapshot = store.snapshot(info, stats=True)
+        fast = all_scores(snapshot, trained)
+        assert len(snapshot.segments) > 1  # scored segment by segment
+        ids, vectors = snapshot.ids, snapshot.vectors()
+        table = {"id": snapshot.ids, "media_id": snapshot.media_ids}
         media = table["media_id"][np.searchsorted(table["id"], ids)]
-        slow = trained.probability(Normalizer.load(store, info, "file").apply(vectors, media))
+        slow = trained.probability(Normalizer.load(snapshot, "file").apply(vectors, media))
     order = np.argsort(ids)
     assert np.array_equal(fast.ids, ids[order])
     assert np.allclose(fast.scores, slow[order], atol=1e-5)

@@ -19,7 +19,7 @@ def test_positives_negatives_and_automatic_negatives_follow_the_original_rules(w
     cli(world, "labels", "add", "long.mkv", "205", "siren", "--marker")
     with Store.open(world / "store") as store:
         info = store.find_set()
-        data = training_set(store, info, "siren")
+        data = training_set(store, store.snapshot(info, stats=True), "siren")
         where = _windows(store, info, data.window_ids)
         long_id = next(m.id for m in all_media(store) if m.rel == "long.mkv")
     in_long = np.array([where[i][0] == long_id for i in data.window_ids])
@@ -39,8 +39,8 @@ def test_automatic_negatives_keep_their_distance_and_a_fixed_seed(world):
     cli(world, "labels", "add", "long.mkv", "20", "30", "siren")
     with Store.open(world / "store") as store:
         info = store.find_set()
-        first = training_set(store, info, "siren")
-        second = training_set(store, info, "siren")
+        first = training_set(store, store.snapshot(info, stats=True), "siren")
+        second = training_set(store, store.snapshot(info, stats=True), "siren")
         where = _windows(store, info, first.window_ids)
     assert np.array_equal(first.window_ids, second.window_ids)
     negatives = sorted(where[i][1] for i in first.window_ids[first.y == 0])
@@ -52,20 +52,21 @@ def test_one_class_only_is_a_clear_error(world):
     cli(world, "labels", "add", "knock.mp3", "10", "20", "knock")
     with Store.open(world / "store") as store:
         with pytest.raises(QueryError, match="needs both"):
-            training_set(store, store.find_set(), "knock")
+            training_set(store, store.snapshot(store.find_set(), stats=True), "knock")
         with pytest.raises(QueryError, match="no labels named 'gag'"):
-            training_set(store, store.find_set(), "gag")
+            training_set(store, store.snapshot(store.find_set(), stats=True), "gag")
 
 
 def test_per_file_z_scores_use_the_stats_stored_by_the_build(world):
     with Store.open(world / "store") as store:
         info = store.find_set()
-        table = store.live_windows(info)
-        ids, vectors = store.vectors(info)
+        snapshot = store.snapshot(info, stats=True)
+        table = {"id": snapshot.ids, "media_id": snapshot.media_ids}
+        ids, vectors = snapshot.ids, snapshot.vectors()
         media = table["media_id"][np.searchsorted(table["id"], ids)]
-        z = Normalizer.load(store, info, "file").apply(vectors, media)
+        z = Normalizer.load(snapshot, "file").apply(vectors, media)
         one = media == media[0]
         assert np.allclose(z[one].mean(0), 0, atol=1e-3) and np.allclose(z[one].std(0)[z[one].std(0) > 0], 1, atol=1e-3)
-        flat = Normalizer.load(store, info, "global").apply(vectors, media)
+        flat = Normalizer.load(snapshot, "global").apply(vectors, media)
         assert np.allclose(flat.mean(0), 0, atol=1e-3)
-        assert np.array_equal(Normalizer.load(store, info, "none").apply(vectors, media), vectors)
+        assert np.array_equal(Normalizer.load(snapshot, "none").apply(vectors, media), vectors)

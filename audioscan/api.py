@@ -1,0 +1,308 @@
+"""The Python API: everything the CLI does, for notebooks and scripts.
+
+>>> import audioscan
+>>> lib = audioscan.open("lib.idx")                 # opens nothing for writing
+>>> lib.build("~/Videos", models=["LOGMEL"])        # takes the writer lock for the build only
+>>> hits = lib.search("clip.wav", k=10)             # or lib.search(("ep01.mkv", 754.0))
+>>> lib.labels.add("ep01.mkv", 754, 758, "gag")
+>>> det = lib.train("gag")
+>>> found = det.rescore(threshold=0.8)             # detections, best first
+>>> X, windows = lib.vectors("LOGMEL")              # memory-mapped vectors + a pyarrow table
+
+Every read takes one snapshot of the store, so it sees one commit even while a build
+runs in another process.  Results are lists that convert to pyarrow tables
+(``.to_arrow()``), which pandas and polars read without audioscan depending on them.
+Errors a user can fix are :class:`audioscan.UserError` with a one-sentence message.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from audioscan.indexer.build import BuildOptions, BuildReport, Progress, build
+from audioscan.indexer.media.windows import WindowSpec
+from audioscan.indexer.store.check import check_store, leftovers
+from audioscan.indexer.store.compact import CompactReport, compact_set
+from audioscan.indexer.store.records import SetInfo
+from audioscan.indexer.store.repair import RepairReport, repair
+from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.indexer.store.status import store_status
+from audioscan.indexer.store.store import Store
+from audioscan.models import registry
+from audioscan.models.base import LoadOptions
+from audioscan.query import classifier as classifiers
+from audioscan.query import labels as labelling
+from audioscan.query.errors import QueryError
+from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections
+from audioscan.query.search import Hit, SetIndex, embed_clip, stored_query
+from audioscan.query.suggest import suggest
+from audioscan.query.training import NEG_MARGIN, TOLERANCE, training_set
+
+Detection = Hit  # a detection is a moment with a probability instead of a similarity
+
+
+class Results(builtins.list):
+    """A list of :class:`Hit` (search hits or detections) that converts to a pyarrow table."""
+
+    def to_arrow(self) -> pa.Table:
+        return pa.table({
+            "path": pa.array([h.path for h in self], pa.string()),
+            "start": pa.array([h.start for h in self], pa.float64()),
+            "end": pa.array([h.end for h in self], pa.float64()),
+            "score": pa.array([h.score for h in self], pa.float64()),
+        })
+
+
+def open(path: str | Path) -> "Library":  # noqa: A001 - the name people expect: audioscan.open
+    """The store at ``path``; nothing is created or locked until something is written."""
+    return Library(path)
+
+
+class Labels:
+    """The labels of a library: time ranges and markers on media, positive or negative."""
+
+    def __init__(self, library: "Library") -> None:
+        self._library = library
+
+    def add(self, media: str, start: float, end: float | None, label: str, negative: bool = False,
+            source: str = "api") -> int:
+        """Label ``[start, end)`` of ``media`` (``end=None``: a point marker); returns how many were added
+        (0 when the same label is already there)."""
+        with self._library._reader() as store:
+            target = labelling.resolve_media(store, str(media))
+            return labelling.add_labels(store, [(target, label, start, end, not negative)], source)
+
+    def add_rows(self, rows: Iterable[tuple[str, str, float, float | None, bool]], source: str) -> int:
+        """Add many (media, label, start, end or None, positive) rows at once, in one transaction."""
+        with self._library._reader() as store:
+            known = labelling.all_media(store)
+            resolved: dict[str, labelling.Media] = {}
+            prepared = []
+            for media, label, start, end, positive in rows:
+                if media not in resolved:
+                    resolved[media] = labelling.resolve_media(store, media, known)
+                prepared.append((resolved[media], label, start, end, positive))
+            return labelling.add_labels(store, prepared, source)
+
+    def list(self, label: str | None = None) -> list[labelling.Label]:
+        with self._library._reader() as store:
+            return labelling.list_labels(store, label)
+
+    def remove(self, ids: Sequence[int]) -> int:
+        with self._library._reader() as store:
+            return labelling.remove_labels(store, list(ids))
+
+    def conflicts(self, label: str | None = None) -> list[tuple[labelling.Label, labelling.Label]]:
+        """Positive and negative labels of one name that overlap on one file."""
+        return labelling.conflicts(self.list(label))
+
+    def to_arrow(self, label: str | None = None) -> pa.Table:
+        return pa.Table.from_pylist([item.as_json() for item in self.list(label)])
+
+
+@dataclass
+class Detector:
+    """A trained, calibrated classifier of a library, ready to score every stored window."""
+
+    library: "Library"
+    classifier: classifiers.Classifier
+    info: SetInfo
+
+    @property
+    def name(self) -> str:
+        return self.classifier.name
+
+    @property
+    def version(self) -> int:
+        return self.classifier.version
+
+    @property
+    def metrics(self) -> dict:
+        return self.classifier.metrics
+
+    def summary(self) -> dict:
+        """What ``train --format json`` prints: the version, its set and its cross-validated figures."""
+        m = self.metrics
+        return {"name": self.name, "label": self.classifier.label, "model": self.info.model,
+                "classifier": self.classifier.kind, "positives": m["positives"], "negatives": m["negatives"],
+                "cv_ap": m["cv_ap"], "cv_roc_auc": m["cv_roc_auc"], "seconds": m["seconds"],
+                "version": self.version, "set": self.info.name, "calibration": m["calibration"]}
+
+    def _scores(self) -> tuple[Scored, Snapshot]:
+        with self.library._reader() as store:
+            snapshot = store.snapshot(self.info, stats=True)
+        return all_scores(snapshot, self.classifier), snapshot
+
+    def scores(self) -> Scored:
+        """The probability of every live window of the set (ids, media ids, starts, ends, scores)."""
+        return self._scores()[0]
+
+    def rescore(self, threshold: float = DEFAULT_THRESHOLD, top: int | None = None) -> Results:
+        """Detections above ``threshold``, best first (the ``top`` best when given)."""
+        scored, snapshot = self._scores()
+        found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold)
+        return Results(found[:top] if top else found)
+
+    def suggest(self, count: int = 20) -> Results:
+        """Unlabelled moments the detector is least sure about: label these next."""
+        scored, snapshot = self._scores()
+        with self.library._reader() as store:
+            labels = labelling.list_labels(store, self.classifier.label)
+        return Results(suggest(scored, labels, {mid: m.path for mid, m in snapshot.media.items()}, count))
+
+
+class Library:
+    """A store of embeddings and what was learnt from them (see the module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self.labels = Labels(self)
+
+    def __repr__(self) -> str:
+        return f"audioscan.Library({str(self.path)!r})"
+
+    def _reader(self):
+        return Store.open(self.path)
+
+    def _writer(self):
+        return Store.open(self.path, write=True)
+
+    # ------------------------------------------------------------------ building
+    def build(self, folder: str | Path, models: Sequence[str] | None = None, window: float = 8.0,
+              hop: float = 1.0, device: str = "auto", precision: str = "auto", weights: str | Path | None = None,
+              batch_size: int | None = None, decode_workers: int = 1, commit_every: float = 20.0,
+              fp16_store: bool = False, progress: Progress | Callable[[int, int], None] | None = None) -> BuildReport:
+        """Index every media file under ``folder`` (again: only what changed), like ``index build``.
+
+        ``progress`` is a :class:`Progress` or a callable ``(files_done, windows_done)``.
+        """
+        options = build_options(models, window, hop, device, precision, weights, batch_size, decode_workers,
+                                commit_every, fp16_store)
+        with self._writer() as store:
+            return build(store, Path(folder).expanduser(), options, _as_progress(progress))
+
+    def compact(self) -> list[CompactReport]:
+        """Merge small segments and drop dead vectors in every set."""
+        with self._writer() as store:
+            return [compact_set(store, info, force=True) for info in store.sets()]
+
+    def repair(self) -> RepairReport:
+        """Drop lost or damaged segments; the next :meth:`build` embeds their files again."""
+        with self._writer() as store:
+            return repair(store)
+
+    # ------------------------------------------------------------------ inspecting
+    def status(self) -> dict:
+        with self._reader() as store:
+            return store_status(store)
+
+    def check(self) -> tuple[list[str], list[str]]:
+        """(problems, notes): problems are inconsistencies; notes are leftovers the next build removes."""
+        with self._reader() as store:
+            return check_store(store), leftovers(store)
+
+    def sets(self) -> list[SetInfo]:
+        with self._reader() as store:
+            return store.sets()
+
+    def set(self, model: str | None = None) -> SetInfo:
+        with self._reader() as store:
+            return store.find_set(model)
+
+    def snapshot(self, model: str | None = None, stats: bool = False) -> Snapshot:
+        """One consistent picture of a set (windows, segments, media) as of the last commit."""
+        with self._reader() as store:
+            return store.snapshot(store.find_set(model), stats=stats)
+
+    def vectors(self, model: str | None = None) -> tuple[np.ndarray, pa.Table]:
+        """Every live vector of a set (``[n, dim]`` float32) and a table of their windows
+        (``id, path, start, end``), row for row."""
+        snapshot = self.snapshot(model)
+        table = pa.table({"id": snapshot.ids, "path": pa.array(snapshot.paths().tolist(), pa.string()),
+                          "start": snapshot.starts, "end": snapshot.ends})
+        return snapshot.vectors(), table
+
+    # ------------------------------------------------------------------ searching
+    def search(self, query: str | Path | tuple[str, float], k: int = 10, model: str | None = None,
+               start: float = 0.0, end: float | None = None, device: str = "auto") -> Results:
+        """The ``k`` best moments like ``query``: a clip file (embedded once, ``[start, end)`` of it), or
+        ``(indexed media, seconds)`` for a stored window (no model runs; that window is left out)."""
+        with self._reader() as store:
+            info = store.find_set(model)
+            snapshot = store.snapshot(info)
+            if isinstance(query, tuple):
+                media_text, at = query
+                media = labelling.resolve_media(store, str(media_text), list(snapshot.media.values()))
+                vector, exclude = stored_query(snapshot, media.id, media.rel, float(at))
+            else:
+                vector, exclude = embed_clip(Path(query), info, start, end, LoadOptions(device=device)), None
+        return Results(SetIndex(snapshot).search(vector, k, exclude))
+
+    # ------------------------------------------------------------------ detectors
+    def train(self, name: str, label: str | None = None, model: str | None = None, classifier: str = "logreg",
+              normalize: str = "file", tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN) -> Detector:
+        """Train and store the next version of detector ``name`` from the labels (stored vectors only)."""
+        label = label or name
+        with self._reader() as store:
+            info = store.find_set(model)
+            data = training_set(store, store.snapshot(info, stats=True), label, normalize, tolerance, neg_margin)
+            trained = classifiers.fit(data, name, label, info.id, classifier, normalize)
+            classifiers.save(store, trained)
+        return Detector(self, trained, info)
+
+    def detector(self, name: str, version: int | None = None) -> Detector:
+        with self._reader() as store:
+            trained = classifiers.load(store, name, version)
+            info = next((s for s in store.sets() if s.id == trained.set_id), None)
+        if info is None:
+            raise QueryError(f"the set classifier {name} was trained on is no longer in the store; train it again")
+        return Detector(self, trained, info)
+
+    def detectors(self) -> list[dict]:
+        """Every kept version of every detector, with its cross-validated figures."""
+        import json
+
+        with self._reader() as store:
+            names = {info.id: info.name for info in store.sets()}
+            return [{"name": r.name, "version": r.version, "label": r.label, "set": names.get(r.set_id),
+                     "classifier": r.kind, **json.loads(r.metrics), "created": r.created}
+                    for r in store.classifiers()]
+
+
+def build_options(models: Sequence[str] | None, window: float, hop: float, device: str, precision: str,
+                  weights: str | Path | None, batch_size: int | None, decode_workers: int, commit_every: float,
+                  fp16_store: bool) -> BuildOptions:
+    """Checked build options; unknown models, missing weights and bad cuts fail before the store is touched."""
+    names = list(dict.fromkeys(m.upper() for m in (models or [registry.DEFAULT_MODEL])))
+    windows = WindowSpec.checked(window, hop)
+    if weights is not None and len(names) > 1:
+        raise QueryError("--weights names the file of one model; give a single --model with it")
+    load = LoadOptions(device=device, precision=precision, weights=Path(weights) if weights else None)
+    for name in names:
+        registry.spec(name).weights_id(load)
+    return BuildOptions(models=names, windows=windows, load=load, batch_size=batch_size,
+                        decode_workers=decode_workers, commit_seconds=commit_every,
+                        dtype="fp16" if fp16_store else "fp32")
+
+
+class _CallbackProgress(Progress):
+    def __init__(self, callback: Callable[[int, int], None]) -> None:
+        self._callback, self._files, self._windows = callback, 0, 0
+
+    def advance(self, files: int, windows: int) -> None:
+        self._files += files
+        self._windows += windows
+        self._callback(self._files, self._windows)
+
+
+def _as_progress(progress: Progress | Callable[[int, int], None] | None) -> Progress | None:
+    if progress is None or isinstance(progress, Progress):
+        return progress
+    return _CallbackProgress(progress)
+

@@ -1,0 +1,52 @@
+"""The options every command takes, wherever they are typed.
+
+``--store`` and ``--quiet`` belong to the root command and to every subcommand, so
+``audioscan --store x index status`` and ``audioscan index status --store x`` mean
+the same; the value given last wins.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+import click
+
+from audioscan.api import Library
+
+DEFAULT_STORE = Path(".audioscan")
+
+
+@dataclass
+class Context:
+    store: Path = field(default_factory=lambda: Path(os.environ.get("AUDIOSCAN_STORE") or DEFAULT_STORE))
+    quiet: bool = False
+
+    @property
+    def library(self) -> Library:
+        return Library(self.store)
+
+
+def _set_store(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Context).store = value
+
+
+def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(Context).quiet = True
+
+
+def _options() -> list[click.Option]:
+    return [click.Option(["--store"], type=click.Path(file_okay=False, path_type=Path), default=None,
+                         expose_value=False, callback=_set_store, is_eager=True,
+                         help=f"Store folder (default $AUDIOSCAN_STORE or {DEFAULT_STORE})."),
+            click.Option(["--quiet", "-q"], is_flag=True, expose_value=False, callback=_set_quiet,
+                         help="Print only results: no progress, no summaries.")]
+
+
+def add_global_options(command: click.Command) -> None:
+    """Give ``command`` and every command under it ``--store`` and ``--quiet``."""
+    command.params.extend(_options())
+    for sub in getattr(command, "commands", {}).values():
+        add_global_options(sub)

@@ -1,0 +1,144 @@
+"""One consistent picture of a set, for every read.
+
+A reader takes the live windows, the segments that hold them, the ANN index row,
+the media rows and (when asked) the per-file statistics in one catalog
+transaction, and afterwards reads from disk only the files that picture lists.
+Files a writer replaces after that moment are retired, not deleted, for a grace
+period (see ``Store.collect_garbage``), so a read that started before a commit or a
+compaction finishes on the state it started with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from audioscan.indexer.errors import StoreError
+from audioscan.indexer.store.files import StoreFiles
+from audioscan.indexer.store.records import SetInfo
+from audioscan.indexer.store.segments import read_index, read_segment
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    id: int
+    file: str
+    n_vectors: int
+    checksum: str | None
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """A media file as readers see it: where it is, how long, whether it is indexed."""
+
+    id: int
+    root: str
+    rel: str
+    duration: float | None
+    status: str
+
+    @property
+    def path(self) -> str:
+        return str(Path(self.root) / self.rel)
+
+
+@dataclass
+class FileStats:
+    """Per media file of the set: window count, mean and std of its vectors (rows sorted by media id)."""
+
+    media_ids: np.ndarray
+    n_windows: np.ndarray
+    means: np.ndarray
+    stds: np.ndarray
+
+
+@dataclass
+class Snapshot:
+    """A set as of one commit: window arrays sorted by id, and the files holding their vectors."""
+
+    info: SetInfo
+    files: StoreFiles
+    ids: np.ndarray
+    media_ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    segment_of: np.ndarray
+    segments: list[SegmentRow]
+    media: dict[int, MediaInfo]
+    ann_file: str | None = None
+    ann_signature: str | None = None
+    stats: FileStats | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def segment_path(self, segment: SegmentRow) -> Path:
+        return self.files.file(self.info.name, segment.file)
+
+    def paths(self) -> np.ndarray:
+        """The absolute media path of every window, as an object array."""
+        by_media = {mid: m.path for mid, m in self.media.items()}
+        return np.asarray([by_media[int(m)] for m in self.media_ids], dtype=object)
+
+    def iter_segments(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(positions, ids, vectors)`` per segment: the snapshot's live windows it holds
+        (``positions`` index this snapshot's arrays), one memory-mapped segment at a time."""
+        order = np.argsort(self.segment_of, kind="stable")
+        grouped = self.segment_of[order]
+        for segment in self.segments:
+            a, b = np.searchsorted(grouped, [segment.id, segment.id + 1])
+            if a == b:
+                continue
+            positions = order[a:b]
+            ids, vectors = read_segment(self.segment_path(segment))
+            wanted = self.ids[positions]
+            if len(ids) == len(wanted) and np.array_equal(ids, wanted):
+                yield positions, wanted, vectors
+                continue
+            sorter = np.argsort(ids, kind="stable")
+            at = np.searchsorted(ids, wanted, sorter=sorter)
+            at = sorter[np.minimum(at, len(ids) - 1)]
+            if not np.array_equal(ids[at], wanted):
+                raise StoreError(f"segment {segment.file} of set {self.info.name} lacks vectors the catalog "
+                                 "lists in it; run 'audioscan index check'")
+            yield positions, wanted, vectors[at]
+
+    def vectors(self) -> np.ndarray:
+        """Every live vector, in the order of ``ids`` (for sets that fit in memory)."""
+        out = None
+        for positions, _, vectors in self.iter_segments():
+            if out is None:
+                out = np.empty((len(self.ids), vectors.shape[1]), dtype=np.float32)
+            out[positions] = vectors
+        return out if out is not None else np.zeros((0, self.info.dim), dtype=np.float32)
+
+    def positions(self, window_ids: np.ndarray) -> np.ndarray:
+        """Positions of ``window_ids`` in this snapshot's arrays (refused if any is not live here)."""
+        window_ids = np.asarray(window_ids, dtype=np.int64)
+        at = np.searchsorted(self.ids, window_ids)
+        if len(window_ids) and (at.max() >= len(self.ids) or not np.array_equal(self.ids[at], window_ids)):
+            raise StoreError(f"some windows asked for are not live in set {self.info.name}")
+        return at
+
+    def vectors_at(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at ``positions`` (in that order), reading only the segments that hold them."""
+        unique, inverse = np.unique(np.asarray(positions, dtype=np.int64), return_inverse=True)
+        found = np.empty((len(unique), self.info.dim), dtype=np.float32)
+        segment_of = self.segment_of[unique]
+        for segment in self.segments:
+            mine = np.flatnonzero(segment_of == segment.id)
+            if not len(mine):
+                continue
+            ids, vectors = read_segment(self.segment_path(segment))
+            sorter = np.argsort(ids, kind="stable")
+            found[mine] = vectors[sorter[np.searchsorted(ids, self.ids[unique[mine]], sorter=sorter)]]
+        return found[inverse.reshape(-1)]
+
+    def load_ann(self):
+        """The set's ANN index as of this snapshot, or None when there is none."""
+        if self.ann_file is None:
+            return None
+        return read_index(self.files.file(self.info.name, self.ann_file))
