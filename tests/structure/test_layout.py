@@ -1,0 +1,148 @@
+"""The package's shape: one namespace, imports that run one way, SQL only in the store,
+nothing Unix-only on any command's path."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+import audioscan
+
+ROOT = Path(__file__).resolve().parents[2]
+# Folder in the repository -> installed package name.
+PACKAGES = {"audioscan": "audioscan", "indexer": "audioscan.indexer", "query": "audioscan.query",
+            "models": "audioscan.models"}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for folder, package in PACKAGES.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            rel = path.relative_to(ROOT / folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            found[".".join([package, *parts])] = path
+    return found
+
+
+def _layer(module: str) -> tuple[float, str]:
+    """(rank, group): a module may import its own group and lower ranks, nothing else.
+
+    cli -> api -> query / indexer -> store -> media -> indexer errors -> models -> errors.
+    """
+    if module == "audioscan.errors":
+        return 0, "errors"
+    if module.startswith("audioscan.models"):
+        return 1, "models"
+    if module in ("audioscan.indexer.errors", "audioscan.indexer.faults"):
+        return 2, "indexer-base"
+    if module.startswith("audioscan.indexer.media"):
+        return 3, "media"
+    if module.startswith("audioscan.indexer.store"):
+        return 3.5, "store"
+    if module.startswith("audioscan.indexer"):
+        return 4, "indexer"
+    if module.startswith("audioscan.query"):
+        return 4, "query"
+    if module == "audioscan.api":
+        return 5, "api"
+    if module.startswith("audioscan.cli"):
+        return 6, "cli"
+    return 7, "entry"  # audioscan/__init__ (loads the API lazily) and __main__
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return [n for n in names if n.split(".")[0] in ("audioscan", "indexer", "query", "models")]
+
+
+def test_imports_run_one_way():
+    modules = _modules()
+    wrong = []
+    for module, path in modules.items():
+        rank, group = _layer(module)
+        for name in _imports(path):
+            if not name.startswith("audioscan"):
+                wrong.append(f"{module} imports the bare top-level package {name}")
+                continue
+            if name not in modules and name.rsplit(".", 1)[0] in modules:
+                name = name.rsplit(".", 1)[0]  # `from package import name` of a non-module name
+            if name not in modules or name == "audioscan":
+                continue
+            their_rank, their_group = _layer(name)
+            if their_group != group and their_rank >= rank:
+                wrong.append(f"{module} ({group}) imports {name} ({their_group})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_nothing_imports_the_cli():
+    users = [m for m, path in _modules().items() if not m.startswith(("audioscan.cli", "audioscan.__main__"))
+             and any(n.startswith("audioscan.cli") for n in _imports(path))]
+    assert users == []
+
+
+SQL = re.compile(r"""["'](\s*)(SELECT|INSERT INTO|UPDATE|DELETE FROM|CREATE TABLE|ALTER TABLE|BEGIN|COMMIT)\b""")
+
+
+def test_only_the_store_holds_sql():
+    outside = [f"{m}: {path.relative_to(ROOT)}" for m, path in _modules().items()
+               if not m.startswith("audioscan.indexer.store") and SQL.search(path.read_text())]
+    assert outside == []
+
+
+_NO_UNIX = """
+import builtins, importlib, sys
+real = builtins.__import__
+def no_unix(name, *args, **kwargs):
+    if name in ("fcntl", "termios", "pwd", "grp", "resource"):
+        raise ImportError(f"No module named {name!r} (as on Windows)")
+    return real(name, *args, **kwargs)
+builtins.__import__ = no_unix
+for module in sys.argv[1:]:
+    importlib.import_module(module)
+"""
+
+
+def test_every_module_imports_without_unix_only_modules():
+    import subprocess
+
+    modules = sorted(m for m in _modules() if m != "audioscan.__main__")
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", _NO_UNIX, *modules], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_wheel_installs_one_namespace_and_nothing_else(tmp_path):
+    """What `pip install .` puts in site-packages: audioscan/ and its dist-info, no bare packages."""
+    import subprocess
+    import zipfile
+
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                             "--quiet", "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    wheel, = tmp_path.glob("audioscan-*.whl")
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"audioscan"}
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for module in ("audioscan/indexer/store/store.py", "audioscan/query/search.py", "audioscan/models/logmel.py",
+                   "audioscan/cli/__init__.py", "audioscan/__main__.py", "audioscan/api.py"):
+        assert module in names
+    assert audioscan.__version__ != "0+unknown"
+
+
+@pytest.mark.parametrize("error", ["audioscan.indexer.errors.StoreError", "audioscan.indexer.errors.MediaError",
+                                   "audioscan.models.errors.ModelError", "audioscan.query.errors.QueryError"])
+def test_every_user_error_is_a_user_error(error):
+    module, name = error.rsplit(".", 1)
+    assert issubclass(getattr(importlib.import_module(module), name), audioscan.UserError)
