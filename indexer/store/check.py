@@ -60,7 +60,7 @@ def check_store(store: Store) -> list[str]:
         win, hop = WindowSpec(info.window, info.hop).samples(info.sample_rate)
         for path, duration, status, recorded, live in counts:
             expected = len(window_starts(round((duration or 0) * info.sample_rate), win, hop))
-            if status != "ok" and status != "missing":
+            if status not in ("ok", "unavailable"):
                 problems.append(f"set {info.name}: {path} is '{status}' but still has vectors")
             elif not recorded == live == expected:
                 problems.append(f"set {info.name}: {path} should have {expected} windows, "
