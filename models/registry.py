@@ -28,5 +28,14 @@ def spec(name: str) -> ModelSpec:
 
 
 def load_model(name: str, options: LoadOptions = LoadOptions()) -> EmbeddingModel:
-    """Build the model ``name``: the only place in the program that constructs one."""
-    return spec(name).load(options)
+    """Build the model ``name``: the only place in the program that constructs one.
+
+    The device is checked first for every model, LOGMEL included: a user who asks for
+    a GPU that is not there is told so, not silently served by the CPU.
+    """
+    found = spec(name)
+    if options.device.lower() != "auto":
+        from audioscan.models.engine import resolve_device
+
+        resolve_device(options.device)
+    return found.load(options)

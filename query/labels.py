@@ -18,6 +18,7 @@ from pathlib import Path
 from audioscan.indexer.store.snapshot import MediaInfo
 from audioscan.indexer.store.store import Store
 from audioscan.query.errors import QueryError
+from audioscan.query.export import safe_cell, unsafe_cell
 
 # Slack for times a little past the decoded end (editors round durations up).
 _END_SLACK = 0.5
@@ -177,7 +178,7 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool) -> list
             raise QueryError(f"{source}: the header needs at least 'path' and 'start' columns") from None
     out = []
     for number, row in enumerate(rows, start=2 if columns[0] == "path" else 1):
-        cells = dict(zip(columns, (c.strip() for c in row)))
+        cells = dict(zip(columns, (unsafe_cell(c.strip()) for c in row)))
         where = f"{source} line {number}"
         if not cells.get("path") or not cells.get("start"):
             raise QueryError(f"{where}: the row needs at least a path and a start time")
@@ -223,6 +224,7 @@ def to_csv(labels: list[Label]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["path", "start", "end", "label", "negative"])
     for item in labels:
-        writer.writerow([item.media.path, f"{item.start:g}", "" if item.kind == "marker" else f"{item.end:g}",
-                         item.label, "1" if not item.positive else "0"])
+        writer.writerow([safe_cell(item.media.path), f"{item.start:g}",
+                         "" if item.kind == "marker" else f"{item.end:g}", safe_cell(item.label),
+                         "1" if not item.positive else "0"])
     return buffer.getvalue()

@@ -46,10 +46,16 @@ class Hit:
 
 def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None = None,
                load: LoadOptions = LoadOptions()) -> np.ndarray:
-    """The query vector of ``[start, end)`` of a clip, with the set's own model."""
-    if start < 0 or (end is not None and end <= start):
-        raise QueryError(f"--start {start:g} and --end {end:g} do not make a time range; "
-                         "give --start before --end, in seconds")
+    """The query vector of ``[start, end)`` of a clip, with the set's own model.
+
+    The clip is cut the way the library was: a clip shorter than a window is placed at
+    the start of a zero-padded window (as a short file is), a longer one is embedded
+    window by window and queried by the mean.
+    """
+    if not math.isfinite(start) or start < 0 or (end is not None and not (math.isfinite(end) and end > start)):
+        shown = "its end" if end is None else f"{end:g}"
+        raise QueryError(f"--start {start:g} and --end {shown} do not make a time range; "
+                         "give finite seconds with --start before --end")
     try:
         audio = decode_all(path, info.sample_rate, start, end)
     except MediaError as err:
@@ -60,7 +66,9 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
     model = registry.load_model(info.model, load)
     win, hop = WindowSpec(info.window, info.hop).samples(info.sample_rate)
     if len(audio) <= win:
-        return model.embed(audio[None, :])[0]
+        padded = np.zeros(win, dtype=np.float32)
+        padded[: len(audio)] = audio
+        return model.embed(padded[None, :])[0]
     windows = np.stack([audio[s: s + win] for s in window_starts(len(audio), win, hop)])
     vectors = np.concatenate([model.embed(windows[i: i + _EMBED_BATCH])
                               for i in range(0, len(windows), _EMBED_BATCH)])
@@ -72,6 +80,8 @@ def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float) -> tupl
 
     Returns the vector and (media id, start, end) of that window, to keep it out of the hits.
     """
+    if not math.isfinite(at):
+        raise QueryError(f"--at {at:g} is not a time; give seconds from the start of {rel}")
     mine = np.flatnonzero((snapshot.media_ids == media_id) & (snapshot.starts <= at) & (snapshot.ends >= at))
     if not len(mine):
         media = snapshot.media.get(media_id)

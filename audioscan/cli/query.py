@@ -89,12 +89,15 @@ def labels_add(obj, media: str, values: tuple[str, ...], marker: bool, negative:
     except ValueError:
         raise click.UsageError("START and END are seconds, e.g. 754.0") from None
     added = obj.library.labels.add(media, start, end, values[-1], negative, source="cli")
-    conflicts = obj.library.labels.conflicts(values[-1])
     if not obj.quiet:
         kind = "marker" if marker else "range"
         click.echo(f"added {'negative ' if negative else ''}{kind} '{values[-1]}' on {media}" if added else
                    f"'{values[-1]}' already has this {kind} on {media}; nothing added")
-    for pos, neg in conflicts:
+    _warn_conflicts(obj, values[-1])
+
+
+def _warn_conflicts(obj, label: str | None) -> None:
+    for pos, neg in obj.library.labels.conflicts(label):
         click.echo(f"warning: positive {pos.start:g}-{pos.end:g} s and negative {neg.start:g}-{neg.end:g} s "
                    f"of '{pos.label}' overlap on {pos.media.rel}; training counts the overlap as positive", err=True)
 
@@ -118,6 +121,7 @@ def labels_import(obj, file: Path, media: str | None, label: str | None, negativ
     count = obj.library.labels.add_rows(rows, f"import:{file.name}")
     if not obj.quiet:
         click.echo(f"imported {count} label(s) from {file.name}")
+    _warn_conflicts(obj, label)
 
 
 @labels.command("list")
