@@ -18,7 +18,7 @@ import numpy as np
 
 from audioscan.indexer.errors import StoreError
 from audioscan.indexer.faults import crash_point
-from audioscan.indexer.media.discover import walk
+from audioscan.indexer.media.discover import FileEntry, walk
 from audioscan.indexer.media.windows import WindowSpec
 from audioscan.indexer.pipeline import Batch, Cut, Decoded, DecodePool, Event, Failed
 from audioscan.indexer.plan import Job, Plan, make_plan
@@ -204,11 +204,12 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     specs = [registry.spec(name) for name in dict.fromkeys(options.models)]
     sets = [store.ensure_set(spec.name, spec.weights_id(options.load), options.windows.window,
                              options.windows.hop, spec.sample_rate, spec.dim, options.dtype) for spec in specs]
-    root_id = store.ensure_root(root)
+    root_id, scope = place_root(store, root)
     unreadable: list[str] = []
-    entries = list(walk(root, skip=store.path, unreadable=unreadable))
+    entries = [FileEntry(scope + e.rel, e.abs, e.size, e.mtime_ns)
+               for e in walk(root, skip=store.path.resolve(), unreadable=unreadable)]
     progress.status(f"{len(entries)} files under {root}; checking which are new or changed")
-    plan = make_plan(store, root_id, entries, [info.id for info in sets], unreadable)
+    plan = make_plan(store, root_id, entries, [info.id for info in sets], [scope + u for u in unreadable], scope)
     store.commit(plan.bookkeeping)
     report = BuildReport(files_seen=plan.files_seen, files_skipped=plan.files_skipped,
                          files_reused=plan.files_reused, files_removed=plan.files_removed,
@@ -223,6 +224,26 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     report.seconds = round(time.monotonic() - clock, 3)
     store.record_run(f"index build {root}", started, report.as_json())
     return report
+
+
+def place_root(store: Store, folder: Path) -> tuple[int, str]:
+    """The root a build of ``folder`` belongs to, and the folder's path inside it.
+
+    A file's identity is its real path: a folder inside an indexed root is part of that
+    root (its files are not indexed twice), and indexed roots inside a new, larger
+    folder are folded into it, keeping their files' ids, vectors and labels.
+    """
+    roots = store.roots()
+    for root_id, path in roots.items():
+        if folder == path:
+            return root_id, ""
+        if path in folder.parents:
+            return root_id, folder.relative_to(path).as_posix() + "/"
+    root_id = store.ensure_root(folder)
+    for child_id, path in roots.items():
+        if folder in path.parents:
+            store.adopt_root(child_id, root_id, path.relative_to(folder).as_posix() + "/")
+    return root_id, ""
 
 
 def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Commit, report: BuildReport) -> None:

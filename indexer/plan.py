@@ -47,7 +47,7 @@ class Plan:
 
 
 def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: list[int],
-              unreadable: list[str] = ()) -> Plan:
+              unreadable: list[str] = (), scope: str = "") -> Plan:
     """Sort every file under the root into skip, move, embed, fail, remove or unavailable.
 
     A file is removed (its windows dropped) only when the folder that held it was
@@ -55,9 +55,15 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
     root that lists nothing at all (an unmounted disk looks like an empty folder), the
     files are *unavailable*: they keep their vectors and come back with no inference.
     Dropping a whole root is ``index forget``'s job, never an accident of a build.
+
+    ``scope`` limits the plan to one subfolder of the root (``"sub/"``): a build of a
+    folder inside an indexed root updates those files and leaves the others alone.
+    A new file whose content matches a file of another root that is no longer on
+    disk is that file, moved (a renamed or re-mounted root): it keeps its id, vectors
+    and labels.
     """
     plan = Plan()
-    known = store.media_of_root(root_id)
+    known = {path: row for path, row in store.media_of_root(root_id).items() if path.startswith(scope)}
     done = store.embedded_sets(root_id)
     not_media = store.non_media(root_id)
     on_disk = {entry.rel for entry in entries}
@@ -65,7 +71,17 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
     vanished = {row.fingerprint: row for row in known.values()
                 if row.status == "ok" and row.fingerprint and row.path not in on_disk}
     vanished_sizes = {row.size for row in vanished.values()}
+    elsewhere: dict[int, list[tuple[MediaRow, Path]]] = {}
+    for row, folder in store.media_elsewhere(root_id):
+        elsewhere.setdefault(row.size, []).append((row, folder))
     moved_ids: set[int] = set()
+
+    def moved_from_elsewhere(digest: str, size: int) -> MediaRow | None:
+        for row, folder in elsewhere.get(size, []):
+            if row.fingerprint == digest and row.id not in moved_ids and not (folder / row.path).exists():
+                done[row.id] = store.embedded_sets_of(row.id)
+                return row
+        return None
 
     def missing_sets(row: MediaRow) -> list[int]:
         have = done.get(row.id, set())
@@ -115,7 +131,7 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
         # an unchanged one touched, or a vanished one moved.  A new file is hashed by the
         # decoding thread, in the background, as part of indexing it.
         could_be_known = (row and row.status == "ok" and row.size == entry.size) or (
-            not row and entry.size in vanished_sizes)
+            not row and (entry.size in vanished_sizes or entry.size in elsewhere))
         try:
             digest = fingerprint(entry.abs) if could_be_known else None
         except OSError as err:
@@ -127,9 +143,12 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
             settle(current, entry)
             continue
         source = vanished.pop(digest, None) if digest and not row else None
+        if source is None and digest and not row:
+            source = moved_from_elsewhere(digest, entry.size)
         if source is not None:
             moved_ids.add(source.id)
-            moved = replace(source, path=entry.rel, size=entry.size, mtime_ns=entry.mtime_ns)
+            moved = replace(source, root_id=root_id, path=entry.rel, size=entry.size, mtime_ns=entry.mtime_ns,
+                            status="ok", error=None)
             plan.bookkeeping.media.append(moved)
             plan.files_reused += 1
             todo = missing_sets(moved)

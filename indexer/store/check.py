@@ -37,9 +37,10 @@ def check_store(store: Store) -> list[str]:
                 "JOIN roots r ON r.id = m.root_id WHERE w.set_id = ? AND w.alive "
                 "GROUP BY r.path, m.path, w.start_s HAVING count(*) > 1 LIMIT 5", [info.id]).fetchall()
             counts = con.execute(
-                "SELECT m.path, m.duration, m.status, ms.n_windows, count(w.id) FROM media_sets ms "
-                "JOIN media m ON m.id = ms.media_id LEFT JOIN windows w ON w.media_id = ms.media_id "
-                "AND w.set_id = ms.set_id AND w.alive WHERE ms.set_id = ? GROUP BY ALL", [info.id]).fetchall()
+                "SELECT r.path || '/' || m.path, m.duration, m.status, ms.n_windows, count(w.id) FROM media_sets ms "
+                "JOIN media m ON m.id = ms.media_id JOIN roots r ON r.id = m.root_id LEFT JOIN windows w "
+                "ON w.media_id = ms.media_id AND w.set_id = ms.set_id AND w.alive WHERE ms.set_id = ? "
+                "GROUP BY ms.media_id, r.path, m.path, m.duration, m.status, ms.n_windows", [info.id]).fetchall()
             orphans = con.execute(
                 "SELECT count(*) FROM windows w LEFT JOIN media_sets ms ON ms.media_id = w.media_id "
                 "AND ms.set_id = w.set_id WHERE w.set_id = ? AND w.alive AND ms.media_id IS NULL",

@@ -279,7 +279,38 @@ class Store(Annotations):
             con.execute("COMMIT")
         return row[0]
 
+    def roots(self) -> dict[int, Path]:
+        """Every folder ever indexed, by id."""
+        with self.connect() as con:
+            return {rid: Path(path) for rid, path in con.execute("SELECT id, path FROM roots").fetchall()}
+
+    def adopt_root(self, child_id: int, parent_id: int, prefix: str) -> None:
+        """Fold a root into one that contains it (its files keep their ids, vectors and labels)."""
+        self._require_write()
+        with self.connect() as con:
+            con.execute("BEGIN")
+            con.execute("UPDATE media SET root_id = ?, path = ? || path WHERE root_id = ?", [parent_id, prefix, child_id])
+            con.execute("UPDATE non_media SET root_id = ?, path = ? || path WHERE root_id = ?",
+                        [parent_id, prefix, child_id])
+            con.execute("DELETE FROM roots WHERE id = ?", [child_id])
+            con.execute("COMMIT")
+
     # ----------------------------------------------------------------- media
+    def media_elsewhere(self, root_id: int) -> list[tuple[MediaRow, Path]]:
+        """Indexed files of other roots (with their root folder): where a renamed or re-mounted
+        root's files may have come from."""
+        with self.connect() as con:
+            rows = con.execute("SELECT m.id, m.root_id, m.path, m.size, m.mtime_ns, m.fingerprint, m.duration, "
+                               "m.status, m.error, m.retry, r.path FROM media m JOIN roots r ON r.id = m.root_id "
+                               "WHERE m.root_id <> ? AND m.status IN ('ok', 'unavailable') AND "
+                               "m.fingerprint IS NOT NULL", [root_id]).fetchall()
+        return [(MediaRow(*row[:10]), Path(row[10])) for row in rows]
+
+    def embedded_sets_of(self, media_id: int) -> set[int]:
+        with self.connect() as con:
+            return {r[0] for r in con.execute("SELECT set_id FROM media_sets WHERE media_id = ?",
+                                              [media_id]).fetchall()}
+
     def media_of_root(self, root_id: int) -> dict[str, MediaRow]:
         with self.connect() as con:
             rows = con.execute("SELECT id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, "
