@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 
-from audioscan.indexer.build import BuildOptions, BuildReport, Progress, build
+from audioscan.indexer.build import BuildOptions, BuildReport, Progress, build, forget
 from audioscan.indexer.media.windows import WindowSpec
 from audioscan.indexer.store.check import check_store, leftovers
 from audioscan.indexer.store.compact import CompactReport, compact_set
@@ -186,6 +186,11 @@ class Library:
                                 commit_every, fp16_store)
         with self._writer() as store:
             return build(store, Path(folder).expanduser(), options, _as_progress(progress))
+
+    def forget(self, folder: str | Path) -> int:
+        """Drop the vectors of every file under an indexed folder (labels are kept); returns the file count."""
+        with self._writer() as store:
+            return forget(store, Path(folder))
 
     def compact(self) -> list[CompactReport]:
         """Merge small segments and drop dead vectors in every set."""

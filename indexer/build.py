@@ -282,3 +282,16 @@ def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Comm
             np.concatenate([p[1] for p in parts]) / rate,
             vectors))
     report.files_indexed += 1
+
+
+def forget(store: Store, folder: Path) -> int:
+    """``index forget``: drop the vectors of every file under an indexed folder, then compact."""
+    folder = Path(folder).expanduser().resolve()
+    for root_id, path in store.roots().items():
+        if folder == path or path in folder.parents:
+            scope = "" if folder == path else folder.relative_to(path).as_posix() + "/"
+            count = store.forget(root_id, scope)
+            for info in store.sets():
+                compact_set(store, info)
+            return count
+    raise StoreError(f"{folder} is not an indexed folder; 'audioscan index status' lists what the store holds")

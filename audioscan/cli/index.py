@@ -125,3 +125,28 @@ def repair_command(obj) -> None:
     if not obj.quiet:
         click.echo(f"{len(report.segments)} damaged or missing segment(s) dropped; {report.files} file(s) "
                    "will be embedded again by the next 'audioscan index build'")
+
+
+@index.command("forget")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask (needed when not on a terminal).")
+@click.pass_obj
+def forget_command(obj, folder: Path, yes: bool) -> None:
+    """Drop the vectors of every file under FOLDER for good (their labels are kept).
+
+    A build never does this by itself: a folder that is empty or unreadable (a disk not
+    mounted) keeps its vectors until you forget it here.
+    """
+    confirm(f"drop every vector of the files under {folder}?", yes)
+    count = obj.library.forget(folder)
+    if not obj.quiet:
+        click.echo(f"forgot {count} file(s) under {folder}; their labels are kept")
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal; elsewhere insist on --yes, so a script never deletes by accident."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.UsageError("this deletes stored vectors: add --yes to confirm")
+    click.confirm(question, abort=True)

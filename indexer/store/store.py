@@ -295,6 +295,24 @@ class Store(Annotations):
             con.execute("DELETE FROM roots WHERE id = ?", [child_id])
             con.execute("COMMIT")
 
+    def forget(self, root_id: int, scope: str = "") -> int:
+        """Drop the windows of every file of a root (or of its subfolder ``scope``), on purpose.
+
+        The files' rows stay, marked missing, so their labels are kept and reported.
+        Returns how many files were forgotten.
+        """
+        self._require_write()
+        with self.connect() as con:
+            con.execute("BEGIN")
+            ids = [r[0] for r in con.execute("SELECT id FROM media WHERE root_id = ? AND starts_with(path, ?) "
+                                             "AND status <> 'missing'", [root_id, scope]).fetchall()]
+            con.execute("UPDATE windows SET alive = false WHERE alive AND list_contains(?, media_id)", [ids])
+            con.execute("DELETE FROM media_sets WHERE list_contains(?, media_id)", [ids])
+            con.execute("UPDATE media SET status = 'missing', error = 'forgotten with index forget', "
+                        "updated_at = ? WHERE list_contains(?, id)", [utcnow(), ids])
+            con.execute("COMMIT")
+        return len(ids)
+
     # ----------------------------------------------------------------- media
     def media_elsewhere(self, root_id: int) -> list[tuple[MediaRow, Path]]:
         """Indexed files of other roots (with their root folder): where a renamed or re-mounted

@@ -153,3 +153,14 @@ def test_pictures_and_notes_are_not_media_and_do_not_trip_strict(small, tmp_path
     result = cli(tmp_path / "store", "index", "build", str(small), "--strict", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["files_failed"] == 0
+
+
+def test_dropping_a_root_takes_an_explicit_forget(small, store_path):
+    build_once(store_path, small)
+    refused = cli(store_path, "index", "forget", str(small))
+    assert refused.exit_code == 2 and "--yes" in refused.output and live_windows(store_path)
+    result = cli(store_path, "index", "forget", str(small / "sub"), "--yes")
+    assert result.exit_code == 0 and "forgot 1 file" in result.stdout
+    assert {p for _, p, _, _ in live_windows(store_path)} == {"a.wav"}
+    assert cli(store_path, "index", "check").exit_code == 0
+    assert build_once(store_path, small).files_indexed == 1  # still on disk: the next build brings it back
