@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo
 
-.PHONY: demo test bench clean
+.PHONY: demo test soak bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
+
+# Minutes of random kills, broken locks, damaged segments and unmounted roots against one store.
+soak: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -s -m soak --timeout 3600 tests/trust/test_soak.py
 
 bench: $(STAMP)
 	$(PY) bench/index_bench.py
