@@ -124,3 +124,17 @@ def test_an_older_catalog_is_migrated_in_place_keeping_its_data(store_path):
         assert catalog.version(con) == catalog.SCHEMA_VERSION
         assert con.execute("SELECT path FROM media").fetchall() == [("a.wav",)]
         assert con.execute("SELECT count(*) FROM labels").fetchone()[0] == 0
+
+
+def test_segments_are_read_through_faiss_as_zero_copy_maps(tmp_path):
+    from audioscan.indexer.store.segments import write_segment
+
+    ids = np.arange(10, 30, dtype=np.int64)
+    vectors = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
+    write_segment(tmp_path / "seg-0000aaaa-00000001.faiss", ids, vectors, "fp32")
+    got_ids, got = read_segment(tmp_path / "seg-0000aaaa-00000001.faiss")
+    assert np.array_equal(got_ids, ids) and np.array_equal(got, vectors)
+    assert not got.flags.owndata  # a view of the mapping FAISS made, not a copy
+    write_segment(tmp_path / "seg-0000aaaa-00000002.faiss", ids, vectors, "fp16")
+    _, half = read_segment(tmp_path / "seg-0000aaaa-00000002.faiss")
+    assert np.allclose(half, vectors, atol=1e-2)
