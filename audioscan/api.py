@@ -40,7 +40,7 @@ from audioscan.query import classifier as classifiers
 from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryError
 from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections
-from audioscan.query.search import Hit, SetIndex, embed_clip, stored_query
+from audioscan.query.search import Hit, SetIndex, embed_clip, needs_stats, stored_query
 from audioscan.query.suggest import suggest
 from audioscan.query.training import NEG_MARGIN, TOLERANCE, training_set
 
@@ -240,7 +240,7 @@ class Library:
         ``(indexed media, seconds)`` for a stored window (no model runs; that window is left out)."""
         with self._reader() as store:
             info = store.find_set(model)
-            snapshot = store.snapshot(info)
+            snapshot = store.snapshot(info, stats=needs_stats(info))
             if isinstance(query, tuple):
                 media_text, at = query
                 media = labelling.resolve_media(store, str(media_text), list(snapshot.media.values()))

@@ -219,7 +219,7 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     _Run(store, plan, {info.id: info for info in sets}, options, report, progress).run()
     for info in sets:
         compact_set(store, info)
-        build_ann(store, info)
+        build_ann(store, info, registry.spec(info.model).centred(info.weights_id))
     store.collect_garbage()
     report.seconds = round(time.monotonic() - clock, 3)
     store.record_run(f"index build {root}", started, report.as_json())

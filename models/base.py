@@ -64,6 +64,10 @@ class ModelSpec:
     files: tuple[WeightFile, ...] = ()
     recipe: str = ""
     count_params: Callable[[], int] = field(default=lambda: 0)
+    # For weight-free models: builds an older recipe, so sets made with it keep working.
+    build_recipe: Callable[[str, LoadOptions], EmbeddingModel] | None = None
+    # Recipes (or weights ids) whose vectors are compared after centring on their set's mean.
+    centred_recipes: frozenset[str] = frozenset()
 
     def _explicit(self, file: WeightFile, options: LoadOptions) -> Path | None:
         if options.weights is None:
@@ -100,5 +104,12 @@ class ModelSpec:
         primary = self.resolve(options)[self.files[0].filename]
         return weights.checksum(primary)
 
-    def load(self, options: LoadOptions = LoadOptions()) -> EmbeddingModel:
+    def load(self, options: LoadOptions = LoadOptions(), weights_id: str | None = None) -> EmbeddingModel:
+        """The model; for a weight-free model, the recipe ``weights_id`` names (an older set's)."""
+        if weights_id and self.build_recipe is not None and weights_id != self.recipe:
+            return self.build_recipe(weights_id, options)
         return self.build(options, self.resolve(options))
+
+    def centred(self, weights_id: str) -> bool:
+        """Whether vectors of this identity are compared after centring on their set's mean."""
+        return weights_id in self.centred_recipes

@@ -27,7 +27,7 @@ def spec(name: str) -> ModelSpec:
     return found
 
 
-def load_model(name: str, options: LoadOptions = LoadOptions()) -> EmbeddingModel:
+def load_model(name: str, options: LoadOptions = LoadOptions(), weights_id: str | None = None) -> EmbeddingModel:
     """Build the model ``name``: the only place in the program that constructs one.
 
     The device is checked first for every model, LOGMEL included: a user who asks for
@@ -38,4 +38,4 @@ def load_model(name: str, options: LoadOptions = LoadOptions()) -> EmbeddingMode
         from audioscan.models.engine import resolve_device
 
         resolve_device(options.device)
-    return found.load(options)
+    return found.load(options, weights_id)

@@ -63,7 +63,7 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
     if not len(audio) or not np.abs(audio).max() > 0:
         raise QueryError(f"{path} has no audio between {start:g} s and "
                          f"{'its end' if end is None else f'{end:g} s'}; check --start/--end")
-    model = registry.load_model(info.model, load)
+    model = registry.load_model(info.model, load, info.weights_id)
     win, hop = WindowSpec(info.window, info.hop).samples(info.sample_rate)
     if len(audio) <= win:
         padded = np.zeros(win, dtype=np.float32)
@@ -95,6 +95,11 @@ def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float) -> tupl
     return snapshot.vectors_at(np.asarray([best]))[0], window
 
 
+def needs_stats(info: SetInfo) -> bool:
+    """Whether searching ``info`` centres vectors on the set's mean (so the snapshot needs stats)."""
+    return registry.spec(info.model).centred(info.weights_id)
+
+
 class SetIndex:
     """Searches one snapshot of a set: through its ANN index when a fresh one exists, else exactly.
 
@@ -105,12 +110,17 @@ class SetIndex:
     def __init__(self, snapshot: Snapshot, use_ann: bool = True) -> None:
         self.snapshot = snapshot
         self.info = snapshot.info
+        centred = needs_stats(self.info)
+        if centred and snapshot.stats is None:
+            raise ValueError("a centred set is searched from a snapshot taken with stats=True")
+        # Vectors of a centred set (LOGMEL v2) are compared after subtracting the set's mean.
+        self.centre = snapshot.set_mean().astype(np.float32) if centred else None
         self.ids = snapshot.ids
         self.media_ids = snapshot.media_ids
         self.paths = snapshot.paths()
         self.starts = snapshot.starts
         self.ends = snapshot.ends
-        self.ann = load_ann(snapshot) if use_ann else None
+        self.ann = load_ann(snapshot, centred) if use_ann else None
         self._matrix: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -121,7 +131,7 @@ class SetIndex:
         if self._matrix is None:
             matrix = np.empty((len(self.ids), self.info.dim), dtype=np.float32)
             for positions, _, vectors in self.snapshot.iter_segments():  # one segment at a time: no second copy
-                matrix[positions] = unit_vectors(vectors)
+                matrix[positions] = unit_vectors(self._centred(vectors))
             self._matrix = matrix
         return self._matrix
 
@@ -131,20 +141,23 @@ class SetIndex:
 
         ``scores`` (every window's cosine, from :meth:`exact_scores`) saves recomputing them.
         """
-        query = unit_vectors(query)
+        query = unit_vectors(self._centred(query))
         count = min(count, len(self))
         if self.ann is not None and not exact and scores is None:
             found_scores, ids = self.ann.search(query[None], count)
             found = ids[0] >= 0
             return np.searchsorted(self.ids, ids[0][found]), found_scores[0][found]
-        scores = self.exact_scores(query) if scores is None else scores
+        scores = self.matrix() @ query if scores is None else scores
         top = np.argpartition(-scores, count - 1)[:count] if count < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
         return top, scores[top]
 
     def exact_scores(self, query: np.ndarray) -> np.ndarray:
         """Cosine similarity of ``query`` with every live window (one pass over the vectors)."""
-        return self.matrix() @ unit_vectors(query)
+        return self.matrix() @ unit_vectors(self._centred(query))
+
+    def _centred(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors if self.centre is None else vectors - self.centre
 
     def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None) -> list[Hit]:
         """The ``k`` best moments for ``query``; ``exclude`` = (media id, start, end) to leave out."""

@@ -43,46 +43,55 @@ def unit_vectors(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
-def build_ann(store: Store, info: SetInfo, minimum: int = ANN_MIN_WINDOWS) -> bool:
-    """Make (or drop) the set's ANN index as its size asks; True when one was built."""
-    snapshot = store.snapshot(info)
+def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int = ANN_MIN_WINDOWS) -> bool:
+    """Make (or drop) the set's ANN index as its size asks; True when one was built.
+
+    ``centred``: the set's vectors are compared after subtracting the set's mean, and so
+    is the graph built (its kind records it, so a search never mixes the two).
+    """
+    snapshot = store.snapshot(info, stats=centred)
     current = signature(snapshot)
+    kind = "hnsw-centred" if centred else "hnsw"
     if len(snapshot) < minimum:
         if snapshot.ann_file:
             _record(store, info, None, current, 0, snapshot.ann_file)
         return False
-    if snapshot.ann_file and snapshot.ann_signature == current:
+    if snapshot.ann_file and snapshot.ann_signature == current and snapshot.ann_kind == kind:
         return False
+    centre = snapshot.set_mean().astype(np.float32) if centred else None
     graph = faiss.IndexHNSWFlat(info.dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
     graph.hnsw.efConstruction = EF_CONSTRUCTION
     index = faiss.IndexIDMap2(graph)
     for _, ids, vectors in snapshot.iter_segments():
-        index.add_with_ids(unit_vectors(vectors), ids)
+        index.add_with_ids(unit_vectors(vectors if centre is None else vectors - centre), ids)
     name = ann_name(store.token, current)
     path = store.files.set_dir(info.name) / name
     try:
         write_index(path, index)
-        _record(store, info, name, current, index.ntotal, snapshot.ann_file)
+        _record(store, info, name, current, index.ntotal, snapshot.ann_file, kind)
     except BaseException:
         store.files.remove(path)
         raise
     return True
 
 
-def _record(store: Store, info: SetInfo, name: str | None, current: str, count: int, old_file: str | None) -> None:
+def _record(store: Store, info: SetInfo, name: str | None, current: str, count: int, old_file: str | None,
+            kind: str = "hnsw") -> None:
     with store.connect() as con:
         con.execute("BEGIN")
         con.execute("DELETE FROM ann_indexes WHERE set_id = ?", [info.id])
         if name:
-            con.execute("INSERT INTO ann_indexes VALUES (?, ?, 'hnsw', ?, ?, ?)", [info.id, name, current, count, utcnow()])
+            con.execute("INSERT INTO ann_indexes VALUES (?, ?, ?, ?, ?, ?)", [info.id, name, kind, current, count,
+                                                                            utcnow()])
         if old_file and old_file != name:
             store.retire_files(con, info.id, [old_file])
         con.execute("COMMIT")
 
 
-def load_ann(snapshot: Snapshot) -> faiss.Index | None:
-    """The set's ANN index if it matches the snapshot's live windows, else None (exact search)."""
-    if snapshot.ann_file is None or snapshot.ann_signature != signature(snapshot):
+def load_ann(snapshot: Snapshot, centred: bool = False) -> faiss.Index | None:
+    """The set's ANN index if it matches the snapshot's live windows (and centring), else None."""
+    if (snapshot.ann_file is None or snapshot.ann_signature != signature(snapshot)
+            or snapshot.ann_kind != ("hnsw-centred" if centred else "hnsw")):
         return None
     index = snapshot.load_ann()
     faiss.downcast_index(index.index).hnsw.efSearch = EF_SEARCH

@@ -71,6 +71,7 @@ class Snapshot:
     ann_file: str | None = None
     ann_signature: str | None = None
     stats: FileStats | None = None
+    ann_kind: str | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -136,6 +137,13 @@ class Snapshot:
             sorter = np.argsort(ids, kind="stable")
             found[mine] = vectors[sorter[np.searchsorted(ids, self.ids[unique[mine]], sorter=sorter)]]
         return found[inverse.reshape(-1)]
+
+    def set_mean(self) -> np.ndarray:
+        """The mean of the set's live vectors, from the per-file statistics (take ``stats=True``)."""
+        if self.stats is None or not len(self.stats.media_ids):
+            return np.zeros(self.info.dim, dtype=np.float32)
+        weights = self.stats.n_windows.astype(np.float64)
+        return (self.stats.means.astype(np.float64) * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
 
     def load_ann(self):
         """The set's ANN index as of this snapshot, or None when there is none."""

@@ -34,7 +34,7 @@ from audioscan.indexer.errors import StoreError
 from audioscan.indexer.faults import crash_point
 from audioscan.indexer.store import catalog
 from audioscan.indexer.store.annotations import Annotations
-from audioscan.indexer.store.files import StoreFiles, is_owned_name, segment_name, writer_of
+from audioscan.indexer.store.files import StoreFiles, segment_name, valid_set_name, writer_of
 from audioscan.indexer.store.lock import HOLDER_FILE, LOCK_FILE, WriterLock
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.segments import write_segment
@@ -236,7 +236,7 @@ class Store(Annotations):
                 return info
         name = f"{model}-w{window:g}-h{hop:g}"
         if name in {info.name for info in self.sets()}:  # same model and cut, other weights: keep them apart
-            name = f"{name}-{weights_id[:8]}"
+            name = f"{name}-{weights_id if valid_set_name(weights_id) and len(weights_id) <= 16 else weights_id[:8]}"
         with self.connect() as con:
             con.execute("BEGIN")
             set_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM sets").fetchone()[0]
@@ -497,14 +497,14 @@ class Store(Annotations):
             segments = [SegmentRow(*row) for row in con.execute(
                 "SELECT id, file, n_vectors, checksum FROM segments WHERE set_id = ? ORDER BY id",
                 [info.id]).fetchall()]
-            ann = con.execute("SELECT file, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchone()
+            ann = con.execute("SELECT file, signature, kind FROM ann_indexes WHERE set_id = ?", [info.id]).fetchone()
             media = self._media(con)
             file_stats = self._file_stats(con, info) if stats else None
             con.execute("COMMIT")
         return Snapshot(info, self.files, windows["id"].astype(np.int64), windows["media_id"].astype(np.int64),
                         windows["start_s"].astype(np.float64), windows["end_s"].astype(np.float64),
                         windows["segment_id"].astype(np.int64), segments, media,
-                        ann[0] if ann else None, ann[1] if ann else None, file_stats)
+                        ann[0] if ann else None, ann[1] if ann else None, file_stats, ann[2] if ann else None)
 
     @staticmethod
     def _file_stats(con: duckdb.DuckDBPyConnection, info: SetInfo) -> FileStats:

@@ -11,11 +11,11 @@ from tests.indexer.helpers import build_once
 def test_a_derived_hnsw_index_serves_search_until_the_set_changes(world):
     with Store.open(world / "store", write=True) as store:
         info = store.find_set()
-        assert build_ann(store, info, minimum=10)
-        assert not build_ann(store, info, minimum=10)  # fresh: nothing to do
+        assert build_ann(store, info, centred=True, minimum=10)
+        assert not build_ann(store, info, centred=True, minimum=10)  # fresh: nothing to do
     with Store.open(world / "store", write=True) as store:  # a writer keeps the listed ANN file
         assert store.unlisted_files() == [] and check_store(store) == []
-        index = SetIndex(store.snapshot(info))
+        index = SetIndex(store.snapshot(info, stats=True))
         assert index.ann is not None
         query = store.snapshot(info).vectors()[5]
         ann_top, ann_scores = index.top_windows(query, 10)
@@ -25,5 +25,5 @@ def test_a_derived_hnsw_index_serves_search_until_the_set_changes(world):
     tone_file(world / "media" / "new.wav", 9, "siren")
     build_once(world / "store", world / "media")  # the set changes: the old graph no longer applies
     with Store.open(world / "store") as store:
-        assert load_ann(store.snapshot(info)) is None
-        assert SetIndex(store.snapshot(info)).ann is None
+        assert load_ann(store.snapshot(info, stats=True), centred=True) is None
+        assert SetIndex(store.snapshot(info, stats=True)).ann is None

@@ -45,7 +45,7 @@ def test_search_by_clip_finds_the_sirens_first(sirens):
     clip = tone_file(sirens / "clip.wav", 5, "siren", 44_100, seed=77)
     with Store.open(sirens / "store") as store:
         info = store.find_set()
-        hits = SetIndex(store.snapshot(info)).search(embed_clip(clip, info), k=4)
+        hits = SetIndex(store.snapshot(info, stats=True)).search(embed_clip(clip, info), k=4)
     assert {h.path.rsplit("/", 1)[1] for h in hits[:2]} == {"street.mkv", "alarm.wav"}
     street = next(h for h in hits if h.path.endswith("street.mkv"))
     assert street.start < 25 < street.end  # the hit covers the siren at 20-30 s
