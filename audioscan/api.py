@@ -39,7 +39,8 @@ from audioscan.models.base import LoadOptions
 from audioscan.query import classifier as classifiers
 from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryError
-from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections
+from audioscan.query.quality import threshold_for_precision
+from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections, per_window
 from audioscan.query.search import Hit, SetIndex, embed_clip, needs_stats, stored_query
 from audioscan.query.suggest import suggest
 from audioscan.query.training import NEG_MARGIN, TOLERANCE, training_set
@@ -129,10 +130,20 @@ class Detector:
     def summary(self) -> dict:
         """What ``train --format json`` prints: the version, its set and its cross-validated figures."""
         m = self.metrics
+        keys = ("positives", "negatives", "hard_negatives", "auto_negatives", "library_negatives",
+                "positive_regions", "folds", "grouping", "calibration", "cv_ap", "cv_roc_auc", "threshold",
+                "cv_precision", "cv_recall", "thresholds", "base_rate", "reliable", "warnings", "seconds")
         return {"name": self.name, "label": self.classifier.label, "model": self.info.model,
-                "classifier": self.classifier.kind, "positives": m["positives"], "negatives": m["negatives"],
-                "cv_ap": m["cv_ap"], "cv_roc_auc": m["cv_roc_auc"], "seconds": m["seconds"],
-                "version": self.version, "set": self.info.name, "calibration": m["calibration"]}
+                "classifier": self.classifier.kind, "version": self.version, "set": self.info.name,
+                **{key: m.get(key) for key in keys}}
+
+    def threshold_for(self, precision: float) -> float:
+        """The lowest threshold whose cross-validated precision reaches ``precision``."""
+        found = threshold_for_precision(self.metrics, precision)
+        if found is None:
+            raise QueryError(f"{self.name} v{self.version} never reached precision {precision:g} in "
+                             "cross-validation; label more examples (see 'audioscan suggest') or give --threshold")
+        return found
 
     def _scores(self) -> tuple[Scored, Snapshot]:
         with self.library._reader() as store:
@@ -143,11 +154,22 @@ class Detector:
         """The probability of every live window of the set (ids, media ids, starts, ends, scores)."""
         return self._scores()[0]
 
-    def rescore(self, threshold: float = DEFAULT_THRESHOLD, top: int | None = None) -> Results:
-        """Detections above ``threshold``, best first (the ``top`` best when given)."""
+    def rescore(self, threshold: float = DEFAULT_THRESHOLD, top: int | None = None,
+                precision: float | None = None, max_length: float | None = None) -> Results:
+        """Detections at or above ``threshold`` (or the threshold reaching ``precision``), best first
+        (the ``top`` best when given); runs longer than ``max_length`` seconds (default: two windows)
+        are split at their lowest points."""
+        if precision is not None:
+            threshold = self.threshold_for(precision)
         scored, snapshot = self._scores()
-        found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold)
+        found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold,
+                           2 * self.info.window if max_length is None else max_length)
         return Results(found[:top] if top else found)
+
+    def windows(self) -> Results:
+        """Every window's probability, by file and time."""
+        scored, snapshot = self._scores()
+        return Results(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}))
 
     def suggest(self, count: int = 20) -> Results:
         """Unlabelled moments the detector is least sure about: label these next."""
@@ -251,13 +273,22 @@ class Library:
 
     # ------------------------------------------------------------------ detectors
     def train(self, name: str, label: str | None = None, model: str | None = None, classifier: str = "logreg",
-              normalize: str = "file", tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN) -> Detector:
-        """Train and store the next version of detector ``name`` from the labels (stored vectors only)."""
+              normalize: str = "file", tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN,
+              negatives: str = "both", threshold: float = DEFAULT_THRESHOLD,
+              progress: Callable[[str], None] | None = None) -> Detector:
+        """Train and store the next version of detector ``name`` from the labels (stored vectors only).
+
+        ``negatives``: automatic negatives from the labelled files, the rest of the library, or
+        both (the library fills in what short labelled files cannot give).  ``threshold`` is the
+        one the figures (precision, recall) are reported at.  ``metrics["reliable"]`` is False,
+        with ``metrics["warnings"]`` saying why, when the detector should not be trusted yet.
+        """
         label = label or name
         with self._reader() as store:
             info = store.find_set(model)
-            data = training_set(store, store.snapshot(info, stats=True), label, normalize, tolerance, neg_margin)
-            trained = classifiers.fit(data, name, label, info.id, classifier, normalize)
+            data = training_set(store, store.snapshot(info, stats=True), label, normalize, tolerance, neg_margin,
+                                negatives)
+            trained = classifiers.fit(data, name, label, info.id, classifier, normalize, threshold, progress)
             classifiers.save(store, trained)
         return Detector(self, trained, info)
 

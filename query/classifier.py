@@ -1,13 +1,16 @@
 """Calibrated classifiers trained on stored vectors, and stored without pickles.
 
-``logreg`` (default, the fast loop): a standard-scaled, class-balanced logistic
-regression.  ``hgb``: the original scan's
+``logreg`` (default, the fast loop): a class-balanced logistic regression on
+standardised features.  ``hgb``: the original scan's
 ``HistGradientBoostingClassifier(max_iter=200, max_depth=5, learning_rate=0.1,
-random_state=42)``.  Both are wrapped in ``CalibratedClassifierCV`` as the plan says
-(isotonic with enough examples, sigmoid otherwise, folds = min(3, positives,
-negatives)), with ``ensemble=False``: one base model refit on everything plus one
-calibration map learnt from cross-validated predictions.  Cross-validated AP and
-ROC AUC come from the same folds.
+random_state=42)``.  Both are calibrated as the plan says (isotonic with enough
+examples, sigmoid otherwise, folds = min(3, positive groups, negative groups)) the
+way ``CalibratedClassifierCV(ensemble=False)`` does it - one calibration map learnt
+from cross-validated predictions, one base model refit on everything - but with
+the folds grouped (``training``) and every fit and the calibration weighted by the
+examples' sample weights, so probabilities mean what they say in the library.  The
+same held-out predictions give the cross-validated figures (``quality``), and the
+folds run one by one so a slow tree model can report its progress.
 
 Storage is plain data: the linear model is its numbers (scaler, weights, intercept,
 calibration map) in JSON; the tree model is a ``skops`` file loaded only if it holds
@@ -17,11 +20,14 @@ nothing but scikit-learn's tree types.  Nothing is ever unpickled.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
+from audioscan.query import quality
 from audioscan.query.errors import QueryError
 from audioscan.query.training import TrainingSet
 
@@ -36,11 +42,9 @@ _SKOPS_TRUSTED = {"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredic
 def _base_estimator(kind: str):
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    if kind == "logreg":
-        return make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000))
+    if kind == "logreg":  # on standardised features; the scaler is stored beside the weights
+        return LogisticRegression(class_weight="balanced", max_iter=2000)
     if kind == "hgb":
         return HistGradientBoostingClassifier(max_iter=200, max_depth=5, learning_rate=0.1, random_state=42)
     raise QueryError(f"unknown classifier '{kind}'; choose one of {', '.join(KINDS)}")
@@ -63,6 +67,7 @@ class Calibration:
         return cls("sigmoid", a=float(calibrator.a_), b=float(calibrator.b_))
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
+        scores = np.asarray(scores, dtype=np.float64)
         if self.method == "isotonic":
             return np.interp(scores, self.x, self.y)
         return 1.0 / (1.0 + np.exp(self.a * scores + self.b))
@@ -123,44 +128,107 @@ class Classifier:
                    linear, blob, json.loads(metrics))
 
 
-def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, normalize: str) -> Classifier:
-    """Train, calibrate and cross-validate; raises a QueryError when the classes are too small."""
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.metrics import average_precision_score, roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, normalize: str,
+        threshold: float = 0.5, progress: Callable[[str], None] | None = None) -> Classifier:
+    """Train, calibrate and cross-validate on grouped folds; raises a QueryError when the classes
+    are too small.  ``progress`` hears what is being fitted (a tree model takes a while)."""
+    from sklearn.base import clone
+    from threadpoolctl import threadpool_limits
 
     clock = time.perf_counter()
+    say = progress or (lambda text: None)
     X, y = training.features, training.y
+    weights = training.weights if training.weights is not None else np.ones(len(y))
+    groups = training.groups if training.groups is not None else np.arange(len(y))
     positives, negatives = int(y.sum()), int(len(y) - y.sum())
-    folds = min(3, positives, negatives)
-    if folds < 2:
-        raise QueryError(f"calibration needs at least 2 positive and 2 negative windows (have {positives} and "
-                         f"{negatives}); add labels")
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=42)
-    base = _base_estimator(kind)
+    splits, honest = _folds(y, groups)
     method = "isotonic" if min(positives, negatives) >= ISOTONIC_MIN_PER_CLASS else "sigmoid"
-    held_out = cross_val_predict(base, X, y, cv=splitter, method="decision_function")
-    calibrated = CalibratedClassifierCV(base, method=method, cv=splitter, ensemble=False).fit(X, y)
-    fitted = calibrated.calibrated_classifiers_[0]
-    estimator = fitted.estimator
+    base = _base_estimator(kind)
+    scaler = None
+    if kind == "logreg":
+        mean, scale = X.mean(axis=0), X.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        scaler, X = (mean, scale), (X - mean) / scale
+    with threadpool_limits(limits=_cores()):
+        held = np.empty(len(y))
+        for k, (train, test) in enumerate(splits, start=1):
+            say(f"cross-validating: fold {k} of {len(splits)}")
+            held[test] = clone(base).fit(X[train], y[train], sample_weight=weights[train]).decision_function(X[test])
+        say("calibrating")
+        calibration = _calibrate(method, held, y, weights)
+        say("fitting on every example")
+        estimator = clone(base).fit(X, y, sample_weight=weights)
     linear, blob = None, None
     if kind == "logreg":
-        scaler, logistic = estimator.steps[0][1], estimator.steps[1][1]
-        linear = {"mean": scaler.mean_.astype(np.float32), "scale": scaler.scale_.astype(np.float32),
-                  "coef": logistic.coef_[0].astype(np.float32), "intercept": float(logistic.intercept_[0])}
+        linear = {"mean": scaler[0].astype(np.float32), "scale": scaler[1].astype(np.float32),
+                  "coef": estimator.coef_[0].astype(np.float32), "intercept": float(estimator.intercept_[0])}
     else:
         import skops.io as sio
 
         blob = sio.dumps(estimator)
     metrics = {"positives": positives, "negatives": negatives, "hard_negatives": training.hard_negatives,
-               "auto_negatives": training.auto_negatives, "folds": folds, "calibration": method,
-               "cv_ap": round(float(average_precision_score(y, held_out)), 4),
-               "cv_roc_auc": round(float(roc_auc_score(y, held_out)), 4),
-               "seconds": round(time.perf_counter() - clock, 3)}
-    classifier = Classifier(name, label, set_id, kind, normalize, Calibration.from_sklearn(fitted.calibrators[0]),
-                            linear=linear, blob=blob, metrics=metrics)
+               "auto_negatives": training.auto_negatives, "library_negatives": training.library_negatives,
+               "folds": len(splits), "grouping": training.grouping if honest else "windows",
+               "calibration": method, "positive_regions": training.positive_regions,
+               "base_rate": round(training.base_rate, 4)}
+    metrics.update(quality.cv_figures(y, held, calibration(held), weights, threshold))
+    reliable, reasons = quality.verdict(metrics, training.base_rate, training.positive_regions, honest)
+    metrics.update(reliable=reliable, warnings=reasons, seconds=round(time.perf_counter() - clock, 3))
+    classifier = Classifier(name, label, set_id, kind, normalize, calibration, linear=linear, blob=blob,
+                            metrics=metrics)
     classifier._tree = estimator if blob is not None else None
     return classifier
+
+
+def _folds(y: np.ndarray, groups: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+    """Grouped, stratified folds (min(3, positive groups, negative groups)); when the groups are
+    too few for that, plain stratified folds, reported as not honest."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    positives, negatives = int(y.sum()), int(len(y) - y.sum())
+    folds = min(3, len(np.unique(groups[y == 1])), len(np.unique(groups[y == 0])))
+    if folds >= 2:
+        splits = list(StratifiedGroupKFold(folds, shuffle=True, random_state=42).split(y, y, groups))
+        if all(len(np.unique(y[train])) == 2 and y[test].any() for train, test in splits):
+            return splits, True
+    folds = min(3, positives, negatives)
+    if folds < 2:
+        raise QueryError(f"calibration needs at least 2 positive and 2 negative windows (have {positives} and "
+                         f"{negatives}); add labels")
+    return list(StratifiedKFold(folds, shuffle=True, random_state=42).split(y, y)), False
+
+
+def _calibrate(method: str, scores: np.ndarray, y: np.ndarray, weights: np.ndarray) -> Calibration:
+    """Isotonic steps, or Platt's sigmoid, fitted to held-out scores with sample weights.
+
+    Platt's method as scikit-learn implements it (smoothed targets ``(N+ + 1) / (N+ + 2)``
+    and ``1 / (N- + 2)``, weighted log loss minimised by L-BFGS), so the two agree.
+    """
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y, sample_weight=weights)
+        return Calibration("isotonic", fitted.X_thresholds_.tolist(), fitted.y_thresholds_.tolist())
+    from scipy.optimize import minimize
+    from scipy.special import expit, xlogy
+
+    negatives, positives = float(weights[y <= 0].sum()), float(weights[y > 0].sum())
+    target = np.where(y > 0, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+
+    def loss(params: np.ndarray) -> float:
+        p = expit(-(params[0] * scores + params[1]))
+        return float(-(weights * (xlogy(target, p) + xlogy(1 - target, 1 - p))).sum())
+
+    start = np.array([0.0, np.log((negatives + 1) / (positives + 1))])
+    a, b = minimize(loss, start, method="L-BFGS-B", options={"gtol": 1e-6, "maxiter": 1000}).x
+    return Calibration("sigmoid", a=float(a), b=float(b))
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def save(store, classifier: Classifier) -> int:

@@ -91,21 +91,59 @@ def all_scores(snapshot: Snapshot, classifier: Classifier) -> Scored:
                                                                               "ends", "scores")))
 
 
-def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT_THRESHOLD) -> list[Hit]:
-    """Windows at or above ``threshold``; overlapping or touching ones of a file fuse, keeping the best score."""
+def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT_THRESHOLD,
+               max_length: float | None = None) -> list[Hit]:
+    """Moments where the detector fires, best first.
+
+    A detection is a run of a file's windows at or above ``threshold`` that overlap
+    or touch; its score is its best window's.  A run longer than ``max_length``
+    seconds is split at its lowest window (the valley between two moments, which is
+    dropped), again and again until every piece fits, so at ``--threshold 0`` the
+    library becomes a ranked list of candidate moments, one per local peak.
+    """
     keep = scored.scores >= threshold
     media, starts, ends, scores = scored.media_ids[keep], scored.starts[keep], scored.ends[keep], scored.scores[keep]
     order = np.lexsort((starts, media))
+    media, starts, ends, scores = media[order], starts[order], ends[order], scores[order]
     found: list[Hit] = []
-    current = None
-    for i in order:
-        if current is not None and current[0] == media[i] and starts[i] <= current[2]:
-            current[2] = max(current[2], ends[i])
-            current[3] = max(current[3], scores[i])
-            continue
-        if current is not None:
-            found.append(Hit(paths[int(current[0])], float(current[1]), float(current[2]), float(current[3])))
-        current = [media[i], starts[i], ends[i], scores[i]]
-    if current is not None:
-        found.append(Hit(paths[int(current[0])], float(current[1]), float(current[2]), float(current[3])))
+    if not len(order):
+        return found
+    # A new run starts at a new file or where a window begins after everything before it ended.
+    breaks = np.flatnonzero((media[1:] != media[:-1]) | (starts[1:] > _running_end(media, ends)[:-1])) + 1
+    for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(order)]):
+        for lo, hi in _pieces(starts, ends, scores, a, b, max_length):
+            found.append(Hit(paths[int(media[lo])], float(starts[lo:hi].min()), float(ends[lo:hi].max()),
+                             float(scores[lo:hi].max())))
     return sorted(found, key=lambda hit: -hit.score)
+
+
+def _running_end(media: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """For each window (sorted by file, start), the latest end of its file's windows so far."""
+    out = np.empty_like(ends)
+    cuts = np.flatnonzero(media[1:] != media[:-1]) + 1
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(media)]):
+        out[a:b] = np.maximum.accumulate(ends[a:b])
+    return out
+
+
+def _pieces(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, a: int, b: int,
+            max_length: float | None) -> list[tuple[int, int]]:
+    """Split the run ``[a, b)`` at its lowest interior windows until each piece spans ``max_length``."""
+    if max_length is None:
+        return [(a, b)]
+    out, todo = [], [(a, b)]
+    while todo:
+        lo, hi = todo.pop()
+        if hi - lo <= 2 or ends[lo:hi].max() - starts[lo] <= max_length:
+            out.append((lo, hi))
+            continue
+        cut = lo + 1 + int(np.argmin(scores[lo + 1: hi - 1]))
+        todo += [(lo, cut), (cut + 1, hi)]
+    return sorted(out)
+
+
+def per_window(scored: Scored, paths: dict[int, str]) -> list[Hit]:
+    """Every window's score, by file and time (for people who do their own analysis)."""
+    order = np.lexsort((scored.starts, scored.media_ids))
+    return [Hit(paths[int(scored.media_ids[i])], float(scored.starts[i]), float(scored.ends[i]),
+                float(scored.scores[i])) for i in order]

@@ -10,6 +10,17 @@ The original scan's rules, applied to time ranges and markers:
   farther than ``neg_margin`` (120 s) from every label of this name, subsampled to 3x
   the positives with a fixed seed.
 
+Two additions make detectors tell the truth:
+
+* when the labelled files give fewer automatic negatives than that (recordings
+  shorter than two margins give none), the rest come from the other indexed files of
+  the set - one window per 4 s, seeded, spread over files (``--negatives``);
+* every example carries a weight: automatic negatives stand for all the unlabelled
+  windows of the labelled files, so a probability of 0.5 means even odds among those
+  windows, not in a 1:3 training set; and every example carries a group (its file,
+  or its stretch of overlapping windows when the positives lie in one file), so
+  cross-validation never puts overlapping windows on both sides of a fold.
+
 Features are z-scored per media file by default, with the mean and standard
 deviation the build stored for each file and set (``--normalize file|global|none``).
 """
@@ -32,6 +43,7 @@ NEGATIVES_PER_POSITIVE = 3
 SEED = 42
 STD_FLOOR = 1e-6
 NORMALIZATIONS = ("file", "global", "none")
+NEGATIVE_SOURCES = ("labelled", "library", "both")
 
 
 @dataclass
@@ -42,6 +54,12 @@ class TrainingSet:
     positives: int
     hard_negatives: int
     auto_negatives: int
+    library_negatives: int = 0
+    groups: np.ndarray | None = None  # cross-validation groups: no two groups share a window's time
+    weights: np.ndarray | None = None  # sample weights restoring the labelled files' base rate
+    positive_regions: int = 0  # separate stretches of positive windows
+    base_rate: float = 0.0  # positive windows among all windows of the labelled files
+    grouping: str = "file"  # file | stretch
 
 
 @dataclass
@@ -111,8 +129,11 @@ def _distance(starts: np.ndarray, ends: np.ndarray, labels: list[Label]) -> np.n
 
 
 def training_set(store: Store, snapshot: Snapshot, label: str, normalize: str = "file",
-                 tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN) -> TrainingSet:
+                 tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN,
+                 negatives: str = "both") -> TrainingSet:
     """Positives, hard and automatic negatives of ``label`` from one snapshot of a set."""
+    if negatives not in NEGATIVE_SOURCES:
+        raise QueryError(f"--negatives must be one of {', '.join(NEGATIVE_SOURCES)}")
     info = snapshot.info
     labels = [item for item in list_labels(store, label) if item.media.status == "ok"]
     if not labels:
@@ -123,6 +144,7 @@ def training_set(store: Store, snapshot: Snapshot, label: str, normalize: str = 
         by_media.setdefault(item.media.id, []).append(item)
     rng = np.random.RandomState(SEED)
     positive, hard, auto = [], [], []
+    unlabelled_windows = 0  # windows of labelled files that are neither positive nor hard negative
     for media_id, items in by_media.items():
         mine = np.flatnonzero(snapshot.media_ids == media_id)
         starts, ends = snapshot.starts[mine], snapshot.ends[mine]
@@ -132,18 +154,67 @@ def training_set(store: Store, snapshot: Snapshot, label: str, normalize: str = 
         positive.append(mine[pos])
         hard.append(mine[neg])
         auto.append(mine[free])
+        unlabelled_windows += int((~pos & ~neg).sum())
     positive, hard, auto = (np.concatenate(parts) for parts in (positive, hard, auto))
-    keep = min(len(auto), NEGATIVES_PER_POSITIVE * len(positive))
+    wanted = NEGATIVES_PER_POSITIVE * len(positive)
+    keep = min(len(auto), wanted) if negatives != "library" else 0
     auto = np.sort(rng.choice(auto, keep, replace=False)) if keep else auto[:0]
-    negatives = np.concatenate([hard, auto])
-    if not len(positive) or not len(negatives):
+    library = auto[:0]
+    if negatives != "labelled" and len(auto) < wanted:
+        library = _library_negatives(snapshot, set(by_media), wanted - len(auto), rng)
+    chosen = np.concatenate([auto, library])
+    negatives_all = np.concatenate([hard, chosen])
+    if not len(positive) or not len(negatives_all):
         missing = "positive" if not len(positive) else "negative"
         raise QueryError(
-            f"'{label}' gives {len(positive)} positive and {len(negatives)} negative windows in set {info.name}; "
-            f"a classifier needs both: add {missing} labels (negatives come from --negative labels or from "
-            f"stretches more than {neg_margin:g} s away from every label)")
-    positions = np.concatenate([positive, negatives])
-    y = np.concatenate([np.ones(len(positive), np.int8), np.zeros(len(negatives), np.int8)])
+            f"'{label}' gives {len(positive)} positive and {len(negatives_all)} negative windows in set "
+            f"{info.name}; a classifier needs both: add {missing} labels (negatives come from --negative labels, "
+            f"from stretches more than {neg_margin:g} s away from every label, or from other indexed files)")
+    positions = np.concatenate([positive, negatives_all])
+    y = np.concatenate([np.ones(len(positive), np.int8), np.zeros(len(negatives_all), np.int8)])
+    # Each automatic negative stands for its share of the labelled files' unlabelled windows.
+    share = max(1.0, unlabelled_windows / len(chosen)) if len(chosen) else 1.0
+    weights = np.concatenate([np.ones(len(positive) + len(hard)), np.full(len(chosen), share)])
+    groups, grouping = _groups(snapshot, positions, y)
     vectors = snapshot.vectors_at(positions)
     features = Normalizer.load(snapshot, normalize).apply(vectors, snapshot.media_ids[positions])
-    return TrainingSet(features, y, snapshot.ids[positions], len(positive), len(hard), len(auto))
+    total = len(positive) + len(hard) + unlabelled_windows
+    return TrainingSet(features, y, snapshot.ids[positions], len(positive), len(hard), len(auto), len(library),
+                       groups, weights, len(np.unique(groups[y == 1])), len(positive) / max(total, 1), grouping)
+
+
+def _library_negatives(snapshot: Snapshot, labelled: set[int], count: int, rng: np.random.RandomState) -> np.ndarray:
+    """``count`` windows (one per 4 s) of files without labels of this name, spread over files, seeded."""
+    others = np.flatnonzero(~np.isin(snapshot.media_ids, list(labelled)))
+    if not len(others) or count <= 0:
+        return others[:0]
+    per_file: list[np.ndarray] = []
+    for media_id in rng.permutation(np.unique(snapshot.media_ids[others])):
+        mine = others[snapshot.media_ids[others] == media_id]
+        grid = mine[_every(snapshot.starts[mine], AUTO_NEGATIVE_EVERY)]
+        per_file.append(rng.permutation(grid))
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < count and any(depth < len(f) for f in per_file):
+        picked += [int(f[depth]) for f in per_file if depth < len(f)][: count - len(picked)]
+        depth += 1
+    return np.sort(np.asarray(picked, dtype=np.int64))
+
+
+def _groups(snapshot: Snapshot, positions: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, str]:
+    """Cross-validation groups: files, or stretches of overlapping windows when the positives
+    lie in a single file (so no two folds ever hold windows that overlap in time)."""
+    media = snapshot.media_ids[positions]
+    if len(np.unique(media[y == 1])) >= 2:
+        return np.unique(media, return_inverse=True)[1].reshape(-1), "file"
+    groups = np.zeros(len(positions), dtype=np.int64)
+    order = np.lexsort((snapshot.starts[positions], media))
+    group, last_media, reach = -1, None, -np.inf
+    for i in order:
+        start, end = snapshot.starts[positions[i]], snapshot.ends[positions[i]]
+        if media[i] != last_media or start >= reach:
+            group += 1
+            last_media, reach = media[i], end
+        reach = max(reach, end)
+        groups[i] = group
+    return groups, "stretch"

@@ -6,6 +6,7 @@ stored vectors.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -17,7 +18,7 @@ from audioscan.query import labels as labelling
 from audioscan.query.export import FORMATS, to_csv, to_json, write_audacity
 from audioscan.query.rescore import DEFAULT_THRESHOLD
 from audioscan.query.search import Hit
-from audioscan.query.training import NEG_MARGIN, NORMALIZATIONS, TOLERANCE
+from audioscan.query.training import NEG_MARGIN, NEGATIVE_SOURCES, NORMALIZATIONS, TOLERANCE
 
 
 def _emit_hits(hits: list[Hit], fmt: str, out: Path | None = None, out_dir: Path | None = None,
@@ -172,37 +173,79 @@ def labels_remove(obj, ids: tuple[int, ...]) -> None:
               help="Seconds around a marker whose windows count as that label.")
 @click.option("--neg-margin", type=float, default=NEG_MARGIN, show_default=True,
               help="Automatic negatives are drawn only this far (seconds) from every label.")
+@click.option("--negatives", type=click.Choice(NEGATIVE_SOURCES), default="both", show_default=True,
+              help="Where automatic negatives come from: the labelled files (the original rule), other indexed "
+                   "files, or both (other files fill in what short labelled files cannot give).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=DEFAULT_THRESHOLD, show_default=True,
+              help="The threshold to report cross-validated precision and recall at.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def train(obj, name: str, label: str | None, set_name: str | None, kind: str, normalize: str, tolerance: float,
-          neg_margin: float, fmt: str) -> None:
-    """Train a calibrated detector NAME from labels, on stored vectors only (seconds, no model)."""
-    detector = obj.library.train(name, label, set_name, kind, normalize, tolerance, neg_margin)
+          neg_margin: float, negatives: str, threshold: float, fmt: str) -> None:
+    """Train a calibrated detector NAME from labels, on stored vectors only (seconds, no model).
+
+    Cross-validation folds are grouped by file (or by stretch of overlapping windows),
+    so the figures are what rescoring will show.  A detector that should not be trusted
+    yet is still saved, with a warning saying why and what to label next.
+    """
+    progress = None if obj.quiet or not sys.stderr.isatty() else (
+        lambda text: click.echo(f"\r{name}: {text}...".ljust(60), err=True, nl=False))
+    detector = obj.library.train(name, label, set_name, kind, normalize, tolerance, neg_margin, negatives,
+                                 threshold, progress)
+    if progress:
+        click.echo("\r".ljust(61) + "\r", err=True, nl=False)
     report, m = detector.summary(), detector.metrics
     if fmt == "json":
         echo_json(report)
     else:
         click.echo(f"{name} v{report['version']} ({kind}, {m['calibration']} calibration, {report['set']}): "
-                   f"{m['positives']} positive / {m['negatives']} negative windows ({m['hard_negatives']} labelled "
-                   f"negative); cross-validated AP {m['cv_ap']:.3f}, ROC AUC {m['cv_roc_auc']:.3f}; "
-                   f"{m['seconds']:.2f} s")
+                   f"{m['positives']} positive windows in {m['positive_regions']} region(s) / {m['negatives']} "
+                   f"negative ({m['hard_negatives']} labelled, {m['auto_negatives']} from the labelled files, "
+                   f"{m['library_negatives']} from other files); {m['seconds']:.2f} s")
+        click.echo(f"cross-validated over {m['folds']} folds grouped by {m['grouping']}: AP {m['cv_ap']:.3f}, "
+                   f"ROC AUC {m['cv_roc_auc']:.3f}; at threshold {m['threshold']:g}: precision "
+                   f"{_share(m['cv_precision'])}, recall {_share(m['cv_recall'])}")
+        reached = {p: t for p, t in (m.get("thresholds") or {}).items() if t is not None}
+        if reached:
+            click.echo("thresholds for precision " + ", ".join(f"{p}: {t:.3f}" for p, t in reached.items())
+                       + f" (rescore {name} --precision P)")
+    for reason in m.get("warnings", []):
+        click.echo(f"warning: {name} is not reliable yet: {reason}", err=True)
+    if not m.get("reliable", True):
+        click.echo(f"label more: 'audioscan suggest {name}' lists the moments it is least sure about", err=True)
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 @click.command("rescore")
 @click.argument("name")
 @click.option("--version", type=int, default=None, help="Classifier version (default: newest).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=DEFAULT_THRESHOLD, show_default=True)
+@click.option("--precision", type=click.FloatRange(0, 1), default=None,
+              help="Instead of --threshold: the lowest threshold whose cross-validated precision reaches this.")
+@click.option("--max-length", type=click.FloatRange(0, min_open=True), default=None,
+              help="Split detections longer than this many seconds at their lowest points (default: two windows).")
+@click.option("--per-window", is_flag=True, help="Every window's score (path, start, end, score), by file and time.")
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N best detections.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write CSV/JSON here.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for Audacity label tracks (one per media file).")
 @click.pass_obj
-def rescore(obj, name: str, version: int | None, threshold: float, top: int | None, fmt: str, out: Path | None,
-            out_dir: Path | None) -> None:
-    """Score every stored window with classifier NAME and list the detections above --threshold."""
+def rescore(obj, name: str, version: int | None, threshold: float, precision: float | None, max_length: float | None,
+            per_window: bool, top: int | None, fmt: str, out: Path | None, out_dir: Path | None) -> None:
+    """Score every stored window with classifier NAME and list the detections, best first.
+
+    A detection is a run of a file's windows scoring at least --threshold that overlap
+    or touch, with its best window's score.  Runs longer than --max-length are split at
+    their lowest window (dropped as the valley between two moments) until each fits,
+    so --threshold 0 lists every candidate moment of the library, ranked.
+    """
     detector = obj.library.detector(name, version)
-    _emit_hits(detector.rescore(threshold, top), fmt, out, out_dir, detector.classifier.label)
+    found = detector.windows() if per_window else detector.rescore(threshold, None, precision, max_length)
+    _emit_hits(found[:top] if top else found, fmt, out, out_dir, detector.classifier.label)
 
 
 @click.command("suggest")

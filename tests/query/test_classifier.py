@@ -18,18 +18,55 @@ def _toy(n_pos: int, n_neg: int, dim: int = 16, seed: int = 0) -> TrainingSet:
 @pytest.mark.parametrize("kind", classifiers.KINDS)
 @pytest.mark.parametrize("size,method", [((20, 60), "sigmoid"), ((80, 240), "isotonic")])
 def test_stored_numbers_reproduce_sklearns_calibrated_probabilities(kind, size, method):
+    """The JSON/skops numbers give what scikit-learn's CalibratedClassifierCV(ensemble=False) gives
+    on the same folds (Platt's fit is an optimisation, so it agrees to optimiser precision)."""
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.model_selection import StratifiedKFold
 
     data = _toy(*size)
     trained = classifiers.fit(data, "t", "t", 1, kind, "file")
     assert trained.metrics["calibration"] == method and trained.metrics["folds"] == 3
     assert 0.5 < trained.metrics["cv_roc_auc"] <= 1 and 0 < trained.metrics["cv_ap"] <= 1
+    splits, honest = classifiers._folds(data.y, np.arange(len(data.y)))
+    mean, scale = data.features.mean(0), data.features.std(0)
+    scaled = (lambda x: (x - mean) / scale) if kind == "logreg" else (lambda x: x)
     reference = CalibratedClassifierCV(classifiers._base_estimator(kind), method=method, ensemble=False,
-                                       cv=StratifiedKFold(3, shuffle=True, random_state=42)).fit(data.features, data.y)
+                                       cv=splits).fit(scaled(data.features), data.y)
     restored = classifiers.Classifier.from_row("t", 1, "t", 1, kind, trained.model_json(), trained.blob, "{}")
     probe = _toy(10, 10, seed=1).features
-    assert np.allclose(restored.probability(probe), reference.predict_proba(probe)[:, 1], atol=1e-5)
+    expected = reference.predict_proba(scaled(probe))[:, 1]
+    assert np.allclose(restored.probability(probe), expected, atol=1e-5 if method == "isotonic" else 2e-3)
+    assert np.allclose(restored.probability(probe), trained.probability(probe), atol=1e-6)
+
+
+def test_sample_weights_restore_the_base_rate():
+    """Negatives sampled at 1 in 10 and weighted 10 give probabilities of the true prior, not the sample's."""
+    rng = np.random.default_rng(3)
+    n_pos, n_neg_all = 300, 6000  # true positive rate 300 / 6300 = 4.8 %
+    x_pos = rng.normal(0.8, 1.0, (n_pos, 4))
+    x_neg = rng.normal(0.0, 1.0, (n_neg_all, 4))
+    sampled = x_neg[rng.choice(n_neg_all, n_neg_all // 10, replace=False)]
+    x = np.vstack([x_pos, sampled]).astype(np.float32)
+    y = np.r_[np.ones(n_pos, np.int8), np.zeros(len(sampled), np.int8)]
+    weighted = TrainingSet(x, y, np.arange(len(y)), n_pos, 0, len(sampled),
+                           weights=np.r_[np.ones(n_pos), np.full(len(sampled), 10.0)])
+    plain = TrainingSet(x, y, np.arange(len(y)), n_pos, 0, len(sampled))
+    population = np.vstack([x_pos, x_neg]).astype(np.float32)
+    mean_weighted = classifiers.fit(weighted, "w", "w", 1, "logreg", "none").probability(population).mean()
+    mean_plain = classifiers.fit(plain, "p", "p", 1, "logreg", "none").probability(population).mean()
+    assert abs(mean_weighted - n_pos / (n_pos + n_neg_all)) < 0.015
+    assert mean_plain > 2 * mean_weighted  # unweighted, the sample's 1:2 odds leak into every probability
+
+
+def test_a_detector_that_cannot_tell_is_saved_but_flagged():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((60, 8)).astype(np.float32)  # labels carry no signal at all
+    y = np.r_[np.ones(15, np.int8), np.zeros(45, np.int8)]
+    groups = np.repeat(np.arange(12), 5)
+    trained = classifiers.fit(TrainingSet(x, y, np.arange(60), 15, 0, 45, groups=groups, positive_regions=2,
+                                          base_rate=0.25), "r", "r", 1, "logreg", "none")
+    assert trained.metrics["reliable"] is False
+    assert any("region" in w for w in trained.metrics["warnings"])
+    assert any("ROC AUC" in w or "chance" in w for w in trained.metrics["warnings"])
 
 
 def test_tree_models_are_stored_with_skops_and_untrusted_types_are_refused(monkeypatch):

@@ -19,7 +19,7 @@ def test_positives_negatives_and_automatic_negatives_follow_the_original_rules(w
     cli(world, "labels", "add", "long.mkv", "205", "siren", "--marker")
     with Store.open(world / "store") as store:
         info = store.find_set()
-        data = training_set(store, store.snapshot(info, stats=True), "siren")
+        data = training_set(store, store.snapshot(info, stats=True), "siren", negatives="labelled")
         where = _windows(store, info, data.window_ids)
         long_id = next(m.id for m in all_media(store) if m.rel == "long.mkv")
     in_long = np.array([where[i][0] == long_id for i in data.window_ids])
@@ -39,8 +39,8 @@ def test_automatic_negatives_keep_their_distance_and_a_fixed_seed(world):
     cli(world, "labels", "add", "long.mkv", "20", "30", "siren")
     with Store.open(world / "store") as store:
         info = store.find_set()
-        first = training_set(store, store.snapshot(info, stats=True), "siren")
-        second = training_set(store, store.snapshot(info, stats=True), "siren")
+        first = training_set(store, store.snapshot(info, stats=True), "siren", negatives="labelled")
+        second = training_set(store, store.snapshot(info, stats=True), "siren", negatives="labelled")
         where = _windows(store, info, first.window_ids)
     assert np.array_equal(first.window_ids, second.window_ids)
     negatives = sorted(where[i][1] for i in first.window_ids[first.y == 0])
@@ -52,7 +52,7 @@ def test_one_class_only_is_a_clear_error(world):
     cli(world, "labels", "add", "knock.mp3", "10", "20", "knock")
     with Store.open(world / "store") as store:
         with pytest.raises(QueryError, match="needs both"):
-            training_set(store, store.snapshot(store.find_set(), stats=True), "knock")
+            training_set(store, store.snapshot(store.find_set(), stats=True), "knock", negatives="labelled")
         with pytest.raises(QueryError, match="no labels named 'gag'"):
             training_set(store, store.snapshot(store.find_set(), stats=True), "gag")
 

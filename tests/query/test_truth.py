@@ -1,0 +1,91 @@
+"""Detectors that tell the truth: library negatives, grouped folds, ranked and split detections."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from audioscan.indexer.store.store import Store
+from audioscan.query import classifier as classifiers
+from audioscan.query.rescore import Scored, detections
+from audioscan.query.training import training_set
+from tests.query.helpers import cli, label_sirens
+
+
+def test_positives_only_on_a_short_file_trains_with_seeded_library_negatives(world):
+    cli(world, "labels", "add", "other.flac", "30", "40", "siren")  # a 60 s file: no window is 120 s away
+    with Store.open(world / "store") as store:
+        snapshot = store.snapshot(store.find_set(), stats=True)
+        first = training_set(store, snapshot, "siren")
+        again = training_set(store, snapshot, "siren")
+    assert first.auto_negatives == 0 and first.library_negatives == 3 * first.positives
+    assert np.array_equal(first.window_ids, again.window_ids)
+    other = next(m.id for m in snapshot.media.values() if m.rel.endswith("other.flac"))
+    library = first.window_ids[first.y == 0]
+    media = snapshot.media_ids[snapshot.positions(library)]
+    assert other not in media and len(np.unique(media)) == 2  # spread over the other files
+    result = cli(world, "train", "siren", "--format", "json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["library_negatives"] == first.library_negatives
+    assert report["reliable"] is False and "region" in " ".join(report["warnings"])
+    assert "not reliable" in result.stderr and "suggest" in result.stderr
+
+
+def test_grouped_folds_never_put_overlapping_windows_on_both_sides(world):
+    label_sirens(world)
+    cli(world, "labels", "add", "long.mkv", "200", "210", "siren")
+    with Store.open(world / "store") as store:
+        snapshot = store.snapshot(store.find_set(), stats=True)
+        data = training_set(store, snapshot, "siren")
+    at = snapshot.positions(data.window_ids)
+    media, starts, ends = snapshot.media_ids[at], snapshot.starts[at], snapshot.ends[at]
+    splits, honest = classifiers._folds(data.y, data.groups)
+    assert honest and len(splits) >= 2
+    for train, test in splits:
+        for i in test:
+            clash = (media[train] == media[i]) & (starts[train] < ends[i]) & (ends[train] > starts[i])
+            assert not clash.any()
+
+
+def test_one_stretch_of_positives_is_grouped_by_stretch():
+    from audioscan.query.training import _groups
+
+    class Snap:
+        media_ids = np.zeros(6, np.int64)
+        starts = np.array([0.0, 1, 2, 40, 41, 80])
+        ends = starts + 8
+
+    groups, grouping = _groups(Snap, np.arange(6), np.array([1, 1, 1, 0, 0, 0]))
+    assert grouping == "stretch" and list(groups) == [0, 0, 0, 1, 1, 2]
+
+
+def test_long_runs_split_at_their_lowest_points_into_ranked_moments():
+    starts = np.arange(0.0, 30.0)
+    scores = np.r_[np.linspace(0.2, 0.9, 10), np.linspace(0.8, 0.1, 10), np.linspace(0.2, 0.7, 10)]
+    scored = Scored(np.arange(30), np.zeros(30, np.int64), starts, starts + 8, scores)
+    whole = detections(scored, {0: "a"}, threshold=0.0)
+    assert len(whole) == 1 and whole[0].end - whole[0].start == 37
+    ranked = detections(scored, {0: "a"}, threshold=0.0, max_length=16)
+    assert len(ranked) >= 2 and all(h.end - h.start <= 16 for h in ranked)
+    assert ranked[0].score == scores.max() and ranked[0].start <= 9 < ranked[0].end
+    assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
+    assert any(h.start >= 20 and abs(h.score - 0.7) < 1e-9 for h in ranked)  # the second peak is its own moment
+
+
+def test_threshold_zero_ranks_the_library_and_precision_picks_a_threshold(world):
+    label_sirens(world)
+    cli(world, "labels", "add", "long.mkv", "200", "210", "siren")
+    report = json.loads(cli(world, "train", "siren", "--format", "json").stdout)
+    assert set(report["thresholds"]) == {"0.5", "0.8", "0.9"}
+    ranked = json.loads(cli(world, "rescore", "siren", "--threshold", "0", "--format", "json").stdout)
+    assert len(ranked) > 10 and all(h["end"] - h["start"] <= 16 for h in ranked)
+    windows = cli(world, "rescore", "siren", "--per-window", "--format", "csv").stdout.splitlines()
+    with Store.open(world / "store") as store:
+        assert len(windows) - 1 == len(store.snapshot(store.find_set()))
+    reached = report["thresholds"]["0.8"]
+    picked = cli(world, "rescore", "siren", "--precision", "0.8", "--format", "json")
+    if reached is None:
+        assert picked.exit_code == 1 and "never reached precision" in picked.stderr
+    else:
+        assert picked.exit_code == 0 and all(h["score"] >= reached for h in json.loads(picked.stdout))
