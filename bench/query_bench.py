@@ -79,7 +79,7 @@ def latency(run, queries) -> tuple[float, float]:
 
 def bench_search(store: Store, info, ann: bool) -> None:
     rng = np.random.default_rng(1)
-    index = SetIndex(store, info, use_ann=False)
+    index = SetIndex(store.snapshot(info), use_ann=False)
     index.matrix()
     ids = rng.choice(len(index), 200, replace=False)
     queries = index.matrix()[ids] + 0.05 * rng.standard_normal((200, info.dim)).astype(np.float32)
@@ -93,7 +93,7 @@ def bench_search(store: Store, info, ann: bool) -> None:
     with Store.open(store.path, write=True) as writer:
         build_ann(writer, info, minimum=0)
     built = time.perf_counter() - clock
-    fast = SetIndex(store, info)
+    fast = SetIndex(store.snapshot(info))
     a50, a99 = latency(lambda q: fast.top_windows(q, 10), queries)
     recall = np.mean([len(set(fast.top_windows(q, 10)[0]) & set(index.top_windows(q, 10, exact=True)[0])) / 10
                       for q in queries])
@@ -103,17 +103,17 @@ def bench_search(store: Store, info, ann: bool) -> None:
 
 def bench_train(store: Store, info, kinds: list[str]) -> classifiers.Classifier:
     rng = np.random.default_rng(2)
-    table = store.live_windows(info)
-    normalizer = Normalizer.load(store, info, "file")
+    snapshot = store.snapshot(info, stats=True)
+    normalizer = Normalizer.load(snapshot, "file")
     kept = None
     for size in (100, 1000, 10_000):
-        picks = np.sort(rng.choice(len(table["id"]), size, replace=False))
+        picks = np.sort(rng.choice(len(snapshot), size, replace=False))
         for kind in kinds:
             clock = time.perf_counter()
-            vectors = store.vectors_for(info, table["id"][picks])
-            features = normalizer.apply(vectors, table["media_id"][picks])
+            vectors = snapshot.vectors_at(picks)
+            features = normalizer.apply(vectors, snapshot.media_ids[picks])
             y = (features[:, 0] > 0.3).astype(np.int8)  # a learnable, unbalanced target
-            data = TrainingSet(features, y, table["id"][picks], int(y.sum()), 0, int(len(y) - y.sum()))
+            data = TrainingSet(features, y, snapshot.ids[picks], int(y.sum()), 0, int(len(y) - y.sum()))
             trained = classifiers.fit(data, "bench", "bench", info.id, kind, "file")
             print(f"  train {kind:6s} on {size:>6} labelled windows: {time.perf_counter() - clock:6.2f} s "
                   f"(cv AP {trained.metrics['cv_ap']:.3f}, {trained.metrics['calibration']})")
@@ -123,11 +123,11 @@ def bench_train(store: Store, info, kinds: list[str]) -> classifiers.Classifier:
 
 
 def bench_rescore(store: Store, info, trained, logmel_rate: float) -> None:
-    all_scores(store, info, trained)  # warm the page cache, as a repeated rescore would find it
+    all_scores(store.snapshot(info, stats=True), trained)  # warm the page cache, as a repeated rescore would
     runs = []
     for _ in range(3):
         clock = time.perf_counter()
-        scored = all_scores(store, info, trained)
+        scored = all_scores(store.snapshot(info, stats=True), trained)  # a rescore's snapshot is part of its time
         runs.append(time.perf_counter() - clock)
     inference = len(scored.ids) / logmel_rate
     print(f"  rescore {len(scored.ids)} windows with logreg: best {min(runs):.3f} s, median {np.median(runs):.3f} s; "

@@ -23,6 +23,7 @@ from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.indexer.media.windows import WindowSpec, window_starts
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
+from audioscan.models.errors import ModelError
 from audioscan.query.errors import QueryError
 
 _EMBED_BATCH = 16
@@ -96,8 +97,13 @@ def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float) -> tupl
 
 
 def needs_stats(info: SetInfo) -> bool:
-    """Whether searching ``info`` centres vectors on the set's mean (so the snapshot needs stats)."""
-    return registry.spec(info.model).centred(info.weights_id)
+    """Whether searching ``info`` centres vectors on the set's mean (so the snapshot needs stats).
+
+    A set of a model this version does not know is searched as stored (uncentred)."""
+    try:
+        return registry.spec(info.model).centred(info.weights_id)
+    except ModelError:
+        return False
 
 
 class SetIndex:
