@@ -43,7 +43,7 @@ from audioscan.query.quality import threshold_for_precision
 from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections, per_window
 from audioscan.query.search import Hit, SetIndex, embed_clip, needs_stats, stored_query
 from audioscan.query.suggest import suggest
-from audioscan.query.training import NEG_MARGIN, TOLERANCE, training_set
+from audioscan.query.training import NEG_MARGIN, TOLERANCE, default_normalization, training_set
 
 Detection = Hit  # a detection is a moment with a probability instead of a similarity
 
@@ -273,7 +273,7 @@ class Library:
 
     # ------------------------------------------------------------------ detectors
     def train(self, name: str, label: str | None = None, model: str | None = None, classifier: str = "logreg",
-              normalize: str = "file", tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN,
+              normalize: str = "auto", tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN,
               negatives: str = "both", threshold: float = DEFAULT_THRESHOLD,
               progress: Callable[[str], None] | None = None) -> Detector:
         """Train and store the next version of detector ``name`` from the labels (stored vectors only).
@@ -286,6 +286,7 @@ class Library:
         label = label or name
         with self._reader() as store:
             info = store.find_set(model)
+            normalize = default_normalization(info) if normalize == "auto" else normalize
             data = training_set(store, store.snapshot(info, stats=True), label, normalize, tolerance, neg_margin,
                                 negatives)
             trained = classifiers.fit(data, name, label, info.id, classifier, normalize, threshold, progress)

@@ -68,6 +68,8 @@ class ModelSpec:
     build_recipe: Callable[[str, LoadOptions], EmbeddingModel] | None = None
     # Recipes (or weights ids) whose vectors are compared after centring on their set's mean.
     centred_recipes: frozenset[str] = frozenset()
+    # How detectors z-score this model's features by default: per media file or over the set.
+    normalize: str = "file"
 
     def _explicit(self, file: WeightFile, options: LoadOptions) -> Path | None:
         if options.weights is None:

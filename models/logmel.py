@@ -4,14 +4,15 @@ Every command must work on a machine that can download nothing, so the default
 embedding is plain signal processing: 64 log-mel bands at 16 kHz (25 ms frames,
 10 ms hop), summarised over the window.
 
-Recipe ``logmel-v2`` (the default) hears short sounds: only frames within 30 dB of
+Recipe ``logmel-v2`` (the default) hears short sounds: only frames within 20 dB of
 the window's loudest frame are pooled, so a 1 s knock in an 8 s window is not
-averaged away with the silence around it (and the zero padding of a short file or
-clip never counts); the per-band mean and standard deviation of those frames, the
-standard deviation of their first differences (how fast the sound changes), and
-the delta means scaled down to a tenth (they carry little but drift).  Its vectors
-are meant to be compared after centring on the set's mean (``centred``), which
-spreads the cosine scores that raw log-mel statistics squash near 1.
+averaged away with the room noise around it (and the zero padding of a short file
+or clip never counts).  Per band: the mean and standard deviation of those frames,
+the standard deviation of their first differences (how fast the sound changes), and
+the window's peak - 256 numbers.  The delta means of v1 are dropped (they carry
+little but drift).  Its vectors are compared after centring on the set's mean
+(``centred``), which spreads the cosine scores that raw log-mel statistics squash
+near 1.  ``bench/detect_bench.py`` measures both recipes side by side.
 
 Recipe ``logmel-v1`` (the first release: plain mean/std of log-mels and deltas over
 every frame) stays loadable, so a store built with it keeps answering queries with
@@ -34,8 +35,7 @@ DIM = 4 * N_MELS
 RECIPE_VERSION = "logmel-v2"
 RECIPES = ("logmel-v1", "logmel-v2")
 # Frames quieter than the window's loudest by more than this are not pooled (v2).
-ACTIVE_RANGE_DB = 30.0
-DELTA_MEAN_WEIGHT = 0.1
+ACTIVE_RANGE_DB = 20.0
 _ENERGY_FLOOR = 1e-10
 
 
@@ -76,8 +76,8 @@ class LogMelModel:
                 level = 10 * torch.log10(power.sum(1).clamp_min(_ENERGY_FLOOR))  # [B, frames], dB
                 active = (level >= level.amax(-1, keepdim=True) - ACTIVE_RANGE_DB).to(logmel.dtype)
                 mean, std = _weighted_stats(logmel, active)
-                delta_mean, delta_std = _weighted_stats(delta, active)
-                parts = [mean, std, delta_std, DELTA_MEAN_WEIGHT * delta_mean]
+                _, delta_std = _weighted_stats(delta, active)
+                parts = [mean, std, delta_std, logmel.amax(-1)]
             return torch.cat(parts, dim=1).float().cpu().numpy()
 
 
@@ -113,4 +113,5 @@ SPEC = ModelSpec(
     recipe=RECIPE_VERSION,
     build_recipe=_build_recipe,
     centred_recipes=frozenset({"logmel-v2"}),
+    normalize="global",
 )

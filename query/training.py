@@ -21,8 +21,9 @@ Two additions make detectors tell the truth:
   or its stretch of overlapping windows when the positives lie in one file), so
   cross-validation never puts overlapping windows on both sides of a fold.
 
-Features are z-scored per media file by default, with the mean and standard
-deviation the build stored for each file and set (``--normalize file|global|none``).
+Features are z-scored with the mean and standard deviation the build stored for
+each file and set: per media file (the original scan's rule, the default for neural
+models) or over the whole set (the default for LOGMEL) - ``--normalize``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.models import registry
+from audioscan.models.errors import ModelError
 from audioscan.indexer.store.store import Store
 from audioscan.query.errors import QueryError
 from audioscan.query.labels import Label, list_labels
@@ -43,6 +47,10 @@ NEGATIVES_PER_POSITIVE = 3
 SEED = 42
 STD_FLOOR = 1e-6
 NORMALIZATIONS = ("file", "global", "none")
+# ``auto``: what the set's model asks for (``ModelSpec.normalize``): per file for the neural
+# models, as the original scan; over the whole set for LOGMEL, whose features carry absolute
+# level (bench/detect_bench.py: 3-shot AP 0.815 global against 0.487 per file).
+CHOICES = ("auto", *NORMALIZATIONS)
 NEGATIVE_SOURCES = ("labelled", "library", "both")
 
 
@@ -108,6 +116,14 @@ def _near(starts: np.ndarray, ends: np.ndarray, labels: list[Label], tolerance: 
         else:
             hit |= (starts < item.end) & (ends > item.start)
     return hit
+
+
+def default_normalization(info: SetInfo) -> str:
+    """The z-scoring the set's model asks for (``file`` for a model this version does not know)."""
+    try:
+        return registry.spec(info.model).normalize
+    except ModelError:
+        return "file"
 
 
 def _every(starts: np.ndarray, step: float) -> np.ndarray:

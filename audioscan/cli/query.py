@@ -18,7 +18,8 @@ from audioscan.query import labels as labelling
 from audioscan.query.export import FORMATS, to_csv, to_json, write_audacity
 from audioscan.query.rescore import DEFAULT_THRESHOLD
 from audioscan.query.search import Hit
-from audioscan.query.training import NEG_MARGIN, NEGATIVE_SOURCES, NORMALIZATIONS, TOLERANCE
+from audioscan.query.training import CHOICES as NORMALIZATION_CHOICES
+from audioscan.query.training import NEG_MARGIN, NEGATIVE_SOURCES, TOLERANCE
 
 
 def _emit_hits(hits: list[Hit], fmt: str, out: Path | None = None, out_dir: Path | None = None,
@@ -167,8 +168,9 @@ def labels_remove(obj, ids: tuple[int, ...]) -> None:
 @click.option("--label", default=None, help="Label to learn (default: NAME).")
 @click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
 @click.option("--classifier", "kind", type=click.Choice(classifiers.KINDS), default="logreg", show_default=True)
-@click.option("--normalize", type=click.Choice(NORMALIZATIONS), default="file", show_default=True,
-              help="z-score features per media file (as the original scan), over the whole set, or not at all.")
+@click.option("--normalize", type=click.Choice(NORMALIZATION_CHOICES), default="auto", show_default=True,
+              help="z-score features per media file (as the original scan), over the whole set, or not at all; "
+                   "auto: per file for neural models, over the set for LOGMEL.")
 @click.option("--tolerance", type=float, default=TOLERANCE, show_default=True,
               help="Seconds around a marker whose windows count as that label.")
 @click.option("--neg-margin", type=float, default=NEG_MARGIN, show_default=True,

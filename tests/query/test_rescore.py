@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from audioscan.indexer.store.store import Store
 from audioscan.query import classifier as classifiers
@@ -42,9 +43,10 @@ def test_detections_fuse_overlapping_and_touching_windows_keeping_the_best():
         ("a", 0.0, 16.0, 0.9), ("a", 30.0, 38.0, 0.8), ("b", 0.0, 8.0, 0.55)]
 
 
-def test_the_linear_fast_path_equals_normalise_then_predict(world):
+@pytest.mark.parametrize("normalize", ["file", "global"])
+def test_the_linear_fast_path_equals_normalise_then_predict(world, normalize):
     label_sirens(world)
-    cli(world, "train", "siren")
+    cli(world, "train", "siren", "--normalize", normalize)
     with Store.open(world / "store") as store:
         info = store.find_set()
         trained = classifiers.load(store, "siren")
@@ -54,7 +56,8 @@ def test_the_linear_fast_path_equals_normalise_then_predict(world):
         ids, vectors = snapshot.ids, snapshot.vectors()
         table = {"id": snapshot.ids, "media_id": snapshot.media_ids}
         media = table["media_id"][np.searchsorted(table["id"], ids)]
-        slow = trained.probability(Normalizer.load(snapshot, "file").apply(vectors, media))
+        assert trained.normalize == normalize
+        slow = trained.probability(Normalizer.load(snapshot, normalize).apply(vectors, media))
     order = np.argsort(ids)
     assert np.array_equal(fast.ids, ids[order])
     assert np.abs(fast.scores - slow[order]).max() < 1e-4, np.abs(fast.scores - slow[order]).max()
