@@ -98,8 +98,9 @@ def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT
     A detection is a run of a file's windows at or above ``threshold`` that overlap
     or touch; its score is its best window's.  A run longer than ``max_length``
     seconds is split at its lowest window (the valley between two moments, which is
-    dropped), again and again until every piece fits, so at ``--threshold 0`` the
-    library becomes a ranked list of candidate moments, one per local peak.
+    dropped; the two pieces meet at its middle), again and again until every piece
+    fits, so at ``--threshold 0`` the library becomes a ranked list of candidate
+    moments, one per local peak, that never overlap.
     """
     keep = scored.scores >= threshold
     media, starts, ends, scores = scored.media_ids[keep], scored.starts[keep], scored.ends[keep], scored.scores[keep]
@@ -111,9 +112,14 @@ def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT
     # A new run starts at a new file or where a window begins after everything before it ended.
     breaks = np.flatnonzero((media[1:] != media[:-1]) | (starts[1:] > _running_end(media, ends)[:-1])) + 1
     for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(order)]):
-        for lo, hi in _pieces(starts, ends, scores, a, b, max_length):
-            found.append(Hit(paths[int(media[lo])], float(starts[lo:hi].min()), float(ends[lo:hi].max()),
-                             float(scores[lo:hi].max())))
+        pieces = _pieces(starts, ends, scores, a, b, max_length)
+        # Neighbouring pieces meet at the middle of the valley window between them, so
+        # the moments of one run never overlap.
+        cuts = [(starts[hi] + ends[hi]) / 2 for _, hi in pieces[:-1]]
+        for k, (lo, hi) in enumerate(pieces):
+            begin = max(starts[lo:hi].min(), cuts[k - 1]) if k else starts[lo:hi].min()
+            end = min(ends[lo:hi].max(), cuts[k]) if k < len(cuts) else ends[lo:hi].max()
+            found.append(Hit(paths[int(media[lo])], float(begin), float(end), float(scores[lo:hi].max())))
     return sorted(found, key=lambda hit: -hit.score)
 
 

@@ -211,6 +211,7 @@ def train(obj, name: str, label: str | None, set_name: str | None, kind: str, no
         if reached:
             click.echo("thresholds for precision " + ", ".join(f"{p}: {t:.3f}" for p, t in reached.items())
                        + f" (rescore {name} --precision P)")
+    _warn_conflicts(obj, report["label"])
     for reason in m.get("warnings", []):
         click.echo(f"warning: {name} is not reliable yet: {reason}", err=True)
     if not m.get("reliable", True):

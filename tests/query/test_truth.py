@@ -71,6 +71,8 @@ def test_long_runs_split_at_their_lowest_points_into_ranked_moments():
     assert ranked[0].score == scores.max() and ranked[0].start <= 9 < ranked[0].end
     assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
     assert any(h.start >= 20 and abs(h.score - 0.7) < 1e-9 for h in ranked)  # the second peak is its own moment
+    spans = sorted((h.start, h.end) for h in ranked)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # pieces of one run never overlap
 
 
 def test_threshold_zero_ranks_the_library_and_precision_picks_a_threshold(world):
