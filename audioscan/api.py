@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from audioscan.indexer.build import BuildOptions, BuildReport, Progress, build, forget
+from audioscan.indexer.media.decode import frame_rate
 from audioscan.indexer.media.windows import WindowSpec
 from audioscan.indexer.store.check import check_store, leftovers
 from audioscan.indexer.store.compact import CompactReport, compact_set
@@ -39,6 +40,7 @@ from audioscan.models.base import LoadOptions
 from audioscan.query import classifier as classifiers
 from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryError
+from audioscan.query.formats import Moment
 from audioscan.query.quality import threshold_for_precision
 from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections, per_window
 from audioscan.query.search import Hit, SetIndex, embed_clip, needs_stats, stored_query
@@ -105,6 +107,13 @@ class Labels:
 
     def to_arrow(self, label: str | None = None) -> pa.Table:
         return pa.Table.from_pylist([item.as_json() for item in self.list(label)])
+
+    def moments(self, items: list[labelling.Label]) -> list[Moment]:
+        """Labels as moments for export (negatives marked " (negative)", as Audacity tracks read back)."""
+        rates = self._library._frame_rates()
+        return [Moment(i.media.path, i.start, i.end, None,
+                       i.label + ("" if i.positive else labelling.NEGATIVE_SUFFIX), rates.get(i.media.path))
+                for i in items]
 
 
 @dataclass
@@ -194,6 +203,23 @@ class Library:
 
     def _writer(self):
         return Store.open(self.path, write=True)
+
+    def moments(self, hits: Sequence[Hit], label: str = "") -> list[Moment]:
+        """Hits or detections as moments for export, with each video's frame rate for timecodes."""
+        rates = self._frame_rates({hit.path for hit in hits})
+        return [Moment(hit.path, hit.start, hit.end, hit.score, label, rates.get(hit.path)) for hit in hits]
+
+    def _frame_rates(self, paths: set[str] | None = None) -> dict[str, float | None]:
+        """Frame rate per media path: as stored at build, or read from the file when it was
+        indexed before frame rates were stored."""
+        with self._reader() as store:
+            media = store.media().values()
+        rates = {}
+        for item in media:
+            if paths is not None and item.path not in paths:
+                continue
+            rates[item.path] = item.fps if item.fps is not None or item.status != "ok" else frame_rate(Path(item.path))
+        return rates
 
     # ------------------------------------------------------------------ building
     def build(self, folder: str | Path, models: Sequence[str] | None = None, window: float = 8.0,

@@ -272,7 +272,8 @@ def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Comm
                                          outcome.reason, outcome.retry))
         return
     change.media.append(MediaRow(job.media.id, job.media.root_id, job.media.path, job.media.size, job.media.mtime_ns,
-                                 job.media.fingerprint or outcome.fingerprint, outcome.duration, "ok"))
+                                 job.media.fingerprint or outcome.fingerprint, outcome.duration, "ok",
+                                 fps=outcome.fps))
     for set_id, parts in entry.parts.items():
         rate = sets[set_id].sample_rate
         vectors = np.concatenate([p[2] for p in parts]).astype(np.float32, copy=False)

@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from audioscan.indexer.media.decode import decode
+from audioscan.indexer.media.decode import decode, frame_rate
 from audioscan.indexer.media.discover import fingerprint
 from audioscan.indexer.errors import MediaError
 from audioscan.indexer.media.windows import StreamWindower, WindowBatch
@@ -51,6 +51,7 @@ class Decoded:
     duration: float
     totals: dict[int, int]
     fingerprint: str | None = None
+    fps: float | None = None
 
 
 @dataclass
@@ -88,7 +89,7 @@ def _decode_one(job: int, path: Path, cuts: Sequence[Cut], batch_size: int, hash
     for cut in cuts:
         for windows in windowers[cut.set_id].finish():
             yield Batch(job, cut.set_id, windows)
-    yield Decoded(job, totals[lowest] / lowest, totals, digest)
+    yield Decoded(job, totals[lowest] / lowest, totals, digest, frame_rate(path))
 
 
 class DecodePool:

@@ -1,53 +1,50 @@
-"""Writing hits and detections where people use them: tables, CSV, JSON, Audacity label tracks."""
+"""Writing moments where people use them: one combined file, or one file per media file.
+
+Names of written files are readable, distinct (``clip.wav`` and ``clip.mp3`` get two),
+never carry a path separator or overflow a file system's name limit, and always land
+inside the folder asked for.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 from pathlib import Path
 
 from audioscan.query.errors import QueryError
-from audioscan.query.search import Hit
+from audioscan.query.formats import Moment, render
 
-FORMATS = ("table", "csv", "json", "audacity")
-
-
-def to_csv(hits: list[Hit], label: str | None = None) -> str:
-    """``path,start,end,score[,label]``; ``labels import`` reads it back (e.g. ``--negative``)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "start", "end", "score"] + (["label"] if label else []))
-    for hit in hits:
-        writer.writerow([safe_cell(hit.path), f"{hit.start:.3f}", f"{hit.end:.3f}", f"{hit.score:.4f}"]
-                        + ([safe_cell(label)] if label else []))
-    return buffer.getvalue()
-
-
-def to_json(hits: list[Hit]) -> str:
-    return json.dumps([hit.as_json() for hit in hits], indent=2, ensure_ascii=False)
-
-
-def audacity_track(rows: list[tuple[float, float, str]]) -> str:
-    """An Audacity label track: ``start<TAB>end<TAB>text`` per line, seconds with 6 decimals."""
-    return "".join(f"{start:.6f}\t{end:.6f}\t{text}\n" for start, end, text in sorted(rows))
-
-
-def write_audacity(rows: list[tuple[str, float, float, str]], out_dir: Path) -> list[Path]:
-    """One label track per media file from (path, start, end, text) rows; see :func:`file_names`."""
-    by_path: dict[str, list[tuple[float, float, str]]] = {}
-    for path, start, end, text in rows:
-        by_path.setdefault(path, []).append((start, end, text))
-    written = []
-    for path, name in file_names(list(by_path), ".txt").items():
-        written.append(write_into(out_dir, name, audacity_track(by_path[path])))
-    return written
-
-
+# Formats written one file per media file (they describe a single file) unless --out is given.
+PER_FILE_FORMATS = ("audacity",)
+SUFFIXES = {"csv": ".csv", "json": ".json", "ndjson": ".ndjson", "raven": ".txt", "edl": ".edl",
+            "markers": ".csv", "audacity": ".txt"}
 # Characters no file name should hold on any system we run on.
 _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
 _MAX_NAME_BYTES = 200
+
+
+def write_moments(moments: list[Moment], fmt: str, out: Path | None = None, out_dir: Path | None = None,
+                  use_timecode: bool = False) -> list[Path] | str:
+    """Write ``moments``: to ``out`` (one file), into ``out_dir`` (one file per media file), or
+    return the text for stdout.  Returns the written paths, or the text."""
+    if out_dir is not None:
+        by_path: dict[str, list[Moment]] = {}
+        for moment in moments:
+            by_path.setdefault(moment.path, []).append(moment)
+        names = file_names(list(by_path), SUFFIXES[fmt])
+        return [write_into(out_dir, names[path], render(fmt, items, use_timecode, combined=False))
+                for path, items in by_path.items()]
+    if fmt in PER_FILE_FORMATS and len({m.path for m in moments}) > 1 and out is None:
+        raise QueryError(f"--format {fmt} describes one media file: give --out-dir DIR for one file per media file")
+    text = render(fmt, moments, use_timecode, combined=True)
+    if out is None:
+        return text
+    return [write_file(out, text)]
+
+
+def write_audacity(rows: list[tuple[str, float, float, str]], out_dir: Path) -> list[Path]:
+    """One Audacity label track per media file from (path, start, end, text) rows."""
+    return write_moments([Moment(path, start, end, None, text) for path, start, end, text in rows], "audacity",
+                         out_dir=out_dir)
 
 
 def _safe(text: str) -> str:
@@ -81,6 +78,17 @@ def file_names(paths: list[str], suffix: str) -> dict[str, str]:
     return names
 
 
+def unique_name(folder: Path, name: str, taken: set[str]) -> str:
+    """``name`` made safe and distinct from ``taken`` (compared case-insensitively)."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    candidate, count = _safe(stem) + suffix, 2
+    while candidate.lower() in taken:
+        candidate = f"{_safe(stem)[:_MAX_NAME_BYTES - 8]}-{count}{suffix}"
+        count += 1
+    taken.add(candidate.lower())
+    return candidate
+
+
 def write_into(out_dir: Path, name: str, text: str) -> Path:
     """Write ``text`` to ``out_dir/name``; ``name`` must be a plain file name (it stays inside)."""
     target = out_dir / name
@@ -88,20 +96,16 @@ def write_into(out_dir: Path, name: str, text: str) -> Path:
         raise ValueError(f"{name!r} is not a plain file name")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
     except OSError as err:
-        raise QueryError(f"cannot write {target} ({err.strerror or err})") from None
-    return target
+        raise QueryError(f"cannot create the folder {out_dir} ({err.strerror or err})") from None
+    return write_file(target, text)
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(text: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection): a leading
-    ``= + - @``, tab or CR gets a ``'`` in front; :func:`unsafe_cell` takes it off again."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def unsafe_cell(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
+def write_file(path: Path, text: str) -> Path:
+    if not path.parent.is_dir():
+        raise QueryError(f"cannot write {path}: the folder {path.parent} does not exist; create it first")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise QueryError(f"cannot write {path} ({err.strerror or err})") from None
+    return path

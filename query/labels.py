@@ -18,7 +18,8 @@ from pathlib import Path
 from audioscan.indexer.store.snapshot import MediaInfo
 from audioscan.indexer.store.store import Store
 from audioscan.query.errors import QueryError
-from audioscan.query.export import safe_cell, unsafe_cell
+from audioscan.query import formats
+from audioscan.query.formats import safe_cell, unsafe_cell
 
 # Slack for times a little past the decoded end (editors round durations up).
 _END_SLACK = 0.5
@@ -144,6 +145,21 @@ def read_text_file(path: Path) -> str:
     if not text.strip():
         raise QueryError(f"{path.name} is empty; nothing to import")
     return text
+
+
+def looks_like_raven(text: str) -> bool:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return "Begin Time (s)" in first.split("\t")
+
+
+def parse_raven(text: str, source: str, negative: bool) -> list[tuple[str | None, str, float, float, bool]]:
+    """(media path or None, label, start, end, positive) per selection of a Raven table; a label
+    ending in " (negative)", as ``labels list --format raven`` writes negatives, is negative."""
+    rows = []
+    for path, name, start, end in formats.parse_raven(text, source):
+        marked = name.endswith(NEGATIVE_SUFFIX)
+        rows.append((path, name.removesuffix(NEGATIVE_SUFFIX), start, end, not (negative or marked)))
+    return rows
 
 
 def looks_like_audacity(text: str) -> bool:

@@ -12,50 +12,41 @@ from pathlib import Path
 import click
 
 from audioscan.cli.console import echo_json, echo_table
-from audioscan.cli.output import write_text
+from audioscan.cli.moments import emit, moment_options
 from audioscan.query import classifier as classifiers
 from audioscan.query import labels as labelling
-from audioscan.query.export import FORMATS, to_csv, to_json, write_audacity
 from audioscan.query.rescore import DEFAULT_THRESHOLD
-from audioscan.query.search import Hit
+from audioscan.query.timecode import parse_time
 from audioscan.query.training import CHOICES as NORMALIZATION_CHOICES
 from audioscan.query.training import NEG_MARGIN, NEGATIVE_SOURCES, TOLERANCE
 
 
-def _emit_hits(hits: list[Hit], fmt: str, out: Path | None = None, out_dir: Path | None = None,
-               label: str | None = None) -> None:
-    if fmt == "audacity":
-        if out_dir is None:
-            raise click.UsageError("--format audacity writes one label track per media file: give --out-dir DIR")
-        rows = [(h.path, h.start, h.end, f"{label or 'match'} {h.score:.2f}") for h in hits]
-        for path in write_audacity(rows, out_dir):
-            click.echo(str(path))
-        return
-    if fmt == "table":
-        if out is not None:
-            raise click.UsageError("--out needs --format csv or json")
-        echo_table(["score", "start", "end", "path"], [[h.score, h.start, h.end, h.path] for h in hits])
-        return
-    text = to_csv(hits, label) if fmt == "csv" else to_json(hits) + "\n"
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        write_text(out, text)
+class TimeType(click.ParamType):
+    """Seconds, minutes:seconds or hours:minutes:seconds (754.5, 12:34.5, 1:02:03.250)."""
+
+    name = "TIME"
+
+    def convert(self, value, param, ctx):
+        return parse_time(value)  # a QueryError: one sentence, like every other user error
+
+
+TIME = TimeType()
 
 
 @click.command("search")
 @click.argument("clip", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--start", type=float, default=0.0, show_default=True, help="Clip start, seconds.")
-@click.option("--end", type=float, default=None, help="Clip end, seconds (default: end of the clip).")
+@click.option("--start", type=TIME, default=0.0, show_default=True, help="Clip start (seconds or 1:02.5).")
+@click.option("--end", type=TIME, default=None, help="Clip end (default: end of the clip).")
 @click.option("--from", "from_media", default=None, help="Search from a stored window of this indexed file...")
-@click.option("--at", type=float, default=None, help="...the window around this time (seconds); runs no model.")
+@click.option("--at", type=TIME, default=None, help="...the window around this time; runs no model.")
 @click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True, help="How many hits.")
 @click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
 @click.option("--device", default="auto", show_default=True, help="Where to embed the clip (auto, cpu, cuda[:n]).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@moment_options
 @click.pass_obj
 def search(obj, clip: Path | None, start: float, end: float | None, from_media: str | None, at: float | None,
-           k: int, set_name: str | None, device: str, fmt: str) -> None:
+           k: int, set_name: str | None, device: str, fmt: str, out: Path | None, out_dir: Path | None,
+           use_timecode: bool) -> None:
     """Find the moments that sound like CLIP, or like a stored moment (--from FILE --at S).
 
     Scores are cosine similarity.  Only the clip is embedded, with the set's own
@@ -67,7 +58,8 @@ def search(obj, clip: Path | None, start: float, end: float | None, from_media: 
     if (clip is None) == (from_media is None) or (from_media is None) != (at is None):
         raise click.UsageError("give either CLIP, or --from FILE with --at SECONDS")
     query = (from_media, at) if clip is None else clip
-    _emit_hits(obj.library.search(query, k, set_name, start, end, device), fmt)
+    hits = obj.library.search(query, k, set_name, start, end, device)
+    emit(obj, obj.library.moments(hits), fmt, out, out_dir, use_timecode)
 
 
 @click.group("labels")
@@ -85,11 +77,8 @@ def labels_add(obj, media: str, values: tuple[str, ...], marker: bool, negative:
     """Label MEDIA: START END LABEL for a range, or START LABEL with --marker."""
     if len(values) != (2 if marker else 3):
         raise click.UsageError("give START END LABEL (or START LABEL with --marker)")
-    try:
-        start = float(values[0])
-        end = None if marker else float(values[1])
-    except ValueError:
-        raise click.UsageError("START and END are seconds, e.g. 754.0") from None
+    start = parse_time(values[0])
+    end = None if marker else parse_time(values[1])
     added = obj.library.labels.add(media, start, end, values[-1], negative, source="cli")
     if not obj.quiet:
         kind = "marker" if marker else "range"
@@ -106,14 +95,23 @@ def _warn_conflicts(obj, label: str | None) -> None:
 
 @labels.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--media", default=None, help="The media file an Audacity label track belongs to.")
+@click.option("--media", default=None, help="The media file an Audacity track or a one-file Raven table belongs to.")
 @click.option("--label", default=None, help="Label name for every row (else taken from the file).")
 @click.option("--negative", is_flag=True, help="Import every row as negative (e.g. rejected detections).")
 @click.pass_obj
 def labels_import(obj, file: Path, media: str | None, label: str | None, negative: bool) -> None:
-    """Import labels from CSV (path,start,end,label[,negative]) or an Audacity label track (with --media)."""
+    """Import labels from CSV (path,start,end,label[,negative]; ',' ';' or tab), a Raven selection
+    table, or an Audacity label track (with --media)."""
     text = labelling.read_text_file(file)
-    if media is not None:
+    if labelling.looks_like_raven(text):
+        rows = []
+        for path, name, start, end, positive in labelling.parse_raven(text, file.name, negative):
+            if (path or media) is None:
+                raise click.UsageError(f"{file.name} is a one-file Raven table: say which file it labels with --media")
+            if not (label or name):
+                raise click.UsageError(f"{file.name} has selections without a label: name them with --label")
+            rows.append((media or path, label or name, start, end, positive))
+    elif media is not None:
         rows = [(media, *row) for row in labelling.parse_audacity(text, file.name, label, negative)]
     elif labelling.looks_like_audacity(text):
         raise click.UsageError(f"{file.name} looks like an Audacity label track: say which file it "
@@ -128,29 +126,39 @@ def labels_import(obj, file: Path, media: str | None, label: str | None, negativ
 
 @labels.command("list")
 @click.option("--label", default=None, help="Only this label.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "audacity"]), default="table",
-              show_default=True)
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="With --format audacity: the folder for one label track per media file.")
+@moment_options
 @click.pass_obj
-def labels_list(obj, label: str | None, fmt: str, out_dir: Path | None) -> None:
-    """Every label (export as CSV or Audacity tracks); those on files gone from disk are kept and marked."""
+def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool) -> None:
+    """Every label, or export them (CSV and JSON re-import with 'labels import'); labels of files
+    gone from disk are kept and marked."""
     items = obj.library.labels.list(label)
-    if fmt == "audacity":
-        if out_dir is None:
-            raise click.UsageError("--format audacity writes one label track per media file: give --out-dir DIR")
-        rows = [(i.media.path, i.start, i.end, i.label + ("" if i.positive else labelling.NEGATIVE_SUFFIX))
-                for i in items]
-        for path in write_audacity(rows, out_dir):
-            click.echo(str(path))
-    elif fmt == "json":
-        echo_json([item.as_json() for item in items])
-    elif fmt == "csv":
-        click.echo(labelling.to_csv(items), nl=False)
-    else:
+    if fmt == "csv" and out_dir is None:
+        emit_text(obj, labelling.to_csv(items), out)
+    elif fmt == "json" and out_dir is None:
+        emit_text(obj, json_text([item.as_json() for item in items]), out)
+    elif fmt == "table":
         echo_table(["id", "label", "kind", "sign", "start", "end", "path", "note"],
                    [[i.id, i.label, i.kind, "-" if not i.positive else "+", i.start, i.end, i.media.path,
                      "" if i.media.status == "ok" else f"file {i.media.status}"] for i in items])
+    else:
+        emit(obj, obj.library.labels.moments(items), fmt, out, out_dir, use_timecode)
+
+
+def emit_text(obj, text: str, out: Path | None) -> None:
+    from audioscan.query.export import write_file
+
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_file(out, text)
+        if not obj.quiet:
+            click.echo(str(out))
+
+
+def json_text(data) -> str:
+    import json
+
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 @labels.command("remove")
@@ -232,13 +240,11 @@ def _share(value: float | None) -> str:
               help="Split detections longer than this many seconds at their lowest points (default: two windows).")
 @click.option("--per-window", is_flag=True, help="Every window's score (path, start, end, score), by file and time.")
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N best detections.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write CSV/JSON here.")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for Audacity label tracks (one per media file).")
+@moment_options
 @click.pass_obj
 def rescore(obj, name: str, version: int | None, threshold: float, precision: float | None, max_length: float | None,
-            per_window: bool, top: int | None, fmt: str, out: Path | None, out_dir: Path | None) -> None:
+            per_window: bool, top: int | None, fmt: str, out: Path | None, out_dir: Path | None,
+            use_timecode: bool) -> None:
     """Score every stored window with classifier NAME and list the detections, best first.
 
     A detection is a run of a file's windows scoring at least --threshold that overlap
@@ -248,18 +254,21 @@ def rescore(obj, name: str, version: int | None, threshold: float, precision: fl
     """
     detector = obj.library.detector(name, version)
     found = detector.windows() if per_window else detector.rescore(threshold, None, precision, max_length)
-    _emit_hits(found[:top] if top else found, fmt, out, out_dir, detector.classifier.label)
+    moments = obj.library.moments(found[:top] if top else found, detector.classifier.label)
+    emit(obj, moments, fmt, out, out_dir, use_timecode)
 
 
 @click.command("suggest")
 @click.argument("name")
 @click.option("-n", "count", type=click.IntRange(1), default=20, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@moment_options
 @click.pass_obj
-def suggest_command(obj, name: str, count: int, fmt: str) -> None:
+def suggest_command(obj, name: str, count: int, fmt: str, out: Path | None, out_dir: Path | None,
+                    use_timecode: bool) -> None:
     """Unlabelled moments the classifier is least sure about: label these next."""
     detector = obj.library.detector(name)
-    _emit_hits(detector.suggest(count), fmt, label=detector.classifier.label)
+    moments = obj.library.moments(detector.suggest(count), detector.classifier.label)
+    emit(obj, moments, fmt, out, out_dir, use_timecode)
 
 
 @click.command("classifiers")

@@ -80,6 +80,20 @@ def _clean(frame: av.AudioFrame) -> np.ndarray:
     return samples.astype(np.float32, copy=False)
 
 
+def frame_rate(path: Path) -> float | None:
+    """The frame rate of a video's first picture stream (None for audio, pictures, or unknown),
+    so exports can write timecodes the file's own editor will agree with."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            for stream in container.streams.video:
+                rate = stream.average_rate or stream.guessed_rate
+                if rate and 1 <= float(rate) <= 1000 and stream.frames != 1:
+                    return round(float(rate), 3)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    return None
+
+
 class _Downmixer:
     """Resamples one audio stream to mono at one rate with libswresample.
 

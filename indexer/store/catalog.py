@@ -91,6 +91,10 @@ MIGRATIONS: dict[int, str] = {
     CREATE TABLE writers (token VARCHAR PRIMARY KEY, pid INTEGER, host VARCHAR, opened_at TIMESTAMP,
         closed_at TIMESTAMP);
     """,
+    4: """
+    -- A video's frame rate (NULL for audio), so exports write timecodes at the file's own rate.
+    ALTER TABLE media ADD COLUMN fps DOUBLE;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

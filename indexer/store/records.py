@@ -37,6 +37,7 @@ class MediaRow:
     status: str
     error: str | None = None
     retry: bool = False  # a failure worth another try while the file is unchanged (it could not be read)
+    fps: float | None = None  # a video's frame rate, for timecodes
 
 
 @dataclass

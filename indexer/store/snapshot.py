@@ -39,6 +39,7 @@ class MediaInfo:
     rel: str
     duration: float | None
     status: str
+    fps: float | None = None
 
     @property
     def path(self) -> str:

@@ -319,10 +319,10 @@ class Store(Annotations):
         root's files may have come from."""
         with self.connect() as con:
             rows = con.execute("SELECT m.id, m.root_id, m.path, m.size, m.mtime_ns, m.fingerprint, m.duration, "
-                               "m.status, m.error, m.retry, r.path FROM media m JOIN roots r ON r.id = m.root_id "
+                               "m.status, m.error, m.retry, m.fps, r.path FROM media m JOIN roots r ON r.id = m.root_id "
                                "WHERE m.root_id <> ? AND m.status IN ('ok', 'unavailable') AND "
                                "m.fingerprint IS NOT NULL", [root_id]).fetchall()
-        return [(MediaRow(*row[:10]), Path(row[10])) for row in rows]
+        return [(MediaRow(*row[:11]), Path(row[11])) for row in rows]
 
     def embedded_sets_of(self, media_id: int) -> set[int]:
         with self.connect() as con:
@@ -332,7 +332,7 @@ class Store(Annotations):
     def media_of_root(self, root_id: int) -> dict[str, MediaRow]:
         with self.connect() as con:
             rows = con.execute("SELECT id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, "
-                               "retry FROM media WHERE root_id = ?", [root_id]).fetchall()
+                               "retry, fps FROM media WHERE root_id = ?", [root_id]).fetchall()
         return {row[2]: MediaRow(*row) for row in rows}
 
     def embedded_sets(self, root_id: int) -> dict[int, set[int]]:
@@ -352,7 +352,7 @@ class Store(Annotations):
 
     @staticmethod
     def _media(con: duckdb.DuckDBPyConnection) -> dict[int, MediaInfo]:
-        rows = con.execute("SELECT m.id, r.path, m.path, m.duration, m.status FROM media m "
+        rows = con.execute("SELECT m.id, r.path, m.path, m.duration, m.status, m.fps FROM media m "
                            "JOIN roots r ON r.id = m.root_id").fetchall()
         return {row[0]: MediaInfo(*row) for row in rows}
 
@@ -456,13 +456,13 @@ class Store(Annotations):
         for row in change.media:
             con.execute(
                 "INSERT INTO media (id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, "
-                "updated_at, retry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "updated_at, retry, fps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                 "root_id = excluded.root_id, path = excluded.path, size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, fingerprint = excluded.fingerprint, duration = excluded.duration, "
                 "status = excluded.status, error = excluded.error, updated_at = excluded.updated_at, "
-                "retry = excluded.retry",
+                "retry = excluded.retry, fps = coalesce(excluded.fps, media.fps)",
                 [row.id, row.root_id, row.path, row.size, row.mtime_ns, row.fingerprint, row.duration,
-                 row.status, row.error, utcnow(), row.retry])
+                 row.status, row.error, utcnow(), row.retry, row.fps])
         for media_id, set_id in change.retire:
             where, args = ("media_id = ?", [media_id]) if set_id is None else (
                 "media_id = ? AND set_id = ?", [media_id, set_id])

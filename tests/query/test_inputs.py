@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from audioscan.cli import main
 from audioscan.indexer.store.store import Store
-from audioscan.query.export import file_names, to_csv, write_audacity
+from audioscan.query.export import file_names, write_audacity
+from audioscan.query.formats import Moment, to_csv
 from audioscan.query.labels import list_labels, parse_csv
 from audioscan.query.search import Hit
 from tests.conftest import tone_file
@@ -84,7 +85,7 @@ def test_output_names_never_collide_escape_or_overflow(tmp_path):
 
 
 def test_csv_cells_that_spreadsheets_would_run_are_neutralised():
-    text = to_csv([Hit("=HYPERLINK(\"http://x\")", 1.0, 2.0, 0.5)], "+cmd")
+    text = to_csv([Moment("=HYPERLINK(\"http://x\")", 1.0, 2.0, 0.5, "+cmd")])
     import csv
     import io
 

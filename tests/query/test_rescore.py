@@ -18,7 +18,7 @@ def test_rescore_finds_the_unlabelled_siren_and_exports(world):
     assert set(report) >= {"name", "label", "model", "classifier", "positives", "negatives", "cv_ap",
                            "cv_roc_auc", "seconds"}
     found = json.loads(cli(world, "rescore", "siren", "--format", "json").stdout)
-    assert {"path", "start", "end", "score"} == set(found[0])
+    assert {"path", "start", "end", "score", "label"} == set(found[0])
     # The siren at 200-210 in long.mkv was never labelled: it must be detected.
     assert any(h["path"].endswith("long.mkv") and h["start"] < 205 < h["end"] for h in found)
     assert all(h["score"] >= 0.5 for h in found)

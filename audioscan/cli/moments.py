@@ -1,0 +1,51 @@
+"""How every command that lists moments prints or writes them (one place, one set of options)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from audioscan.cli.console import echo_table
+from audioscan.query.export import write_moments
+from audioscan.query.formats import TEXT_FORMATS, Moment
+from audioscan.query.timecode import timecode
+
+FORMATS = ("table", *TEXT_FORMATS)
+
+
+def moment_options(command: Callable) -> Callable:
+    """``--format``, ``--out``, ``--out-dir`` and ``--timecode``."""
+    for option in reversed([
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+                     help="table, csv, json, ndjson, raven (Raven Pro selection table), edl (CMX 3600), "
+                          "markers (CSV for video editors) or audacity (label tracks)."),
+        click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Write one combined file here instead of printing."),
+        click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Write one file per media file into this folder."),
+        click.option("--timecode", "use_timecode", is_flag=True,
+                     help="Times as HH:MM:SS:FF at each file's frame rate (25 for audio) instead of seconds."),
+    ]):
+        command = option(command)
+    return command
+
+
+def emit(obj, moments: list[Moment], fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool) -> None:
+    if out is not None and out_dir is not None:
+        raise click.UsageError("give --out FILE or --out-dir DIR, not both")
+    if fmt == "table":
+        if out is not None or out_dir is not None:
+            raise click.UsageError("--out and --out-dir write files: choose a --format (csv, json, raven, ...)")
+        show = (lambda m, s: timecode(s, m.fps)) if use_timecode else (lambda m, s: s)
+        echo_table(["score", "start", "end", "path"] + (["label"] if any(m.score is None for m in moments) else []),
+                   [[m.score, show(m, m.start), show(m, m.end), m.path] + ([m.label] if m.score is None else [])
+                    for m in moments])
+        return
+    written = write_moments(moments, fmt, out, out_dir, use_timecode)
+    if isinstance(written, str):
+        click.echo(written, nl=False)
+    elif not obj.quiet:
+        for path in written:
+            click.echo(str(path))

@@ -1,0 +1,190 @@
+"""Moments in the layouts other programs read, each written to the letter of its format.
+
+* ``csv`` / ``json`` / ``ndjson``: ``path,start,end,score,label`` (seconds, or timecodes
+  with ``timecode=True``); CSV cells are neutralised against spreadsheet formulas.
+* ``audacity``: an Audacity label track, ``start<TAB>end<TAB>text`` in seconds, one per file.
+* ``raven``: a Raven Pro selection table (tab-separated; ``Selection``, ``View``,
+  ``Channel``, ``Begin Time (s)``, ``End Time (s)``, ``Low Freq (Hz)``, ``High Freq (Hz)``,
+  then ours: ``Label``, ``Score``); the combined table adds ``Begin Path``, ``Begin File``
+  and ``File Offset (s)``, as Raven writes for a multi-file selection table.
+* ``edl``: a CMX 3600 edit decision list (``TITLE:``, ``FCM: NON-DROP FRAME``, one cut
+  event per moment: source in/out at the file's timecode, record timecodes running from
+  01:00:00:00, ``* FROM CLIP NAME:`` and ``* COMMENT:`` notes), at each file's frame rate.
+* ``markers``: a markers CSV for video editors (``Marker Name``, ``Description``, ``In``,
+  ``Out``, ``Duration``, ``Marker Type``, ``File``), timecodes at the file's frame rate.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from audioscan.query.errors import QueryError
+from audioscan.query.timecode import nominal_fps, timecode, to_frames
+
+TEXT_FORMATS = ("csv", "json", "ndjson", "raven", "edl", "markers", "audacity")
+RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"]
+# Selections span the whole band unless we know better: 0 Hz to the Nyquist of the analysis rate.
+RAVEN_HIGH_HZ = 8000.0
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A stretch of one media file to hand to another program."""
+
+    path: str
+    start: float
+    end: float
+    score: float | None = None
+    label: str = ""
+    fps: float | None = None  # the video's frame rate, for timecodes
+
+    def as_json(self, use_timecode: bool = False) -> dict:
+        data = {"path": self.path, "start": self._time(self.start, use_timecode),
+                "end": self._time(self.end, use_timecode),
+                "score": None if self.score is None or not math.isfinite(self.score) else round(self.score, 4)}
+        if self.label:
+            data["label"] = self.label
+        return data
+
+    def _time(self, seconds: float, use_timecode: bool) -> float | str:
+        return timecode(seconds, self.fps) if use_timecode else round(seconds, 3)
+
+
+def safe_cell(text: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection): a leading
+    ``= + - @``, tab or CR gets a ``'`` in front; :func:`unsafe_cell` takes it off again."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def unsafe_cell(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
+
+
+def render(fmt: str, moments: list[Moment], use_timecode: bool = False, combined: bool = True) -> str:
+    """The text of ``moments`` in ``fmt`` (``combined``: one file for several media files)."""
+    if fmt == "csv":
+        return to_csv(moments, use_timecode)
+    if fmt == "json":
+        return json.dumps([m.as_json(use_timecode) for m in moments], indent=2, ensure_ascii=False,
+                          allow_nan=False) + "\n"
+    if fmt == "ndjson":
+        return "".join(json.dumps(m.as_json(use_timecode), ensure_ascii=False, allow_nan=False) + "\n"
+                       for m in moments)
+    if fmt == "raven":
+        return to_raven(moments, combined)
+    if fmt == "edl":
+        return to_edl(moments)
+    if fmt == "markers":
+        return to_markers(moments)
+    if fmt == "audacity":
+        return audacity_track([(m.start, m.end, _audacity_text(m)) for m in moments])
+    raise QueryError(f"unknown format '{fmt}'; use one of {', '.join(TEXT_FORMATS)}")
+
+
+def to_csv(moments: list[Moment], use_timecode: bool = False) -> str:
+    """``path,start,end,score,label``; ``labels import`` reads it back (e.g. with ``--negative``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "start", "end", "score", "label"])
+    for m in moments:
+        start, end = (timecode(m.start, m.fps), timecode(m.end, m.fps)) if use_timecode else (
+            f"{m.start:.3f}", f"{m.end:.3f}")
+        writer.writerow([safe_cell(m.path), start, end, "" if m.score is None else f"{m.score:.4f}",
+                         safe_cell(m.label)])
+    return buffer.getvalue()
+
+
+def _audacity_text(moment: Moment) -> str:
+    return f"{moment.label or 'match'} {moment.score:.2f}" if moment.score is not None else moment.label
+
+
+def audacity_track(rows: list[tuple[float, float, str]]) -> str:
+    """An Audacity label track: ``start<TAB>end<TAB>text`` per line, seconds with 6 decimals."""
+    return "".join(f"{start:.6f}\t{end:.6f}\t{text}\n" for start, end, text in sorted(rows))
+
+
+def to_raven(moments: list[Moment], combined: bool) -> str:
+    columns = RAVEN_COLUMNS + (["Begin Path", "Begin File", "File Offset (s)"] if combined else []) + ["Label", "Score"]
+    lines = ["\t".join(columns)]
+    for number, m in enumerate(sorted(moments, key=lambda m: (m.path, m.start)), start=1):
+        row = [str(number), "Spectrogram 1", "1", f"{m.start:.6f}", f"{m.end:.6f}", "0.0", f"{RAVEN_HIGH_HZ:.1f}"]
+        if combined:
+            row += [m.path, Path(m.path).name, f"{m.start:.6f}"]
+        row += [_tsv(m.label), "" if m.score is None else f"{m.score:.4f}"]
+        lines.append("\t".join(row))
+    return "\n".join(lines) + "\n"
+
+
+def _tsv(text: str) -> str:
+    return text.replace("\t", " ").replace("\n", " ")
+
+
+def parse_raven(text: str, source: str) -> list[tuple[str | None, str, float, float]]:
+    """(media path or None, label, begin, end) of each selection of a Raven table.
+
+    The label is our ``Label`` column, else Raven's common annotation columns
+    (``Annotation``, ``Species``, ``Class``), else empty; the path comes from ``Begin Path``
+    or ``Begin File`` when the table names files.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = lines[0].split("\t")
+    if "Begin Time (s)" not in header or "End Time (s)" not in header:
+        raise QueryError(f"{source} is not a Raven selection table (no 'Begin Time (s)' column)")
+    where = {name: i for i, name in enumerate(header)}
+    label_column = next((c for c in ("Label", "Annotation", "Species", "Class") if c in where), None)
+    out = []
+    for number, line in enumerate(lines[1:], start=2):
+        cells = line.split("\t")
+        if "View" in where and cells[where["View"]].startswith("Waveform"):
+            continue  # Raven lists each selection once per view; the spectrogram row is enough
+        try:
+            begin = float(cells[where["File Offset (s)"]] if "File Offset (s)" in where else cells[where["Begin Time (s)"]])
+            end = begin + float(cells[where["End Time (s)"]]) - float(cells[where["Begin Time (s)"]])
+        except (ValueError, IndexError):
+            raise QueryError(f"{source} line {number}: the begin and end times are not numbers") from None
+        path = None
+        for column in ("Begin Path", "Begin File"):
+            if column in where and where[column] < len(cells) and cells[where[column]].strip():
+                path = cells[where[column]].strip()
+                break
+        label = cells[where[label_column]].strip() if label_column and where[label_column] < len(cells) else ""
+        out.append((path, label, begin, end))
+    return out
+
+
+def to_edl(moments: list[Moment], title: str = "audioscan") -> str:
+    """A CMX 3600 EDL: one cut event per moment, record timecodes laid end to end from 01:00:00:00."""
+    lines = [f"TITLE: {title[:70]}", "FCM: NON-DROP FRAME", ""]
+    record = None
+    for number, m in enumerate(moments, start=1):
+        fps = m.fps
+        if record is None:
+            record = 3600 * nominal_fps(fps)  # 01:00:00:00 in frames
+        length = max(1, to_frames(m.end, fps) - to_frames(m.start, fps))
+        lines.append(f"{number:03d}  AX       AA/V  C        {timecode(m.start, fps)} {timecode(m.end, fps)} "
+                     f"{timecode(0, fps, record)} {timecode(0, fps, record + length)}")
+        lines.append(f"* FROM CLIP NAME: {Path(m.path).name}")
+        note = " ".join(part for part in (m.label, "" if m.score is None else f"score {m.score:.2f}") if part)
+        if note:
+            lines.append(f"* COMMENT: {note}")
+        lines.append("")
+        record += length
+    return "\n".join(lines)
+
+
+def to_markers(moments: list[Moment]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["Marker Name", "Description", "In", "Out", "Duration", "Marker Type", "File"])
+    for m in moments:
+        description = "" if m.score is None else f"score {m.score:.2f}"
+        writer.writerow([safe_cell(m.label or "match"), description, timecode(m.start, m.fps),
+                         timecode(m.end, m.fps), timecode(m.end - m.start, m.fps), "Comment",
+                         safe_cell(Path(m.path).name)])
+    return buffer.getvalue()
