@@ -40,10 +40,11 @@ from audioscan.models.base import LoadOptions
 from audioscan.query import classifier as classifiers
 from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryError
+from audioscan.query.clips import ClipReport, Wanted, export_clips
 from audioscan.query.formats import Moment
 from audioscan.query.quality import threshold_for_precision
 from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections, per_window
-from audioscan.query.search import Hit, SetIndex, embed_clip, needs_stats, stored_query
+from audioscan.query.search import Hit, SetIndex, embed_clip, embed_clips, needs_stats, stored_query
 from audioscan.query.suggest import suggest
 from audioscan.query.training import NEG_MARGIN, TOLERANCE, default_normalization, training_set
 
@@ -221,6 +222,23 @@ class Library:
             rates[item.path] = item.fps if item.fps is not None or item.status != "ok" else frame_rate(Path(item.path))
         return rates
 
+    def wanted(self, moments: Iterable[Moment | Hit], label: str = "") -> list[Wanted]:
+        """Moments (hits, detections, labels, or rows of a CSV) as clips to cut, with their files' durations."""
+        with self._reader() as store:
+            durations = {item.path: item.duration for item in store.media().values()}
+        out = []
+        for m in moments:
+            name = getattr(m, "label", "") or label
+            out.append(Wanted(m.path, m.start, m.end, durations.get(m.path), name, m.score))
+        return out
+
+    def export_clips(self, moments: Iterable[Moment | Hit], out_dir: str | Path, fmt: str = "wav",
+                     length: float | None = None, pad: float = 0.0, rate: int | None = None,
+                     channels: int | None = None, label: str = "",
+                     progress: Callable[[int, int], None] | None = None) -> ClipReport:
+        """Cut each moment from its source into ``out_dir`` (see ``audioscan.query.clips``)."""
+        return export_clips(self.wanted(moments, label), Path(out_dir), fmt, length, pad, rate, channels, progress)
+
     # ------------------------------------------------------------------ building
     def build(self, folder: str | Path, models: Sequence[str] | None = None, window: float = 8.0,
               hop: float = 1.0, device: str = "auto", precision: str = "auto", weights: str | Path | None = None,
@@ -282,20 +300,27 @@ class Library:
         return snapshot.vectors(), table
 
     # ------------------------------------------------------------------ searching
-    def search(self, query: str | Path | tuple[str, float], k: int = 10, model: str | None = None,
-               start: float = 0.0, end: float | None = None, device: str = "auto") -> Results:
-        """The ``k`` best moments like ``query``: a clip file (embedded once, ``[start, end)`` of it), or
-        ``(indexed media, seconds)`` for a stored window (no model runs; that window is left out)."""
+    def search(self, query: str | Path | list | tuple[str, float], k: int = 10, model: str | None = None,
+               start: float = 0.0, end: float | None = None, device: str = "auto",
+               exclude_files: Sequence[str] = (), min_score: float | None = None) -> Results:
+        """The ``k`` best moments like ``query``: a clip file (embedded once, ``[start, end)`` of it),
+        a list of clip files (searched by the mean of their vectors), or ``(indexed media, seconds)``
+        for a stored window (no model runs; that window is left out).  ``exclude_files`` are indexed
+        files to leave out of the hits; ``min_score`` drops hits scoring lower."""
         with self._reader() as store:
             info = store.find_set(model)
             snapshot = store.snapshot(info, stats=needs_stats(info))
+            known = list(snapshot.media.values())
+            skip = frozenset(labelling.resolve_media(store, str(f), known).id for f in exclude_files)
             if isinstance(query, tuple):
                 media_text, at = query
-                media = labelling.resolve_media(store, str(media_text), list(snapshot.media.values()))
+                media = labelling.resolve_media(store, str(media_text), known)
                 vector, exclude = stored_query(snapshot, media.id, media.rel, float(at))
+            elif isinstance(query, list):
+                vector, exclude = embed_clips([Path(q) for q in query], info, LoadOptions(device=device)), None
             else:
                 vector, exclude = embed_clip(Path(query), info, start, end, LoadOptions(device=device)), None
-        return Results(SetIndex(snapshot).search(vector, k, exclude))
+        return Results(SetIndex(snapshot).search(vector, k, exclude, skip, min_score))
 
     # ------------------------------------------------------------------ detectors
     def train(self, name: str, label: str | None = None, model: str | None = None, classifier: str = "logreg",

@@ -78,7 +78,7 @@ def file_names(paths: list[str], suffix: str) -> dict[str, str]:
     return names
 
 
-def unique_name(folder: Path, name: str, taken: set[str]) -> str:
+def unique_name(name: str, taken: set[str]) -> str:
     """``name`` made safe and distinct from ``taken`` (compared case-insensitively)."""
     stem, suffix = Path(name).stem, Path(name).suffix
     candidate, count = _safe(stem) + suffix, 2

@@ -20,6 +20,7 @@ from audioscan.indexer.store.store import Store
 from audioscan.query.errors import QueryError
 from audioscan.query import formats
 from audioscan.query.formats import safe_cell, unsafe_cell
+from audioscan.query.timecode import parse_time
 
 # Slack for times a little past the decoded end (editors round durations up).
 _END_SLACK = 0.5
@@ -123,6 +124,14 @@ def conflicts(labels: list[Label]) -> list[tuple[Label, Label]]:
             for neg in group if not neg.positive and pos.start <= neg.end and neg.start <= pos.end]
 
 
+def _parse_time(text: str, what: str, where: str) -> float:
+    """Seconds or a clock time (12:34.5) in a label file."""
+    try:
+        return parse_time(text)
+    except QueryError as err:
+        raise QueryError(f"{where}: {err} for {what}") from None
+
+
 def _number(text: str, what: str, where: str) -> float:
     try:
         value = float(text)
@@ -173,7 +182,8 @@ def looks_like_audacity(text: str) -> bool:
     return True
 
 
-def parse_csv(text: str, source: str, label: str | None, negative: bool) -> list[tuple[str, str, float, float | None, bool]]:
+def parse_csv(text: str, source: str, label: str | None, negative: bool,
+              need_label: bool = True) -> list[tuple[str, str, float, float | None, bool]]:
     """Rows of ``path,start,end,label[,negative]`` (a header, if present, may name the columns;
     extra columns such as ``score`` from ``rescore --format csv`` are ignored).  The delimiter
     (``,``, ``;`` or tab) is sniffed."""
@@ -198,12 +208,12 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool) -> list
         where = f"{source} line {number}"
         if not cells.get("path") or not cells.get("start"):
             raise QueryError(f"{where}: the row needs at least a path and a start time")
-        name = label or cells.get("label")
-        if not name:
+        name = label or cells.get("label") or ""
+        if not name and need_label:
             raise QueryError(f"{where}: no label; add a 'label' column or pass --label")
         end = cells.get("end")
-        out.append((cells["path"], name, _number(cells["start"], "start", where),
-                    _number(end, "end", where) if end else None,
+        out.append((cells["path"], name, _parse_time(cells["start"], "start", where),
+                    _parse_time(end, "end", where) if end else None,
                     not (negative or cells.get("negative", "").lower() in _TRUE)))
     return out
 

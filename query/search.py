@@ -45,6 +45,11 @@ class Hit:
                 "score": round(self.score, 4)}
 
 
+def embed_clips(paths: list[Path], info: SetInfo, load: LoadOptions = LoadOptions()) -> np.ndarray:
+    """One query from several example clips: the mean of their vectors (a prototype)."""
+    return np.mean([embed_clip(path, info, load=load) for path in paths], axis=0)
+
+
 def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None = None,
                load: LoadOptions = LoadOptions()) -> np.ndarray:
     """The query vector of ``[start, end)`` of a clip, with the set's own model.
@@ -165,8 +170,10 @@ class SetIndex:
     def _centred(self, vectors: np.ndarray) -> np.ndarray:
         return vectors if self.centre is None else vectors - self.centre
 
-    def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None) -> list[Hit]:
-        """The ``k`` best moments for ``query``; ``exclude`` = (media id, start, end) to leave out."""
+    def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None,
+               skip_media: frozenset[int] = frozenset(), min_score: float | None = None) -> list[Hit]:
+        """The ``k`` best moments for ``query``; ``exclude`` = (media id, start, end) to leave out,
+        ``skip_media`` files to leave out, ``min_score`` the lowest score worth returning."""
         if not len(self):
             return []
         per_moment = math.ceil(self.info.window / self.info.hop)
@@ -180,9 +187,18 @@ class SetIndex:
                 media_id, start, end = exclude
                 keep = ~((self.media_ids[top] == media_id) & (self.starts[top] < end) & (self.ends[top] > start))
                 top, scores = top[keep], scores[keep]
+            if skip_media:
+                keep = ~np.isin(self.media_ids[top], list(skip_media))
+                top, scores = top[keep], scores[keep]
+            if min_score is not None:
+                keep = scores >= min_score
+                complete_by_score = not keep.all()  # every later window scores lower still
+                top, scores = top[keep], scores[keep]
+            else:
+                complete_by_score = False
             hits, complete = merge_hits(self.paths[top], self.media_ids[top], self.starts[top], self.ends[top],
                                         scores, k)
-            if complete or fetch >= len(self):
+            if complete or complete_by_score or fetch >= len(self):
                 return hits
             fetch = min(len(self), fetch * 4)
 

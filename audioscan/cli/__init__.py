@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from audioscan.cli.context import Context, add_global_options
+from audioscan.cli.export import export
 from audioscan.cli.index import index
 from audioscan.cli.models import models
 from audioscan.cli.query import COMMANDS
@@ -40,6 +41,6 @@ def main(ctx: click.Context) -> None:
     ctx.ensure_object(Context)
 
 
-for command in (index, models, *COMMANDS):
+for command in (index, models, export, *COMMANDS):
     main.add_command(command)
 add_global_options(main)

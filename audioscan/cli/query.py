@@ -34,7 +34,7 @@ TIME = TimeType()
 
 
 @click.command("search")
-@click.argument("clip", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("clips", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--start", type=TIME, default=0.0, show_default=True, help="Clip start (seconds or 1:02.5).")
 @click.option("--end", type=TIME, default=None, help="Clip end (default: end of the clip).")
 @click.option("--from", "from_media", default=None, help="Search from a stored window of this indexed file...")
@@ -42,23 +42,28 @@ TIME = TimeType()
 @click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True, help="How many hits.")
 @click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
 @click.option("--device", default="auto", show_default=True, help="Where to embed the clip (auto, cpu, cuda[:n]).")
+@click.option("--exclude-file", "exclude_files", multiple=True, help="Leave this indexed file out of the hits (repeat).")
+@click.option("--min-score", type=float, default=None, help="Only hits scoring at least this.")
 @moment_options
 @click.pass_obj
-def search(obj, clip: Path | None, start: float, end: float | None, from_media: str | None, at: float | None,
-           k: int, set_name: str | None, device: str, fmt: str, out: Path | None, out_dir: Path | None,
-           use_timecode: bool) -> None:
-    """Find the moments that sound like CLIP, or like a stored moment (--from FILE --at S).
+def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_media: str | None, at: float | None,
+           k: int, set_name: str | None, device: str, exclude_files: tuple[str, ...], min_score: float | None,
+           fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool) -> None:
+    """Find the moments that sound like CLIPS, or like a stored moment (--from FILE --at S).
 
     Scores are cosine similarity.  Only the clip is embedded, with the set's own
     model; a clip longer than one window is embedded window by window, like the
     library, and searched with the mean of those vectors.  --from/--at reads the
     stored vector and loads no model; the query's own window is left out of the hits.
+    Several clips are searched by the mean of their vectors (a prototype of the sound).
     Overlapping matching windows of one file are merged into one hit.
     """
-    if (clip is None) == (from_media is None) or (from_media is None) != (at is None):
-        raise click.UsageError("give either CLIP, or --from FILE with --at SECONDS")
-    query = (from_media, at) if clip is None else clip
-    hits = obj.library.search(query, k, set_name, start, end, device)
+    if bool(clips) == (from_media is not None) or (from_media is None) != (at is None):
+        raise click.UsageError("give either CLIP..., or --from FILE with --at TIME")
+    if len(clips) > 1 and (start or end is not None):
+        raise click.UsageError("--start/--end cut one clip; give a single CLIP with them")
+    query = (from_media, at) if not clips else (list(clips) if len(clips) > 1 else clips[0])
+    hits = obj.library.search(query, k, set_name, start, end, device, exclude_files, min_score)
     emit(obj, obj.library.moments(hits), fmt, out, out_dir, use_timecode)
 
 

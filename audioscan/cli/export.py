@@ -1,0 +1,111 @@
+"""``audioscan export clips``: take the moments home as audio (or video) files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from audioscan.cli.console import show_progress
+from audioscan.query.clips import CLIP_FORMATS
+from audioscan.query.formats import Moment
+from audioscan.query.labels import parse_csv, read_text_file
+from audioscan.query.rescore import DEFAULT_THRESHOLD
+
+
+@click.group("export")
+def export() -> None:
+    """Take results home: audio clips cut from the sources."""
+
+
+@export.command("clips")
+@click.argument("moments_csv", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--from-search", "clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Cut the hits of searching this clip (repeat for several: searched by their mean).")
+@click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True, help="Hits to cut with --from-search.")
+@click.option("--from-rescore", "detector", default=None, help="Cut the detections of this classifier.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=DEFAULT_THRESHOLD, show_default=True)
+@click.option("--precision", type=click.FloatRange(0, 1), default=None,
+              help="With --from-rescore: the threshold that reached this cross-validated precision.")
+@click.option("--top", type=click.IntRange(1), default=None, help="Only the N best.")
+@click.option("--from-labels", "from_labels", is_flag=True, help="Cut the positive labels (of --label, or all).")
+@click.option("--label", default=None, help="With --from-labels: only this label.")
+@click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the clips and their clips.csv manifest.")
+@click.option("--format", "fmt", type=click.Choice(CLIP_FORMATS), default="wav", show_default=True,
+              help="wav keeps every sample exactly; flac stores integers (float sources as 24-bit); "
+                   "mp4 keeps the picture of a video (audio-only sources become wav).")
+@click.option("--length", type=click.FloatRange(0, min_open=True), default=None,
+              help="Fixed-length clips centred on each moment, clamped inside the file (e.g. 8).")
+@click.option("--pad", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Seconds added before and after each moment.")
+@click.option("--rate", type=click.IntRange(1000, 384000), default=None, help="Resample (default: the source's).")
+@click.option("--channels", type=click.IntRange(1, 2), default=None, help="1 or 2 (default: the source's).")
+@click.pass_obj
+def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int, detector: str | None,
+                  threshold: float, precision: float | None, top: int | None, from_labels: bool, label: str | None,
+                  set_name: str | None, out_dir: Path, fmt: str, length: float | None, pad: float, rate: int | None,
+                  channels: int | None) -> None:
+    """Cut moments into clips: from a CSV of path,start,end[,label], from search hits, from a
+    classifier's detections, or from labels.
+
+    Names read <source>_<hh-mm-ss.mmm>_<label>.<ext>; clips.csv in --out-dir says what each
+    clip is (source,start,end,clip_start,clip_end,label,score,clip). Running it again skips
+    the clips already there.
+    """
+    sources = sum(bool(x) for x in (moments_csv, clips, detector, from_labels))
+    if sources != 1:
+        raise click.UsageError("give one source: MOMENTS.csv, --from-search CLIP, --from-rescore NAME or --from-labels")
+    library = obj.library
+    name = ""
+    if moments_csv is not None:
+        rows = parse_csv(read_text_file(moments_csv), moments_csv.name, None, False, need_label=False)
+        moments = [Moment(_resolved(path, moments_csv), start, start if end is None else end, None, text)
+                   for path, text, start, end, _ in rows]
+    elif clips:
+        moments = library.search(list(clips) if len(clips) > 1 else clips[0], k, set_name)
+        name = "match"
+    elif detector:
+        found = library.detector(detector)
+        moments = found.rescore(threshold, top, precision)
+        name = found.classifier.label
+    else:
+        moments = library.labels.moments([item for item in library.labels.list(label) if item.positive])
+    moments = moments[:top] if top else moments
+    bar = _Bar(len(moments)) if show_progress(obj.quiet) else None
+    report = library.export_clips(moments, out_dir, fmt, length, pad, rate, channels, name,
+                                  bar.update if bar else None)
+    if bar:
+        bar.close()
+    for source, reason in report.failed:
+        click.echo(f"  {source}: {reason}", err=True)
+    if not obj.quiet:
+        click.echo(f"{len(report.written)} clip(s) written, {report.skipped} already there, {len(report.failed)} "
+                   f"failed; manifest {report.manifest}")
+    if report.failed and not report.written and not report.skipped:
+        sys.exit(1)
+
+
+def _resolved(path: str, csv_file: Path) -> str:
+    """A CSV's path: absolute, or relative to the CSV's folder (then to the current folder)."""
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        return str(given)
+    beside = csv_file.parent / given
+    return str((beside if beside.exists() else given).resolve())
+
+
+class _Bar:
+    def __init__(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, unit="clip", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, done: int, total: int) -> None:
+        self._bar.n = done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
