@@ -25,9 +25,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 
-from audioscan.indexer.build import BuildOptions, BuildReport, Progress, build, forget
+from audioscan.indexer.build import BuildOptions, BuildReport, Progress, build, build_targets, forget, selection
 from audioscan.indexer.media.decode import frame_rate
-from audioscan.indexer.media.windows import WindowSpec
 from audioscan.indexer.store.check import check_store, leftovers
 from audioscan.indexer.store.compact import CompactReport, compact_set
 from audioscan.indexer.store.records import SetInfo
@@ -224,8 +223,10 @@ class Library:
 
     def wanted(self, moments: Iterable[Moment | Hit], label: str = "") -> list[Wanted]:
         """Moments (hits, detections, labels, or rows of a CSV) as clips to cut, with their files' durations."""
-        with self._reader() as store:
-            durations = {item.path: item.duration for item in store.media().values()}
+        durations = {}
+        if (self.path / "catalog.duckdb").exists():  # a CSV of moments needs no store at all
+            with self._reader() as store:
+                durations = {item.path: item.duration for item in store.media().values()}
         out = []
         for m in moments:
             name = getattr(m, "label", "") or label
@@ -240,23 +241,59 @@ class Library:
         return export_clips(self.wanted(moments, label), Path(out_dir), fmt, length, pad, rate, channels, progress)
 
     # ------------------------------------------------------------------ building
-    def build(self, folder: str | Path, models: Sequence[str] | None = None, window: float = 8.0,
-              hop: float = 1.0, device: str = "auto", precision: str = "auto", weights: str | Path | None = None,
-              batch_size: int | None = None, decode_workers: int = 1, commit_every: float = 20.0,
-              fp16_store: bool = False, progress: Progress | Callable[[int, int], None] | None = None) -> BuildReport:
-        """Index every media file under ``folder`` (again: only what changed), like ``index build``.
-
-        ``progress`` is a :class:`Progress` or a callable ``(files_done, windows_done)``.
+    def build(self, paths: str | Path | Sequence[str | Path], models: Sequence[str] | None = None,
+              window: float | None = None, hop: float | None = None, device: str = "auto", precision: str = "auto",
+              weights: str | Path | None = None, batch_size: int | None = None, decode_workers: int = 1,
+              commit_every: float = 20.0, fp16_store: bool = False,
+              progress: Progress | Callable[[int, int], None] | None = None, include: Sequence[str] = (),
+              exclude: Sequence[str] = ()) -> BuildReport:
+        """Index every media file under each folder, and each named file (again: only what changed),
+        like ``index build``.  With no ``models``, ``window`` or ``hop``, every set the store already
+        holds is brought up to date (LOGMEL 8 s / 1 s for a new store).  ``include``/``exclude`` are
+        glob patterns on relative paths or file names.  ``progress`` is a :class:`Progress` or a
+        callable ``(files_done, windows_done)``.
         """
-        options = build_options(models, window, hop, device, precision, weights, batch_size, decode_workers,
-                                commit_every, fp16_store)
+        items = [Path(p).expanduser() for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+        for item in items:
+            if not item.exists():
+                raise QueryError(f"{item} does not exist; give a folder of media or media files")
+        existing = self.sets() if (self.path / "catalog.duckdb").exists() else []
+        targets = build_targets(existing, list(models or []), window, hop)
+        load = LoadOptions(device=device, precision=precision, weights=Path(weights) if weights else None)
+        if weights is not None and len({name for name, _ in targets}) > 1:
+            raise QueryError("--weights names the file of one model; give a single --model with it")
+        for name in dict.fromkeys(name for name, _ in targets):
+            registry.spec(name).weights_id(load)  # unknown models and missing weights fail before any change
+        report = None
         with self._writer() as store:
-            return build(store, Path(folder).expanduser(), options, _as_progress(progress))
+            for folder, files in _group_paths(items):
+                options = BuildOptions(targets=targets, load=load, batch_size=batch_size,
+                                       decode_workers=decode_workers, commit_seconds=commit_every,
+                                       dtype="fp16" if fp16_store else "fp32",
+                                       select=selection(files, list(include), list(exclude)))
+                done = build(store, folder, options, _as_progress(progress))
+                report = done if report is None else report.add(done)
+        return report
 
     def forget(self, folder: str | Path) -> int:
         """Drop the vectors of every file under an indexed folder (labels are kept); returns the file count."""
         with self._writer() as store:
             return forget(store, Path(folder))
+
+    def remove_set(self, name: str) -> tuple[SetInfo, int]:
+        """Drop an embedding set and the classifiers trained on it; returns the set and that count."""
+        with self._writer() as store:
+            info = store.find_set(name)
+            return info, store.remove_set(info)
+
+    def remove_detector(self, name: str, version: int | None = None) -> int:
+        """Delete a detector's version (or every version); returns how many were deleted."""
+        with self._reader() as store:
+            count = store.remove_classifier(name, version)
+        if not count:
+            which = f"'{name}'" + (f" version {version}" if version else "")
+            raise QueryError(f"no classifier {which}; 'audioscan classifiers' lists them")
+        return count
 
     def compact(self) -> list[CompactReport]:
         """Merge small segments and drop dead vectors in every set."""
@@ -363,20 +400,15 @@ class Library:
                     for r in store.classifiers()]
 
 
-def build_options(models: Sequence[str] | None, window: float, hop: float, device: str, precision: str,
-                  weights: str | Path | None, batch_size: int | None, decode_workers: int, commit_every: float,
-                  fp16_store: bool) -> BuildOptions:
-    """Checked build options; unknown models, missing weights and bad cuts fail before the store is touched."""
-    names = list(dict.fromkeys(m.upper() for m in (models or [registry.DEFAULT_MODEL])))
-    windows = WindowSpec.checked(window, hop)
-    if weights is not None and len(names) > 1:
-        raise QueryError("--weights names the file of one model; give a single --model with it")
-    load = LoadOptions(device=device, precision=precision, weights=Path(weights) if weights else None)
-    for name in names:
-        registry.spec(name).weights_id(load)
-    return BuildOptions(models=names, windows=windows, load=load, batch_size=batch_size,
-                        decode_workers=decode_workers, commit_seconds=commit_every,
-                        dtype="fp16" if fp16_store else "fp32")
+def _group_paths(items: list[Path]) -> list[tuple[Path, list[str]]]:
+    """Folders as they are; files grouped by their folder (built as that folder, those files only,
+    unless the folder itself is given too)."""
+    whole = [item.resolve() for item in items if item.is_dir()]
+    files: dict[Path, list[str]] = {}
+    for item in items:
+        if not item.is_dir() and item.resolve().parent not in whole:
+            files.setdefault(item.resolve().parent, []).append(item.resolve().name)
+    return [(folder, []) for folder in dict.fromkeys(whole)] + list(files.items())
 
 
 class _CallbackProgress(Progress):

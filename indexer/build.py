@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from fnmatch import fnmatch
+from typing import Callable
 
 import numpy as np
 
@@ -33,8 +35,13 @@ from audioscan.models.engine import default_batch_size
 
 @dataclass
 class BuildOptions:
+    """What to build.  ``targets`` are (model, cut) pairs; without them, every model of
+    ``models`` with the cut ``windows``."""
+
     models: list[str] = field(default_factory=lambda: [registry.DEFAULT_MODEL])
     windows: WindowSpec = field(default_factory=WindowSpec)
+    targets: list[tuple[str, WindowSpec]] = field(default_factory=list)
+    select: Callable[[str], bool] | None = None  # which files (relative paths) this build looks at
     load: LoadOptions = field(default_factory=LoadOptions)
     batch_size: int | None = None  # None: chosen per model and device, once a model is needed
     decode_workers: int = 1
@@ -62,6 +69,12 @@ class BuildReport:
         return {key: getattr(self, key) for key in (
             "files_seen", "files_indexed", "files_skipped", "files_reused", "files_removed",
             "files_failed", "files_unavailable", "windows_embedded", "seconds")}
+
+    def add(self, other: "BuildReport") -> "BuildReport":
+        """The figures of two builds as one (``index build A B``)."""
+        for key, value in vars(other).items():
+            setattr(self, key, getattr(self, key) + value)
+        return self
 
 
 class Progress:
@@ -146,7 +159,8 @@ class _Run:
             (default_batch_size(registry.spec(sets[sid].model).count_params(), options.load.device)
              for sid in needed), default=1)
         self.batchers = {sid: Batcher(models[sets[sid].model], self.batch_size) for sid in needed}
-        self.files = [(job.path, [Cut(sid, sets[sid].sample_rate, *options.windows.samples(sets[sid].sample_rate))
+        self.files = [(job.path, [Cut(sid, sets[sid].sample_rate,
+                                      *WindowSpec(sets[sid].window, sets[sid].hop).samples(sets[sid].sample_rate))
                                   for sid in job.set_ids], job.media.fingerprint is None) for job in plan.jobs]
         self.pending: dict[int, _Pending] = {}
         self.committer = Committer(store, options.commit_seconds, options.commit_windows)
@@ -201,15 +215,22 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     root = root.resolve()
     if not root.is_dir():
         raise StoreError(f"{root} is not a folder; give the folder of media to index")
-    specs = [registry.spec(name) for name in dict.fromkeys(options.models)]
-    sets = [store.ensure_set(spec.name, spec.weights_id(options.load), options.windows.window,
-                             options.windows.hop, spec.sample_rate, spec.dim, options.dtype) for spec in specs]
+    targets = options.targets or [(name, options.windows) for name in dict.fromkeys(options.models)]
+    sets = []
+    for name, cut in dict.fromkeys(targets):
+        spec = registry.spec(name)
+        sets.append(store.ensure_set(spec.name, spec.weights_id(options.load), cut.window, cut.hop,
+                                     spec.sample_rate, spec.dim, options.dtype))
     root_id, scope = place_root(store, root)
     unreadable: list[str] = []
     entries = [FileEntry(scope + e.rel, e.abs, e.size, e.mtime_ns)
                for e in walk(root, skip=store.path.resolve(), unreadable=unreadable)]
+    selected = (lambda rel: rel.startswith(scope) and options.select(rel[len(scope):])) if options.select else None
+    if selected is not None:
+        entries = [e for e in entries if selected(e.rel)]
     progress.status(f"{len(entries)} files under {root}; checking which are new or changed")
-    plan = make_plan(store, root_id, entries, [info.id for info in sets], [scope + u for u in unreadable], scope)
+    plan = make_plan(store, root_id, entries, [info.id for info in sets], [scope + u for u in unreadable], scope,
+                     selected)
     store.commit(plan.bookkeeping)
     report = BuildReport(files_seen=plan.files_seen, files_skipped=plan.files_skipped,
                          files_reused=plan.files_reused, files_removed=plan.files_removed,
@@ -224,6 +245,36 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     report.seconds = round(time.monotonic() - clock, 3)
     store.record_run(f"index build {root}", started, report.as_json())
     return report
+
+
+def build_targets(existing: list[SetInfo], models: list[str] | None, window: float | None,
+                  hop: float | None) -> list[tuple[str, WindowSpec]]:
+    """Which sets a build fills: every set the store holds when nothing is chosen (so no set
+    falls behind); else the chosen models (or the store's models, or LOGMEL) with the chosen cut
+    (8 s / 1 s unless given)."""
+    if not models and window is None and hop is None and existing:
+        return list(dict.fromkeys((info.model, WindowSpec(info.window, info.hop)) for info in existing))
+    names = list(dict.fromkeys(m.upper() for m in models)) if models else (
+        list(dict.fromkeys(info.model for info in existing)) or [registry.DEFAULT_MODEL])
+    cut = WindowSpec.checked(8.0 if window is None else window, 1.0 if hop is None else hop)
+    return [(name, cut) for name in names]
+
+
+def selection(files: list[str], include: list[str], exclude: list[str]) -> Callable[[str], bool] | None:
+    """A test of relative paths for named files and --include/--exclude glob patterns (matched
+    against the relative path and the file name)."""
+    if not files and not include and not exclude:
+        return None
+
+    def chosen(rel: str) -> bool:
+        name = rel.rsplit("/", 1)[-1]
+        if files and rel not in files:
+            return False
+        if include and not any(fnmatch(rel, g) or fnmatch(name, g) for g in include):
+            return False
+        return not any(fnmatch(rel, g) or fnmatch(name, g) for g in exclude)
+
+    return chosen
 
 
 def place_root(store: Store, folder: Path) -> tuple[int, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from audioscan.indexer.media.decode import probe
 from audioscan.indexer.media.discover import FileEntry, fingerprint
@@ -47,7 +48,7 @@ class Plan:
 
 
 def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: list[int],
-              unreadable: list[str] = (), scope: str = "") -> Plan:
+              unreadable: list[str] = (), scope: str = "", selected: Callable[[str], bool] | None = None) -> Plan:
     """Sort every file under the root into skip, move, embed, fail, remove or unavailable.
 
     A file is removed (its windows dropped) only when the folder that held it was
@@ -57,13 +58,16 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
     Dropping a whole root is ``index forget``'s job, never an accident of a build.
 
     ``scope`` limits the plan to one subfolder of the root (``"sub/"``): a build of a
-    folder inside an indexed root updates those files and leaves the others alone.
+    folder inside an indexed root updates those files and leaves the others alone;
+    ``selected`` (a test of relative paths: named files, --include/--exclude) limits it
+    further, and files it leaves out are neither indexed nor dropped.
     A new file whose content matches a file of another root that is no longer on
     disk is that file, moved (a renamed or re-mounted root): it keeps its id, vectors
     and labels.
     """
     plan = Plan()
-    known = {path: row for path, row in store.media_of_root(root_id).items() if path.startswith(scope)}
+    known = {path: row for path, row in store.media_of_root(root_id).items()
+             if path.startswith(scope) and (selected is None or selected(path))}
     done = store.embedded_sets(root_id)
     not_media = store.non_media(root_id)
     on_disk = {entry.rel for entry in entries}
@@ -159,7 +163,7 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
                          entry.mtime_ns, digest, None, "ok")
         plan.jobs.append(Job(media, entry.abs, list(set_ids), replaces=row is not None))
 
-    root_unavailable = not entries or "" in unreadable
+    root_unavailable = not entries or scope in unreadable
     for row in known.values():
         if row.path in on_disk or row.status in ("missing", "unavailable") or row.id in moved_ids:
             continue

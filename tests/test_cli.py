@@ -24,7 +24,7 @@ def test_build_status_check_search_in_json(library, store_path, tmp_path):
     assert report["files_failed"] == 4 and "could not be indexed" in result.stderr
     status = json.loads(run("index", "status", "--format", "json", store=store_path).stdout)
     assert set(status) >= {"store", "sets", "media", "failed"}
-    assert set(status["sets"][0]) == {"name", "model", "dim", "window", "hop", "windows", "segments"}
+    assert set(status["sets"][0]) == {"name", "model", "dim", "window", "hop", "windows", "segments", "behind"}
     assert status["media"]["ok"] == 9 and status["media"]["failed"] == 4
     assert all(set(item) == {"path", "error"} for item in status["failed"])
     assert run("index", "check", store=store_path).exit_code == 0

@@ -68,3 +68,12 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     click.echo(line(headers))
     for row in text:
         click.echo(line(row))
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal; elsewhere insist on --yes, so a script never deletes by accident."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.UsageError("this deletes stored data: add --yes to confirm")
+    click.confirm(question, abort=True)

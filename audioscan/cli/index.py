@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from audioscan.cli.console import BarProgress, echo_json, echo_table, show_progress
+from audioscan.cli.console import BarProgress, confirm, echo_json, echo_table, show_progress
 from audioscan.indexer.build import Progress
-from audioscan.models import registry
 
 FORMATS = click.Choice(["table", "json"])
 
@@ -20,11 +19,14 @@ def index() -> None:
 
 
 @index.command("build")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", "-m", "models", multiple=True, default=[registry.DEFAULT_MODEL], show_default=True,
-              help="Embedding model (repeat for several; all share one decoding pass).")
-@click.option("--window", type=float, default=8.0, show_default=True, help="Window length in seconds.")
-@click.option("--hop", type=float, default=1.0, show_default=True, help="Seconds between window starts.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--model", "-m", "models", multiple=True,
+              help="Embedding model (repeat for several; all share one decoding pass). Default: every set the "
+                   "store holds, or LOGMEL for a new store.")
+@click.option("--window", type=float, default=None, help="Window length in seconds (default 8).")
+@click.option("--hop", type=float, default=None, help="Seconds between window starts (default 1).")
+@click.option("--include", multiple=True, help="Only files matching this glob (path or name; repeat).")
+@click.option("--exclude", multiple=True, help="Leave out files matching this glob (path or name; repeat).")
 @click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None,
               help="Weights file (or folder) of the one --model, instead of looking in the caches.")
 @click.option("--batch-size", type=click.IntRange(1), default=None,
@@ -40,13 +42,18 @@ def index() -> None:
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any file under FOLDER is failed (now or before).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-def build_command(obj, folder: Path, models: tuple[str, ...], window: float, hop: float, weights: Path | None,
+def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window: float | None, hop: float | None,
+                  include: tuple[str, ...], exclude: tuple[str, ...], weights: Path | None,
                   batch_size: int | None, device: str, precision: str, decode_workers: int, commit_every: float,
                   fp16_store: bool, strict: bool, fmt: str) -> None:
-    """Index every media file under FOLDER (again: only what changed)."""
+    """Index every media file under each FOLDER, and each FILE given (again: only what changed).
+
+    With no --model, --window or --hop, every embedding set the store holds is brought up
+    to date, so none falls behind.
+    """
     progress = BarProgress() if show_progress(obj.quiet) else Progress()
-    report = obj.library.build(folder, models, window, hop, device, precision, weights, batch_size,
-                               decode_workers, commit_every, fp16_store, progress)
+    report = obj.library.build(list(paths), models, window, hop, device, precision, weights, batch_size,
+                               decode_workers, commit_every, fp16_store, progress, include, exclude)
     if fmt == "json":
         echo_json(report.as_json())
     elif not obj.quiet:
@@ -80,9 +87,11 @@ def status_command(obj, fmt: str) -> None:
         echo_json(status)
         return
     click.echo(f"store {status['store']}")
-    echo_table(["set", "model", "dim", "window", "hop", "windows", "segments"],
-               [[s["name"], s["model"], s["dim"], s["window"], s["hop"], s["windows"], s["segments"]]
+    echo_table(["set", "model", "dim", "window", "hop", "windows", "segments", "files behind"],
+               [[s["name"], s["model"], s["dim"], s["window"], s["hop"], s["windows"], s["segments"], s["behind"]]
                 for s in status["sets"]])
+    if any(s["behind"] for s in status["sets"]):
+        click.echo("'audioscan index build FOLDER' (with no --model) brings every set up to date")
     media = status["media"]
     click.echo(f"media: {media['ok']} ok, {media['failed']} failed, {media['missing']} missing from disk, "
                f"{media['unavailable']} unavailable")
@@ -143,10 +152,13 @@ def forget_command(obj, folder: Path, yes: bool) -> None:
         click.echo(f"forgot {count} file(s) under {folder}; their labels are kept")
 
 
-def confirm(question: str, yes: bool) -> None:
-    """Ask on a terminal; elsewhere insist on --yes, so a script never deletes by accident."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise click.UsageError("this deletes stored vectors: add --yes to confirm")
-    click.confirm(question, abort=True)
+@index.command("remove-set")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask (needed when not on a terminal).")
+@click.pass_obj
+def remove_set_command(obj, name: str, yes: bool) -> None:
+    """Drop the embedding set NAME (see 'index status'), and the classifiers trained on it."""
+    confirm(f"drop every vector of set {name}?", yes)
+    info, dropped = obj.library.remove_set(name)
+    if not obj.quiet:
+        click.echo(f"removed set {info.name}" + (f" and {dropped} classifier version(s) trained on it" if dropped else ""))

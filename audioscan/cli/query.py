@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from audioscan.cli.console import echo_json, echo_table
+from audioscan.cli.console import confirm, echo_json, echo_table
 from audioscan.cli.moments import emit, moment_options
 from audioscan.query import classifier as classifiers
 from audioscan.query import labels as labelling
@@ -276,18 +276,33 @@ def suggest_command(obj, name: str, count: int, fmt: str, out: Path | None, out_
     emit(obj, moments, fmt, out, out_dir, use_timecode)
 
 
-@click.command("classifiers")
+@click.group("classifiers", invoke_without_command=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.pass_obj
-def classifiers_command(obj, fmt: str) -> None:
+@click.pass_context
+def classifiers_command(ctx, fmt: str) -> None:
     """Trained classifiers and their kept versions, with cross-validated scores."""
-    items = obj.library.detectors()
+    if ctx.invoked_subcommand is not None:
+        return
+    items = ctx.obj.library.detectors()
     if fmt == "json":
         echo_json(items)
     else:
-        echo_table(["name", "version", "label", "set", "classifier", "cv_ap", "cv_roc_auc", "created"],
+        echo_table(["name", "version", "label", "set", "classifier", "cv_ap", "cv_roc_auc", "reliable", "created"],
                    [[i["name"], i["version"], i["label"], i["set"], i["classifier"], i["cv_ap"], i["cv_roc_auc"],
-                     i["created"][:19]] for i in items])
+                     {True: "yes", False: "no"}.get(i.get("reliable"), ""), i["created"][:19]] for i in items])
+
+
+@classifiers_command.command("remove")
+@click.argument("name")
+@click.option("--version", type=int, default=None, help="Only this version (default: every version).")
+@click.option("--yes", is_flag=True, help="Do not ask (needed when not on a terminal).")
+@click.pass_obj
+def classifiers_remove(obj, name: str, version: int | None, yes: bool) -> None:
+    """Delete classifier NAME (or one --version of it)."""
+    confirm(f"delete classifier {name}" + (f" version {version}" if version else " (every version)") + "?", yes)
+    count = obj.library.remove_detector(name, version)
+    if not obj.quiet:
+        click.echo(f"deleted {count} version(s) of {name}")
 
 
 COMMANDS = [search, labels, train, rescore, suggest_command, classifiers_command]

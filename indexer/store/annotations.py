@@ -135,6 +135,14 @@ class Annotations:
                 [name, version, version]).fetchone()
         return ClassifierRow(*row) if row else None
 
+    def remove_classifier(self, name: str, version: int | None = None) -> int:
+        """Delete one version of a classifier, or all of them; returns how many were deleted."""
+        with self._edit() as con:
+            count = con.execute("SELECT count(*) FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)",
+                                [name, version, version]).fetchone()[0]
+            con.execute("DELETE FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)", [name, version, version])
+        return count
+
     def classifiers(self) -> list[ClassifierRow]:
         """Every kept version of every classifier (without tree blobs), by name and version."""
         with self.connect() as con:

@@ -94,6 +94,8 @@ MIGRATIONS: dict[int, str] = {
     4: """
     -- A video's frame rate (NULL for audio), so exports write timecodes at the file's own rate.
     ALTER TABLE media ADD COLUMN fps DOUBLE;
+    -- The folder of a retired file, so it can still be deleted after its set is removed.
+    ALTER TABLE retired_files ADD COLUMN set_name VARCHAR;
     """,
 }
 

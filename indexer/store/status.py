@@ -13,15 +13,17 @@ def store_status(store: Store) -> dict:
         sets = con.execute(
             "SELECT s.name, s.model, s.dim, s.window_s, s.hop_s, "
             "(SELECT count(*) FROM windows w WHERE w.set_id = s.id AND w.alive), "
-            "(SELECT count(*) FROM segments g WHERE g.set_id = s.id) FROM sets s ORDER BY s.id").fetchall()
+            "(SELECT count(*) FROM segments g WHERE g.set_id = s.id), "
+            "(SELECT count(*) FROM media m WHERE m.status = 'ok' AND NOT EXISTS (SELECT 1 FROM media_sets ms "
+            "WHERE ms.media_id = m.id AND ms.set_id = s.id)) FROM sets s ORDER BY s.id").fetchall()
         counts = dict(con.execute("SELECT status, count(*) FROM media GROUP BY status").fetchall())
         failed = con.execute("SELECT r.path, m.path, m.error FROM media m JOIN roots r ON r.id = m.root_id "
                              "WHERE m.status = 'failed' ORDER BY r.path, m.path").fetchall()
         con.execute("COMMIT")
     return {
         "store": str(store.path.resolve()),
-        "sets": [{"name": n, "model": m, "dim": d, "window": w, "hop": h, "windows": c, "segments": g}
-                 for n, m, d, w, h, c, g in sets],
+        "sets": [{"name": n, "model": m, "dim": d, "window": w, "hop": h, "windows": c, "segments": g, "behind": b}
+                 for n, m, d, w, h, c, g, b in sets],
         "media": {"ok": counts.get("ok", 0), "failed": counts.get("failed", 0), "missing": counts.get("missing", 0),
                   "unavailable": counts.get("unavailable", 0)},
         "failed": [{"path": f"{root}/{path}", "error": error} for root, path, error in failed],

@@ -168,7 +168,8 @@ class Store(Annotations):
     def _listed(self, con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
         rows = con.execute("SELECT s.name, g.file FROM segments g JOIN sets s ON s.id = g.set_id UNION ALL "
                            "SELECT s.name, a.file FROM ann_indexes a JOIN sets s ON s.id = a.set_id UNION ALL "
-                           "SELECT s.name, r.file FROM retired_files r JOIN sets s ON s.id = r.set_id").fetchall()
+                           "SELECT coalesce(r.set_name, s.name), r.file FROM retired_files r "
+                           "LEFT JOIN sets s ON s.id = r.set_id").fetchall()
         return set(rows)
 
     def unlisted_files(self) -> list[Path]:
@@ -191,8 +192,8 @@ class Store(Annotations):
         grace = RETIRE_GRACE_SECONDS if grace is None else grace
         cutoff = utcnow() - dt.timedelta(seconds=grace)
         with self.connect() as con:
-            retired = con.execute("SELECT r.set_id, s.name, r.file FROM retired_files r JOIN sets s ON "
-                                  "s.id = r.set_id WHERE r.retired_at < ?", [cutoff]).fetchall()
+            retired = con.execute("SELECT r.set_id, coalesce(r.set_name, s.name), r.file FROM retired_files r "
+                                  "LEFT JOIN sets s ON s.id = r.set_id WHERE r.retired_at < ?", [cutoff]).fetchall()
             listed = self._listed(con)
             writers = {token: (pid, host, closed) for token, pid, host, closed in
                        con.execute("SELECT token, pid, host, closed_at FROM writers").fetchall()}
@@ -475,8 +476,26 @@ class Store(Annotations):
     def retire_files(con: duckdb.DuckDBPyConnection, set_id: int, files: Sequence[str]) -> None:
         """Inside a transaction: files no longer listed, kept for readers until the grace period ends."""
         if files:
-            con.executemany("INSERT OR REPLACE INTO retired_files VALUES (?, ?, ?)",
-                            [[set_id, file, utcnow()] for file in files])
+            name = con.execute("SELECT name FROM sets WHERE id = ?", [set_id]).fetchone()[0]
+            con.executemany("INSERT OR REPLACE INTO retired_files (set_id, file, retired_at, set_name) "
+                            "VALUES (?, ?, ?, ?)", [[set_id, file, utcnow(), name] for file in files])
+
+    def remove_set(self, info: SetInfo) -> int:
+        """Drop an embedding set: its windows, statistics, ANN index and the classifiers trained on
+        it.  Its files are retired (deleted after the grace period).  Returns the classifiers dropped."""
+        self._require_write()
+        with self.connect() as con:
+            con.execute("BEGIN")
+            files = [r[0] for r in con.execute("SELECT file FROM segments WHERE set_id = ? UNION ALL "
+                                               "SELECT file FROM ann_indexes WHERE set_id = ?",
+                                               [info.id, info.id]).fetchall()]
+            self.retire_files(con, info.id, files)
+            dropped = con.execute("SELECT count(*) FROM classifiers WHERE set_id = ?", [info.id]).fetchone()[0]
+            for table in ("windows", "media_sets", "segments", "ann_indexes", "classifiers"):
+                con.execute(f"DELETE FROM {table} WHERE set_id = ?", [info.id])
+            con.execute("DELETE FROM sets WHERE id = ?", [info.id])
+            con.execute("COMMIT")
+        return dropped
 
     def record_run(self, command: str, started: dt.datetime, stats: dict) -> None:
         self._require_write()

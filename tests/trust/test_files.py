@@ -59,7 +59,8 @@ def test_a_crafted_catalog_cannot_reach_outside_the_store(tmp_path, store_path):
     victim.write_text("precious")
     con = duckdb.connect(str(store_path / "catalog.duckdb"))
     con.execute("UPDATE segments SET file = '../../victim.faiss'")
-    con.execute("INSERT INTO retired_files VALUES (?, '../../../victim.faiss', TIMESTAMP '2000-01-01')", [info.id])
+    con.execute("INSERT INTO retired_files VALUES (?, '../../../victim.faiss', TIMESTAMP '2000-01-01', '..')",
+                [info.id])
     con.close()
     with pytest.raises(StoreError, match="never writes"):
         with Store.open(store_path, write=True):
