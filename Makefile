@@ -17,7 +17,8 @@ AS := $(VENV)/bin/audioscan --store $(DEMO)/store
 
 # The main job on generated media with the offline default model (LOGMEL): index twice
 # (the second run embeds nothing), inspect, search by clip and by stored moment, then
-# label two sirens and some non-sirens, train a detector and rescore the library.
+# label two sirens and some non-sirens, train a detector, rescore the library and take
+# the detections home as 8-second clips.
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(PY) -m audioscan.indexer.media.samples $(DEMO)
@@ -34,6 +35,8 @@ demo: $(STAMP)
 	$(AS) train siren
 	$(AS) rescore siren --threshold 0.5
 	$(AS) suggest siren -n 3
+	$(AS) export clips --from-rescore siren --length 8 --out-dir $(DEMO)/clips
+	ls $(DEMO)/clips
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
