@@ -21,9 +21,9 @@ except metadata.PackageNotFoundError:  # running from a source tree that was nev
     __version__ = "0+unknown"
 
 if TYPE_CHECKING:
-    from audioscan.api import Library, open
+    from audioscan.api import Detection, Detector, Library, Results, open
 
-_API = ("open", "Library", "Hit", "Detection")
+_API = ("open", "Library", "Detector", "Results", "Detection")
 
 
 def __getattr__(name: str) -> Any:

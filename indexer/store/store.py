@@ -21,35 +21,30 @@ import json
 import os
 import secrets
 import socket
-import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 from audioscan.indexer.errors import StoreError
-from audioscan.indexer.faults import crash_point
 from audioscan.indexer.store import catalog
 from audioscan.indexer.store.annotations import Annotations
-from audioscan.indexer.store.files import StoreFiles, segment_name, valid_set_name, writer_of
+from audioscan.indexer.store.commit import Commits
+from audioscan.indexer.store.garbage import Garbage
+from audioscan.indexer.store.files import StoreFiles, valid_set_name
 from audioscan.indexer.store.lock import HOLDER_FILE, LOCK_FILE, WriterLock
-from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
-from audioscan.indexer.store.segments import write_segment
+from audioscan.indexer.store.records import MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.snapshot import FileStats, MediaInfo, SegmentRow, Snapshot
 
 CATALOG_FILE = "catalog.duckdb"
 # What an empty store folder may hold before its catalog exists (a crash right after creating it).
 _STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", LOCK_FILE, HOLDER_FILE, "sets"}
-# Files retired by compaction or an index rebuild are kept this long for readers that
-# took their snapshot before (a search, a train, a rescore: seconds; this is minutes).
-RETIRE_GRACE_SECONDS = float(os.environ.get("AUDIOSCAN_RETIRE_GRACE", 600))
 _MEDIA_ID_BLOCK = 256
 
 
-class Store(Annotations):
+class Store(Annotations, Commits, Garbage):
     """A store folder; reading is always allowed, changing needs ``write=True``."""
 
     def __init__(self, path: Path, write: bool) -> None:
@@ -163,60 +158,6 @@ class Store(Annotations):
             first = self.reserve_ids("media", _MEDIA_ID_BLOCK)
             self._media_ids = list(range(first + _MEDIA_ID_BLOCK - 1, first - 1, -1))
         return self._media_ids.pop()
-
-    # ----------------------------------------------------------------- garbage
-    def _listed(self, con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
-        rows = con.execute("SELECT s.name, g.file FROM segments g JOIN sets s ON s.id = g.set_id UNION ALL "
-                           "SELECT s.name, a.file FROM ann_indexes a JOIN sets s ON s.id = a.set_id UNION ALL "
-                           "SELECT coalesce(r.set_name, s.name), r.file FROM retired_files r "
-                           "LEFT JOIN sets s ON s.id = r.set_id").fetchall()
-        return set(rows)
-
-    def unlisted_files(self) -> list[Path]:
-        """Files of ours under sets/ that no committed catalog row refers to (crash leftovers)."""
-        with self.connect() as con:
-            listed = self._listed(con)
-        return [path for folder, path in self.files.owned_files() if (folder, path.name) not in listed]
-
-    def collect_garbage(self, grace: float | None = None) -> list[Path]:
-        """Delete what no reader can need any more; returns what was deleted.
-
-        * retired files (replaced by compaction or an index rebuild) older than ``grace``;
-        * unlisted files of ours (a crash between "segment written" and "catalog
-          committed") whose writer is known to be gone - closed, or a dead process on
-          this machine - or, for any other writer, older than ``grace``.
-
-        Only files of our own naming, inside our own set folders, are ever touched.
-        """
-        self._require_write()
-        grace = RETIRE_GRACE_SECONDS if grace is None else grace
-        cutoff = utcnow() - dt.timedelta(seconds=grace)
-        with self.connect() as con:
-            retired = con.execute("SELECT r.set_id, coalesce(r.set_name, s.name), r.file FROM retired_files r "
-                                  "LEFT JOIN sets s ON s.id = r.set_id WHERE r.retired_at < ?", [cutoff]).fetchall()
-            listed = self._listed(con)
-            writers = {token: (pid, host, closed) for token, pid, host, closed in
-                       con.execute("SELECT token, pid, host, closed_at FROM writers").fetchall()}
-        removed: list[Path] = []
-        for set_id, set_name, file in retired:
-            path = self.files.file(set_name, file)
-            self.files.remove(path)
-            if not path.exists():
-                removed.append(path)
-                with self.connect() as con:
-                    con.execute("DELETE FROM retired_files WHERE set_id = ? AND file = ?", [set_id, file])
-        now = time.time()
-        for folder, path in self.files.owned_files():
-            if (folder, path.name) in listed or writer_of(path.name) == self.token:
-                continue
-            gone = _writer_gone(writers.get(writer_of(path.name) or "", None))
-            try:
-                old = now - path.lstat().st_mtime > grace
-            except FileNotFoundError:
-                continue
-            if (gone or old or writer_of(path.name) is None) and self.files.remove(path):
-                removed.append(path)
-        return removed
 
     # ----------------------------------------------------------------- sets and roots
     def sets(self) -> list[SetInfo]:
@@ -362,141 +303,6 @@ class Store(Annotations):
         with self.connect() as con:
             return self._media(con)
 
-    # ----------------------------------------------------------------- commits
-    def commit_segments(self, pieces: Sequence[tuple[SetInfo, np.ndarray, np.ndarray]],
-                        apply: Callable[[duckdb.DuckDBPyConnection, list[int]], None]) -> None:
-        """The commit protocol, for builds and compaction alike.
-
-        Each ``(set, window ids, vectors)`` piece becomes a new segment file written
-        durably under this writer's own name; then one catalog transaction records the
-        segments and runs ``apply(con, segment_ids)`` for everything else that changes.
-        If anything fails before the transaction commits, the files written here - and
-        only those - are removed, so the catalog never lists a file that is not whole
-        and no other writer's file is ever touched.
-        """
-        self._require_write()
-        written: list[Path] = []
-        committed = False
-        try:
-            first = self.reserve_ids("segments", len(pieces)) if pieces else 0
-            rows = []
-            for offset, (info, ids, vectors) in enumerate(pieces):
-                segment_id = first + offset
-                path = self.files.set_dir(info.name, create=True) / segment_name(self.token, segment_id)
-                written.append(path)
-                checksum = write_segment(path, ids, vectors, info.dtype)
-                rows.append([segment_id, info.id, path.name, len(ids), utcnow(), checksum])
-            crash_point("segment-written")
-            with self.connect() as con:
-                con.execute("BEGIN")
-                try:
-                    for row in rows:
-                        con.execute("INSERT INTO segments (id, set_id, file, n_vectors, created_at, checksum) "
-                                    "VALUES (?, ?, ?, ?, ?, ?)", row)
-                    apply(con, [row[0] for row in rows])
-                    con.execute("COMMIT")
-                    committed = True
-                except BaseException:
-                    if not committed:
-                        con.execute("ROLLBACK")
-                    raise
-        except BaseException:
-            if not committed:
-                for path in written:
-                    self.files.remove(path)
-                    self.files.remove(path.with_name(path.name + ".tmp"))
-            raise
-
-    def commit(self, change: Commit) -> None:
-        """Make a build's ``change`` durable: segments first, then one catalog transaction."""
-        self._require_write()
-        if not change:
-            return
-        sets = {info.id: info for info in self.sets()}
-        by_set: dict[int, list[FileVectors]] = {}
-        for item in change.vectors:
-            by_set.setdefault(item.set_id, []).append(item)
-        pieces, window_tables, stats_rows = [], [], []
-        first = self.reserve_ids("windows", change.windows()) if change.vectors else 0
-        for set_id, items in by_set.items():
-            count = sum(len(item.starts) for item in items)
-            ids = np.arange(first, first + count, dtype=np.int64)
-            first += count
-            pieces.append((sets[set_id], ids, np.concatenate([item.vectors for item in items])))
-            window_tables.append({
-                "id": ids,
-                "media_id": np.concatenate([np.full(len(i.starts), i.media_id, np.int64) for i in items]),
-                "set_id": np.full(count, set_id, np.int32),
-                "start_s": np.concatenate([i.starts for i in items]).astype(np.float64),
-                "end_s": np.concatenate([i.ends for i in items]).astype(np.float64),
-            })
-            for item in items:
-                vec = item.vectors.astype(np.float64)
-                stats_rows.append([item.media_id, set_id, len(item.starts),
-                                   vec.mean(axis=0).astype(np.float32).tolist(),
-                                   vec.std(axis=0).astype(np.float32).tolist()])
-
-        def apply(con: duckdb.DuckDBPyConnection, segment_ids: list[int]) -> None:
-            self._apply(con, change)  # old windows die before the new ones of the same files arrive
-            for table, segment_id in zip(window_tables, segment_ids):
-                table = pa.table({**table, "segment_id": np.full(len(table["id"]), segment_id, np.int32),
-                                  "alive": np.ones(len(table["id"]), dtype=bool)})
-                con.register("new_windows", table)
-                con.execute("INSERT INTO windows SELECT * FROM new_windows")
-                con.unregister("new_windows")
-            if stats_rows:
-                con.executemany("INSERT INTO media_sets VALUES (?, ?, ?, ?, ?)", stats_rows)
-
-        self.commit_segments(pieces, apply)
-        crash_point("committed")
-
-    @staticmethod
-    def _apply(con: duckdb.DuckDBPyConnection, change: Commit) -> None:
-        """The catalog side of a build's commit, before its new windows: media rows, retired
-        windows, files found not to be media."""
-        for row in change.media:
-            con.execute(
-                "INSERT INTO media (id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, "
-                "updated_at, retry, fps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                "root_id = excluded.root_id, path = excluded.path, size = excluded.size, "
-                "mtime_ns = excluded.mtime_ns, fingerprint = excluded.fingerprint, duration = excluded.duration, "
-                "status = excluded.status, error = excluded.error, updated_at = excluded.updated_at, "
-                "retry = excluded.retry, fps = coalesce(excluded.fps, media.fps)",
-                [row.id, row.root_id, row.path, row.size, row.mtime_ns, row.fingerprint, row.duration,
-                 row.status, row.error, utcnow(), row.retry, row.fps])
-        for media_id, set_id in change.retire:
-            where, args = ("media_id = ?", [media_id]) if set_id is None else (
-                "media_id = ? AND set_id = ?", [media_id, set_id])
-            con.execute(f"UPDATE windows SET alive = false WHERE alive AND {where}", args)
-            con.execute(f"DELETE FROM media_sets WHERE {where}", args)
-        for root_id, path, size, mtime in change.non_media:
-            con.execute("INSERT OR REPLACE INTO non_media VALUES (?, ?, ?, ?)", [root_id, path, size, mtime])
-
-    @staticmethod
-    def retire_files(con: duckdb.DuckDBPyConnection, set_id: int, files: Sequence[str]) -> None:
-        """Inside a transaction: files no longer listed, kept for readers until the grace period ends."""
-        if files:
-            name = con.execute("SELECT name FROM sets WHERE id = ?", [set_id]).fetchone()[0]
-            con.executemany("INSERT OR REPLACE INTO retired_files (set_id, file, retired_at, set_name) "
-                            "VALUES (?, ?, ?, ?)", [[set_id, file, utcnow(), name] for file in files])
-
-    def remove_set(self, info: SetInfo) -> int:
-        """Drop an embedding set: its windows, statistics, ANN index and the classifiers trained on
-        it.  Its files are retired (deleted after the grace period).  Returns the classifiers dropped."""
-        self._require_write()
-        with self.connect() as con:
-            con.execute("BEGIN")
-            files = [r[0] for r in con.execute("SELECT file FROM segments WHERE set_id = ? UNION ALL "
-                                               "SELECT file FROM ann_indexes WHERE set_id = ?",
-                                               [info.id, info.id]).fetchall()]
-            self.retire_files(con, info.id, files)
-            dropped = con.execute("SELECT count(*) FROM classifiers WHERE set_id = ?", [info.id]).fetchone()[0]
-            for table in ("windows", "media_sets", "segments", "ann_indexes", "classifiers"):
-                con.execute(f"DELETE FROM {table} WHERE set_id = ?", [info.id])
-            con.execute("DELETE FROM sets WHERE id = ?", [info.id])
-            con.execute("COMMIT")
-        return dropped
-
     def record_run(self, command: str, started: dt.datetime, stats: dict) -> None:
         self._require_write()
         with self.connect() as con:
@@ -533,22 +339,3 @@ class Store(Annotations):
         return FileStats(rows["media_id"].astype(np.int64), rows["n_windows"].astype(np.int64),
                          np.stack(rows["mean"]).astype(np.float32) if len(rows["mean"]) else empty,
                          np.stack(rows["std"]).astype(np.float32) if len(rows["std"]) else empty)
-
-
-def _writer_gone(writer: tuple[int, str, dt.datetime | None] | None) -> bool:
-    """True when a writer is known to have finished: it closed, or it was a process of this
-    machine that no longer runs (killed).  Unknown writers are left to the grace period."""
-    if writer is None:
-        return False
-    pid, host, closed = writer
-    if closed is not None:
-        return True
-    if host != socket.gethostname() or os.name == "nt" or pid is None:
-        return False  # another machine (shared storage) or no safe liveness check: wait it out
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return pid == os.getpid()

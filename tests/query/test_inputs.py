@@ -12,7 +12,6 @@ from audioscan.indexer.store.store import Store
 from audioscan.query.export import file_names, write_audacity
 from audioscan.query.formats import Moment, to_csv
 from audioscan.query.labels import list_labels, parse_csv
-from audioscan.query.search import Hit
 from tests.conftest import tone_file
 from tests.query.helpers import cli, label_sirens
 

@@ -1,4 +1,4 @@
-"""The Python API: everything the CLI does, for notebooks and scripts.
+"""The library: building, searching, training and exporting, for notebooks and scripts.
 
 >>> import audioscan
 >>> lib = audioscan.open("lib.idx")                 # opens nothing for writing
@@ -17,14 +17,15 @@ Errors a user can fix are :class:`audioscan.UserError` with a one-sentence messa
 
 from __future__ import annotations
 
-import builtins
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
+from audioscan.api.detector import Detector
+from audioscan.api.labels import Labels
+from audioscan.api.results import Results
 from audioscan.indexer.build import BuildOptions, BuildReport, Progress, build, build_targets, forget, selection
 from audioscan.indexer.media.decode import frame_rate
 from audioscan.indexer.store.check import check_store, leftovers
@@ -41,152 +42,9 @@ from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryError
 from audioscan.query.clips import ClipReport, Wanted, export_clips
 from audioscan.query.formats import Moment
-from audioscan.query.quality import threshold_for_precision
-from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections, per_window
+from audioscan.query.rescore import DEFAULT_THRESHOLD
 from audioscan.query.search import Hit, SetIndex, embed_clip, embed_clips, needs_stats, stored_query
-from audioscan.query.suggest import suggest
 from audioscan.query.training import NEG_MARGIN, TOLERANCE, default_normalization, training_set
-
-Detection = Hit  # a detection is a moment with a probability instead of a similarity
-
-
-class Results(builtins.list):
-    """A list of :class:`Hit` (search hits or detections) that converts to a pyarrow table."""
-
-    def to_arrow(self) -> pa.Table:
-        return pa.table({
-            "path": pa.array([h.path for h in self], pa.string()),
-            "start": pa.array([h.start for h in self], pa.float64()),
-            "end": pa.array([h.end for h in self], pa.float64()),
-            "score": pa.array([h.score for h in self], pa.float64()),
-        })
-
-
-def open(path: str | Path) -> "Library":  # noqa: A001 - the name people expect: audioscan.open
-    """The store at ``path``; nothing is created or locked until something is written."""
-    return Library(path)
-
-
-class Labels:
-    """The labels of a library: time ranges and markers on media, positive or negative."""
-
-    def __init__(self, library: "Library") -> None:
-        self._library = library
-
-    def add(self, media: str, start: float, end: float | None, label: str, negative: bool = False,
-            source: str = "api") -> int:
-        """Label ``[start, end)`` of ``media`` (``end=None``: a point marker); returns how many were added
-        (0 when the same label is already there)."""
-        with self._library._reader() as store:
-            target = labelling.resolve_media(store, str(media))
-            return labelling.add_labels(store, [(target, label, start, end, not negative)], source)
-
-    def add_rows(self, rows: Iterable[tuple[str, str, float, float | None, bool]], source: str) -> int:
-        """Add many (media, label, start, end or None, positive) rows at once, in one transaction."""
-        with self._library._reader() as store:
-            known = labelling.all_media(store)
-            resolved: dict[str, labelling.Media] = {}
-            prepared = []
-            for media, label, start, end, positive in rows:
-                if media not in resolved:
-                    resolved[media] = labelling.resolve_media(store, media, known)
-                prepared.append((resolved[media], label, start, end, positive))
-            return labelling.add_labels(store, prepared, source)
-
-    def list(self, label: str | None = None) -> list[labelling.Label]:
-        with self._library._reader() as store:
-            return labelling.list_labels(store, label)
-
-    def remove(self, ids: Sequence[int]) -> int:
-        with self._library._reader() as store:
-            return labelling.remove_labels(store, list(ids))
-
-    def conflicts(self, label: str | None = None) -> list[tuple[labelling.Label, labelling.Label]]:
-        """Positive and negative labels of one name that overlap on one file."""
-        return labelling.conflicts(self.list(label))
-
-    def to_arrow(self, label: str | None = None) -> pa.Table:
-        return pa.Table.from_pylist([item.as_json() for item in self.list(label)])
-
-    def moments(self, items: list[labelling.Label]) -> list[Moment]:
-        """Labels as moments for export (negatives marked " (negative)", as Audacity tracks read back)."""
-        rates = self._library._frame_rates()
-        return [Moment(i.media.path, i.start, i.end, None,
-                       i.label + ("" if i.positive else labelling.NEGATIVE_SUFFIX), rates.get(i.media.path))
-                for i in items]
-
-
-@dataclass
-class Detector:
-    """A trained, calibrated classifier of a library, ready to score every stored window."""
-
-    library: "Library"
-    classifier: classifiers.Classifier
-    info: SetInfo
-
-    @property
-    def name(self) -> str:
-        return self.classifier.name
-
-    @property
-    def version(self) -> int:
-        return self.classifier.version
-
-    @property
-    def metrics(self) -> dict:
-        return self.classifier.metrics
-
-    def summary(self) -> dict:
-        """What ``train --format json`` prints: the version, its set and its cross-validated figures."""
-        m = self.metrics
-        keys = ("positives", "negatives", "hard_negatives", "auto_negatives", "library_negatives",
-                "positive_regions", "folds", "grouping", "calibration", "cv_ap", "cv_roc_auc", "threshold",
-                "cv_precision", "cv_recall", "thresholds", "base_rate", "reliable", "warnings", "seconds")
-        return {"name": self.name, "label": self.classifier.label, "model": self.info.model,
-                "classifier": self.classifier.kind, "version": self.version, "set": self.info.name,
-                **{key: m.get(key) for key in keys}}
-
-    def threshold_for(self, precision: float) -> float:
-        """The lowest threshold whose cross-validated precision reaches ``precision``."""
-        found = threshold_for_precision(self.metrics, precision)
-        if found is None:
-            raise QueryError(f"{self.name} v{self.version} never reached precision {precision:g} in "
-                             "cross-validation; label more examples (see 'audioscan suggest') or give --threshold")
-        return found
-
-    def _scores(self) -> tuple[Scored, Snapshot]:
-        with self.library._reader() as store:
-            snapshot = store.snapshot(self.info, stats=True)
-        return all_scores(snapshot, self.classifier), snapshot
-
-    def scores(self) -> Scored:
-        """The probability of every live window of the set (ids, media ids, starts, ends, scores)."""
-        return self._scores()[0]
-
-    def rescore(self, threshold: float = DEFAULT_THRESHOLD, top: int | None = None,
-                precision: float | None = None, max_length: float | None = None) -> Results:
-        """Detections at or above ``threshold`` (or the threshold reaching ``precision``), best first
-        (the ``top`` best when given); runs longer than ``max_length`` seconds (default: two windows)
-        are split at their lowest points."""
-        if precision is not None:
-            threshold = self.threshold_for(precision)
-        scored, snapshot = self._scores()
-        found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold,
-                           2 * self.info.window if max_length is None else max_length)
-        return Results(found[:top] if top else found)
-
-    def windows(self) -> Results:
-        """Every window's probability, by file and time."""
-        scored, snapshot = self._scores()
-        return Results(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}))
-
-    def suggest(self, count: int = 20) -> Results:
-        """Unlabelled moments the detector is least sure about: label these next."""
-        scored, snapshot = self._scores()
-        with self.library._reader() as store:
-            labels = labelling.list_labels(store, self.classifier.label)
-        return Results(suggest(scored, labels, {mid: m.path for mid, m in snapshot.media.items()}, count))
-
 
 class Library:
     """A store of embeddings and what was learnt from them (see the module docstring)."""

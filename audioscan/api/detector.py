@@ -1,0 +1,91 @@
+"""A trained detector of a library: rescoring, per-window scores and suggestions, from notebooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from audioscan.api.results import Results
+from audioscan.indexer.store.records import SetInfo
+from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.query import classifier as classifiers
+from audioscan.query import labels as labelling
+from audioscan.query.errors import QueryError
+from audioscan.query.quality import threshold_for_precision
+from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections, per_window
+from audioscan.query.suggest import suggest
+
+if TYPE_CHECKING:
+    from audioscan.api.library import Library
+
+
+@dataclass
+class Detector:
+    """A trained, calibrated classifier of a library, ready to score every stored window."""
+
+    library: "Library"
+    classifier: classifiers.Classifier
+    info: SetInfo
+
+    @property
+    def name(self) -> str:
+        return self.classifier.name
+
+    @property
+    def version(self) -> int:
+        return self.classifier.version
+
+    @property
+    def metrics(self) -> dict:
+        return self.classifier.metrics
+
+    def summary(self) -> dict:
+        """What ``train --format json`` prints: the version, its set and its cross-validated figures."""
+        m = self.metrics
+        keys = ("positives", "negatives", "hard_negatives", "auto_negatives", "library_negatives",
+                "positive_regions", "folds", "grouping", "calibration", "cv_ap", "cv_roc_auc", "threshold",
+                "cv_precision", "cv_recall", "thresholds", "base_rate", "reliable", "warnings", "seconds")
+        return {"name": self.name, "label": self.classifier.label, "model": self.info.model,
+                "classifier": self.classifier.kind, "version": self.version, "set": self.info.name,
+                **{key: m.get(key) for key in keys}}
+
+    def threshold_for(self, precision: float) -> float:
+        """The lowest threshold whose cross-validated precision reaches ``precision``."""
+        found = threshold_for_precision(self.metrics, precision)
+        if found is None:
+            raise QueryError(f"{self.name} v{self.version} never reached precision {precision:g} in "
+                             "cross-validation; label more examples (see 'audioscan suggest') or give --threshold")
+        return found
+
+    def _scores(self) -> tuple[Scored, Snapshot]:
+        with self.library._reader() as store:
+            snapshot = store.snapshot(self.info, stats=True)
+        return all_scores(snapshot, self.classifier), snapshot
+
+    def scores(self) -> Scored:
+        """The probability of every live window of the set (ids, media ids, starts, ends, scores)."""
+        return self._scores()[0]
+
+    def rescore(self, threshold: float = DEFAULT_THRESHOLD, top: int | None = None,
+                precision: float | None = None, max_length: float | None = None) -> Results:
+        """Detections at or above ``threshold`` (or the threshold reaching ``precision``), best first
+        (the ``top`` best when given); runs longer than ``max_length`` seconds (default: two windows)
+        are split at their lowest points."""
+        if precision is not None:
+            threshold = self.threshold_for(precision)
+        scored, snapshot = self._scores()
+        found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold,
+                           2 * self.info.window if max_length is None else max_length)
+        return Results(found[:top] if top else found)
+
+    def windows(self) -> Results:
+        """Every window's probability, by file and time."""
+        scored, snapshot = self._scores()
+        return Results(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}))
+
+    def suggest(self, count: int = 20) -> Results:
+        """Unlabelled moments the detector is least sure about: label these next."""
+        scored, snapshot = self._scores()
+        with self.library._reader() as store:
+            labels = labelling.list_labels(store, self.classifier.label)
+        return Results(suggest(scored, labels, {mid: m.path for mid, m in snapshot.media.items()}, count))
