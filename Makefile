@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo
 
-.PHONY: demo test soak bench clean
+.PHONY: demo test soak bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,19 @@ demo: $(STAMP)
 	$(AS) export clips --from-rescore siren --length 8 --out-dir $(DEMO)/clips
 	ls $(DEMO)/clips
 
-test: $(STAMP)
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
+# The browser tests drive Debian's chromium (Playwright's own browser download cannot be used here).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| { echo "install chromium (Debian package 'chromium') for the browser tests"; exit 1; }
+
+test: $(STAMP) $(CHROMIUM)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 AUDIOSCAN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
+
+# The README's pictures of the page, taken by the browser tests.
+screenshots: $(STAMP) $(CHROMIUM)
+	AUDIOSCAN_SCREENSHOTS=1 AUDIOSCAN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q tests/web/test_browser.py
 
 # Minutes of random kills, broken locks, damaged segments and unmounted roots against one store.
 soak: $(STAMP)

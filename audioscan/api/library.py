@@ -26,6 +26,7 @@ import pyarrow as pa
 from audioscan.api.detector import Detector
 from audioscan.api.labels import Labels
 from audioscan.api.results import Results
+from audioscan.api.searcher import Searcher
 from audioscan.indexer.build import BuildOptions, BuildReport, Progress, build, build_targets, forget, selection
 from audioscan.indexer.media.decode import frame_rate
 from audioscan.indexer.store.check import check_store, leftovers
@@ -217,6 +218,10 @@ class Library:
                 vector, exclude = embed_clip(Path(query), info, start, end, LoadOptions(device=device)), None
         return Results(SetIndex(snapshot).search(vector, k, exclude, skip, min_score))
 
+    def searcher(self, model: str | None = None) -> Searcher:
+        """A search index kept loaded between searches (refreshed after each commit)."""
+        return Searcher(self, model)
+
     # ------------------------------------------------------------------ detectors
     def train(self, name: str, label: str | None = None, model: str | None = None, classifier: str = "logreg",
               normalize: str = "auto", tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN,
@@ -246,6 +251,13 @@ class Library:
         if info is None:
             raise QueryError(f"the set classifier {name} was trained on is no longer in the store; train it again")
         return Detector(self, trained, info)
+
+    def rollback(self, name: str, version: int) -> Detector:
+        """Make an earlier version the newest again (saved as a new version; nothing is lost)."""
+        old = self.detector(name, version)
+        with self._reader() as store:
+            classifiers.save(store, old.classifier)
+        return old
 
     def detectors(self) -> list[dict]:
         """Every kept version of every detector, with its cross-validated figures."""

@@ -14,6 +14,7 @@ from audioscan.cli.export import export
 from audioscan.cli.index import index
 from audioscan.cli.models import models
 from audioscan.cli.query import COMMANDS
+from audioscan.cli.serve import serve
 from audioscan.errors import UserError
 
 
@@ -41,6 +42,6 @@ def main(ctx: click.Context) -> None:
     ctx.ensure_object(Context)
 
 
-for command in (index, models, export, *COMMANDS):
+for command in (index, models, export, *COMMANDS, serve):
     main.add_command(command)
 add_global_options(main)

@@ -12,6 +12,7 @@ retried, which keeps readers working during a long build.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,9 +109,27 @@ def _is_lock_conflict(err: Exception) -> bool:
     return "lock" in text or "conflicting" in text or "already open" in text
 
 
+_IN_PROCESS: dict[str, threading.RLock] = {}
+_IN_PROCESS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> threading.RLock:
+    """One lock per catalog in this process: DuckDB refuses a read-write and a read-only
+    connection to one file side by side in one process (the web page's threads do both)."""
+    with _IN_PROCESS_GUARD:
+        return _IN_PROCESS.setdefault(str(Path(path).resolve()), threading.RLock())
+
+
 @contextmanager
 def connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection held only for the ``with`` block, retrying while another process has it."""
+    with _process_lock(path):
+        with _connect(path, read_only) as con:
+            yield con
+
+
+@contextmanager
+def _connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
     deadline = time.monotonic() + _RETRY_SECONDS
     delay = 0.01
     while True:

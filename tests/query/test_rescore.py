@@ -7,7 +7,7 @@ from audioscan.indexer.store.store import Store
 from audioscan.query import classifier as classifiers
 from audioscan.query.rescore import Scored, all_scores, detections
 from audioscan.query.training import Normalizer
-from tests.query.conftest import SIRENS
+from tests.conftest import SIRENS
 from tests.query.helpers import cli, label_sirens
 
 

@@ -32,7 +32,7 @@ def _modules() -> dict[str, Path]:
 def _layer(module: str) -> tuple[float, str]:
     """(rank, group): a module may import its own group and lower ranks, nothing else.
 
-    cli -> api -> query / indexer -> store -> media -> indexer errors -> models -> errors.
+    cli -> web -> api -> query / indexer -> store -> media -> indexer errors -> models -> errors.
     """
     if module == "audioscan.errors":
         return 0, "errors"
@@ -50,6 +50,8 @@ def _layer(module: str) -> tuple[float, str]:
         return 4, "query"
     if module.startswith("audioscan.api"):
         return 5, "api"
+    if module.startswith("audioscan.web"):
+        return 5.5, "web"
     if module.startswith("audioscan.cli"):
         return 6, "cli"
     return 7, "entry"  # audioscan/__init__ (loads the API lazily) and __main__
