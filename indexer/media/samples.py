@@ -85,7 +85,8 @@ def write_media(path: Path, audio: np.ndarray, rate: int, video: bool = False) -
             picture = container.add_stream("libx264", rate=5)
             picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
         sound = container.add_stream(codec, rate=out_rate, layout=layout)
-        frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout=layout)
+        # Interleaved (packed) samples: PyAV's planar from_ndarray mishandles more than 6 channels.
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planes.T).reshape(1, -1), format="flt", layout=layout)
         frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
         for packet in sound.encode(frame):
             container.mux(packet)

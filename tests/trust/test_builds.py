@@ -113,7 +113,8 @@ def test_nan_and_infinite_samples_never_reach_the_store(tmp_path, store_path):
 
 
 @pytest.mark.parametrize("name,channels", [("surround.wav", 6), ("surround.mkv", 6), ("surround.mp4", 6),
-                                          ("surround.flac", 6)])
+                                          ("surround.flac", 6), ("eight.wav", 8), ("eight.flac", 8),
+                                          ("seven-one.mkv", 8), ("seven-one.mp4", 8)])
 def test_many_channel_audio_downmixes_without_crashing(tmp_path, name, channels):
     rate = 48_000
     planes = np.stack([np.full(rate, 0.1 * (i + 1), dtype=np.float32) for i in range(channels)])
