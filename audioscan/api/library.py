@@ -1,18 +1,7 @@
-"""The library: building, searching, training and exporting, for notebooks and scripts.
+"""The ``Library`` class behind ``audioscan.open``: building, searching, training and exporting.
 
->>> import audioscan
->>> lib = audioscan.open("lib.idx")                 # opens nothing for writing
->>> lib.build("~/Videos", models=["LOGMEL"])        # takes the writer lock for the build only
->>> hits = lib.search("clip.wav", k=10)             # or lib.search(("ep01.mkv", 754.0))
->>> lib.labels.add("ep01.mkv", 754, 758, "gag")
->>> det = lib.train("gag")
->>> found = det.rescore(threshold=0.8)             # detections, best first
->>> X, windows = lib.vectors("LOGMEL")              # memory-mapped vectors + a pyarrow table
-
-Every read takes one snapshot of the store, so it sees one commit even while a build
-runs in another process.  Results are lists that convert to pyarrow tables
-(``.to_arrow()``), which pandas and polars read without audioscan depending on them.
-Errors a user can fix are :class:`audioscan.UserError` with a one-sentence message.
+See the package docstring (``audioscan.api``) for a tour.  Each method opens the store
+for as long as it needs it: reads take one snapshot, writes take the writer lock.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from audioscan.indexer.build import BuildOptions, BuildReport, build
+from audioscan.indexer.store.records import Commit, FileVectors, MediaRow
 from audioscan.indexer.store.store import Store
 
 
@@ -30,3 +31,14 @@ def vectors_by_window(store_path: Path) -> dict[tuple[str, float], np.ndarray]:
     rels = [snapshot.media[int(m)].rel for m in snapshot.media_ids]
     where = {int(i): (p, round(float(s), 6)) for i, p, s in zip(ids, rels, snapshot.starts)}
     return {where[int(i)]: v for i, v in zip(ids, vectors)}
+
+
+def commit_synthetic(store: Store, path: str, n: int, seed: int = 0) -> None:
+    """Commit ``n`` random vectors as the windows of one media file (no decoding, no model)."""
+    info = store.find_set()
+    media_id = store.new_media_id()
+    root_id = store.ensure_root(store.path.parent)
+    vectors = np.random.default_rng(seed).standard_normal((n, info.dim)).astype(np.float32)
+    store.commit(Commit(media=[MediaRow(media_id, root_id, path, 1, 1, f"fp{path}{seed}", n + 7.0, "ok")],
+                        vectors=[FileVectors(media_id, info.id, np.arange(n, dtype=float),
+                                             np.arange(n, dtype=float) + 8, vectors)]))

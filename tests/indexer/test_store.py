@@ -7,26 +7,16 @@ import pytest
 
 from audioscan.indexer.store import catalog
 from audioscan.indexer.errors import StoreError
-from audioscan.indexer.store.records import Commit, FileVectors, MediaRow
 from audioscan.indexer.store.segments import read_segment
 from audioscan.indexer.store.store import Store
-
-
-def _commit_one(store: Store, path: str, n: int, seed: int = 0) -> None:
-    info = store.find_set()
-    media_id = store.new_media_id()
-    root_id = store.ensure_root(store.path.parent)
-    vectors = np.random.default_rng(seed).standard_normal((n, info.dim)).astype(np.float32)
-    store.commit(Commit(media=[MediaRow(media_id, root_id, path, 1, 1, f"fp{seed}", n + 7.0, "ok")],
-                        vectors=[FileVectors(media_id, info.id, np.arange(n, dtype=float),
-                                             np.arange(n, dtype=float) + 8, vectors)]))
+from tests.indexer.helpers import commit_synthetic
 
 
 @pytest.fixture
 def small_store(store_path):
     with Store.open(store_path, write=True) as store:
         store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
-        _commit_one(store, "a.wav", 3, seed=1)
+        commit_synthetic(store, "a.wav", 3, seed=1)
     return store_path
 
 
@@ -99,7 +89,7 @@ def test_a_failed_catalog_transaction_leaves_no_segment_behind(small_store, monk
             raise RuntimeError("disk full")
         monkeypatch.setattr(Store, "_apply", staticmethod(boom))
         with pytest.raises(RuntimeError):
-            _commit_one(store, "b.wav", 2, seed=2)
+            commit_synthetic(store, "b.wav", 2, seed=2)
         assert store.unlisted_files() == []
         assert len(store.snapshot(store.find_set()).segments) == 1
 

@@ -5,25 +5,13 @@ from __future__ import annotations
 import os
 
 import duckdb
-import numpy as np
 import pytest
 
 from audioscan.indexer.errors import StoreError
 from audioscan.indexer.store.check import check_store
-from audioscan.indexer.store.records import Commit, FileVectors, MediaRow
 from audioscan.indexer.store.store import Store
 from tests.conftest import tone_file
-from tests.indexer.helpers import build_once
-
-
-def _commit(store: Store, path: str, n: int = 3) -> None:
-    info = store.find_set()
-    media_id = store.new_media_id()
-    root_id = store.ensure_root(store.path.parent)
-    vectors = np.random.default_rng(n).standard_normal((n, info.dim)).astype(np.float32)
-    store.commit(Commit(media=[MediaRow(media_id, root_id, path, 1, 1, f"fp{path}", n + 7.0, "ok")],
-                        vectors=[FileVectors(media_id, info.id, np.arange(n, dtype=float),
-                                             np.arange(n, dtype=float) + 8, vectors)]))
+from tests.indexer.helpers import build_once, commit_synthetic
 
 
 def test_a_folder_of_user_files_is_refused_and_left_alone(tmp_path):
@@ -41,7 +29,7 @@ def test_a_folder_of_user_files_is_refused_and_left_alone(tmp_path):
 def test_files_in_set_folders_that_are_not_ours_are_never_deleted(store_path):
     with Store.open(store_path, write=True) as store:
         info = store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
-        _commit(store, "a.wav")
+        commit_synthetic(store, "a.wav", 3)
     folder = store_path / "sets" / info.name
     foreign = [folder / "holiday.mp4", folder / "seg-1.faiss", folder / "seg-00000001.faiss.bak"]
     for path in foreign:
@@ -54,7 +42,7 @@ def test_files_in_set_folders_that_are_not_ours_are_never_deleted(store_path):
 def test_a_crafted_catalog_cannot_reach_outside_the_store(tmp_path, store_path):
     with Store.open(store_path, write=True) as store:
         info = store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
-        _commit(store, "a.wav")
+        commit_synthetic(store, "a.wav", 3)
     victim = tmp_path / "victim.faiss"
     victim.write_text("precious")
     con = duckdb.connect(str(store_path / "catalog.duckdb"))
@@ -91,9 +79,9 @@ def test_two_writers_whose_lock_was_deleted_never_share_ids_or_files(store_path)
         (store_path / "LOCK").unlink()  # someone "cleans up" the lock file during a build
         with Store.open(store_path, write=True) as second:
             assert first.token != second.token
-            _commit(first, "a.wav")
-            _commit(second, "b.wav")
-            _commit(first, "c.wav")
+            commit_synthetic(first, "a.wav", 3)
+            commit_synthetic(second, "b.wav", 3)
+            commit_synthetic(first, "c.wav", 3)
     with Store.open(store_path) as store:
         assert check_store(store) == []
         snapshot = store.snapshot(store.find_set())
