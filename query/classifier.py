@@ -175,7 +175,8 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
                "calibration": method, "positive_regions": training.positive_regions,
                "base_rate": round(training.base_rate, 4)}
     metrics.update(quality.cv_figures(y, held, calibration(held), weights, threshold))
-    reliable, reasons = quality.verdict(metrics, training.base_rate, training.positive_regions, honest)
+    chance = float(weights[y == 1].sum() / weights.sum())  # a random ranking's AP on these examples
+    reliable, reasons = quality.verdict(metrics, chance, training.positive_regions, honest)
     metrics.update(reliable=reliable, warnings=reasons, seconds=round(time.perf_counter() - clock, 3))
     classifier = Classifier(name, label, set_id, kind, normalize, calibration, linear=linear, blob=blob,
                             metrics=metrics)

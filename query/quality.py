@@ -64,7 +64,7 @@ def threshold_for_precision(metrics: dict, target: float) -> float | None:
     return _lowest_threshold(np.asarray(curve["precision"]), np.asarray(curve["threshold"]), target)
 
 
-def verdict(metrics: dict, base_rate: float, positive_regions: int, honest_folds: bool) -> tuple[bool, list[str]]:
+def verdict(metrics: dict, chance: float, positive_regions: int, honest_folds: bool) -> tuple[bool, list[str]]:
     """Whether to trust the detector, and if not, why (each reason says what to do)."""
     reasons = []
     if positive_regions < MIN_POSITIVE_REGIONS:
@@ -76,7 +76,9 @@ def verdict(metrics: dict, base_rate: float, positive_regions: int, honest_folds
     if metrics["cv_roc_auc"] < MIN_ROC_AUC:
         reasons.append(f"cross-validated ROC AUC {metrics['cv_roc_auc']:.2f} is below {MIN_ROC_AUC}: "
                        "it barely tells the sound from the rest")
-    if base_rate and metrics["cv_ap"] < MIN_AP_OVER_BASE * base_rate:
+    # ``chance`` is the AP a random ranking gets on the (weighted) cross-validated examples;
+    # above one half, twice it is out of reach for any detector and says nothing.
+    if 0 < chance < 1 / MIN_AP_OVER_BASE and metrics["cv_ap"] < MIN_AP_OVER_BASE * chance:
         reasons.append(f"cross-validated AP {metrics['cv_ap']:.2f} is under {MIN_AP_OVER_BASE:g}x the positive "
-                       f"rate ({base_rate:.2f}): little better than chance")
+                       f"rate ({chance:.2f}): little better than chance")
     return not reasons, reasons

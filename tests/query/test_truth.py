@@ -91,3 +91,13 @@ def test_threshold_zero_ranks_the_library_and_precision_picks_a_threshold(world)
         assert picked.exit_code == 1 and "never reached precision" in picked.stderr
     else:
         assert picked.exit_code == 0 and all(h["score"] >= reached for h in json.loads(picked.stdout))
+
+
+def test_the_chance_level_of_ap_is_the_share_of_positives_it_was_measured_on():
+    from audioscan.query.quality import verdict
+
+    figures = {"cv_ap": 0.71, "cv_roc_auc": 0.9}
+    # Labels covering whole files once made the "positive rate" 1.0 and the warning ask for AP 2.0.
+    assert verdict(figures, 0.6, 5, True) == (True, [])
+    reliable, reasons = verdict(figures, 0.4, 5, True)
+    assert not reliable and "0.40" in reasons[0]
