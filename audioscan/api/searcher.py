@@ -49,7 +49,8 @@ class Searcher:
                     info = store.find_set(self.model)
                     snapshot = store.snapshot(info, stats=needs_stats(info))
                 self._index, self._key = SetIndex(snapshot), key
-                self._index.matrix() if self._index.ann is None else None
+                if self._index.ann is None:
+                    self._index.matrix()  # load the vectors now, not during the first search
             return self._index
 
     @property
