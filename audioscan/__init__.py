@@ -21,9 +21,9 @@ except metadata.PackageNotFoundError:  # running from a source tree that was nev
     __version__ = "0+unknown"
 
 if TYPE_CHECKING:
-    from audioscan.api import Detection, Detector, Library, Results, open
+    from audioscan.api import Detection, Detector, Library, RayOptions, Results, open
 
-_API = ("open", "Library", "Detector", "Results", "Detection")
+_API = ("open", "Library", "Detector", "Results", "Detection", "RayOptions")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,11 +1,13 @@
 """``index build``: walk a folder, embed what is new, commit often, never lose finished work.
 
 Flow: list the folder -> plan against the catalog (``indexer.plan``) -> commit the
-bookkeeping (moves, failures, deletions) -> decode ahead in threads
-(``indexer.pipeline``) -> gather windows of several files into full model batches
-(:class:`Batcher`) -> turn finished files into catalog changes (:func:`finish_job`)
--> commit every few seconds or thousand windows (:class:`Committer`).  A file is
-committed whole or not at all, so a crash costs at most the files in flight.
+bookkeeping (moves, failures, deletions) -> an engine decodes and embeds the jobs
+(here: ``indexer.pipeline``'s threads and batchers; on a cluster:
+``indexer.ray_engine``) -> turn finished files into catalog changes
+(:func:`finish_job`) -> commit every few seconds or thousand windows
+(:class:`Committer`).  This process stays the store's only writer whatever the
+engine, and a file is committed whole or not at all, so a crash costs at most the
+files in flight.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from fnmatch import fnmatch
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -22,14 +24,15 @@ from audioscan.indexer.errors import StoreError
 from audioscan.indexer.faults import crash_point
 from audioscan.indexer.media.discover import FileEntry, walk
 from audioscan.indexer.media.windows import WindowSpec
-from audioscan.indexer.pipeline import Batch, Cut, Decoded, DecodePool, Event, Failed
+from audioscan.indexer.pipeline import Batcher, Cut, Decoded, Embedded, Failed, Result, embed_locally
 from audioscan.indexer.plan import Job, Plan, make_plan
+from audioscan.indexer.ray_engine import RayOptions, embed_on_ray
 from audioscan.indexer.store.ann import build_ann
 from audioscan.indexer.store.compact import compact_set
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
-from audioscan.models.base import EmbeddingModel, LoadOptions
+from audioscan.models.base import LoadOptions
 from audioscan.models.engine import default_batch_size
 
 
@@ -48,6 +51,7 @@ class BuildOptions:
     dtype: str = "fp32"
     commit_seconds: float = 20.0
     commit_windows: int = 4096
+    ray: RayOptions | None = None  # None: decode and embed in this process
 
 
 @dataclass
@@ -86,49 +90,20 @@ class Progress:
     def close(self) -> None: ...
 
 
-class Batcher:
-    """Gathers windows of consecutive files into full batches for one model."""
-
-    def __init__(self, model: EmbeddingModel, batch_size: int) -> None:
-        self.model, self.batch_size = model, batch_size
-        self.rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-        self.count = 0
-
-    def add(self, job: int, batch: Batch) -> None:
-        w = batch.windows
-        self.rows.append((job, w.starts, w.ends, w.audio))
-        self.count += len(w.starts)
-
-    def run(self, partial: bool) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-        """Embed full batches (and the rest too when ``partial``); returns (job, starts, ends, vectors)."""
-        out = []
-        while self.count >= self.batch_size or (partial and self.count):
-            take, batch_rows = min(self.batch_size, self.count), []
-            while take:
-                job, starts, ends, audio = self.rows[0]
-                n = min(take, len(starts))
-                batch_rows.append((job, starts[:n], ends[:n], audio[:n]))
-                if n == len(starts):
-                    self.rows.pop(0)
-                else:
-                    self.rows[0] = (job, starts[n:], ends[n:], audio[n:])
-                take -= n
-                self.count -= n
-            vectors = self.model.embed(np.concatenate([r[3] for r in batch_rows]))
-            offset = 0
-            for job, starts, ends, _ in batch_rows:
-                out.append((job, starts, ends, vectors[offset: offset + len(starts)]))
-                offset += len(starts)
-        return out
-
-
 @dataclass
 class _Pending:
     """Windows of one job embedded so far, per set, in window order."""
 
     parts: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=dict)
-    staged: int = 0
+    received: dict[int, int] = field(default_factory=dict)
     outcome: Decoded | Failed | None = None
+
+    def complete(self) -> bool:
+        """A failure ends a file at once; a decoded file waits for every window it announced."""
+        if isinstance(self.outcome, Failed):
+            return True
+        return self.outcome is not None and all(self.received.get(sid, 0) == n
+                                                for sid, n in self.outcome.windows.items())
 
 
 class Committer:
@@ -147,64 +122,61 @@ class Committer:
 
 
 class _Run:
-    """One pass of decoding and embedding over a plan's jobs."""
+    """One pass of an engine over a plan's jobs: collect each file's vectors, commit whole files."""
 
     def __init__(self, store: Store, plan: Plan, sets: dict[int, SetInfo], options: BuildOptions,
                  report: BuildReport, progress: Progress) -> None:
-        self.plan, self.sets, self.report, self.progress = plan, sets, report, progress
-        needed = {sid for job in plan.jobs for sid in job.set_ids}
-        # Only the models some file still needs are loaded: a no-op rebuild loads none.
-        models = {sets[sid].model: registry.load_model(sets[sid].model, options.load) for sid in needed}
+        self.plan, self.sets, self.options, self.report, self.progress = plan, sets, options, report, progress
+        self.needed = {sid for job in plan.jobs for sid in job.set_ids}
         self.batch_size = options.batch_size or min(
             (default_batch_size(registry.spec(sets[sid].model).count_params(), options.load.device)
-             for sid in needed), default=1)
-        self.batchers = {sid: Batcher(models[sets[sid].model], self.batch_size) for sid in needed}
+             for sid in self.needed), default=1)
         self.files = [(job.path, [Cut(sid, sets[sid].sample_rate,
                                       *WindowSpec(sets[sid].window, sets[sid].hop).samples(sets[sid].sample_rate))
                                   for sid in job.set_ids], job.media.fingerprint is None) for job in plan.jobs]
         self.pending: dict[int, _Pending] = {}
+        self.finished: set[int] = set()
         self.committer = Committer(store, options.commit_seconds, options.commit_windows)
-        self.decode_workers = options.decode_workers
+
+    def results(self) -> Iterator[Result]:
+        if not self.files:
+            return iter(())
+        if self.options.ray is not None:
+            models = {sid: (self.sets[sid].model, self.sets[sid].weights_id) for sid in self.needed}
+            return embed_on_ray(self.files, models, self.options.load, self.batch_size, self.options.ray)
+        # Only the models some file still needs are loaded: a no-op rebuild loads none.
+        loaded = {self.sets[sid].model: registry.load_model(self.sets[sid].model, self.options.load)
+                  for sid in self.needed}
+        batchers = {sid: Batcher(loaded[self.sets[sid].model], self.batch_size) for sid in self.needed}
+        return embed_locally(self.files, batchers, self.batch_size, self.options.decode_workers)
 
     def run(self) -> None:
         self.progress.start(len(self.plan.jobs))
         try:
-            with DecodePool(self.files, self.batch_size, self.decode_workers) as pool:
-                for event in pool:
-                    self.take(event)
-                    self.embed(partial=pool.idle())
-                    self.finish_ready()
-                    self.committer.maybe_commit()
-                self.embed(partial=True)
-                self.finish_ready()
+            for result in self.results():
+                self.take(result)
+                self.committer.maybe_commit()
         finally:
             # Whatever happens (Ctrl-C included), files that finished are committed.
-            self.finish_ready()
             self.committer.maybe_commit(force=True)
             self.progress.close()
 
-    def take(self, event: Event) -> None:
-        entry = self.pending.setdefault(event.job, _Pending())
-        if isinstance(event, Batch):
-            self.batchers[event.set_id].add(event.job, event)
-            entry.staged += len(event.windows.starts)
+    def take(self, result: Result) -> None:
+        if result.job in self.finished:
+            return  # windows of a file that failed part-way
+        entry = self.pending.setdefault(result.job, _Pending())
+        if isinstance(result, Embedded):
+            entry.parts.setdefault(result.set_id, []).append((result.starts, result.ends, result.vectors))
+            entry.received[result.set_id] = entry.received.get(result.set_id, 0) + len(result.starts)
+            self.report.windows_embedded += len(result.starts)
+            self.progress.advance(0, len(result.starts))
+            crash_point("embedded")
         else:
-            entry.outcome = event
-
-    def embed(self, partial: bool) -> None:
-        for set_id, batcher in self.batchers.items():
-            for job, starts, ends, vectors in batcher.run(partial):
-                entry = self.pending[job]
-                entry.parts.setdefault(set_id, []).append((starts, ends, vectors))
-                entry.staged -= len(starts)
-                self.report.windows_embedded += len(starts)
-                self.progress.advance(0, len(starts))
-                crash_point("embedded")
-
-    def finish_ready(self) -> None:
-        for index in [i for i, p in self.pending.items() if p.outcome is not None and p.staged == 0]:
-            finish_job(self.plan.jobs[index], self.pending.pop(index), self.sets, self.committer.change,
+            entry.outcome = result
+        if entry.complete():
+            finish_job(self.plan.jobs[result.job], self.pending.pop(result.job), self.sets, self.committer.change,
                        self.report)
+            self.finished.add(result.job)
             self.progress.advance(1, 0)
 
 
@@ -327,6 +299,7 @@ def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Comm
                                  fps=outcome.fps))
     for set_id, parts in entry.parts.items():
         rate = sets[set_id].sample_rate
+        parts.sort(key=lambda part: int(part[0][0]))  # a cluster may return a file's batches in any order
         vectors = np.concatenate([p[2] for p in parts]).astype(np.float32, copy=False)
         change.vectors.append(FileVectors(
             job.media.id, set_id,

@@ -9,3 +9,7 @@ class StoreError(UserError):
 
 class MediaError(UserError):
     """One media file cannot be indexed; the message is the one-line reason recorded for it."""
+
+
+class EngineError(UserError):
+    """The chosen build engine cannot run as asked (Ray missing, a cluster that cannot be reached)."""

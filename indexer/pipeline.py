@@ -1,18 +1,20 @@
-"""Decoding ahead of inference.
+"""Decoding ahead of inference, and the local engine that embeds what it decodes.
 
 Background threads decode media files (FFmpeg releases the GIL) and cut them into
 window batches while the main thread runs the models, so a GPU never waits on a
 demuxer.  A bounded queue keeps memory flat: a fast decoder simply blocks until
-the model catches up.  Events come out per file, in order within a file.
+the model catches up.  Both engines (this one and ``indexer.ray_engine``) hand the
+build the same events: embedded windows, and per file its outcome, which says how
+many windows of each set it produced so the build knows when a file is complete.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -20,9 +22,13 @@ from audioscan.indexer.media.decode import decode, frame_rate
 from audioscan.indexer.media.discover import fingerprint
 from audioscan.indexer.errors import MediaError
 from audioscan.indexer.media.windows import StreamWindower, WindowBatch
+from audioscan.models.base import EmbeddingModel
 
 # Peak amplitude under which a whole file counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4
+
+# Where a file's bytes come from: its path, or a way to open them (media shipped to a worker).
+Source = Path | Callable[[], BinaryIO]
 
 
 @dataclass(frozen=True)
@@ -43,15 +49,27 @@ class Batch:
 
 
 @dataclass
+class Embedded:
+    """Vectors of consecutive windows of one file in one set (starts/ends in samples)."""
+
+    job: int
+    set_id: int
+    starts: np.ndarray
+    ends: np.ndarray
+    vectors: np.ndarray
+
+
+@dataclass
 class Decoded:
-    """A file decoded to the end: its duration in seconds (from decoded samples) and,
-    when it was asked for, its content fingerprint."""
+    """A file decoded to the end: its duration in seconds (from decoded samples), how many
+    windows each set got from it, and, when it was asked for, its content fingerprint."""
 
     job: int
     duration: float
     totals: dict[int, int]
     fingerprint: str | None = None
     fps: float | None = None
+    windows: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,22 +82,29 @@ class Failed:
 
 
 Event = Batch | Decoded | Failed
+Result = Embedded | Decoded | Failed  # what an engine hands the build
 
 
-def _decode_one(job: int, path: Path, cuts: Sequence[Cut], batch_size: int, hash_it: bool) -> Iterator[Event]:
-    digest = fingerprint(path) if hash_it else None
+def _open(source: Source) -> Path | BinaryIO:
+    return source if isinstance(source, Path) else source()
+
+
+def _decode_one(job: int, source: Source, cuts: Sequence[Cut], batch_size: int, hash_it: bool) -> Iterator[Event]:
+    digest = fingerprint(_open(source)) if hash_it else None
     windowers = {cut.set_id: StreamWindower(cut.win, cut.hop, batch_size) for cut in cuts}
     by_rate: dict[int, list[Cut]] = {}
     for cut in cuts:
         by_rate.setdefault(cut.rate, []).append(cut)
     totals = dict.fromkeys(by_rate, 0)
+    emitted = {cut.set_id: 0 for cut in cuts}
     peak = 0.0
-    for rate, block in decode(path, list(by_rate)):
+    for rate, block in decode(_open(source), list(by_rate)):
         totals[rate] += len(block)
         if len(block):
             peak = max(peak, float(np.abs(block).max()))
         for cut in by_rate[rate]:
             for windows in windowers[cut.set_id].feed(block):
+                emitted[cut.set_id] += len(windows.starts)
                 yield Batch(job, cut.set_id, windows)
     lowest = min(by_rate)
     if totals[lowest] == 0:
@@ -88,14 +113,28 @@ def _decode_one(job: int, path: Path, cuts: Sequence[Cut], batch_size: int, hash
         raise MediaError("its audio is silent (peak below -80 dBFS), so there is nothing to index")
     for cut in cuts:
         for windows in windowers[cut.set_id].finish():
+            emitted[cut.set_id] += len(windows.starts)
             yield Batch(job, cut.set_id, windows)
-    yield Decoded(job, totals[lowest] / lowest, totals, digest, frame_rate(path))
+    yield Decoded(job, totals[lowest] / lowest, totals, digest, frame_rate(_open(source)), emitted)
+
+
+def decode_events(job: int, source: Source, cuts: Sequence[Cut], batch_size: int,
+                  hash_it: bool) -> Iterator[Event]:
+    """The window batches of one file, then its outcome; any failure costs this file only."""
+    try:
+        yield from _decode_one(job, source, cuts, batch_size, hash_it)
+    except MediaError as err:
+        yield Failed(job, str(err))
+    except OSError as err:
+        yield Failed(job, f"cannot be read ({err.strerror or err})", retry=True)
+    except Exception as err:  # any decoder crash costs this file only, never the build
+        yield Failed(job, f"decoding failed ({type(err).__name__}: {err})")
 
 
 class DecodePool:
     """Decodes ``files[i]`` = (path, cuts, hash it too) on ``workers`` threads; iterate to get events."""
 
-    def __init__(self, files: Sequence[tuple[Path, Sequence[Cut], bool]], batch_size: int, workers: int = 1,
+    def __init__(self, files: Sequence[tuple[Source, Sequence[Cut], bool]], batch_size: int, workers: int = 1,
                  queue_batches: int = 8) -> None:
         self._files = files
         self._batch_size = batch_size
@@ -139,17 +178,10 @@ class DecodePool:
             except queue.Empty:
                 self._put(None)
                 return
-            path, cuts, hash_it = self._files[index]
-            try:
-                for event in _decode_one(index, path, cuts, self._batch_size, hash_it):
-                    if not self._put(event):
-                        return
-            except MediaError as err:
-                self._put(Failed(index, str(err)))
-            except OSError as err:
-                self._put(Failed(index, f"cannot be read ({err.strerror or err})", retry=True))
-            except Exception as err:  # any decoder crash costs this file only, never the build
-                self._put(Failed(index, f"decoding failed ({type(err).__name__}: {err})"))
+            source, cuts, hash_it = self._files[index]
+            for event in decode_events(index, source, cuts, self._batch_size, hash_it):
+                if not self._put(event):
+                    return
 
     def idle(self) -> bool:
         """True when no event is waiting (the model may as well run a partial batch now)."""
@@ -163,3 +195,52 @@ class DecodePool:
                 finished += 1
                 continue
             yield event
+
+
+class Batcher:
+    """Gathers windows of consecutive files into full batches for one model."""
+
+    def __init__(self, model: EmbeddingModel, batch_size: int) -> None:
+        self.model, self.batch_size = model, batch_size
+        self.rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.count = 0
+
+    def add(self, job: int, starts: np.ndarray, ends: np.ndarray, audio: np.ndarray) -> None:
+        self.rows.append((job, starts, ends, audio))
+        self.count += len(starts)
+
+    def run(self, set_id: int, partial: bool) -> Iterator[Embedded]:
+        """Embed full batches (and the rest too when ``partial``)."""
+        while self.count >= self.batch_size or (partial and self.count):
+            take, batch_rows = min(self.batch_size, self.count), []
+            while take:
+                job, starts, ends, audio = self.rows[0]
+                n = min(take, len(starts))
+                batch_rows.append((job, starts[:n], ends[:n], audio[:n]))
+                if n == len(starts):
+                    self.rows.pop(0)
+                else:
+                    self.rows[0] = (job, starts[n:], ends[n:], audio[n:])
+                take -= n
+                self.count -= n
+            vectors = self.model.embed(np.concatenate([r[3] for r in batch_rows]))
+            offset = 0
+            for job, starts, ends, _ in batch_rows:
+                yield Embedded(job, set_id, starts, ends, vectors[offset: offset + len(starts)])
+                offset += len(starts)
+
+
+def embed_locally(files: Sequence[tuple[Source, Sequence[Cut], bool]], batchers: dict[int, Batcher],
+                  batch_size: int, workers: int) -> Iterator[Result]:
+    """The local engine: decode threads feed this process's models, full batches first."""
+    with DecodePool(files, batch_size, workers) as pool:
+        for event in pool:
+            if isinstance(event, Batch):
+                w = event.windows
+                batchers[event.set_id].add(event.job, w.starts, w.ends, w.audio)
+            else:
+                yield event
+            for set_id, batcher in batchers.items():
+                yield from batcher.run(set_id, partial=pool.idle())
+        for set_id, batcher in batchers.items():
+            yield from batcher.run(set_id, partial=True)

@@ -3,6 +3,7 @@
 >>> import audioscan
 >>> lib = audioscan.open("lib.idx")                 # opens nothing for writing
 >>> lib.build("~/Videos", models=["LOGMEL"])        # takes the writer lock for the build only
+>>> lib.build("/shared/archive", ray=audioscan.RayOptions(address="auto"))  # embed on a Ray cluster
 >>> hits = lib.search("clip.wav", k=10)             # or lib.search(("ep01.mkv", 754.0))
 >>> lib.labels.add("ep01.mkv", 754, 758, "gag")
 >>> det = lib.train("gag")
@@ -23,6 +24,7 @@ from audioscan.api.detector import Detector
 from audioscan.api.labels import Labels
 from audioscan.api.library import Library
 from audioscan.api.results import Detection, Results
+from audioscan.indexer.ray_engine import RayOptions
 
 
 def open(path: str | Path) -> "Library":  # noqa: A001 - the name people expect: audioscan.open
@@ -30,4 +32,4 @@ def open(path: str | Path) -> "Library":  # noqa: A001 - the name people expect:
     return Library(path)
 
 
-__all__ = ["Detection", "Detector", "Labels", "Library", "Results", "open"]
+__all__ = ["Detection", "Detector", "Labels", "Library", "RayOptions", "Results", "open"]

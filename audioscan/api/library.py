@@ -18,6 +18,7 @@ from audioscan.api.results import Results
 from audioscan.api.searcher import Searcher
 from audioscan.indexer.build import BuildOptions, BuildReport, Progress, build, build_targets, forget, selection
 from audioscan.indexer.media.decode import frame_rate
+from audioscan.indexer.ray_engine import RayOptions
 from audioscan.indexer.store.check import check_store, leftovers
 from audioscan.indexer.store.compact import CompactReport, compact_set
 from audioscan.indexer.store.records import SetInfo
@@ -94,12 +95,13 @@ class Library:
               weights: str | Path | None = None, batch_size: int | None = None, decode_workers: int = 1,
               commit_every: float = 20.0, fp16_store: bool = False,
               progress: Progress | Callable[[int, int], None] | None = None, include: Sequence[str] = (),
-              exclude: Sequence[str] = ()) -> BuildReport:
+              exclude: Sequence[str] = (), ray: RayOptions | None = None) -> BuildReport:
         """Index every media file under each folder, and each named file (again: only what changed),
         like ``index build``.  With no ``models``, ``window`` or ``hop``, every set the store already
         holds is brought up to date (LOGMEL 8 s / 1 s for a new store).  ``include``/``exclude`` are
         glob patterns on relative paths or file names.  ``progress`` is a :class:`Progress` or a
-        callable ``(files_done, windows_done)``.
+        callable ``(files_done, windows_done)``.  ``ray``: decode and embed on a Ray cluster
+        (:class:`RayOptions`; ``RayOptions()`` starts a local one) instead of in this process.
         """
         items = [Path(p).expanduser() for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
         for item in items:
@@ -118,7 +120,7 @@ class Library:
                 options = BuildOptions(targets=targets, load=load, batch_size=batch_size,
                                        decode_workers=decode_workers, commit_seconds=commit_every,
                                        dtype="fp16" if fp16_store else "fp32",
-                                       select=selection(files, list(include), list(exclude)))
+                                       select=selection(files, list(include), list(exclude)), ray=ray)
                 done = build(store, folder, options, _as_progress(progress))
                 report = done if report is None else report.add(done)
         return report

@@ -9,6 +9,7 @@ import click
 
 from audioscan.cli.console import BarProgress, confirm, echo_json, echo_table, show_progress
 from audioscan.indexer.build import Progress
+from audioscan.indexer.ray_engine import RayOptions
 
 FORMATS = click.Choice(["table", "json"])
 
@@ -39,21 +40,41 @@ def index() -> None:
 @click.option("--commit-every", type=click.FloatRange(0), default=20.0, show_default=True,
               help="Seconds between commits; a crash loses at most the files finished since the last one.")
 @click.option("--fp16-store", is_flag=True, help="Keep new sets' vectors in fp16 (half the disk, ~1e-3 error).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where decoding and embedding run: this process, or a Ray cluster (pip install "
+                   "\"audioscan[ray]\"); this process stays the store's only writer either way.")
+@click.option("--ray-address", default=None,
+              help="With --engine ray: the cluster to join (e.g. auto, ray://head:10001); default: a local Ray "
+                   "on this machine's cores.")
+@click.option("--ray-cpus", type=click.IntRange(1), default=None,
+              help="With --engine ray and no --ray-address: cores the local Ray may use (default: all).")
+@click.option("--ship-media", is_flag=True,
+              help="With --engine ray: workers read the media through this machine instead of at the same path "
+                   "on shared storage.")
+@click.option("--actors", type=click.IntRange(1), default=None,
+              help="With --engine ray: embedding actors (default: --actors-per-gpu per GPU, or one per two CPUs).")
+@click.option("--actors-per-gpu", type=click.IntRange(1), default=1, show_default=True,
+              help="With --engine ray: embedding actors sharing each GPU.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any file under FOLDER is failed (now or before).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
 def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window: float | None, hop: float | None,
                   include: tuple[str, ...], exclude: tuple[str, ...], weights: Path | None,
                   batch_size: int | None, device: str, precision: str, decode_workers: int, commit_every: float,
-                  fp16_store: bool, strict: bool, fmt: str) -> None:
+                  fp16_store: bool, engine: str, ray_address: str | None, ray_cpus: int | None, ship_media: bool, actors: int | None,
+                  actors_per_gpu: int, strict: bool, fmt: str) -> None:
     """Index every media file under each FOLDER, and each FILE given (again: only what changed).
 
     With no --model, --window or --hop, every embedding set the store holds is brought up
     to date, so none falls behind.
     """
+    if engine != "ray" and (ray_address or ray_cpus or ship_media or actors or actors_per_gpu != 1):
+        raise click.UsageError("--ray-address, --ray-cpus, --ship-media, --actors and --actors-per-gpu go with "
+                               "--engine ray")
+    cluster = RayOptions(ray_address, ship_media, actors, actors_per_gpu, ray_cpus) if engine == "ray" else None
     progress = BarProgress() if show_progress(obj.quiet) else Progress()
     report = obj.library.build(list(paths), models, window, hop, device, precision, weights, batch_size,
-                               decode_workers, commit_every, fp16_store, progress, include, exclude)
+                               decode_workers, commit_every, fp16_store, progress, include, exclude, cluster)
     if fmt == "json":
         echo_json(report.as_json())
     elif not obj.quiet:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import BinaryIO, Iterator, Sequence
 
 import av
 import numpy as np
@@ -80,11 +80,16 @@ def _clean(frame: av.AudioFrame) -> np.ndarray:
     return samples.astype(np.float32, copy=False)
 
 
-def frame_rate(path: Path) -> float | None:
+def _openable(source: Path | BinaryIO) -> str | BinaryIO:
+    """What ``av.open`` takes: a path's text, or an open binary file (media shipped to a worker)."""
+    return str(source) if isinstance(source, Path) else source
+
+
+def frame_rate(source: Path | BinaryIO) -> float | None:
     """The frame rate of a video's first picture stream (None for audio, pictures, or unknown),
     so exports can write timecodes the file's own editor will agree with."""
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with av.open(_openable(source), metadata_errors="ignore") as container:
             for stream in container.streams.video:
                 rate = stream.average_rate or stream.guessed_rate
                 if rate and 1 <= float(rate) <= 1000 and stream.frames != 1:
@@ -156,7 +161,7 @@ class _Blocker:
         self._parts, self._size = [], 0
 
 
-def decode(path: Path, rates: Sequence[int], start: float = 0.0, end: float | None = None,
+def decode(source: Path | BinaryIO, rates: Sequence[int], start: float = 0.0, end: float | None = None,
            block_seconds: float = BLOCK_SECONDS) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(rate, block)`` pairs of mono float32 audio for each rate in ``rates``.
 
@@ -166,7 +171,7 @@ def decode(path: Path, rates: Sequence[int], start: float = 0.0, end: float | No
     """
     rates = sorted(set(rates))
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(_openable(source), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, ValueError) as err:
         raise MediaError(f"it is not a readable media file ({_short(err)})") from err
     with container:

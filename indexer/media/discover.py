@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 _FINGERPRINT_CHUNK = 1 << 20
 
@@ -77,7 +77,7 @@ def walk(root: Path, skip: Path | None = None, unreadable: list[str] | None = No
     yield from visit(root, "")
 
 
-def fingerprint(path: Path) -> str:
+def fingerprint(source: Path | BinaryIO) -> str:
     """A content hash (BLAKE2b-128 of every byte) that recognises a moved or renamed file.
 
     The whole file is read: a sampled hash would call an edited file "moved" and keep
@@ -85,7 +85,7 @@ def fingerprint(path: Path) -> str:
     than decoding them.
     """
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
+    with (open(source, "rb") if isinstance(source, Path) else source) as handle:
         while chunk := handle.read(_FINGERPRINT_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

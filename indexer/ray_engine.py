@@ -1,0 +1,287 @@
+"""The cluster engine: decode and embed on Ray Data, commit here.
+
+The build plans the work exactly as for a local run; this module turns the plan's
+files into a Ray Dataset that flows through decode-and-window tasks on CPUs and an
+embedding stage of actors (``map_batches`` with a callable class, ``num_gpus`` per
+actor when the cluster has GPUs), and streams every file's windows and outcome back
+to the driver, which stays the store's single writer and commits with the same
+crash-safe protocol as a local build.  Ray's own streaming executor does the
+scheduling and the back-pressure; nothing here decides which machine runs what.
+
+Between the stages a batch of windows travels as the stretch of samples it covers
+plus the window starts, not as overlapping windows: with 8 s windows every 1 s that
+is an eighth of the bytes.  Media must be readable at the same path on every worker
+(shared storage) unless ``ship_media`` is set: then a reader actor on the driver's
+machine serves each planned file's bytes to the decoders on demand.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator, Sequence
+
+import numpy as np
+
+from audioscan.indexer.errors import EngineError
+from audioscan.indexer.pipeline import Batch, Batcher, Cut, Decoded, Embedded, Failed, Result, Source, decode_events
+from audioscan.models import registry
+from audioscan.models.base import LoadOptions
+
+INSTALL_HINT = 'pip install "audioscan[ray]"'
+# Bytes a shipped file is read in, per request to the reader actor.
+_SHIP_CHUNK = 4 << 20
+# Memory one decoding task holds: FFmpeg's buffers plus a few batches of windows.
+DECODE_MEMORY = 512 << 20
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide a Ray build runs.
+
+    ``address``: an existing cluster (``auto``, ``ray://host:10001``...); None starts a
+    local Ray on ``num_cpus`` cores (all of them by default).  ``actors``: embedding
+    actors; by default ``actors_per_gpu`` per GPU, or one per two CPUs on a cluster
+    without GPUs (the rest decode).
+    """
+
+    address: str | None = None
+    ship_media: bool = False
+    actors: int | None = None
+    actors_per_gpu: int = 1
+    num_cpus: int | None = None
+
+
+def import_ray() -> Any:
+    """Ray, or one sentence on how to get it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (the engine is Ray Data)
+    except ImportError:
+        raise EngineError(f"--engine ray needs Ray, which is not installed; install it with '{INSTALL_HINT}', "
+                          "or build without --engine ray") from None
+    return ray
+
+
+# --- rows that travel between the stages (one schema for windows and outcomes) -------------
+
+def _window_row(job: int, set_id: int, starts: np.ndarray, ends: np.ndarray, data: np.ndarray,
+                width: int) -> dict:
+    return {"job": job, "set_id": set_id, "width": width, "starts": starts.astype(np.int64).tobytes(),
+            "ends": ends.astype(np.int64).tobytes(), "data": np.ascontiguousarray(data, np.float32).tobytes(),
+            "outcome": ""}
+
+
+def _outcome_row(event: Decoded | Failed) -> dict:
+    if isinstance(event, Failed):
+        outcome = {"failed": event.reason, "retry": event.retry}
+    else:
+        outcome = {"duration": event.duration, "totals": event.totals, "fingerprint": event.fingerprint,
+                   "fps": event.fps, "windows": event.windows}
+    return {"job": event.job, "set_id": -1, "width": 0, "starts": b"", "ends": b"", "data": b"",
+            "outcome": json.dumps(outcome)}
+
+
+def _outcome(job: int, text: str) -> Decoded | Failed:
+    outcome = json.loads(text)
+    if "failed" in outcome:
+        return Failed(job, outcome["failed"], outcome["retry"])
+    return Decoded(job, outcome["duration"], {int(k): v for k, v in outcome["totals"].items()},
+                   outcome["fingerprint"], outcome["fps"], {int(k): v for k, v in outcome["windows"].items()})
+
+
+def _columns(rows: list[dict]) -> dict[str, np.ndarray]:
+    keys = ("job", "set_id", "width", "starts", "ends", "data", "outcome")
+    return {key: np.asarray([row[key] for row in rows], dtype=object if key in ("starts", "ends", "data", "outcome")
+                            else np.int64) for key in keys}
+
+
+def _span(batch: Batch, win: int) -> np.ndarray:
+    """The samples a batch of windows covers, from its first start (zeros where a short file
+    was padded): every window is ``span[start - first: start - first + win]``."""
+    starts, audio = batch.windows.starts, batch.windows.audio
+    span = np.zeros(int(starts[-1] - starts[0]) + win, dtype=np.float32)
+    for start, row in zip(starts - starts[0], audio):
+        span[start: start + win] = row
+    return span
+
+
+def _windows(span: np.ndarray, starts: np.ndarray, win: int) -> np.ndarray:
+    return np.lib.stride_tricks.sliding_window_view(span, win)[starts - starts[0]]
+
+
+# --- stage 1: decode and window (Ray tasks on CPUs) ------------------------------------
+
+class _RemoteFile(io.RawIOBase):
+    """A file on the driver's machine, read through the reader actor (``--ship-media``)."""
+
+    def __init__(self, reader: Any, path: str, size: int) -> None:
+        self._reader, self._path, self._size, self._pos = reader, path, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        import ray
+
+        data = ray.get(self._reader.read.remote(self._path, self._pos, min(len(buffer), _SHIP_CHUNK)))
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def _shipped(reader: Any, path: str, size: int) -> BinaryIO:
+    return io.BufferedReader(_RemoteFile(reader, path, size), buffer_size=_SHIP_CHUNK)
+
+
+def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, reader: Any | None) -> Iterator[dict]:
+    """A planned file in, its window batches and then its outcome out, a batch at a time."""
+    for job, path, size, cuts_text, hash_it in zip(batch["job"], batch["path"], batch["size"], batch["cuts"],
+                                                   batch["hash_it"]):
+        cuts = [Cut(*values) for values in json.loads(cuts_text)]
+        wins = {cut.set_id: cut.win for cut in cuts}
+        source: Source = Path(path) if reader is None else partial(_shipped, reader, str(path), int(size))
+        for event in decode_events(int(job), source, cuts, batch_size, bool(hash_it)):
+            if isinstance(event, Batch):
+                win = wins[event.set_id]
+                yield _columns([_window_row(event.job, event.set_id, event.windows.starts, event.windows.ends,
+                                            _span(event, win), win)])
+            else:
+                yield _columns([_outcome_row(event)])
+
+
+# --- stage 2: embed (an actor pool; one model load per actor) --------------------------------
+
+class _Embedder:
+    """Holds the models of the sets being built; embeds window rows, passes outcomes through."""
+
+    def __init__(self, models: dict[int, tuple[str, str]], load: LoadOptions, batch_size: int) -> None:
+        """Loads each model once per actor (on the actor's GPU when it was given one)."""
+        loaded: dict[tuple[str, str], Any] = {}
+        for name, weights_id in models.values():
+            if (name, weights_id) not in loaded:
+                loaded[(name, weights_id)] = registry.load_model(name, load, weights_id)
+        self.batchers = {sid: Batcher(loaded[key], batch_size) for sid, key in models.items()}
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows: list[dict] = []
+        for job, set_id, width, starts, ends, data, outcome in zip(
+                batch["job"], batch["set_id"], batch["width"], batch["starts"], batch["ends"], batch["data"],
+                batch["outcome"]):
+            if set_id < 0:
+                rows.append({"job": int(job), "set_id": -1, "width": 0, "starts": b"", "ends": b"", "data": b"",
+                             "outcome": outcome})
+                continue
+            starts_, ends_ = np.frombuffer(starts, np.int64), np.frombuffer(ends, np.int64)
+            span = np.frombuffer(data, np.float32)
+            self.batchers[int(set_id)].add(int(job), starts_, ends_, _windows(span, starts_, int(width)))
+        for set_id, batcher in self.batchers.items():
+            for done in batcher.run(set_id, partial=True):
+                rows.append(_window_row(done.job, set_id, done.starts, done.ends, done.vectors,
+                                        done.vectors.shape[1]))
+        return _columns(rows)
+
+
+def _embedder_for(models: dict[int, tuple[str, str]], load: LoadOptions, batch_size: int) -> type:
+    """The embedding class with its settings built in: Ray restarts a lost actor from the class
+    alone, with no constructor arguments to keep alive in the object store."""
+
+    class Embedder(_Embedder):
+        def __init__(self) -> None:
+            super().__init__(models, load, batch_size)
+
+    return Embedder
+
+
+def _reader_actor(ray: Any, paths: Sequence[str]) -> Any:
+    """A reader of the planned files (and only those), pinned to this machine."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=0, max_concurrency=8)
+    class MediaReader:
+        def __init__(self, allowed: Sequence[str]) -> None:
+            self.allowed = frozenset(allowed)
+
+        def read(self, path: str, offset: int, size: int) -> bytes:
+            if path not in self.allowed:
+                raise PermissionError(f"{path} is not part of this build")
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                return handle.read(size)
+
+    here = ray.get_runtime_context().get_node_id()
+    return MediaReader.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(
+        list(paths))
+
+
+def _actor_count(ray: Any, options: RayOptions) -> tuple[int, float]:
+    """How many embedding actors, and the GPUs each holds."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    if gpus:
+        per_actor = 1.0 / max(1, options.actors_per_gpu)
+        return options.actors or gpus * max(1, options.actors_per_gpu), per_actor
+    return options.actors or max(1, int(resources.get("CPU", 2)) // 2), 0.0
+
+
+def embed_on_ray(files: Sequence[tuple[Path, Sequence[Cut], bool]], models: dict[int, tuple[str, str]],
+                 load: LoadOptions, batch_size: int, options: RayOptions) -> Iterator[Result]:
+    """The cluster engine: the same results as ``embed_locally``, computed on Ray."""
+    ray = import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        if options.address:
+            ray.init(address=options.address, log_to_driver=False, logging_level=logging.ERROR)
+        else:
+            ray.init(num_cpus=options.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)
+    try:
+        yield from _stream(ray, files, models, load, batch_size, options)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[Cut], bool]], models: dict[int, tuple[str, str]],
+            load: LoadOptions, batch_size: int, options: RayOptions) -> Iterator[Result]:
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the build draws its own bar
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    reader = _reader_actor(ray, [str(path) for path, _, _ in files]) if options.ship_media else None
+    items = [{"job": job, "path": str(path), "size": path.stat().st_size if options.ship_media else 0,
+              "cuts": json.dumps([[c.set_id, c.rate, c.win, c.hop] for c in cuts]), "hash_it": hash_it}
+             for job, (path, cuts, hash_it) in enumerate(files)]
+    actors, gpus = _actor_count(ray, options)
+    dataset = (ray.data.from_items(items, override_num_blocks=len(items))
+               # Decoders are tasks with their own resources, so Ray never fuses them into the
+               # embedding actors (which would leave a GPU waiting on a demuxer).
+               .map_batches(partial(_decode_rows, batch_size=batch_size, reader=reader), batch_size=1,
+                            batch_format="numpy", num_cpus=1, memory=DECODE_MEMORY)
+               .map_batches(_embedder_for(models, load, batch_size), batch_size=None, batch_format="numpy", num_gpus=gpus, num_cpus=0 if gpus else 1,
+                            compute=ray.data.ActorPoolStrategy(size=actors)))
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        for job, set_id, width, starts, ends, data, outcome in zip(
+                batch["job"], batch["set_id"], batch["width"], batch["starts"], batch["ends"], batch["data"],
+                batch["outcome"]):
+            if set_id < 0:
+                yield _outcome(int(job), outcome)
+            else:
+                yield Embedded(int(job), int(set_id), np.frombuffer(starts, np.int64),
+                               np.frombuffer(ends, np.int64), np.frombuffer(data, np.float32).reshape(-1, int(width)))
