@@ -27,7 +27,7 @@ from audioscan.indexer.media.windows import WindowSpec
 from audioscan.indexer.pipeline import Batcher, Cut, Decoded, Embedded, Failed, Result, embed_locally
 from audioscan.indexer.plan import Job, Plan, make_plan
 from audioscan.indexer.ray_engine import RayOptions, embed_on_ray
-from audioscan.indexer.store.ann import build_ann
+from audioscan.indexer.store.ann import ANN_MIN_WINDOWS, build_ann
 from audioscan.indexer.store.compact import compact_set
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.store import Store
@@ -52,6 +52,7 @@ class BuildOptions:
     commit_seconds: float = 20.0
     commit_windows: int = 4096
     ray: RayOptions | None = None  # None: decode and embed in this process
+    ann_min_windows: int = ANN_MIN_WINDOWS  # sets this large keep a graph for search
 
 
 @dataclass
@@ -212,7 +213,7 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     _Run(store, plan, {info.id: info for info in sets}, options, report, progress).run()
     for info in sets:
         compact_set(store, info)
-        build_ann(store, info, registry.spec(info.model).centred(info.weights_id))
+        build_ann(store, info, registry.spec(info.model).centred(info.weights_id), options.ann_min_windows)
     store.collect_garbage()
     report.seconds = round(time.monotonic() - clock, 3)
     store.record_run(f"index build {root}", started, report.as_json())

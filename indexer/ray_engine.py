@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, Iterator, Sequence
 
 import numpy as np
 
+from audioscan.errors import UserError
 from audioscan.indexer.errors import EngineError
 from audioscan.indexer.pipeline import Batch, Batcher, Cut, Decoded, Embedded, Failed, Result, Source, decode_events
 from audioscan.models import registry
@@ -245,17 +246,42 @@ def embed_on_ray(files: Sequence[tuple[Path, Sequence[Cut], bool]], models: dict
     """The cluster engine: the same results as ``embed_locally``, computed on Ray."""
     ray = import_ray()
     started_here = not ray.is_initialized()
-    if started_here:
-        if options.address:
+    try:
+        if started_here and options.address:
             ray.init(address=options.address, log_to_driver=False, logging_level=logging.ERROR)
-        else:
+        elif started_here:
             ray.init(num_cpus=options.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                      logging_level=logging.ERROR)
-    try:
         yield from _stream(ray, files, models, load, batch_size, options)
+    except (ConnectionError, ray.exceptions.RayError) as err:
+        raise _explained(err, options) from None
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _explained(err: Exception, options: RayOptions) -> EngineError:
+    """One sentence for a cluster failure: the user's own mistake as we would word it locally."""
+    cause = getattr(err, "cause", None) or err
+    if isinstance(cause, UserError):
+        return EngineError(f"on the Ray cluster: {cause}")
+    if isinstance(err, ConnectionError):
+        return EngineError(f"cannot reach the Ray cluster at {options.address} ({err}); check --ray-address "
+                           "and that 'ray status' works from this machine")
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return EngineError(f"the Ray cluster failed ({type(cause).__name__}: {first}); the files committed so far "
+                       "are kept, and running the build again resumes")
+
+
+def _check_models(ray: Any, models: dict[int, tuple[str, str]], load: LoadOptions, gpus: float) -> None:
+    """Load the models once where an actor would, so a missing GPU or weights file is one sentence
+    now instead of actors that Ray restarts for ever."""
+
+    @ray.remote(num_gpus=gpus, num_cpus=0 if gpus else 1, max_retries=0)
+    def load_models() -> None:
+        _Embedder(models, load, 1)
+
+    ray.get(load_models.remote())
 
 
 def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[Cut], bool]], models: dict[int, tuple[str, str]],
@@ -269,6 +295,7 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[Cut], bool]], models:
               "cuts": json.dumps([[c.set_id, c.rate, c.win, c.hop] for c in cuts]), "hash_it": hash_it}
              for job, (path, cuts, hash_it) in enumerate(files)]
     actors, gpus = _actor_count(ray, options)
+    _check_models(ray, models, load, gpus)
     dataset = (ray.data.from_items(items, override_num_blocks=len(items))
                # Decoders are tasks with their own resources, so Ray never fuses them into the
                # embedding actors (which would leave a GPU waiting on a demuxer).

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from audioscan.indexer.store.ann import load_ann, unit_vectors
@@ -133,6 +134,7 @@ class SetIndex:
         self.ends = snapshot.ends
         self.ann = load_ann(snapshot, centred) if use_ann else None
         self._matrix: np.ndarray | None = None
+        self._missing: faiss.Index | None = None  # unit vectors of live windows the graph lacks
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -152,16 +154,30 @@ class SetIndex:
 
         ``scores`` (every window's cosine, from :meth:`exact_scores`) saves recomputing them.
         """
-        query = unit_vectors(self._centred(query))
         count = min(count, len(self))
         if self.ann is not None and not exact and scores is None:
-            found_scores, ids = self.ann.search(query[None], count)
-            found = ids[0] >= 0
-            return np.searchsorted(self.ids, ids[0][found]), found_scores[0][found]
+            return self._graph_top(query, count)
+        query = unit_vectors(self._centred(query))
         scores = self.matrix() @ query if scores is None else scores
         top = np.argpartition(-scores, count - 1)[:count] if count < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
         return top, scores[top]
+
+    def _graph_top(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates from the graph (its dead windows filtered out) and from the windows
+        committed after it (scored exactly), re-ranked by their exact cosine."""
+        unit = unit_vectors(self._centred(query))
+        candidates = np.searchsorted(self.ids, self.ann.search(query, count))
+        missing = self.ann.missing
+        if len(missing):
+            if self._missing is None:  # scored by FAISS too: one thread pool, no BLAS fighting OpenMP
+                self._missing = faiss.IndexFlatIP(self.info.dim)
+                self._missing.add(unit_vectors(self._centred(self.snapshot.vectors_at(missing))))
+            _, best = self._missing.search(unit[None], min(count, len(missing)))
+            candidates = np.concatenate([candidates, missing[best[0][best[0] >= 0]]])
+        scores = unit_vectors(self._centred(self.snapshot.vectors_at(candidates))) @ unit
+        order = np.argsort(-scores, kind="stable")[:count]
+        return candidates[order], scores[order]
 
     def exact_scores(self, query: np.ndarray) -> np.ndarray:
         """Cosine similarity of ``query`` with every live window (one pass over the vectors)."""

@@ -1,17 +1,26 @@
-"""A derived approximate-nearest-neighbour index for large sets (HNSW over unit vectors).
+"""A derived approximate-nearest-neighbour index for large sets, kept fresh incrementally.
 
 Exact search reads every vector of a set; above ``ANN_MIN_WINDOWS`` live windows a
-build also makes an HNSW graph of the normalised vectors so a search touches a few
-thousand of them.  It is derived data: built from the segments, recorded with the
-signature of the live windows it covers, ignored (exact search takes over) as soon
-as a commit changes the set, rebuilt by the next build, and never the only copy of
-a vector.  Written like a segment under this writer's own name; the index it
-replaces is retired for the readers still using it.
+build also keeps an HNSW graph of the set, so a search touches a few thousand
+vectors.  It is derived data, never the only copy of a vector, and it never goes
+stale: each build *adds* the windows it committed to the graph, windows removed
+since (changed or deleted files) are filtered out at search time by an ID selector,
+and windows committed after the graph was written are scored exactly beside it
+(``query.search``).  Only when the dead windows pass ``DEAD_MAX`` of the graph, or a
+centred set's mean has drifted, is the graph rebuilt from the segments.
+
+The graph holds its own pre-transform (centring on the set mean for sets compared
+centred, then scaling to unit length), so the file alone says how a query must be
+treated.  Above ``COMPRESS_ABOVE_BYTES`` of float32 vectors (2M windows of 768
+dimensions) HNSW over float32 no longer fits comfortably beside everything else in
+memory, and the graph stores 8-bit scalar-quantised vectors instead (a quarter of
+the bytes); search re-ranks its candidates exactly from the segments either way.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -26,6 +35,38 @@ ANN_MIN_WINDOWS = 100_000
 HNSW_NEIGHBOURS = 32
 EF_CONSTRUCTION = 80
 EF_SEARCH = 128
+# Rebuild once this share of the graph's windows is dead (filtered at every search).
+DEAD_MAX = 0.2
+# Rebuild a centred graph once the set mean has moved this far, in units of the spread of the
+# vectors around it (the graph's geometry is that of its own centre).
+CENTRE_DRIFT_MAX = 0.25
+COMPRESS_ABOVE_BYTES = 6 << 30
+# A compressed graph's scores are approximate: it hands over this many times the candidates
+# asked for, and the exact vectors decide.
+COMPRESSED_OVERSAMPLE = 4
+# Vectors the 8-bit quantiser learns its per-dimension ranges from.
+_SQ_TRAIN = 100_000
+
+
+@dataclass(frozen=True)
+class AnnKind:
+    """What a graph is: compressed or not, centred or not (the catalog's ``kind`` text)."""
+
+    compressed: bool
+    centred: bool
+
+    @property
+    def name(self) -> str:
+        return "hnsw" + ("-sq8" if self.compressed else "-flat") + ("-centred" if self.centred else "")
+
+
+# Graphs written before they carried their own transform ("hnsw", "hnsw-centred") are not
+# among these: searches ignore them and the next build replaces them.
+KINDS = frozenset(AnnKind(c, n).name for c in (False, True) for n in (False, True))
+
+
+def choose_kind(count: int, dim: int, centred: bool, compress_above: int = COMPRESS_ABOVE_BYTES) -> AnnKind:
+    return AnnKind(count * dim * 4 > compress_above, centred)
 
 
 def signature(snapshot: Snapshot) -> str:
@@ -43,40 +84,107 @@ def unit_vectors(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
-def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int = ANN_MIN_WINDOWS) -> bool:
-    """Make (or drop) the set's ANN index as its size asks; True when one was built.
+def graph_ids(index: faiss.Index) -> np.ndarray:
+    """The window ids a graph holds."""
+    return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
 
-    ``centred``: the set's vectors are compared after subtracting the set's mean, and so
-    is the graph built (its kind records it, so a search never mixes the two).
+
+def graph_centre(index: faiss.Index) -> np.ndarray | None:
+    """The mean a centred graph subtracts (None for an uncentred one)."""
+    chain = faiss.downcast_index(index.index).chain
+    for i in range(chain.size()):
+        transform = faiss.downcast_VectorTransform(chain.at(i))
+        if isinstance(transform, faiss.CenteringTransform):
+            return faiss.vector_to_array(transform.mean)
+    return None
+
+
+def _new_graph(dim: int, kind: AnnKind, centre: np.ndarray | None, sample: np.ndarray) -> faiss.Index:
+    if kind.compressed:
+        graph = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    else:
+        graph = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = EF_CONSTRUCTION
+    transformed = faiss.IndexPreTransform(graph)
+    transformed.prepend_transform(faiss.NormalizationTransform(dim, 2.0))
+    if centre is not None:
+        centring = faiss.CenteringTransform(dim)
+        faiss.copy_array_to_vector(np.ascontiguousarray(centre, dtype=np.float32), centring.mean)
+        centring.is_trained = True
+        transformed.prepend_transform(centring)
+    if kind.compressed:
+        transformed.train(np.ascontiguousarray(sample, dtype=np.float32))
+    return faiss.IndexIDMap2(transformed)
+
+
+def _sample(snapshot: Snapshot, count: int, seed: int = 0) -> np.ndarray:
+    if len(snapshot) <= count:
+        return snapshot.vectors()
+    chosen = np.sort(np.random.default_rng(seed).choice(len(snapshot), count, replace=False))
+    return snapshot.vectors_at(chosen)
+
+
+def _drifted(snapshot: Snapshot, old: np.ndarray | None, new: np.ndarray | None) -> bool:
+    """Whether the set mean moved by more than ``CENTRE_DRIFT_MAX`` of the vectors' RMS distance
+    from it (within-file and between-file spread together, from the per-file statistics)."""
+    if old is None or new is None or snapshot.stats is None:
+        return False
+    stats = snapshot.stats
+    weights = stats.n_windows.astype(np.float64)
+    between = ((stats.means.astype(np.float64) - new) ** 2).sum(axis=1)
+    within = (stats.stds.astype(np.float64) ** 2).sum(axis=1)
+    spread = np.sqrt((weights * (between + within)).sum() / max(weights.sum(), 1.0))
+    return float(np.linalg.norm(new - old)) > CENTRE_DRIFT_MAX * max(spread, 1e-12)
+
+
+def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int = ANN_MIN_WINDOWS,
+              compress_above: int = COMPRESS_ABOVE_BYTES) -> str | None:
+    """Bring the set's graph up to date as its size asks; returns what was done
+    (``"built"``, ``"added"``, ``"dropped"``) or None when it was already fresh.
+
+    ``centred``: the set's vectors are compared after subtracting the set's mean.
     """
     snapshot = store.snapshot(info, stats=centred)
     current = signature(snapshot)
-    kind = "hnsw-centred" if centred else "hnsw"
     if len(snapshot) < minimum:
         if snapshot.ann_file:
             _record(store, info, None, current, 0, snapshot.ann_file)
-        return False
-    if snapshot.ann_file and snapshot.ann_signature == current and snapshot.ann_kind == kind:
-        return False
+            return "dropped"
+        return None
+    kind = choose_kind(len(snapshot), info.dim, centred, compress_above)
+    if snapshot.ann_file and snapshot.ann_signature == current and snapshot.ann_kind == kind.name:
+        return None
     centre = snapshot.set_mean().astype(np.float32) if centred else None
-    graph = faiss.IndexHNSWFlat(info.dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = EF_CONSTRUCTION
-    index = faiss.IndexIDMap2(graph)
-    for _, ids, vectors in snapshot.iter_segments():
-        index.add_with_ids(unit_vectors(vectors if centre is None else vectors - centre), ids)
+    index = snapshot.load_ann() if snapshot.ann_kind == kind.name else None
+    done = "added"
+    if index is not None:
+        held = graph_ids(index)
+        live = np.isin(held, snapshot.ids, assume_unique=True)
+        if (1.0 - live.mean() if len(held) else 1.0) > DEAD_MAX or _drifted(snapshot, graph_centre(index), centre):
+            index = None
+    if index is None:
+        index, held, done = _new_graph(info.dim, kind, centre, _sample(snapshot, _SQ_TRAIN)), np.zeros(0, np.int64), \
+            "built"
+    new = ~np.isin(snapshot.ids, held, assume_unique=True)
+    for positions, ids, vectors in snapshot.iter_segments():
+        fresh = new[positions]
+        if fresh.all():
+            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        elif fresh.any():
+            index.add_with_ids(np.ascontiguousarray(vectors[fresh], dtype=np.float32), ids[fresh])
     name = ann_name(store.token, current)
     path = store.files.set_dir(info.name) / name
     try:
-        write_index(path, index)
-        _record(store, info, name, current, index.ntotal, snapshot.ann_file, kind)
+        write_index(path, index, checksum=False)
+        _record(store, info, name, current, index.ntotal, snapshot.ann_file, kind.name)
     except BaseException:
         store.files.remove(path)
         raise
-    return True
+    return done
 
 
 def _record(store: Store, info: SetInfo, name: str | None, current: str, count: int, old_file: str | None,
-            kind: str = "hnsw") -> None:
+            kind: str = "") -> None:
     with store.connect() as con:
         con.execute("BEGIN")
         con.execute("DELETE FROM ann_indexes WHERE set_id = ?", [info.id])
@@ -88,11 +196,38 @@ def _record(store: Store, info: SetInfo, name: str | None, current: str, count: 
         con.execute("COMMIT")
 
 
-def load_ann(snapshot: Snapshot, centred: bool = False) -> faiss.Index | None:
-    """The set's ANN index if it matches the snapshot's live windows (and centring), else None."""
-    if (snapshot.ann_file is None or snapshot.ann_signature != signature(snapshot)
-            or snapshot.ann_kind != ("hnsw-centred" if centred else "hnsw")):
+@dataclass
+class Graph:
+    """A loaded graph as one snapshot sees it: the index, which snapshot windows it lacks
+    (committed after it was written) and the selector that hides its dead windows."""
+
+    index: faiss.Index
+    missing: np.ndarray  # positions (into the snapshot) of live windows the graph does not hold
+    dead: int
+    params: faiss.SearchParametersHNSW
+    compressed: bool = False
+
+    def search(self, query: np.ndarray, count: int) -> np.ndarray:
+        """Window ids of the graph's ``count`` nearest live windows (approximate), best first; a
+        compressed graph gives ``COMPRESSED_OVERSAMPLE`` times as many, for exact re-ranking."""
+        if self.compressed:
+            count *= COMPRESSED_OVERSAMPLE
+        self.params.efSearch = max(EF_SEARCH, count)
+        _, ids = self.index.search(np.ascontiguousarray(query[None], dtype=np.float32), count, params=self.params)
+        return ids[0][ids[0] >= 0]
+
+
+def load_ann(snapshot: Snapshot, centred: bool = False) -> Graph | None:
+    """The set's graph as this snapshot sees it, or None when there is none of this centring."""
+    if snapshot.ann_file is None or snapshot.ann_kind not in KINDS or snapshot.ann_kind.endswith("-centred") != centred:
         return None
-    index = snapshot.load_ann()
-    faiss.downcast_index(index.index).hnsw.efSearch = EF_SEARCH
-    return index
+    index = snapshot.load_ann(mmap=True)
+    held = graph_ids(index)
+    dead = held[~np.isin(held, snapshot.ids, assume_unique=True)]
+    params = faiss.SearchParametersHNSW()
+    if len(dead):
+        # The selectors must outlive the search: keep them referenced from the params object.
+        params.dead = faiss.IDSelectorBatch(len(dead), faiss.swig_ptr(np.ascontiguousarray(dead)))
+        params.sel = faiss.IDSelectorNot(params.dead)
+    missing = np.flatnonzero(~np.isin(snapshot.ids, held, assume_unique=True))
+    return Graph(index, missing, len(dead), params, "-sq8" in snapshot.ann_kind)

@@ -51,17 +51,22 @@ def write_segment(path: Path, ids: np.ndarray, vectors: np.ndarray, dtype: str) 
     return write_index(path, index)
 
 
-def write_index(path: Path, index: faiss.Index) -> str:
-    """Write any FAISS index to ``path`` so that a crash leaves it whole or absent; returns its checksum."""
-    data = faiss.serialize_index(index)
+def write_index(path: Path, index: faiss.Index, checksum: bool = True) -> str | None:
+    """Write any FAISS index to ``path`` so that a crash leaves it whole or absent; returns its
+    checksum, or None when not asked (a large derived index is streamed to disk, not copied
+    into memory to hash it)."""
     tmp = path.with_name(path.name + TMP_SUFFIX)
     with open(tmp, "xb") as handle:  # a name of this writer's own: never someone else's file
-        handle.write(memoryview(data))
+        if checksum:
+            data = faiss.serialize_index(index)
+            handle.write(memoryview(data))
+        else:
+            faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
-    return hashlib.blake2b(memoryview(data), digest_size=16).hexdigest()
+    return hashlib.blake2b(memoryview(data), digest_size=16).hexdigest() if checksum else None
 
 
 def checksum(path: Path) -> str:

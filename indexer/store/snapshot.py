@@ -10,7 +10,7 @@ compaction finishes on the state it started with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -73,6 +73,7 @@ class Snapshot:
     ann_signature: str | None = None
     stats: FileStats | None = None
     ann_kind: str | None = None
+    _segment_cache: dict = field(default_factory=dict, init=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -125,19 +126,34 @@ class Snapshot:
             raise StoreError(f"some windows asked for are not live in set {self.info.name}")
         return at
 
+    def _opened(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Segment ``k``'s ids, its vectors (memory-mapped) and, when its ids are not ascending,
+        their sort order; opened on first use and kept for this snapshot's later fetches."""
+        if k not in self._segment_cache:
+            ids, vectors = read_segment(self.segment_path(self.segments[k]))
+            ascending = len(ids) < 2 or bool((ids[1:] > ids[:-1]).all())
+            self._segment_cache[k] = (ids, vectors, None if ascending else np.argsort(ids, kind="stable"))
+        return self._segment_cache[k]
+
     def vectors_at(self, positions: np.ndarray) -> np.ndarray:
-        """The vectors at ``positions`` (in that order), reading only the segments that hold them."""
-        unique, inverse = np.unique(np.asarray(positions, dtype=np.int64), return_inverse=True)
-        found = np.empty((len(unique), self.info.dim), dtype=np.float32)
-        segment_of = self.segment_of[unique]
-        for segment in self.segments:
-            mine = np.flatnonzero(segment_of == segment.id)
-            if not len(mine):
-                continue
-            ids, vectors = read_segment(self.segment_path(segment))
-            sorter = np.argsort(ids, kind="stable")
-            found[mine] = vectors[sorter[np.searchsorted(ids, self.ids[unique[mine]], sorter=sorter)]]
-        return found[inverse.reshape(-1)]
+        """The vectors at ``positions`` (in that order), read from the memory-mapped segments
+        that hold them and nothing else."""
+        positions = np.asarray(positions, dtype=np.int64)
+        found = np.empty((len(positions), self.info.dim), dtype=np.float32)
+        segment_ids = np.asarray([segment.id for segment in self.segments], dtype=np.int64)
+        order = np.argsort(segment_ids)
+        where = order[np.searchsorted(segment_ids, self.segment_of[positions], sorter=order)]
+        for k in np.unique(where):
+            mine = np.flatnonzero(where == k)
+            ids, vectors, sorter = self._opened(int(k))
+            wanted = self.ids[positions[mine]]
+            rows = np.searchsorted(ids, wanted, sorter=sorter)
+            rows = np.minimum(rows, len(ids) - 1) if sorter is None else sorter[np.minimum(rows, len(ids) - 1)]
+            if not np.array_equal(ids[rows], wanted):
+                raise StoreError(f"segment {self.segments[k].file} of set {self.info.name} lacks vectors the "
+                                 "catalog lists in it; run 'audioscan index check'")
+            found[mine] = vectors[rows]
+        return found
 
     def set_mean(self) -> np.ndarray:
         """The mean of the set's live vectors, from the per-file statistics (take ``stats=True``)."""
@@ -146,8 +162,9 @@ class Snapshot:
         weights = self.stats.n_windows.astype(np.float64)
         return (self.stats.means.astype(np.float64) * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
 
-    def load_ann(self):
-        """The set's ANN index as of this snapshot, or None when there is none."""
+    def load_ann(self, mmap: bool = False):
+        """The set's ANN index as of this snapshot, or None when there is none; ``mmap`` for
+        searching (its vectors stay in the page cache), not for adding to it."""
         if self.ann_file is None:
             return None
-        return read_index(self.files.file(self.info.name, self.ann_file))
+        return read_index(self.files.file(self.info.name, self.ann_file), mmap=mmap)

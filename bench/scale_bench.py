@@ -1,0 +1,134 @@
+"""Scale benchmark: an indexed store that keeps growing, and search that stays on the graph.
+
+For each size (100k and 1M x 768, and 100k x 5120 by default; clustered synthetic vectors,
+1,000 windows per file, committed through the store API) it prints:
+
+- the full graph build (the baseline an incremental build must beat),
+- adding 10k new windows: their commit, then the graph update (target: <= 5 % of a full build),
+- search right after the commit, before the graph update (new windows scored beside the
+  graph), and right after the update: top-10 p50/p99 and recall@10 against exact search
+  (target at 1M: p50 <= 1 ms at recall@10 >= 0.97),
+- fetching 20k stored vectors by window id, as training and ``search --from`` do (target
+  <= 30 ms), with and without taking the snapshot,
+- the process's peak memory.
+
+    .venv/bin/python bench/scale_bench.py [--sizes 100000:768 1000000:768 100000:5120] [--compress-above BYTES]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from query_bench import latency, make_store, peak_gib  # noqa: E402
+
+from audioscan.indexer.store import ann  # noqa: E402
+from audioscan.indexer.store.records import Commit, FileVectors, MediaRow  # noqa: E402
+from audioscan.indexer.store.store import Store  # noqa: E402
+from audioscan.query.search import SetIndex  # noqa: E402
+
+ADDED = 10_000
+QUERIES = 200
+
+
+def add_windows(folder: Path, info, count: int, seed: int) -> float:
+    """Commit ``count`` new windows (10 files) resembling the set; returns the seconds it took."""
+    rng = np.random.default_rng(seed)
+    with Store.open(folder) as reader:
+        sample = reader.snapshot(info).vectors_at(rng.choice(len(reader.snapshot(info)), count, replace=False))
+    vectors = sample + 0.3 * rng.standard_normal(sample.shape).astype(np.float32)
+    clock = time.perf_counter()
+    with Store.open(folder, write=True) as store:
+        change = Commit()
+        root = store.ensure_root(folder)
+        for first in range(0, count, 1000):
+            media_id = store.new_media_id()
+            change.media.append(MediaRow(media_id, root, f"new{media_id}.wav", 1, 1, f"n{media_id}", 1007.0, "ok"))
+            times = np.arange(1000, dtype=np.float64)
+            change.vectors.append(FileVectors(media_id, info.id, times, times + 8, vectors[first: first + 1000]))
+        store.commit(change)
+    return time.perf_counter() - clock
+
+
+def graph_update(folder: Path, info, compress_above: int) -> tuple[str | None, float]:
+    clock = time.perf_counter()
+    with Store.open(folder, write=True) as store:
+        done = ann.build_ann(store, info, minimum=0, compress_above=compress_above)
+    return done, time.perf_counter() - clock
+
+
+def search_figures(store: Store, info, label: str, exact: SetIndex, queries: np.ndarray) -> None:
+    clock = time.perf_counter()
+    index = SetIndex(store.snapshot(info))
+    loaded = time.perf_counter() - clock
+    index.top_windows(queries[0], 10)  # the first search pages the graph in
+    p50, p99 = latency(lambda q: index.top_windows(q, 10), queries)
+    truth = [set(exact.top_windows(q, 10, exact=True)[0]) for q in queries]
+    recall = np.mean([len(set(index.top_windows(q, 10)[0]) & t) / 10 for q, t in zip(queries, truth)])
+    missing = len(index.ann.missing) if index.ann is not None else "-"
+    print(f"  search {label}: index opened in {loaded:.2f} s (graph lacks {missing} windows); top-10 p50 "
+          f"{p50:.3f} ms, p99 {p99:.3f} ms, recall@10 {recall:.3f}")
+
+
+def fetch_figures(store: Store, info) -> None:
+    rng = np.random.default_rng(5)
+    for run in ("first", "second"):
+        clock = time.perf_counter()
+        snapshot = store.snapshot(info)
+        taken = time.perf_counter() - clock
+        ids = np.sort(rng.choice(snapshot.ids, 20_000, replace=False))
+        clock = time.perf_counter()
+        vectors = snapshot.vectors_at(snapshot.positions(ids))
+        fetched = time.perf_counter() - clock
+        assert vectors.shape == (20_000, info.dim)
+        print(f"  fetch 20k vectors by id ({run} snapshot): {fetched * 1e3:.1f} ms "
+              f"(+ {taken * 1e3:.1f} ms for the snapshot itself)")
+
+
+def run(count: int, dim: int, compress_above: int) -> None:
+    print(f"{count} x {dim}")
+    with tempfile.TemporaryDirectory(prefix="audioscan-scale-") as tmp:
+        folder = Path(tmp) / "store"
+        store, info = make_store(folder, count, dim)
+        kind = ann.choose_kind(count, dim, False, compress_above).name
+        done, full = graph_update(folder, info, compress_above)
+        print(f"  full graph build ({kind}, {done}): {full:.1f} s")
+
+        committed = add_windows(folder, info, ADDED, seed=3)
+        rng = np.random.default_rng(1)
+        exact = SetIndex(store.snapshot(info), use_ann=False)
+        picks = rng.choice(len(exact), QUERIES, replace=False)
+        queries = exact.matrix()[picks] + 0.05 * rng.standard_normal((QUERIES, dim)).astype(np.float32)
+        search_figures(store, info, "after the commit, before the graph update", exact, queries)
+
+        done, added = graph_update(folder, info, compress_above)
+        total = committed + added
+        print(f"  add {ADDED} windows: commit {committed:.2f} s + graph update ({done}) {added:.2f} s = "
+              f"{total:.2f} s, {100 * total / full:.1f} % of a full build (target <= 5 %)")
+        search_figures(store, info, "after the incremental build", exact, queries)
+        del exact
+        fetch_figures(store, info)
+    print(f"  peak memory so far {peak_gib():.2f} GiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["100000:768", "1000000:768", "100000:5120"])
+    parser.add_argument("--compress-above", type=int, default=ann.COMPRESS_ABOVE_BYTES,
+                        help="float32 bytes above which the graph is compressed (0: always, to measure it)")
+    args = parser.parse_args()
+    for size in args.sizes:
+        count, dim = (int(v) for v in size.split(":"))
+        run(count, dim, args.compress_above)
+
+
+if __name__ == "__main__":
+    main()
