@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,8 +45,10 @@ def peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
-def make_store(folder: Path, count: int, dim: int) -> tuple[Store, object]:
-    """``count`` windows of clustered vectors, committed 50 files at a time."""
+def make_store(folder: Path, count: int, dim: int, rho: float = 0.0) -> tuple[Store, object]:
+    """``count`` windows of clustered vectors, committed 50 files at a time; ``rho`` > 0 makes
+    each window's noise an AR(1) step from the previous window's, as overlapping windows of
+    one recording are (8 s windows every 1 s share 7/8 of their audio)."""
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((CLUSTERS, dim)).astype(np.float32)
     clock = time.perf_counter()
@@ -59,7 +62,10 @@ def make_store(folder: Path, count: int, dim: int) -> tuple[Store, object]:
                 media_id = store.new_media_id()
                 # Runs of 20 windows share a sound (a cluster), as consecutive windows of real audio do.
                 labels = np.repeat(rng.integers(0, CLUSTERS, n // 20 + 1), 20)[:n]
-                vectors = centres[labels] + 0.7 * rng.standard_normal((n, dim)).astype(np.float32)
+                noise = rng.standard_normal((n, dim))
+                if rho:
+                    noise = lfilter([np.sqrt(1 - rho ** 2)], [1.0, -rho], noise, axis=0)
+                vectors = (centres[labels] + 0.7 * noise).astype(np.float32)
                 change.media.append(MediaRow(media_id, root, f"f{media_id}.wav", 1, 1, f"{media_id}", n + 7.0, "ok"))
                 times = np.arange(n, dtype=np.float64)
                 change.vectors.append(FileVectors(media_id, info.id, times, times + 8, vectors))

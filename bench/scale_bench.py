@@ -12,7 +12,8 @@ For each size (100k and 1M x 768, and 100k x 5120 by default; clustered syntheti
   <= 30 ms), with and without taking the snapshot,
 - the process's peak memory.
 
-    .venv/bin/python bench/scale_bench.py [--sizes 100000:768 1000000:768 100000:5120] [--compress-above BYTES]
+    .venv/bin/python bench/scale_bench.py [--sizes 100000:768 1000000:768 100000:5120] [--rho 0.9]
+                                          [--compress-above BYTES]
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def graph_update(folder: Path, info, compress_above: int) -> tuple[str | None, f
     return done, time.perf_counter() - clock
 
 
-def search_figures(store: Store, info, label: str, exact: SetIndex, queries: np.ndarray) -> None:
+def search_figures(store: Store, info, label: str, exact: SetIndex, queries: np.ndarray,
+                   sweep: bool = False) -> None:
     clock = time.perf_counter()
     index = SetIndex(store.snapshot(info))
     loaded = time.perf_counter() - clock
@@ -76,6 +78,15 @@ def search_figures(store: Store, info, label: str, exact: SetIndex, queries: np.
     missing = len(index.ann.missing) if index.ann is not None else "-"
     print(f"  search {label}: index opened in {loaded:.2f} s (graph lacks {missing} windows); top-10 p50 "
           f"{p50:.3f} ms, p99 {p99:.3f} ms, recall@10 {recall:.3f}")
+    if not sweep:
+        return
+    default = ann.EF_SEARCH
+    for ef in (64, 256, 512, 1024):
+        ann.EF_SEARCH = ef
+        p50, p99 = latency(lambda q: index.top_windows(q, 10), queries)
+        recall = np.mean([len(set(index.top_windows(q, 10)[0]) & t) / 10 for q, t in zip(queries, truth)])
+        print(f"    efSearch {ef:4d}: p50 {p50:.3f} ms, p99 {p99:.3f} ms, recall@10 {recall:.3f}")
+    ann.EF_SEARCH = default
 
 
 def fetch_figures(store: Store, info) -> None:
@@ -93,11 +104,12 @@ def fetch_figures(store: Store, info) -> None:
               f"(+ {taken * 1e3:.1f} ms for the snapshot itself)")
 
 
-def run(count: int, dim: int, compress_above: int) -> None:
-    print(f"{count} x {dim}")
+def run(count: int, dim: int, compress_above: int, rho: float) -> None:
+    print(f"{count} x {dim}, " + (f"windows of a file AR(1)-correlated, rho {rho}" if rho else
+                                   "windows independent around their cluster (the hard case for a graph)"))
     with tempfile.TemporaryDirectory(prefix="audioscan-scale-") as tmp:
         folder = Path(tmp) / "store"
-        store, info = make_store(folder, count, dim)
+        store, info = make_store(folder, count, dim, rho)
         kind = ann.choose_kind(count, dim, False, compress_above).name
         done, full = graph_update(folder, info, compress_above)
         print(f"  full graph build ({kind}, {done}): {full:.1f} s")
@@ -113,7 +125,7 @@ def run(count: int, dim: int, compress_above: int) -> None:
         total = committed + added
         print(f"  add {ADDED} windows: commit {committed:.2f} s + graph update ({done}) {added:.2f} s = "
               f"{total:.2f} s, {100 * total / full:.1f} % of a full build (target <= 5 %)")
-        search_figures(store, info, "after the incremental build", exact, queries)
+        search_figures(store, info, "after the incremental build", exact, queries, sweep=True)
         del exact
         fetch_figures(store, info)
     print(f"  peak memory so far {peak_gib():.2f} GiB")
@@ -124,10 +136,12 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["100000:768", "1000000:768", "100000:5120"])
     parser.add_argument("--compress-above", type=int, default=ann.COMPRESS_ABOVE_BYTES,
                         help="float32 bytes above which the graph is compressed (0: always, to measure it)")
+    parser.add_argument("--rho", type=float, default=0.0,
+                        help="AR(1) correlation of consecutive windows' noise (0.9: like 8 s windows every 1 s)")
     args = parser.parse_args()
     for size in args.sizes:
         count, dim = (int(v) for v in size.split(":"))
-        run(count, dim, args.compress_above)
+        run(count, dim, args.compress_above, args.rho)
 
 
 if __name__ == "__main__":

@@ -78,14 +78,15 @@ def _window_row(job: int, set_id: int, starts: np.ndarray, ends: np.ndarray, dat
             "outcome": ""}
 
 
-def _outcome_row(event: Decoded | Failed) -> dict:
+def _outcome_text(event: Decoded | Failed) -> str:
     if isinstance(event, Failed):
-        outcome = {"failed": event.reason, "retry": event.retry}
-    else:
-        outcome = {"duration": event.duration, "totals": event.totals, "fingerprint": event.fingerprint,
-                   "fps": event.fps, "windows": event.windows}
-    return {"job": event.job, "set_id": -1, "width": 0, "starts": b"", "ends": b"", "data": b"",
-            "outcome": json.dumps(outcome)}
+        return json.dumps({"failed": event.reason, "retry": event.retry})
+    return json.dumps({"duration": event.duration, "totals": event.totals, "fingerprint": event.fingerprint,
+                       "fps": event.fps, "windows": event.windows})
+
+
+def _outcome_row(job: int, text: str) -> dict:
+    return {"job": job, "set_id": -1, "width": 0, "starts": b"", "ends": b"", "data": b"", "outcome": text}
 
 
 def _outcome(job: int, text: str) -> Decoded | Failed:
@@ -164,7 +165,7 @@ def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, reader: Any | No
                 yield _columns([_window_row(event.job, event.set_id, event.windows.starts, event.windows.ends,
                                             _span(event, win), win)])
             else:
-                yield _columns([_outcome_row(event)])
+                yield _columns([_outcome_row(event.job, _outcome_text(event))])
 
 
 # --- stage 2: embed (an actor pool; one model load per actor) --------------------------------
@@ -186,8 +187,7 @@ class _Embedder:
                 batch["job"], batch["set_id"], batch["width"], batch["starts"], batch["ends"], batch["data"],
                 batch["outcome"]):
             if set_id < 0:
-                rows.append({"job": int(job), "set_id": -1, "width": 0, "starts": b"", "ends": b"", "data": b"",
-                             "outcome": outcome})
+                rows.append(_outcome_row(int(job), outcome))
                 continue
             starts_, ends_ = np.frombuffer(starts, np.int64), np.frombuffer(ends, np.int64)
             span = np.frombuffer(data, np.float32)
@@ -197,17 +197,6 @@ class _Embedder:
                 rows.append(_window_row(done.job, set_id, done.starts, done.ends, done.vectors,
                                         done.vectors.shape[1]))
         return _columns(rows)
-
-
-def _embedder_for(models: dict[int, tuple[str, str]], load: LoadOptions, batch_size: int) -> type:
-    """The embedding class with its settings built in: Ray restarts a lost actor from the class
-    alone, with no constructor arguments to keep alive in the object store."""
-
-    class Embedder(_Embedder):
-        def __init__(self) -> None:
-            super().__init__(models, load, batch_size)
-
-    return Embedder
 
 
 def _reader_actor(ray: Any, paths: Sequence[str]) -> Any:
@@ -301,7 +290,8 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[Cut], bool]], models:
                # embedding actors (which would leave a GPU waiting on a demuxer).
                .map_batches(partial(_decode_rows, batch_size=batch_size, reader=reader), batch_size=1,
                             batch_format="numpy", num_cpus=1, memory=DECODE_MEMORY)
-               .map_batches(_embedder_for(models, load, batch_size), batch_size=None, batch_format="numpy", num_gpus=gpus, num_cpus=0 if gpus else 1,
+               .map_batches(_Embedder, fn_constructor_kwargs={"models": models, "load": load,
+                                                              "batch_size": batch_size}, batch_size=None, batch_format="numpy", num_gpus=gpus, num_cpus=0 if gpus else 1,
                             compute=ray.data.ActorPoolStrategy(size=actors)))
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         for job, set_id, width, starts, ends, data, outcome in zip(

@@ -41,6 +41,8 @@ DEAD_MAX = 0.2
 # vectors around it (the graph's geometry is that of its own centre).
 CENTRE_DRIFT_MAX = 0.25
 COMPRESS_ABOVE_BYTES = 6 << 30
+# The delta graph is merged into a rebuilt base once it holds this share of the base's windows.
+DELTA_MAX = 0.1
 # A compressed graph's scores are approximate: it hands over this many times the candidates
 # asked for, and the exact vectors decide.
 COMPRESSED_OVERSAMPLE = 4
@@ -99,7 +101,7 @@ def graph_centre(index: faiss.Index) -> np.ndarray | None:
     return None
 
 
-def _new_graph(dim: int, kind: AnnKind, centre: np.ndarray | None, sample: np.ndarray) -> faiss.Index:
+def _new_graph(dim: int, kind: AnnKind, centre: np.ndarray | None, sample: np.ndarray | None) -> faiss.Index:
     if kind.compressed:
         graph = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
     else:
@@ -139,90 +141,140 @@ def _drifted(snapshot: Snapshot, old: np.ndarray | None, new: np.ndarray | None)
 
 def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int = ANN_MIN_WINDOWS,
               compress_above: int = COMPRESS_ABOVE_BYTES) -> str | None:
-    """Bring the set's graph up to date as its size asks; returns what was done
-    (``"built"``, ``"added"``, ``"dropped"``) or None when it was already fresh.
+    """Bring the set's graph up to date as its size asks; returns what was done (``"built"``,
+    ``"added"`` to the delta, ``"kept"`` when only its record changed, ``"dropped"``) or None
+    when it was already fresh.
 
     ``centred``: the set's vectors are compared after subtracting the set's mean.
     """
     snapshot = store.snapshot(info, stats=centred)
     current = signature(snapshot)
+    old_files = [part.file for part in snapshot.ann.values()]
     if len(snapshot) < minimum:
-        if snapshot.ann_file:
-            _record(store, info, None, current, 0, snapshot.ann_file)
+        if old_files:
+            _record(store, info, {}, current, old_files)
             return "dropped"
         return None
     kind = choose_kind(len(snapshot), info.dim, centred, compress_above)
-    if snapshot.ann_file and snapshot.ann_signature == current and snapshot.ann_kind == kind.name:
+    base = snapshot.ann.get("base")
+    if base is not None and base.kind == kind.name and all(p.signature == current for p in snapshot.ann.values()):
         return None
     centre = snapshot.set_mean().astype(np.float32) if centred else None
-    index = snapshot.load_ann() if snapshot.ann_kind == kind.name else None
-    done = "added"
-    if index is not None:
-        held = graph_ids(index)
-        live = np.isin(held, snapshot.ids, assume_unique=True)
-        if (1.0 - live.mean() if len(held) else 1.0) > DEAD_MAX or _drifted(snapshot, graph_centre(index), centre):
-            index = None
-    if index is None:
-        index, held, done = _new_graph(info.dim, kind, centre, _sample(snapshot, _SQ_TRAIN)), np.zeros(0, np.int64), \
-            "built"
-    new = ~np.isin(snapshot.ids, held, assume_unique=True)
+    if base is not None and base.kind == kind.name:
+        graph = load_ann(snapshot, centred)
+        held_count = sum(part.ntotal for part in graph.parts)
+        delta = snapshot.load_ann("delta")
+        if (graph.dead <= DEAD_MAX * held_count and (delta is None or delta.ntotal <= DELTA_MAX * graph.parts[0].ntotal)
+                and not _drifted(snapshot, graph_centre(graph.parts[0]), centre)):
+            return _add_to_delta(store, snapshot, graph, delta, current, kind)
+    index = _new_graph(info.dim, kind, centre, _sample(snapshot, _SQ_TRAIN) if kind.compressed else None)
+    _add(index, snapshot, np.ones(len(snapshot), dtype=bool))
+    name = ann_name(store.token, current)
+    _write_parts(store, info, {"base": (name, index, kind.name)}, current, old_files)
+    return "built"
+
+
+def _add(index: faiss.Index, snapshot: Snapshot, chosen: np.ndarray) -> None:
+    """Add the snapshot's windows where ``chosen`` to ``index``, one segment at a time."""
     for positions, ids, vectors in snapshot.iter_segments():
-        fresh = new[positions]
+        fresh = chosen[positions]
         if fresh.all():
             index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         elif fresh.any():
             index.add_with_ids(np.ascontiguousarray(vectors[fresh], dtype=np.float32), ids[fresh])
-    name = ann_name(store.token, current)
-    path = store.files.set_dir(info.name) / name
+
+
+def _add_to_delta(store: Store, snapshot: Snapshot, graph: "Graph", delta: faiss.Index | None, current: str,
+                  kind: AnnKind) -> str:
+    """New windows go into the small delta graph (flat, with the base's own centring); the
+    base file is never rewritten, so the cost follows the windows added, not the set's size."""
+    info = snapshot.info
+    if not len(graph.missing):
+        _record(store, info, {part: (snapshot.ann[part].file, snapshot.ann[part].kind, index.ntotal)
+                              for part, index in zip(("base", "delta"), graph.parts)}, current, [])
+        return "kept"
+    if delta is None:
+        delta = _new_graph(info.dim, AnnKind(False, kind.centred), graph_centre(graph.parts[0]), None)
+    chosen = np.zeros(len(snapshot), dtype=bool)
+    chosen[graph.missing] = True
+    _add(delta, snapshot, chosen)
+    base = snapshot.ann["base"]
+    parts = {"base": (base.file, None, base.kind),
+             "delta": (ann_name(store.token, current, "delta"), delta, AnnKind(False, kind.centred).name)}
+    _write_parts(store, info, parts, current, [snapshot.ann["delta"].file] if "delta" in snapshot.ann else [],
+                 {"base": graph.parts[0].ntotal})
+    return "added"
+
+
+def _write_parts(store: Store, info: SetInfo, parts: dict[str, tuple[str, faiss.Index | None, str]], current: str,
+                 replaced: list[str], counts: dict[str, int] | None = None) -> None:
+    """Write the parts that have a new index (the others are recorded as they are), then record
+    them all in one transaction, retiring ``replaced``; a failure leaves no file of ours behind."""
+    written = []
     try:
-        write_index(path, index, checksum=False)
-        _record(store, info, name, current, index.ntotal, snapshot.ann_file, kind.name)
+        for name, index, _ in parts.values():
+            if index is not None:
+                path = store.files.set_dir(info.name) / name
+                written.append(path)
+                write_index(path, index, checksum=False)
+        counts = dict(counts or {})
+        counts.update({part: index.ntotal for part, (_, index, _) in parts.items() if index is not None})
+        _record(store, info, {part: (name, kind, counts[part]) for part, (name, _, kind) in parts.items()}, current,
+                [file for file in replaced if file not in {name for name, _, _ in parts.values()}])
     except BaseException:
-        store.files.remove(path)
+        for path in written:
+            store.files.remove(path)
         raise
-    return done
 
 
-def _record(store: Store, info: SetInfo, name: str | None, current: str, count: int, old_file: str | None,
-            kind: str = "") -> None:
+def _record(store: Store, info: SetInfo, parts: dict[str, tuple[str, str, int]], current: str,
+            retired: list[str]) -> None:
     with store.connect() as con:
         con.execute("BEGIN")
         con.execute("DELETE FROM ann_indexes WHERE set_id = ?", [info.id])
-        if name:
-            con.execute("INSERT INTO ann_indexes VALUES (?, ?, ?, ?, ?, ?)", [info.id, name, kind, current, count,
-                                                                            utcnow()])
-        if old_file and old_file != name:
-            store.retire_files(con, info.id, [old_file])
+        for part, (name, kind, count) in parts.items():
+            con.execute("INSERT INTO ann_indexes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [info.id, part, name, kind, current, count, utcnow()])
+        if retired:
+            store.retire_files(con, info.id, retired)
         con.execute("COMMIT")
 
 
 @dataclass
 class Graph:
-    """A loaded graph as one snapshot sees it: the index, which snapshot windows it lacks
-    (committed after it was written) and the selector that hides its dead windows."""
+    """A loaded graph as one snapshot sees it: its parts (base, then delta), which snapshot
+    windows it lacks (committed after it was written) and the selector hiding its dead windows."""
 
-    index: faiss.Index
+    parts: list[faiss.Index]
     missing: np.ndarray  # positions (into the snapshot) of live windows the graph does not hold
     dead: int
     params: faiss.SearchParametersHNSW
     compressed: bool = False
 
+    @property
+    def ntotal(self) -> int:
+        return sum(part.ntotal for part in self.parts)
+
     def search(self, query: np.ndarray, count: int) -> np.ndarray:
-        """Window ids of the graph's ``count`` nearest live windows (approximate), best first; a
+        """Window ids of each part's ``count`` nearest live windows (approximate, unordered); a
         compressed graph gives ``COMPRESSED_OVERSAMPLE`` times as many, for exact re-ranking."""
-        if self.compressed:
-            count *= COMPRESSED_OVERSAMPLE
-        self.params.efSearch = max(EF_SEARCH, count)
-        _, ids = self.index.search(np.ascontiguousarray(query[None], dtype=np.float32), count, params=self.params)
-        return ids[0][ids[0] >= 0]
+        query = np.ascontiguousarray(query[None], dtype=np.float32)
+        found = []
+        for k, part in enumerate(self.parts):
+            wanted = count * COMPRESSED_OVERSAMPLE if self.compressed and k == 0 else count
+            self.params.efSearch = max(EF_SEARCH, wanted)
+            _, ids = part.search(query, min(wanted, part.ntotal), params=self.params)
+            found.append(ids[0][ids[0] >= 0])
+        return np.concatenate(found)
 
 
 def load_ann(snapshot: Snapshot, centred: bool = False) -> Graph | None:
     """The set's graph as this snapshot sees it, or None when there is none of this centring."""
-    if snapshot.ann_file is None or snapshot.ann_kind not in KINDS or snapshot.ann_kind.endswith("-centred") != centred:
+    base = snapshot.ann.get("base")
+    if base is None or base.kind not in KINDS or base.kind.endswith("-centred") != centred:
         return None
-    index = snapshot.load_ann(mmap=True)
-    held = graph_ids(index)
+    parts = [snapshot.load_ann(part, mmap=True) for part in ("base", "delta") if part in snapshot.ann]
+    held = np.concatenate([graph_ids(part) for part in parts])
     dead = held[~np.isin(held, snapshot.ids, assume_unique=True)]
     params = faiss.SearchParametersHNSW()
     if len(dead):
@@ -230,4 +282,4 @@ def load_ann(snapshot: Snapshot, centred: bool = False) -> Graph | None:
         params.dead = faiss.IDSelectorBatch(len(dead), faiss.swig_ptr(np.ascontiguousarray(dead)))
         params.sel = faiss.IDSelectorNot(params.dead)
     missing = np.flatnonzero(~np.isin(snapshot.ids, held, assume_unique=True))
-    return Graph(index, missing, len(dead), params, "-sq8" in snapshot.ann_kind)
+    return Graph(parts, missing, len(dead), params, "-sq8" in base.kind)

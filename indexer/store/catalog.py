@@ -98,6 +98,16 @@ MIGRATIONS: dict[int, str] = {
     -- The folder of a retired file, so it can still be deleted after its set is removed.
     ALTER TABLE retired_files ADD COLUMN set_name VARCHAR;
     """,
+    5: """
+    -- A set's graph comes in parts: the 'base', written by a full build, and a small 'delta'
+    -- holding the windows added since, so an incremental build never rewrites the base.
+    CREATE TABLE ann_parts (set_id INTEGER NOT NULL, part VARCHAR NOT NULL, file VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL, signature VARCHAR NOT NULL, vectors BIGINT NOT NULL, created_at TIMESTAMP,
+        PRIMARY KEY (set_id, part));
+    INSERT INTO ann_parts SELECT set_id, 'base', file, kind, signature, vectors, created_at FROM ann_indexes;
+    DROP TABLE ann_indexes;
+    ALTER TABLE ann_parts RENAME TO ann_indexes;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -10,6 +10,7 @@ anywhere on the way.  Every delete in the store goes through :meth:`StoreFiles.r
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 from pathlib import Path
@@ -29,7 +30,10 @@ def segment_name(token: str, segment_id: int) -> str:
     return f"seg-{token}-{segment_id:08d}.faiss"
 
 
-def ann_name(token: str, signature: str) -> str:
+def ann_name(token: str, signature: str, part: str = "base") -> str:
+    """The file of one part of a set's graph; the parts of one signature get different names."""
+    if part != "base":
+        signature = hashlib.blake2b(f"{signature}|{part}".encode(), digest_size=12).hexdigest()
     return f"ann-{token}-{signature}.faiss"
 
 

@@ -31,6 +31,15 @@ class SegmentRow:
 
 
 @dataclass(frozen=True)
+class AnnPart:
+    """One file of a set's graph (``base`` or ``delta``) and the live windows it was current for."""
+
+    file: str
+    kind: str
+    signature: str
+
+
+@dataclass(frozen=True)
 class MediaInfo:
     """A media file as readers see it: where it is, how long, whether it is indexed."""
 
@@ -69,10 +78,8 @@ class Snapshot:
     segment_of: np.ndarray
     segments: list[SegmentRow]
     media: dict[int, MediaInfo]
-    ann_file: str | None = None
-    ann_signature: str | None = None
+    ann: dict[str, AnnPart] = field(default_factory=dict)
     stats: FileStats | None = None
-    ann_kind: str | None = None
     _segment_cache: dict = field(default_factory=dict, init=False, repr=False)
 
     def __len__(self) -> int:
@@ -162,9 +169,9 @@ class Snapshot:
         weights = self.stats.n_windows.astype(np.float64)
         return (self.stats.means.astype(np.float64) * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
 
-    def load_ann(self, mmap: bool = False):
-        """The set's ANN index as of this snapshot, or None when there is none; ``mmap`` for
+    def load_ann(self, part: str = "base", mmap: bool = False):
+        """A part of the set's graph as of this snapshot, or None when there is none; ``mmap`` for
         searching (its vectors stay in the page cache), not for adding to it."""
-        if self.ann_file is None:
+        if part not in self.ann:
             return None
-        return read_index(self.files.file(self.info.name, self.ann_file), mmap=mmap)
+        return read_index(self.files.file(self.info.name, self.ann[part].file), mmap=mmap)

@@ -36,7 +36,7 @@ from audioscan.indexer.store.garbage import Garbage
 from audioscan.indexer.store.files import StoreFiles, valid_set_name
 from audioscan.indexer.store.lock import HOLDER_FILE, LOCK_FILE, WriterLock
 from audioscan.indexer.store.records import MediaRow, SetInfo, utcnow
-from audioscan.indexer.store.snapshot import FileStats, MediaInfo, SegmentRow, Snapshot
+from audioscan.indexer.store.snapshot import AnnPart, FileStats, MediaInfo, SegmentRow, Snapshot
 
 CATALOG_FILE = "catalog.duckdb"
 # What an empty store folder may hold before its catalog exists (a crash right after creating it).
@@ -322,14 +322,14 @@ class Store(Annotations, Commits, Garbage):
             segments = [SegmentRow(*row) for row in con.execute(
                 "SELECT id, file, n_vectors, checksum FROM segments WHERE set_id = ? ORDER BY id",
                 [info.id]).fetchall()]
-            ann = con.execute("SELECT file, signature, kind FROM ann_indexes WHERE set_id = ?", [info.id]).fetchone()
+            ann = {part: AnnPart(file, kind, signature) for part, file, kind, signature in con.execute(
+                "SELECT part, file, kind, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchall()}
             media = self._media(con)
             file_stats = self._file_stats(con, info) if stats else None
             con.execute("COMMIT")
         return Snapshot(info, self.files, windows["id"].astype(np.int64), windows["media_id"].astype(np.int64),
                         windows["start_s"].astype(np.float64), windows["end_s"].astype(np.float64),
-                        windows["segment_id"].astype(np.int64), segments, media,
-                        ann[0] if ann else None, ann[1] if ann else None, file_stats, ann[2] if ann else None)
+                        windows["segment_id"].astype(np.int64), segments, media, ann, file_stats)
 
     @staticmethod
     def _file_stats(con: duckdb.DuckDBPyConnection, info: SetInfo) -> FileStats:

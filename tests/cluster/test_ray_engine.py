@@ -107,3 +107,9 @@ def test_shipped_media_decode_to_the_same_samples(library_template, monkeypatch)
     path = library_template / "f.mkv"
     shipped = decode_all(_shipped(Reader, str(path), path.stat().st_size), 16_000)
     assert np.array_equal(shipped, decode_all(path, 16_000))
+
+
+def test_a_model_that_cannot_load_on_the_cluster_is_one_sentence(tmp_path, library_template):
+    result = _ray_build(tmp_path / "store", library_template, "--device", "cuda:7")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "on the Ray cluster: --device cuda:7" in result.stderr

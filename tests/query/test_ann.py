@@ -13,15 +13,18 @@ from audioscan.indexer.store.records import Commit, FileVectors, MediaRow
 from tests.indexer.helpers import build_once
 
 
-def _commit_lookalikes(store: Store, count: int) -> None:
+def _commit_lookalikes(store: Store, count: int, seed: int = 0) -> None:
     """Commit ``count`` windows of a new file whose vectors resemble the set's (no decoding)."""
     info = store.find_set()
-    vectors = store.snapshot(info).vectors()[:count]
-    vectors = vectors + np.random.default_rng(0).normal(0, 0.05, vectors.shape).astype(np.float32) * vectors.std()
+    rng = np.random.default_rng(seed)
+    every = store.snapshot(info).vectors()
+    vectors = every[rng.choice(len(every), count, replace=False)]
+    vectors = vectors + rng.normal(0, 0.05, vectors.shape).astype(np.float32) * vectors.std()
     media_id = store.new_media_id()
     root_id = store.ensure_root(store.path.parent)
     starts = np.arange(count, dtype=float)
-    store.commit(Commit(media=[MediaRow(media_id, root_id, "new.wav", 1, 1, "fp-new", count + 7.0, "ok")],
+    store.commit(Commit(media=[MediaRow(media_id, root_id, f"new{seed}.wav", 1, 1, f"fp-new{seed}", count + 7.0,
+                                        "ok")],
                         vectors=[FileVectors(media_id, info.id, starts, starts + 8, vectors)]))
 
 
@@ -50,10 +53,20 @@ def test_a_graph_serves_search_and_is_added_to_not_rebuilt(world):
         top, scores = index.top_windows(newest, 5)
         assert index.ids[top[0]] == index.ids[-1] and scores[0] > 0.999
 
+        base = store.snapshot(info).ann["base"].file
         assert build_ann(store, info, centred=True, minimum=10) == "added"
         snapshot = store.snapshot(info, stats=True)
         graph = load_ann(snapshot, centred=True)
-        assert len(graph.missing) == 0 and graph.index.ntotal == len(snapshot)
+        assert len(graph.missing) == 0 and graph.ntotal == len(snapshot) and len(graph.parts) == 2
+        assert snapshot.ann["base"].file == base  # the base graph is never rewritten by an addition
+        _agrees_with_exact(SetIndex(snapshot), snapshot.vectors()[-3])
+        assert store.unlisted_files() == [] and check_store(store) == []
+
+        _commit_lookalikes(store, 30, seed=1)
+        assert build_ann(store, info, centred=True, minimum=10) == "added"  # the delta grows to 60 windows
+        _commit_lookalikes(store, 30, seed=2)
+        assert build_ann(store, info, centred=True, minimum=10) == "built"  # past a tenth of the base: merged
+        assert list(store.snapshot(info).ann) == ["base"] and check_store(store) == []
 
 
 def test_removed_windows_are_filtered_until_too_many_then_the_graph_is_rebuilt(world):
@@ -63,10 +76,10 @@ def test_removed_windows_are_filtered_until_too_many_then_the_graph_is_rebuilt(w
         before = store.snapshot(info)
         other = before.ids[[before.media[int(m)].rel == "sub/other.flac" for m in before.media_ids]]
         forget(store, world / "media" / "sub")  # 53 of 379 windows die: under the rebuild threshold
-        assert build_ann(store, info, centred=False, minimum=10) == "added"  # kept, dead ones filtered
+        assert build_ann(store, info, centred=False, minimum=10) == "kept"  # dead ones filtered, file unchanged
         snapshot = store.snapshot(info)
         graph = load_ann(snapshot, centred=False)
-        assert graph.dead == len(other) and graph.index.ntotal == len(before)
+        assert graph.dead == len(other) and graph.ntotal == len(before)
         query = before.vectors_at(before.positions(other[:1]))[0]
         found = graph.search(query, 50)
         assert len(found) == 50 and not np.isin(found, other).any()  # a dead window is never returned
@@ -77,7 +90,7 @@ def test_removed_windows_are_filtered_until_too_many_then_the_graph_is_rebuilt(w
     with Store.open(world / "store", write=True) as store:
         assert build_ann(store, info, centred=False, minimum=10) == "built"
         graph = load_ann(store.snapshot(info), centred=False)
-        assert graph.dead == 0 and graph.index.ntotal == len(store.snapshot(info))
+        assert graph.dead == 0 and graph.ntotal == len(store.snapshot(info))
         assert check_store(store) == []
 
 
@@ -96,7 +109,7 @@ def test_a_build_keeps_the_graph_fresh_so_search_still_uses_it(world):
     with Store.open(world / "store") as store:
         info = store.find_set()
         index = SetIndex(store.snapshot(info, stats=True))
-        assert index.ann is not None and len(index.ann.missing) == 0 and index.ann.index.ntotal == len(index)
+        assert index.ann is not None and len(index.ann.missing) == 0 and index.ann.ntotal == len(index)
 
 
 def test_a_large_set_gets_a_compressed_graph_and_exact_scores(world):
@@ -104,7 +117,7 @@ def test_a_large_set_gets_a_compressed_graph_and_exact_scores(world):
         info = store.find_set()
         assert build_ann(store, info, centred=True, minimum=10, compress_above=0) == "built"
         snapshot = store.snapshot(info, stats=True)
-        assert snapshot.ann_kind == "hnsw-sq8-centred"
+        assert snapshot.ann["base"].kind == "hnsw-sq8-centred"
         index = SetIndex(snapshot)
         for row in (3, 100, 300):
             _agrees_with_exact(index, snapshot.vectors()[row])
