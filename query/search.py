@@ -113,7 +113,8 @@ def needs_stats(info: SetInfo) -> bool:
 
 
 class SetIndex:
-    """Searches one snapshot of a set: through its ANN index when a fresh one exists, else exactly.
+    """Searches one snapshot of a set: through its graph when it has one (the graph's dead windows
+    filtered out, windows committed after it scored exactly beside it), else exactly.
 
     The exact path loads the snapshot's unit vectors in memory on first use (so repeated
     searches in one process cost one matrix-vector product each).

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import faiss
@@ -22,6 +24,11 @@ from audioscan.indexer.errors import StoreError
 from audioscan.indexer.store.files import TMP_SUFFIX
 
 DTYPES = ("fp32", "fp16")
+# Memory-mapped fp32 segments kept open per process (address space, not memory: the pages
+# belong to the page cache).
+_OPEN_MAX = 256
+_OPEN: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_OPEN_LOCK = threading.Lock()
 _CHECKSUM_CHUNK = 8 << 20
 
 
@@ -99,13 +106,28 @@ def read_index(path: Path, mmap: bool = False) -> faiss.Index:
 
 
 def read_segment(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids, vectors)`` of a segment, vectors as float32 ``[n, dim]`` (zero-copy for fp32)."""
+    """``(ids, vectors)`` of a segment, vectors as float32 ``[n, dim]`` (zero-copy for fp32).
+
+    Segments never change once written, so the last few opened stay open for the whole
+    process (keyed by the file's identity, so a damaged or replaced file is read again):
+    the next snapshot's fetch skips FAISS's open and finds the pages already mapped.
+    """
+    info = path.stat() if path.exists() else None
+    key = (str(path), info.st_ino, info.st_size, info.st_mtime_ns) if info else None
+    with _OPEN_LOCK:
+        if key in _OPEN:
+            _OPEN.move_to_end(key)
+            return _OPEN[key]
     index = read_index(path, mmap=True)
     ids = faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
     inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexFlat):
         raw = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d)
         vectors = np.asarray(_Mapped(index, raw)).reshape(inner.ntotal, inner.d)
+        with _OPEN_LOCK:
+            _OPEN[key] = (ids, vectors)
+            while len(_OPEN) > _OPEN_MAX:
+                _OPEN.popitem(last=False)
     else:
-        vectors = inner.reconstruct_n(0, inner.ntotal)
+        vectors = inner.reconstruct_n(0, inner.ntotal)  # fp16: decoded copies are not kept
     return ids, vectors
