@@ -90,7 +90,8 @@ def main() -> None:
         steady = max(ray_s - start_up, 1e-9)
         print(f"  Ray / local time: {ray_s / local_s:.2f}x; without start-up: {steady / local_s:.2f}x "
               f"({(steady - local_s) / windows * 1e3:+.2f} ms per window)")
-        print(f"  lowest cosine between the two stores' vectors of a window: {same_vectors(Path(tmp) / 'local', Path(tmp) / 'ray'):.6f}")
+        lowest = same_vectors(Path(tmp) / "local", Path(tmp) / "ray")
+        print(f"  lowest cosine between the two stores' vectors of a window: {lowest:.6f}")
 
 
 if __name__ == "__main__":

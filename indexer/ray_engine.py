@@ -33,6 +33,7 @@ from audioscan.indexer.errors import EngineError
 from audioscan.indexer.pipeline import Batch, Batcher, Cut, Decoded, Embedded, Failed, Result, Source, decode_events
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
+from audioscan.models.engine import default_batch_size
 
 INSTALL_HINT = 'pip install "audioscan[ray]"'
 # Bytes a shipped file is read in, per request to the reader actor.
@@ -148,17 +149,20 @@ class _RemoteFile(io.RawIOBase):
         return len(data)
 
 
-def _shipped(reader: Any, path: str, size: int) -> BinaryIO:
+def _shipped(reader: Any, path: str) -> BinaryIO:
+    """A planned file on the driver's machine, opened for reading from this worker."""
+    import ray
+
+    size = ray.get(reader.size.remote(path))
     return io.BufferedReader(_RemoteFile(reader, path, size), buffer_size=_SHIP_CHUNK)
 
 
 def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, reader: Any | None) -> Iterator[dict]:
     """A planned file in, its window batches and then its outcome out, a batch at a time."""
-    for job, path, size, cuts_text, hash_it in zip(batch["job"], batch["path"], batch["size"], batch["cuts"],
-                                                   batch["hash_it"]):
+    for job, path, cuts_text, hash_it in zip(batch["job"], batch["path"], batch["cuts"], batch["hash_it"]):
         cuts = [Cut(*values) for values in json.loads(cuts_text)]
         wins = {cut.set_id: cut.win for cut in cuts}
-        source: Source = Path(path) if reader is None else partial(_shipped, reader, str(path), int(size))
+        source: Source = Path(path) if reader is None else partial(_shipped, reader, str(path))
         for event in decode_events(int(job), source, cuts, batch_size, bool(hash_it)):
             if isinstance(event, Batch):
                 win = wins[event.set_id]
@@ -173,13 +177,15 @@ def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, reader: Any | No
 class _Embedder:
     """Holds the models of the sets being built; embeds window rows, passes outcomes through."""
 
-    def __init__(self, models: dict[int, tuple[str, str]], load: LoadOptions, batch_size: int) -> None:
-        """Loads each model once per actor (on the actor's GPU when it was given one)."""
+    def __init__(self, models: dict[int, tuple[str, str]], load: LoadOptions, batch_size: int | None) -> None:
+        """Loads each model once per actor (on the actor's GPU when it was given one); without a
+        ``batch_size`` each model gets the default for the device this actor landed on."""
         loaded: dict[tuple[str, str], Any] = {}
         for name, weights_id in models.values():
             if (name, weights_id) not in loaded:
                 loaded[(name, weights_id)] = registry.load_model(name, load, weights_id)
-        self.batchers = {sid: Batcher(loaded[key], batch_size) for sid, key in models.items()}
+        self.batchers = {sid: Batcher(loaded[key], batch_size or default_batch_size(
+            registry.spec(key[0]).count_params(), load.device)) for sid, key in models.items()}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows: list[dict] = []
@@ -208,10 +214,16 @@ def _reader_actor(ray: Any, paths: Sequence[str]) -> Any:
         def __init__(self, allowed: Sequence[str]) -> None:
             self.allowed = frozenset(allowed)
 
-        def read(self, path: str, offset: int, size: int) -> bytes:
+        def _checked(self, path: str) -> str:
             if path not in self.allowed:
                 raise PermissionError(f"{path} is not part of this build")
-            with open(path, "rb") as handle:
+            return path
+
+        def size(self, path: str) -> int:
+            return os.stat(self._checked(path)).st_size
+
+        def read(self, path: str, offset: int, size: int) -> bytes:
+            with open(self._checked(path), "rb") as handle:
                 handle.seek(offset)
                 return handle.read(size)
 
@@ -231,8 +243,11 @@ def _actor_count(ray: Any, options: RayOptions) -> tuple[int, float]:
 
 
 def embed_on_ray(files: Sequence[tuple[Path, Sequence[Cut], bool]], models: dict[int, tuple[str, str]],
-                 load: LoadOptions, batch_size: int, options: RayOptions) -> Iterator[Result]:
-    """The cluster engine: the same results as ``embed_locally``, computed on Ray."""
+                 load: LoadOptions, batch_size: int, options: RayOptions,
+                 model_batch: int | None = None) -> Iterator[Result]:
+    """The cluster engine: the same results as ``embed_locally``, computed on Ray.  Decoders cut
+    rows of ``batch_size`` windows; actors embed ``model_batch`` at a time (default: chosen for
+    the device each actor has, which the driver may lack)."""
     ray = import_ray()
     started_here = not ray.is_initialized()
     try:
@@ -241,7 +256,7 @@ def embed_on_ray(files: Sequence[tuple[Path, Sequence[Cut], bool]], models: dict
         elif started_here:
             ray.init(num_cpus=options.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                      logging_level=logging.ERROR)
-        yield from _stream(ray, files, models, load, batch_size, options)
+        yield from _stream(ray, files, models, load, batch_size, options, model_batch)
     except (ConnectionError, ray.exceptions.RayError) as err:
         raise _explained(err, options) from None
     finally:
@@ -274,13 +289,13 @@ def _check_models(ray: Any, models: dict[int, tuple[str, str]], load: LoadOption
 
 
 def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[Cut], bool]], models: dict[int, tuple[str, str]],
-            load: LoadOptions, batch_size: int, options: RayOptions) -> Iterator[Result]:
+            load: LoadOptions, batch_size: int, options: RayOptions, model_batch: int | None) -> Iterator[Result]:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the build draws its own bar
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     reader = _reader_actor(ray, [str(path) for path, _, _ in files]) if options.ship_media else None
-    items = [{"job": job, "path": str(path), "size": path.stat().st_size if options.ship_media else 0,
+    items = [{"job": job, "path": str(path),
               "cuts": json.dumps([[c.set_id, c.rate, c.win, c.hop] for c in cuts]), "hash_it": hash_it}
              for job, (path, cuts, hash_it) in enumerate(files)]
     actors, gpus = _actor_count(ray, options)
@@ -291,7 +306,8 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[Cut], bool]], models:
                .map_batches(partial(_decode_rows, batch_size=batch_size, reader=reader), batch_size=1,
                             batch_format="numpy", num_cpus=1, memory=DECODE_MEMORY)
                .map_batches(_Embedder, fn_constructor_kwargs={"models": models, "load": load,
-                                                              "batch_size": batch_size}, batch_size=None, batch_format="numpy", num_gpus=gpus, num_cpus=0 if gpus else 1,
+                                                              "batch_size": model_batch},
+                            batch_size=None, batch_format="numpy", num_gpus=gpus, num_cpus=0 if gpus else 1,
                             compute=ray.data.ActorPoolStrategy(size=actors)))
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         for job, set_id, width, starts, ends, data, outcome in zip(
