@@ -27,7 +27,7 @@ from audioscan.indexer.media.windows import WindowSpec
 from audioscan.indexer.pipeline import Batcher, Cut, Decoded, Embedded, Failed, Result, embed_locally
 from audioscan.indexer.plan import Job, Plan, make_plan
 from audioscan.indexer.ray_engine import RayOptions, embed_on_ray
-from audioscan.indexer.store.ann import ANN_MIN_WINDOWS, build_ann
+from audioscan.indexer.store.ann import ANN_MIN_WINDOWS, build_ann, start_rebuild
 from audioscan.indexer.store.compact import compact_set
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.store import Store
@@ -211,10 +211,14 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
                          files_failed=len(plan.failures), failures=list(plan.failures),
                          still_failing=plan.still_failing, files_unavailable=len(plan.unavailable),
                          unavailable=list(plan.unavailable))
+    centred = {info.id: registry.spec(info.model).centred(info.weights_id) for info in sets}
+    # A graph that is due for a rebuild is rebuilt while the engine embeds; it gets what the
+    # engine committed meanwhile as a delta at the end.
+    rebuilding = {info.id: start_rebuild(store, info, centred[info.id], options.ann_min_windows) for info in sets}
     _Run(store, plan, {info.id: info for info in sets}, options, report, progress).run()
     for info in sets:
         compact_set(store, info)
-        build_ann(store, info, registry.spec(info.model).centred(info.weights_id), options.ann_min_windows)
+        build_ann(store, info, centred[info.id], options.ann_min_windows, prepared=rebuilding[info.id])
     store.collect_garbage()
     report.seconds = round(time.monotonic() - clock, 3)
     store.record_run(f"index build {root}", started, report.as_json())

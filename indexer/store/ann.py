@@ -3,23 +3,26 @@
 Exact search reads every vector of a set; above ``ANN_MIN_WINDOWS`` live windows a
 build also keeps an HNSW graph of the set, so a search touches a few thousand
 vectors.  It is derived data, never the only copy of a vector, and it never goes
-stale: each build *adds* the windows it committed to the graph, windows removed
-since (changed or deleted files) are filtered out at search time by an ID selector,
-and windows committed after the graph was written are scored exactly beside it
-(``query.search``).  Only when the dead windows pass ``DEAD_MAX`` of the graph, or a
-centred set's mean has drifted, is the graph rebuilt from the segments.
+stale.  It comes in two parts: a *base*, written by a full build and never rewritten,
+and a small *delta* to which each build adds the windows it committed, so an update
+costs what was added, not the set's size.  Windows removed since (changed or deleted
+files) are hidden at search time by an ID selector, and windows committed after the
+graph was written are scored exactly beside it (``query.search``).  The base is
+rebuilt only when a fifth of the graph is dead, the delta passes a tenth of the base,
+or a centred set's mean has drifted - in a background thread while a build embeds.
 
-The graph holds its own pre-transform (centring on the set mean for sets compared
+Each part holds its own pre-transform (centring on the set mean for sets compared
 centred, then scaling to unit length), so the file alone says how a query must be
 treated.  Above ``COMPRESS_ABOVE_BYTES`` of float32 vectors (2M windows of 768
 dimensions) HNSW over float32 no longer fits comfortably beside everything else in
-memory, and the graph stores 8-bit scalar-quantised vectors instead (a quarter of
-the bytes); search re-ranks its candidates exactly from the segments either way.
+memory, and the base stores 8-bit scalar-quantised vectors instead (a quarter of the
+bytes); search re-ranks its candidates exactly from the segments either way.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 
 import faiss
@@ -139,13 +142,75 @@ def _drifted(snapshot: Snapshot, old: np.ndarray | None, new: np.ndarray | None)
     return float(np.linalg.norm(new - old)) > CENTRE_DRIFT_MAX * max(spread, 1e-12)
 
 
+def _usable_graph(snapshot: Snapshot, kind: AnnKind, centre: np.ndarray | None) -> "Graph | None":
+    """The set's graph when new windows can simply be added to it; None when the base must be
+    (re)built: none yet, another kind, a fifth of it dead, a delta past a tenth of it, or a
+    centred set whose mean has moved."""
+    base = snapshot.ann.get("base")
+    if base is None or base.kind != kind.name:
+        return None
+    graph = load_ann(snapshot, kind.centred)
+    delta = graph.parts[1].ntotal if len(graph.parts) > 1 else 0
+    if (graph.dead > DEAD_MAX * graph.ntotal or delta > DELTA_MAX * graph.parts[0].ntotal
+            or _drifted(snapshot, graph_centre(graph.parts[0]), centre)):
+        return None
+    return graph
+
+
+def _base_graph(snapshot: Snapshot, kind: AnnKind, centre: np.ndarray | None) -> faiss.Index:
+    index = _new_graph(snapshot.info.dim, kind, centre, _sample(snapshot, _SQ_TRAIN) if kind.compressed else None)
+    _add(index, snapshot, np.ones(len(snapshot), dtype=bool))
+    return index
+
+
+class BaseBuilder(threading.Thread):
+    """Builds a new base graph of one snapshot while the build embeds (FAISS releases the GIL),
+    so a due rebuild overlaps the embedding instead of following it.  It only builds in memory:
+    :func:`build_ann` writes it, with a delta of the windows committed meanwhile."""
+
+    def __init__(self, snapshot: Snapshot, kind: AnnKind, centre: np.ndarray | None) -> None:
+        super().__init__(daemon=True, name=f"graph-{snapshot.info.name}")
+        self.snapshot, self.kind, self.centre = snapshot, kind, centre
+        self.index: faiss.Index | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.index = _base_graph(self.snapshot, self.kind, self.centre)
+        except BaseException as err:  # handed to the build's thread by result()
+            self.error = err
+
+    def result(self) -> tuple[faiss.Index, np.ndarray]:
+        """The built index and the window ids it holds."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.index, self.snapshot.ids
+
+
+def start_rebuild(store: Store, info: SetInfo, centred: bool = False, minimum: int = ANN_MIN_WINDOWS,
+                  compress_above: int = COMPRESS_ABOVE_BYTES) -> BaseBuilder | None:
+    """Start rebuilding the set's base graph in the background when it is due; None when not."""
+    snapshot = store.snapshot(info, stats=centred)
+    if len(snapshot) < minimum:
+        return None
+    kind = choose_kind(len(snapshot), info.dim, centred, compress_above)
+    centre = snapshot.set_mean().astype(np.float32) if centred else None
+    if _usable_graph(snapshot, kind, centre) is not None:
+        return None
+    builder = BaseBuilder(snapshot, kind, centre)
+    builder.start()
+    return builder
+
+
 def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int = ANN_MIN_WINDOWS,
-              compress_above: int = COMPRESS_ABOVE_BYTES) -> str | None:
+              compress_above: int = COMPRESS_ABOVE_BYTES, prepared: BaseBuilder | None = None) -> str | None:
     """Bring the set's graph up to date as its size asks; returns what was done (``"built"``,
     ``"added"`` to the delta, ``"kept"`` when only its record changed, ``"dropped"``) or None
     when it was already fresh.
 
     ``centred``: the set's vectors are compared after subtracting the set's mean.
+    ``prepared``: a base started by :func:`start_rebuild`, used if a rebuild is still due.
     """
     snapshot = store.snapshot(info, stats=centred)
     current = signature(snapshot)
@@ -160,17 +225,20 @@ def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int =
     if base is not None and base.kind == kind.name and all(p.signature == current for p in snapshot.ann.values()):
         return None
     centre = snapshot.set_mean().astype(np.float32) if centred else None
-    if base is not None and base.kind == kind.name:
-        graph = load_ann(snapshot, centred)
-        held_count = sum(part.ntotal for part in graph.parts)
-        delta = snapshot.load_ann("delta")
-        if (graph.dead <= DEAD_MAX * held_count and (delta is None or delta.ntotal <= DELTA_MAX * graph.parts[0].ntotal)
-                and not _drifted(snapshot, graph_centre(graph.parts[0]), centre)):
-            return _add_to_delta(store, snapshot, graph, delta, current, kind)
-    index = _new_graph(info.dim, kind, centre, _sample(snapshot, _SQ_TRAIN) if kind.compressed else None)
-    _add(index, snapshot, np.ones(len(snapshot), dtype=bool))
-    name = ann_name(store.token, current)
-    _write_parts(store, info, {"base": (name, index, kind.name)}, current, old_files)
+    graph = _usable_graph(snapshot, kind, centre)
+    if graph is not None:
+        return _add_to_delta(store, snapshot, graph, snapshot.load_ann("delta"), current, kind)
+    if prepared is not None and prepared.kind == kind:
+        index, covered = prepared.result()
+    else:
+        index, covered = _base_graph(snapshot, kind, centre), snapshot.ids
+    parts = {"base": (ann_name(store.token, current), index, kind.name)}
+    since = ~np.isin(snapshot.ids, covered, assume_unique=True)  # committed while the base was built
+    if since.any():
+        delta = _new_graph(info.dim, AnnKind(False, centred), graph_centre(index), None)
+        _add(delta, snapshot, since)
+        parts["delta"] = (ann_name(store.token, current, "delta"), delta, AnnKind(False, centred).name)
+    _write_parts(store, info, parts, current, old_files)
     return "built"
 
 

@@ -132,3 +132,21 @@ def test_graphs_of_an_older_layout_are_ignored_until_rebuilt(world):
         assert SetIndex(store.snapshot(info, stats=True)).ann is None  # exact search meanwhile
         assert build_ann(store, info, centred=True, minimum=10) == "built"
         assert SetIndex(store.snapshot(info, stats=True)).ann is not None
+
+
+def test_a_due_rebuild_runs_during_the_build_and_what_it_embeds_lands_in_a_delta(world):
+    build_once(world / "store", world / "media", ann_min_windows=10)
+    (world / "media" / "knock.mp3").unlink()
+    (world / "media" / "sub" / "other.flac").unlink()  # 86 of 379 windows die: the base is due
+    tone_file(world / "media" / "new.wav", 20, "siren")
+    build_once(world / "store", world / "media", ann_min_windows=10)
+    with Store.open(world / "store") as store:
+        info = store.find_set()
+        snapshot = store.snapshot(info, stats=True)
+        # The base was built from the store as it was when the build started (in the background),
+        # the new file's windows, embedded meanwhile, went to a delta.
+        assert list(sorted(snapshot.ann)) == ["base", "delta"]
+        graph = load_ann(snapshot, centred=True)
+        assert graph.dead == 0 and len(graph.missing) == 0 and graph.parts[1].ntotal == 13
+        assert store.unlisted_files() == [] and check_store(store) == []
+        _agrees_with_exact(SetIndex(snapshot), snapshot.vectors()[-2])
