@@ -13,7 +13,7 @@ For each size (100k and 1M x 768, and 100k x 5120 by default; clustered syntheti
 - the process's peak memory.
 
     .venv/bin/python bench/scale_bench.py [--sizes 100000:768 1000000:768 100000:5120] [--rho 0.9]
-                                          [--compress-above BYTES]
+                                          [--compress-above BYTES] [--ef-construction N]
 """
 
 from __future__ import annotations
@@ -141,7 +141,10 @@ def main() -> None:
                         help="float32 bytes above which the graph is compressed (0: always, to measure it)")
     parser.add_argument("--rho", type=float, default=0.0,
                         help="AR(1) correlation of consecutive windows' noise (0.9: like 8 s windows every 1 s)")
+    parser.add_argument("--ef-construction", type=int, default=ann.EF_CONSTRUCTION,
+                        help="HNSW build breadth (default: the store's own)")
     args = parser.parse_args()
+    ann.EF_CONSTRUCTION = args.ef_construction
     for size in args.sizes:
         count, dim = (int(v) for v in size.split(":"))
         run(count, dim, args.compress_above, args.rho)
