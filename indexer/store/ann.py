@@ -153,7 +153,7 @@ def _usable_graph(snapshot: Snapshot, kind: AnnKind, centre: np.ndarray | None) 
         return None
     graph = load_ann(snapshot, kind.centred)
     delta = graph.parts[1].ntotal if len(graph.parts) > 1 else 0
-    if (graph.dead > DEAD_MAX * graph.ntotal or delta > DELTA_MAX * graph.parts[0].ntotal
+    if (len(graph.dead) > DEAD_MAX * graph.ntotal or delta > DELTA_MAX * graph.parts[0].ntotal
             or _drifted(snapshot, graph_centre(graph.parts[0]), centre)):
         return None
     return graph
@@ -317,9 +317,14 @@ class Graph:
 
     parts: list[faiss.Index]
     missing: np.ndarray  # positions (into the snapshot) of live windows the graph does not hold
-    dead: int
-    params: faiss.SearchParametersHNSW
+    dead: np.ndarray  # window ids the graph holds that are no longer live
     compressed: bool = False
+
+    def __post_init__(self) -> None:
+        # Built once; FAISS keeps raw pointers, so the Python objects stay referenced here.
+        self._dead_ids = np.ascontiguousarray(self.dead, dtype=np.int64)
+        self._batch = faiss.IDSelectorBatch(len(self._dead_ids), faiss.swig_ptr(self._dead_ids))
+        self._live = faiss.IDSelectorNot(self._batch) if len(self._dead_ids) else None
 
     @property
     def ntotal(self) -> int:
@@ -327,13 +332,17 @@ class Graph:
 
     def search(self, query: np.ndarray, count: int) -> np.ndarray:
         """Window ids of each part's ``count`` nearest live windows (approximate, unordered); a
-        compressed graph gives ``COMPRESSED_OVERSAMPLE`` times as many, for exact re-ranking."""
+        compressed graph gives ``COMPRESSED_OVERSAMPLE`` times as many, for exact re-ranking.
+        Safe to call from several threads (the page's): each call has its own parameters."""
         query = np.ascontiguousarray(query[None], dtype=np.float32)
         found = []
         for k, part in enumerate(self.parts):
             wanted = count * COMPRESSED_OVERSAMPLE if self.compressed and k == 0 else count
-            self.params.efSearch = max(EF_SEARCH, wanted)
-            _, ids = part.search(query, min(wanted, part.ntotal), params=self.params)
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = max(EF_SEARCH, wanted)
+            if self._live is not None:
+                params.sel = self._live
+            _, ids = part.search(query, min(wanted, part.ntotal), params=params)
             found.append(ids[0][ids[0] >= 0])
         return np.concatenate(found)
 
@@ -346,10 +355,5 @@ def load_ann(snapshot: Snapshot, centred: bool = False) -> Graph | None:
     parts = [snapshot.load_ann(part, mmap=True) for part in ("base", "delta") if part in snapshot.ann]
     held = np.concatenate([graph_ids(part) for part in parts])
     dead = held[~np.isin(held, snapshot.ids, assume_unique=True)]
-    params = faiss.SearchParametersHNSW()
-    if len(dead):
-        # The selectors must outlive the search: keep them referenced from the params object.
-        params.dead = faiss.IDSelectorBatch(len(dead), faiss.swig_ptr(np.ascontiguousarray(dead)))
-        params.sel = faiss.IDSelectorNot(params.dead)
     missing = np.flatnonzero(~np.isin(snapshot.ids, held, assume_unique=True))
-    return Graph(parts, missing, len(dead), params, "-sq8" in base.kind)
+    return Graph(parts, missing, dead, "-sq8" in base.kind)
