@@ -239,7 +239,13 @@ def _actor_count(ray: Any, options: RayOptions) -> tuple[int, float]:
     if gpus:
         per_actor = 1.0 / max(1, options.actors_per_gpu)
         return options.actors or gpus * max(1, options.actors_per_gpu), per_actor
-    return options.actors or max(1, int(resources.get("CPU", 2)) // 2), 0.0
+    cpus = int(resources.get("CPU", 0))
+    actors = options.actors or max(1, cpus // 2)
+    if actors > cpus - 1:  # actors holding every CPU would wait for ever on decoders that cannot start
+        raise EngineError(f"the Ray cluster has {cpus} CPU(s) and no GPU, so {actors} embedding actor(s) would "
+                          "leave no CPU to decode on; give --actors "
+                          f"{max(1, cpus - 1)} or fewer" + ("" if cpus > 1 else ", on a cluster of 2 CPUs or more"))
+    return actors, 0.0
 
 
 def embed_on_ray(files: Sequence[tuple[Path, Sequence[Cut], bool]], models: dict[int, tuple[str, str]],

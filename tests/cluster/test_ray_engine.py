@@ -118,3 +118,9 @@ def test_a_model_that_cannot_load_on_the_cluster_is_one_sentence(tmp_path, libra
     result = _ray_build(tmp_path / "store", library_template, "--device", "cuda:7")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "on the Ray cluster: --device cuda:7" in result.stderr
+
+
+def test_actors_that_would_leave_no_cpu_to_decode_are_refused(tmp_path, library_template):
+    result = _ray_build(tmp_path / "store", library_template, "--actors", "2")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "leave no CPU to decode on; give --actors 1 or fewer" in result.stderr
