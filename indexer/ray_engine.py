@@ -238,7 +238,12 @@ def _actor_count(ray: Any, options: RayOptions) -> tuple[int, float]:
     gpus = int(resources.get("GPU", 0))
     if gpus:
         per_actor = 1.0 / max(1, options.actors_per_gpu)
-        return options.actors or gpus * max(1, options.actors_per_gpu), per_actor
+        actors = options.actors or gpus * max(1, options.actors_per_gpu)
+        if actors * per_actor > gpus + 1e-9:  # the pool would wait for ever on actors with no GPU left
+            raise EngineError(f"{actors} embedding actor(s) at {options.actors_per_gpu} per GPU need "
+                              f"{actors * per_actor:g} GPUs and the Ray cluster has {gpus}; give --actors "
+                              f"{gpus * options.actors_per_gpu} or fewer, or a larger --actors-per-gpu")
+        return actors, per_actor
     cpus = int(resources.get("CPU", 0))
     actors = options.actors or max(1, cpus // 2)
     if actors > cpus - 1:  # actors holding every CPU would wait for ever on decoders that cannot start

@@ -124,3 +124,33 @@ def test_actors_that_would_leave_no_cpu_to_decode_are_refused(tmp_path, library_
     result = _ray_build(tmp_path / "store", library_template, "--actors", "2")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "leave no CPU to decode on; give --actors 1 or fewer" in result.stderr
+
+
+def _cluster(resources: dict) -> object:
+    """A stand-in for the ``ray`` module that only reports the cluster's resources."""
+    return type("Cluster", (), {"cluster_resources": staticmethod(lambda: resources)})
+
+
+@pytest.mark.parametrize("resources, options, expected", [
+    ({"CPU": 16, "GPU": 2}, {}, (2, 1.0)),
+    ({"CPU": 16, "GPU": 2}, {"actors_per_gpu": 3}, (6, 1 / 3)),
+    ({"CPU": 16, "GPU": 2}, {"actors": 3, "actors_per_gpu": 2}, (3, 0.5)),
+    ({"CPU": 8}, {}, (4, 0.0)),
+    ({"CPU": 2}, {}, (1, 0.0)),
+])
+def test_actors_and_their_gpu_share_follow_the_cluster(resources, options, expected):
+    from audioscan.indexer.ray_engine import RayOptions, _actor_count
+
+    assert _actor_count(_cluster(resources), RayOptions(**options)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("resources, options", [
+    ({"CPU": 16, "GPU": 2}, {"actors": 3}),  # a third actor would wait for a GPU for ever
+    ({"CPU": 1}, {}),  # nothing left to decode on
+])
+def test_actor_pools_that_could_never_start_are_one_sentence(resources, options):
+    from audioscan.indexer.errors import EngineError
+    from audioscan.indexer.ray_engine import RayOptions, _actor_count
+
+    with pytest.raises(EngineError, match="give --actors"):
+        _actor_count(_cluster(resources), RayOptions(**options))
