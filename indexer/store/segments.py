@@ -125,6 +125,9 @@ def read_segment(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raw = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d)
         vectors = np.asarray(_Mapped(index, raw)).reshape(inner.ntotal, inner.d)
         with _OPEN_LOCK:
+            # A mapping keeps a deleted file's disk space: drop those of files collected since.
+            for gone in [k for k in _OPEN if not os.path.exists(k[0])]:
+                del _OPEN[gone]
             _OPEN[key] = (ids, vectors)
             while len(_OPEN) > _OPEN_MAX:
                 _OPEN.popitem(last=False)
