@@ -80,6 +80,15 @@ def search_figures(store: Store, info, label: str, exact: SetIndex, queries: np.
           f"{p50:.3f} ms, p99 {p99:.3f} ms, recall@10 {recall:.3f}")
     if not sweep:
         return
+    # What a user gets: `search` merges windows into moments and asks the graph for more candidates.
+    m50, m99 = latency(lambda q: index.search(q, 10), queries[:50])
+    overlap = []
+    for q in queries[:50]:
+        expected, found = exact.search(q, 10), index.search(q, 10)
+        overlap.append(np.mean([any(f.path == e.path and f.start < e.end and f.end > e.start for f in found)
+                                for e in expected]))
+    print(f"    moments (search -k 10): p50 {m50:.3f} ms, p99 {m99:.3f} ms, share of the exact moments found "
+          f"{np.mean(overlap):.3f}")
     default = ann.EF_SEARCH
     for ef in (64, 256, 512, 1024):
         ann.EF_SEARCH = ef
