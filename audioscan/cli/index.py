@@ -61,8 +61,8 @@ def index() -> None:
 def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window: float | None, hop: float | None,
                   include: tuple[str, ...], exclude: tuple[str, ...], weights: Path | None,
                   batch_size: int | None, device: str, precision: str, decode_workers: int, commit_every: float,
-                  fp16_store: bool, engine: str, ray_address: str | None, ray_cpus: int | None, ship_media: bool, actors: int | None,
-                  actors_per_gpu: int, strict: bool, fmt: str) -> None:
+                  fp16_store: bool, engine: str, ray_address: str | None, ray_cpus: int | None,
+                  ship_media: bool, actors: int | None, actors_per_gpu: int, strict: bool, fmt: str) -> None:
     """Index every media file under each FOLDER, and each FILE given (again: only what changed).
 
     With no --model, --window or --hop, every embedding set the store holds is brought up
@@ -71,7 +71,8 @@ def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window:
     if engine != "ray" and (ray_address or ray_cpus or ship_media or actors or actors_per_gpu != 1):
         raise click.UsageError("--ray-address, --ray-cpus, --ship-media, --actors and --actors-per-gpu go with "
                                "--engine ray")
-    cluster = RayOptions(ray_address, ship_media, actors, actors_per_gpu, ray_cpus) if engine == "ray" else None
+    cluster = RayOptions(address=ray_address, ship_media=ship_media, actors=actors, actors_per_gpu=actors_per_gpu,
+                         num_cpus=ray_cpus) if engine == "ray" else None
     progress = BarProgress() if show_progress(obj.quiet) else Progress()
     report = obj.library.build(list(paths), models, window, hop, device, precision, weights, batch_size,
                                decode_workers, commit_every, fp16_store, progress, include, exclude, cluster)
