@@ -29,32 +29,32 @@ def _modules() -> dict[str, Path]:
     return found
 
 
+# (module or package prefix, rank, group), most specific first: the first match decides.
+_LAYERS = [
+    ("audioscan.errors", 0, "errors"),
+    ("audioscan.models", 1, "models"),
+    ("audioscan.indexer.errors", 2, "indexer-base"),
+    ("audioscan.indexer.faults", 2, "indexer-base"),
+    ("audioscan.indexer.media", 3, "media"),
+    ("audioscan.indexer.store", 3.5, "store"),
+    ("audioscan.indexer", 4, "indexer"),
+    ("audioscan.query", 4, "query"),
+    ("audioscan.api", 5, "api"),
+    ("audioscan.web", 5.5, "web"),
+    ("audioscan.cli", 6, "cli"),
+]
+
+
 def _layer(module: str) -> tuple[float, str]:
     """(rank, group): a module may import its own group and lower ranks, nothing else.
 
     cli -> web -> api -> query / indexer -> store -> media -> indexer errors -> models -> errors.
+    Anything else is the entry (audioscan/__init__, which loads the API lazily, and __main__).
     """
-    if module == "audioscan.errors":
-        return 0, "errors"
-    if module.startswith("audioscan.models"):
-        return 1, "models"
-    if module in ("audioscan.indexer.errors", "audioscan.indexer.faults"):
-        return 2, "indexer-base"
-    if module.startswith("audioscan.indexer.media"):
-        return 3, "media"
-    if module.startswith("audioscan.indexer.store"):
-        return 3.5, "store"
-    if module.startswith("audioscan.indexer"):
-        return 4, "indexer"
-    if module.startswith("audioscan.query"):
-        return 4, "query"
-    if module.startswith("audioscan.api"):
-        return 5, "api"
-    if module.startswith("audioscan.web"):
-        return 5.5, "web"
-    if module.startswith("audioscan.cli"):
-        return 6, "cli"
-    return 7, "entry"  # audioscan/__init__ (loads the API lazily) and __main__
+    for prefix, rank, group in _LAYERS:
+        if module == prefix or module.startswith(prefix + "."):
+            return rank, group
+    return 7, "entry"
 
 
 def _imports(path: Path) -> list[str]:
