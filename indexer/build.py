@@ -52,7 +52,7 @@ class BuildOptions:
     commit_seconds: float = 20.0
     commit_windows: int = 4096
     ray: RayOptions | None = None  # None: decode and embed in this process
-    ann_min_windows: int = ANN_MIN_WINDOWS  # sets this large keep a graph for search
+    ann_min_windows: int = ANN_MIN_WINDOWS  # sets this large keep an approximate index for search
 
 
 @dataclass
@@ -212,8 +212,8 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
                          still_failing=plan.still_failing, files_unavailable=len(plan.unavailable),
                          unavailable=list(plan.unavailable))
     centred = {info.id: registry.spec(info.model).centred(info.weights_id) for info in sets}
-    # A graph that is due for a rebuild is rebuilt while the engine embeds; it gets what the
-    # engine committed meanwhile as a delta at the end.
+    # An approximate index that is due for a rebuild is rebuilt while the engine embeds; it gets
+    # what the engine committed meanwhile as a delta at the end.
     rebuilding = {info.id: start_rebuild(store, info, centred[info.id], options.ann_min_windows) for info in sets}
     _Run(store, plan, {info.id: info for info in sets}, options, report, progress).run()
     for info in sets:

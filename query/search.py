@@ -28,7 +28,7 @@ from audioscan.models.errors import ModelError
 from audioscan.query.errors import QueryError
 
 _EMBED_BATCH = 16
-# Beyond this many candidates a graph search is slower than reading every vector.
+# Beyond this many candidates re-ranking them is slower than reading every vector.
 _ANN_MAX_FETCH = 4096
 
 
@@ -113,8 +113,9 @@ def needs_stats(info: SetInfo) -> bool:
 
 
 class SetIndex:
-    """Searches one snapshot of a set: through its graph when it has one (the graph's dead windows
-    filtered out, windows committed after it scored exactly beside it), else exactly.
+    """Searches one snapshot of a set: through its approximate index when it has one (the index's
+    dead windows filtered out, windows committed after it scored exactly beside it, every
+    candidate re-ranked exactly), else exactly.
 
     The exact path loads the snapshot's unit vectors in memory on first use (so repeated
     searches in one process cost one matrix-vector product each).
@@ -135,7 +136,7 @@ class SetIndex:
         self.ends = snapshot.ends
         self.ann = load_ann(snapshot, centred) if use_ann else None
         self._matrix: np.ndarray | None = None
-        self._missing: faiss.Index | None = None  # unit vectors of live windows the graph lacks
+        self._missing: faiss.Index | None = None  # unit vectors of live windows the index lacks
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -157,15 +158,15 @@ class SetIndex:
         """
         count = min(count, len(self))
         if self.ann is not None and not exact and scores is None:
-            return self._graph_top(query, count)
+            return self._approximate_top(query, count)
         query = unit_vectors(self._centred(query))
         scores = self.matrix() @ query if scores is None else scores
         top = np.argpartition(-scores, count - 1)[:count] if count < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
         return top, scores[top]
 
-    def _graph_top(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates from the graph (its dead windows filtered out) and from the windows
+    def _approximate_top(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates from the index (its dead windows filtered out) and from the windows
         committed after it (scored exactly), re-ranked by their exact cosine."""
         unit = unit_vectors(self._centred(query))
         candidates = np.searchsorted(self.ids, self.ann.search(query, count))

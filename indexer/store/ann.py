@@ -1,27 +1,34 @@
 """A derived approximate-nearest-neighbour index for large sets, kept fresh incrementally.
 
 Exact search reads every vector of a set; above ``ANN_MIN_WINDOWS`` live windows a
-build also keeps an HNSW graph of the set, so a search touches a few thousand
-vectors.  It is derived data, never the only copy of a vector, and it never goes
-stale.  It comes in two parts: a *base*, written by a full build and never rewritten,
-and a small *delta* to which each build adds the windows it committed, so an update
-costs what was added, not the set's size.  Windows removed since (changed or deleted
-files) are hidden at search time by an ID selector, and windows committed after the
-graph was written are scored exactly beside it (``query.search``).  The base is
-rebuilt only when a fifth of the graph is dead, the delta passes a tenth of the base,
-or a centred set's mean has drifted - in a background thread while a build embeds.
+build also keeps an inverted-file index of product-quantised codes (FAISS IVF-PQ with
+4-bit fast-scan codes): a search scans a few lists at a few bytes per window and hands
+the best few hundred to an exact re-ranking from the segments.  It replaced an HNSW
+graph over float32, which took minutes to build at 1M windows, held the vectors a
+second time in memory, and on clustered data let its greedy walk stop in the wrong
+clump for one query in eight whatever its breadth; an inverted file cannot miss a clump
+it probes (``bench/scale_bench.py`` has the figures).  Being compressed at every size,
+it needs no second kind for sets past memory.
+
+It is derived data, never the only copy of a vector, and it never goes stale.  It comes
+in two parts: a *base*, written by a full build and never rewritten, and a small *delta*
+(an empty copy of the base's trained index) to which each build adds the windows it
+committed, so an update costs what was added, not the set's size.  Windows removed
+since (changed or deleted files) are hidden at search time by an ID selector, and
+windows committed after the index was written are scored exactly beside it
+(``query.search``).  The base is rebuilt only when a fifth of it is dead, the delta
+passes a tenth of it (its lists were trained on the base's windows), or a centred set's
+mean has drifted - in a background thread while a build embeds.
 
 Each part holds its own pre-transform (centring on the set mean for sets compared
 centred, then scaling to unit length), so the file alone says how a query must be
-treated.  Above ``COMPRESS_ABOVE_BYTES`` of float32 vectors (2M windows of 768
-dimensions) HNSW over float32 no longer fits comfortably beside everything else in
-memory, and the base stores 8-bit scalar-quantised vectors instead (a quarter of the
-bytes); search re-ranks its candidates exactly from the segments either way.
+treated.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from dataclasses import dataclass
 
@@ -35,45 +42,52 @@ from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.indexer.store.store import Store
 
 ANN_MIN_WINDOWS = 100_000
-HNSW_NEIGHBOURS = 32
-# Build breadth: 200 instead of 80 doubles a full build (1M x 768 on 2 cores: 126 s -> 251 s)
-# and lifts recall@10 at efSearch 128 from 0.72 to 0.84 there (bench/scale_bench.py).
-EF_CONSTRUCTION = 200
-EF_SEARCH = 128
-# Rebuild once this share of the graph's windows is dead (filtered at every search).
+# Lists probed per search: at about sqrt(n) lists that is 16 / sqrt(n) of the set (1.6 % at 1M).
+NPROBE = 16
+# The codes only pick candidates; the exact vectors order them.  At least this many are
+# re-ranked, and four times the number asked for (1M x 768, bench/scale_bench.py: 200 candidates
+# gave recall@10 0.99 where 50 gave 0.97; for `search -k 10`, which asks for 320 windows, four
+# times found 98 % of the exact search's moments, twice 93 %).
+CANDIDATES_MIN = 200
+OVERSAMPLE = 4
+# Dimensions per 4-bit sub-quantiser: 768 dimensions become 96 bytes (a 32nd of float32).
+SUBVECTOR_DIMS = 4
+CODEBOOK_SIZE = 16  # codes per 4-bit sub-quantiser: a set needs at least this many windows to learn them
+MIN_SUBQUANTIZERS = 64
+# Training sample per list, and k-means iterations (FAISS asks for at least 39 points a list).
+TRAIN_PER_LIST = 64
+MIN_PER_LIST = 39
+KMEANS_ITERATIONS = 20
+# Rebuild once this share of the index's windows is dead (filtered at every search).
 DEAD_MAX = 0.2
-# Rebuild a centred graph once the set mean has moved this far, in units of the spread of the
-# vectors around it (the graph's geometry is that of its own centre).
+# Rebuild a centred index once the set mean has moved this far, in units of the spread of the
+# vectors around it (its lists and codes are in the geometry of its own centre).
 CENTRE_DRIFT_MAX = 0.25
-COMPRESS_ABOVE_BYTES = 6 << 30
-# The delta graph is merged into a rebuilt base once it holds this share of the base's windows.
+# The delta is merged into a rebuilt base once it holds this share of the base's windows.
 DELTA_MAX = 0.1
-# A compressed graph's scores are approximate: it hands over this many times the candidates
-# asked for, and the exact vectors decide.
-COMPRESSED_OVERSAMPLE = 4
-# Vectors the 8-bit quantiser learns its per-dimension ranges from.
-_SQ_TRAIN = 100_000
+KIND = "ivfpq"
 
 
-@dataclass(frozen=True)
-class AnnKind:
-    """What a graph is: compressed or not, centred or not (the catalog's ``kind`` text)."""
-
-    compressed: bool
-    centred: bool
-
-    @property
-    def name(self) -> str:
-        return "hnsw" + ("-sq8" if self.compressed else "-flat") + ("-centred" if self.centred else "")
+def kind_name(centred: bool) -> str:
+    """The catalog's ``kind`` of a set's index."""
+    return KIND + ("-centred" if centred else "")
 
 
-# Graphs written before they carried their own transform ("hnsw", "hnsw-centred") are not
-# among these: searches ignore them and the next build replaces them.
-KINDS = frozenset(AnnKind(c, n).name for c in (False, True) for n in (False, True))
+def list_count(windows: int) -> int:
+    """Inverted lists for a set of this size: the power of two nearest sqrt(n) (1,024 at 1M),
+    at most one per ``MIN_PER_LIST`` windows so each list's centroid is learnt from enough."""
+    nearest = 2 ** round(math.log2(math.sqrt(max(windows, 1))))
+    return max(1, min(nearest, windows // MIN_PER_LIST))
 
 
-def choose_kind(count: int, dim: int, centred: bool, compress_above: int = COMPRESS_ABOVE_BYTES) -> AnnKind:
-    return AnnKind(count * dim * 4 > compress_above, centred)
+def subquantizers(dim: int) -> int:
+    """Sub-quantisers of the product codes: the fewest that divide ``dim`` into parts of at most
+    ``SUBVECTOR_DIMS`` dimensions, and at least ``MIN_SUBQUANTIZERS`` (or one per dimension):
+    with fewer, the codes' errors no longer average out and the true neighbours fall out of the
+    candidates (32 dimensions, a file's windows correlated: 8 sub-quantisers gave recall@10 0.84,
+    32 gave 1.00)."""
+    least = max(-(-dim // SUBVECTOR_DIMS), min(dim, MIN_SUBQUANTIZERS))
+    return next(m for m in range(least, dim + 1) if dim % m == 0)
 
 
 def signature(snapshot: Snapshot) -> str:
@@ -91,37 +105,39 @@ def unit_vectors(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
-def graph_ids(index: faiss.Index) -> np.ndarray:
-    """The window ids a graph holds."""
-    return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
+def index_ids(index: faiss.Index) -> np.ndarray:
+    """The window ids an index holds, list by list."""
+    lists = faiss.extract_index_ivf(index).invlists
+    held = [faiss.rev_swig_ptr(lists.get_ids(k), lists.list_size(k))
+            for k in range(lists.nlist) if lists.list_size(k)]
+    return np.concatenate(held).astype(np.int64) if held else np.zeros(0, dtype=np.int64)
 
 
-def graph_centre(index: faiss.Index) -> np.ndarray | None:
-    """The mean a centred graph subtracts (None for an uncentred one)."""
-    chain = faiss.downcast_index(index.index).chain
-    for i in range(chain.size()):
-        transform = faiss.downcast_VectorTransform(chain.at(i))
+def index_centre(index: faiss.Index) -> np.ndarray | None:
+    """The mean a centred index subtracts (None for an uncentred one)."""
+    for i in range(index.chain.size()):
+        transform = faiss.downcast_VectorTransform(index.chain.at(i))
         if isinstance(transform, faiss.CenteringTransform):
             return faiss.vector_to_array(transform.mean)
     return None
 
 
-def _new_graph(dim: int, kind: AnnKind, centre: np.ndarray | None, sample: np.ndarray | None) -> faiss.Index:
-    if kind.compressed:
-        graph = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-    else:
-        graph = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = EF_CONSTRUCTION
-    transformed = faiss.IndexPreTransform(graph)
-    transformed.prepend_transform(faiss.NormalizationTransform(dim, 2.0))
+def _new_index(dim: int, centre: np.ndarray | None, sample: np.ndarray, windows: int) -> faiss.Index:
+    """An index trained for a set of ``windows`` windows on ``sample`` (raw vectors)."""
+    inner = faiss.index_factory(dim, f"IVF{list_count(windows)},PQ{subquantizers(dim)}x4fs",
+                                faiss.METRIC_INNER_PRODUCT)
+    inner.cp.niter = KMEANS_ITERATIONS
+    # The sizes are chosen above; this keeps FAISS's advice about small samples off stderr.
+    inner.cp.min_points_per_centroid = inner.pq.cp.min_points_per_centroid = 1
+    index = faiss.IndexPreTransform(inner)
+    index.prepend_transform(faiss.NormalizationTransform(dim, 2.0))
     if centre is not None:
         centring = faiss.CenteringTransform(dim)
         faiss.copy_array_to_vector(np.ascontiguousarray(centre, dtype=np.float32), centring.mean)
         centring.is_trained = True
-        transformed.prepend_transform(centring)
-    if kind.compressed:
-        transformed.train(np.ascontiguousarray(sample, dtype=np.float32))
-    return faiss.IndexIDMap2(transformed)
+        index.prepend_transform(centring)
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    return index
 
 
 def _sample(snapshot: Snapshot, count: int, seed: int = 0) -> np.ndarray:
@@ -144,70 +160,71 @@ def _drifted(snapshot: Snapshot, old: np.ndarray | None, new: np.ndarray | None)
     return float(np.linalg.norm(new - old)) > CENTRE_DRIFT_MAX * max(spread, 1e-12)
 
 
-def _usable_graph(snapshot: Snapshot, kind: AnnKind, centre: np.ndarray | None) -> "Graph | None":
-    """The set's graph when new windows can simply be added to it; None when the base must be
+def _usable_index(snapshot: Snapshot, centred: bool, centre: np.ndarray | None) -> "SetAnn | None":
+    """The set's index when new windows can simply be added to it; None when the base must be
     (re)built: none yet, another kind, a fifth of it dead, a delta past a tenth of it, or a
     centred set whose mean has moved."""
-    base = snapshot.ann.get("base")
-    if base is None or base.kind != kind.name:
+    ann = load_ann(snapshot, centred)
+    if (ann is None or len(ann.dead) > DEAD_MAX * ann.ntotal or ann.parts[1].ntotal > DELTA_MAX * ann.parts[0].ntotal
+            or _drifted(snapshot, index_centre(ann.parts[0]), centre)):
         return None
-    graph = load_ann(snapshot, kind.centred)
-    delta = graph.parts[1].ntotal if len(graph.parts) > 1 else 0
-    if (len(graph.dead) > DEAD_MAX * graph.ntotal or delta > DELTA_MAX * graph.parts[0].ntotal
-            or _drifted(snapshot, graph_centre(graph.parts[0]), centre)):
-        return None
-    return graph
+    return ann
 
 
-def _base_graph(snapshot: Snapshot, kind: AnnKind, centre: np.ndarray | None) -> faiss.Index:
-    index = _new_graph(snapshot.info.dim, kind, centre, _sample(snapshot, _SQ_TRAIN) if kind.compressed else None)
-    _add(index, snapshot, np.ones(len(snapshot), dtype=bool))
-    return index
+def _base_index(snapshot: Snapshot, centre: np.ndarray | None) -> tuple[faiss.Index, faiss.Index]:
+    """A new base holding every window of the snapshot, and its empty delta: the same trained
+    lists, codebooks and transforms, copied before any window is added (FAISS cannot clone a
+    centring transform, so through the serialised form; a copy of the filled base would cost
+    its whole size)."""
+    windows = len(snapshot)
+    index = _new_index(snapshot.info.dim, centre, _sample(snapshot, TRAIN_PER_LIST * list_count(windows)), windows)
+    delta = faiss.deserialize_index(faiss.serialize_index(index))
+    _add(index, snapshot, np.ones(windows, dtype=bool))
+    return index, delta
 
 
 class BaseBuilder(threading.Thread):
-    """Builds a new base graph of one snapshot while the build embeds (FAISS releases the GIL),
+    """Builds a new base index of one snapshot while the build embeds (FAISS releases the GIL),
     so a due rebuild overlaps the embedding instead of following it.  It only builds in memory:
     :func:`build_ann` writes it, with a delta of the windows committed meanwhile."""
 
-    def __init__(self, snapshot: Snapshot, kind: AnnKind, centre: np.ndarray | None) -> None:
-        super().__init__(daemon=True, name=f"graph-{snapshot.info.name}")
-        self.snapshot, self.kind, self.centre = snapshot, kind, centre
-        self.index: faiss.Index | None = None
+    def __init__(self, snapshot: Snapshot, centred: bool, centre: np.ndarray | None) -> None:
+        super().__init__(daemon=True, name=f"ann-{snapshot.info.name}")
+        self.snapshot, self.centred, self.centre = snapshot, centred, centre
+        self.indexes: tuple[faiss.Index, faiss.Index] | None = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self.index = _base_graph(self.snapshot, self.kind, self.centre)
+            self.indexes = _base_index(self.snapshot, self.centre)
         except BaseException as err:  # handed to the build's thread by result()
             self.error = err
 
-    def result(self) -> tuple[faiss.Index, np.ndarray]:
-        """The built index and the window ids it holds."""
+    def result(self) -> tuple[tuple[faiss.Index, faiss.Index], np.ndarray]:
+        """The built base and empty delta, and the window ids the base holds."""
         self.join()
         if self.error is not None:
             raise self.error
-        return self.index, self.snapshot.ids
+        return self.indexes, self.snapshot.ids
 
 
-def start_rebuild(store: Store, info: SetInfo, centred: bool = False, minimum: int = ANN_MIN_WINDOWS,
-                  compress_above: int = COMPRESS_ABOVE_BYTES) -> BaseBuilder | None:
-    """Start rebuilding the set's base graph in the background when it is due; None when not."""
+def start_rebuild(store: Store, info: SetInfo, centred: bool = False,
+                  minimum: int = ANN_MIN_WINDOWS) -> BaseBuilder | None:
+    """Start rebuilding the set's base index in the background when it is due; None when not."""
     snapshot = store.snapshot(info, stats=centred)
-    if len(snapshot) < minimum:
+    if len(snapshot) < max(minimum, CODEBOOK_SIZE):
         return None
-    kind = choose_kind(len(snapshot), info.dim, centred, compress_above)
     centre = snapshot.set_mean().astype(np.float32) if centred else None
-    if _usable_graph(snapshot, kind, centre) is not None:
+    if _usable_index(snapshot, centred, centre) is not None:
         return None
-    builder = BaseBuilder(snapshot, kind, centre)
+    builder = BaseBuilder(snapshot, centred, centre)
     builder.start()
     return builder
 
 
 def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int = ANN_MIN_WINDOWS,
-              compress_above: int = COMPRESS_ABOVE_BYTES, prepared: BaseBuilder | None = None) -> str | None:
-    """Bring the set's graph up to date as its size asks; returns what was done (``"built"``,
+              prepared: BaseBuilder | None = None) -> str | None:
+    """Bring the set's index up to date as its size asks; returns what was done (``"built"``,
     ``"added"`` to the delta, ``"kept"`` when only its record changed, ``"dropped"``) or None
     when it was already fresh.
 
@@ -217,29 +234,29 @@ def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int =
     snapshot = store.snapshot(info, stats=centred)
     current = signature(snapshot)
     old_files = [part.file for part in snapshot.ann.values()]
-    if len(snapshot) < minimum:
+    if len(snapshot) < max(minimum, CODEBOOK_SIZE):
         if old_files:
             _record(store, info, {}, current, old_files)
             return "dropped"
         return None
-    kind = choose_kind(len(snapshot), info.dim, centred, compress_above)
+    kind = kind_name(centred)
     base = snapshot.ann.get("base")
-    if base is not None and base.kind == kind.name and all(p.signature == current for p in snapshot.ann.values()):
+    if base is not None and base.kind == kind and all(p.signature == current for p in snapshot.ann.values()):
         return None
     centre = snapshot.set_mean().astype(np.float32) if centred else None
-    graph = _usable_graph(snapshot, kind, centre)
-    if graph is not None:
-        return _add_to_delta(store, snapshot, graph, snapshot.load_ann("delta"), current, kind)
-    if prepared is not None and prepared.kind == kind:
-        index, covered = prepared.result()
+    ann = _usable_index(snapshot, centred, centre)
+    if ann is not None:
+        return _add_to_delta(store, snapshot, ann, current, kind)
+    if prepared is not None and prepared.centred == centred:
+        (index, delta), covered = prepared.result()
     else:
-        index, covered = _base_graph(snapshot, kind, centre), snapshot.ids
-    parts = {"base": (ann_name(store.token, current), index, kind.name)}
+        (index, delta), covered = _base_index(snapshot, centre), snapshot.ids
     since = ~np.isin(snapshot.ids, covered, assume_unique=True)  # committed while the base was built
     if since.any():
-        delta = _new_graph(info.dim, AnnKind(False, centred), graph_centre(index), None)
         _add(delta, snapshot, since)
-        parts["delta"] = (ann_name(store.token, current, "delta"), delta, AnnKind(False, centred).name)
+    # The delta is written even when empty, so the next build only reads and adds to a small file.
+    parts = {"base": (ann_name(store.token, current), index, kind),
+             "delta": (ann_name(store.token, current, "delta"), delta, kind)}
     _write_parts(store, info, parts, current, old_files)
     return "built"
 
@@ -254,27 +271,22 @@ def _add(index: faiss.Index, snapshot: Snapshot, chosen: np.ndarray) -> None:
             index.add_with_ids(np.ascontiguousarray(vectors[fresh], dtype=np.float32), ids[fresh])
 
 
-def _add_to_delta(store: Store, snapshot: Snapshot, graph: "Graph", delta: faiss.Index | None, current: str,
-                  kind: AnnKind) -> str:
-    """New windows go into the small delta graph (flat, with the base's own centring); the
+def _add_to_delta(store: Store, snapshot: Snapshot, ann: "SetAnn", current: str, kind: str) -> str:
+    """New windows go into the small delta (coded with the base's own lists and codebooks); the
     base file is never rewritten, so the cost follows the windows added, not the set's size."""
     info = snapshot.info
-    if not len(graph.missing):
-        _record(store, info, {part: (snapshot.ann[part].file, snapshot.ann[part].kind, index.ntotal)
-                              for part, index in zip(("base", "delta"), graph.parts)}, current, [])
+    if not len(ann.missing):
+        _record(store, info, {part: (snapshot.ann[part].file, kind, index.ntotal)
+                              for part, index in zip(("base", "delta"), ann.parts)}, current, [])
         return "kept"
-    if delta is None:
-        delta = _new_graph(info.dim, AnnKind(False, kind.centred), graph_centre(graph.parts[0]), None)
+    delta = ann.parts[1]
     chosen = np.zeros(len(snapshot), dtype=bool)
-    chosen[graph.missing] = True
+    chosen[ann.missing] = True
     _add(delta, snapshot, chosen)
-    base = snapshot.ann["base"]
-    parts = {"base": (base.file, None, base.kind),
-             "delta": (ann_name(store.token, current, "delta"), delta, AnnKind(False, kind.centred).name)}
-    _write_parts(store, info, parts, current, [snapshot.ann["delta"].file] if "delta" in snapshot.ann else [],
-                 {"base": graph.parts[0].ntotal})
+    parts = {"base": (snapshot.ann["base"].file, None, kind),
+             "delta": (ann_name(store.token, current, "delta"), delta, kind)}
+    _write_parts(store, info, parts, current, [snapshot.ann["delta"].file], {"base": ann.parts[0].ntotal})
     return "added"
-
 
 def _write_parts(store: Store, info: SetInfo, parts: dict[str, tuple[str, faiss.Index | None, str]], current: str,
                  replaced: list[str], counts: dict[str, int] | None = None) -> None:
@@ -311,14 +323,13 @@ def _record(store: Store, info: SetInfo, parts: dict[str, tuple[str, str, int]],
 
 
 @dataclass
-class Graph:
-    """A loaded graph as one snapshot sees it: its parts (base, then delta), which snapshot
+class SetAnn:
+    """A set's index as one snapshot sees it: its parts (base, then delta), which snapshot
     windows it lacks (committed after it was written) and the selector hiding its dead windows."""
 
     parts: list[faiss.Index]
-    missing: np.ndarray  # positions (into the snapshot) of live windows the graph does not hold
-    dead: np.ndarray  # window ids the graph holds that are no longer live
-    compressed: bool = False
+    missing: np.ndarray  # positions (into the snapshot) of live windows the index does not hold
+    dead: np.ndarray  # window ids the index holds that are no longer live
 
     def __post_init__(self) -> None:
         # Built once; FAISS keeps raw pointers, so the Python objects stay referenced here.
@@ -331,29 +342,41 @@ class Graph:
         return sum(part.ntotal for part in self.parts)
 
     def search(self, query: np.ndarray, count: int) -> np.ndarray:
-        """Window ids of each part's ``count`` nearest live windows (approximate, unordered); a
-        compressed graph gives ``COMPRESSED_OVERSAMPLE`` times as many, for exact re-ranking.
-        Safe to call from several threads (the page's): each call has its own parameters."""
+        """Window ids of live candidates for the ``count`` nearest windows (approximate, unordered:
+        ``OVERSAMPLE`` times as many, at least ``CANDIDATES_MIN``) for exact re-ranking.  The
+        parts share their lists and codebooks, so their approximate scores compare and the best
+        of both are kept.  Safe to call from several threads (the page's): each call has its own
+        parameters."""
         query = np.ascontiguousarray(query[None], dtype=np.float32)
-        found = []
-        for k, part in enumerate(self.parts):
-            wanted = count * COMPRESSED_OVERSAMPLE if self.compressed and k == 0 else count
-            params = faiss.SearchParametersHNSW()
-            params.efSearch = max(EF_SEARCH, wanted)
+        wanted = max(OVERSAMPLE * count, CANDIDATES_MIN)
+        scores, found = [], []
+        for part in self.parts:
+            if not part.ntotal:  # an empty delta
+                continue
+            params = faiss.SearchParametersIVF()
+            params.nprobe = NPROBE
             if self._live is not None:
                 params.sel = self._live
-            _, ids = part.search(query, min(wanted, part.ntotal), params=params)
-            found.append(ids[0][ids[0] >= 0])
-        return np.concatenate(found)
+            approximate, ids = part.search(query, min(wanted, part.ntotal), params=params)
+            kept = ids[0] >= 0
+            scores.append(approximate[0][kept])
+            found.append(ids[0][kept])
+        scores, found = np.concatenate(scores), np.concatenate(found)
+        if len(found) > wanted:
+            found = found[np.argpartition(-scores, wanted - 1)[:wanted]]
+        return found
 
 
-def load_ann(snapshot: Snapshot, centred: bool = False) -> Graph | None:
-    """The set's graph as this snapshot sees it, or None when there is none of this centring."""
+def load_ann(snapshot: Snapshot, centred: bool = False) -> SetAnn | None:
+    """The set's index as this snapshot sees it, or None when there is none of this centring.
+
+    Indexes written by earlier versions (the HNSW graphs: "hnsw", "hnsw-flat-centred", ...) are
+    of another kind: searches ignore them and the next build replaces them."""
     base = snapshot.ann.get("base")
-    if base is None or base.kind not in KINDS or base.kind.endswith("-centred") != centred:
+    if base is None or base.kind != kind_name(centred) or "delta" not in snapshot.ann:
         return None
-    parts = [snapshot.load_ann(part, mmap=True) for part in ("base", "delta") if part in snapshot.ann]
-    held = np.concatenate([graph_ids(part) for part in parts])
+    parts = [snapshot.load_ann(part) for part in ("base", "delta")]
+    held = np.concatenate([index_ids(part) for part in parts])
     dead = held[~np.isin(held, snapshot.ids, assume_unique=True)]
     missing = np.flatnonzero(~np.isin(snapshot.ids, held, assume_unique=True))
-    return Graph(parts, missing, dead, "-sq8" in base.kind)
+    return SetAnn(parts, missing, dead)

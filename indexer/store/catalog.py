@@ -99,7 +99,7 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE retired_files ADD COLUMN set_name VARCHAR;
     """,
     5: """
-    -- A set's graph comes in parts: the 'base', written by a full build, and a small 'delta'
+    -- A set's approximate index comes in parts: the 'base', written by a full build, and a small 'delta'
     -- holding the windows added since, so an incremental build never rewrites the base.
     CREATE TABLE ann_parts (set_id INTEGER NOT NULL, part VARCHAR NOT NULL, file VARCHAR NOT NULL,
         kind VARCHAR NOT NULL, signature VARCHAR NOT NULL, vectors BIGINT NOT NULL, created_at TIMESTAMP,

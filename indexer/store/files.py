@@ -31,7 +31,7 @@ def segment_name(token: str, segment_id: int) -> str:
 
 
 def ann_name(token: str, signature: str, part: str = "base") -> str:
-    """The file of one part of a set's graph; the parts of one signature get different names."""
+    """The file of one part of a set's approximate index; the parts of one signature get different names."""
     if part != "base":
         signature = hashlib.blake2b(f"{signature}|{part}".encode(), digest_size=12).hexdigest()
     return f"ann-{token}-{signature}.faiss"

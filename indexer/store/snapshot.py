@@ -32,7 +32,7 @@ class SegmentRow:
 
 @dataclass(frozen=True)
 class AnnPart:
-    """One file of a set's graph (``base`` or ``delta``) and the live windows it was current for."""
+    """One file of a set's approximate index (``base`` or ``delta``) and the live windows it was current for."""
 
     file: str
     kind: str
@@ -150,10 +150,15 @@ class Snapshot:
         segment_ids = np.asarray([segment.id for segment in self.segments], dtype=np.int64)
         order = np.argsort(segment_ids)
         where = order[np.searchsorted(segment_ids, self.segment_of[positions], sorter=order)]
-        for k in np.unique(where):
-            mine = np.flatnonzero(where == k)
-            ids, vectors, sorter = self._opened(int(k))
-            wanted = self.ids[positions[mine]]
+        # One sort groups the positions by segment (a search re-ranks a few hundred windows
+        # spread over every segment: the per-segment work is what it pays for).
+        grouped = np.argsort(where, kind="stable")
+        edges = np.flatnonzero(np.diff(where[grouped])) + 1
+        window_ids = self.ids[positions]
+        for mine in np.split(grouped, edges) if len(grouped) else ():
+            k = int(where[mine[0]])
+            ids, vectors, sorter = self._opened(k)
+            wanted = window_ids[mine]
             rows = np.searchsorted(ids, wanted, sorter=sorter)
             rows = np.minimum(rows, len(ids) - 1) if sorter is None else sorter[np.minimum(rows, len(ids) - 1)]
             if not np.array_equal(ids[rows], wanted):
@@ -169,9 +174,8 @@ class Snapshot:
         weights = self.stats.n_windows.astype(np.float64)
         return (self.stats.means.astype(np.float64) * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
 
-    def load_ann(self, part: str = "base", mmap: bool = False):
-        """A part of the set's graph as of this snapshot, or None when there is none; ``mmap`` for
-        searching (its vectors stay in the page cache), not for adding to it."""
+    def load_ann(self, part: str = "base"):
+        """A part of the set's approximate index as of this snapshot, or None when there is none."""
         if part not in self.ann:
             return None
-        return read_index(self.files.file(self.info.name, self.ann[part].file), mmap=mmap)
+        return read_index(self.files.file(self.info.name, self.ann[part].file))
