@@ -2,7 +2,7 @@
 
 Builds stores through the store API (100k and 1M windows x 768, and 100k x 5120;
 clustered vectors, like real embeddings, 1,000 windows per "file") and prints:
-search p50/p99 latency (exact, and through the HNSW index with recall@10 against
+search p50/p99 latency (exact, and through the approximate index with recall@10 against
 exact), train time for 100 / 1,000 / 10,000 labelled windows per classifier, rescore
 time for the whole set, and peak memory - beside how long one LOGMEL inference pass
 over the same windows would take (measured on a sample here).
@@ -103,8 +103,8 @@ def bench_search(store: Store, info, ann: bool) -> None:
     a50, a99 = latency(lambda q: fast.top_windows(q, 10), queries)
     recall = np.mean([len(set(fast.top_windows(q, 10)[0]) & set(index.top_windows(q, 10, exact=True)[0])) / 10
                       for q in queries])
-    print(f"  search HNSW (built in {built:.1f} s): top-10 p50 {a50:.3f} ms, p99 {a99:.3f} ms, "
-          f"recall@10 {recall:.3f}  (exact/HNSW p50 = {p50 / a50:.0f}x)")
+    print(f"  search approximate (built in {built:.1f} s): top-10 p50 {a50:.3f} ms, p99 {a99:.3f} ms, "
+          f"recall@10 {recall:.3f}  (exact/approximate p50 = {p50 / a50:.0f}x)")
 
 
 def bench_train(store: Store, info, kinds: list[str]) -> classifiers.Classifier:
@@ -155,7 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["100000:768", "1000000:768", "100000:5120"])
     parser.add_argument("--hgb", action="store_true", help="also time the hgb classifier (slow at 10,000)")
-    parser.add_argument("--ann-max", type=int, default=100_000, help="largest set to build an HNSW index for")
+    parser.add_argument("--ann-max", type=int, default=100_000, help="largest set to build an approximate index for")
     args = parser.parse_args()
     rate = logmel_windows_per_second()
     print(f"LOGMEL inference here: {rate:.0f} windows/s (8 s windows)")
