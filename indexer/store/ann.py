@@ -50,10 +50,16 @@ NPROBE = 16
 # times found 98 % of the exact search's moments, twice 93 %).
 CANDIDATES_MIN = 200
 OVERSAMPLE = 4
-# Dimensions per 4-bit sub-quantiser: 768 dimensions become 96 bytes (a 32nd of float32).
-SUBVECTOR_DIMS = 4
+# Dimensions per 4-bit sub-quantiser: 768 dimensions become 192 bytes (a 16th of float32).  Four
+# dimensions (96 bytes) searched as fast but, where the nearest windows are near-ties among
+# thousands (1M x 768, windows independent around 256 centres), kept recall@10 at 0.58-0.66
+# against 0.83-0.94 with two (bench/scale_bench.py --rho 0 --subvector-dims 4).
+SUBVECTOR_DIMS = 2
 CODEBOOK_SIZE = 16  # codes per 4-bit sub-quantiser: a set needs at least this many windows to learn them
 MIN_SUBQUANTIZERS = 64
+# Past this many, wider sets (5120 dimensions of a multi-layer model) get wider parts: the
+# errors of 1,024 codes already average out, and the scan costs in proportion to them.
+MAX_SUBQUANTIZERS = 1024
 # Training sample per list, and k-means iterations (FAISS asks for at least 39 points a list).
 TRAIN_PER_LIST = 64
 MIN_PER_LIST = 39
@@ -82,11 +88,11 @@ def list_count(windows: int) -> int:
 
 def subquantizers(dim: int) -> int:
     """Sub-quantisers of the product codes: the fewest that divide ``dim`` into parts of at most
-    ``SUBVECTOR_DIMS`` dimensions, and at least ``MIN_SUBQUANTIZERS`` (or one per dimension):
-    with fewer, the codes' errors no longer average out and the true neighbours fall out of the
-    candidates (32 dimensions, a file's windows correlated: 8 sub-quantisers gave recall@10 0.84,
-    32 gave 1.00)."""
-    least = max(-(-dim // SUBVECTOR_DIMS), min(dim, MIN_SUBQUANTIZERS))
+    ``SUBVECTOR_DIMS`` dimensions (at most ``MAX_SUBQUANTIZERS`` of them), and at least
+    ``MIN_SUBQUANTIZERS`` (or one per dimension): with fewer, the codes' errors no longer average
+    out and the true neighbours fall out of the candidates (32 dimensions, a file's windows
+    correlated: 8 sub-quantisers gave recall@10 0.84, 32 gave 1.00)."""
+    least = max(min(-(-dim // SUBVECTOR_DIMS), MAX_SUBQUANTIZERS), min(dim, MIN_SUBQUANTIZERS))
     return next(m for m in range(least, dim + 1) if dim % m == 0)
 
 
