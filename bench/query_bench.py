@@ -28,7 +28,9 @@ from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from audioscan.indexer.build import BuildOptions  # noqa: E402
 from audioscan.indexer.store.ann import build_ann  # noqa: E402
+from audioscan.indexer.store.compact import compact_set  # noqa: E402
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow  # noqa: E402
 from audioscan.indexer.store.store import Store  # noqa: E402
 from audioscan.models import registry  # noqa: E402
@@ -46,7 +48,8 @@ def peak_gib() -> float:
 
 
 def make_store(folder: Path, count: int, dim: int, rho: float = 0.0) -> tuple[Store, object]:
-    """``count`` windows of clustered vectors, committed 50 files at a time; ``rho`` > 0 makes
+    """``count`` windows of clustered vectors, committed and compacted as ``index build`` does
+    (a commit every ``commit_windows``, small segments merged at the end); ``rho`` > 0 makes
     each window's noise an AR(1) step from the previous window's, as overlapping windows of
     one recording are (8 s windows every 1 s share 7/8 of their audio)."""
     rng = np.random.default_rng(0)
@@ -55,21 +58,23 @@ def make_store(folder: Path, count: int, dim: int, rho: float = 0.0) -> tuple[St
     with Store.open(folder, write=True) as store:
         info = store.ensure_set("SYNTH", f"synthetic-{dim}", 8.0, 1.0, 16_000, dim)
         root = store.ensure_root(folder)
-        for first in range(0, count, 50 * PER_FILE):
-            change = Commit()
-            for start in range(first, min(count, first + 50 * PER_FILE), PER_FILE):
-                n = min(PER_FILE, count - start)
-                media_id = store.new_media_id()
-                # Runs of 20 windows share a sound (a cluster), as consecutive windows of real audio do.
-                labels = np.repeat(rng.integers(0, CLUSTERS, n // 20 + 1), 20)[:n]
-                noise = rng.standard_normal((n, dim))
-                if rho:
-                    noise = lfilter([np.sqrt(1 - rho ** 2)], [1.0, -rho], noise, axis=0)
-                vectors = (centres[labels] + 0.7 * noise).astype(np.float32)
-                change.media.append(MediaRow(media_id, root, f"f{media_id}.wav", 1, 1, f"{media_id}", n + 7.0, "ok"))
-                times = np.arange(n, dtype=np.float64)
-                change.vectors.append(FileVectors(media_id, info.id, times, times + 8, vectors))
-            store.commit(change)
+        change = Commit()
+        for start in range(0, count, PER_FILE):
+            n = min(PER_FILE, count - start)
+            media_id = store.new_media_id()
+            # Runs of 20 windows share a sound (a cluster), as consecutive windows of real audio do.
+            labels = np.repeat(rng.integers(0, CLUSTERS, n // 20 + 1), 20)[:n]
+            noise = rng.standard_normal((n, dim))
+            if rho:
+                noise = lfilter([np.sqrt(1 - rho ** 2)], [1.0, -rho], noise, axis=0)
+            vectors = (centres[labels] + 0.7 * noise).astype(np.float32)
+            change.media.append(MediaRow(media_id, root, f"f{media_id}.wav", 1, 1, f"{media_id}", n + 7.0, "ok"))
+            times = np.arange(n, dtype=np.float64)
+            change.vectors.append(FileVectors(media_id, info.id, times, times + 8, vectors))
+            if change.windows() >= BuildOptions.commit_windows or start + n >= count:
+                store.commit(change)
+                change = Commit()
+        compact_set(store, info)
     print(f"  built the store in {time.perf_counter() - clock:.1f} s")
     return Store(folder, write=False), info
 

@@ -15,7 +15,13 @@ For each size (100k and 1M x 768, and 100k x 5120 by default; clustered syntheti
   <= 30 ms), with and without taking the snapshot,
 - the process's peak memory.
 
-    .venv/bin/python bench/scale_bench.py [--sizes 100000:768 1000000:768 100000:5120] [--rho 0.9]
+The windows of a file are AR(1)-correlated (``--rho 0.9`` by default), as the windows of one
+recording are when they overlap (8 s windows every 1 s share 7/8 of their audio); ``--rho 0``
+draws every window independently around its cluster centre, a stress case with no such
+structure, where the nearest windows are near-ties among thousands.
+
+    .venv/bin/python bench/scale_bench.py [--sizes 100000:768 1000000:768 100000:5120] [--rho R]
+                                          [--subvector-dims N]
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from query_bench import latency, make_store, peak_gib  # noqa: E402
 
+from audioscan.indexer.build import BuildOptions  # noqa: E402
 from audioscan.indexer.store import ann  # noqa: E402
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow  # noqa: E402
 from audioscan.indexer.store.store import Store  # noqa: E402
@@ -43,7 +50,8 @@ QUERIES = 200
 
 
 def add_windows(folder: Path, info, count: int, seed: int) -> float:
-    """Commit ``count`` new windows (10 files) resembling the set; returns the seconds it took."""
+    """Commit ``count`` new windows (10 files) resembling the set, a commit every ``commit_windows``
+    as ``index build`` does; returns the seconds it took."""
     rng = np.random.default_rng(seed)
     with Store.open(folder) as reader:
         sample = reader.snapshot(info).vectors_at(rng.choice(len(reader.snapshot(info)), count, replace=False))
@@ -57,7 +65,9 @@ def add_windows(folder: Path, info, count: int, seed: int) -> float:
             change.media.append(MediaRow(media_id, root, f"new{media_id}.wav", 1, 1, f"n{media_id}", 1007.0, "ok"))
             times = np.arange(1000, dtype=np.float64)
             change.vectors.append(FileVectors(media_id, info.id, times, times + 8, vectors[first: first + 1000]))
-        store.commit(change)
+            if change.windows() >= BuildOptions.commit_windows or first + 1000 >= count:
+                store.commit(change)
+                change = Commit()
     return time.perf_counter() - clock
 
 
@@ -163,9 +173,12 @@ def run(count: int, dim: int, rho: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["100000:768", "1000000:768", "100000:5120"])
-    parser.add_argument("--rho", type=float, default=0.0,
+    parser.add_argument("--rho", type=float, default=0.9,
                         help="AR(1) correlation of consecutive windows' noise (0.9: like 8 s windows every 1 s)")
+    parser.add_argument("--subvector-dims", type=int, default=ann.SUBVECTOR_DIMS,
+                        help="dimensions per 4-bit sub-quantiser (default: the store's own; 2 doubles the codes)")
     args = parser.parse_args()
+    ann.SUBVECTOR_DIMS = args.subvector_dims
     for size in args.sizes:
         count, dim = (int(v) for v in size.split(":"))
         run(count, dim, args.rho)
