@@ -45,9 +45,10 @@ ANN_MIN_WINDOWS = 100_000
 # Lists probed per search: at about sqrt(n) lists that is 16 / sqrt(n) of the set (1.6 % at 1M).
 NPROBE = 16
 # The codes only pick candidates; the exact vectors order them.  At least this many are
-# re-ranked, and four times the number asked for (1M x 768, bench/scale_bench.py: 200 candidates
-# gave recall@10 0.99 where 50 gave 0.97; for `search -k 10`, which asks for 320 windows, four
-# times found 98 % of the exact search's moments, twice 93 %).
+# re-ranked, and four times the number asked for (bench/scale_bench.py, 1M x 768 with windows
+# independent around their cluster: 200 candidates gave recall@10 0.83-0.94 where 50 gave
+# 0.56-0.72; `search -k 10` asks for 320 windows, and with 96-byte codes four times as many
+# candidates found 98 % of the exact search's moments where twice found 93 %).
 CANDIDATES_MIN = 200
 OVERSAMPLE = 4
 # Dimensions per 4-bit sub-quantiser: 768 dimensions become 192 bytes (a 16th of float32).  Four
