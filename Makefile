@@ -2,16 +2,45 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
 DEMO := demo
 
-.PHONY: demo test soak bench screenshots clean
+.PHONY: demo test soak bench screenshots lock clean
 
-$(STAMP): pyproject.toml
+# Installs come from the committed locks in .ci/lock/ (exact versions, hashes), never from
+# pyproject's ranges: a registry release can then never break a fresh clone. Each stamp is
+# written only after `audioscan doctor` has loaded every native extension, so an install that
+# failed (or loaded a broken pair) is retried by the next make, not remembered.
+LOCK := .ci/lock
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
+
+define install_lock
+	rm -f $@
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,ray]'
-	touch $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(1)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(VENV)/bin/audioscan doctor
+	touch $@
+endef
+
+$(DEMO_STAMP): $(LOCK)/demo.txt pyproject.toml
+	$(call install_lock,$(LOCK)/demo.txt)
+
+$(TEST_STAMP): $(LOCK)/test.txt pyproject.toml
+	$(call install_lock,$(LOCK)/test.txt)
+
+# Regenerates the locks from pyproject.toml (the only place ranges are declared), for every
+# platform and Python >= 3.10 at once; commit the result. Needs the registry, not the venv.
+LOCK_TOOL := $(VENV)-lock/bin/uv
+$(LOCK_TOOL):
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install --quiet 'uv==0.13.8'
+
+lock: $(LOCK_TOOL)
+	echo 'setuptools>=69' | $(LOCK_TOOL) pip compile --quiet --universal --generate-hashes --python-version 3.10 \
+		--custom-compile-command 'make lock' pyproject.toml - -o $(LOCK)/demo.txt
+	echo 'setuptools>=69' | $(LOCK_TOOL) pip compile --quiet --universal --generate-hashes --python-version 3.10 \
+		--custom-compile-command 'make lock' pyproject.toml - --extra test --extra ray -o $(LOCK)/test.txt
 
 AS := $(VENV)/bin/audioscan --store $(DEMO)/store
 
@@ -19,7 +48,7 @@ AS := $(VENV)/bin/audioscan --store $(DEMO)/store
 # (the second run embeds nothing), inspect, search by clip and by stored moment, then
 # label two sirens and some non-sirens, train a detector, rescore the library and take
 # the detections home as 8-second clips.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	rm -rf $(DEMO)
 	$(PY) -m audioscan.indexer.media.samples $(DEMO)
 	$(AS) index build $(DEMO)/library
@@ -45,19 +74,19 @@ $(CHROMIUM):
 	command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| { echo "install chromium (Debian package 'chromium') for the browser tests"; exit 1; }
 
-test: $(STAMP) $(CHROMIUM)
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 AUDIOSCAN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
+test: $(TEST_STAMP) $(CHROMIUM)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 AUDIOSCAN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q --durations=20
 
 # The README's pictures of the page, taken by the browser tests.
-screenshots: $(STAMP) $(CHROMIUM)
+screenshots: $(TEST_STAMP) $(CHROMIUM)
 	AUDIOSCAN_SCREENSHOTS=1 AUDIOSCAN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q tests/web/test_browser.py
 
 # Minutes of random kills, broken locks, damaged segments and unmounted roots against one store.
-soak: $(STAMP)
+soak: $(TEST_STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -s -m soak --timeout 3600 tests/trust/test_soak.py
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) bench/index_bench.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) .audioscan
+	rm -rf $(VENV) $(VENV)-lock $(DEMO) .audioscan
