@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from audioscan.models import runtime
+
 
 def kaldi_fbank(batch: np.ndarray, scale: float = 1.0, frames: int | None = None, **options):
     """``[B, samples]`` float32 -> ``[B, frames, bins]`` log mel filter banks (torch, CPU).
@@ -12,7 +14,8 @@ def kaldi_fbank(batch: np.ndarray, scale: float = 1.0, frames: int | None = None
     zero-pads or truncates every row to that many frames (EAT and AST see 1024).
     """
     import torch
-    import torchaudio.compliance.kaldi as kaldi
+
+    kaldi = runtime.torchaudio().compliance.kaldi
 
     rows = []
     for wave in np.asarray(batch, dtype=np.float32):

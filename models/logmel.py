@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from audioscan.models import runtime
 from audioscan.models.base import LoadOptions, ModelSpec
 from audioscan.models.errors import ModelError
 
@@ -48,7 +49,8 @@ class LogMelModel:
 
     def __init__(self, device: str = "cpu", recipe: str = RECIPE_VERSION) -> None:
         import torch
-        import torchaudio
+
+        torchaudio = runtime.torchaudio()
 
         if recipe not in RECIPES:
             raise ModelError(f"this store's LOGMEL set was made with recipe '{recipe}', which this audioscan "

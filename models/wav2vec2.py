@@ -18,9 +18,9 @@ Two deliberate differences from calling the torchaudio bundle as it comes:
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
+from audioscan.models import runtime
 from audioscan.models.base import LoadOptions, ModelSpec
 from audioscan.models.engine import TorchEmbedder
 from audioscan.models.pooling import mean_over_time, quartile_layers
@@ -28,23 +28,21 @@ from audioscan.models.weights import WeightFile
 
 SAMPLE_RATE = 16_000
 _URL = "https://download.pytorch.org/torchaudio/models/"
-# name: (weight file, dim, layers, the bundle normalises its input waveform)
+# name: (weight file, dim, layers, the bundle normalises its input waveform, parameters)
 BUNDLES = {
-    "WAV2VEC2_BASE": ("wav2vec2_fairseq_base_ls960.pth", 768, 12, False),
-    "WAV2VEC2_LARGE": ("wav2vec2_fairseq_large_ls960.pth", 1024, 24, False),
-    "WAV2VEC2_LARGE_LV60K": ("wav2vec2_fairseq_large_lv60k.pth", 1024, 24, True),
-    "HUBERT_BASE": ("hubert_fairseq_base_ls960.pth", 768, 12, False),
-    "HUBERT_LARGE": ("hubert_fairseq_large_ll60k.pth", 1024, 24, True),
-    "HUBERT_XLARGE": ("hubert_fairseq_xlarge_ll60k.pth", 1280, 48, True),
+    "WAV2VEC2_BASE": ("wav2vec2_fairseq_base_ls960.pth", 768, 12, False, 94_370_944),
+    "WAV2VEC2_LARGE": ("wav2vec2_fairseq_large_ls960.pth", 1024, 24, False, 315_427_968),
+    "WAV2VEC2_LARGE_LV60K": ("wav2vec2_fairseq_large_lv60k.pth", 1024, 24, True, 315_437_696),
+    "HUBERT_BASE": ("hubert_fairseq_base_ls960.pth", 768, 12, False, 94_370_944),
+    "HUBERT_LARGE": ("hubert_fairseq_large_ll60k.pth", 1024, 24, True, 315_434_112),
+    "HUBERT_XLARGE": ("hubert_fairseq_xlarge_ll60k.pth", 1280, 48, True, 962_492_544),
 }
 MULTI_LAYER = ("WAV2VEC2_BASE", "HUBERT_BASE", "HUBERT_LARGE", "HUBERT_XLARGE")
 
 
 def architecture(base: str) -> dict:
     """The ``wav2vec2_model`` keyword arguments of a torchaudio bundle."""
-    import torchaudio
-
-    return dict(getattr(torchaudio.pipelines, base)._params)
+    return dict(getattr(runtime.torchaudio().pipelines, base)._params)
 
 
 def embedder(name: str, module, normalize_waveform: bool, multi_layer: bool,
@@ -70,32 +68,22 @@ def embedder(name: str, module, normalize_waveform: bool, multi_layer: bool,
 def _build(name: str, base: str, multi_layer: bool):
     def build(options: LoadOptions, files: dict[str, Path]):
         import torch
-        from torchaudio.models import wav2vec2_model
 
-        filename, _, _, normalize = BUNDLES[base]
-        module = wav2vec2_model(**architecture(base))
+        filename, _, _, normalize, _ = BUNDLES[base]
+        module = runtime.torchaudio().models.wav2vec2_model(**architecture(base))
         module.load_state_dict(torch.load(files[filename], map_location="cpu", weights_only=True))
         return embedder(name, module, normalize, multi_layer, options)
     return build
 
 
-@lru_cache(maxsize=None)
-def _count(base: str) -> int:
-    import torch
-    from torchaudio.models import wav2vec2_model
-
-    with torch.device("meta"):
-        return sum(p.numel() for p in wav2vec2_model(**architecture(base)).parameters())
-
-
 def specs() -> list[ModelSpec]:
     out = []
-    for base, (filename, dim, _, _) in BUNDLES.items():
+    for base, (filename, dim, _, _, params) in BUNDLES.items():
         for multi in (False, True) if base in MULTI_LAYER else (False,):
             name = f"{base}_ML" if multi else base
             out.append(ModelSpec(
                 name=name, dim=dim * (4 if multi else 1), sample_rate=SAMPLE_RATE,
                 source=f"torchaudio.pipelines.{base}" + (" (4 quartile layers)" if multi else ""),
                 build=_build(name, base, multi), files=(WeightFile(filename, url=_URL + filename),),
-                count_params=lambda base=base: _count(base)))
+                params=params))
     return out

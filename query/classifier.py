@@ -253,3 +253,17 @@ def load(store, name: str, version: int | None = None) -> Classifier:
         raise QueryError(f"no classifier {which}; train it with 'audioscan train {name}'{known}")
     return Classifier.from_row(row.name, row.version, row.label, row.set_id, row.kind, row.model, row.blob,
                                row.metrics)
+
+
+def self_check() -> dict[str, str]:
+    """Fit both classifier kinds on four points: proves scikit-learn's compiled parts load
+    (``audioscan doctor``)."""
+    import sklearn
+
+    features = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [1.1, 1.0]])
+    labels = np.array([0, 0, 1, 1])
+    for kind in KINDS:
+        model = _base_estimator(kind).fit(features, labels)
+        if kind == "logreg" and model.predict_proba(features[-1:])[0, 1] <= 0.5:
+            raise QueryError(f"scikit-learn {sklearn.__version__} fitted a wrong model; its build is broken")
+    return {"scikit-learn": sklearn.__version__}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from audioscan.cli.context import Context, add_global_options
+from audioscan.cli.doctor import doctor
 from audioscan.cli.export import export
 from audioscan.cli.index import index
 from audioscan.cli.models import models
@@ -42,6 +43,6 @@ def main(ctx: click.Context) -> None:
     ctx.ensure_object(Context)
 
 
-for command in (index, models, export, *COMMANDS, serve):
+for command in (index, models, export, *COMMANDS, serve, doctor):
     main.add_command(command)
 add_global_options(main)

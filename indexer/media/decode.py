@@ -254,3 +254,25 @@ def decode_all(path: Path, rate: int, start: float = 0.0, end: float | None = No
     """The whole of ``[start, end)`` at one rate as one array (for short clips only)."""
     blocks = [block for _, block in decode(path, [rate], start, end)]
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+
+
+def self_check() -> dict[str, str]:
+    """Encode half a second of FLAC in memory and decode it back through :func:`decode`:
+    proves PyAV's FFmpeg libraries load and resample (``audioscan doctor``)."""
+    import io
+    from fractions import Fraction
+
+    rate, seconds = 44_100, 0.5
+    tone = np.sin(np.arange(int(rate * seconds), dtype=np.float32) * 0.05).reshape(1, -1)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(tone, format="flt", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    buffer.seek(0)
+    decoded = sum(len(block) for _, block in decode(buffer, [16_000]))
+    if abs(decoded - 16_000 * seconds) > 160:
+        raise MediaError(f"PyAV decoded {decoded} samples of a {seconds} s test tone; its FFmpeg build is broken")
+    return {"av": av.__version__, "libavcodec": ".".join(map(str, av.library_versions["libavcodec"]))}

@@ -205,3 +205,18 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> int:
             con.execute("ROLLBACK")
             raise
     return found
+
+
+def self_check() -> dict[str, str]:
+    """Run one query in an in-memory catalog and read it as Arrow: proves DuckDB and its
+    pyarrow bridge load (``audioscan doctor``)."""
+    import pyarrow
+
+    con = duckdb.connect(":memory:")
+    try:
+        table = con.sql("SELECT 42 AS answer").to_arrow_table()
+    finally:
+        con.close()
+    if table.column("answer").to_pylist() != [42]:
+        raise StoreError(f"DuckDB {duckdb.__version__} answered a test query wrongly; its build is broken")
+    return {"duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__}

@@ -134,3 +134,15 @@ def read_segment(path: Path) -> tuple[np.ndarray, np.ndarray]:
     else:
         vectors = inner.reconstruct_n(0, inner.ntotal)  # fp16: decoded copies are not kept
     return ids, vectors
+
+
+def self_check() -> dict[str, str]:
+    """Store and search two vectors in each segment kind: proves FAISS loads (``audioscan doctor``)."""
+    vectors = np.eye(2, 8, dtype=np.float32)
+    for dtype in ("fp16", "fp32"):
+        index = _new_index(8, dtype)
+        index.add_with_ids(vectors, np.array([7, 9], dtype=np.int64))
+        _, ids = index.search(vectors[1:], 1)
+        if int(ids[0, 0]) != 9:
+            raise StoreError(f"FAISS {faiss.__version__} returned a wrong neighbour; its build is broken")
+    return {"faiss": faiss.__version__}
