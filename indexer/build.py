@@ -130,7 +130,7 @@ class _Run:
         self.plan, self.sets, self.options, self.report, self.progress = plan, sets, options, report, progress
         self.needed = {sid for job in plan.jobs for sid in job.set_ids}
         self.batch_size = options.batch_size or min(
-            (default_batch_size(registry.spec(sets[sid].model).count_params(), options.load.device)
+            (default_batch_size(registry.spec(sets[sid].model).params, options.load.device)
              for sid in self.needed), default=1)
         self.files = [(job.path, [Cut(sid, sets[sid].sample_rate,
                                       *WindowSpec(sets[sid].window, sets[sid].hop).samples(sets[sid].sample_rate))

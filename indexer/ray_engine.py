@@ -185,7 +185,7 @@ class _Embedder:
             if (name, weights_id) not in loaded:
                 loaded[(name, weights_id)] = registry.load_model(name, load, weights_id)
         self.batchers = {sid: Batcher(loaded[key], batch_size or default_batch_size(
-            registry.spec(key[0]).count_params(), load.device)) for sid, key in models.items()}
+            registry.spec(key[0]).params, load.device)) for sid, key in models.items()}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows: list[dict] = []

@@ -3,7 +3,7 @@ need to know which family they are talking to."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -52,8 +52,9 @@ class ModelSpec:
     ``files`` are the weight files it needs (the first is the one ``--weights`` names);
     a model without files (LOGMEL) is identified by ``recipe`` alone.  ``build`` makes
     the model from resolved local files; it is the only place that imports heavy
-    libraries.  ``count_params`` builds the architecture on torch's meta device, so
-    ``models list`` can report exact sizes without weights or memory.
+    libraries.  ``params`` is the architecture's parameter count, declared so that
+    ``models list`` and batch sizing need no torch (tests/models/test_param_counts.py
+    builds every architecture on torch's meta device and holds each figure to it).
     """
 
     name: str
@@ -63,7 +64,7 @@ class ModelSpec:
     build: Callable[[LoadOptions, dict[str, Path]], EmbeddingModel]
     files: tuple[WeightFile, ...] = ()
     recipe: str = ""
-    count_params: Callable[[], int] = field(default=lambda: 0)
+    params: int = 0
     # For weight-free models: builds an older recipe, so sets made with it keep working.
     build_recipe: Callable[[str, LoadOptions], EmbeddingModel] | None = None
     # Recipes (or weights ids) whose vectors are compared after centring on their set's mean.

@@ -15,7 +15,6 @@ The embedding is the encoder output averaged over time, as in the original scan
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from audioscan.models.base import LoadOptions, ModelSpec
@@ -49,17 +48,7 @@ def _build(options: LoadOptions, files: dict[str, Path]) -> TorchEmbedder:
     return embedder(model, options)
 
 
-@lru_cache(maxsize=None)
-def _count() -> int:
-    import torch
-
-    from audioscan.models.beats_net import BEATs, BeatsConfig
-
-    with torch.device("meta"):
-        return sum(p.numel() for p in BEATs(BeatsConfig()).parameters())
-
-
 def specs() -> list[ModelSpec]:
     return [ModelSpec(name="BEATS", dim=768, sample_rate=SAMPLE_RATE,
                       source=f"BEATs iter3+ AS2M, Hugging Face {REPO}/{FILENAME} (native implementation)",
-                      build=_build, files=(WeightFile(FILENAME, hf_repo=REPO),), count_params=_count)]
+                      build=_build, files=(WeightFile(FILENAME, hf_repo=REPO),), params=90_311_792)]

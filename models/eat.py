@@ -16,7 +16,6 @@ window, no dither, HTK-compatible, padded or cut to 1024 frames, then normalised
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
 from audioscan.models.base import LoadOptions, ModelSpec
@@ -27,9 +26,11 @@ from audioscan.models.weights import WeightFile
 SAMPLE_RATE = 16_000
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 # name: (Hugging Face repo, encoder shape for counting parameters without weights)
+# name: (Hugging Face repository, architecture, parameters)
 VARIANTS = {
-    "EAT": ("worstchan/EAT-base_epoch30_finetune_AS2M", dict(embed_dim=768, depth=12, num_heads=12)),
-    "EAT_LARGE": ("worstchan/EAT-large_epoch20_finetune_AS2M", dict(embed_dim=1024, depth=24, num_heads=16)),
+    "EAT": ("worstchan/EAT-base_epoch30_finetune_AS2M", dict(embed_dim=768, depth=12, num_heads=12), 89_972_736),
+    "EAT_LARGE": ("worstchan/EAT-large_epoch20_finetune_AS2M", dict(embed_dim=1024, depth=24, num_heads=16),
+                  308_867_072),
 }
 
 
@@ -56,19 +57,9 @@ def _build(name: str):
     return build
 
 
-@lru_cache(maxsize=None)
-def _count(name: str) -> int:
-    import torch
-
-    from audioscan.models.eat_net import EAT, EatConfig
-
-    with torch.device("meta"):
-        return sum(p.numel() for p in EAT(EatConfig(**VARIANTS[name][1])).parameters())
-
-
 def specs() -> list[ModelSpec]:
     return [ModelSpec(name=name, dim=shape["embed_dim"], sample_rate=SAMPLE_RATE,
                       source=f"Hugging Face {repo} (native implementation)", build=_build(name),
                       files=(WeightFile(WEIGHTS, hf_repo=repo), WeightFile(CONFIG, hf_repo=repo)),
-                      count_params=lambda name=name: _count(name))
-            for name, (repo, shape) in VARIANTS.items()]
+                      params=params)
+            for name, (repo, shape, params) in VARIANTS.items()]

@@ -61,10 +61,13 @@ def network_reachable(host: str) -> bool:
         return False
 
 
-def _torch_hub_checkpoints() -> Path:
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints"
+def torch_hub_checkpoints() -> Path:
+    """torch.hub's checkpoint folder by torch's own rule ($TORCH_HOME, else $XDG_CACHE_HOME/torch,
+    else ~/.cache/torch; then hub/checkpoints), without importing torch: listing models and
+    finding weights must not cost torch's two-second import."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "torch")
+    return Path(os.path.expanduser(home)) / "hub" / "checkpoints"
 
 
 def find_local(file: WeightFile, explicit: Path | None = None) -> Path | None:
@@ -84,7 +87,7 @@ def find_local(file: WeightFile, explicit: Path | None = None) -> Path | None:
 
         cached = try_to_load_from_cache(file.hf_repo, file.filename)
         return Path(cached) if isinstance(cached, str) else None
-    candidate = _torch_hub_checkpoints() / file.filename
+    candidate = torch_hub_checkpoints() / file.filename
     return candidate if candidate.is_file() else None
 
 
@@ -108,7 +111,7 @@ def download(file: WeightFile) -> Path:
         return Path(hf_hub_download(file.hf_repo, file.filename))
     import torch
 
-    target = _torch_hub_checkpoints() / file.filename
+    target = torch_hub_checkpoints() / file.filename
     target.parent.mkdir(parents=True, exist_ok=True)
     torch.hub.download_url_to_file(file.url, str(target), progress=True)
     return target

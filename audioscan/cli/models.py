@@ -19,7 +19,7 @@ def models() -> None:
 def list_command(fmt: str) -> None:
     """Every model: dimension, sample rate, size, and whether it runs offline now."""
     options = LoadOptions()
-    rows = [{"name": s.name, "dim": s.dim, "sample_rate": s.sample_rate, "params": s.count_params(),
+    rows = [{"name": s.name, "dim": s.dim, "sample_rate": s.sample_rate, "params": s.params,
              "available": s.available(options), "source": s.source}
             for s in (registry.spec(name) for name in registry.names())]
     if fmt == "json":

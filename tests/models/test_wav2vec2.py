@@ -27,7 +27,7 @@ def test_registry_dims_match_the_original_scan():
 
 
 def test_weight_files_and_normalisation_are_torchaudios():
-    for name, (filename, dim, layers, normalize) in wav2vec2.BUNDLES.items():
+    for name, (filename, dim, layers, normalize, _) in wav2vec2.BUNDLES.items():
         bundle = getattr(torchaudio.pipelines, name)
         assert bundle._path == filename and bundle._normalize_waveform == normalize
         assert bundle._params["encoder_embed_dim"] == dim and bundle._params["encoder_num_layers"] == layers

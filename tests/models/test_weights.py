@@ -1,5 +1,6 @@
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,7 +97,7 @@ def test_without_network_the_probe_is_short_and_gives_the_same_sentence(nowhere,
 def test_every_model_reports_itself(nowhere):
     for name in registry.names():
         spec = registry.spec(name)
-        assert spec.count_params() >= 0 and spec.dim > 0 and spec.sample_rate == 16_000
+        assert spec.params >= 0 and spec.dim > 0 and spec.sample_rate == 16_000
         assert spec.available() == (name == "LOGMEL")
 
 
@@ -122,3 +123,14 @@ def test_sets_of_different_weights_never_mix(tmp_path, nowhere, monkeypatch):
         first, second = (opened.snapshot(s).vectors() for s in sets)
     assert first.shape == second.shape and first.shape[1] == 32
     assert not np.allclose(first, second)
+
+
+@pytest.mark.parametrize("env", [{}, {"XDG_CACHE_HOME": "xdg"}, {"TORCH_HOME": "th", "XDG_CACHE_HOME": "xdg"}])
+def test_torch_hub_folder_follows_torchs_own_rule(tmp_path, monkeypatch, env):
+    """Found without importing torch, and the same folder torch.hub itself uses."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(tmp_path / value))
+    assert weights.torch_hub_checkpoints() == Path(torch.hub.get_dir()) / "checkpoints"
