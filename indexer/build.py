@@ -13,7 +13,8 @@ files in flight.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from copy import copy
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from fnmatch import fnmatch
 from typing import Callable, Iterator
@@ -24,8 +25,9 @@ from audioscan.indexer.errors import StoreError
 from audioscan.indexer.faults import crash_point
 from audioscan.indexer.media.discover import FileEntry, walk
 from audioscan.indexer.media.windows import WindowSpec
-from audioscan.indexer.pipeline import Batcher, Cut, Decoded, Embedded, Failed, Result, embed_locally
-from audioscan.indexer.plan import Job, Plan, make_plan
+from audioscan.indexer.pipeline import Batcher, Decoded, Embedded, Failed, Result, SampleWindows, embed_locally
+from audioscan.indexer.plan import FileTally, Job, Plan, make_plan
+from audioscan.indexer.progress import Progress
 from audioscan.indexer.ray_engine import RayOptions, embed_on_ray
 from audioscan.indexer.store.ann import ANN_MIN_WINDOWS, build_ann, start_rebuild
 from audioscan.indexer.store.compact import compact_set
@@ -38,8 +40,8 @@ from audioscan.models.engine import default_batch_size
 
 @dataclass
 class BuildOptions:
-    """What to build.  ``targets`` are (model, cut) pairs; without them, every model of
-    ``models`` with the cut ``windows``."""
+    """What to build.  ``targets`` are (model, window spec) pairs; without them, every model of
+    ``models`` with the window spec ``windows``."""
 
     models: list[str] = field(default_factory=lambda: [registry.DEFAULT_MODEL])
     windows: WindowSpec = field(default_factory=WindowSpec)
@@ -56,19 +58,14 @@ class BuildOptions:
 
 
 @dataclass
-class BuildReport:
-    files_seen: int = 0
+class BuildReport(FileTally):
+    """The plan's tally, plus what embedding added: files indexed or failed, windows, time."""
+
     files_indexed: int = 0
-    files_skipped: int = 0
-    files_reused: int = 0
-    files_removed: int = 0
     files_failed: int = 0
     files_unavailable: int = 0
     windows_embedded: int = 0
     seconds: float = 0.0
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    still_failing: int = 0
-    unavailable: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {key: getattr(self, key) for key in (
@@ -80,15 +77,6 @@ class BuildReport:
         for key, value in vars(other).items():
             setattr(self, key, getattr(self, key) + value)
         return self
-
-
-class Progress:
-    """What the build reports as it goes; the CLI draws a bar from it, tests ignore it."""
-
-    def status(self, text: str) -> None: ...
-    def start(self, files: int) -> None: ...
-    def advance(self, files: int, windows: int) -> None: ...
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -132,8 +120,8 @@ class _Run:
         self.batch_size = options.batch_size or min(
             (default_batch_size(registry.spec(sets[sid].model).params, options.load.device)
              for sid in self.needed), default=1)
-        self.files = [(job.path, [Cut(sid, sets[sid].sample_rate,
-                                      *WindowSpec(sets[sid].window, sets[sid].hop).samples(sets[sid].sample_rate))
+        self.files = [(job.path, [SampleWindows(sid, sets[sid].sample_rate,
+                                      *sets[sid].window_samples())
                                   for sid in job.set_ids], job.media.fingerprint is None) for job in plan.jobs]
         self.pending: dict[int, _Pending] = {}
         self.finished: set[int] = set()
@@ -191,9 +179,9 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
         raise StoreError(f"{root} is not a folder; give the folder of media to index")
     targets = options.targets or [(name, options.windows) for name in dict.fromkeys(options.models)]
     sets = []
-    for name, cut in dict.fromkeys(targets):
+    for name, window_spec in dict.fromkeys(targets):
         spec = registry.spec(name)
-        sets.append(store.ensure_set(spec.name, spec.weights_id(options.load), cut.window, cut.hop,
+        sets.append(store.ensure_set(spec.name, spec.weights_id(options.load), window_spec.window, window_spec.hop,
                                      spec.sample_rate, spec.dim, options.dtype))
     root_id, scope = place_root(store, root)
     unreadable: list[str] = []
@@ -206,11 +194,8 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     plan = make_plan(store, root_id, entries, [info.id for info in sets], [scope + u for u in unreadable], scope,
                      selected)
     store.commit(plan.bookkeeping)
-    report = BuildReport(files_seen=plan.files_seen, files_skipped=plan.files_skipped,
-                         files_reused=plan.files_reused, files_removed=plan.files_removed,
-                         files_failed=len(plan.failures), failures=list(plan.failures),
-                         still_failing=plan.still_failing, files_unavailable=len(plan.unavailable),
-                         unavailable=list(plan.unavailable))
+    tally = {f.name: copy(getattr(plan, f.name)) for f in fields(FileTally)}
+    report = BuildReport(**tally, files_failed=len(plan.failures), files_unavailable=len(plan.unavailable))
     centred = {info.id: registry.spec(info.model).centred(info.weights_id) for info in sets}
     # An approximate index that is due for a rebuild is rebuilt while the engine embeds; it gets
     # what the engine committed meanwhile as a delta at the end.
@@ -228,14 +213,14 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
 def build_targets(existing: list[SetInfo], models: list[str] | None, window: float | None,
                   hop: float | None) -> list[tuple[str, WindowSpec]]:
     """Which sets a build fills: every set the store holds when nothing is chosen (so no set
-    falls behind); else the chosen models (or the store's models, or LOGMEL) with the chosen cut
+    falls behind); else the chosen models (or the store's models, or LOGMEL) with the chosen window spec
     (8 s / 1 s unless given)."""
     if not models and window is None and hop is None and existing:
-        return list(dict.fromkeys((info.model, WindowSpec(info.window, info.hop)) for info in existing))
+        return list(dict.fromkeys((info.model, info.window_spec) for info in existing))
     names = list(dict.fromkeys(m.upper() for m in models)) if models else (
         list(dict.fromkeys(info.model for info in existing)) or [registry.DEFAULT_MODEL])
-    cut = WindowSpec.checked(8.0 if window is None else window, 1.0 if hop is None else hop)
-    return [(name, cut) for name in names]
+    window_spec = WindowSpec.checked(8.0 if window is None else window, 1.0 if hop is None else hop)
+    return [(name, window_spec) for name in names]
 
 
 def selection(files: list[str], include: list[str], exclude: list[str]) -> Callable[[str], bool] | None:

@@ -1,10 +1,18 @@
 """Errors the indexer raises for things a user can fix (the CLI prints them as one sentence)."""
 
-from audioscan.errors import UserError
+from audioscan.errors import BusyError, NotFoundError, UserError
 
 
 class StoreError(UserError):
     """The store cannot be used as asked: missing, locked, newer than this program, or damaged."""
+
+
+class StoreBusyError(StoreError, BusyError):
+    """Another process holds the store (or its catalog) for writing; try again when it is done."""
+
+
+class StoreNotFoundError(StoreError, NotFoundError):
+    """The store, or a set in it, is not there."""
 
 
 class MediaError(UserError):

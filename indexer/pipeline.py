@@ -32,7 +32,7 @@ Source = Path | Callable[[], BinaryIO]
 
 
 @dataclass(frozen=True)
-class Cut:
+class SampleWindows:
     """How one embedding set wants its audio: rate and window/hop in samples."""
 
     set_id: int
@@ -89,10 +89,10 @@ def _open(source: Source) -> Path | BinaryIO:
     return source if isinstance(source, Path) else source()
 
 
-def _decode_one(job: int, source: Source, cuts: Sequence[Cut], batch_size: int, hash_it: bool) -> Iterator[Event]:
+def _decode_one(job: int, source: Source, cuts: Sequence[SampleWindows], batch_size: int, hash_it: bool) -> Iterator[Event]:
     digest = fingerprint(_open(source)) if hash_it else None
     windowers = {cut.set_id: StreamWindower(cut.win, cut.hop, batch_size) for cut in cuts}
-    by_rate: dict[int, list[Cut]] = {}
+    by_rate: dict[int, list[SampleWindows]] = {}
     for cut in cuts:
         by_rate.setdefault(cut.rate, []).append(cut)
     totals = dict.fromkeys(by_rate, 0)
@@ -118,7 +118,7 @@ def _decode_one(job: int, source: Source, cuts: Sequence[Cut], batch_size: int, 
     yield Decoded(job, totals[lowest] / lowest, totals, digest, frame_rate(_open(source)), emitted)
 
 
-def decode_events(job: int, source: Source, cuts: Sequence[Cut], batch_size: int,
+def decode_events(job: int, source: Source, cuts: Sequence[SampleWindows], batch_size: int,
                   hash_it: bool) -> Iterator[Event]:
     """The window batches of one file, then its outcome; any failure costs this file only."""
     try:
@@ -134,7 +134,7 @@ def decode_events(job: int, source: Source, cuts: Sequence[Cut], batch_size: int
 class DecodePool:
     """Decodes ``files[i]`` = (path, cuts, hash it too) on ``workers`` threads; iterate to get events."""
 
-    def __init__(self, files: Sequence[tuple[Source, Sequence[Cut], bool]], batch_size: int, workers: int = 1,
+    def __init__(self, files: Sequence[tuple[Source, Sequence[SampleWindows], bool]], batch_size: int, workers: int = 1,
                  queue_batches: int = 8) -> None:
         self._files = files
         self._batch_size = batch_size
@@ -230,7 +230,7 @@ class Batcher:
                 offset += len(starts)
 
 
-def embed_locally(files: Sequence[tuple[Source, Sequence[Cut], bool]], batchers: dict[int, Batcher],
+def embed_locally(files: Sequence[tuple[Source, Sequence[SampleWindows], bool]], batchers: dict[int, Batcher],
                   batch_size: int, workers: int) -> Iterator[Result]:
     """The local engine: decode threads feed this process's models, full batches first."""
     with DecodePool(files, batch_size, workers) as pool:

@@ -35,9 +35,10 @@ class Job:
 
 
 @dataclass
-class Plan:
-    jobs: list[Job] = field(default_factory=list)
-    bookkeeping: Commit = field(default_factory=Commit)
+class FileTally:
+    """What a build found among the files, counted as the plan sorts them (the build's
+    report carries the same tally, added to as files are embedded)."""
+
     files_seen: int = 0
     files_skipped: int = 0
     files_reused: int = 0
@@ -45,6 +46,12 @@ class Plan:
     failures: list[tuple[str, str]] = field(default_factory=list)
     still_failing: int = 0
     unavailable: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan(FileTally):
+    jobs: list[Job] = field(default_factory=list)
+    bookkeeping: Commit = field(default_factory=Commit)
 
 
 def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: list[int],
@@ -59,121 +66,142 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
 
     ``scope`` limits the plan to one subfolder of the root (``"sub/"``): a build of a
     folder inside an indexed root updates those files and leaves the others alone;
-    ``selected`` (a test of relative paths: named files, --include/--exclude) limits it
-    further, and files it leaves out are neither indexed nor dropped.
+    ``selected`` (a test of relative paths: named files, include/exclude patterns) limits
+    it further, and files it leaves out are neither indexed nor dropped.
     A new file whose content matches a file of another root that is no longer on
     disk is that file, moved (a renamed or re-mounted root): it keeps its id, vectors
     and labels.
     """
-    plan = Plan()
-    known = {path: row for path, row in store.media_of_root(root_id).items()
-             if path.startswith(scope) and (selected is None or selected(path))}
-    done = store.embedded_sets(root_id)
-    not_media = store.non_media(root_id)
-    on_disk = {entry.rel for entry in entries}
-    # Files with live vectors whose path is gone: candidate sources of a move.
-    vanished = {row.fingerprint: row for row in known.values()
-                if row.status == "ok" and row.fingerprint and row.path not in on_disk}
-    vanished_sizes = {row.size for row in vanished.values()}
-    elsewhere: dict[int, list[tuple[MediaRow, Path]]] = {}
-    for row, folder in store.media_elsewhere(root_id):
-        elsewhere.setdefault(row.size, []).append((row, folder))
-    moved_ids: set[int] = set()
-
-    def moved_from_elsewhere(digest: str, size: int) -> MediaRow | None:
-        for row, folder in elsewhere.get(size, []):
-            if row.fingerprint == digest and row.id not in moved_ids and not (folder / row.path).exists():
-                done[row.id] = store.embedded_sets_of(row.id)
-                return row
-        return None
-
-    def missing_sets(row: MediaRow) -> list[int]:
-        have = done.get(row.id, set())
-        return [sid for sid in set_ids if sid not in have]
-
-    def settle(row: MediaRow, entry: FileEntry) -> None:
-        todo = missing_sets(row)
-        if todo:
-            plan.jobs.append(Job(row, entry.abs, todo, replaces=False, had_vectors=bool(done.get(row.id))))
-        else:
-            plan.files_skipped += 1
-
-    def fail(row: MediaRow | None, entry: FileEntry, reason: str, retry: bool = False) -> None:
-        media_id = row.id if row else store.new_media_id()
-        plan.bookkeeping.media.append(MediaRow(media_id, root_id, entry.rel, entry.size, entry.mtime_ns,
-                                               None, None, "failed", reason, retry))
-        if row:
-            plan.bookkeeping.retire.append((media_id, None))
-        plan.failures.append((entry.rel, reason))
-
+    planner = _Planner(store, root_id, set_ids, {entry.rel for entry in entries},
+                       lambda path: path.startswith(scope) and (selected is None or selected(path)))
     for entry in entries:
-        row = known.get(entry.rel)
+        planner.visit(entry)
+    planner.sweep_absent(root_unavailable=not entries or scope in unreadable, unreadable=unreadable)
+    return planner.plan
+
+
+class _Planner:
+    """The steps of :func:`make_plan`, over what the catalog knows of one root."""
+
+    def __init__(self, store: Store, root_id: int, set_ids: list[int], on_disk: set[str],
+                 in_scope: Callable[[str], bool]) -> None:
+        self.store, self.root_id, self.set_ids, self.on_disk = store, root_id, set_ids, on_disk
+        self.plan = Plan()
+        self.known = {path: row for path, row in store.media_of_root(root_id).items() if in_scope(path)}
+        self.done = store.embedded_sets(root_id)
+        self.not_media = store.non_media(root_id)
+        # Files with live vectors whose path is gone: candidate sources of a move.
+        self.vanished = {row.fingerprint: row for row in self.known.values()
+                         if row.status == "ok" and row.fingerprint and row.path not in on_disk}
+        self.vanished_sizes = {row.size for row in self.vanished.values()}
+        self.elsewhere: dict[int, list[tuple[MediaRow, Path]]] = {}
+        for row, folder in store.media_elsewhere(root_id):
+            self.elsewhere.setdefault(row.size, []).append((row, folder))
+        self.moved_ids: set[int] = set()
+
+    def visit(self, entry: FileEntry) -> None:
+        """Decide one listed file: settle it unopened, fail it, move it, or embed it."""
+        plan, row = self.plan, self.known.get(entry.rel)
         unchanged = row and row.status != "missing" and (row.size, row.mtime_ns) == (entry.size, entry.mtime_ns)
         if unchanged and row.status in ("ok", "unavailable"):
             plan.files_seen += 1
             if row.status == "unavailable":  # back from an unmounted disk: vectors kept, no inference
                 row = replace(row, status="ok", error=None)
                 plan.bookkeeping.media.append(row)
-            settle(row, entry)
-            continue
+            self._settle(row, entry)
+            return
         if unchanged and not row.retry:
             plan.files_seen += 1
             plan.files_skipped += 1  # unchanged and still broken: its recorded reason stands
             plan.still_failing += 1
-            continue
-        if not row and not_media.get(entry.rel) == (entry.size, entry.mtime_ns):
-            continue
+            return
+        if not row and self.not_media.get(entry.rel) == (entry.size, entry.mtime_ns):
+            return
         found = probe(entry.abs)
         if not found.is_media and not row:
-            plan.bookkeeping.non_media.append((root_id, entry.rel, entry.size, entry.mtime_ns))
-            continue
+            plan.bookkeeping.non_media.append((self.root_id, entry.rel, entry.size, entry.mtime_ns))
+            return
         plan.files_seen += 1
         if found.error or not found.is_media:
-            fail(row, entry, found.error or "it is no longer a media file")
-            continue
+            self._fail(row, entry, found.error or "it is no longer a media file")
+            return
+        self._changed_or_moved(row, entry)
+
+    def _changed_or_moved(self, row: MediaRow | None, entry: FileEntry) -> None:
         # Hashing reads every byte, so only when the answer can matter here: the file may be
         # an unchanged one touched, or a vanished one moved.  A new file is hashed by the
         # decoding thread, in the background, as part of indexing it.
         could_be_known = (row and row.status == "ok" and row.size == entry.size) or (
-            not row and (entry.size in vanished_sizes or entry.size in elsewhere))
+            not row and (entry.size in self.vanished_sizes or entry.size in self.elsewhere))
         try:
             digest = fingerprint(entry.abs) if could_be_known else None
         except OSError as err:
-            fail(row, entry, f"cannot be read ({err.strerror or err})", retry=True)
-            continue
-        current = replace(row, size=entry.size, mtime_ns=entry.mtime_ns) if row else None
+            self._fail(row, entry, f"cannot be read ({err.strerror or err})", retry=True)
+            return
         if row and row.status == "ok" and row.fingerprint == digest:
-            plan.bookkeeping.media.append(current)  # touched, not changed
-            settle(current, entry)
-            continue
-        source = vanished.pop(digest, None) if digest and not row else None
+            current = replace(row, size=entry.size, mtime_ns=entry.mtime_ns)
+            self.plan.bookkeeping.media.append(current)  # touched, not changed
+            self._settle(current, entry)
+            return
+        source = self.vanished.pop(digest, None) if digest and not row else None
         if source is None and digest and not row:
-            source = moved_from_elsewhere(digest, entry.size)
+            source = self._moved_from_elsewhere(digest, entry.size)
         if source is not None:
-            moved_ids.add(source.id)
-            moved = replace(source, root_id=root_id, path=entry.rel, size=entry.size, mtime_ns=entry.mtime_ns,
-                            status="ok", error=None)
-            plan.bookkeeping.media.append(moved)
-            plan.files_reused += 1
-            todo = missing_sets(moved)
-            if todo:
-                plan.jobs.append(Job(moved, entry.abs, todo, replaces=False, had_vectors=bool(done.get(moved.id))))
-            continue
-        media = MediaRow(row.id if row else store.new_media_id(), root_id, entry.rel, entry.size,
+            self._move(source, entry)
+            return
+        media = MediaRow(row.id if row else self.store.new_media_id(), self.root_id, entry.rel, entry.size,
                          entry.mtime_ns, digest, None, "ok")
-        plan.jobs.append(Job(media, entry.abs, list(set_ids), replaces=row is not None))
+        self.plan.jobs.append(Job(media, entry.abs, list(self.set_ids), replaces=row is not None))
 
-    root_unavailable = not entries or scope in unreadable
-    for row in known.values():
-        if row.path in on_disk or row.status in ("missing", "unavailable") or row.id in moved_ids:
-            continue
-        if root_unavailable or any(row.path.startswith(folder) for folder in unreadable):
-            if row.status == "ok":
-                plan.bookkeeping.media.append(replace(row, status="unavailable",
-                                                      error="its folder could not be read (a disk not mounted?)"))
-                plan.unavailable.append(row.path)
-            continue
-        plan.bookkeeping.media.append(replace(row, status="missing", error="the file is gone from disk"))
-        plan.bookkeeping.retire.append((row.id, None))
-        plan.files_removed += 1
-    return plan
+    def _move(self, source: MediaRow, entry: FileEntry) -> None:
+        """A vanished file found again under a new path: same id, vectors and labels."""
+        self.moved_ids.add(source.id)
+        moved = replace(source, root_id=self.root_id, path=entry.rel, size=entry.size, mtime_ns=entry.mtime_ns,
+                        status="ok", error=None)
+        self.plan.bookkeeping.media.append(moved)
+        self.plan.files_reused += 1
+        todo = self._missing_sets(moved)
+        if todo:
+            self.plan.jobs.append(Job(moved, entry.abs, todo, replaces=False, had_vectors=bool(self.done.get(moved.id))))
+
+    def sweep_absent(self, root_unavailable: bool, unreadable: list[str]) -> None:
+        """Known files not listed: unavailable under an unreadable folder, else gone (removed)."""
+        plan = self.plan
+        for row in self.known.values():
+            if row.path in self.on_disk or row.status in ("missing", "unavailable") or row.id in self.moved_ids:
+                continue
+            if root_unavailable or any(row.path.startswith(folder) for folder in unreadable):
+                if row.status == "ok":
+                    plan.bookkeeping.media.append(replace(row, status="unavailable",
+                                                          error="its folder could not be read (a disk not mounted?)"))
+                    plan.unavailable.append(row.path)
+                continue
+            plan.bookkeeping.media.append(replace(row, status="missing", error="the file is gone from disk"))
+            plan.bookkeeping.retire.append((row.id, None))
+            plan.files_removed += 1
+
+    def _moved_from_elsewhere(self, digest: str, size: int) -> MediaRow | None:
+        for row, folder in self.elsewhere.get(size, []):
+            if row.fingerprint == digest and row.id not in self.moved_ids and not (folder / row.path).exists():
+                self.done[row.id] = self.store.embedded_sets_of(row.id)
+                return row
+        return None
+
+    def _missing_sets(self, row: MediaRow) -> list[int]:
+        have = self.done.get(row.id, set())
+        return [sid for sid in self.set_ids if sid not in have]
+
+    def _settle(self, row: MediaRow, entry: FileEntry) -> None:
+        todo = self._missing_sets(row)
+        if todo:
+            self.plan.jobs.append(Job(row, entry.abs, todo, replaces=False, had_vectors=bool(self.done.get(row.id))))
+        else:
+            self.plan.files_skipped += 1
+
+    def _fail(self, row: MediaRow | None, entry: FileEntry, reason: str, retry: bool = False) -> None:
+        media_id = row.id if row else self.store.new_media_id()
+        self.plan.bookkeeping.media.append(MediaRow(media_id, self.root_id, entry.rel, entry.size, entry.mtime_ns,
+                                                    None, None, "failed", reason, retry))
+        if row:
+            self.plan.bookkeeping.retire.append((media_id, None))
+        self.plan.failures.append((entry.rel, reason))

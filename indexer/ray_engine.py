@@ -30,7 +30,8 @@ import numpy as np
 
 from audioscan.errors import UserError
 from audioscan.indexer.errors import EngineError
-from audioscan.indexer.pipeline import Batch, Batcher, Cut, Decoded, Embedded, Failed, Result, Source, decode_events
+from audioscan.indexer.pipeline import (Batch, Batcher, Decoded, Embedded, Failed, Result, SampleWindows, Source,
+                                         decode_events)
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
 from audioscan.models.engine import default_batch_size
@@ -65,8 +66,8 @@ def import_ray() -> Any:
         import ray
         import ray.data  # noqa: F401  (the engine is Ray Data)
     except ImportError:
-        raise EngineError(f"--engine ray needs Ray, which is not installed; install it with '{INSTALL_HINT}', "
-                          "or build without --engine ray") from None
+        raise EngineError(f"`engine` ray needs Ray, which is not installed; install it with '{INSTALL_HINT}', "
+                          "or build without `engine` ray") from None
     return ray
 
 
@@ -160,7 +161,7 @@ def _shipped(reader: Any, path: str) -> BinaryIO:
 def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, reader: Any | None) -> Iterator[dict]:
     """A planned file in, its window batches and then its outcome out, a batch at a time."""
     for job, path, cuts_text, hash_it in zip(batch["job"], batch["path"], batch["cuts"], batch["hash_it"]):
-        cuts = [Cut(*values) for values in json.loads(cuts_text)]
+        cuts = [SampleWindows(*values) for values in json.loads(cuts_text)]
         wins = {cut.set_id: cut.win for cut in cuts}
         source: Source = Path(path) if reader is None else partial(_shipped, reader, str(path))
         for event in decode_events(int(job), source, cuts, batch_size, bool(hash_it)):
@@ -241,19 +242,19 @@ def _actor_count(ray: Any, options: RayOptions) -> tuple[int, float]:
         actors = options.actors or gpus * max(1, options.actors_per_gpu)
         if actors * per_actor > gpus + 1e-9:  # the pool would wait for ever on actors with no GPU left
             raise EngineError(f"{actors} embedding actor(s) at {options.actors_per_gpu} per GPU need "
-                              f"{actors * per_actor:g} GPUs and the Ray cluster has {gpus}; give --actors "
-                              f"{gpus * options.actors_per_gpu} or fewer, or a larger --actors-per-gpu")
+                              f"{actors * per_actor:g} GPUs and the Ray cluster has {gpus}; give `actors` "
+                              f"{gpus * options.actors_per_gpu} or fewer, or a larger `actors_per_gpu`")
         return actors, per_actor
     cpus = int(resources.get("CPU", 0))
     actors = options.actors or max(1, cpus // 2)
     if actors > cpus - 1:  # actors holding every CPU would wait for ever on decoders that cannot start
         raise EngineError(f"the Ray cluster has {cpus} CPU(s) and no GPU, so {actors} embedding actor(s) would "
-                          "leave no CPU to decode on; give --actors "
+                          "leave no CPU to decode on; give `actors` "
                           f"{max(1, cpus - 1)} or fewer" + ("" if cpus > 1 else ", on a cluster of 2 CPUs or more"))
     return actors, 0.0
 
 
-def embed_on_ray(files: Sequence[tuple[Path, Sequence[Cut], bool]], models: dict[int, tuple[str, str]],
+def embed_on_ray(files: Sequence[tuple[Path, Sequence[SampleWindows], bool]], models: dict[int, tuple[str, str]],
                  load: LoadOptions, batch_size: int, options: RayOptions,
                  model_batch: int | None = None) -> Iterator[Result]:
     """The cluster engine: the same results as ``embed_locally``, computed on Ray.  Decoders cut
@@ -279,9 +280,9 @@ def _explained(err: Exception, options: RayOptions) -> EngineError:
     """One sentence for a cluster failure: the user's own mistake as we would word it locally."""
     cause = getattr(err, "cause", None) or err
     if isinstance(cause, UserError):
-        return EngineError(f"on the Ray cluster: {cause}")
+        return EngineError(f"on the Ray cluster: {cause.template}")
     if isinstance(err, ConnectionError):
-        return EngineError(f"cannot reach the Ray cluster at {options.address} ({err}); check --ray-address "
+        return EngineError(f"cannot reach the Ray cluster at {options.address} ({err}); check `ray_address` "
                            "and that 'ray status' works from this machine")
     first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     return EngineError(f"the Ray cluster failed ({type(cause).__name__}: {first}); the files committed so far "
@@ -299,7 +300,7 @@ def _check_models(ray: Any, models: dict[int, tuple[str, str]], load: LoadOption
     ray.get(load_models.remote())
 
 
-def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[Cut], bool]], models: dict[int, tuple[str, str]],
+def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]], models: dict[int, tuple[str, str]],
             load: LoadOptions, batch_size: int, options: RayOptions, model_batch: int | None) -> Iterator[Result]:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the build draws its own bar

@@ -28,10 +28,12 @@ def resolve_device(name: str):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ModelError(f"--device {name} was asked for but torch sees no CUDA GPU here; use --device cpu")
+            raise ModelError(f"`device` {name} was asked for but torch sees no CUDA GPU here; use `device` cpu",
+                             value=name)
         device = torch.device(name)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ModelError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise ModelError(f"`device` {name}: this machine has {torch.cuda.device_count()} CUDA device(s)",
+                             value=name)
         return device
     if name == "cpu":
         return torch.device("cpu")

@@ -77,7 +77,7 @@ def find_local(file: WeightFile, explicit: Path | None = None) -> Path | None:
         if explicit.is_dir():
             explicit = explicit / file.filename
         if not explicit.is_file():
-            raise ModelError(f"--weights {explicit} does not exist; give the path of {file.filename}")
+            raise ModelError(f"`weights` {explicit} does not exist; give the path of {file.filename}", value=explicit)
         return explicit
     folder = os.environ.get(WEIGHTS_DIR_ENV)
     if folder and (Path(folder).expanduser() / file.filename).is_file():
@@ -100,7 +100,7 @@ def missing_error(model: str, file: WeightFile) -> ModelError:
     return ModelError(
         f"{model} needs the weights file {file.filename} (from {where}), which is not on this machine; "
         f"run '{fetch_command(model)}' on a connected machine (or put the file in ${WEIGHTS_DIR_ENV}, "
-        "or pass --weights PATH)")
+        "or give `weights` PATH)")
 
 
 def download(file: WeightFile) -> Path:

@@ -27,8 +27,9 @@ from typing import Callable
 
 import numpy as np
 
+from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader
 from audioscan.query import quality
-from audioscan.query.errors import QueryError
+from audioscan.query.errors import QueryError, QueryNotFoundError
 from audioscan.query.training import TrainingSet
 
 KINDS = ("logreg", "hgb")
@@ -107,7 +108,7 @@ class Classifier:
 
             untrusted = set(sio.get_untrusted_types(data=self.blob))
             if not untrusted <= _SKOPS_TRUSTED:
-                raise QueryError(f"classifier {self.name} v{self.version} holds types audioscan does not trust "
+                raise QueryError(f"detector {self.name} v{self.version} holds types audioscan does not trust "
                                  f"({', '.join(sorted(untrusted - _SKOPS_TRUSTED))}); retrain it")
             self._tree = sio.loads(self.blob, trusted=sorted(untrusted))
         return self._tree
@@ -122,7 +123,7 @@ class Classifier:
                  metrics: str) -> "Classifier":
         data = json.loads(model)
         if data.get("format", 0) > FORMAT:
-            raise QueryError(f"classifier {name} v{version} was saved by a newer audioscan; upgrade to use it")
+            raise QueryError(f"detector {name} v{version} was saved by a newer audioscan; upgrade to use it")
         linear = None
         if data["linear"] is not None:
             linear = {k: np.asarray(v, dtype=np.float32) for k, v in data["linear"].items()}
@@ -235,7 +236,7 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def save(store, classifier: Classifier) -> int:
+def save(store: StoreAnnotator, classifier: Classifier) -> int:
     """Store ``classifier`` as the next version of its name (the store keeps the newest few)."""
     classifier.version = store.save_classifier(classifier.name, classifier.label, classifier.set_id,
                                                classifier.kind, classifier.model_json(), classifier.blob,
@@ -243,14 +244,14 @@ def save(store, classifier: Classifier) -> int:
     return classifier.version
 
 
-def load(store, name: str, version: int | None = None) -> Classifier:
+def load(store: StoreReader, name: str, version: int | None = None) -> Classifier:
     """The newest (or the given) version of a stored classifier."""
     row = store.classifier(name, version)
     if row is None:
         names = sorted({r.name for r in store.classifiers()})
         known = f"; trained so far: {', '.join(names)}" if names else ""
         which = f"'{name}'" + (f" version {version}" if version else "")
-        raise QueryError(f"no classifier {which}; train it with 'audioscan train {name}'{known}")
+        raise QueryNotFoundError(f"no detector {which}; train it with 'audioscan train {name}'{known}")
     return Classifier.from_row(row.name, row.version, row.label, row.set_id, row.kind, row.model, row.blob,
                                row.metrics)
 

@@ -20,6 +20,7 @@ from audioscan.indexer.errors import MediaError
 from audioscan.indexer.media.cut import read_span, write_audio, write_video
 from audioscan.indexer.media.decode import frame_rate
 from audioscan.query.errors import QueryError
+from audioscan.query.moments import Moment
 from audioscan.query.export import unique_name, write_file
 from audioscan.query.formats import safe_cell, unsafe_cell
 from audioscan.query.timecode import clock
@@ -27,18 +28,6 @@ from audioscan.query.timecode import clock
 CLIP_FORMATS = ("wav", "flac", "mp4")
 MANIFEST = "clips.csv"
 MANIFEST_COLUMNS = ["source", "start", "end", "clip_start", "clip_end", "label", "score", "clip"]
-
-
-@dataclass(frozen=True)
-class Wanted:
-    """A moment to cut: where it is, how long its file lasts, what it is."""
-
-    source: str
-    start: float
-    end: float
-    duration: float | None
-    label: str = ""
-    score: float | None = None
 
 
 @dataclass
@@ -49,7 +38,7 @@ class ClipReport:
     manifest: Path
 
 
-def clip_span(item: Wanted, length: float | None, pad: float) -> tuple[float, float]:
+def clip_span(item: Moment, length: float | None, pad: float) -> tuple[float, float]:
     """Where the clip of ``item`` starts and ends, inside its file."""
     duration = item.duration if item.duration is not None else float("inf")
     if length is not None:
@@ -59,14 +48,14 @@ def clip_span(item: Wanted, length: float | None, pad: float) -> tuple[float, fl
     return max(0.0, item.start - pad), min(duration, item.end + pad)
 
 
-def export_clips(items: Iterable[Wanted], out_dir: Path, fmt: str = "wav", length: float | None = None,
+def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", length: float | None = None,
                  pad: float = 0.0, rate: int | None = None, channels: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> ClipReport:
     """Cut every item into ``out_dir``; clips already listed in its manifest (and present) are skipped."""
     if fmt not in CLIP_FORMATS:
-        raise QueryError(f"--format {fmt} is not a clip format; use one of {', '.join(CLIP_FORMATS)}")
+        raise QueryError(f"`format` {fmt} is not a clip format; use one of {', '.join(CLIP_FORMATS)}", value=fmt)
     if length is not None and length <= 0 or pad < 0:
-        raise QueryError("--length must be positive and --pad not negative (seconds)")
+        raise QueryError("`length` must be positive and `pad` not negative (seconds)")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -79,19 +68,19 @@ def export_clips(items: Iterable[Wanted], out_dir: Path, fmt: str = "wav", lengt
     written, failed, skipped = [], [], 0
     for number, item in enumerate(items, start=1):
         clip_start, clip_end = clip_span(item, length, pad)
-        row = {"source": item.source, "start": f"{item.start:.3f}", "end": f"{item.end:.3f}",
+        row = {"source": item.path, "start": f"{item.start:.3f}", "end": f"{item.end:.3f}",
                "clip_start": f"{clip_start:.3f}", "clip_end": f"{clip_end:.3f}", "label": item.label,
                "score": "" if item.score is None else f"{item.score:.4f}"}
         before = known.get(_key(row))
         if before is not None and (out_dir / before["clip"]).is_file():
             skipped += 1
         else:
-            suffix = "." + (fmt if fmt != "mp4" or frame_rate(Path(item.source)) else "wav")
+            suffix = "." + (fmt if fmt != "mp4" or frame_rate(Path(item.path)) else "wav")
             name = unique_name(_clip_name(item, clip_start, suffix), taken)
             try:
-                _cut(Path(item.source), out_dir / name, clip_start, clip_end, suffix[1:], rate, channels)
+                _cut(Path(item.path), out_dir / name, clip_start, clip_end, suffix[1:], rate, channels)
             except MediaError as err:
-                failed.append((item.source, str(err)))
+                failed.append((item.path, str(err)))
             else:
                 row["clip"] = name
                 rows.append(row)
@@ -103,9 +92,9 @@ def export_clips(items: Iterable[Wanted], out_dir: Path, fmt: str = "wav", lengt
     return ClipReport(written, skipped, failed, manifest)
 
 
-def _clip_name(item: Wanted, clip_start: float, suffix: str) -> str:
+def _clip_name(item: Moment, clip_start: float, suffix: str) -> str:
     label = f"_{item.label}" if item.label else ""
-    return f"{Path(item.source).stem}_{clock(clip_start)}{label}{suffix}"
+    return f"{Path(item.path).stem}_{clock(clip_start)}{label}{suffix}"
 
 
 def _cut(source: Path, target: Path, start: float, end: float, fmt: str, rate: int | None,

@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 from audioscan.query.errors import QueryError
-from audioscan.query.formats import Moment, render
+from audioscan.query.formats import render
+from audioscan.query.moments import Moment
 
 # Formats written one file per media file (they describe a single file) unless --out is given.
 PER_FILE_FORMATS = ("audacity",)
@@ -22,7 +23,7 @@ _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
 _MAX_NAME_BYTES = 200
 
 
-def write_moments(moments: list[Moment], fmt: str, out: Path | None = None, out_dir: Path | None = None,
+def write_moments(moments: list[Moment], fmt: str, *, out: Path | None = None, out_dir: Path | None = None,
                   use_timecode: bool = False) -> list[Path] | str:
     """Write ``moments``: to ``out`` (one file), into ``out_dir`` (one file per media file), or
     return the text for stdout.  Returns the written paths, or the text."""
@@ -34,7 +35,8 @@ def write_moments(moments: list[Moment], fmt: str, out: Path | None = None, out_
         return [write_into(out_dir, names[path], render(fmt, items, use_timecode, combined=False))
                 for path, items in by_path.items()]
     if fmt in PER_FILE_FORMATS and len({m.path for m in moments}) > 1 and out is None:
-        raise QueryError(f"--format {fmt} describes one media file: give --out-dir DIR for one file per media file")
+        raise QueryError(f"`format` {fmt} describes one media file: give `out_dir` for one file per media file",
+                         value=fmt)
     text = render(fmt, moments, use_timecode, combined=True)
     if out is None:
         return text
@@ -47,10 +49,15 @@ def write_audacity(rows: list[tuple[str, float, float, str]], out_dir: Path) -> 
                          out_dir=out_dir)
 
 
-def _safe(text: str) -> str:
+def _safe(text: str, limit: int = _MAX_NAME_BYTES) -> str:
+    """``text`` as a file name: no separators or control characters, at most ``limit`` bytes
+    of UTF-8 (whole characters only), in one pass whatever its length."""
     text = _UNSAFE.sub("_", text).strip(" .") or "_"
-    while len(text.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES:
-        text = text[:-1]
+    budget = limit
+    for end, char in enumerate(text):
+        budget -= len(char.encode("utf-8", "surrogateescape"))
+        if budget < 0:
+            return text[:end] or "_"
     return text
 
 
@@ -71,7 +78,7 @@ def file_names(paths: list[str], suffix: str) -> dict[str, str]:
                 break
         count = 2
         while name.lower() in taken:
-            name = f"{_safe(candidates[-1])[:_MAX_NAME_BYTES - 8]}-{count}{suffix}"
+            name = f"{_safe(candidates[-1], _MAX_NAME_BYTES - 8)}-{count}{suffix}"
             count += 1
         taken.add(name.lower())
         names[path] = name
@@ -83,7 +90,7 @@ def unique_name(name: str, taken: set[str]) -> str:
     stem, suffix = Path(name).stem, Path(name).suffix
     candidate, count = _safe(stem) + suffix, 2
     while candidate.lower() in taken:
-        candidate = f"{_safe(stem)[:_MAX_NAME_BYTES - 8]}-{count}{suffix}"
+        candidate = f"{_safe(stem, _MAX_NAME_BYTES - 8)}-{count}{suffix}"
         count += 1
     taken.add(candidate.lower())
     return candidate

@@ -19,11 +19,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from audioscan.query.errors import QueryError
+from audioscan.query.moments import Moment
 from audioscan.query.timecode import nominal_fps, timecode, to_frames
 
 TEXT_FORMATS = ("csv", "json", "ndjson", "raven", "edl", "markers", "audacity")
@@ -31,29 +30,6 @@ RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)
 # Selections span the whole band unless we know better: 0 Hz to the Nyquist of the analysis rate.
 RAVEN_HIGH_HZ = 8000.0
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-@dataclass(frozen=True)
-class Moment:
-    """A stretch of one media file to hand to another program."""
-
-    path: str
-    start: float
-    end: float
-    score: float | None = None
-    label: str = ""
-    fps: float | None = None  # the video's frame rate, for timecodes
-
-    def as_json(self, use_timecode: bool = False) -> dict:
-        data = {"path": self.path, "start": self._time(self.start, use_timecode),
-                "end": self._time(self.end, use_timecode),
-                "score": None if self.score is None or not math.isfinite(self.score) else round(self.score, 4)}
-        if self.label:
-            data["label"] = self.label
-        return data
-
-    def _time(self, seconds: float, use_timecode: bool) -> float | str:
-        return timecode(seconds, self.fps) if use_timecode else round(seconds, 3)
 
 
 def safe_cell(text: str) -> str:

@@ -12,12 +12,12 @@ import csv
 import io
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from audioscan.indexer.store.annotations import Label
 from audioscan.indexer.store.snapshot import MediaInfo
-from audioscan.indexer.store.store import Store
-from audioscan.query.errors import QueryError
+from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader
+from audioscan.query.errors import QueryError, QueryNotFoundError
 from audioscan.query import formats
 from audioscan.query.formats import safe_cell, unsafe_cell
 from audioscan.query.timecode import parse_time
@@ -30,28 +30,11 @@ _TRUE = {"1", "true", "yes", "y", "negative", "neg", "no-match"}
 Media = MediaInfo  # a media file as the query layer sees it
 
 
-@dataclass(frozen=True)
-class Label:
-    id: int
-    media: Media
-    label: str
-    start: float
-    end: float
-    kind: str  # range | marker
-    positive: bool
-    source: str | None
-
-    def as_json(self) -> dict:
-        return {"id": self.id, "path": self.media.path, "start": self.start, "end": self.end, "label": self.label,
-                "kind": self.kind, "negative": not self.positive, "media_status": self.media.status,
-                "source": self.source}
-
-
-def all_media(store: Store) -> list[Media]:
+def all_media(store: StoreReader) -> list[Media]:
     return list(store.media().values())
 
 
-def resolve_media(store: Store, text: str, media: list[Media] | None = None) -> Media:
+def resolve_media(store: StoreReader, text: str, media: list[Media] | None = None) -> Media:
     """The media file a user means by ``text``, or one sentence saying why there is none."""
     media = media if media is not None else all_media(store)
     by_abs = {m.path: m for m in media}
@@ -68,7 +51,7 @@ def resolve_media(store: Store, text: str, media: list[Media] | None = None) -> 
     if len(named) > 1:
         raise QueryError(f"'{text}' matches {len(named)} indexed files (" + ", ".join(m.rel for m in named[:4])
                          + "); give more of its path")
-    raise QueryError(f"'{text}' is not an indexed media file; check the path or run 'audioscan index build'")
+    raise QueryNotFoundError(f"'{text}' is not an indexed media file; check the path or run 'audioscan index build'")
 
 
 def check_times(media: Media, start: float, end: float, marker: bool) -> None:
@@ -83,12 +66,12 @@ def check_times(media: Media, start: float, end: float, marker: bool) -> None:
                          "check the times (seconds from the start of the file)")
     if not marker and end <= start:
         raise QueryError(f"a range needs its end after its start ({start:g} >= {end:g}); "
-                         "for a single moment use --marker")
+                         "for a single moment use `marker`")
 
 
-def add_labels(store: Store, rows: list[tuple[Media, str, float, float | None, bool]], source: str) -> int:
+def add_labels(store: StoreAnnotator, rows: list[tuple[Media, str, float, float | None, bool]], source: str) -> list[int]:
     """Add (media, label, start, end or None for a marker, positive) rows in one transaction;
-    a row equal to one already stored is not added again.  Returns how many were added."""
+    a row equal to one already stored is not added again.  Returns the ids of those added."""
     prepared = []
     for media, label, start, end, positive in rows:
         if not label.strip():
@@ -97,21 +80,15 @@ def add_labels(store: Store, rows: list[tuple[Media, str, float, float | None, b
         end = start if marker else end
         check_times(media, float(start), float(end), marker)
         prepared.append((media.id, label.strip(), float(start), float(end), "marker" if marker else "range", positive))
-    return len(store.add_labels(prepared, source))
+    return store.add_labels(prepared, source)
 
 
-def list_labels(store: Store, label: str | None = None) -> list[Label]:
-    media = store.media()
-    return [Label(row.id, media[row.media_id], row.label, row.start, row.end, row.kind, row.positive, row.source)
-            for row in store.labels(label)]
-
-
-def remove_labels(store: Store, ids: list[int]) -> int:
+def remove_labels(store: StoreAnnotator, ids: list[int]) -> int:
     """Remove labels by id; an id that does not exist is refused (nothing is removed then)."""
     known = {row.id for row in store.labels()}
     unknown = [i for i in ids if i not in known]
     if unknown:
-        raise QueryError(f"no label with id {', '.join(map(str, unknown))}; 'audioscan labels list' shows the ids")
+        raise QueryNotFoundError(f"no label with id {', '.join(map(str, unknown))}; 'audioscan labels list' shows the ids")
     return len(store.remove_labels(ids))
 
 
@@ -129,7 +106,7 @@ def _parse_time(text: str, what: str, where: str) -> float:
     try:
         return parse_time(text)
     except QueryError as err:
-        raise QueryError(f"{where}: {err} for {what}") from None
+        raise QueryError(f"{where}: {err.template} for {what}") from None
 
 
 def _number(text: str, what: str, where: str) -> float:
@@ -210,7 +187,7 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool,
             raise QueryError(f"{where}: the row needs at least a path and a start time")
         name = label or cells.get("label") or ""
         if not name and need_label:
-            raise QueryError(f"{where}: no label; add a 'label' column or pass --label")
+            raise QueryError(f"{where}: no label; add a 'label' column or give `label`")
         end = cells.get("end")
         out.append((cells["path"], name, _parse_time(cells["start"], "start", where),
                     _parse_time(end, "end", where) if end else None,
@@ -240,9 +217,39 @@ def parse_audacity(text: str, source: str, label: str | None, negative: bool) ->
         marked = name.endswith(NEGATIVE_SUFFIX)
         name = label or _SCORE_SUFFIX.sub("", name.removesuffix(NEGATIVE_SUFFIX))
         if not name:
-            raise QueryError(f"{where}: the label has no text; pass --label")
+            raise QueryError(f"{where}: the label has no text; give `label`")
         out.append((name, start, None if end == start else end, not (negative or marked)))
     return out
+
+
+def read_label_file(path: Path, media: str | None = None, label: str | None = None,
+                    negative: bool = False) -> list[tuple[str, str, float, float | None, bool]]:
+    """(media, label, start, end or None, positive) rows of a label file of any kind we read:
+    a Raven selection table, an Audacity label track (``media`` says which file it labels),
+    or CSV.  The kind is recognised from the text, not the file name."""
+    text = read_text_file(path)
+    if looks_like_raven(text):
+        rows = []
+        for found, name, start, end, positive in parse_raven(text, path.name, negative):
+            if (found or media) is None:
+                raise QueryError(f"{path.name} is a one-file Raven table: say which file it labels with `media`")
+            if not (label or name):
+                raise QueryError(f"{path.name} has selections without a label: name them with `label`")
+            rows.append((media or found, label or name, start, end, positive))
+        return rows
+    if media is not None:
+        return [(media, *row) for row in parse_audacity(text, path.name, label, negative)]
+    if looks_like_audacity(text):
+        raise QueryError(f"{path.name} looks like an Audacity label track: say which file it labels with `media`")
+    return parse_csv(text, path.name, label, negative)
+
+
+def read_moments_file(path: Path) -> list[tuple[str, str, float, float | None]]:
+    """(path, label, start, end or None) rows of a moments CSV (``path,start,end[,label]``),
+    as ``export clips`` cuts them; the label is optional here."""
+    return [(where, name, start, end)
+            for where, name, start, end, _ in parse_csv(read_text_file(path), path.name, None, False,
+                                                         need_label=False)]
 
 
 def to_csv(labels: list[Label]) -> str:

@@ -19,7 +19,7 @@ from threadpoolctl import ThreadpoolController
 
 from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.query.classifier import Classifier
-from audioscan.query.search import Hit
+from audioscan.query.moments import Moment
 from audioscan.query.training import Normalizer
 
 DEFAULT_THRESHOLD = 0.5
@@ -92,7 +92,7 @@ def all_scores(snapshot: Snapshot, classifier: Classifier) -> Scored:
 
 
 def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT_THRESHOLD,
-               max_length: float | None = None) -> list[Hit]:
+               max_length: float | None = None) -> list[Moment]:
     """Moments where the detector fires, best first.
 
     A detection is a run of a file's windows at or above ``threshold`` that overlap
@@ -106,7 +106,7 @@ def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT
     media, starts, ends, scores = scored.media_ids[keep], scored.starts[keep], scored.ends[keep], scored.scores[keep]
     order = np.lexsort((starts, media))
     media, starts, ends, scores = media[order], starts[order], ends[order], scores[order]
-    found: list[Hit] = []
+    found: list[Moment] = []
     if not len(order):
         return found
     # A new run starts at a new file or where a window begins after everything before it ended.
@@ -119,7 +119,7 @@ def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT
         for k, (lo, hi) in enumerate(pieces):
             begin = max(starts[lo:hi].min(), cuts[k - 1]) if k else starts[lo:hi].min()
             end = min(ends[lo:hi].max(), cuts[k]) if k < len(cuts) else ends[lo:hi].max()
-            found.append(Hit(paths[int(media[lo])], float(begin), float(end), float(scores[lo:hi].max())))
+            found.append(Moment(paths[int(media[lo])], float(begin), float(end), float(scores[lo:hi].max())))
     return sorted(found, key=lambda hit: -hit.score)
 
 
@@ -148,8 +148,8 @@ def _pieces(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, a: int, b:
     return sorted(out)
 
 
-def per_window(scored: Scored, paths: dict[int, str]) -> list[Hit]:
+def per_window(scored: Scored, paths: dict[int, str]) -> list[Moment]:
     """Every window's score, by file and time (for people who do their own analysis)."""
     order = np.lexsort((scored.starts, scored.media_ids))
-    return [Hit(paths[int(scored.media_ids[i])], float(scored.starts[i]), float(scored.ends[i]),
+    return [Moment(paths[int(scored.media_ids[i])], float(scored.starts[i]), float(scored.ends[i]),
                 float(scored.scores[i])) for i in order]

@@ -10,7 +10,6 @@ so hits are merged into segments that keep the best score.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -21,29 +20,16 @@ from audioscan.indexer.media.decode import decode_all
 from audioscan.indexer.errors import MediaError
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
-from audioscan.indexer.media.windows import WindowSpec, window_starts
+from audioscan.indexer.media.windows import window_starts
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
 from audioscan.models.errors import ModelError
 from audioscan.query.errors import QueryError
+from audioscan.query.moments import Moment
 
 _EMBED_BATCH = 16
 # Beyond this many candidates re-ranking them is slower than reading every vector.
 _ANN_MAX_FETCH = 4096
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A stretch of one media file and how well it matches (cosine similarity)."""
-
-    path: str
-    start: float
-    end: float
-    score: float
-
-    def as_json(self) -> dict:
-        return {"path": self.path, "start": round(self.start, 3), "end": round(self.end, 3),
-                "score": round(self.score, 4)}
 
 
 def embed_clips(paths: list[Path], info: SetInfo, load: LoadOptions = LoadOptions()) -> np.ndarray:
@@ -61,17 +47,17 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
     """
     if not math.isfinite(start) or start < 0 or (end is not None and not (math.isfinite(end) and end > start)):
         shown = "its end" if end is None else f"{end:g}"
-        raise QueryError(f"--start {start:g} and --end {shown} do not make a time range; "
-                         "give finite seconds with --start before --end")
+        raise QueryError(f"`start` {start:g} and `end` {shown} do not make a time range; "
+                         "give finite seconds with `start` before `end`")
     try:
         audio = decode_all(path, info.sample_rate, start, end)
     except MediaError as err:
-        raise QueryError(f"cannot read {path}: {err}") from err
+        raise QueryError(f"cannot read {path}: {err.template}") from err
     if not len(audio) or not np.abs(audio).max() > 0:
         raise QueryError(f"{path} has no audio between {start:g} s and "
-                         f"{'its end' if end is None else f'{end:g} s'}; check --start/--end")
+                         f"{'its end' if end is None else f'{end:g} s'}; check `start`/`end`")
     model = registry.load_model(info.model, load, info.weights_id)
-    win, hop = WindowSpec(info.window, info.hop).samples(info.sample_rate)
+    win, hop = info.window_samples()
     if len(audio) <= win:
         padded = np.zeros(win, dtype=np.float32)
         padded[: len(audio)] = audio
@@ -88,13 +74,13 @@ def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float) -> tupl
     Returns the vector and (media id, start, end) of that window, to keep it out of the hits.
     """
     if not math.isfinite(at):
-        raise QueryError(f"--at {at:g} is not a time; give seconds from the start of {rel}")
+        raise QueryError(f"`at` {at:g} is not a time; give seconds from the start of {rel}", value=at)
     mine = np.flatnonzero((snapshot.media_ids == media_id) & (snapshot.starts <= at) & (snapshot.ends >= at))
     if not len(mine):
         media = snapshot.media.get(media_id)
         duration = media.duration if media else None
         if duration is not None and not 0 <= at <= duration:
-            raise QueryError(f"--at {at:g} is outside {rel}, which lasts {duration:.1f} s")
+            raise QueryError(f"`at` {at:g} is outside {rel}, which lasts {duration:.1f} s", value=at)
         raise QueryError(f"{rel} has no vectors in set {snapshot.info.name}; index it with that model first")
     centre = (snapshot.starts[mine] + snapshot.ends[mine]) / 2
     best = mine[np.argmin(np.abs(centre - at))]
@@ -189,7 +175,7 @@ class SetIndex:
         return vectors if self.centre is None else vectors - self.centre
 
     def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None,
-               skip_media: frozenset[int] = frozenset(), min_score: float | None = None) -> list[Hit]:
+               skip_media: frozenset[int] = frozenset(), min_score: float | None = None) -> list[Moment]:
         """The ``k`` best moments for ``query``; ``exclude`` = (media id, start, end) to leave out,
         ``skip_media`` files to leave out, ``min_score`` the lowest score worth returning."""
         if not len(self):
@@ -222,7 +208,7 @@ class SetIndex:
 
 
 def merge_hits(paths: np.ndarray, media_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-               scores: np.ndarray, k: int) -> tuple[list[Hit], bool]:
+               scores: np.ndarray, k: int) -> tuple[list[Moment], bool]:
     """The ``k`` best moments from windows given best first.
 
     Windows are taken in score order; one that overlaps or touches a moment already
@@ -252,7 +238,7 @@ def merge_hits(paths: np.ndarray, media_ids: np.ndarray, starts: np.ndarray, end
     return _ranked(moments), False
 
 
-def _ranked(moments: dict[int, list[list]]) -> list[Hit]:
-    hits = [Hit(path, float(start), float(end), score) for spans in moments.values()
+def _ranked(moments: dict[int, list[list]]) -> list[Moment]:
+    hits = [Moment(path, float(start), float(end), score) for spans in moments.values()
             for start, end, score, path in spans]
     return sorted(hits, key=lambda hit: -hit.score)

@@ -13,10 +13,10 @@ import numpy as np
 
 from audioscan.query.labels import Label
 from audioscan.query.rescore import Scored
-from audioscan.query.search import Hit
+from audioscan.query.moments import Moment
 
 
-def suggest(scored: Scored, labels: list[Label], paths: dict[int, str], count: int) -> list[Hit]:
+def suggest(scored: Scored, labels: list[Label], paths: dict[int, str], count: int) -> list[Moment]:
     labelled = np.zeros(len(scored.ids), dtype=bool)
     for item in labels:
         mine = scored.media_ids == item.media.id
@@ -41,5 +41,5 @@ def suggest(scored: Scored, labels: list[Label], paths: dict[int, str], count: i
                 continue
             picked.append(int(i))
             per_file[media] = per_file.get(media, 0) + 1
-    return [Hit(paths[int(scored.media_ids[i])], float(scored.starts[i]), float(scored.ends[i]),
+    return [Moment(paths[int(scored.media_ids[i])], float(scored.starts[i]), float(scored.ends[i]),
                 float(scored.scores[i])) for i in picked]

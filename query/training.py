@@ -36,9 +36,9 @@ from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.models import registry
 from audioscan.models.errors import ModelError
-from audioscan.indexer.store.store import Store
+from audioscan.indexer.store.protocols import StoreReader
 from audioscan.query.errors import QueryError
-from audioscan.query.labels import Label, list_labels
+from audioscan.query.labels import Label
 
 TOLERANCE = 12.0
 NEG_MARGIN = 120.0
@@ -83,7 +83,7 @@ class Normalizer:
     def load(cls, snapshot: Snapshot, mode: str) -> "Normalizer":
         """From the per-file statistics the snapshot carries (take it with ``stats=True``)."""
         if mode not in NORMALIZATIONS:
-            raise QueryError(f"--normalize must be one of {', '.join(NORMALIZATIONS)}")
+            raise QueryError(f"`normalize` must be one of {', '.join(NORMALIZATIONS)}", value=mode)
         stats = snapshot.stats
         ids = stats.media_ids
         means = stats.means.astype(np.float64)
@@ -144,14 +144,14 @@ def _distance(starts: np.ndarray, ends: np.ndarray, labels: list[Label]) -> np.n
     return best
 
 
-def training_set(store: Store, snapshot: Snapshot, label: str, normalize: str = "file",
+def training_set(store: StoreReader, snapshot: Snapshot, label: str, normalize: str = "file",
                  tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN,
                  negatives: str = "both") -> TrainingSet:
     """Positives, hard and automatic negatives of ``label`` from one snapshot of a set."""
     if negatives not in NEGATIVE_SOURCES:
-        raise QueryError(f"--negatives must be one of {', '.join(NEGATIVE_SOURCES)}")
+        raise QueryError(f"`negatives` must be one of {', '.join(NEGATIVE_SOURCES)}", value=negatives)
     info = snapshot.info
-    labels = [item for item in list_labels(store, label) if item.media.status == "ok"]
+    labels = [item for item in store.labels(label) if item.media.status == "ok"]
     if not labels:
         raise QueryError(f"there are no labels named '{label}' on indexed files; add some with "
                          "'audioscan labels add FILE START END LABEL'")
@@ -184,7 +184,7 @@ def training_set(store: Store, snapshot: Snapshot, label: str, normalize: str = 
         missing = "positive" if not len(positive) else "negative"
         raise QueryError(
             f"'{label}' gives {len(positive)} positive and {len(negatives_all)} negative windows in set "
-            f"{info.name}; a classifier needs both: add {missing} labels (negatives come from --negative labels, "
+            f"{info.name}; a classifier needs both: add {missing} labels (negatives come from `negative` labels, "
             f"from stretches more than {neg_margin:g} s away from every label, or from other indexed files)")
     positions = np.concatenate([positive, negatives_all])
     y = np.concatenate([np.ones(len(positive), np.int8), np.zeros(len(negatives_all), np.int8)])

@@ -27,8 +27,9 @@ def test_the_readme_notebook_example(tmp_path, monkeypatch):
     assert any(h.path.endswith("ep01.mkv") and h.start < 20 and h.end > 10 for h in hits)
     again = lib.search(("ep01.mkv", 15.0), k=3)     # a stored window: no model runs
     assert again and all(h.score <= 1.0 for h in again)
-    assert lib.labels.add("ep01.mkv", 10, 20, "siren") == 1
-    assert lib.labels.add("ep01.mkv", 10, 20, "siren") == 0   # the same label is not stored twice
+    first = lib.labels.add("ep01.mkv", 10, 20, "siren")
+    assert [item.id for item in lib.labels.list("siren")] == [first]
+    assert lib.labels.add("ep01.mkv", 10, 20, "siren") is None   # the same label is not stored twice
     lib.labels.add("ep02.wav", 0, 30, "siren", negative=True)
     det = lib.train("siren")
     found = det.rescore(threshold=0.5)              # detections, best first

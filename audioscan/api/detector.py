@@ -9,7 +9,6 @@ from audioscan.api.results import Results
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.query import classifier as classifiers
-from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryError
 from audioscan.query.quality import threshold_for_precision
 from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections, per_window
@@ -21,7 +20,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Detector:
-    """A trained, calibrated classifier of a library, ready to score every stored window."""
+    """A trained detector of a library: a calibrated classifier of one label over one embedding set,
+    ready to score every stored window."""
 
     library: "Library"
     classifier: classifiers.Classifier
@@ -54,7 +54,7 @@ class Detector:
         found = threshold_for_precision(self.metrics, precision)
         if found is None:
             raise QueryError(f"{self.name} v{self.version} never reached precision {precision:g} in "
-                             "cross-validation; label more examples (see 'audioscan suggest') or give --threshold")
+                             "cross-validation; label more examples (see 'audioscan suggest') or give `threshold`")
         return found
 
     def _scores(self) -> tuple[Scored, Snapshot]:
@@ -66,7 +66,7 @@ class Detector:
         """The probability of every live window of the set (ids, media ids, starts, ends, scores)."""
         return self._scores()[0]
 
-    def rescore(self, threshold: float = DEFAULT_THRESHOLD, top: int | None = None,
+    def rescore(self, threshold: float = DEFAULT_THRESHOLD, *, top: int | None = None,
                 precision: float | None = None, max_length: float | None = None) -> Results:
         """Detections at or above ``threshold`` (or the threshold reaching ``precision``), best first
         (the ``top`` best when given); runs longer than ``max_length`` seconds (default: two windows)
@@ -87,5 +87,5 @@ class Detector:
         """Unlabelled moments the detector is least sure about: label these next."""
         scored, snapshot = self._scores()
         with self.library._reader() as store:
-            labels = labelling.list_labels(store, self.classifier.label)
+            labels = store.labels(self.classifier.label)
         return Results(suggest(scored, labels, {mid: m.path for mid, m in snapshot.media.items()}, count))

@@ -7,7 +7,7 @@ for as long as it needs it: reads take one snapshot, writes take the writer lock
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, ContextManager, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -16,11 +16,13 @@ from audioscan.api.detector import Detector
 from audioscan.api.labels import Labels
 from audioscan.api.results import Results
 from audioscan.api.searcher import Searcher
-from audioscan.indexer.build import BuildOptions, BuildReport, Progress, build, build_targets, forget, selection
+from audioscan.indexer.build import BuildOptions, BuildReport, build, build_targets, forget, selection
+from audioscan.indexer.progress import Progress
 from audioscan.indexer.media.decode import frame_rate
 from audioscan.indexer.ray_engine import RayOptions
 from audioscan.indexer.store.check import check_store, leftovers
 from audioscan.indexer.store.compact import CompactReport, compact_set
+from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader, StoreWriter
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.repair import RepairReport, repair
 from audioscan.indexer.store.snapshot import Snapshot
@@ -30,11 +32,11 @@ from audioscan.models import registry
 from audioscan.models.base import LoadOptions
 from audioscan.query import classifier as classifiers
 from audioscan.query import labels as labelling
-from audioscan.query.errors import QueryError
-from audioscan.query.clips import ClipReport, Wanted, export_clips
-from audioscan.query.formats import Moment
+from audioscan.query.errors import QueryError, QueryNotFoundError
+from audioscan.query.clips import ClipReport, export_clips
+from audioscan.query.moments import Moment
 from audioscan.query.rescore import DEFAULT_THRESHOLD
-from audioscan.query.search import Hit, SetIndex, embed_clip, embed_clips, needs_stats, stored_query
+from audioscan.query.search import SetIndex, embed_clip, embed_clips, needs_stats, stored_query
 from audioscan.query.training import NEG_MARGIN, TOLERANCE, default_normalization, training_set
 
 class Library:
@@ -47,13 +49,17 @@ class Library:
     def __repr__(self) -> str:
         return f"audioscan.Library({str(self.path)!r})"
 
-    def _reader(self):
+    def _reader(self) -> ContextManager[StoreReader]:
         return Store.open(self.path)
 
-    def _writer(self):
+    def _annotator(self) -> ContextManager[StoreAnnotator]:
+        """The store for changing labels and detectors (no writer lock: they never touch vectors)."""
+        return Store.open(self.path, annotate=True)
+
+    def _writer(self) -> ContextManager[StoreWriter]:
         return Store.open(self.path, write=True)
 
-    def moments(self, hits: Sequence[Hit], label: str = "") -> list[Moment]:
+    def moments(self, hits: Sequence[Moment], *, label: str = "") -> list[Moment]:
         """Hits or detections as moments for export, with each video's frame rate for timecodes."""
         rates = self._frame_rates({hit.path for hit in hits})
         return [Moment(hit.path, hit.start, hit.end, hit.score, label, rates.get(hit.path)) for hit in hits]
@@ -70,27 +76,35 @@ class Library:
             rates[item.path] = item.fps if item.fps is not None or item.status != "ok" else frame_rate(Path(item.path))
         return rates
 
-    def wanted(self, moments: Iterable[Moment | Hit], label: str = "") -> list[Wanted]:
+    def _wanted(self, moments: Iterable[Moment], label: str = "") -> list[Moment]:
         """Moments (hits, detections, labels, or rows of a CSV) as clips to cut, with their files' durations."""
         durations = {}
-        if (self.path / "catalog.duckdb").exists():  # a CSV of moments needs no store at all
+        if Store.exists(self.path):  # a CSV of moments needs no store at all
             with self._reader() as store:
                 durations = {item.path: item.duration for item in store.media().values()}
         out = []
         for m in moments:
             name = getattr(m, "label", "") or label
-            out.append(Wanted(m.path, m.start, m.end, durations.get(m.path), name, m.score))
+            out.append(Moment(m.path, m.start, m.end, m.score, name, m.fps, durations.get(m.path)))
         return out
 
-    def export_clips(self, moments: Iterable[Moment | Hit], out_dir: str | Path, fmt: str = "wav",
+    def export_clips(self, moments: Iterable[Moment], out_dir: str | Path, *, format: str = "wav",
                      length: float | None = None, pad: float = 0.0, rate: int | None = None,
                      channels: int | None = None, label: str = "",
                      progress: Callable[[int, int], None] | None = None) -> ClipReport:
         """Cut each moment from its source into ``out_dir`` (see ``audioscan.query.clips``)."""
-        return export_clips(self.wanted(moments, label), Path(out_dir), fmt, length, pad, rate, channels, progress)
+        return export_clips(self._wanted(moments, label), Path(out_dir), format, length, pad, rate, channels,
+                            progress)
+
+    def read_moments(self, path: str | Path) -> list[Moment]:
+        """The moments of a CSV of ``path,start,end[,label]``, as ``export clips MOMENTS.csv`` cuts
+        them: a relative path is looked for beside the CSV first, then in the current folder."""
+        path = Path(path)
+        return [Moment(_beside(where, path), start, start if end is None else end, None, name)
+                for where, name, start, end in labelling.read_moments_file(path)]
 
     # ------------------------------------------------------------------ building
-    def build(self, paths: str | Path | Sequence[str | Path], models: Sequence[str] | None = None,
+    def build(self, paths: str | Path | Sequence[str | Path], *, models: Sequence[str] | None = None,
               window: float | None = None, hop: float | None = None, device: str = "auto", precision: str = "auto",
               weights: str | Path | None = None, batch_size: int | None = None, decode_workers: int = 1,
               commit_every: float = 20.0, fp16_store: bool = False,
@@ -107,11 +121,11 @@ class Library:
         for item in items:
             if not item.exists():
                 raise QueryError(f"{item} does not exist; give a folder of media or media files")
-        existing = self.sets() if (self.path / "catalog.duckdb").exists() else []
+        existing = self.sets() if Store.exists(self.path) else []
         targets = build_targets(existing, list(models or []), window, hop)
         load = LoadOptions(device=device, precision=precision, weights=Path(weights) if weights else None)
         if weights is not None and len({name for name, _ in targets}) > 1:
-            raise QueryError("--weights names the file of one model; give a single --model with it")
+            raise QueryError("`weights` names the file of one model; give a single `models` with it")
         for name in dict.fromkeys(name for name, _ in targets):
             registry.spec(name).weights_id(load)  # unknown models and missing weights fail before any change
         report = None
@@ -131,18 +145,18 @@ class Library:
             return forget(store, Path(folder))
 
     def remove_set(self, name: str) -> tuple[SetInfo, int]:
-        """Drop an embedding set and the classifiers trained on it; returns the set and that count."""
+        """Drop an embedding set and the detectors trained on it; returns the set and that count."""
         with self._writer() as store:
             info = store.find_set(name)
             return info, store.remove_set(info)
 
-    def remove_detector(self, name: str, version: int | None = None) -> int:
+    def remove_detector(self, name: str, *, version: int | None = None) -> int:
         """Delete a detector's version (or every version); returns how many were deleted."""
-        with self._reader() as store:
+        with self._annotator() as store:
             count = store.remove_classifier(name, version)
         if not count:
             which = f"'{name}'" + (f" version {version}" if version else "")
-            raise QueryError(f"no classifier {which}; 'audioscan classifiers' lists them")
+            raise QueryNotFoundError(f"no detector {which}; 'audioscan detectors' lists them")
         return count
 
     def compact(self) -> list[CompactReport]:
@@ -173,7 +187,7 @@ class Library:
         with self._reader() as store:
             return store.find_set(model)
 
-    def snapshot(self, model: str | None = None, stats: bool = False) -> Snapshot:
+    def snapshot(self, model: str | None = None, *, stats: bool = False) -> Snapshot:
         """One consistent picture of a set (windows, segments, media) as of the last commit."""
         with self._reader() as store:
             return store.snapshot(store.find_set(model), stats=stats)
@@ -187,7 +201,7 @@ class Library:
         return snapshot.vectors(), table
 
     # ------------------------------------------------------------------ searching
-    def search(self, query: str | Path | list | tuple[str, float], k: int = 10, model: str | None = None,
+    def search(self, query: str | Path | list | tuple[str, float], *, k: int = 10, model: str | None = None,
                start: float = 0.0, end: float | None = None, device: str = "auto",
                exclude_files: Sequence[str] = (), min_score: float | None = None) -> Results:
         """The ``k`` best moments like ``query``: a clip file (embedded once, ``[start, end)`` of it),
@@ -214,7 +228,7 @@ class Library:
         return Searcher(self, model)
 
     # ------------------------------------------------------------------ detectors
-    def train(self, name: str, label: str | None = None, model: str | None = None, classifier: str = "logreg",
+    def train(self, name: str, *, label: str | None = None, model: str | None = None, classifier: str = "logreg",
               normalize: str = "auto", tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN,
               negatives: str = "both", threshold: float = DEFAULT_THRESHOLD,
               progress: Callable[[str], None] | None = None) -> Detector:
@@ -226,7 +240,7 @@ class Library:
         with ``metrics["warnings"]`` saying why, when the detector should not be trusted yet.
         """
         label = label or name
-        with self._reader() as store:
+        with self._annotator() as store:
             info = store.find_set(model)
             normalize = default_normalization(info) if normalize == "auto" else normalize
             data = training_set(store, store.snapshot(info, stats=True), label, normalize, tolerance, neg_margin,
@@ -235,18 +249,18 @@ class Library:
             classifiers.save(store, trained)
         return Detector(self, trained, info)
 
-    def detector(self, name: str, version: int | None = None) -> Detector:
+    def detector(self, name: str, *, version: int | None = None) -> Detector:
         with self._reader() as store:
             trained = classifiers.load(store, name, version)
             info = next((s for s in store.sets() if s.id == trained.set_id), None)
         if info is None:
-            raise QueryError(f"the set classifier {name} was trained on is no longer in the store; train it again")
+            raise QueryError(f"the set detector {name} was trained on is no longer in the store; train it again")
         return Detector(self, trained, info)
 
     def rollback(self, name: str, version: int) -> Detector:
         """Make an earlier version the newest again (saved as a new version; nothing is lost)."""
-        old = self.detector(name, version)
-        with self._reader() as store:
+        old = self.detector(name, version=version)
+        with self._annotator() as store:
             classifiers.save(store, old.classifier)
         return old
 
@@ -259,6 +273,15 @@ class Library:
             return [{"name": r.name, "version": r.version, "label": r.label, "set": names.get(r.set_id),
                      "classifier": r.kind, **json.loads(r.metrics), "created": r.created}
                     for r in store.classifiers()]
+
+
+def _beside(path: str, csv_file: Path) -> str:
+    """A CSV's path: absolute, or relative to the CSV's folder (then to the current folder)."""
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        return str(given)
+    beside = csv_file.parent / given
+    return str((beside if beside.exists() else given).resolve())
 
 
 def _group_paths(items: list[Path]) -> list[tuple[Path, list[str]]]:

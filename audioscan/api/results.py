@@ -6,13 +6,13 @@ import builtins
 
 import pyarrow as pa
 
-from audioscan.query.search import Hit
+from audioscan.query.moments import Moment
 
-Detection = Hit  # a detection is a moment with a probability instead of a similarity
+Detection = Moment  # a detection is a moment whose score is a probability
 
 
 class Results(builtins.list):
-    """A list of :class:`Hit` (search hits or detections) that converts to a pyarrow table."""
+    """A list of :class:`Moment` (search hits or detections) that converts to a pyarrow table."""
 
     def to_arrow(self) -> pa.Table:
         return pa.table({

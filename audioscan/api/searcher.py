@@ -1,8 +1,8 @@
 """A search index that stays loaded between questions, for a long-running process (the web page).
 
 It keeps one snapshot of a set with its vectors in memory and answers every search
-from it; before each search it checks the catalog's files, and only when a commit
-changed them does it take a new snapshot.  A search therefore costs a matrix-vector
+from it; before each search it asks the store for its generation, and only when a commit
+moved it on does it take a new snapshot.  A search therefore costs a matrix-vector
 product, not a catalog read.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from audioscan.api.results import Results
 from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.indexer.store.store import Store
 from audioscan.models.base import LoadOptions
 from audioscan.query.search import SetIndex, embed_clip, needs_stats, stored_query
 
@@ -30,20 +31,10 @@ class Searcher:
         self._index: SetIndex | None = None
         self._guard = threading.Lock()
 
-    def _catalog_key(self) -> tuple:
-        key = []
-        for name in ("catalog.duckdb", "catalog.duckdb.wal"):
-            try:
-                stat = (self.library.path / name).stat()
-                key.append((stat.st_mtime_ns, stat.st_size))
-            except FileNotFoundError:
-                key.append(None)
-        return tuple(key)
-
     def index(self) -> SetIndex:
         """The loaded index, taken anew only when the catalog changed since the last one."""
         with self._guard:
-            key = self._catalog_key()
+            key = Store.generation(self.library.path)
             if self._index is None or key != self._key:
                 with self.library._reader() as store:
                     info = store.find_set(self.model)
@@ -57,12 +48,12 @@ class Searcher:
     def snapshot(self) -> Snapshot:
         return self.index().snapshot
 
-    def search_clip(self, clip: Path, k: int = 10, start: float = 0.0, end: float | None = None,
+    def search_clip(self, clip: Path, *, k: int = 10, start: float = 0.0, end: float | None = None,
                     device: str = "auto") -> Results:
         index = self.index()
         return Results(index.search(embed_clip(clip, index.info, start, end, LoadOptions(device=device)), k))
 
-    def search_window(self, media_id: int, at: float, k: int = 10) -> Results:
+    def search_window(self, media_id: int, at: float, *, k: int = 10) -> Results:
         index = self.index()
         media = index.snapshot.media[media_id]
         vector, exclude = stored_query(index.snapshot, media_id, media.rel, at)

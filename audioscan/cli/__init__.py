@@ -16,17 +16,27 @@ from audioscan.cli.index import index
 from audioscan.cli.models import models
 from audioscan.cli.query import COMMANDS
 from audioscan.cli.serve import serve
-from audioscan.errors import UserError
+from audioscan.api import UserError
+
+
+# API keywords whose flag is not ``--`` + the keyword in kebab case.
+_FLAGS = {"models": "--model"}
+
+
+def flag(keyword: str) -> str:
+    """The CLI flag for an API keyword an error names (``ray_address`` -> ``--ray-address``)."""
+    return _FLAGS.get(keyword, "--" + keyword.replace("_", "-"))
 
 
 class AudioscanGroup(click.Group):
-    """Turns the project's user errors into click's one-line error, and Ctrl-C into a calm note."""
+    """Turns the project's user errors into click's one-line error (options spelled as flags),
+    and Ctrl-C into a calm note."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except UserError as err:
-            raise click.ClickException(str(err)) from None
+            raise click.ClickException(err.render(flag)) from None
         except KeyboardInterrupt:
             click.echo("interrupted; everything committed so far is kept", err=True)
             ctx.exit(130)

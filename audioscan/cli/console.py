@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import click
 
-from audioscan.indexer.build import Progress
+from audioscan.api import Progress
 
 
 def show_progress(quiet: bool) -> bool:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import click
 
-from audioscan.api import Library
+import audioscan.api as api
 
 DEFAULT_STORE = Path(".audioscan")
 
@@ -23,8 +24,8 @@ class Context:
     quiet: bool = False
 
     @property
-    def library(self) -> Library:
-        return Library(self.store)
+    def library(self) -> "api.Library":
+        return api.open(self.store)
 
 
 def _set_store(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
@@ -45,8 +46,13 @@ def _options() -> list[click.Option]:
                          help="Print only results: no progress, no summaries.")]
 
 
-def add_global_options(command: click.Command) -> None:
-    """Give ``command`` and every command under it ``--store`` and ``--quiet``."""
+def add_global_options(command: click.Command, done: set[int] | None = None) -> None:
+    """Give ``command`` and every command under it ``--store`` and ``--quiet``, once each
+    (an alias shares its command's options and subcommands)."""
+    done = set() if done is None else done
+    if id(command.params) in done:
+        return
+    done.add(id(command.params))
     command.params.extend(_options())
     for sub in getattr(command, "commands", {}).values():
-        add_global_options(sub)
+        add_global_options(sub, done)

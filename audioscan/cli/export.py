@@ -7,11 +7,8 @@ from pathlib import Path
 
 import click
 
+from audioscan.api.options import CLIP_FORMATS, DEFAULT_THRESHOLD
 from audioscan.cli.console import show_progress
-from audioscan.query.clips import CLIP_FORMATS
-from audioscan.query.formats import Moment
-from audioscan.query.labels import parse_csv, read_text_file
-from audioscan.query.rescore import DEFAULT_THRESHOLD
 
 
 @click.group("export")
@@ -24,7 +21,7 @@ def export() -> None:
 @click.option("--from-search", "clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Cut the hits of searching this clip (repeat for several: searched by their mean).")
 @click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True, help="Hits to cut with --from-search.")
-@click.option("--from-rescore", "detector", default=None, help="Cut the detections of this classifier.")
+@click.option("--from-rescore", "detector", default=None, help="Cut the detections of this detector.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=DEFAULT_THRESHOLD, show_default=True)
 @click.option("--precision", type=click.FloatRange(0, 1), default=None,
               help="With --from-rescore: the threshold that reached this cross-validated precision.")
@@ -61,22 +58,20 @@ def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int
     library = obj.library
     name = ""
     if moments_csv is not None:
-        rows = parse_csv(read_text_file(moments_csv), moments_csv.name, None, False, need_label=False)
-        moments = [Moment(_resolved(path, moments_csv), start, start if end is None else end, None, text)
-                   for path, text, start, end, _ in rows]
+        moments = library.read_moments(moments_csv)
     elif clips:
-        moments = library.search(list(clips) if len(clips) > 1 else clips[0], k, set_name)
+        moments = library.search(list(clips) if len(clips) > 1 else clips[0], k=k, model=set_name)
         name = "match"
     elif detector:
         found = library.detector(detector)
-        moments = found.rescore(threshold, top, precision)
+        moments = found.rescore(threshold, top=top, precision=precision)
         name = found.classifier.label
     else:
         moments = library.labels.moments([item for item in library.labels.list(label) if item.positive])
     moments = moments[:top] if top else moments
     bar = _Bar(len(moments)) if show_progress(obj.quiet) else None
-    report = library.export_clips(moments, out_dir, fmt, length, pad, rate, channels, name,
-                                  bar.update if bar else None)
+    report = library.export_clips(moments, out_dir, format=fmt, length=length, pad=pad, rate=rate,
+                                  channels=channels, label=name, progress=bar.update if bar else None)
     if bar:
         bar.close()
     for source, reason in report.failed:
@@ -86,15 +81,6 @@ def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int
                    f"failed; manifest {report.manifest}")
     if report.failed and not report.written and not report.skipped:
         sys.exit(1)
-
-
-def _resolved(path: str, csv_file: Path) -> str:
-    """A CSV's path: absolute, or relative to the CSV's folder (then to the current folder)."""
-    given = Path(path).expanduser()
-    if given.is_absolute():
-        return str(given)
-    beside = csv_file.parent / given
-    return str((beside if beside.exists() else given).resolve())
 
 
 class _Bar:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
+import audioscan.api as api
 from audioscan.cli.console import BarProgress, confirm, echo_json, echo_table, show_progress
-from audioscan.indexer.build import Progress
-from audioscan.indexer.ray_engine import RayOptions
 
 FORMATS = click.Choice(["table", "json"])
 
@@ -71,11 +70,13 @@ def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window:
     if engine != "ray" and (ray_address or ray_cpus or ship_media or actors or actors_per_gpu != 1):
         raise click.UsageError("--ray-address, --ray-cpus, --ship-media, --actors and --actors-per-gpu go with "
                                "--engine ray")
-    cluster = RayOptions(address=ray_address, ship_media=ship_media, actors=actors, actors_per_gpu=actors_per_gpu,
+    cluster = api.RayOptions(address=ray_address, ship_media=ship_media, actors=actors, actors_per_gpu=actors_per_gpu,
                          num_cpus=ray_cpus) if engine == "ray" else None
-    progress = BarProgress() if show_progress(obj.quiet) else Progress()
-    report = obj.library.build(list(paths), models, window, hop, device, precision, weights, batch_size,
-                               decode_workers, commit_every, fp16_store, progress, include, exclude, cluster)
+    progress = BarProgress() if show_progress(obj.quiet) else api.Progress()
+    report = obj.library.build(list(paths), models=models, window=window, hop=hop, device=device,
+                               precision=precision, weights=weights, batch_size=batch_size,
+                               decode_workers=decode_workers, commit_every=commit_every, fp16_store=fp16_store,
+                               progress=progress, include=include, exclude=exclude, ray=cluster)
     if fmt == "json":
         echo_json(report.as_json())
     elif not obj.quiet:
@@ -179,8 +180,8 @@ def forget_command(obj, folder: Path, yes: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask (needed when not on a terminal).")
 @click.pass_obj
 def remove_set_command(obj, name: str, yes: bool) -> None:
-    """Drop the embedding set NAME (see 'index status'), and the classifiers trained on it."""
+    """Drop the embedding set NAME (see 'index status'), and the detectors trained on it."""
     confirm(f"drop every vector of set {name}?", yes)
     info, dropped = obj.library.remove_set(name)
     if not obj.quiet:
-        click.echo(f"removed set {info.name}" + (f" and {dropped} classifier version(s) trained on it" if dropped else ""))
+        click.echo(f"removed set {info.name}" + (f" and {dropped} detector version(s) trained on it" if dropped else ""))

@@ -7,12 +7,11 @@ from typing import Callable
 
 import click
 
+from audioscan.api.moments import Moment, timecode, write_moments
+from audioscan.api.options import MOMENT_FORMATS
 from audioscan.cli.console import echo_table
-from audioscan.query.export import write_moments
-from audioscan.query.formats import TEXT_FORMATS, Moment
-from audioscan.query.timecode import timecode
 
-FORMATS = ("table", *TEXT_FORMATS)
+FORMATS = ("table", *MOMENT_FORMATS)
 
 
 def moment_options(command: Callable) -> Callable:
@@ -43,7 +42,7 @@ def emit(obj, moments: list[Moment], fmt: str, out: Path | None, out_dir: Path |
                    [[m.score, show(m, m.start), show(m, m.end), m.path] + ([m.label] if m.score is None else [])
                     for m in moments])
         return
-    written = write_moments(moments, fmt, out, out_dir, use_timecode)
+    written = write_moments(moments, fmt, out=out, out_dir=out_dir, use_timecode=use_timecode)
     if isinstance(written, str):
         click.echo(written, nl=False)
     elif not obj.quiet:

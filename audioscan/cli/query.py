@@ -1,4 +1,4 @@
-"""The query commands: search, labels, train, rescore, suggest, classifiers.
+"""The query commands: search, labels, train, rescore, suggest, detectors (alias: classifiers).
 
 Only ``search CLIP`` runs a model (to embed the clip); everything else reads the
 stored vectors.
@@ -11,14 +11,10 @@ from pathlib import Path
 
 import click
 
+from audioscan.api import options
+from audioscan.api.moments import parse_time, write_file
 from audioscan.cli.console import confirm, echo_json, echo_table
 from audioscan.cli.moments import emit, moment_options
-from audioscan.query import classifier as classifiers
-from audioscan.query import labels as labelling
-from audioscan.query.rescore import DEFAULT_THRESHOLD
-from audioscan.query.timecode import parse_time
-from audioscan.query.training import CHOICES as NORMALIZATION_CHOICES
-from audioscan.query.training import NEG_MARGIN, NEGATIVE_SOURCES, TOLERANCE
 
 
 class TimeType(click.ParamType):
@@ -63,7 +59,8 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
     if len(clips) > 1 and (start or end is not None):
         raise click.UsageError("--start/--end cut one clip; give a single CLIP with them")
     query = (from_media, at) if not clips else (list(clips) if len(clips) > 1 else clips[0])
-    hits = obj.library.search(query, k, set_name, start, end, device, exclude_files, min_score)
+    hits = obj.library.search(query, k=k, model=set_name, start=start, end=end, device=device,
+                              exclude_files=exclude_files, min_score=min_score)
     emit(obj, obj.library.moments(hits), fmt, out, out_dir, use_timecode)
 
 
@@ -84,10 +81,10 @@ def labels_add(obj, media: str, values: tuple[str, ...], marker: bool, negative:
         raise click.UsageError("give START END LABEL (or START LABEL with --marker)")
     start = parse_time(values[0])
     end = None if marker else parse_time(values[1])
-    added = obj.library.labels.add(media, start, end, values[-1], negative, source="cli")
+    added = obj.library.labels.add(media, start, end, values[-1], negative=negative, source="cli")
     if not obj.quiet:
         kind = "marker" if marker else "range"
-        click.echo(f"added {'negative ' if negative else ''}{kind} '{values[-1]}' on {media}" if added else
+        click.echo(f"added {'negative ' if negative else ''}{kind} '{values[-1]}' on {media}" if added is not None else
                    f"'{values[-1]}' already has this {kind} on {media}; nothing added")
     _warn_conflicts(obj, values[-1])
 
@@ -107,23 +104,7 @@ def _warn_conflicts(obj, label: str | None) -> None:
 def labels_import(obj, file: Path, media: str | None, label: str | None, negative: bool) -> None:
     """Import labels from CSV (path,start,end,label[,negative]; ',' ';' or tab), a Raven selection
     table, or an Audacity label track (with --media)."""
-    text = labelling.read_text_file(file)
-    if labelling.looks_like_raven(text):
-        rows = []
-        for path, name, start, end, positive in labelling.parse_raven(text, file.name, negative):
-            if (path or media) is None:
-                raise click.UsageError(f"{file.name} is a one-file Raven table: say which file it labels with --media")
-            if not (label or name):
-                raise click.UsageError(f"{file.name} has selections without a label: name them with --label")
-            rows.append((media or path, label or name, start, end, positive))
-    elif media is not None:
-        rows = [(media, *row) for row in labelling.parse_audacity(text, file.name, label, negative)]
-    elif labelling.looks_like_audacity(text):
-        raise click.UsageError(f"{file.name} looks like an Audacity label track: say which file it "
-                               "labels with --media")
-    else:
-        rows = labelling.parse_csv(text, file.name, label, negative)
-    count = obj.library.labels.add_rows(rows, f"import:{file.name}")
+    count = obj.library.labels.import_file(file, media=media, label=label, negative=negative)
     if not obj.quiet:
         click.echo(f"imported {count} label(s) from {file.name}")
     _warn_conflicts(obj, label)
@@ -138,7 +119,7 @@ def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Pat
     gone from disk are kept and marked."""
     items = obj.library.labels.list(label)
     if fmt == "csv" and out_dir is None:
-        emit_text(obj, labelling.to_csv(items), out)
+        emit_text(obj, obj.library.labels.to_csv(items), out)
     elif fmt == "json" and out_dir is None:
         emit_text(obj, json_text([item.as_json() for item in items]), out)
     elif fmt == "table":
@@ -150,8 +131,6 @@ def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Pat
 
 
 def emit_text(obj, text: str, out: Path | None) -> None:
-    from audioscan.query.export import write_file
-
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -180,18 +159,18 @@ def labels_remove(obj, ids: tuple[int, ...]) -> None:
 @click.argument("name")
 @click.option("--label", default=None, help="Label to learn (default: NAME).")
 @click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
-@click.option("--classifier", "kind", type=click.Choice(classifiers.KINDS), default="logreg", show_default=True)
-@click.option("--normalize", type=click.Choice(NORMALIZATION_CHOICES), default="auto", show_default=True,
+@click.option("--classifier", "kind", type=click.Choice(options.CLASSIFIER_KINDS), default="logreg", show_default=True)
+@click.option("--normalize", type=click.Choice(options.NORMALIZATIONS), default="auto", show_default=True,
               help="z-score features per media file (as the original scan), over the whole set, or not at all; "
                    "auto: per file for neural models, over the set for LOGMEL.")
-@click.option("--tolerance", type=float, default=TOLERANCE, show_default=True,
+@click.option("--tolerance", type=float, default=options.TOLERANCE, show_default=True,
               help="Seconds around a marker whose windows count as that label.")
-@click.option("--neg-margin", type=float, default=NEG_MARGIN, show_default=True,
+@click.option("--neg-margin", type=float, default=options.NEG_MARGIN, show_default=True,
               help="Automatic negatives are drawn only this far (seconds) from every label.")
-@click.option("--negatives", type=click.Choice(NEGATIVE_SOURCES), default="both", show_default=True,
+@click.option("--negatives", type=click.Choice(options.NEGATIVE_SOURCES), default="both", show_default=True,
               help="Where automatic negatives come from: the labelled files (the original rule), other indexed "
                    "files, or both (other files fill in what short labelled files cannot give).")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=DEFAULT_THRESHOLD, show_default=True,
+@click.option("--threshold", type=click.FloatRange(0, 1), default=options.DEFAULT_THRESHOLD, show_default=True,
               help="The threshold to report cross-validated precision and recall at.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
@@ -205,8 +184,9 @@ def train(obj, name: str, label: str | None, set_name: str | None, kind: str, no
     """
     progress = None if obj.quiet or not sys.stderr.isatty() else (
         lambda text: click.echo(f"\r{name}: {text}...".ljust(60), err=True, nl=False))
-    detector = obj.library.train(name, label, set_name, kind, normalize, tolerance, neg_margin, negatives,
-                                 threshold, progress)
+    detector = obj.library.train(name, label=label, model=set_name, classifier=kind, normalize=normalize,
+                                 tolerance=tolerance, neg_margin=neg_margin, negatives=negatives,
+                                 threshold=threshold, progress=progress)
     if progress:
         click.echo("\r".ljust(61) + "\r", err=True, nl=False)
     report, m = detector.summary(), detector.metrics
@@ -237,8 +217,8 @@ def _share(value: float | None) -> str:
 
 @click.command("rescore")
 @click.argument("name")
-@click.option("--version", type=int, default=None, help="Classifier version (default: newest).")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=DEFAULT_THRESHOLD, show_default=True)
+@click.option("--version", type=int, default=None, help="Detector version (default: newest).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=options.DEFAULT_THRESHOLD, show_default=True)
 @click.option("--precision", type=click.FloatRange(0, 1), default=None,
               help="Instead of --threshold: the lowest threshold whose cross-validated precision reaches this.")
 @click.option("--max-length", type=click.FloatRange(0, min_open=True), default=None,
@@ -250,16 +230,17 @@ def _share(value: float | None) -> str:
 def rescore(obj, name: str, version: int | None, threshold: float, precision: float | None, max_length: float | None,
             per_window: bool, top: int | None, fmt: str, out: Path | None, out_dir: Path | None,
             use_timecode: bool) -> None:
-    """Score every stored window with classifier NAME and list the detections, best first.
+    """Score every stored window with detector NAME and list the detections, best first.
 
     A detection is a run of a file's windows scoring at least --threshold that overlap
     or touch, with its best window's score.  Runs longer than --max-length are split at
     their lowest window (dropped as the valley between two moments) until each fits,
     so --threshold 0 lists every candidate moment of the library, ranked.
     """
-    detector = obj.library.detector(name, version)
-    found = detector.windows() if per_window else detector.rescore(threshold, None, precision, max_length)
-    moments = obj.library.moments(found[:top] if top else found, detector.classifier.label)
+    detector = obj.library.detector(name, version=version)
+    found = detector.windows() if per_window else detector.rescore(threshold, precision=precision,
+                                                                   max_length=max_length)
+    moments = obj.library.moments(found[:top] if top else found, label=detector.classifier.label)
     emit(obj, moments, fmt, out, out_dir, use_timecode)
 
 
@@ -270,17 +251,17 @@ def rescore(obj, name: str, version: int | None, threshold: float, precision: fl
 @click.pass_obj
 def suggest_command(obj, name: str, count: int, fmt: str, out: Path | None, out_dir: Path | None,
                     use_timecode: bool) -> None:
-    """Unlabelled moments the classifier is least sure about: label these next."""
+    """Unlabelled moments detector NAME is least sure about: label these next."""
     detector = obj.library.detector(name)
-    moments = obj.library.moments(detector.suggest(count), detector.classifier.label)
+    moments = obj.library.moments(detector.suggest(count), label=detector.classifier.label)
     emit(obj, moments, fmt, out, out_dir, use_timecode)
 
 
-@click.group("classifiers", invoke_without_command=True)
+@click.group("detectors", invoke_without_command=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
-def classifiers_command(ctx, fmt: str) -> None:
-    """Trained classifiers and their kept versions, with cross-validated scores."""
+def detectors_command(ctx, fmt: str) -> None:
+    """Trained detectors and their kept versions, with cross-validated scores."""
     if ctx.invoked_subcommand is not None:
         return
     items = ctx.obj.library.detectors()
@@ -292,17 +273,22 @@ def classifiers_command(ctx, fmt: str) -> None:
                      {True: "yes", False: "no"}.get(i.get("reliable"), ""), i["created"][:19]] for i in items])
 
 
-@classifiers_command.command("remove")
+@detectors_command.command("remove")
 @click.argument("name")
 @click.option("--version", type=int, default=None, help="Only this version (default: every version).")
 @click.option("--yes", is_flag=True, help="Do not ask (needed when not on a terminal).")
 @click.pass_obj
-def classifiers_remove(obj, name: str, version: int | None, yes: bool) -> None:
-    """Delete classifier NAME (or one --version of it)."""
-    confirm(f"delete classifier {name}" + (f" version {version}" if version else " (every version)") + "?", yes)
-    count = obj.library.remove_detector(name, version)
+def detectors_remove(obj, name: str, version: int | None, yes: bool) -> None:
+    """Delete detector NAME (or one --version of it)."""
+    confirm(f"delete detector {name}" + (f" version {version}" if version else " (every version)") + "?", yes)
+    count = obj.library.remove_detector(name, version=version)
     if not obj.quiet:
         click.echo(f"deleted {count} version(s) of {name}")
 
 
-COMMANDS = [search, labels, train, rescore, suggest_command, classifiers_command]
+# The name earlier releases used, kept so scripts go on working (hidden from the help).
+classifiers_alias = click.Group("classifiers", commands=detectors_command.commands, params=detectors_command.params,
+                                callback=detectors_command.callback, invoke_without_command=True, hidden=True,
+                                help="The same as 'audioscan detectors'.")
+
+COMMANDS = [search, labels, train, rescore, suggest_command, detectors_command, classifiers_alias]

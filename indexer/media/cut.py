@@ -20,6 +20,7 @@ import av
 import numpy as np
 
 from audioscan.indexer.errors import MediaError
+from audioscan.indexer.media.decode import open_audio
 
 PREROLL_SECONDS = 2.0
 _PCM = {"s16": "pcm_s16le", "s32": "pcm_s32le", "flt": "pcm_f32le", "dbl": "pcm_f64le", "u8": "pcm_u8"}
@@ -40,13 +41,10 @@ def read_span(path: Path, start: float, end: float, rate: int | None = None,
               channels: int | None = None) -> Span:
     """The samples of ``[start, end)`` of the first audio stream (optionally resampled or downmixed)."""
     try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, OSError, ValueError) as err:
-        raise MediaError(f"cannot open {path.name} to cut it ({err})") from err
+        container, stream = open_audio(path)
+    except MediaError as err:
+        raise MediaError(f"cannot cut {path.name}: {err.template}") from err
     with container:
-        if not container.streams.audio:
-            raise MediaError(f"{path.name} has no audio stream to cut")
-        stream = container.streams.audio[0]
         origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         # Seeking is exact only when timestamps resolve single samples; Matroska's are milliseconds,
         # so such a file is read from its start and its samples counted instead.

@@ -85,6 +85,19 @@ def _openable(source: Path | BinaryIO) -> str | BinaryIO:
     return str(source) if isinstance(source, Path) else source
 
 
+def open_audio(source: Path | BinaryIO) -> tuple[av.container.InputContainer, av.AudioStream]:
+    """An open container and its first audio stream (the caller closes the container), or a
+    MediaError saying why there is none."""
+    try:
+        container = av.open(_openable(source), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, ValueError) as err:
+        raise MediaError(f"it is not a readable media file ({_short(err)})") from err
+    if not container.streams.audio:
+        container.close()
+        raise MediaError("it has no audio stream")
+    return container, container.streams.audio[0]
+
+
 def frame_rate(source: Path | BinaryIO) -> float | None:
     """The frame rate of a video's first picture stream (None for audio, pictures, or unknown),
     so exports can write timecodes the file's own editor will agree with."""
@@ -170,14 +183,8 @@ def decode(source: Path | BinaryIO, rates: Sequence[int], start: float = 0.0, en
     when the file cannot be opened or has no audio stream.
     """
     rates = sorted(set(rates))
-    try:
-        container = av.open(_openable(source), metadata_errors="ignore")
-    except (av.error.FFmpegError, OSError, ValueError) as err:
-        raise MediaError(f"it is not a readable media file ({_short(err)})") from err
+    container, stream = open_audio(source)
     with container:
-        if not container.streams.audio:
-            raise MediaError("it has no audio stream")
-        stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
         if start > 0:
             _seek(container, stream, start)

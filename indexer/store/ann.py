@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from audioscan.indexer.store import catalog
 from audioscan.indexer.store.files import ann_name
 from audioscan.indexer.store.records import SetInfo, utcnow
 from audioscan.indexer.store.segments import write_index
@@ -318,15 +319,13 @@ def _write_parts(store: Store, info: SetInfo, parts: dict[str, tuple[str, faiss.
 
 def _record(store: Store, info: SetInfo, parts: dict[str, tuple[str, str, int]], current: str,
             retired: list[str]) -> None:
-    with store.connect() as con:
-        con.execute("BEGIN")
+    with store.connect() as con, catalog.transaction(con):
         con.execute("DELETE FROM ann_indexes WHERE set_id = ?", [info.id])
         for part, (name, kind, count) in parts.items():
             con.execute("INSERT INTO ann_indexes VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [info.id, part, name, kind, current, count, utcnow()])
         if retired:
             store.retire_files(con, info.id, retired)
-        con.execute("COMMIT")
 
 
 @dataclass

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from pathlib import Path
+from typing import Callable, ContextManager, Iterator, Sequence
 
 import duckdb
 
 from audioscan.indexer.store.records import utcnow
+from audioscan.indexer.store.snapshot import MediaInfo
 
 ANNOTATION_TABLES = """
     -- Labels are time ranges on media (not window ids), so they survive re-windowing,
@@ -39,15 +41,22 @@ KEEP_VERSIONS = 5
 
 
 @dataclass(frozen=True)
-class LabelRow:
+class Label:
+    """A time range (or point marker) on a media file that does, or does not, hold a sound."""
+
     id: int
-    media_id: int
+    media: MediaInfo
     label: str
     start: float
     end: float
     kind: str  # range | marker
     positive: bool
     source: str | None
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "path": self.media.path, "start": self.start, "end": self.end, "label": self.label,
+                "kind": self.kind, "negative": not self.positive, "media_status": self.media.status,
+                "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -64,21 +73,23 @@ class ClassifierRow:
 
 
 class Annotations:
-    """Labels and classifiers, as named methods of the store (mixed into ``Store``, which
-    provides ``connect`` and ``catalog_path``)."""
+    """Labels and detectors' classifiers, as named methods of the store (mixed into ``Store``,
+    which provides what is declared here)."""
+
+    catalog_path: Path
+    annotate: bool
+    connect: Callable[[], ContextManager[duckdb.DuckDBPyConnection]]
+    _media: Callable[[duckdb.DuckDBPyConnection], dict[int, MediaInfo]]
 
     @contextmanager
     def _edit(self) -> Iterator[duckdb.DuckDBPyConnection]:
         from audioscan.indexer.store import catalog
 
-        with catalog.connect(self.catalog_path, read_only=False) as con:
-            con.execute("BEGIN")
-            try:
-                yield con
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        if not self.annotate:
+            raise RuntimeError("this Store was opened read-only; open it with annotate=True to change "
+                               "labels or detectors")
+        with catalog.connect(self.catalog_path, read_only=False) as con, catalog.transaction(con):
+            yield con
 
     # ---------------------------------------------------------------- labels
     def add_labels(self, rows: Sequence[tuple[int, str, float, float, str, bool]], source: str) -> list[int]:
@@ -98,12 +109,14 @@ class Annotations:
                 added.append(new_id)
         return added
 
-    def labels(self, label: str | None = None) -> list[LabelRow]:
+    def labels(self, label: str | None = None) -> list[Label]:
+        """Every label (of one name), each with its media file as it is now."""
         with self.connect() as con:
             rows = con.execute("SELECT id, media_id, label, start_s, end_s, kind, positive, source FROM labels "
                                "WHERE ? IS NULL OR label = ? ORDER BY label, media_id, start_s, id",
                                [label, label]).fetchall()
-        return [LabelRow(*row) for row in rows]
+            media = self._media(con)
+        return [Label(label_id, media[media_id], *rest) for label_id, media_id, *rest in rows]
 
     def remove_labels(self, ids: Sequence[int]) -> list[int]:
         """Delete labels by id; returns the ids that existed."""

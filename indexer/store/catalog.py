@@ -20,7 +20,7 @@ from typing import Iterator
 
 import duckdb
 
-from audioscan.indexer.errors import StoreError
+from audioscan.indexer.errors import StoreBusyError, StoreError
 from audioscan.indexer.store.annotations import ANNOTATION_TABLES
 
 MIGRATIONS: dict[int, str] = {
@@ -153,7 +153,7 @@ def _connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]
                                  "from a backup or build a new store") from err
             if time.monotonic() > deadline:
                 holder = _holder(first)
-                raise StoreError(f"the catalog {path} is held open for writing by {holder}; if that is a "
+                raise StoreBusyError(f"the catalog {path} is held open for writing by {holder}; if that is a "
                                  "duckdb shell, close it or open the catalog with 'duckdb -readonly'") from err
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
@@ -167,6 +167,24 @@ def _holder(message: str) -> str:
     """Who DuckDB says holds the file ("... held in /usr/bin/duckdb (PID 123)"), in words."""
     found = re.search(r"held in (\S+) \(PID (\d+)\)", message)
     return f"{Path(found.group(1)).name} (process {found.group(2)})" if found else "another program"
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The one way the store groups SQL: BEGIN, the body, COMMIT; ROLLBACK on any error.
+
+    Writes change all or nothing; reads see one consistent catalog from first query to last.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # the connection is gone with its transaction; the first error is the one to report
+        raise
 
 
 def version(con: duckdb.DuckDBPyConnection) -> int:
@@ -194,16 +212,11 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     check_version(found, path)
     if found == 0 and con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]:
         raise StoreError(f"{path} is a DuckDB database that audioscan did not create; "
-                         "give --store a folder of its own")
+                         "give `store` a folder of its own")
     for target in range(found + 1, SCHEMA_VERSION + 1):
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             con.execute(MIGRATIONS[target])
             con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     return found
 
 

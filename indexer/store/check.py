@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from audioscan.indexer.errors import StoreError
-from audioscan.indexer.media.windows import WindowSpec, window_starts
+from audioscan.indexer.media.windows import window_starts
+from audioscan.indexer.store import catalog
 from audioscan.indexer.store.segments import checksum, read_segment
 from audioscan.indexer.store.store import Store
 
@@ -25,8 +26,7 @@ def check_store(store: Store) -> list[str]:
     """
     problems: list[str] = []
     for info in store.sets():
-        with store.connect() as con:
-            con.execute("BEGIN TRANSACTION")
+        with store.connect() as con, catalog.transaction(con):
             by_segment = con.execute(
                 "SELECT segment_id, list(id ORDER BY id) FROM windows WHERE set_id = ? GROUP BY segment_id",
                 [info.id]).fetchall()
@@ -45,7 +45,6 @@ def check_store(store: Store) -> list[str]:
                 "SELECT count(*) FROM windows w LEFT JOIN media_sets ms ON ms.media_id = w.media_id "
                 "AND ms.set_id = w.set_id WHERE w.set_id = ? AND w.alive AND ms.media_id IS NULL",
                 [info.id]).fetchone()[0]
-            con.execute("COMMIT")
         expected_ids = {seg: np.asarray(ids, dtype=np.int64) for seg, ids in by_segment}
         for seg_id, file, n_vectors, recorded in segments:
             want = expected_ids.pop(seg_id, np.zeros(0, np.int64))
@@ -58,7 +57,7 @@ def check_store(store: Store) -> list[str]:
             problems.append(f"set {info.name}: {root}/{path} has {n} live windows starting at {start:g} s")
         if orphans:
             problems.append(f"set {info.name}: {orphans} live windows belong to no fully embedded file")
-        win, hop = WindowSpec(info.window, info.hop).samples(info.sample_rate)
+        win, hop = info.window_samples()
         for path, duration, status, recorded, live in counts:
             expected = len(window_starts(round((duration or 0) * info.sample_rate), win, hop))
             if status not in ("ok", "unavailable"):

@@ -10,20 +10,28 @@ touches another's file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ContextManager, Sequence
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from audioscan.indexer.faults import crash_point
-from audioscan.indexer.store.files import segment_name
+from audioscan.indexer.store import catalog
+from audioscan.indexer.store.files import StoreFiles, segment_name
 from audioscan.indexer.store.records import Commit, FileVectors, SetInfo, utcnow
 from audioscan.indexer.store.segments import write_segment
 
 
 class Commits:
-    """Mixed into ``Store`` (which provides ``connect``, ``files``, ``token``, ``reserve_ids``, ``sets``)."""
+    """The commit protocol, mixed into ``Store``, which provides what is declared here."""
+
+    files: StoreFiles
+    token: str
+    connect: Callable[[], ContextManager[duckdb.DuckDBPyConnection]]
+    reserve_ids: Callable[[str, int], int]
+    sets: Callable[[], list[SetInfo]]
+    _require_write: Callable[[], None]
 
     def commit_segments(self, pieces: Sequence[tuple[SetInfo, np.ndarray, np.ndarray]],
                         apply: Callable[[duckdb.DuckDBPyConnection, list[int]], None]) -> None:
@@ -49,19 +57,12 @@ class Commits:
                 checksum = write_segment(path, ids, vectors, info.dtype)
                 rows.append([segment_id, info.id, path.name, len(ids), utcnow(), checksum])
             crash_point("segment-written")
-            with self.connect() as con:
-                con.execute("BEGIN")
-                try:
-                    for row in rows:
-                        con.execute("INSERT INTO segments (id, set_id, file, n_vectors, created_at, checksum) "
-                                    "VALUES (?, ?, ?, ?, ?, ?)", row)
-                    apply(con, [row[0] for row in rows])
-                    con.execute("COMMIT")
-                    committed = True
-                except BaseException:
-                    if not committed:
-                        con.execute("ROLLBACK")
-                    raise
+            with self.connect() as con, catalog.transaction(con):
+                for row in rows:
+                    con.execute("INSERT INTO segments (id, set_id, file, n_vectors, created_at, checksum) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", row)
+                apply(con, [row[0] for row in rows])
+            committed = True
         except BaseException:
             if not committed:
                 for path in written:
@@ -146,8 +147,7 @@ class Commits:
         """Drop an embedding set: its windows, statistics, ANN index and the classifiers trained on
         it.  Its files are retired (deleted after the grace period).  Returns the classifiers dropped."""
         self._require_write()
-        with self.connect() as con:
-            con.execute("BEGIN")
+        with self.connect() as con, catalog.transaction(con):
             files = [r[0] for r in con.execute("SELECT file FROM segments WHERE set_id = ? UNION ALL "
                                                "SELECT file FROM ann_indexes WHERE set_id = ?",
                                                [info.id, info.id]).fetchall()]
@@ -156,5 +156,4 @@ class Commits:
             for table in ("windows", "media_sets", "segments", "ann_indexes", "classifiers"):
                 con.execute(f"DELETE FROM {table} WHERE set_id = ?", [info.id])
             con.execute("DELETE FROM sets WHERE id = ?", [info.id])
-            con.execute("COMMIT")
         return dropped

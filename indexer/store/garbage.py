@@ -16,10 +16,11 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Callable, ContextManager
 
 import duckdb
 
-from audioscan.indexer.store.files import writer_of
+from audioscan.indexer.store.files import StoreFiles, writer_of
 from audioscan.indexer.store.records import utcnow
 
 # Files retired by compaction or an index rebuild are kept this long for readers that
@@ -28,7 +29,12 @@ RETIRE_GRACE_SECONDS = float(os.environ.get("AUDIOSCAN_RETIRE_GRACE", 600))
 
 
 class Garbage:
-    """Garbage collection, mixed into ``Store`` (which provides ``connect``, ``files``, ``token``)."""
+    """Garbage collection, mixed into ``Store``, which provides what is declared here."""
+
+    files: StoreFiles
+    token: str
+    connect: Callable[[], ContextManager[duckdb.DuckDBPyConnection]]
+    _require_write: Callable[[], None]
 
     def _listed(self, con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
         rows = con.execute("SELECT s.name, g.file FROM segments g JOIN sets s ON s.id = g.set_id UNION ALL "

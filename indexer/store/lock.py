@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from audioscan.indexer.errors import StoreError
+from audioscan.indexer.errors import StoreBusyError, StoreError
 
 LOCK_FILE = "LOCK"
 HOLDER_FILE = "WRITER"
@@ -33,7 +33,7 @@ class WriterLock:
         try:
             self._lock.acquire()
         except Timeout:
-            raise StoreError(
+            raise StoreBusyError(
                 f"the store {self.folder} is being written by {self.holder()}; "
                 "wait for it to finish (reading commands work meanwhile)") from None
         except PermissionError:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from audioscan.indexer.media.windows import WindowSpec
+
 
 @dataclass(frozen=True)
 class SetInfo:
@@ -21,6 +23,14 @@ class SetInfo:
     sample_rate: int
     dim: int
     dtype: str
+
+    @property
+    def window_spec(self) -> WindowSpec:
+        return WindowSpec(self.window, self.hop)
+
+    def window_samples(self) -> tuple[int, int]:
+        """(window, hop) in samples at the set's rate."""
+        return self.window_spec.samples(self.sample_rate)
 
 
 @dataclass

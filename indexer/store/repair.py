@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from audioscan.indexer.errors import StoreError
+from audioscan.indexer.store import catalog
 from audioscan.indexer.store.segments import checksum, read_segment
 from audioscan.indexer.store.store import Store
 
@@ -42,8 +43,7 @@ def repair(store: Store) -> RepairReport:
         if not lost:
             continue
         ids = [seg_id for seg_id, _ in lost]
-        with store.connect() as con:
-            con.execute("BEGIN")
+        with store.connect() as con, catalog.transaction(con):
             media = [r[0] for r in con.execute("SELECT DISTINCT media_id FROM windows WHERE set_id = ? AND "
                                                "list_contains(?, segment_id)", [info.id, ids]).fetchall()]
             con.execute("UPDATE windows SET alive = false WHERE set_id = ? AND list_contains(?, media_id)",
@@ -52,7 +52,6 @@ def repair(store: Store) -> RepairReport:
             con.execute("DELETE FROM media_sets WHERE set_id = ? AND list_contains(?, media_id)", [info.id, media])
             con.execute("DELETE FROM segments WHERE list_contains(?, id)", [ids])
             con.execute("DELETE FROM ann_indexes WHERE set_id = ?", [info.id])
-            con.execute("COMMIT")
         for _, file in lost:
             try:
                 store.files.remove(store.files.file(info.name, file))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from audioscan.indexer.store import catalog
 from audioscan.indexer.store.store import Store
 
 
 def store_status(store: Store) -> dict:
     """``{"store", "sets": [...], "media": {"ok", "failed", "missing", "unavailable"},
     "failed": [{"path", "error"}]}``, read in one catalog transaction."""
-    with store.connect() as con:
-        con.execute("BEGIN TRANSACTION")
+    with store.connect() as con, catalog.transaction(con):
         sets = con.execute(
             "SELECT s.name, s.model, s.dim, s.window_s, s.hop_s, "
             "(SELECT count(*) FROM windows w WHERE w.set_id = s.id AND w.alive), "
@@ -19,7 +19,6 @@ def store_status(store: Store) -> dict:
         counts = dict(con.execute("SELECT status, count(*) FROM media GROUP BY status").fetchall())
         failed = con.execute("SELECT r.path, m.path, m.error FROM media m JOIN roots r ON r.id = m.root_id "
                              "WHERE m.status = 'failed' ORDER BY r.path, m.path").fetchall()
-        con.execute("COMMIT")
     return {
         "store": str(store.path.resolve()),
         "sets": [{"name": n, "model": m, "dim": d, "window": w, "hop": h, "windows": c, "segments": g, "behind": b}

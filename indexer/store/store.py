@@ -28,7 +28,7 @@ from typing import Iterator
 import duckdb
 import numpy as np
 
-from audioscan.indexer.errors import StoreError
+from audioscan.indexer.errors import StoreError, StoreNotFoundError
 from audioscan.indexer.store import catalog
 from audioscan.indexer.store.annotations import Annotations
 from audioscan.indexer.store.commit import Commits
@@ -45,11 +45,12 @@ _MEDIA_ID_BLOCK = 256
 
 
 class Store(Annotations, Commits, Garbage):
-    """A store folder; reading is always allowed, changing needs ``write=True``."""
+    """A store folder, opened in one of three modes (see :meth:`open`)."""
 
-    def __init__(self, path: Path, write: bool) -> None:
+    def __init__(self, path: Path, write: bool, annotate: bool = False) -> None:
         self.path = Path(path)
         self.write = write
+        self.annotate = annotate or write
         self.catalog_path = self.path / CATALOG_FILE
         self.files = StoreFiles(self.path)
         self.sets_dir = self.files.sets_dir
@@ -58,10 +59,38 @@ class Store(Annotations, Commits, Garbage):
         self._media_ids: list[int] = []
 
     # ----------------------------------------------------------------- opening
+    @staticmethod
+    def exists(path: Path) -> bool:
+        """Whether ``path`` holds a store's catalog (a build has started there)."""
+        return (Path(path) / CATALOG_FILE).exists()
+
+    @staticmethod
+    def generation(path: Path) -> tuple:
+        """A token that changes whenever a transaction commits to the store at ``path``.
+
+        DuckDB appends every commit to the catalog's write-ahead log and folds the log into
+        the file at checkpoints, so the two files' sizes and times move with every commit.
+        Reading them costs two ``stat`` calls and no catalog connection (which costs tens of
+        milliseconds), so a long-running reader can ask before every question.  A checkpoint
+        alone may move the token too: that costs a reader one needless refresh, never a stale one.
+        """
+        token = []
+        for name in (CATALOG_FILE, CATALOG_FILE + ".wal"):
+            try:
+                found = (Path(path) / name).stat()
+                token.append((found.st_mtime_ns, found.st_size, found.st_ino))
+            except FileNotFoundError:
+                token.append(None)
+        return tuple(token)
+
     @classmethod
     @contextmanager
-    def open(cls, path: Path, write: bool = False) -> Iterator["Store"]:
-        store = cls(path, write)
+    def open(cls, path: Path, write: bool = False, annotate: bool = False) -> Iterator["Store"]:
+        """The store at ``path``: a reader (the default) changes nothing; ``annotate=True`` may
+        also change labels and detectors, without the writer lock, so people label while a
+        long build runs; ``write=True`` holds the writer lock and may change everything.
+        (A reader that finds an older catalog upgrades it once, under the writer lock.)"""
+        store = cls(path, write, annotate)
         if write:
             store._open_writer()
         else:
@@ -74,13 +103,13 @@ class Store(Annotations, Commits, Garbage):
 
     def _refuse_foreign_folder(self) -> None:
         if self.path.exists() and not self.path.is_dir():
-            raise StoreError(f"{self.path} is a file, not a store folder; give --store a folder")
+            raise StoreError(f"{self.path} is a file, not a store folder; give `store` a folder")
         if self.catalog_path.exists() or not self.path.exists():
             return
         others = sorted(p.name for p in self.path.iterdir() if p.name not in _STORE_NAMES)
         if others or any((self.sets_dir).glob("*/*")):
             raise StoreError(f"{self.path} is a folder of other files ({', '.join(others[:3]) or 'sets/'}...), "
-                             "not an audioscan store; give --store an empty or new folder")
+                             "not an audioscan store; give `store` an empty or new folder")
 
     def _open_writer(self) -> None:
         self._refuse_foreign_folder()
@@ -113,8 +142,8 @@ class Store(Annotations, Commits, Garbage):
 
     def _open_reader(self) -> None:
         if not self.catalog_path.exists():
-            raise StoreError(f"there is no audioscan store at {self.path}; "
-                             "run 'audioscan index build FOLDER' first, or pass --store")
+            raise StoreNotFoundError(f"there is no audioscan store at {self.path}; "
+                             "run 'audioscan index build FOLDER' first, or give `store`")
         with self.connect() as con:
             found = catalog.version(con)
         catalog.check_version(found, self.catalog_path)
@@ -147,10 +176,8 @@ class Store(Annotations, Commits, Garbage):
 
     def reserve_ids(self, name: str, count: int) -> int:
         self._require_write()
-        with self.connect() as con:
-            con.execute("BEGIN")
+        with self.connect() as con, catalog.transaction(con):
             first = self._take_ids(con, name, count)
-            con.execute("COMMIT")
         return first
 
     def new_media_id(self) -> int:
@@ -179,14 +206,12 @@ class Store(Annotations, Commits, Garbage):
         name = f"{model}-w{window:g}-h{hop:g}"
         if name in {info.name for info in self.sets()}:  # same model and cut, other weights: keep them apart
             name = f"{name}-{weights_id if valid_set_name(weights_id) and len(weights_id) <= 16 else weights_id[:8]}"
-        with self.connect() as con:
-            con.execute("BEGIN")
+        with self.connect() as con, catalog.transaction(con):
             set_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM sets").fetchone()[0]
             info = SetInfo(set_id, name, model, weights_id, window, hop, sample_rate, dim, dtype)
             con.execute("INSERT INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [info.id, info.name, info.model, info.weights_id, info.window, info.hop,
                          info.sample_rate, info.dim, info.dtype, utcnow()])
-            con.execute("COMMIT")
         self.files.set_dir(info.name, create=True)
         return info
 
@@ -199,12 +224,12 @@ class Store(Annotations, Commits, Garbage):
             if len(sets) == 1:
                 return sets[0]
             raise StoreError("the store holds several embedding sets (" + ", ".join(s.name for s in sets)
-                             + "); choose one with --model")
+                             + "); choose one with `model`")
         matches = [s for s in sets if s.name == name] or [s for s in sets if s.model == name.upper()]
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise StoreError(f"no embedding set for '{name}' in this store; it has: "
+            raise StoreNotFoundError(f"no embedding set for '{name}' in this store; it has: "
                              + ", ".join(s.name for s in sets))
         raise StoreError(f"'{name}' matches several sets (" + ", ".join(s.name for s in matches)
                          + "); give the full set name")
@@ -212,13 +237,11 @@ class Store(Annotations, Commits, Garbage):
     def ensure_root(self, root: Path) -> int:
         self._require_write()
         text = str(root)
-        with self.connect() as con:
-            con.execute("BEGIN")
+        with self.connect() as con, catalog.transaction(con):
             row = con.execute("SELECT id FROM roots WHERE path = ?", [text]).fetchone()
             if row is None:
                 row = con.execute("SELECT coalesce(max(id), 0) + 1 FROM roots").fetchone()
                 con.execute("INSERT INTO roots VALUES (?, ?, ?)", [row[0], text, utcnow()])
-            con.execute("COMMIT")
         return row[0]
 
     def roots(self) -> dict[int, Path]:
@@ -229,13 +252,11 @@ class Store(Annotations, Commits, Garbage):
     def adopt_root(self, child_id: int, parent_id: int, prefix: str) -> None:
         """Fold a root into one that contains it (its files keep their ids, vectors and labels)."""
         self._require_write()
-        with self.connect() as con:
-            con.execute("BEGIN")
+        with self.connect() as con, catalog.transaction(con):
             con.execute("UPDATE media SET root_id = ?, path = ? || path WHERE root_id = ?", [parent_id, prefix, child_id])
             con.execute("UPDATE non_media SET root_id = ?, path = ? || path WHERE root_id = ?",
                         [parent_id, prefix, child_id])
             con.execute("DELETE FROM roots WHERE id = ?", [child_id])
-            con.execute("COMMIT")
 
     def forget(self, root_id: int, scope: str = "") -> int:
         """Drop the windows of every file of a root (or of its subfolder ``scope``), on purpose.
@@ -244,15 +265,13 @@ class Store(Annotations, Commits, Garbage):
         Returns how many files were forgotten.
         """
         self._require_write()
-        with self.connect() as con:
-            con.execute("BEGIN")
+        with self.connect() as con, catalog.transaction(con):
             ids = [r[0] for r in con.execute("SELECT id FROM media WHERE root_id = ? AND starts_with(path, ?) "
                                              "AND status <> 'missing'", [root_id, scope]).fetchall()]
             con.execute("UPDATE windows SET alive = false WHERE alive AND list_contains(?, media_id)", [ids])
             con.execute("DELETE FROM media_sets WHERE list_contains(?, media_id)", [ids])
             con.execute("UPDATE media SET status = 'missing', error = 'forgotten with index forget', "
                         "updated_at = ? WHERE list_contains(?, id)", [utcnow(), ids])
-            con.execute("COMMIT")
         return len(ids)
 
     # ----------------------------------------------------------------- media
@@ -305,18 +324,15 @@ class Store(Annotations, Commits, Garbage):
 
     def record_run(self, command: str, started: dt.datetime, stats: dict) -> None:
         self._require_write()
-        with self.connect() as con:
-            con.execute("BEGIN")
+        with self.connect() as con, catalog.transaction(con):
             run_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
             con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?)", [run_id, command, started, utcnow(),
                                                                    json.dumps(stats)])
-            con.execute("COMMIT")
 
     # ----------------------------------------------------------------- reading
     def snapshot(self, info: SetInfo, stats: bool = False) -> Snapshot:
         """The set as of the last commit, read in one catalog transaction (see ``snapshot``)."""
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
+        with self.connect() as con, catalog.transaction(con):
             windows = con.execute("SELECT id, media_id, start_s, end_s, segment_id FROM windows "
                                   "WHERE set_id = ? AND alive ORDER BY id", [info.id]).fetchnumpy()
             segments = [SegmentRow(*row) for row in con.execute(
@@ -326,7 +342,6 @@ class Store(Annotations, Commits, Garbage):
                 "SELECT part, file, kind, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchall()}
             media = self._media(con)
             file_stats = self._file_stats(con, info) if stats else None
-            con.execute("COMMIT")
         return Snapshot(info, self.files, windows["id"].astype(np.int64), windows["media_id"].astype(np.int64),
                         windows["start_s"].astype(np.float64), windows["end_s"].astype(np.float64),
                         windows["segment_id"].astype(np.int64), segments, media, ann, file_stats)

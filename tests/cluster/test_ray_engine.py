@@ -152,5 +152,5 @@ def test_actor_pools_that_could_never_start_are_one_sentence(resources, options)
     from audioscan.indexer.errors import EngineError
     from audioscan.indexer.ray_engine import RayOptions, _actor_count
 
-    with pytest.raises(EngineError, match="give --actors"):
+    with pytest.raises(EngineError, match="give actors"):
         _actor_count(_cluster(resources), RayOptions(**options))

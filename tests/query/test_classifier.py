@@ -88,12 +88,12 @@ def test_too_few_examples_and_unknown_kinds_are_sentences():
 
 
 def test_versions_are_kept_up_to_five(world):
-    with Store.open(world / "store") as store:
+    with Store.open(world / "store", annotate=True) as store:
         for _ in range(7):
             classifiers.save(store, classifiers.fit(_toy(5, 10), "gag", "gag", 1, "logreg", "file"))
         with store.connect() as con:
             versions = [r[0] for r in con.execute("SELECT version FROM classifiers ORDER BY version").fetchall()]
         assert versions == [3, 4, 5, 6, 7]
         assert classifiers.load(store, "gag").version == 7 and classifiers.load(store, "gag", 4).version == 4
-        with pytest.raises(QueryError, match="no classifier 'nope'"):
+        with pytest.raises(QueryError, match="no detector 'nope'"):
             classifiers.load(store, "nope")

@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from audioscan.cli import main
 from audioscan.indexer.store.store import Store
 from audioscan.query.export import file_names, write_audacity
-from audioscan.query.formats import Moment, to_csv
-from audioscan.query.labels import list_labels, parse_csv
+from audioscan.query.formats import to_csv
+from audioscan.query.moments import Moment
+from audioscan.query.labels import parse_csv
 from tests.conftest import tone_file
 from tests.query.helpers import cli, label_sirens
 
@@ -51,7 +52,7 @@ def test_duplicates_unknown_ids_and_contradictions(world):
     again = cli(world, "labels", "add", "long.mkv", "20", "30", "siren")
     assert again.exit_code == 0 and "nothing added" in again.stdout
     with Store.open(world / "store") as store:
-        assert len(list_labels(store, "siren")) == 1
+        assert len(store.labels("siren")) == 1
     _sentence(cli(world, "labels", "remove", "999"))
     clash = cli(world, "labels", "add", "long.mkv", "25", "40", "siren", "--negative")
     assert clash.exit_code == 0 and "overlap" in clash.stderr

@@ -4,7 +4,7 @@ import pytest
 
 from audioscan.indexer.store.store import Store
 from audioscan.query.errors import QueryError
-from audioscan.query.labels import all_media, list_labels, parse_audacity, parse_csv, resolve_media
+from audioscan.query.labels import all_media, parse_audacity, parse_csv, resolve_media
 from tests.query.helpers import cli
 
 
@@ -53,7 +53,7 @@ def test_csv_and_audacity_import_and_export_round_trip(world):
     assert (world / "tracks" / "knock.txt").read_text() == "10.000000\t20.000000\tsiren (negative)\n"
     cli(world, "labels", "import", str(world / "tracks" / "knock.txt"), "--media", "knock.mp3")  # round trip
     with Store.open(world / "store") as store:
-        knock = [i for i in list_labels(store) if i.media.rel == "knock.mp3"]
+        knock = [i for i in store.labels() if i.media.rel == "knock.mp3"]
     # Importing what is already there adds nothing: the round trip is exact, not doubled.
     assert [(i.label, i.start, i.end, i.positive) for i in knock] == [("siren", 10.0, 20.0, False)]
 
@@ -75,7 +75,7 @@ def test_labels_of_a_deleted_file_are_kept_and_reported(world):
     (world / "media" / "knock.mp3").unlink()
     assert cli(world, "index", "build", str(world / "media")).exit_code == 0
     with Store.open(world / "store") as store:
-        (item,) = list_labels(store)
+        (item,) = store.labels()
     assert item.media.status == "missing"
     assert "file missing" in cli(world, "labels", "list").stdout
 
@@ -87,4 +87,4 @@ def test_labels_and_reads_work_while_a_build_holds_the_writer_lock(world):
         refused = cli(world, "index", "build", str(world / "media"))
         assert refused.exit_code != 0 and "is being written by process" in refused.stderr
     with Store.open(world / "store") as store:
-        assert [i.label for i in list_labels(store)] == ["knock"]
+        assert [i.label for i in store.labels()] == ["knock"]

@@ -65,22 +65,16 @@ def test_raven_and_audacity_files_round_trip(world):
     assert lines[0].split("\t")[:7] == ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)",
                                          "Low Freq (Hz)", "High Freq (Hz)"]
     assert "Begin File" in lines[0] and len(lines) == 4
-    with Store.open(world / "store") as store:
-        before = sorted((i.media.rel, i.start, i.end, i.positive) for i in _labels(store))
-        store.remove_labels([i.id for i in _labels(store)])
+    with Store.open(world / "store", annotate=True) as store:
+        before = sorted((i.media.rel, i.start, i.end, i.positive) for i in store.labels())
+        store.remove_labels([i.id for i in store.labels()])
     assert cli(world, "labels", "import", str(raven)).exit_code == 0
     with Store.open(world / "store") as store:
-        assert sorted((i.media.rel, i.start, i.end, i.positive) for i in _labels(store)) == before
+        assert sorted((i.media.rel, i.start, i.end, i.positive) for i in store.labels()) == before
     tracks = world / "tracks"
     assert cli(world, "labels", "list", "--format", "audacity", "--out-dir", str(tracks)).exit_code == 0
     assert cli(world, "labels", "import", str(tracks / "long.txt"), "--media", "long.mkv").stdout.startswith(
         "imported 0")  # the same labels: nothing new
-
-
-def _labels(store):
-    from audioscan.query.labels import list_labels
-
-    return list_labels(store)
 
 
 def test_edl_and_markers_carry_timecodes_that_parse_back(world):

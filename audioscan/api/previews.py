@@ -1,4 +1,4 @@
-"""What the page plays and shows: a moment as WAV bytes, and a small spectrogram picture.
+"""What a listener plays and sees of a moment: WAV bytes, and a small spectrogram picture.
 
 Both are made on demand from the source file (by indexed media id and a bounded time
 range, never a path from a request), so nothing is cached on disk.

@@ -1,0 +1,12 @@
+"""Moments out and in: writing them in other programs' formats, reading times people type.
+
+A :class:`Moment` is what every list of results is made of (search hits, detections,
+suggestions, labels to export); these functions are the one way front-ends print,
+write and read them.
+"""
+
+from audioscan.query.export import write_file, write_moments
+from audioscan.query.moments import Moment
+from audioscan.query.timecode import parse_time, timecode
+
+__all__ = ["Moment", "parse_time", "timecode", "write_file", "write_moments"]
