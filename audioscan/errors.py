@@ -57,3 +57,9 @@ class BusyError(UserError):
     """The store is held by another writer; the same request can succeed later."""
 
     kind = "busy"
+
+
+class TooLargeError(UserError):
+    """What was given is larger than this program takes (an hours-long query clip, say)."""
+
+    kind = "too_large"

@@ -29,7 +29,7 @@ import numpy as np
 
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader
 from audioscan.query import quality
-from audioscan.query.errors import QueryError, QueryNotFoundError
+from audioscan.query.errors import QueryError, QueryNotFoundError, quoted
 from audioscan.query.training import TrainingSet
 
 KINDS = ("logreg", "hgb")
@@ -51,7 +51,7 @@ def _base_estimator(kind: str):
         return LogisticRegression(class_weight="balanced", max_iter=2000, C=LOGREG_C)
     if kind == "hgb":
         return HistGradientBoostingClassifier(max_iter=200, max_depth=5, learning_rate=0.1, random_state=42)
-    raise QueryError(f"unknown classifier '{kind}'; choose one of {', '.join(KINDS)}")
+    raise QueryError(f"unknown classifier {quoted(kind)}; choose one of {', '.join(KINDS)}")
 
 
 @dataclass

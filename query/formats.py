@@ -21,7 +21,7 @@ import io
 import json
 from pathlib import Path
 
-from audioscan.query.errors import QueryError
+from audioscan.query.errors import QueryError, quoted
 from audioscan.query.moments import Moment
 from audioscan.query.timecode import nominal_fps, timecode, to_frames
 
@@ -60,7 +60,7 @@ def render(fmt: str, moments: list[Moment], use_timecode: bool = False, combined
         return to_markers(moments)
     if fmt == "audacity":
         return audacity_track([(m.start, m.end, _audacity_text(m)) for m in moments])
-    raise QueryError(f"unknown format '{fmt}'; use one of {', '.join(TEXT_FORMATS)}")
+    raise QueryError(f"unknown format {quoted(fmt)}; use one of {', '.join(TEXT_FORMATS)}")
 
 
 def to_csv(moments: list[Moment], use_timecode: bool = False) -> str:
@@ -117,6 +117,7 @@ def parse_raven(text: str, source: str) -> list[tuple[str | None, str, float, fl
     out = []
     for number, line in enumerate(lines[1:], start=2):
         cells = line.split("\t")
+        cells += [""] * (len(header) - len(cells))  # a short row (an editor dropped empty cells) reads as empty
         if "View" in where and cells[where["View"]].startswith("Waveform"):
             continue  # Raven lists each selection once per view; the spectrogram row is enough
         try:

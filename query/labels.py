@@ -17,11 +17,12 @@ from pathlib import Path
 from audioscan.indexer.store.annotations import Label
 from audioscan.indexer.store.snapshot import MediaInfo
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader
-from audioscan.query.errors import QueryError, QueryNotFoundError
+from audioscan.query.errors import QueryError, QueryNotFoundError, quoted
 from audioscan.query import formats
 from audioscan.query.formats import safe_cell, unsafe_cell
 from audioscan.query.timecode import parse_time
 
+MAX_LABEL_LENGTH = 200
 # Slack for times a little past the decoded end (editors round durations up).
 _END_SLACK = 0.5
 _TRUE = {"1", "true", "yes", "y", "negative", "neg", "no-match"}
@@ -49,9 +50,9 @@ def resolve_media(store: StoreReader, text: str, media: list[Media] | None = Non
     if len(named) == 1:
         return named[0]
     if len(named) > 1:
-        raise QueryError(f"'{text}' matches {len(named)} indexed files (" + ", ".join(m.rel for m in named[:4])
+        raise QueryError(f"{quoted(text)} matches {len(named)} indexed files (" + ", ".join(m.rel for m in named[:4])
                          + "); give more of its path")
-    raise QueryNotFoundError(f"'{text}' is not an indexed media file; check the path or run 'audioscan index build'")
+    raise QueryNotFoundError(f"{quoted(text, 120)} is not an indexed media file; check the path or run 'audioscan index build'")
 
 
 def check_times(media: Media, start: float, end: float, marker: bool) -> None:
@@ -69,13 +70,23 @@ def check_times(media: Media, start: float, end: float, marker: bool) -> None:
                          "for a single moment use `marker`")
 
 
+def check_label_name(name: str) -> None:
+    """A label is a name, not a block of text: it travels into Raven, Audacity and EDL files,
+    file names and the page, where a line break or tab would forge rows of its own."""
+    if not name.strip():
+        raise QueryError("a label needs a name (e.g. 'gag')")
+    if len(name) > MAX_LABEL_LENGTH:
+        raise QueryError(f"a label name may have at most {MAX_LABEL_LENGTH} characters; this one has {len(name)}")
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in name):
+        raise QueryError(f"the label {quoted(name)} holds control characters (line breaks, tabs); give a plain name")
+
+
 def add_labels(store: StoreAnnotator, rows: list[tuple[Media, str, float, float | None, bool]], source: str) -> list[int]:
     """Add (media, label, start, end or None for a marker, positive) rows in one transaction;
     a row equal to one already stored is not added again.  Returns the ids of those added."""
     prepared = []
     for media, label, start, end, positive in rows:
-        if not label.strip():
-            raise QueryError("a label needs a name (e.g. 'gag')")
+        check_label_name(label)
         marker = end is None
         end = start if marker else end
         check_times(media, float(start), float(end), marker)
@@ -113,9 +124,9 @@ def _number(text: str, what: str, where: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise QueryError(f"{where}: '{text}' is not a number of seconds for {what}") from None
+        raise QueryError(f"{where}: {quoted(text)} is not a number of seconds for {what}") from None
     if not math.isfinite(value):
-        raise QueryError(f"{where}: '{text}' is not a finite number of seconds for {what}")
+        raise QueryError(f"{where}: {quoted(text)} is not a finite number of seconds for {what}")
     return value
 
 
@@ -168,7 +179,11 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool,
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = [r for r in csv.reader(io.StringIO(text), dialect) if r and any(c.strip() for c in r)]
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        rows = [r for r in reader if r and any(c.strip() for c in r)]
+    except csv.Error as err:  # a cell past the csv module's field limit, a NUL byte, a broken quote
+        raise QueryError(f"{source} line {reader.line_num}: {err}; is it a CSV file?") from None
     if not rows:
         return []
     columns = ["path", "start", "end", "label", "negative"]

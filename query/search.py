@@ -24,10 +24,13 @@ from audioscan.indexer.media.windows import window_starts
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
 from audioscan.models.errors import ModelError
-from audioscan.query.errors import QueryError
+from audioscan.query.errors import QueryError, QueryTooLargeError
 from audioscan.query.moments import Moment
 
 _EMBED_BATCH = 16
+# A query is an example of a sound, not a recording to index: decoding stops past this, so
+# an hours-long (or hours-of-silence) upload costs the same memory as a ten-minute one.
+MAX_QUERY_SECONDS = 600.0
 # Beyond this many candidates re-ranking them is slower than reading every vector.
 _ANN_MAX_FETCH = 4096
 
@@ -49,10 +52,15 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
         shown = "its end" if end is None else f"{end:g}"
         raise QueryError(f"`start` {start:g} and `end` {shown} do not make a time range; "
                          "give finite seconds with `start` before `end`")
+    choose = f"a query clip may last {MAX_QUERY_SECONDS:g} s at most; give `start` and `end` around the sound you mean"
+    if end is not None and end - start > MAX_QUERY_SECONDS:
+        raise QueryTooLargeError(f"{start:g}-{end:g} s is too long: {choose}", value=end - start)
     try:
-        audio = decode_all(path, info.sample_rate, start, end)
+        audio = decode_all(path, info.sample_rate, start, start + MAX_QUERY_SECONDS + 1 if end is None else end)
     except MediaError as err:
         raise QueryError(f"cannot read {path}: {err.template}") from err
+    if len(audio) > MAX_QUERY_SECONDS * info.sample_rate:
+        raise QueryTooLargeError(f"{path.name} is too long: {choose}")
     if not len(audio) or not np.abs(audio).max() > 0:
         raise QueryError(f"{path} has no audio between {start:g} s and "
                          f"{'its end' if end is None else f'{end:g} s'}; check `start`/`end`")
@@ -79,6 +87,11 @@ def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float) -> tupl
     if not len(mine):
         media = snapshot.media.get(media_id)
         duration = media.duration if media else None
+        if media is not None and media.status != "ok":
+            why = {"missing": "is gone from disk", "failed": "could not be indexed",
+                   "unavailable": "is on a folder that cannot be read now"}.get(media.status, "is not indexed")
+            raise QueryError(f"{rel} {why}, so it has no stored windows to search from; "
+                             "'audioscan index status' says more")
         if duration is not None and not 0 <= at <= duration:
             raise QueryError(f"`at` {at:g} is outside {rel}, which lasts {duration:.1f} s", value=at)
         raise QueryError(f"{rel} has no vectors in set {snapshot.info.name}; index it with that model first")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import re
 
-from audioscan.query.errors import QueryError
+from audioscan.query.errors import QueryError, quoted
 
-_CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d*)?)$")
+# Hours are bounded so that no typed time overflows a float or Python's integer-string limit.
+_CLOCK = re.compile(r"^(?:(\d{1,7}):)?(\d{1,2}):(\d{1,2}(?:\.\d{0,9})?)$")
 DEFAULT_FPS = 25.0  # for audio-only files, which have no frame rate of their own
 
 
@@ -26,16 +27,18 @@ def parse_time(text: str | float) -> float:
         if found:
             hours, minutes, seconds = found.groups()
             if int(minutes) >= 60 and hours is not None or float(seconds) >= 60:
-                raise QueryError(f"'{raw}' is not a time: minutes and seconds go up to 59")
+                raise QueryError(f"{quoted(raw)} is not a time: minutes and seconds go up to 59")
             value = int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
         else:
             try:
+                if len(raw) > 64:  # no time is written that long
+                    raise ValueError(raw)
                 value = float(raw)
             except ValueError:
-                raise QueryError(f"'{raw}' is not a time; write seconds (754.5), minutes:seconds (12:34.5) "
+                raise QueryError(f"{quoted(raw)} is not a time; write seconds (754.5), minutes:seconds (12:34.5) "
                                  "or hours:minutes:seconds (1:02:03.250)") from None
     if not math.isfinite(value):
-        raise QueryError(f"'{text}' is not a finite time")
+        raise QueryError(f"{quoted(text)} is not a finite time")
     return value
 
 

@@ -37,7 +37,7 @@ from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.models import registry
 from audioscan.models.errors import ModelError
 from audioscan.indexer.store.protocols import StoreReader
-from audioscan.query.errors import QueryError
+from audioscan.query.errors import QueryError, quoted
 from audioscan.query.labels import Label
 
 TOLERANCE = 12.0
@@ -153,7 +153,7 @@ def training_set(store: StoreReader, snapshot: Snapshot, label: str, normalize: 
     info = snapshot.info
     labels = [item for item in store.labels(label) if item.media.status == "ok"]
     if not labels:
-        raise QueryError(f"there are no labels named '{label}' on indexed files; add some with "
+        raise QueryError(f"there are no labels named {quoted(label)} on indexed files; add some with "
                          "'audioscan labels add FILE START END LABEL'")
     by_media: dict[int, list[Label]] = {}
     for item in labels:
@@ -196,7 +196,8 @@ def training_set(store: StoreReader, snapshot: Snapshot, label: str, normalize: 
     features = Normalizer.load(snapshot, normalize).apply(vectors, snapshot.media_ids[positions])
     total = len(positive) + len(hard) + unlabelled_windows
     return TrainingSet(features, y, snapshot.ids[positions], len(positive), len(hard), len(auto), len(library),
-                       groups, weights, len(np.unique(groups[y == 1])), len(positive) / max(total, 1), grouping)
+                       groups, weights, len(np.unique(_stretches(snapshot, positions[y == 1]))),
+                       len(positive) / max(total, 1), grouping)
 
 
 def _library_negatives(snapshot: Snapshot, labelled: set[int], count: int, rng: np.random.RandomState) -> np.ndarray:
@@ -223,14 +224,20 @@ def _groups(snapshot: Snapshot, positions: np.ndarray, y: np.ndarray) -> tuple[n
     media = snapshot.media_ids[positions]
     if len(np.unique(media[y == 1])) >= 2:
         return np.unique(media, return_inverse=True)[1].reshape(-1), "file"
-    groups = np.zeros(len(positions), dtype=np.int64)
+    return _stretches(snapshot, positions), "stretch"
+
+
+def _stretches(snapshot: Snapshot, positions: np.ndarray) -> np.ndarray:
+    """A number per window: windows of one file that overlap (directly or through others) share it."""
+    media = snapshot.media_ids[positions]
+    stretch = np.zeros(len(positions), dtype=np.int64)
     order = np.lexsort((snapshot.starts[positions], media))
-    group, last_media, reach = -1, None, -np.inf
+    number, last_media, reach = -1, None, -np.inf
     for i in order:
         start, end = snapshot.starts[positions[i]], snapshot.ends[positions[i]]
         if media[i] != last_media or start >= reach:
-            group += 1
+            number += 1
             last_media, reach = media[i], end
         reach = max(reach, end)
-        groups[i] = group
-    return groups, "stretch"
+        stretch[i] = number
+    return stretch

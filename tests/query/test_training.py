@@ -70,3 +70,13 @@ def test_per_file_z_scores_use_the_stats_stored_by_the_build(world):
         flat = Normalizer.load(snapshot, "global").apply(vectors, media)
         assert np.allclose(flat.mean(0), 0, atol=1e-3)
         assert np.array_equal(Normalizer.load(snapshot, "none").apply(vectors, media), vectors)
+
+
+def test_positive_regions_are_separate_stretches_not_files(world):
+    """Three sirens in two files are three examples (counting files said two)."""
+    label_sirens(world)  # long.mkv 20-30, other.flac 30-40
+    assert cli(world, "labels", "add", "long.mkv", "200", "210", "siren").exit_code == 0
+    with Store.open(world / "store") as store:
+        info = store.find_set()
+        data = training_set(store, store.snapshot(info, stats=True), "siren", negatives="labelled")
+    assert data.grouping == "file" and data.positive_regions == 3
