@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from query_bench import make_store  # noqa: E402
 
 from audioscan.api import Library  # noqa: E402
-from audioscan.web.app import CSRF_HEADER, create_app  # noqa: E402
+from audioscan.web.app import create_app  # noqa: E402
+from audioscan.web.gate import CSRF_HEADER  # noqa: E402
 from tests.web.conftest import Server  # noqa: E402
 
 

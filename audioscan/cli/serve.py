@@ -32,12 +32,17 @@ def serve(obj, port: int, host: str) -> None:
     """
     import uvicorn
 
-    from audioscan.web.app import create_app
+    from audioscan.web.app import allowed_hosts, create_app
+    from audioscan.web.server import config
 
     token = None if is_local(host) else secrets.token_urlsafe(24)
-    app = create_app(obj.library, token)
+    app = create_app(obj.library, token, hosts=allowed_hosts(host))
     app.state.web.searcher.index()  # load the vectors (and fail clearly on a missing store) before listening
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"audioscan is serving {obj.store} at {url}  (Ctrl-C stops it)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if token:
+        click.echo("warning: this page has no TLS, so the token and everything you hear cross the network in "
+                   "clear; on a network you do not trust, serve on 127.0.0.1 and reach it through an SSH tunnel: "
+                   f"ssh -L {port}:127.0.0.1:{port} THIS_MACHINE", err=True)
+    uvicorn.Server(config(app, host, port)).run()

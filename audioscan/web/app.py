@@ -4,26 +4,27 @@ A Starlette app over the Python API.  It keeps the store's vectors loaded
 (:class:`~audioscan.api.searcher.Searcher`), so a search costs milliseconds.  The
 routes live by tab: ``search`` (search, play, spectrogram), ``labels``, ``detectors``
 (train, detections, suggestions, rollback), ``exports`` and ``library_tab`` (status and
-builds); each handler finds the app's state as ``request.app.state.web``.
+builds); each handler finds the app's state as ``request.app.state.web`` and checks
+what it reads with ``inputs``.
 
-Safety: it listens on 127.0.0.1 unless told otherwise, and then every request needs
-the access token printed at start-up (``?token=`` once, then a cookie).  Every
-request that changes anything is a POST carrying the page's CSRF token in a header,
-which a page of another site cannot send.  Media are served only by indexed media id
-and a bounded time range, never by a path from the request.
+Safety (see ``gate``): only the host names it was started for are answered, every
+change is a POST from this page carrying its CSRF token, off loopback every request
+needs the access token printed at start-up, bodies and decoded clips are bounded, and a
+strict Content-Security-Policy lets no script run but the page's own file.  Media are
+served only by indexed media id and a bounded time range, never by a path from the request.
 """
 
 from __future__ import annotations
 
-import hmac
+import logging
 import secrets
+import socket
 import threading
 from importlib import resources
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -31,11 +32,13 @@ from starlette.routing import Route
 from audioscan.api import Library, UserError
 from audioscan.api.previews import MAX_SPAN_SECONDS
 from audioscan.web import detectors, exports, labels, library_tab, search
+from audioscan.web.gate import LOOPBACK_NAMES, TOKEN_COOKIE, BodyTooLarge, Gate, host_name
+from audioscan.web.inputs import BadInput
 
-CSRF_HEADER = "x-audioscan-csrf"
-TOKEN_COOKIE = "audioscan_token"
+LOG = logging.getLogger("audioscan.web")
 # The HTTP status of each kind of user error (audioscan.errors.UserError.kind).
-_STATUS = {"invalid": 400, "not_found": 404, "busy": 409}
+_STATUS = {"invalid": 400, "not_found": 404, "busy": 409, "too_large": 413}
+_ASSETS = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
 
 
 class Web:
@@ -49,26 +52,22 @@ class Web:
         self.build_state: dict = {"running": False}
         self.build_lock = threading.Lock()
 
-    def allowed(self, request: Request) -> bool:
-        if self.access_token is None:
-            return True
-        given = request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
-        return hmac.compare_digest(given, self.access_token)
-
-    def check_post(self, request: Request) -> None:
-        if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), self.csrf):
-            raise PermissionError("missing or wrong CSRF token")
-
     def media(self, media_id: int, start: float, end: float) -> Path:
-        """The indexed media file and a checked range, or ValueError."""
+        """The indexed media file and a checked range, or LookupError / BadInput."""
         snapshot = self.searcher.snapshot
         media = snapshot.media.get(media_id)
         if media is None or media.status != "ok":
             raise LookupError("no such indexed media")
         duration = media.duration or 0.0
         if not (0 <= start < end <= duration + 1.0) or end - start > MAX_SPAN_SECONDS:
-            raise ValueError(f"the range must lie inside the file and last at most {MAX_SPAN_SECONDS:g} s")
+            raise BadInput(f"the range must lie inside the file and last at most {MAX_SPAN_SECONDS:g} s")
         return Path(media.path)
+
+    def media_path(self, media_id: int) -> str:
+        media = self.searcher.snapshot.media.get(media_id)
+        if media is None:
+            raise LookupError(f"no indexed media with id {media_id}")
+        return media.path
 
     def hits(self, hits, label: str = "") -> list[dict]:
         by_path = {m.path: m.id for m in self.searcher.snapshot.media.values()}
@@ -76,38 +75,61 @@ class Web:
                  "end": round(h.end, 3), "score": round(h.score, 4), "label": label} for h in hits]
 
 
+def allowed_hosts(host: str) -> frozenset[str]:
+    """The names a browser may use to reach a server listening on ``host``: loopback names,
+    the host itself, and - listening on every address - this machine's names and addresses."""
+    names = set(LOOPBACK_NAMES) | {host_name(host if ":" not in host else f"[{host}]")}
+    if host in ("0.0.0.0", "::", ""):
+        machine = {socket.gethostname(), socket.getfqdn()}
+        for name in list(machine):
+            try:
+                machine |= {info[4][0] for info in socket.getaddrinfo(name, None)}
+            except OSError:
+                continue
+        names |= {name.lower() for name in machine}
+    return frozenset(names)
+
+
 async def page(request: Request) -> Response:
     web: Web = request.app.state.web
     html = resources.files("audioscan.web").joinpath("page.html").read_text(encoding="utf-8")
-    response = HTMLResponse(html.replace("{{CSRF}}", web.csrf))
+    response = HTMLResponse(html.replace("{{CSRF}}", web.csrf), headers={"Cache-Control": "no-store"})
     if web.access_token and request.query_params.get("token"):
         response.set_cookie(TOKEN_COOKIE, web.access_token, httponly=True, samesite="strict")
     return response
 
 
-async def guard(request: Request, call_next) -> Response:
-    """The token, the CSRF header on every POST, and every failure as JSON with its status."""
-    web: Web = request.app.state.web
-    if not web.allowed(request):
-        return JSONResponse({"error": "this server needs the access token printed when it started"},
-                            status_code=401)
-    try:
-        if request.method == "POST":
-            web.check_post(request)
-        return await call_next(request)
-    except PermissionError as err:
-        return JSONResponse({"error": str(err)}, status_code=403)
-    except (ValueError, KeyError) as err:
-        return JSONResponse({"error": str(err).strip("'\"")}, status_code=400)
-    except LookupError as err:
-        return JSONResponse({"error": str(err)}, status_code=404)
-    except UserError as err:
-        return JSONResponse({"error": str(err)}, status_code=_STATUS.get(err.kind, 400))
+async def asset(request: Request) -> Response:
+    name = request.url.path.lstrip("/")
+    text = resources.files("audioscan.web").joinpath(name).read_text(encoding="utf-8")
+    return Response(text, media_type=_ASSETS[name], headers={"Cache-Control": "no-cache"})
 
 
-def create_app(library: Library, access_token: str | None = None) -> Starlette:
-    routes = [Route("/", page), *search.ROUTES, *labels.ROUTES, *detectors.ROUTES, *exports.ROUTES,
-              *library_tab.ROUTES]
-    app = Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)])
-    app.state.web = Web(library, access_token)
+async def _bad_input(request: Request, err: Exception) -> Response:
+    return JSONResponse({"error": str(err).strip("'\"")}, status_code=400)
+
+
+async def _not_found(request: Request, err: Exception) -> Response:
+    return JSONResponse({"error": str(err).strip("'\"")}, status_code=404)
+
+
+async def _too_large(request: Request, err: Exception) -> Response:
+    return JSONResponse({"error": "the request is too large"}, status_code=413)
+
+
+async def _user_error(request: Request, err: UserError) -> Response:
+    return JSONResponse({"error": str(err)}, status_code=_STATUS.get(err.kind, 400))
+
+
+def create_app(library: Library, access_token: str | None = None,
+               hosts: frozenset[str] = LOOPBACK_NAMES) -> Starlette:
+    """The page's app over ``library``; ``hosts`` are the names it answers to (see :func:`allowed_hosts`)."""
+    web = Web(library, access_token)
+    routes = [Route("/", page), *(Route(f"/{name}", asset) for name in _ASSETS), *search.ROUTES, *labels.ROUTES,
+              *detectors.ROUTES, *exports.ROUTES, *library_tab.ROUTES]
+    handlers = {BadInput: _bad_input, ValueError: _bad_input, KeyError: _bad_input, LookupError: _not_found,
+                BodyTooLarge: _too_large, UserError: _user_error}
+    app = Starlette(routes=routes, exception_handlers=handlers,
+                    middleware=[Middleware(Gate, hosts=hosts, csrf=lambda: web.csrf, access_token=access_token)])
+    app.state.web = web
     return app

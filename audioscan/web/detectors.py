@@ -7,21 +7,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from audioscan.web.inputs import Number, Text, json_fields, query_fields
+
+_DETECTIONS = {"name": (Text(), True), "version": (Number(1, whole=True), False), "threshold": (Number(0, 1), False),
+               "page": (Number(1, 1e6, whole=True), False), "per_page": (Number(1, 200, whole=True), False)}
+
 
 async def train(request: Request) -> Response:
-    body = await request.json()
+    body = await json_fields(request, {"name": (Text(), True), "label": (Text(), False)})
     library = request.app.state.web.library
-    detector = await run_in_threadpool(lambda: library.train(str(body["name"]), label=body.get("label") or None))
+    detector = await run_in_threadpool(lambda: library.train(body["name"], label=body["label"]))
     return JSONResponse(detector.summary())
 
 
 async def detections(request: Request) -> Response:
     web = request.app.state.web
-    params = request.query_params
-    version = int(params["version"]) if params.get("version") else None
-    detector = await run_in_threadpool(lambda: web.library.detector(params["name"], version=version))
-    found = await run_in_threadpool(detector.rescore, float(params.get("threshold", 0.0)))
-    page_size, number = int(params.get("per_page", 20)), int(params.get("page", 1))
+    params = query_fields(request, _DETECTIONS)
+    detector = await run_in_threadpool(lambda: web.library.detector(params["name"], version=params["version"]))
+    found = await run_in_threadpool(detector.rescore, params["threshold"] or 0.0)
+    page_size, number = params["per_page"] or 20, params["page"] or 1
     chosen = found[(number - 1) * page_size: number * page_size]
     return JSONResponse({"total": len(found), "page": number, "hits": web.hits(chosen, detector.classifier.label),
                          "version": detector.version})
@@ -29,14 +33,15 @@ async def detections(request: Request) -> Response:
 
 async def suggestions(request: Request) -> Response:
     web = request.app.state.web
-    detector = await run_in_threadpool(web.library.detector, request.query_params["name"])
-    found = await run_in_threadpool(detector.suggest, int(request.query_params.get("n", 10)))
+    params = query_fields(request, {"name": (Text(), True), "n": (Number(1, 200, whole=True), False)})
+    detector = await run_in_threadpool(web.library.detector, params["name"])
+    found = await run_in_threadpool(detector.suggest, params["n"] or 10)
     return JSONResponse({"hits": web.hits(found, detector.classifier.label)})
 
 
 async def rollback(request: Request) -> Response:
-    body = await request.json()
-    detector = await run_in_threadpool(request.app.state.web.library.rollback, str(body["name"]), int(body["version"]))
+    body = await json_fields(request, {"name": (Text(), True), "version": (Number(1, whole=True), True)})
+    detector = await run_in_threadpool(request.app.state.web.library.rollback, body["name"], body["version"])
     return JSONResponse({"version": detector.version})
 
 

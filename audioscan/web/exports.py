@@ -14,18 +14,27 @@ from starlette.routing import Route
 
 from audioscan.api import Library
 from audioscan.api.moments import Moment, write_moments
+from audioscan.web.inputs import BadInput, Choice, Items, Number, Text, json_fields
 
 _EXPORTS = {"raven": ("raven", "selections.txt"), "audacity": ("audacity", "labels.txt"), "csv": ("csv", "moments.csv")}
+_MOMENT = {"media_id": (Number(0, whole=True), True), "start": (Number(0), True), "end": (Number(0), True),
+           "score": (Number(), False), "label": (Text(), False)}
+_BODY = {"kind": (Choice(("clips", *_EXPORTS)), True), "moments": (Items(_MOMENT, longest=2000), True),
+         "length": (Number(0.1, 600), False)}
 
 
 async def export(request: Request) -> Response:
     web = request.app.state.web
-    body = await request.json()
-    kind = str(body["kind"])
-    moments = [Moment(str(web.searcher.snapshot.media[int(m["media_id"])].path), float(m["start"]),
-                      float(m["end"]), m.get("score"), str(m.get("label") or "")) for m in body["moments"]]
+    body = await json_fields(request, _BODY)
+    kind = body["kind"]
+    moments = []
+    for item in body["moments"]:
+        if item["end"] < item["start"]:
+            raise BadInput("each moment's 'end' must not come before its 'start'")
+        moments.append(Moment(web.media_path(item["media_id"]), item["start"], item["end"], item["score"],
+                              item["label"] or ""))
     if kind == "clips":
-        data = await run_in_threadpool(_clips_zip, web.library, moments, body.get("length"))
+        data = await run_in_threadpool(_clips_zip, web.library, moments, body["length"])
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": 'attachment; filename="clips.zip"'})
     fmt, name = _EXPORTS[kind]
@@ -51,7 +60,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 def _clips_zip(library: Library, moments: list[Moment], length: float | None) -> bytes:
     """The moments cut as clips (the CLI's own code), with their manifest, in one zip."""
     with tempfile.TemporaryDirectory() as folder:
-        report = library.export_clips(moments, Path(folder), length=float(length) if length else None)
+        report = library.export_clips(moments, Path(folder), length=length)
         files = {path.name: path.read_bytes() for path in [*report.written, report.manifest]}
     return _zip(files)
 

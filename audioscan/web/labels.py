@@ -7,17 +7,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from audioscan.web.inputs import Flag, Number, Text, json_fields, query_fields
 
-async def labels(request: Request) -> Response:
+_NEW = {"media_id": (Number(0, whole=True), True), "start": (Number(0), True), "end": (Number(0), True),
+        "label": (Text(), True), "positive": (Flag(), True)}
+
+
+async def list_labels(request: Request) -> Response:
     web = request.app.state.web
-    if request.method == "GET":
-        items = await run_in_threadpool(web.library.labels.list, request.query_params.get("label"))
-        return JSONResponse({"labels": [item.as_json() for item in items]})
-    body = await request.json()
-    media = web.searcher.snapshot.media[int(body["media_id"])]
+    label = query_fields(request, {"label": (Text(), False)})["label"]
+    items = await run_in_threadpool(web.library.labels.list, label)
+    return JSONResponse({"labels": [item.as_json() for item in items]})
+
+
+async def add_label(request: Request) -> Response:
+    web = request.app.state.web
+    body = await json_fields(request, _NEW)
+    path = web.media_path(body["media_id"])
     new_id = await run_in_threadpool(lambda: web.library.labels.add(
-        media.path, float(body["start"]), float(body["end"]), str(body["label"]),
-        negative=not bool(body["positive"]), source="web"))
+        path, body["start"], body["end"], body["label"], negative=not body["positive"], source="web"))
     return JSONResponse({"id": new_id})
 
 
@@ -26,5 +34,5 @@ async def remove_label(request: Request) -> Response:
     return JSONResponse({"removed": True})
 
 
-ROUTES = [Route("/api/labels", labels, methods=["GET", "POST"]),
+ROUTES = [Route("/api/labels", list_labels, methods=["GET"]), Route("/api/labels", add_label, methods=["POST"]),
           Route("/api/labels/{label_id:int}/delete", remove_label, methods=["POST"])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from audioscan.api import UserError
+from audioscan.web.inputs import BadInput, Text, json_fields
+
+LOG = logging.getLogger("audioscan.web")
 
 
 async def library_view(request: Request) -> Response:
@@ -21,14 +25,16 @@ async def library_view(request: Request) -> Response:
                          "detectors": await run_in_threadpool(web.library.detectors), "build": web.build_state})
 
 
+async def build_state(request: Request) -> Response:
+    return JSONResponse(request.app.state.web.build_state)
+
+
 async def build(request: Request) -> Response:
     web = request.app.state.web
-    if request.method == "GET":
-        return JSONResponse(web.build_state)
-    body = await request.json()
-    folder = Path(str(body["folder"])).expanduser()
+    body = await json_fields(request, {"folder": (Text(longest=4096), True)})
+    folder = Path(body["folder"]).expanduser()
     if not folder.is_dir():
-        return JSONResponse({"error": f"{folder} is not a folder"}, status_code=400)
+        raise BadInput(f"{folder} is not a folder")
     if not web.build_lock.acquire(blocking=False):
         return JSONResponse({"error": "a build started from this page is running; wait for it"}, status_code=409)
     web.build_state = {"running": True, "folder": str(folder), "files": 0, "windows": 0, "error": None}
@@ -42,6 +48,11 @@ async def build(request: Request) -> Response:
             web.build_state.update(report=report.as_json())
         except UserError as err:
             web.build_state.update(error=str(err))
+        except Exception as err:  # noqa: BLE001 - whatever ends a build must reach the page, not vanish
+            LOG.exception("the build of %s started from the page failed", folder)
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            web.build_state.update(error=f"the build failed ({type(err).__name__}: {first}); the files committed so "
+                                         "far are kept, and the server's log has the details")
         finally:
             web.build_state["running"] = False
             web.build_lock.release()
@@ -50,4 +61,5 @@ async def build(request: Request) -> Response:
     return JSONResponse(web.build_state, status_code=202)
 
 
-ROUTES = [Route("/api/library", library_view), Route("/api/build", build, methods=["GET", "POST"])]
+ROUTES = [Route("/api/library", library_view), Route("/api/build", build_state, methods=["GET"]),
+          Route("/api/build", build, methods=["POST"])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,32 +12,41 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from audioscan.api.previews import moment_wav, spectrogram_png
+from audioscan.web.inputs import BadInput, Number, fields_of, query_fields
+
+_SEARCH = {"k": (Number(1, 200, whole=True), False), "media_id": (Number(0, whole=True), False),
+           "at": (Number(0), False), "start": (Number(0), False), "end": (Number(0), False)}
+_RANGE = {"start": (Number(0), True), "end": (Number(0), True)}
+# A clip's file name is used only for its extension (FFmpeg guesses the format from it).
+_SUFFIX_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 async def search(request: Request) -> Response:
     web = request.app.state.web
-    form = await request.form()
-    k = int(form.get("k") or 12)
-    if form.get("media_id"):
-        found = await run_in_threadpool(web.searcher.search_window, int(form["media_id"]), float(form["at"]), k=k)
-        return JSONResponse({"hits": web.hits(found)})
-    upload = form.get("clip")
-    if upload is None or not hasattr(upload, "read"):
-        return JSONResponse({"error": "upload a clip, or give media_id and at"}, status_code=400)
-    data = await upload.read()
-    suffix = Path(upload.filename or "clip.wav").suffix[:8] or ".wav"
-    with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
-        handle.write(data)
-        handle.flush()
-        start = float(form.get("start") or 0)
-        end = float(form["end"]) if form.get("end") else None
-        found = await run_in_threadpool(lambda: web.searcher.search_clip(Path(handle.name), k=k, start=start, end=end))
+    async with request.form(max_files=1, max_fields=8) as form:
+        fields = fields_of({key: value for key, value in form.items() if isinstance(value, str)}, _SEARCH, "the form")
+        k = fields["k"] or 12
+        if fields["media_id"] is not None:
+            if fields["at"] is None:
+                raise BadInput("give 'at' with 'media_id'")
+            found = await run_in_threadpool(web.searcher.search_window, fields["media_id"], fields["at"], k=k)
+            return JSONResponse({"hits": web.hits(found)})
+        upload = form.get("clip")
+        if upload is None or isinstance(upload, str):
+            raise BadInput("upload a clip, or give media_id and at")
+        suffix = Path(upload.filename or "").suffix.lower()[:9]
+        suffix = suffix if suffix[1:] and set(suffix[1:]) <= _SUFFIX_CHARS else ".wav"
+        with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
+            await run_in_threadpool(shutil.copyfileobj, upload.file, handle)
+            handle.flush()
+            found = await run_in_threadpool(lambda: web.searcher.search_clip(
+                Path(handle.name), k=k, start=fields["start"] or 0.0, end=fields["end"]))
     return JSONResponse({"hits": web.hits(found)})
 
 
 def _range(request: Request) -> tuple[int, float, float]:
-    params = request.query_params
-    return int(request.path_params["media_id"]), float(params["start"]), float(params["end"])
+    fields = query_fields(request, _RANGE)
+    return int(request.path_params["media_id"]), fields["start"], fields["end"]
 
 
 async def audio(request: Request) -> Response:
@@ -56,7 +66,9 @@ def _ranged(request: Request, body: bytes, media_type: str) -> Response:
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "max-age=3600"}
     wanted = request.headers.get("range", "")
     if wanted.startswith("bytes="):
-        first, _, last = wanted[6:].split(",")[0].partition("-")
+        first, _, last = wanted[6:].split(",")[0].strip().partition("-")
+        if not (first.isdigit() or last.isdigit()) or (first and not first.isdigit()) or (last and not last.isdigit()):
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{len(body)}"})
         start = int(first) if first else max(0, len(body) - int(last))
         stop = min(len(body) - 1, int(last)) if first and last else len(body) - 1
         if start >= len(body) or start > stop:

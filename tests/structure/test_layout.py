@@ -144,7 +144,8 @@ def test_the_wheel_installs_one_namespace_and_nothing_else(tmp_path):
     assert {t for t in tops if not t.endswith(".dist-info")} == {"audioscan"}
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in ("audioscan/indexer/store/store.py", "audioscan/query/search.py", "audioscan/models/logmel.py",
-                   "audioscan/cli/__init__.py", "audioscan/__main__.py", "audioscan/api/__init__.py"):
+                   "audioscan/cli/__init__.py", "audioscan/__main__.py", "audioscan/api/__init__.py",
+                   "audioscan/web/page.html", "audioscan/web/page.js", "audioscan/web/page.css"):
         assert module in names
     assert audioscan.__version__ != "0+unknown"
 

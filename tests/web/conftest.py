@@ -11,6 +11,7 @@ import uvicorn
 
 from audioscan.api import Library
 from audioscan.web.app import create_app
+from audioscan.web.server import config
 
 _CONNECT = socket.socket.connect  # taken before the no-network guard replaces it
 _CREATE = socket.create_connection
@@ -27,7 +28,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self._server = uvicorn.Server(config(app, "127.0.0.1", self.port))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> "Server":

@@ -7,7 +7,8 @@ import urllib.error
 import urllib.request
 
 from audioscan.api import Library
-from audioscan.web.app import CSRF_HEADER, create_app
+from audioscan.web.app import create_app
+from audioscan.web.gate import CSRF_HEADER
 from tests.web.conftest import Server
 
 
