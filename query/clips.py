@@ -50,8 +50,11 @@ def clip_span(item: Moment, length: float | None, pad: float) -> tuple[float, fl
 
 def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", length: float | None = None,
                  pad: float = 0.0, rate: int | None = None, channels: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> ClipReport:
-    """Cut every item into ``out_dir``; clips already listed in its manifest (and present) are skipped."""
+                 progress: Callable[[int, int], None] | None = None, overwrite: bool = False) -> ClipReport:
+    """Cut every item into ``out_dir``; clips already listed in its manifest (and present) are skipped.
+
+    Clips get names no file there has; a ``clips.csv`` there that is not a manifest we wrote
+    (another header) is refused unless ``overwrite``, so a user's own table is never lost."""
     if fmt not in CLIP_FORMATS:
         raise QueryError(f"`format` {fmt} is not a clip format; use one of {', '.join(CLIP_FORMATS)}", value=fmt)
     if length is not None and length <= 0 or pad < 0:
@@ -61,7 +64,7 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
     except OSError as err:
         raise QueryError(f"cannot create {out_dir} ({err.strerror or err})") from None
     manifest = out_dir / MANIFEST
-    rows = _read_manifest(manifest)
+    rows = _read_manifest(manifest, overwrite)
     known = {_key(row): row for row in rows}
     taken = {path.name.lower() for path in out_dir.iterdir()}
     items = list(items)
@@ -113,10 +116,19 @@ def _key(row: dict) -> tuple:
     return row["source"], row["clip_start"], row["clip_end"], row["label"]
 
 
-def _read_manifest(path: Path) -> list[dict]:
-    if not path.is_file():
+def _read_manifest(path: Path, overwrite: bool) -> list[dict]:
+    if not path.exists():
         return []
-    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    if text.split("\n", 1)[0].strip() != ",".join(MANIFEST_COLUMNS):
+        if overwrite:
+            return []
+        raise QueryError(f"{path} is already there and is not a clip manifest audioscan wrote; choose another "
+                         "`out_dir`, or give `overwrite` to replace it")
+    rows = list(csv.DictReader(io.StringIO(text)))
     return [{key: unsafe_cell(row.get(key) or "") for key in MANIFEST_COLUMNS} for row in rows]
 
 

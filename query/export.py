@@ -3,10 +3,18 @@
 Names of written files are readable, distinct (``clip.wav`` and ``clip.mp3`` get two),
 never carry a path separator or overflow a file system's name limit, and always land
 inside the folder asked for.
+
+A folder may already hold files of the same names, and they may be the user's own (a Raven
+table they edited has the same header as ours).  So a folder written into keeps a record,
+:data:`OWNED_RECORD`, of what this program wrote there, by content hash: a file is replaced only
+while it is still exactly what we wrote, or when the user says ``overwrite``.  Every file is
+checked before the first is written, so a refusal leaves the folder as it was.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -21,19 +29,21 @@ SUFFIXES = {"csv": ".csv", "json": ".json", "ndjson": ".ndjson", "raven": ".txt"
 # Characters no file name should hold on any system we run on.
 _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
 _MAX_NAME_BYTES = 200
+OWNED_RECORD = ".audioscan-exports.json"
 
 
 def write_moments(moments: list[Moment], fmt: str, *, out: Path | None = None, out_dir: Path | None = None,
-                  use_timecode: bool = False) -> list[Path] | str:
-    """Write ``moments``: to ``out`` (one file), into ``out_dir`` (one file per media file), or
-    return the text for stdout.  Returns the written paths, or the text."""
+                  use_timecode: bool = False, overwrite: bool = False) -> list[Path] | str:
+    """Write ``moments``: to ``out`` (one file), into ``out_dir`` (one file per media file, never
+    over a file we did not write unless ``overwrite``), or return the text for stdout.  Returns
+    the written paths, or the text."""
     if out_dir is not None:
         by_path: dict[str, list[Moment]] = {}
         for moment in moments:
             by_path.setdefault(moment.path, []).append(moment)
         names = file_names(list(by_path), SUFFIXES[fmt])
-        return [write_into(out_dir, names[path], render(fmt, items, use_timecode, combined=False))
-                for path, items in by_path.items()]
+        return write_owned(out_dir, {names[path]: render(fmt, items, use_timecode, combined=False)
+                                     for path, items in by_path.items()}, overwrite=overwrite)
     if fmt in PER_FILE_FORMATS and len({m.path for m in moments}) > 1 and out is None:
         raise QueryError(f"`format` {fmt} describes one media file: give `out_dir` for one file per media file",
                          value=fmt)
@@ -96,16 +106,50 @@ def unique_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def write_into(out_dir: Path, name: str, text: str) -> Path:
-    """Write ``text`` to ``out_dir/name``; ``name`` must be a plain file name (it stays inside)."""
-    target = out_dir / name
-    if target.parent != out_dir or name in ("", ".", ".."):
-        raise ValueError(f"{name!r} is not a plain file name")
+def write_owned(out_dir: Path, files: dict[str, str], *, overwrite: bool = False) -> list[Path]:
+    """Write each ``name: text`` into ``out_dir`` (plain names, they stay inside), refusing - before
+    writing anything - a file there that we did not write or that changed since (see the module)."""
+    for name in files:
+        if (out_dir / name).parent != out_dir or name in ("", ".", "..", OWNED_RECORD):
+            raise ValueError(f"{name!r} is not a plain file name")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise QueryError(f"cannot create the folder {out_dir} ({err.strerror or err})") from None
-    return write_file(target, text)
+    owned = _owned(out_dir)
+    if not overwrite:
+        foreign = [name for name in files if not is_ours(out_dir / name, owned)]
+        if foreign:
+            raise QueryError(f"{out_dir / foreign[0]} is already there and audioscan did not write it (or it was "
+                             f"changed since){f', nor {len(foreign) - 1} more' if len(foreign) > 1 else ''}; "
+                             "choose another `out_dir`, or give `overwrite` to replace them")
+    written = [write_file(out_dir / name, text) for name, text in files.items()]
+    owned.update({name: _digest(text.encode("utf-8")) for name, text in files.items()})
+    write_file(out_dir / OWNED_RECORD, json.dumps(owned, indent=1, sort_keys=True) + "\n")
+    return written
+
+
+def is_ours(path: Path, owned: dict[str, str] | None = None) -> bool:
+    """Whether ``path`` is absent, or still exactly the file this program last wrote there."""
+    if not path.exists():
+        return True
+    owned = _owned(path.parent) if owned is None else owned
+    try:
+        return owned.get(path.name) == _digest(path.read_bytes())
+    except OSError:
+        return False
+
+
+def _owned(out_dir: Path) -> dict[str, str]:
+    try:
+        found = json.loads((out_dir / OWNED_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def write_file(path: Path, text: str) -> Path:

@@ -8,7 +8,7 @@
 >>> lib.labels.add("ep01.mkv", 754, 758, "gag")
 >>> det = lib.train("gag")
 >>> found = det.rescore(threshold=0.8)             # detections, best first
->>> X, windows = lib.vectors("LOGMEL")              # the vectors + a pyarrow table of their windows
+>>> X, windows = lib.vectors("LOGMEL")              # the vectors (a copy) + a pyarrow table of their windows
 
 Every read takes one snapshot of the store, so it sees one commit even while a build
 runs in another process.  Results are lists of :class:`Moment` that convert to pyarrow

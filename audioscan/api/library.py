@@ -91,10 +91,11 @@ class Library:
     def export_clips(self, moments: Iterable[Moment], out_dir: str | Path, *, format: str = "wav",
                      length: float | None = None, pad: float = 0.0, rate: int | None = None,
                      channels: int | None = None, label: str = "",
-                     progress: Callable[[int, int], None] | None = None) -> ClipReport:
-        """Cut each moment from its source into ``out_dir`` (see ``audioscan.query.clips``)."""
+                     progress: Callable[[int, int], None] | None = None, overwrite: bool = False) -> ClipReport:
+        """Cut each moment from its source into ``out_dir`` (see ``audioscan.query.clips``); a
+        ``clips.csv`` there that audioscan did not write is refused unless ``overwrite``."""
         return export_clips(self._wanted(moments, label), Path(out_dir), format, length, pad, rate, channels,
-                            progress)
+                            progress, overwrite)
 
     def read_moments(self, path: str | Path) -> list[Moment]:
         """The moments of a CSV of ``path,start,end[,label]``, as ``export clips MOMENTS.csv`` cuts
@@ -194,7 +195,11 @@ class Library:
 
     def vectors(self, model: str | None = None) -> tuple[np.ndarray, pa.Table]:
         """Every live vector of a set (``[n, dim]`` float32) and a table of their windows
-        (``id, path, start, end``), row for row."""
+        (``id, path, start, end``), row for row.
+
+        The vectors are a copy in memory (n x dim x 4 bytes: 3 GB for a million 768-d windows),
+        gathered from the set's memory-mapped segments; for a set larger than memory, walk
+        ``lib.snapshot(model).iter_segments()`` instead, one segment at a time."""
         snapshot = self.snapshot(model)
         table = pa.table({"id": snapshot.ids, "path": pa.array(snapshot.paths().tolist(), pa.string()),
                           "start": snapshot.starts, "end": snapshot.ends})

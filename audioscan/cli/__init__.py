@@ -38,7 +38,8 @@ class AudioscanGroup(click.Group):
         except UserError as err:
             raise click.ClickException(err.render(flag)) from None
         except KeyboardInterrupt:
-            click.echo("interrupted; everything committed so far is kept", err=True)
+            writing = ctx.ensure_object(Context).writing
+            click.echo("interrupted; everything committed so far is kept" if writing else "interrupted", err=True)
             ctx.exit(130)
 
 

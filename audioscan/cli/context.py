@@ -7,6 +7,7 @@ the same; the value given last wins.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +23,25 @@ DEFAULT_STORE = Path(".audioscan")
 class Context:
     store: Path = field(default_factory=lambda: Path(os.environ.get("AUDIOSCAN_STORE") or DEFAULT_STORE))
     quiet: bool = False
+    writing: bool = False  # the running command changes the store or writes files (see ``writes``)
 
     @property
     def library(self) -> "api.Library":
         return api.open(self.store)
+
+
+def writes(command: click.Command) -> click.Command:
+    """Mark a command that changes the store or writes files, so Ctrl-C says that what was
+    committed is kept (a command that only reads has nothing to keep)."""
+    callback = command.callback
+
+    @functools.wraps(callback)
+    def marked(*args, **kwargs):
+        click.get_current_context().ensure_object(Context).writing = True
+        return callback(*args, **kwargs)
+
+    command.callback = marked
+    return command
 
 
 def _set_store(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:

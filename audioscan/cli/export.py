@@ -9,6 +9,7 @@ import click
 
 from audioscan.api.options import CLIP_FORMATS, DEFAULT_THRESHOLD
 from audioscan.cli.console import show_progress
+from audioscan.cli.context import writes
 
 
 @click.group("export")
@@ -16,6 +17,7 @@ def export() -> None:
     """Take results home: audio clips cut from the sources."""
 
 
+@writes
 @export.command("clips")
 @click.argument("moments_csv", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--from-search", "clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -40,11 +42,12 @@ def export() -> None:
               help="Seconds added before and after each moment.")
 @click.option("--rate", type=click.IntRange(1000, 384000), default=None, help="Resample (default: the source's).")
 @click.option("--channels", type=click.IntRange(1, 2), default=None, help="1 or 2 (default: the source's).")
+@click.option("--overwrite", is_flag=True, help="Replace a clips.csv in --out-dir that audioscan did not write.")
 @click.pass_obj
 def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int, detector: str | None,
                   threshold: float, precision: float | None, top: int | None, from_labels: bool, label: str | None,
                   set_name: str | None, out_dir: Path, fmt: str, length: float | None, pad: float, rate: int | None,
-                  channels: int | None) -> None:
+                  channels: int | None, overwrite: bool) -> None:
     """Cut moments into clips: from a CSV of path,start,end[,label], from search hits, from a
     classifier's detections, or from labels.
 
@@ -71,7 +74,8 @@ def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int
     moments = moments[:top] if top else moments
     bar = _Bar(len(moments)) if show_progress(obj.quiet) else None
     report = library.export_clips(moments, out_dir, format=fmt, length=length, pad=pad, rate=rate,
-                                  channels=channels, label=name, progress=bar.update if bar else None)
+                                  channels=channels, label=name, progress=bar.update if bar else None,
+                                  overwrite=overwrite)
     if bar:
         bar.close()
     for source, reason in report.failed:

@@ -9,6 +9,7 @@ import click
 
 import audioscan.api as api
 from audioscan.cli.console import BarProgress, confirm, echo_json, echo_table, show_progress
+from audioscan.cli.context import writes
 
 FORMATS = click.Choice(["table", "json"])
 
@@ -18,6 +19,7 @@ def index() -> None:
     """Build and inspect the store of embeddings."""
 
 
+@writes
 @index.command("build")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--model", "-m", "models", multiple=True,
@@ -139,6 +141,7 @@ def check_command(obj) -> None:
         click.echo("store is consistent")
 
 
+@writes
 @index.command("compact")
 @click.pass_obj
 def compact_command(obj) -> None:
@@ -149,6 +152,7 @@ def compact_command(obj) -> None:
                        f"{report.vectors_dropped} dead vectors dropped")
 
 
+@writes
 @index.command("repair")
 @click.pass_obj
 def repair_command(obj) -> None:
@@ -159,6 +163,7 @@ def repair_command(obj) -> None:
                    "will be embedded again by the next 'audioscan index build'")
 
 
+@writes
 @index.command("forget")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask (needed when not on a terminal).")
@@ -175,6 +180,7 @@ def forget_command(obj, folder: Path, yes: bool) -> None:
         click.echo(f"forgot {count} file(s) under {folder}; their labels are kept")
 
 
+@writes
 @index.command("remove-set")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask (needed when not on a terminal).")

@@ -15,7 +15,7 @@ FORMATS = ("table", *MOMENT_FORMATS)
 
 
 def moment_options(command: Callable) -> Callable:
-    """``--format``, ``--out``, ``--out-dir`` and ``--timecode``."""
+    """``--format``, ``--out``, ``--out-dir``, ``--timecode`` and ``--overwrite``."""
     for option in reversed([
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
                      help="table, csv, json, ndjson, raven (Raven Pro selection table), edl (CMX 3600), "
@@ -26,12 +26,15 @@ def moment_options(command: Callable) -> Callable:
                      help="Write one file per media file into this folder."),
         click.option("--timecode", "use_timecode", is_flag=True,
                      help="Times as HH:MM:SS:FF at each file's frame rate (25 for audio) instead of seconds."),
+        click.option("--overwrite", is_flag=True,
+                     help="With --out-dir: replace files there that audioscan did not write (or that were changed)."),
     ]):
         command = option(command)
     return command
 
 
-def emit(obj, moments: list[Moment], fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool) -> None:
+def emit(obj, moments: list[Moment], fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,
+         overwrite: bool = False) -> None:
     if out is not None and out_dir is not None:
         raise click.UsageError("give --out FILE or --out-dir DIR, not both")
     if fmt == "table":
@@ -42,7 +45,7 @@ def emit(obj, moments: list[Moment], fmt: str, out: Path | None, out_dir: Path |
                    [[m.score, show(m, m.start), show(m, m.end), m.path] + ([m.label] if m.score is None else [])
                     for m in moments])
         return
-    written = write_moments(moments, fmt, out=out, out_dir=out_dir, use_timecode=use_timecode)
+    written = write_moments(moments, fmt, out=out, out_dir=out_dir, use_timecode=use_timecode, overwrite=overwrite)
     if isinstance(written, str):
         click.echo(written, nl=False)
     elif not obj.quiet:

@@ -14,6 +14,7 @@ import click
 from audioscan.api import options
 from audioscan.api.moments import parse_time, write_file
 from audioscan.cli.console import confirm, echo_json, echo_table
+from audioscan.cli.context import writes
 from audioscan.cli.moments import emit, moment_options
 
 
@@ -44,7 +45,7 @@ TIME = TimeType()
 @click.pass_obj
 def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_media: str | None, at: float | None,
            k: int, set_name: str | None, device: str, exclude_files: tuple[str, ...], min_score: float | None,
-           fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool) -> None:
+           fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool, overwrite: bool) -> None:
     """Find the moments that sound like CLIPS, or like a stored moment (--from FILE --at S).
 
     Scores are cosine similarity.  Only the clip is embedded, with the set's own
@@ -61,7 +62,7 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
     query = (from_media, at) if not clips else (list(clips) if len(clips) > 1 else clips[0])
     hits = obj.library.search(query, k=k, model=set_name, start=start, end=end, device=device,
                               exclude_files=exclude_files, min_score=min_score)
-    emit(obj, obj.library.moments(hits), fmt, out, out_dir, use_timecode)
+    emit(obj, obj.library.moments(hits), fmt, out, out_dir, use_timecode, overwrite)
 
 
 @click.group("labels")
@@ -69,6 +70,7 @@ def labels() -> None:
     """Mark moments (ranges or point markers, positive or negative) to train detectors."""
 
 
+@writes
 @labels.command("add")
 @click.argument("media")
 @click.argument("values", nargs=-1, required=True)
@@ -95,6 +97,7 @@ def _warn_conflicts(obj, label: str | None) -> None:
                    f"of '{pos.label}' overlap on {pos.media.rel}; training counts the overlap as positive", err=True)
 
 
+@writes
 @labels.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--media", default=None, help="The media file an Audacity track or a one-file Raven table belongs to.")
@@ -114,7 +117,8 @@ def labels_import(obj, file: Path, media: str | None, label: str | None, negativ
 @click.option("--label", default=None, help="Only this label.")
 @moment_options
 @click.pass_obj
-def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool) -> None:
+def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,
+                overwrite: bool) -> None:
     """Every label, or export them (CSV and JSON re-import with 'labels import'); labels of files
     gone from disk are kept and marked."""
     items = obj.library.labels.list(label)
@@ -127,7 +131,7 @@ def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Pat
                    [[i.id, i.label, i.kind, "-" if not i.positive else "+", i.start, i.end, i.media.path,
                      "" if i.media.status == "ok" else f"file {i.media.status}"] for i in items])
     else:
-        emit(obj, obj.library.labels.moments(items), fmt, out, out_dir, use_timecode)
+        emit(obj, obj.library.labels.moments(items), fmt, out, out_dir, use_timecode, overwrite)
 
 
 def emit_text(obj, text: str, out: Path | None) -> None:
@@ -145,6 +149,7 @@ def json_text(data) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+@writes
 @labels.command("remove")
 @click.argument("ids", nargs=-1, type=int, required=True)
 @click.pass_obj
@@ -155,6 +160,7 @@ def labels_remove(obj, ids: tuple[int, ...]) -> None:
         click.echo(f"removed {removed} label(s)")
 
 
+@writes
 @click.command("train")
 @click.argument("name")
 @click.option("--label", default=None, help="Label to learn (default: NAME).")
@@ -229,7 +235,7 @@ def _share(value: float | None) -> str:
 @click.pass_obj
 def rescore(obj, name: str, version: int | None, threshold: float, precision: float | None, max_length: float | None,
             per_window: bool, top: int | None, fmt: str, out: Path | None, out_dir: Path | None,
-            use_timecode: bool) -> None:
+            use_timecode: bool, overwrite: bool) -> None:
     """Score every stored window with detector NAME and list the detections, best first.
 
     A detection is a run of a file's windows scoring at least --threshold that overlap
@@ -241,7 +247,7 @@ def rescore(obj, name: str, version: int | None, threshold: float, precision: fl
     found = detector.windows() if per_window else detector.rescore(threshold, precision=precision,
                                                                    max_length=max_length)
     moments = obj.library.moments(found[:top] if top else found, label=detector.classifier.label)
-    emit(obj, moments, fmt, out, out_dir, use_timecode)
+    emit(obj, moments, fmt, out, out_dir, use_timecode, overwrite)
 
 
 @click.command("suggest")
@@ -250,11 +256,11 @@ def rescore(obj, name: str, version: int | None, threshold: float, precision: fl
 @moment_options
 @click.pass_obj
 def suggest_command(obj, name: str, count: int, fmt: str, out: Path | None, out_dir: Path | None,
-                    use_timecode: bool) -> None:
+                    use_timecode: bool, overwrite: bool) -> None:
     """Unlabelled moments detector NAME is least sure about: label these next."""
     detector = obj.library.detector(name)
     moments = obj.library.moments(detector.suggest(count), label=detector.classifier.label)
-    emit(obj, moments, fmt, out, out_dir, use_timecode)
+    emit(obj, moments, fmt, out, out_dir, use_timecode, overwrite)
 
 
 @click.group("detectors", invoke_without_command=True)
@@ -273,6 +279,7 @@ def detectors_command(ctx, fmt: str) -> None:
                      {True: "yes", False: "no"}.get(i.get("reliable"), ""), i["created"][:19]] for i in items])
 
 
+@writes
 @detectors_command.command("remove")
 @click.argument("name")
 @click.option("--version", type=int, default=None, help="Only this version (default: every version).")

@@ -123,3 +123,43 @@ def test_options_work_before_and_after_the_command(world):
     before = CliRunner().invoke(main, ["--store", str(world / "store"), "-q", "index", "status", "--format", "json"])
     after = CliRunner().invoke(main, ["index", "status", "--format", "json", "--store", str(world / "store"), "-q"])
     assert before.exit_code == after.exit_code == 0 and json.loads(before.stdout) == json.loads(after.stdout)
+
+
+def test_ctrl_c_promises_kept_work_only_where_there_is_some(world, monkeypatch):
+    from audioscan.api import labels, library
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(library.Library, "search", interrupted)
+    monkeypatch.setattr(labels.Labels, "add", interrupted)
+    reading = cli(world, "search", "--from", "long.mkv", "--at", "25")
+    assert reading.exit_code == 130 and reading.stderr.strip() == "interrupted"
+    writing = cli(world, "labels", "add", "long.mkv", "20", "30", "siren")
+    assert writing.exit_code == 130 and "everything committed so far is kept" in writing.stderr
+
+
+def test_exports_never_replace_what_the_user_wrote(world, tmp_path):
+    """A per-file export, or a clip manifest, lands beside the user's own files without replacing them."""
+    label_sirens(world)
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = out / "long.txt"
+    mine.write_text("my own Raven table\n")
+    refused = cli(world, "labels", "list", "--format", "raven", "--out-dir", str(out))
+    assert refused.exit_code == 1 and "audioscan did not write it" in refused.stderr
+    assert mine.read_text() == "my own Raven table\n" and not (out / "other.txt").exists()  # nothing half-written
+    mine.unlink()
+    assert cli(world, "labels", "list", "--format", "raven", "--out-dir", str(out)).exit_code == 0
+    assert cli(world, "labels", "list", "--format", "raven", "--out-dir", str(out)).exit_code == 0  # ours: rewritten
+    (out / "long.txt").write_text("edited by hand\n")  # changed since: theirs now
+    assert cli(world, "labels", "list", "--format", "raven", "--out-dir", str(out)).exit_code == 1
+    assert cli(world, "labels", "list", "--format", "raven", "--out-dir", str(out), "--overwrite").exit_code == 0
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "clips.csv").write_text("my,own,columns\n1,2,3\n")
+    kept = cli(world, "export", "clips", "--from-labels", "--out-dir", str(clips))
+    assert kept.exit_code == 1 and "not a clip manifest" in kept.stderr
+    assert (clips / "clips.csv").read_text() == "my,own,columns\n1,2,3\n"
+    assert cli(world, "export", "clips", "--from-labels", "--out-dir", str(clips), "--overwrite").exit_code == 0
+    assert (clips / "clips.csv").read_text().startswith("source,start,end")
