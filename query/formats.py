@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 from audioscan.query.errors import QueryError, quoted
@@ -30,16 +31,18 @@ RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)
 # Selections span the whole band unless we know better: 0 Hz to the Nyquist of the analysis rate.
 RAVEN_HIGH_HZ = 8000.0
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def safe_cell(text: str) -> str:
     """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection): a leading
-    ``= + - @``, tab or CR gets a ``'`` in front; :func:`unsafe_cell` takes it off again."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    ``= + - @``, tab or CR gets a ``'`` in front - and so does a leading ``'``, so that
+    :func:`unsafe_cell` gives back exactly the text that was written."""
+    return "'" + text if text.startswith((*_FORMULA_START, "'")) else text
 
 
 def unsafe_cell(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
+    return text[1:] if text.startswith("'") and text[1:].startswith((*_FORMULA_START, "'")) else text
 
 
 def render(fmt: str, moments: list[Moment], use_timecode: bool = False, combined: bool = True) -> str:
@@ -77,7 +80,8 @@ def to_csv(moments: list[Moment], use_timecode: bool = False) -> str:
 
 
 def _audacity_text(moment: Moment) -> str:
-    return f"{moment.label or 'match'} {moment.score:.2f}" if moment.score is not None else moment.label
+    label = one_line(moment.label)
+    return f"{label or 'match'} {moment.score:.2f}" if moment.score is not None else label
 
 
 def audacity_track(rows: list[tuple[float, float, str]]) -> str:
@@ -91,14 +95,16 @@ def to_raven(moments: list[Moment], combined: bool) -> str:
     for number, m in enumerate(sorted(moments, key=lambda m: (m.path, m.start)), start=1):
         row = [str(number), "Spectrogram 1", "1", f"{m.start:.6f}", f"{m.end:.6f}", "0.0", f"{RAVEN_HIGH_HZ:.1f}"]
         if combined:
-            row += [m.path, Path(m.path).name, f"{m.start:.6f}"]
-        row += [_tsv(m.label), "" if m.score is None else f"{m.score:.4f}"]
+            row += [one_line(m.path), one_line(Path(m.path).name), f"{m.start:.6f}"]
+        row += [one_line(m.label), "" if m.score is None else f"{m.score:.4f}"]
         lines.append("\t".join(row))
     return "\n".join(lines) + "\n"
 
 
-def _tsv(text: str) -> str:
-    return text.replace("\t", " ").replace("\n", " ")
+def one_line(text: str) -> str:
+    """``text`` as one cell of a line-based format: every control character (tab, CR, LF...) becomes
+    a space, so a label or a file name can never start a row, a column or an EDL note of its own."""
+    return _CONTROL.sub(" ", text)
 
 
 def parse_raven(text: str, source: str) -> list[tuple[str | None, str, float, float]]:
@@ -146,8 +152,8 @@ def to_edl(moments: list[Moment], title: str = "audioscan") -> str:
         length = max(1, to_frames(m.end, fps) - to_frames(m.start, fps))
         lines.append(f"{number:03d}  AX       AA/V  C        {timecode(m.start, fps)} {timecode(m.end, fps)} "
                      f"{timecode(0, fps, record)} {timecode(0, fps, record + length)}")
-        lines.append(f"* FROM CLIP NAME: {Path(m.path).name}")
-        note = " ".join(part for part in (m.label, "" if m.score is None else f"score {m.score:.2f}") if part)
+        lines.append(f"* FROM CLIP NAME: {one_line(Path(m.path).name)}")
+        note = " ".join(part for part in (one_line(m.label), "" if m.score is None else f"score {m.score:.2f}") if part)
         if note:
             lines.append(f"* COMMENT: {note}")
         lines.append("")

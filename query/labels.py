@@ -79,6 +79,9 @@ def check_label_name(name: str) -> None:
         raise QueryError(f"a label name may have at most {MAX_LABEL_LENGTH} characters; this one has {len(name)}")
     if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in name):
         raise QueryError(f"the label {quoted(name)} holds control characters (line breaks, tabs); give a plain name")
+    if name.strip().endswith(NEGATIVE_SUFFIX) or _SCORE_SUFFIX.search(name.strip()):
+        raise QueryError(f"the label {quoted(name)} ends the way exports mark a negative (' (negative)') or a "
+                         "score (' 0.86'), so it would not come back as it is; name it differently")
 
 
 def add_labels(store: StoreAnnotator, rows: list[tuple[Media, str, float, float | None, bool]], source: str) -> list[int]:
@@ -175,11 +178,15 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool,
     """Rows of ``path,start,end,label[,negative]`` (a header, if present, may name the columns;
     extra columns such as ``score`` from ``rescore --format csv`` are ignored).  The delimiter
     (``,``, ``;`` or tab) is sniffed."""
+    # Only the delimiter is guessed, from the first line (a header, or a row of a headerless file);
+    # quoting follows the standard rules every spreadsheet and our own writer use, which a guess
+    # over quote-laden labels got wrong.
+    first = next((line for line in text.splitlines() if line.strip()), "")
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        delimiter = csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         rows = [r for r in reader if r and any(c.strip() for c in r)]
     except csv.Error as err:  # a cell past the csv module's field limit, a NUL byte, a broken quote
