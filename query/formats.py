@@ -142,13 +142,17 @@ def parse_raven(text: str, source: str) -> list[tuple[str | None, str, float, fl
 
 
 def to_edl(moments: list[Moment], title: str = "audioscan") -> str:
-    """A CMX 3600 EDL: one cut event per moment, record timecodes laid end to end from 01:00:00:00."""
-    lines = [f"TITLE: {title[:70]}", "FCM: NON-DROP FRAME", ""]
-    record = None
+    """A CMX 3600 EDL: one cut event per moment, record timecodes laid end to end from 01:00:00:00.
+
+    CMX 3600 gives a whole list one frame rate, so every timecode here - source and record - is
+    counted and printed at one rate: the one most of the list's videos have (25 when it holds
+    only audio).  Mixing rates per event made record times run backwards.
+    """
+    rates = [m.fps for m in moments if m.fps]
+    fps = max(rates, key=rates.count) if rates else None
+    lines = [f"TITLE: {one_line(title)[:70]}", "FCM: NON-DROP FRAME", ""]
+    record = 3600 * nominal_fps(fps)  # 01:00:00:00 in frames
     for number, m in enumerate(moments, start=1):
-        fps = m.fps
-        if record is None:
-            record = 3600 * nominal_fps(fps)  # 01:00:00:00 in frames
         length = max(1, to_frames(m.end, fps) - to_frames(m.start, fps))
         lines.append(f"{number:03d}  AX       AA/V  C        {timecode(m.start, fps)} {timecode(m.end, fps)} "
                      f"{timecode(0, fps, record)} {timecode(0, fps, record + length)}")

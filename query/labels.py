@@ -35,7 +35,7 @@ def all_media(store: StoreReader) -> list[Media]:
     return list(store.media().values())
 
 
-def resolve_media(store: StoreReader, text: str, media: list[Media] | None = None) -> Media:
+def resolve_media(store: StoreReader | None, text: str, media: list[Media] | None = None) -> Media:
     """The media file a user means by ``text``, or one sentence saying why there is none."""
     media = media if media is not None else all_media(store)
     by_abs = {m.path: m for m in media}
@@ -53,6 +53,21 @@ def resolve_media(store: StoreReader, text: str, media: list[Media] | None = Non
         raise QueryError(f"{quoted(text)} matches {len(named)} indexed files (" + ", ".join(m.rel for m in named[:4])
                          + "); give more of its path")
     raise QueryNotFoundError(f"{quoted(text, 120)} is not an indexed media file; check the path or run 'audioscan index build'")
+
+
+def resolve_path(text: str, media: list[Media], beside: Path) -> str:
+    """The file a row of a file (a moments CSV) names: an indexed media file as :func:`resolve_media`
+    finds it, else a file on disk beside that file, else one in the current folder."""
+    try:
+        return resolve_media(None, text, media).path
+    except QueryNotFoundError:
+        pass
+    given = Path(text).expanduser()
+    for candidate in ([given] if given.is_absolute() else [beside / given, Path.cwd() / given]):
+        if candidate.is_file():
+            return str(candidate.resolve())
+    raise QueryNotFoundError(f"{quoted(text, 120)} is neither an indexed media file nor a file beside "
+                             f"{quoted(str(beside), 80)} or in the current folder; check the path")
 
 
 def check_times(media: Media, start: float, end: float, marker: bool) -> None:

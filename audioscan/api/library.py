@@ -99,10 +99,20 @@ class Library:
 
     def read_moments(self, path: str | Path) -> list[Moment]:
         """The moments of a CSV of ``path,start,end[,label]``, as ``export clips MOMENTS.csv`` cuts
-        them: a relative path is looked for beside the CSV first, then in the current folder."""
+        them: each path names an indexed file (as ``labels add`` finds it), or a file beside the
+        CSV, or one in the current folder."""
         path = Path(path)
-        return [Moment(_beside(where, path), start, start if end is None else end, None, name)
-                for where, name, start, end in labelling.read_moments_file(path)]
+        rows = labelling.read_moments_file(path)
+        known = []
+        if Store.exists(self.path):
+            with self._reader() as store:
+                known = labelling.all_media(store)
+        resolved: dict[str, str] = {}
+        for where, *_ in rows:
+            if where not in resolved:
+                resolved[where] = labelling.resolve_path(where, known, path.parent)
+        return [Moment(resolved[where], start, start if end is None else end, None, name)
+                for where, name, start, end in rows]
 
     # ------------------------------------------------------------------ building
     def build(self, paths: str | Path | Sequence[str | Path], *, models: Sequence[str] | None = None,
@@ -278,15 +288,6 @@ class Library:
             return [{"name": r.name, "version": r.version, "label": r.label, "set": names.get(r.set_id),
                      "classifier": r.kind, **json.loads(r.metrics), "created": r.created}
                     for r in store.classifiers()]
-
-
-def _beside(path: str, csv_file: Path) -> str:
-    """A CSV's path: absolute, or relative to the CSV's folder (then to the current folder)."""
-    given = Path(path).expanduser()
-    if given.is_absolute():
-        return str(given)
-    beside = csv_file.parent / given
-    return str((beside if beside.exists() else given).resolve())
 
 
 def _group_paths(items: list[Path]) -> list[tuple[Path, list[str]]]:

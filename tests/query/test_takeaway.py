@@ -177,3 +177,31 @@ def test_search_with_several_clips_excluded_files_and_a_floor(world, tmp_path):
     top = json.loads(cli(world, "search", str(one), str(two), "-k", "5", "--min-score", str(floor),
                          "--format", "json").stdout)
     assert [h["score"] for h in top] == [hits[0]["score"]]
+
+
+def test_an_edl_of_mixed_frame_rates_keeps_one_rate_and_runs_forward():
+    """CMX 3600 has one rate per list: audio files (no rate) and a 24 fps video in one list used
+    to give record timecodes that jumped ahead and then ran backwards."""
+    from audioscan.query.formats import to_edl
+    from audioscan.query.moments import Moment
+
+    moments = [Moment("/m/a.wav", 10, 18, 0.9), Moment("/m/b.flac", 40, 48, 0.8),
+               Moment("/m/c.mp4", 3600, 3608, 0.7, fps=24.0), Moment("/m/d.mp4", 5, 13.5, 0.6, fps=24.0)]
+    events = re.findall(r"^\d{3}\s+AX\s+AA/V\s+C\s+(\S+) (\S+) (\S+) (\S+)$", to_edl(moments), re.M)
+    records = [(parse_timecode(rec_in, 24), parse_timecode(rec_out, 24)) for _, _, rec_in, rec_out in events]
+    assert records[0][0] == 3600 and all(a[1] == b[0] for a, b in zip(records, records[1:]))
+    for (src_in, src_out, _, _), moment in zip(events, moments):
+        assert abs(parse_timecode(src_in, 24) - moment.start) <= 1 / 24
+        assert abs(parse_timecode(src_out, 24) - moment.end) <= 1 / 24
+    assert all(int(tc.rsplit(":", 1)[1]) < 24 for event in events for tc in event)
+
+
+def test_a_moments_csv_names_files_as_labels_do(world, tmp_path):
+    """One resolver for every command that takes a file name: an indexed file by the name labels
+    use, else a file beside the CSV; a name that is nowhere says so (not 'not on disk any more')."""
+    (tmp_path / "m.csv").write_text("path,start,end\nlong.mkv,20,28\n")
+    cut = cli(world, "export", "clips", str(tmp_path / "m.csv"), "--out-dir", str(tmp_path / "out"))
+    assert cut.exit_code == 0 and (tmp_path / "out" / "long_00-00-20.000.wav").is_file()
+    (tmp_path / "gone.csv").write_text("path,start,end\nnever-was.wav,1,2\n")
+    missing = cli(world, "export", "clips", str(tmp_path / "gone.csv"), "--out-dir", str(tmp_path / "out"))
+    assert missing.exit_code == 1 and "neither an indexed media file nor a file beside" in missing.stderr
