@@ -158,8 +158,7 @@ class _Run:
         if isinstance(result, Embedded):
             entry.parts.setdefault(result.set_id, []).append((result.starts, result.ends, result.vectors))
             entry.received[result.set_id] = entry.received.get(result.set_id, 0) + len(result.starts)
-            self.report.windows_embedded += len(result.starts)
-            self.progress.advance(0, len(result.starts))
+            self.progress.advance(0, len(result.starts))  # the bar shows the work; the report what was kept
             crash_point("embedded")
         else:
             entry.outcome = result
@@ -297,6 +296,7 @@ def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Comm
             np.concatenate([p[0] for p in parts]) / rate,
             np.concatenate([p[1] for p in parts]) / rate,
             vectors))
+        report.windows_embedded += len(vectors)  # counted once kept: a file failing part-way keeps none
     report.files_indexed += 1
 
 

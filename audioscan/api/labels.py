@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import pyarrow as pa
 
 from audioscan.query import labels as labelling
+from audioscan.query.errors import QueryNotFoundError
 from audioscan.query.moments import Moment
 
 if TYPE_CHECKING:
     from audioscan.api.library import Library
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did: labels added (not counting ones already there), and the rows left out
+    with ``skip_missing`` as (the file they named, why)."""
+
+    added: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _resolved(store, text: str, known: list, skip_missing: bool):
+    """The indexed media file ``text`` names, or - with ``skip_missing`` - why there is none."""
+    try:
+        found = labelling.resolve_media(store, text, known)
+    except QueryNotFoundError as err:
+        if not skip_missing:
+            raise QueryNotFoundError(f"{err.template} (give `skip_missing` to import the other rows)") from None
+        return str(err)
+    if found.status != "ok":
+        why = f"{found.rel} is {'gone from disk' if found.status == 'missing' else 'not indexed'}"
+        if not skip_missing:
+            raise QueryNotFoundError(f"{why}; labels need an indexed file (give `skip_missing` to import the "
+                                     "other rows)")
+        return why
+    return found
 
 
 class Labels:
@@ -29,26 +57,35 @@ class Labels:
             added = labelling.add_labels(store, [(target, label, start, end, not negative)], source)
         return added[0] if added else None
 
-    def add_rows(self, rows: Iterable[tuple[str, str, float, float | None, bool]], *, source: str = "api") -> int:
-        """Add many (media, label, start, end or None, positive) rows at once, in one transaction."""
+    def add_rows(self, rows: Iterable[tuple[str, str, float, float | None, bool]], *, source: str = "api",
+                 skip_missing: bool = False) -> "ImportReport":
+        """Add many (media, label, start, end or None, positive) rows at once, in one short transaction.
+
+        Every row is checked first; a row naming a file that is not indexed (or gone from disk)
+        stops the whole import - nothing is added - unless ``skip_missing``, which adds the others
+        and reports the rows it left out."""
         with self._library._annotator() as store:
             known = labelling.all_media(store)
-            resolved: dict[str, labelling.Media] = {}
-            prepared = []
+            resolved: dict[str, labelling.Media | str] = {}
+            prepared, skipped = [], []
             for media, label, start, end, positive in rows:
                 if media not in resolved:
-                    resolved[media] = labelling.resolve_media(store, media, known)
-                prepared.append((resolved[media], label, start, end, positive))
-            return len(labelling.add_labels(store, prepared, source))
+                    resolved[media] = _resolved(store, media, known, skip_missing)
+                target = resolved[media]
+                if isinstance(target, str):
+                    skipped.append((media, target))
+                    continue
+                prepared.append((target, label, start, end, positive))
+            return ImportReport(len(labelling.add_labels(store, prepared, source)), skipped)
 
     def import_file(self, path: str | Path, *, media: str | None = None, label: str | None = None,
-                    negative: bool = False) -> int:
+                    negative: bool = False, skip_missing: bool = False) -> "ImportReport":
         """Add every row of a label file (CSV, a Raven selection table, or an Audacity label track
-        of ``media``); ``label`` names every row, ``negative`` makes every row negative.  Returns
-        how many were added."""
+        of ``media``); ``label`` names every row, ``negative`` makes every row negative;
+        ``skip_missing`` as in :meth:`add_rows`."""
         path = Path(path)
         rows = labelling.read_label_file(path, media=media, label=label, negative=negative)
-        return self.add_rows(rows, source=f"import:{path.name}")
+        return self.add_rows(rows, source=f"import:{path.name}", skip_missing=skip_missing)
 
     def list(self, label: str | None = None) -> list[labelling.Label]:
         with self._library._reader() as store:

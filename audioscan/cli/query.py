@@ -103,13 +103,20 @@ def _warn_conflicts(obj, label: str | None) -> None:
 @click.option("--media", default=None, help="The media file an Audacity track or a one-file Raven table belongs to.")
 @click.option("--label", default=None, help="Label name for every row (else taken from the file).")
 @click.option("--negative", is_flag=True, help="Import every row as negative (e.g. rejected detections).")
+@click.option("--skip-missing", is_flag=True,
+              help="Import the rows whose files are indexed and list the others (default: import nothing then).")
 @click.pass_obj
-def labels_import(obj, file: Path, media: str | None, label: str | None, negative: bool) -> None:
+def labels_import(obj, file: Path, media: str | None, label: str | None, negative: bool, skip_missing: bool) -> None:
     """Import labels from CSV (path,start,end,label[,negative]; ',' ';' or tab), a Raven selection
     table, or an Audacity label track (with --media)."""
-    count = obj.library.labels.import_file(file, media=media, label=label, negative=negative)
+    report = obj.library.labels.import_file(file, media=media, label=label, negative=negative,
+                                            skip_missing=skip_missing)
     if not obj.quiet:
-        click.echo(f"imported {count} label(s) from {file.name}")
+        click.echo(f"imported {report.added} label(s) from {file.name}")
+    if report.skipped:
+        click.echo(f"skipped {len(report.skipped)} row(s) whose file is not indexed:", err=True)
+        for shown, reason in dict.fromkeys(report.skipped):
+            click.echo(f"  {shown}: {reason}", err=True)
     _warn_conflicts(obj, label)
 
 

@@ -10,12 +10,14 @@ labelling processes cannot collide either.
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator, Sequence
 
 import duckdb
+import pyarrow as pa
 
 from audioscan.indexer.store.records import utcnow
 from audioscan.indexer.store.snapshot import MediaInfo
@@ -38,6 +40,8 @@ ANNOTATION_TABLES = """
 """
 
 KEEP_VERSIONS = 5
+# Labels inserted per transaction: a million-row import becomes five short transactions.
+LABEL_CHUNK = 200_000
 
 
 @dataclass(frozen=True)
@@ -93,21 +97,44 @@ class Annotations:
 
     # ---------------------------------------------------------------- labels
     def add_labels(self, rows: Sequence[tuple[int, str, float, float, str, bool]], source: str) -> list[int]:
-        """Insert (media id, label, start, end, kind, positive) rows, skipping exact duplicates;
-        returns the ids of the rows added."""
-        added = []
-        with self._edit() as con:
-            for media_id, label, start, end, kind, positive in rows:
-                same = con.execute("SELECT id FROM labels WHERE media_id = ? AND label = ? AND start_s = ? AND "
-                                   "end_s = ? AND kind = ? AND positive = ?",
-                                   [media_id, label, start, end, kind, positive]).fetchone()
-                if same:
-                    continue
-                new_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM labels").fetchone()[0]
-                con.execute("INSERT INTO labels VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [new_id, media_id, label, start, end, kind, positive, source, utcnow()])
-                added.append(new_id)
-        return added
+        """Insert (media id, label, start, end, kind, positive) rows, skipping exact duplicates (of
+        stored labels and of each other); returns the ids of the rows added.
+
+        In bulk, whatever the count: the rows are laid out as Arrow tables first, and each
+        transaction is a single INSERT that drops the rows already stored (an anti-join) and
+        numbers the rest.  Past :data:`LABEL_CHUNK` rows the insert is split into transactions of
+        that many, each well under a second, with a pause between them longer than a waiting
+        reader's retry interval (a process that just let go of DuckDB's file lock would otherwise
+        take it again before the reader's next try), so readers never wait long; the caller has checked
+        every row before, and an import cut short by a crash is completed by running it again
+        (the rows already in are skipped).
+        """
+        from audioscan.indexer.store import catalog  # catalog imports this module's table definitions
+
+        fresh = list(dict.fromkeys((int(m), str(lb), float(a), float(b), str(k), bool(p))
+                                   for m, lb, a, b, k, p in rows))
+        added: list[int] = []
+        for first in range(0, len(fresh), LABEL_CHUNK):
+            if first:
+                time.sleep(catalog.READER_RETRY_SECONDS + 0.05)  # a reader waiting for the catalog gets its turn
+            chunk = fresh[first: first + LABEL_CHUNK]
+            columns = list(zip(*chunk))
+            table = pa.table({"ord": pa.array(range(len(chunk)), pa.int64()),
+                              "media_id": pa.array(columns[0], pa.int64()), "label": pa.array(columns[1], pa.string()),
+                              "start_s": pa.array(columns[2], pa.float64()), "end_s": pa.array(columns[3], pa.float64()),
+                              "kind": pa.array(columns[4], pa.string()), "positive": pa.array(columns[5], pa.bool_())})
+            with self._edit() as con:
+                con.register("new_labels", table)
+                try:
+                    added += [row[0] for row in con.execute(
+                        "INSERT INTO labels SELECT (SELECT coalesce(max(id), 0) FROM labels) + row_number() OVER "
+                        "(ORDER BY n.ord), n.media_id, n.label, n.start_s, n.end_s, n.kind, n.positive, ?, ? "
+                        "FROM new_labels n ANTI JOIN labels l ON l.media_id = n.media_id AND l.label = n.label "
+                        "AND l.start_s = n.start_s AND l.end_s = n.end_s AND l.kind = n.kind "
+                        "AND l.positive = n.positive RETURNING id", [source, utcnow()]).fetchall()]
+                finally:
+                    con.unregister("new_labels")
+        return sorted(added)
 
     def labels(self, label: str | None = None) -> list[Label]:
         """Every label (of one name), each with its media file as it is now."""

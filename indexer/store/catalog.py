@@ -112,6 +112,8 @@ MIGRATIONS: dict[int, str] = {
 
 SCHEMA_VERSION = max(MIGRATIONS)
 _RETRY_SECONDS = 10.0
+# The longest pause between a waiting connection's tries (they start at 10 ms and double).
+READER_RETRY_SECONDS = 0.25
 
 
 def _is_lock_conflict(err: Exception) -> bool:
@@ -156,7 +158,7 @@ def _connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]
                 raise StoreBusyError(f"the catalog {path} is held open for writing by {holder}; if that is a "
                                  "duckdb shell, close it or open the catalog with 'duckdb -readonly'") from err
             time.sleep(delay)
-            delay = min(delay * 2, 0.25)
+            delay = min(delay * 2, READER_RETRY_SECONDS)
     try:
         yield con
     finally:

@@ -167,3 +167,25 @@ def test_new_files_are_hashed_by_the_decoding_thread_not_while_planning(library,
     with Store.open(store_path) as store, store.connect() as con:
         hashes = con.execute("SELECT count(fingerprint) FROM media WHERE status = 'ok'").fetchone()[0]
     assert hashes == len(GOOD)
+
+
+def test_the_summary_counts_the_windows_it_stored(library, store_path, monkeypatch):
+    """Windows of a file that fails part-way are thrown away, and so not counted (they used to be)."""
+    from audioscan.api import Library
+    from audioscan.indexer.errors import MediaError
+
+    real = pipeline.decode
+
+    def fails_late(source, rates, *args, **kwargs):
+        blocks = real(source, rates, *args, **kwargs)
+        if not str(getattr(source, "name", source)).endswith("a.wav"):
+            yield from blocks
+            return
+        yield from (block for _, block in zip(range(1), blocks))  # one block decodes, then the file breaks
+        raise MediaError("it breaks off in the middle")
+
+    monkeypatch.setattr(pipeline, "decode", fails_late)
+    report = Library(store_path).build(library, batch_size=1)  # each window embedded as soon as it is cut
+    with Store.open(store_path) as store:
+        stored = sum(len(store.snapshot(info).ids) for info in store.sets())
+    assert report.files_failed and report.windows_embedded == stored

@@ -163,3 +163,15 @@ def test_exports_never_replace_what_the_user_wrote(world, tmp_path):
     assert (clips / "clips.csv").read_text() == "my,own,columns\n1,2,3\n"
     assert cli(world, "export", "clips", "--from-labels", "--out-dir", str(clips), "--overwrite").exit_code == 0
     assert (clips / "clips.csv").read_text().startswith("source,start,end")
+
+
+def test_a_stale_row_stops_an_import_unless_asked_to_skip_it(world, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("path,start,end,label\nlong.mkv,20,30,siren\ndeleted-since.wav,1,2,siren\n")
+    stopped = cli(world, "labels", "import", str(rows))
+    assert stopped.exit_code == 1 and "--skip-missing" in stopped.stderr
+    with Store.open(world / "store") as store:
+        assert store.labels("siren") == []
+    skipped = cli(world, "labels", "import", str(rows), "--skip-missing")
+    assert skipped.exit_code == 0 and skipped.stdout.startswith("imported 1 label")
+    assert "deleted-since.wav" in skipped.stderr
