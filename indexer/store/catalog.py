@@ -151,8 +151,7 @@ def _connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]
         except (duckdb.IOException, duckdb.ConnectionException) as err:
             first = str(err).splitlines()[0]
             if not _is_lock_conflict(err):
-                raise StoreError(f"cannot open the catalog {path}: {first}; if it is damaged, restore it "
-                                 "from a backup or build a new store") from err
+                raise unreadable(path, err) from err
             if time.monotonic() > deadline:
                 holder = _holder(first)
                 raise StoreBusyError(f"the catalog {path} is held open for writing by {holder}; if that is a "
@@ -161,8 +160,29 @@ def _connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]
             delay = min(delay * 2, READER_RETRY_SECONDS)
     try:
         yield con
+    except _DAMAGE as err:
+        raise unreadable(path, err) from err
     finally:
-        con.close()
+        try:
+            con.close()
+        except duckdb.Error:
+            pass  # a damaged file can fail to close too; the error above is the one to report
+
+
+# What DuckDB raises when the catalog's bytes cannot be read or written as its pages say: a
+# copy cut short, zeroed pages, another file in its place, a disk that filled mid-write.
+_DAMAGE = (duckdb.IOException, duckdb.InternalException, duckdb.SerializationException, duckdb.FatalException)
+
+
+def unreadable(path: Path, err: Exception) -> StoreError:
+    """One sentence for a catalog DuckDB cannot read or write, at open or at any later query."""
+    first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+    if "No space left" in first or "Disk full" in first:
+        return StoreError(f"the disk holding {path.parent} is full ({first}); free some space and run the "
+                          "command again (what was committed before is kept)")
+    return StoreError(f"the catalog {path} cannot be read ({first}): it is damaged - a copy cut short, or a "
+                      "disk that filled during a write; the vectors in sets/ are intact, so restore "
+                      f"{path.name} from a backup, or build the library again into a new store")
 
 
 def _holder(message: str) -> str:

@@ -11,6 +11,7 @@ cache instead of copying it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
@@ -63,16 +64,24 @@ def write_index(path: Path, index: faiss.Index, checksum: bool = True) -> str | 
     checksum, or None when not asked (a large derived index is streamed to disk, not copied
     into memory to hash it)."""
     tmp = path.with_name(path.name + TMP_SUFFIX)
-    with open(tmp, "xb") as handle:  # a name of this writer's own: never someone else's file
-        if checksum:
-            data = faiss.serialize_index(index)
-            handle.write(memoryview(data))
-        else:
-            faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    data = faiss.serialize_index(index) if checksum else None
+    try:
+        with open(tmp, "xb") as handle:  # a name of this writer's own: never someone else's file
+            if data is not None:
+                handle.write(memoryview(data))
+            else:
+                faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as err:  # the commit protocol removes the temporary file; the catalog is untouched
+        if err.errno == errno.ENOSPC:
+            needed = f"{len(data) / 1e6:.0f} MB for this segment" if data is not None else "more space"
+            raise StoreError(f"the disk holding {path.parent} is full ({needed}); free some space and run "
+                             "the command again: what was committed before is kept") from None
+        raise StoreError(f"cannot write {path.name} into {path.parent} ({err.strerror or err}); what was "
+                         "committed before is kept") from None
     return hashlib.blake2b(memoryview(data), digest_size=16).hexdigest() if checksum else None
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import duckdb
 import pytest
@@ -140,3 +142,38 @@ def test_a_subfolder_named_like_the_store_is_not_indexed(tmp_path):
     tone_file(media / "a.wav", 9, "siren")
     report = build_once(media / "lib.idx", media)
     assert report.files_seen == 1
+
+
+@pytest.mark.parametrize("command", [["index", "status"], ["index", "check"], ["search", "--from", "long.mkv", "--at", "25"],
+                                     ["labels", "list"], ["labels", "add", "long.mkv", "20", "30", "x"],
+                                     ["index", "build", "MEDIA"], ["index", "compact"]])
+def test_a_truncated_catalog_is_one_sentence_for_every_command(world, command):
+    catalog = world / "store" / "catalog.duckdb"
+    with catalog.open("r+b") as handle:
+        handle.truncate(catalog.stat().st_size // 2)
+    args = [str(world / "media") if part == "MEDIA" else part for part in command]
+    result = subprocess.run([sys.executable, "-m", "audioscan", "--store", str(world / "store"), *args],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-1500:]
+    assert len(result.stderr.strip().splitlines()) == 1 and "is damaged" in result.stderr
+
+
+def test_a_full_disk_during_a_build_is_one_sentence_and_costs_nothing(tmp_path, monkeypatch):
+    from audioscan.api import Library
+    from audioscan.indexer.store import segments
+
+    media = tmp_path / "media"
+    for number in range(3):
+        tone_file(media / f"t{number}.wav", 10, "siren", seed=number)
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(segments.os, "fsync", full)
+    with pytest.raises(StoreError, match=r"is full \(\d+ MB for this segment\)"):
+        Library(tmp_path / "store").build(media)
+    monkeypatch.undo()
+    with Store.open(tmp_path / "store") as store:
+        assert check_store(store) == []
+    assert not list((tmp_path / "store").rglob("*.tmp")) and not list((tmp_path / "store").rglob("*.faiss"))
+    assert Library(tmp_path / "store").build(media).files_indexed == 3  # the next build does it all
