@@ -259,6 +259,14 @@ def place_root(store: Store, folder: Path) -> tuple[int, str]:
     return root_id, ""
 
 
+def shortfall(decoded: float, declared: float | None) -> str | None:
+    """A warning kept with an indexed file whose audio ends well before its header says it does
+    (a copy cut short): what was indexed is all there is, and the user should know."""
+    if declared is None or declared - decoded <= max(1.0, 0.02 * declared):
+        return None
+    return f"truncated: {decoded:.1f} s of audio decoded, its header declares {declared:.1f} s"
+
+
 def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Commit, report: BuildReport) -> None:
     """Turn a finished job into catalog changes: vectors and an ok row, or a failure.
 
@@ -286,7 +294,7 @@ def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Comm
         return
     change.media.append(MediaRow(job.media.id, job.media.root_id, job.media.path, job.media.size, job.media.mtime_ns,
                                  job.media.fingerprint or outcome.fingerprint, outcome.duration, "ok",
-                                 fps=outcome.fps))
+                                 shortfall(outcome.duration, outcome.declared), fps=outcome.fps))
     for set_id, parts in entry.parts.items():
         rate = sets[set_id].sample_rate
         parts.sort(key=lambda part: int(part[0][0]))  # a cluster may return a file's batches in any order

@@ -18,7 +18,7 @@ from typing import BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 
-from audioscan.indexer.media.decode import decode, frame_rate
+from audioscan.indexer.media.decode import decode, header_facts
 from audioscan.indexer.media.discover import fingerprint
 from audioscan.indexer.errors import MediaError
 from audioscan.indexer.media.windows import StreamWindower, WindowBatch
@@ -70,6 +70,7 @@ class Decoded:
     fingerprint: str | None = None
     fps: float | None = None
     windows: dict[int, int] = field(default_factory=dict)
+    declared: float | None = None  # the duration its header claims (a truncated file claims more)
 
 
 @dataclass
@@ -115,7 +116,8 @@ def _decode_one(job: int, source: Source, cuts: Sequence[SampleWindows], batch_s
         for windows in windowers[cut.set_id].finish():
             emitted[cut.set_id] += len(windows.starts)
             yield Batch(job, cut.set_id, windows)
-    yield Decoded(job, totals[lowest] / lowest, totals, digest, frame_rate(_open(source)), emitted)
+    facts = header_facts(_open(source))
+    yield Decoded(job, totals[lowest] / lowest, totals, digest, facts.fps, emitted, facts.declared)
 
 
 def decode_events(job: int, source: Source, cuts: Sequence[SampleWindows], batch_size: int,

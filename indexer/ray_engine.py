@@ -84,7 +84,7 @@ def _outcome_text(event: Decoded | Failed) -> str:
     if isinstance(event, Failed):
         return json.dumps({"failed": event.reason, "retry": event.retry})
     return json.dumps({"duration": event.duration, "totals": event.totals, "fingerprint": event.fingerprint,
-                       "fps": event.fps, "windows": event.windows})
+                       "fps": event.fps, "windows": event.windows, "declared": event.declared})
 
 
 def _outcome_row(job: int, text: str) -> dict:
@@ -96,7 +96,8 @@ def _outcome(job: int, text: str) -> Decoded | Failed:
     if "failed" in outcome:
         return Failed(job, outcome["failed"], outcome["retry"])
     return Decoded(job, outcome["duration"], {int(k): v for k, v in outcome["totals"].items()},
-                   outcome["fingerprint"], outcome["fps"], {int(k): v for k, v in outcome["windows"].items()})
+                   outcome["fingerprint"], outcome["fps"], {int(k): v for k, v in outcome["windows"].items()},
+                   outcome.get("declared"))
 
 
 def _columns(rows: list[dict]) -> dict[str, np.ndarray]:

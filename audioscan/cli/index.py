@@ -122,6 +122,8 @@ def status_command(obj, fmt: str) -> None:
                f"{media['unavailable']} unavailable")
     for item in status["failed"]:
         click.echo(f"  failed: {item['path']}: {item['error']}")
+    for item in status["warnings"]:
+        click.echo(f"  warning: {item['path']}: {item['warning']}")
 
 
 @index.command("check")

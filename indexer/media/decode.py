@@ -98,18 +98,41 @@ def open_audio(source: Path | BinaryIO) -> tuple[av.container.InputContainer, av
     return container, container.streams.audio[0]
 
 
-def frame_rate(source: Path | BinaryIO) -> float | None:
-    """The frame rate of a video's first picture stream (None for audio, pictures, or unknown),
-    so exports can write timecodes the file's own editor will agree with."""
+@dataclass(frozen=True)
+class HeaderFacts:
+    """What a container's header says, read without decoding: the frame rate of its first
+    picture stream (None for audio, pictures, or unknown), so exports write timecodes the
+    file's own editor agrees with; and how long its first audio stream claims to be, so a
+    file cut short is noticed (None when the header does not say)."""
+
+    fps: float | None = None
+    declared: float | None = None
+
+
+def header_facts(source: Path | BinaryIO) -> HeaderFacts:
     try:
         with av.open(_openable(source), metadata_errors="ignore") as container:
+            fps = None
             for stream in container.streams.video:
                 rate = stream.average_rate or stream.guessed_rate
                 if rate and 1 <= float(rate) <= 1000 and stream.frames != 1:
-                    return round(float(rate), 3)
+                    fps = round(float(rate), 3)
+                    break
+            declared = None
+            if container.streams.audio:
+                audio = container.streams.audio[0]
+                if audio.duration and audio.time_base:
+                    declared = float(audio.duration * audio.time_base)
+                elif container.duration:
+                    declared = container.duration / av.time_base
+            return HeaderFacts(fps, declared if declared and declared > 0 else None)
     except (av.error.FFmpegError, OSError, ValueError):
-        return None
-    return None
+        return HeaderFacts()
+
+
+def frame_rate(source: Path | BinaryIO) -> float | None:
+    """The frame rate of a video's first picture stream (see :class:`HeaderFacts`)."""
+    return header_facts(source).fps
 
 
 class _Downmixer:

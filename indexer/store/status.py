@@ -8,7 +8,8 @@ from audioscan.indexer.store.store import Store
 
 def store_status(store: Store) -> dict:
     """``{"store", "sets": [...], "media": {"ok", "failed", "missing", "unavailable"},
-    "failed": [{"path", "error"}]}``, read in one catalog transaction."""
+    "failed": [{"path", "error"}], "warnings": [{"path", "warning"}]}``, read in one catalog
+    transaction; warnings are notes on indexed files (a file whose audio ends before its header says)."""
     with store.connect() as con, catalog.transaction(con):
         sets = con.execute(
             "SELECT s.name, s.model, s.dim, s.window_s, s.hop_s, "
@@ -19,6 +20,8 @@ def store_status(store: Store) -> dict:
         counts = dict(con.execute("SELECT status, count(*) FROM media GROUP BY status").fetchall())
         failed = con.execute("SELECT r.path, m.path, m.error FROM media m JOIN roots r ON r.id = m.root_id "
                              "WHERE m.status = 'failed' ORDER BY r.path, m.path").fetchall()
+        warned = con.execute("SELECT r.path, m.path, m.error FROM media m JOIN roots r ON r.id = m.root_id "
+                             "WHERE m.status = 'ok' AND m.error IS NOT NULL ORDER BY r.path, m.path").fetchall()
     return {
         "store": str(store.path.resolve()),
         "sets": [{"name": n, "model": m, "dim": d, "window": w, "hop": h, "windows": c, "segments": g, "behind": b}
@@ -26,4 +29,5 @@ def store_status(store: Store) -> dict:
         "media": {"ok": counts.get("ok", 0), "failed": counts.get("failed", 0), "missing": counts.get("missing", 0),
                   "unavailable": counts.get("unavailable", 0)},
         "failed": [{"path": f"{root}/{path}", "error": error} for root, path, error in failed],
+        "warnings": [{"path": f"{root}/{path}", "warning": note} for root, path, note in warned],
     }

@@ -189,3 +189,23 @@ def test_the_summary_counts_the_windows_it_stored(library, store_path, monkeypat
     with Store.open(store_path) as store:
         stored = sum(len(store.snapshot(info).ids) for info in store.sets())
     assert report.files_failed and report.windows_embedded == stored
+
+
+def test_a_file_cut_short_is_indexed_with_a_warning(tmp_path):
+    """A FLAC whose header declares 90 s but holds 3.5 s: its audio is indexed, and status says why
+    there is so little of it."""
+    from audioscan.api import Library
+    from audioscan.indexer.media.samples import scene, write_media
+
+    whole = write_media(tmp_path / "whole.flac", scene(90, 16_000, "noise", [("siren", 1, 80)], seed=3), 16_000)
+    media = tmp_path / "media"
+    media.mkdir()
+    data = whole.read_bytes()
+    (media / "cut.flac").write_bytes(data[: len(data) * 35 // 900])  # about 3.5 s of its 90
+    library = Library(tmp_path / "store")
+    report = library.build(media)
+    status = library.status()
+    assert report.files_indexed == 1 and status["media"]["ok"] == 1
+    (warning,) = status["warnings"]
+    assert warning["path"].endswith("cut.flac") and "declares 90.0 s" in warning["warning"]
+    assert library.build(media).files_skipped == 1 and library.status()["warnings"] == status["warnings"]
