@@ -20,6 +20,7 @@ from audioscan.indexer.build import BuildOptions, BuildReport, build, build_targ
 from audioscan.indexer.progress import Progress
 from audioscan.indexer.media.decode import frame_rate
 from audioscan.indexer.ray_engine import RayOptions
+from audioscan.indexer.store.backup import restore_good_copy
 from audioscan.indexer.store.check import check_store, leftovers
 from audioscan.indexer.store.compact import CompactReport, compact_set
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader, StoreWriter
@@ -176,9 +177,13 @@ class Library:
             return [compact_set(store, info, force=True) for info in store.sets()]
 
     def repair(self) -> RepairReport:
-        """Drop lost or damaged segments; the next :meth:`build` embeds their files again."""
+        """Put back the good copy of a catalog that cannot be read, then drop lost or damaged
+        segments; the next :meth:`build` embeds their files again."""
+        restored = restore_good_copy(self.path)
         with self._writer() as store:
-            return repair(store)
+            report = repair(store)
+        report.restored = restored
+        return report
 
     # ------------------------------------------------------------------ inspecting
     def status(self) -> dict:

@@ -111,6 +111,10 @@ MIGRATIONS: dict[int, str] = {
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
+CATALOG_FILE = "catalog.duckdb"
+# The last good copy of the catalog and its record (see ``backup``).
+GOOD_COPY = "catalog.good.duckdb"
+GOOD_RECORD = "catalog.good.json"
 _RETRY_SECONDS = 10.0
 # The longest pause between a waiting connection's tries (they start at 10 ms and double).
 READER_RETRY_SECONDS = 0.25
@@ -180,9 +184,11 @@ def unreadable(path: Path, err: Exception) -> StoreError:
     if "No space left" in first or "Disk full" in first:
         return StoreError(f"the disk holding {path.parent} is full ({first}); free some space and run the "
                           "command again (what was committed before is kept)")
+    way_back = ("run 'audioscan index repair' to put back the copy kept after the last successful change"
+                if (path.parent / GOOD_COPY).exists() else
+                f"restore {path.name} from a backup, or build the library again into a new store")
     return StoreError(f"the catalog {path} cannot be read ({first}): it is damaged - a copy cut short, or a "
-                      "disk that filled during a write; the vectors in sets/ are intact, so restore "
-                      f"{path.name} from a backup, or build the library again into a new store")
+                      f"disk that filled during a write; the vectors in sets/ are intact: {way_back}")
 
 
 def _holder(message: str) -> str:

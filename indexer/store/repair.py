@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from audioscan.indexer.errors import StoreError
 from audioscan.indexer.store import catalog
+from audioscan.indexer.store.backup import Restored
 from audioscan.indexer.store.segments import checksum, read_segment
 from audioscan.indexer.store.store import Store
 
@@ -21,6 +22,7 @@ from audioscan.indexer.store.store import Store
 class RepairReport:
     segments: list[str] = field(default_factory=list)
     files: int = 0
+    restored: Restored | None = None  # the catalog could not be read and its good copy was put back
 
 
 def _damaged(store: Store, set_name: str, file: str, recorded: str | None) -> bool:

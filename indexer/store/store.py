@@ -31,6 +31,7 @@ import numpy as np
 from audioscan.indexer.errors import StoreError, StoreNotFoundError
 from audioscan.indexer.store import catalog
 from audioscan.indexer.store.annotations import Annotations
+from audioscan.indexer.store.backup import GOOD_COPY, GOOD_RECORD, keep_good_copy
 from audioscan.indexer.store.commit import Commits
 from audioscan.indexer.store.garbage import Garbage
 from audioscan.indexer.store.files import StoreFiles, valid_set_name
@@ -38,9 +39,9 @@ from audioscan.indexer.store.lock import HOLDER_FILE, LOCK_FILE, WriterLock
 from audioscan.indexer.store.records import MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.snapshot import AnnPart, FileStats, MediaInfo, SegmentRow, Snapshot
 
-CATALOG_FILE = "catalog.duckdb"
+CATALOG_FILE = catalog.CATALOG_FILE
 # What an empty store folder may hold before its catalog exists (a crash right after creating it).
-_STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", LOCK_FILE, HOLDER_FILE, "sets"}
+_STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", LOCK_FILE, HOLDER_FILE, "sets", GOOD_COPY, GOOD_RECORD}
 _MEDIA_ID_BLOCK = 256
 
 
@@ -97,6 +98,8 @@ class Store(Annotations, Commits, Garbage):
             store._open_reader()
         try:
             yield store
+            if store._lock is not None:
+                keep_good_copy(store.path)  # a change that succeeded: the way back moves up to it
         finally:
             if store._lock is not None:
                 store._close_writer()

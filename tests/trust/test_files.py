@@ -177,3 +177,32 @@ def test_a_full_disk_during_a_build_is_one_sentence_and_costs_nothing(tmp_path, 
         assert check_store(store) == []
     assert not list((tmp_path / "store").rglob("*.tmp")) and not list((tmp_path / "store").rglob("*.faiss"))
     assert Library(tmp_path / "store").build(media).files_indexed == 3  # the next build does it all
+
+
+def test_a_damaged_catalog_comes_back_from_the_copy_kept_after_the_last_build(tmp_path):
+    from audioscan.api import Library
+
+    media = tmp_path / "media"
+    for number in range(3):
+        tone_file(media / f"t{number}.wav", 10, "siren", seed=number)
+    store = tmp_path / "store"
+    library = Library(store)
+    library.build(media)
+    library.labels.add("t0.wav", 1, 3, "kept")  # labels are not a build: the copy predates them
+    catalog = store / "catalog.duckdb"
+    with catalog.open("r+b") as handle:
+        handle.truncate(catalog.stat().st_size // 2)
+
+    def audioscan(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "audioscan", "--store", str(store), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    damaged = audioscan("index", "status")
+    assert damaged.returncode == 1 and "audioscan index repair" in damaged.stderr
+    repaired = audioscan("index", "repair")
+    assert repaired.returncode == 0 and "put back" in repaired.stderr and "labels and detectors" in repaired.stderr
+    assert list(store.glob("catalog.duckdb.damaged-*"))
+    assert audioscan("index", "check").returncode == 0
+    assert Library(store).status()["media"]["ok"] == 3
+    again = Library(store).build(media)
+    assert again.files_skipped == 3 and again.windows_embedded == 0  # nothing indexed is lost
