@@ -13,7 +13,6 @@ said so, and the next build embeds whatever the copy does not list.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -24,10 +23,9 @@ import duckdb
 
 from audioscan.indexer.store import catalog
 from audioscan.indexer.store.records import utcnow
-from audioscan.indexer.store.segments import fsync_dir
+from audioscan.indexer.store.segments import checksum, fsync_dir
 
 GOOD_COPY, GOOD_RECORD = catalog.GOOD_COPY, catalog.GOOD_RECORD  # the record: {"checksum", "taken"}
-_CHUNK = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ def keep_good_copy(folder: Path) -> None:
         shutil.copyfile(path, tmp)
     with open(tmp, "rb+") as handle:
         os.fsync(handle.fileno())
-    record = {"checksum": _checksum(tmp), "taken": utcnow().isoformat()}
+    record = {"checksum": checksum(tmp), "taken": utcnow().isoformat()}
     os.replace(tmp, folder / GOOD_COPY)
     (folder / GOOD_RECORD).write_text(json.dumps(record) + "\n", encoding="utf-8")
     fsync_dir(folder)
@@ -83,7 +81,7 @@ def restore_good_copy(folder: Path) -> Restored | None:
     copy, record_path = folder / GOOD_COPY, folder / GOOD_RECORD
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
-        intact = copy.is_file() and _checksum(copy) == record["checksum"]
+        intact = copy.is_file() and checksum(copy) == record["checksum"]
     except (OSError, ValueError, KeyError, TypeError):
         intact = False
     if not intact:
@@ -101,10 +99,3 @@ def restore_good_copy(folder: Path) -> Restored | None:
     fsync_dir(folder)
     return Restored(dt.datetime.fromisoformat(record["taken"]), damaged)
 
-
-def _checksum(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
