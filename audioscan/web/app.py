@@ -16,7 +16,6 @@ served only by indexed media id and a bounded time range, never by a path from t
 
 from __future__ import annotations
 
-import logging
 import secrets
 import socket
 import threading
@@ -35,7 +34,6 @@ from audioscan.web import detectors, exports, labels, library_tab, search
 from audioscan.web.gate import LOOPBACK_NAMES, TOKEN_COOKIE, BodyTooLarge, Gate, host_name
 from audioscan.web.inputs import BadInput
 
-LOG = logging.getLogger("audioscan.web")
 # The HTTP status of each kind of user error (audioscan.errors.UserError.kind).
 _STATUS = {"invalid": 400, "not_found": 404, "busy": 409, "too_large": 413}
 _ASSETS = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}

@@ -17,7 +17,6 @@ from audioscan.query.export import file_names
 from audioscan.web import server as serving
 from audioscan.web.app import allowed_hosts, create_app
 from audioscan.web.gate import CSRF_HEADER, MAX_BODY_BYTES
-from tests.conftest import tone_file
 from tests.web.conftest import Server
 from tests.web.test_security import csrf, fetch
 
