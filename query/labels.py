@@ -217,8 +217,7 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool,
         rows = rows[1:]
         if not {"path", "start"} <= set(columns):
             raise QueryError(f"{source}: the header needs at least 'path' and 'start' columns") from None
-    out = []
-    for number, row in enumerate(rows, start=2 if columns[0] == "path" else 1):
+    def row_of(number: int, row: list[str]) -> tuple[str, str, float, float | None, bool]:
         cells = dict(zip(columns, (unsafe_cell(c.strip()) for c in row)))
         where = f"{source} line {number}"
         if not cells.get("path") or not cells.get("start"):
@@ -227,9 +226,31 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool,
         if not name and need_label:
             raise QueryError(f"{where}: no label; add a 'label' column or give `label`")
         end = cells.get("end")
-        out.append((cells["path"], name, _parse_time(cells["start"], "start", where),
-                    _parse_time(end, "end", where) if end else None,
-                    not (negative or cells.get("negative", "").lower() in _TRUE)))
+        return (cells["path"], name, _parse_time(cells["start"], "start", where),
+                _parse_time(end, "end", where) if end else None,
+                not (negative or cells.get("negative", "").lower() in _TRUE))
+
+    return _every_row(row_of, enumerate(rows, start=2 if columns[0] == "path" else 1), source)
+
+
+def _every_row(row_of, numbered, source: str) -> list:
+    """``row_of(number, row)`` of every row; the rows that cannot be read are all reported
+    together (a file is fixed once, not once per bad line), and then nothing is imported."""
+    out, problems = [], []
+    for number, row in numbered:
+        try:
+            parsed = row_of(number, row)
+        except QueryError as err:
+            problems.append(err.template)
+            continue
+        if parsed is not None:
+            out.append(parsed)
+    if len(problems) == 1:
+        raise QueryError(problems[0])
+    if problems:
+        shown = "; ".join(problem.removeprefix(f"{source} ") for problem in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise QueryError(f"{source}: {len(problems)} rows cannot be read, so nothing was imported: {shown}{more}")
     return out
 
 
@@ -243,10 +264,9 @@ def parse_audacity(text: str, source: str, label: str | None, negative: bool) ->
     A text ending in " (negative)" is a negative label, as ``labels list --format audacity`` writes it;
     a trailing score such as " 0.86", as ``rescore --format audacity`` writes it, is dropped.
     """
-    out = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    def row_of(number: int, line: str) -> tuple[str, float, float | None, bool] | None:
         if not line.strip() or line.startswith(("\\", "\t")):
-            continue
+            return None
         parts = line.split("\t")
         where = f"{source} line {number}"
         start = _number(parts[0], "start", where)
@@ -256,8 +276,9 @@ def parse_audacity(text: str, source: str, label: str | None, negative: bool) ->
         name = label or _SCORE_SUFFIX.sub("", name.removesuffix(NEGATIVE_SUFFIX))
         if not name:
             raise QueryError(f"{where}: the label has no text; give `label`")
-        out.append((name, start, None if end == start else end, not (negative or marked)))
-    return out
+        return name, start, None if end == start else end, not (negative or marked)
+
+    return _every_row(row_of, enumerate(text.splitlines(), start=1), source)
 
 
 def read_label_file(path: Path, media: str | None = None, label: str | None = None,

@@ -175,3 +175,17 @@ def test_a_stale_row_stops_an_import_unless_asked_to_skip_it(world, tmp_path):
     skipped = cli(world, "labels", "import", str(rows), "--skip-missing")
     assert skipped.exit_code == 0 and skipped.stdout.startswith("imported 1 label")
     assert "deleted-since.wav" in skipped.stderr
+
+
+def test_every_bad_row_of_a_file_is_reported_at_once(tmp_path):
+    from audioscan.errors import UserError
+    from audioscan.query.labels import read_label_file
+
+    bad = tmp_path / "rows.csv"
+    bad.write_text("path,start,end,label\na.wav,1,2,x\nb.wav,abc,2,x\nc.wav,,2,x\nd.wav,3,4,x\ne.wav,5,zz,x\n"
+                   "f.wav,nan,1,x\ng.wav,1,2,x\n")
+    with pytest.raises(UserError) as found:
+        read_label_file(bad)
+    message = str(found.value)
+    assert message.startswith("rows.csv: 4 rows cannot be read, so nothing was imported: line 3:")
+    assert "line 4:" in message and "line 6:" in message and "(and 1 more)" in message
