@@ -13,8 +13,10 @@ checked before the first is written, so a refusal leaves the folder as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -153,10 +155,20 @@ def _digest(data: bytes) -> str:
 
 
 def write_file(path: Path, text: str) -> Path:
+    """Write ``text`` whole or not at all: to a temporary name beside ``path``, renamed over it only
+    once every byte is written, so a full disk or a crash never leaves half a file."""
     if not path.parent.is_dir():
         raise QueryError(f"cannot write {path}: the folder {path.parent} does not exist; create it first")
+    data = text.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.write_text(text, encoding="utf-8")
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
     except OSError as err:
+        tmp.unlink(missing_ok=True)  # our own temporary name, never the user's file
+        if err.errno == errno.ENOSPC:
+            raise QueryError(f"the disk holding {path.parent} is full ({len(data) / 1e3:.0f} kB needed for "
+                             f"{path.name}); free some space and run the command again") from None
         raise QueryError(f"cannot write {path} ({err.strerror or err})") from None
     return path

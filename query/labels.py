@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 from pathlib import Path
@@ -287,6 +288,8 @@ def read_label_file(path: Path, media: str | None = None, label: str | None = No
     a Raven selection table, an Audacity label track (``media`` says which file it labels),
     or CSV.  The kind is recognised from the text, not the file name."""
     text = read_text_file(path)
+    if text.lstrip().startswith("["):
+        return parse_json(text, path.name, media, label, negative)
     if looks_like_raven(text):
         rows = []
         for found, name, start, end, positive in parse_raven(text, path.name, negative):
@@ -301,6 +304,34 @@ def read_label_file(path: Path, media: str | None = None, label: str | None = No
     if looks_like_audacity(text):
         raise QueryError(f"{path.name} looks like an Audacity label track: say which file it labels with `media`")
     return parse_csv(text, path.name, label, negative)
+
+
+def parse_json(text: str, source: str, media: str | None, label: str | None,
+               negative: bool) -> list[tuple[str, str, float, float | None, bool]]:
+    """Rows of our JSON exports: ``labels list --format json`` (with ``kind`` and ``negative``) or a
+    list of moments (``path, start, end[, label]``)."""
+    try:
+        items = json.loads(text)
+    except (ValueError, RecursionError):
+        raise QueryError(f"{source} is not valid JSON; export it again or fix it") from None
+    if not isinstance(items, list):
+        raise QueryError(f"{source} holds no list of labels (a JSON list of objects is expected)")
+
+    def row_of(number: int, item) -> tuple[str, str, float, float | None, bool]:
+        where = f"{source} item {number}"
+        if not isinstance(item, dict):
+            raise QueryError(f"{where}: not an object with path, start and end")
+        path = media or item.get("path")
+        name = label or item.get("label")
+        if not isinstance(path, str) or not path or not isinstance(name, str) or not name:
+            raise QueryError(f"{where}: it needs a path and a label (or give `label`)")
+        start = _parse_time(str(item.get("start")), "start", where)
+        end = None if item.get("kind") == "marker" or item.get("end") is None else \
+            _parse_time(str(item["end"]), "end", where)
+        return path, name.removesuffix(NEGATIVE_SUFFIX), start, end, \
+            not (negative or item.get("negative") is True or name.endswith(NEGATIVE_SUFFIX))
+
+    return _every_row(row_of, enumerate(items, start=1), source)
 
 
 def read_moments_file(path: Path) -> list[tuple[str, str, float, float | None]]:

@@ -1,4 +1,4 @@
-"""Every importer against generated files: each ends in rows or in one sentence, never a traceback.
+"""Every importer (CSV, Raven, Audacity, JSON, moments CSV) against generated files: each ends in rows or in one sentence, never a traceback.
 
 Files are built from the pieces real exports and hand edits contain - headers, times in every
 notation, delimiters, quotes, unicode, control characters, short and long rows, huge numbers,
@@ -7,6 +7,7 @@ cells past the csv module's limit - recombined at random (seeded, so a failure r
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -30,7 +31,17 @@ def _row(rng: random.Random, delimiter: str) -> str:
     return delimiter.join(cells)
 
 
+def _json(rng: random.Random) -> str:
+    values = [None, True, 5, -1.5, 1e308, "x", [], {}] + TIMES + TEXTS + PATHS
+    items = [{key: rng.choice(values) for key in rng.sample(["path", "start", "end", "label", "kind", "negative"],
+                                                             rng.randint(0, 6))} for _ in range(rng.randint(0, 5))]
+    text = json.dumps(rng.choice([items, items[:1] * 2, {"labels": items}, "[", 7]))
+    return text if rng.random() < 0.9 else text[: rng.randint(1, max(1, len(text)))]
+
+
 def _file(rng: random.Random) -> str:
+    if rng.random() < 0.15:
+        return _json(rng)
     if rng.random() < 0.1:
         return "x" * 140_000 + "\n1,2,3\n"  # one cell past the csv module's field limit
     delimiter = rng.choice([",", ";", "\t", "|"])

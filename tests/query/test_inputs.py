@@ -189,3 +189,34 @@ def test_every_bad_row_of_a_file_is_reported_at_once(tmp_path):
     message = str(found.value)
     assert message.startswith("rows.csv: 4 rows cannot be read, so nothing was imported: line 3:")
     assert "line 4:" in message and "line 6:" in message and "(and 1 more)" in message
+
+
+def test_an_export_on_a_full_disk_is_a_sentence_and_leaves_no_half_file(tmp_path, monkeypatch):
+    import builtins
+
+    from audioscan.errors import UserError
+    from audioscan.query.export import write_file
+
+    target = tmp_path / "out.csv"
+    target.write_text("the user's earlier file\n")
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            self.handle.write(data[:10])
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(builtins, "open", lambda path, mode="r", *a, **k: Full(real_open(path, mode, *a, **k))
+                        if str(path).endswith(".tmp") else real_open(path, mode, *a, **k))
+    with pytest.raises(UserError, match=r"is full \(\d+ kB needed for out.csv\)"):
+        write_file(target, "path,start,end\n" * 1000)
+    assert target.read_text() == "the user's earlier file\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]

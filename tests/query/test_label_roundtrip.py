@@ -6,13 +6,15 @@ quotes, commas, semicolons, a leading '=' (spreadsheet formulas), brackets, digi
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
 from audioscan.errors import UserError
 from audioscan.query import formats
-from audioscan.query.labels import NEGATIVE_SUFFIX, check_label_name, parse_audacity, parse_csv, parse_raven, to_csv
+from audioscan.query.labels import (NEGATIVE_SUFFIX, check_label_name, parse_audacity, parse_csv, parse_json,
+                                     parse_raven, to_csv)
 from audioscan.query.moments import Moment
 
 PIECES = ["bird", "Door knock", "é", "ß", "日本", "🔔", '"', "'", ",", ";", "=", "+", "-", "@", "(", ")", "[x]",
@@ -49,6 +51,9 @@ def test_every_format_gives_back_the_same_labels(seed):
     assert [(label, start, end, positive) for _, label, start, end, positive in csv_rows] == wanted
     raven = parse_raven(formats.render("raven", moments, combined=True), "x.txt", False)
     assert [(label, start, end, positive) for _, label, start, end, positive in raven] == wanted
+    listed = json.dumps([{"path": "/media/a b.wav", "start": start, "end": end, "label": name, "kind": "range",
+                          "negative": not positive} for name, start, end, positive in wanted])  # labels list --format json
+    assert [row[1:] for row in parse_json(listed, "x.json", None, None, False)] == wanted
     audacity = parse_audacity(formats.render("audacity", moments), "x.txt", None, False)
     assert [(label, start, pytest.approx(end), positive) for label, start, end, positive in audacity] == wanted
 
