@@ -124,7 +124,7 @@ def write_owned(out_dir: Path, files: dict[str, str], *, overwrite: bool = False
         if foreign:
             raise QueryError(f"{out_dir / foreign[0]} is already there and audioscan did not write it (or it was "
                              f"changed since){f', nor {len(foreign) - 1} more' if len(foreign) > 1 else ''}; "
-                             "choose another `out_dir`, or give `overwrite` to replace them")
+                             f"choose another `out_dir`, or give `overwrite` to replace {'it' if len(foreign) == 1 else 'them'}")
     written = [write_file(out_dir / name, text) for name, text in files.items()]
     owned.update({name: _digest(text.encode("utf-8")) for name, text in files.items()})
     write_file(out_dir / OWNED_RECORD, json.dumps(owned, indent=1, sort_keys=True) + "\n")

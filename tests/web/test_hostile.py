@@ -87,8 +87,7 @@ def test_every_response_carries_the_security_headers(server):
     for path in ("/", "/page.js", "/api/library", "/nowhere", "/media/9999/audio?start=0&end=1"):
         _, _, headers = fetch(server.url + path)
         policy = headers["content-security-policy"]
-        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in \
-            policy.split("script-src")[1].split(";")[0]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
         assert headers["x-content-type-options"] == "nosniff"
 
 
