@@ -193,6 +193,7 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     plan = make_plan(store, root_id, entries, [info.id for info in sets], [scope + u for u in unreadable], scope,
                      selected)
     store.commit(plan.bookkeeping)
+    store.plan_files(root_id, scope, [job.media.path for job in plan.jobs])  # behind until committed
     tally = {f.name: copy(getattr(plan, f.name)) for f in fields(FileTally)}
     report = BuildReport(**tally, files_failed=len(plan.failures), files_unavailable=len(plan.unavailable))
     centred = {info.id: registry.spec(info.model).centred(info.weights_id) for info in sets}

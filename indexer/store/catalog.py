@@ -108,6 +108,11 @@ MIGRATIONS: dict[int, str] = {
     DROP TABLE ann_indexes;
     ALTER TABLE ann_parts RENAME TO ann_indexes;
     """,
+    6: """
+    -- The files a build set out to embed, written before it starts and removed as each one is
+    -- committed: what an interrupted build left undone, counted as behind by 'index status'.
+    CREATE TABLE planned (root_id INTEGER NOT NULL, path VARCHAR NOT NULL, PRIMARY KEY (root_id, path));
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -132,6 +132,9 @@ class Commits:
                 "media_id = ? AND set_id = ?", [media_id, set_id])
             con.execute(f"UPDATE windows SET alive = false WHERE alive AND {where}", args)
             con.execute(f"DELETE FROM media_sets WHERE {where}", args)
+        if change.media:  # a file committed (indexed or failed) is no longer undone work of a build
+            con.executemany("DELETE FROM planned WHERE root_id = ? AND path = ?",
+                            [[row.root_id, row.path] for row in change.media])
         for root_id, path, size, mtime in change.non_media:
             con.execute("INSERT OR REPLACE INTO non_media VALUES (?, ?, ?, ?)", [root_id, path, size, mtime])
 

@@ -9,14 +9,17 @@ from audioscan.indexer.store.store import Store
 def store_status(store: Store) -> dict:
     """``{"store", "sets": [...], "media": {"ok", "failed", "missing", "unavailable"},
     "failed": [{"path", "error"}], "warnings": [{"path", "warning"}]}``, read in one catalog
-    transaction; warnings are notes on indexed files (a file whose audio ends before its header says)."""
+    transaction; warnings are notes on indexed files (a file whose audio ends before its header says).
+    A set's files behind are indexed files it lacks, and the files a build set out to embed and has
+    not committed yet (an interrupted first build leaves them, never seen by the catalog otherwise)."""
     with store.connect() as con, catalog.transaction(con):
         sets = con.execute(
             "SELECT s.name, s.model, s.dim, s.window_s, s.hop_s, "
             "(SELECT count(*) FROM windows w WHERE w.set_id = s.id AND w.alive), "
             "(SELECT count(*) FROM segments g WHERE g.set_id = s.id), "
-            "(SELECT count(*) FROM media m WHERE m.status = 'ok' AND NOT EXISTS (SELECT 1 FROM media_sets ms "
-            "WHERE ms.media_id = m.id AND ms.set_id = s.id)) FROM sets s ORDER BY s.id").fetchall()
+            "(SELECT count(*) FROM (SELECT m.root_id, m.path FROM media m WHERE m.status = 'ok' AND NOT EXISTS "
+            "(SELECT 1 FROM media_sets ms WHERE ms.media_id = m.id AND ms.set_id = s.id) "
+            "UNION SELECT p.root_id, p.path FROM planned p)) FROM sets s ORDER BY s.id").fetchall()
         counts = dict(con.execute("SELECT status, count(*) FROM media GROUP BY status").fetchall())
         failed = con.execute("SELECT r.path, m.path, m.error FROM media m JOIN roots r ON r.id = m.root_id "
                              "WHERE m.status = 'failed' ORDER BY r.path, m.path").fetchall()

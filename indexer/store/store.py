@@ -252,12 +252,23 @@ class Store(Annotations, Commits, Garbage):
         with self.connect() as con:
             return {rid: Path(path) for rid, path in con.execute("SELECT id, path FROM roots").fetchall()}
 
+    def plan_files(self, root_id: int, scope: str, paths: list[str]) -> None:
+        """Record the files a build of ``scope`` (a subfolder of the root, or all of it) is about
+        to embed, replacing what an earlier build of that scope left there."""
+        self._require_write()
+        with self.connect() as con, catalog.transaction(con):
+            con.execute("DELETE FROM planned WHERE root_id = ? AND starts_with(path, ?)", [root_id, scope])
+            if paths:
+                con.executemany("INSERT OR IGNORE INTO planned VALUES (?, ?)", [[root_id, path] for path in paths])
+
     def adopt_root(self, child_id: int, parent_id: int, prefix: str) -> None:
         """Fold a root into one that contains it (its files keep their ids, vectors and labels)."""
         self._require_write()
         with self.connect() as con, catalog.transaction(con):
             con.execute("UPDATE media SET root_id = ?, path = ? || path WHERE root_id = ?", [parent_id, prefix, child_id])
             con.execute("UPDATE non_media SET root_id = ?, path = ? || path WHERE root_id = ?",
+                        [parent_id, prefix, child_id])
+            con.execute("UPDATE planned SET root_id = ?, path = ? || path WHERE root_id = ?",
                         [parent_id, prefix, child_id])
             con.execute("DELETE FROM roots WHERE id = ?", [child_id])
 
@@ -273,6 +284,7 @@ class Store(Annotations, Commits, Garbage):
                                              "AND status <> 'missing'", [root_id, scope]).fetchall()]
             con.execute("UPDATE windows SET alive = false WHERE alive AND list_contains(?, media_id)", [ids])
             con.execute("DELETE FROM media_sets WHERE list_contains(?, media_id)", [ids])
+            con.execute("DELETE FROM planned WHERE root_id = ? AND starts_with(path, ?)", [root_id, scope])
             con.execute("UPDATE media SET status = 'missing', error = 'forgotten with index forget', "
                         "updated_at = ? WHERE list_contains(?, id)", [utcnow(), ids])
         return len(ids)

@@ -81,3 +81,18 @@ def _check_then_resume(store, root, reference):
     assert all(np.allclose(resumed[key], vectors[key], atol=1e-5) for key in vectors)
     with Store.open(store) as opened:
         assert check_store(opened) == [] and opened.unlisted_files() == []
+
+
+def test_files_a_killed_first_build_never_reached_are_counted_behind(library, store_path):
+    """Files that an interrupted first build planned but never committed are not in the catalog's
+    media; status still counts them, and the next build clears them."""
+    from audioscan.api import Library
+
+    assert _build(store_path, library, "embedded:2").returncode == -signal.SIGKILL  # killed mid-way
+    status = Library(store_path).status()
+    with Store.open(store_path) as store:
+        with store.connect() as con:
+            planned = con.execute("SELECT count(*) FROM planned").fetchone()[0]
+    assert planned > 0 and status["sets"][0]["behind"] >= planned
+    Library(store_path).build(library)
+    assert Library(store_path).status()["sets"][0]["behind"] == 0
