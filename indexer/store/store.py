@@ -41,7 +41,8 @@ from audioscan.indexer.store.snapshot import AnnPart, FileStats, MediaInfo, Segm
 
 CATALOG_FILE = catalog.CATALOG_FILE
 # What an empty store folder may hold before its catalog exists (a crash right after creating it).
-_STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", LOCK_FILE, HOLDER_FILE, "sets", GOOD_COPY, GOOD_RECORD}
+_STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", CATALOG_FILE + ".tmp", LOCK_FILE, HOLDER_FILE, "sets",
+                GOOD_COPY, GOOD_COPY + ".tmp", GOOD_RECORD}
 _MEDIA_ID_BLOCK = 256
 
 
