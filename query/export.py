@@ -161,12 +161,15 @@ def write_file(path: Path, text: str) -> Path:
         raise QueryError(f"cannot write {path}: the folder {path.parent} does not exist; create it first")
     data = text.encode("utf-8")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    created = False
     try:
-        with open(tmp, "wb") as handle:
+        with open(tmp, "xb") as handle:  # created here, never an existing file of that name
+            created = True
             handle.write(data)
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)  # our own temporary name, never the user's file
+        if created:
+            tmp.unlink(missing_ok=True)  # only the temporary file this call created
         if err.errno == errno.ENOSPC:
             raise QueryError(f"the disk holding {path.parent} is full ({len(data) / 1e3:.0f} kB needed for "
                              f"{path.name}); free some space and run the command again") from None

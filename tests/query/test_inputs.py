@@ -220,3 +220,16 @@ def test_an_export_on_a_full_disk_is_a_sentence_and_leaves_no_half_file(tmp_path
     with pytest.raises(UserError, match=r"is full \(\d+ kB needed for out.csv\)"):
         write_file(target, "path,start,end\n" * 1000)
     assert target.read_text() == "the user's earlier file\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_writing_an_export_never_touches_a_file_that_happens_to_have_its_temporary_name(tmp_path):
+    import os
+
+    from audioscan.errors import UserError
+    from audioscan.query.export import write_file
+
+    squatter = tmp_path / f".out.csv.{os.getpid()}.tmp"
+    squatter.write_text("not ours\n")
+    with pytest.raises(UserError, match="cannot write"):
+        write_file(tmp_path / "out.csv", "path,start,end\n")
+    assert squatter.read_text() == "not ours\n" and not (tmp_path / "out.csv").exists()
