@@ -3,8 +3,9 @@
 Each moment becomes ``<stem>_<hh-mm-ss.mmm>_<label>.<ext>`` in the output folder:
 readable, stable (a re-run finds its clips by the manifest and skips them), never
 colliding (a counter is added), never outside the folder.  ``length`` makes
-fixed-length clips centred on the moment (the original tool's 8 s clips), clamped
-inside the file; ``pad`` widens the moment instead.  ``clips.csv`` lists what each
+fixed-length clips centred on the moment's peak - where its sound is, not the middle of
+the windows that found it - (the original tool's 8 s clips), clamped inside the file;
+``tight`` cuts only the sound's estimated onset to offset; ``pad`` widens either.  ``clips.csv`` lists what each
 clip is: ``source,start,end,clip_start,clip_end,label,score,clip``.
 """
 
@@ -38,19 +39,20 @@ class ClipReport:
     manifest: Path
 
 
-def clip_span(item: Moment, length: float | None, pad: float) -> tuple[float, float]:
+def clip_span(item: Moment, length: float | None, pad: float, tight: bool = False) -> tuple[float, float]:
     """Where the clip of ``item`` starts and ends, inside its file."""
     duration = item.duration if item.duration is not None else float("inf")
     if length is not None:
-        centre = (item.start + item.end) / 2
-        start = min(max(0.0, centre - length / 2), max(0.0, duration - length))
+        start = min(max(0.0, item.centre - length / 2), max(0.0, duration - length))
         return start, min(duration, start + length)
-    return max(0.0, item.start - pad), min(duration, item.end + pad)
+    begin, end = (item.onset, item.offset) if tight and item.onset is not None else (item.start, item.end)
+    return max(0.0, begin - pad), min(duration, end + pad)
 
 
 def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", length: float | None = None,
                  pad: float = 0.0, rate: int | None = None, channels: int | None = None,
-                 progress: Callable[[int, int], None] | None = None, overwrite: bool = False) -> ClipReport:
+                 progress: Callable[[int, int], None] | None = None, overwrite: bool = False,
+                 tight: bool = False) -> ClipReport:
     """Cut every item into ``out_dir``; clips already listed in its manifest (and present) are skipped.
 
     Clips get names no file there has; a ``clips.csv`` there that is not a manifest we wrote
@@ -59,6 +61,9 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
         raise QueryError(f"`format` {fmt} is not a clip format; use one of {', '.join(CLIP_FORMATS)}", value=fmt)
     if length is not None and length <= 0 or pad < 0:
         raise QueryError("`length` must be positive and `pad` not negative (seconds)")
+    if length is not None and tight:
+        raise QueryError("`length` cuts clips of one length around each peak and `tight` cuts each sound's own "
+                         "extent; give one of them")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -70,7 +75,7 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
     items = list(items)
     written, failed, skipped = [], [], 0
     for number, item in enumerate(items, start=1):
-        clip_start, clip_end = clip_span(item, length, pad)
+        clip_start, clip_end = clip_span(item, length, pad, tight)
         row = {"source": item.path, "start": f"{item.start:.3f}", "end": f"{item.end:.3f}",
                "clip_start": f"{clip_start:.3f}", "clip_end": f"{clip_end:.3f}", "label": item.label,
                "score": "" if item.score is None else f"{item.score:.4f}"}

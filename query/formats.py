@@ -1,17 +1,24 @@
 """Moments in the layouts other programs read, each written to the letter of its format.
 
-* ``csv`` / ``json`` / ``ndjson``: ``path,start,end,score,label`` (seconds, or timecodes
-  with ``timecode=True``); CSV cells are neutralised against spreadsheet formulas.
-* ``audacity``: an Audacity label track, ``start<TAB>end<TAB>text`` in seconds, one per file.
+Where a format has a place for it, a moment's ``peak`` (where its sound is) goes with it.
+
+* ``csv`` / ``json`` / ``ndjson``: ``path,start,end,score,label,peak,onset,offset,decision``
+  (seconds, or timecodes with ``timecode=True``); CSV cells are neutralised against
+  spreadsheet formulas.  ``labels import`` reads the first five back.
+* ``audacity``: an Audacity label track, ``start<TAB>end<TAB>text`` in seconds, one per file
+  (the format has no place for a peak).
 * ``raven``: a Raven Pro selection table (tab-separated; ``Selection``, ``View``,
   ``Channel``, ``Begin Time (s)``, ``End Time (s)``, ``Low Freq (Hz)``, ``High Freq (Hz)``,
-  then ours: ``Label``, ``Score``); the combined table adds ``Begin Path``, ``Begin File``
-  and ``File Offset (s)``, as Raven writes for a multi-file selection table.
+  ``Peak Time (s)`` as Raven's own measurement column, then ours: ``Label``, ``Score``); the
+  combined table adds ``Begin Path``, ``Begin File`` and ``File Offset (s)``, as Raven
+  writes for a multi-file selection table.
 * ``edl``: a CMX 3600 edit decision list (``TITLE:``, ``FCM: NON-DROP FRAME``, one cut
   event per moment: source in/out at the file's timecode, record timecodes running from
-  01:00:00:00, ``* FROM CLIP NAME:`` and ``* COMMENT:`` notes), at each file's frame rate.
+  01:00:00:00, ``* FROM CLIP NAME:`` and ``* COMMENT:`` notes with the score and the peak's
+  source timecode), at each file's frame rate.
 * ``markers``: a markers CSV for video editors (``Marker Name``, ``Description``, ``In``,
-  ``Out``, ``Duration``, ``Marker Type``, ``File``), timecodes at the file's frame rate.
+  ``Out``, ``Duration``, ``Marker Type``, ``File``), timecodes at the file's frame rate; the
+  description holds the score and the peak's timecode.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from audioscan.query.moments import Moment
 from audioscan.query.timecode import nominal_fps, timecode, to_frames
 
 TEXT_FORMATS = ("csv", "json", "ndjson", "raven", "edl", "markers", "audacity")
-RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"]
+RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)",
+                 "Peak Time (s)"]
+CSV_COLUMNS = ["path", "start", "end", "score", "label", "peak", "onset", "offset", "decision"]
 # Selections span the whole band unless we know better: 0 Hz to the Nyquist of the analysis rate.
 RAVEN_HIGH_HZ = 8000.0
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -67,16 +76,25 @@ def render(fmt: str, moments: list[Moment], use_timecode: bool = False, combined
 
 
 def to_csv(moments: list[Moment], use_timecode: bool = False) -> str:
-    """``path,start,end,score,label``; ``labels import`` reads it back (e.g. with ``--negative``)."""
+    """``CSV_COLUMNS``; ``labels import`` reads it back (e.g. with ``--negative``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "start", "end", "score", "label"])
+    writer.writerow(CSV_COLUMNS)
+
+    def time(m: Moment, seconds: float | None) -> str:
+        if seconds is None:
+            return ""
+        return timecode(seconds, m.fps) if use_timecode else f"{seconds:.3f}"
+
     for m in moments:
-        start, end = (timecode(m.start, m.fps), timecode(m.end, m.fps)) if use_timecode else (
-            f"{m.start:.3f}", f"{m.end:.3f}")
-        writer.writerow([safe_cell(m.path), start, end, "" if m.score is None else f"{m.score:.4f}",
-                         safe_cell(m.label)])
+        writer.writerow([safe_cell(m.path), time(m, m.start), time(m, m.end), _number(m.score),
+                         safe_cell(m.label), time(m, m.peak), time(m, m.onset), time(m, m.offset),
+                         _number(m.decision)])
     return buffer.getvalue()
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 def _audacity_text(moment: Moment) -> str:
@@ -93,7 +111,8 @@ def to_raven(moments: list[Moment], combined: bool) -> str:
     columns = RAVEN_COLUMNS + (["Begin Path", "Begin File", "File Offset (s)"] if combined else []) + ["Label", "Score"]
     lines = ["\t".join(columns)]
     for number, m in enumerate(sorted(moments, key=lambda m: (m.path, m.start)), start=1):
-        row = [str(number), "Spectrogram 1", "1", f"{m.start:.6f}", f"{m.end:.6f}", "0.0", f"{RAVEN_HIGH_HZ:.1f}"]
+        row = [str(number), "Spectrogram 1", "1", f"{m.start:.6f}", f"{m.end:.6f}", "0.0", f"{RAVEN_HIGH_HZ:.1f}",
+               "" if m.peak is None else f"{m.peak:.6f}"]
         if combined:
             row += [one_line(m.path), one_line(Path(m.path).name), f"{m.start:.6f}"]
         row += [one_line(m.label), "" if m.score is None else f"{m.score:.4f}"]
@@ -157,7 +176,7 @@ def to_edl(moments: list[Moment], title: str = "audioscan") -> str:
         lines.append(f"{number:03d}  AX       AA/V  C        {timecode(m.start, fps)} {timecode(m.end, fps)} "
                      f"{timecode(0, fps, record)} {timecode(0, fps, record + length)}")
         lines.append(f"* FROM CLIP NAME: {one_line(Path(m.path).name)}")
-        note = " ".join(part for part in (one_line(m.label), "" if m.score is None else f"score {m.score:.2f}") if part)
+        note = " ".join(part for part in (one_line(m.label), _score_and_peak(m, fps)) if part)
         if note:
             lines.append(f"* COMMENT: {note}")
         lines.append("")
@@ -165,12 +184,18 @@ def to_edl(moments: list[Moment], title: str = "audioscan") -> str:
     return "\n".join(lines)
 
 
+def _score_and_peak(m: Moment, fps: float | None) -> str:
+    """``score 0.91 peak 00:01:02:03`` (what is known of the two), for a format's free-text note."""
+    parts = [] if m.score is None else [f"score {m.score:.2f}"]
+    return " ".join(parts + ([] if m.peak is None else [f"peak {timecode(m.peak, fps)}"]))
+
+
 def to_markers(moments: list[Moment]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["Marker Name", "Description", "In", "Out", "Duration", "Marker Type", "File"])
     for m in moments:
-        description = "" if m.score is None else f"score {m.score:.2f}"
+        description = _score_and_peak(m, m.fps)
         writer.writerow([safe_cell(m.label or "match"), description, timecode(m.start, m.fps),
                          timecode(m.end, m.fps), timecode(m.end - m.start, m.fps), "Comment",
                          safe_cell(Path(m.path).name)])

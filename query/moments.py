@@ -11,7 +11,13 @@ from audioscan.query.timecode import timecode
 @dataclass(frozen=True)
 class Moment:
     """What every result is: a stretch of one media file, how well it matches (cosine similarity
-    for search, probability for detections; None for labels), and what it is."""
+    for search, probability for detections; None for labels), and what it is.
+
+    ``start``/``end`` span the windows that matched; ``peak`` is where their evidence puts the
+    sound and ``onset``/``offset`` its estimated extent (``audioscan.query.runs``).  A
+    detection also carries the classifier's ``decision`` value, which ranks detections whose
+    calibrated probabilities are equal.
+    """
 
     path: str
     start: float
@@ -20,14 +26,32 @@ class Moment:
     label: str = ""
     fps: float | None = None  # the video's frame rate, for timecodes
     duration: float | None = None  # the whole file's, so a clip cut around it stays inside
+    peak: float | None = None
+    onset: float | None = None
+    offset: float | None = None
+    decision: float | None = None
+
+    @property
+    def centre(self) -> float:
+        """Where a clip of this moment is centred: its peak, else the middle of its span."""
+        return (self.start + self.end) / 2 if self.peak is None else self.peak
 
     def as_json(self, use_timecode: bool = False) -> dict:
         data = {"path": self.path, "start": self._time(self.start, use_timecode),
-                "end": self._time(self.end, use_timecode),
-                "score": None if self.score is None or not math.isfinite(self.score) else round(self.score, 4)}
+                "end": self._time(self.end, use_timecode), "score": _number(self.score)}
+        for name in ("peak", "onset", "offset"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = self._time(value, use_timecode)
+        if self.decision is not None:
+            data["decision"] = _number(self.decision)
         if self.label:
             data["label"] = self.label
         return data
 
     def _time(self, seconds: float, use_timecode: bool) -> float | str:
         return timecode(seconds, self.fps) if use_timecode else round(seconds, 3)
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, 4)

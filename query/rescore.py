@@ -20,6 +20,7 @@ from threadpoolctl import ThreadpoolController
 from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.query.classifier import Classifier
 from audioscan.query.moments import Moment
+from audioscan.query.runs import ProfileOf, Windows, moments
 from audioscan.query.training import Normalizer
 
 DEFAULT_THRESHOLD = 0.5
@@ -29,17 +30,22 @@ _WORKERS = os.cpu_count() or 1
 
 @dataclass
 class Scored:
-    """Probabilities of some windows of one segment."""
+    """Probabilities of some windows, with the decision values they were calibrated from
+    (what ranks them: calibration is flat over stretches, decision values are not)."""
 
     ids: np.ndarray
     media_ids: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
     scores: np.ndarray
+    decisions: np.ndarray
+
+    def windows(self) -> Windows:
+        return Windows(self.media_ids, self.starts, self.ends, self.decisions, self.scores)
 
 
-def _linear_scores(classifier: Classifier, normalizer: Normalizer, vectors: np.ndarray,
-                   media_ids: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
+def _linear_decisions(classifier: Classifier, normalizer: Normalizer, vectors: np.ndarray,
+                      media_ids: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
     linear = classifier.linear
     weights = (linear["coef"] / linear["scale"]).astype(np.float64)
     offset = linear["intercept"] - float(weights @ linear["mean"])
@@ -61,7 +67,7 @@ def _linear_scores(classifier: Classifier, normalizer: Normalizer, vectors: np.n
     share = -(-len(blocks) // _WORKERS)
     with _blas().limit(limits=1, user_api="blas"):
         list(pool.map(run, [blocks[i: i + share] for i in range(0, len(blocks), share)]))
-    return classifier.calibration(out)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -76,80 +82,53 @@ def score_windows(snapshot: Snapshot, classifier: Classifier) -> Iterator[Scored
         for positions, ids, vectors in snapshot.iter_segments():
             media = snapshot.media_ids[positions]
             if classifier.linear is not None:
-                scores = _linear_scores(classifier, normalizer, vectors, media, pool)
+                decisions = _linear_decisions(classifier, normalizer, vectors, media, pool)
             else:
-                scores = classifier.probability(normalizer.apply(vectors, media))
-            yield Scored(ids, media, snapshot.starts[positions], snapshot.ends[positions], scores)
+                decisions = np.asarray(classifier.decision(normalizer.apply(vectors, media)), dtype=np.float64)
+            yield Scored(ids, media, snapshot.starts[positions], snapshot.ends[positions],
+                         classifier.calibration(decisions), decisions)
 
 
 def all_scores(snapshot: Snapshot, classifier: Classifier) -> Scored:
     parts = list(score_windows(snapshot, classifier))
     if not parts:
         empty = np.zeros(0)
-        return Scored(empty.astype(np.int64), empty.astype(np.int64), empty, empty, empty)
+        return Scored(empty.astype(np.int64), empty.astype(np.int64), empty, empty, empty, empty)
     return Scored(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("ids", "media_ids", "starts",
-                                                                              "ends", "scores")))
+                                                                              "ends", "scores", "decisions")))
 
 
 def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT_THRESHOLD,
                max_length: float | None = None) -> list[Moment]:
-    """Moments where the detector fires, best first.
+    """Moments where the detector fires, best first (by decision value).
 
-    A detection is a run of a file's windows at or above ``threshold`` that overlap
-    or touch; its score is its best window's.  A run longer than ``max_length``
-    seconds is split at its lowest window (the valley between two moments, which is
-    dropped; the two pieces meet at its middle), again and again until every piece
-    fits, so at ``--threshold 0`` the library becomes a ranked list of candidate
-    moments, one per local peak, that never overlap.
+    A detection is a run of a file's windows at or above ``threshold`` that overlap or
+    touch; its score is its best window's probability.  A run longer than ``max_length``
+    seconds is split at its valleys (``audioscan.query.runs``), so at ``--threshold 0`` the
+    library becomes a ranked list of candidate moments, one per sound, that never overlap.
+    Each is placed (peak, onset, offset) from its windows' decision values.
     """
     keep = scored.scores >= threshold
-    media, starts, ends, scores = scored.media_ids[keep], scored.starts[keep], scored.ends[keep], scored.scores[keep]
-    order = np.lexsort((starts, media))
-    media, starts, ends, scores = media[order], starts[order], ends[order], scores[order]
-    found: list[Moment] = []
-    if not len(order):
-        return found
-    # A new run starts at a new file or where a window begins after everything before it ended.
-    breaks = np.flatnonzero((media[1:] != media[:-1]) | (starts[1:] > _running_end(media, ends)[:-1])) + 1
-    for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(order)]):
-        pieces = _pieces(starts, ends, scores, a, b, max_length)
-        # Neighbouring pieces meet at the middle of the valley window between them, so
-        # the moments of one run never overlap.
-        cuts = [(starts[hi] + ends[hi]) / 2 for _, hi in pieces[:-1]]
-        for k, (lo, hi) in enumerate(pieces):
-            begin = max(starts[lo:hi].min(), cuts[k - 1]) if k else starts[lo:hi].min()
-            end = min(ends[lo:hi].max(), cuts[k]) if k < len(cuts) else ends[lo:hi].max()
-            found.append(Moment(paths[int(media[lo])], float(begin), float(end), float(scores[lo:hi].max())))
-    return sorted(found, key=lambda hit: -hit.score)
+    return moments(scored.windows().take(keep), paths, max_length, _profiles(scored), decision=True)
 
 
-def _running_end(media: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """For each window (sorted by file, start), the latest end of its file's windows so far."""
-    out = np.empty_like(ends)
-    cuts = np.flatnonzero(media[1:] != media[:-1]) + 1
-    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(media)]):
-        out[a:b] = np.maximum.accumulate(ends[a:b])
-    return out
+def _profiles(scored: Scored) -> ProfileOf:
+    """Every scored window of a file overlapping a stretch, with its decision value (those under
+    the threshold too: they show where one sound ends and the next begins)."""
+    order = np.lexsort((scored.starts, scored.media_ids))
+    media, starts, ends, ranks = (scored.media_ids[order], scored.starts[order], scored.ends[order],
+                                  scored.decisions[order])
 
+    def profile(media_id: int, start: float, end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lo, hi = np.searchsorted(media, media_id, "left"), np.searchsorted(media, media_id, "right")
+        near = lo + np.flatnonzero((starts[lo:hi] < end) & (ends[lo:hi] > start))
+        return starts[near], ends[near], ranks[near]
 
-def _pieces(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, a: int, b: int,
-            max_length: float | None) -> list[tuple[int, int]]:
-    """Split the run ``[a, b)`` at its lowest interior windows until each piece spans ``max_length``."""
-    if max_length is None:
-        return [(a, b)]
-    out, todo = [], [(a, b)]
-    while todo:
-        lo, hi = todo.pop()
-        if hi - lo <= 2 or ends[lo:hi].max() - starts[lo] <= max_length:
-            out.append((lo, hi))
-            continue
-        cut = lo + 1 + int(np.argmin(scores[lo + 1: hi - 1]))
-        todo += [(lo, cut), (cut + 1, hi)]
-    return sorted(out)
+    return profile
 
 
 def per_window(scored: Scored, paths: dict[int, str]) -> list[Moment]:
     """Every window's score, by file and time (for people who do their own analysis)."""
     order = np.lexsort((scored.starts, scored.media_ids))
     return [Moment(paths[int(scored.media_ids[i])], float(scored.starts[i]), float(scored.ends[i]),
-                float(scored.scores[i])) for i in order]
+                   float(scored.scores[i]), decision=float(scored.decisions[i])) for i in order]

@@ -26,6 +26,7 @@ from audioscan.models.base import LoadOptions
 from audioscan.models.errors import ModelError
 from audioscan.query.errors import QueryError, QueryTooLargeError
 from audioscan.query.moments import Moment
+from audioscan.query.runs import ProfileOf, Windows, moments
 
 _EMBED_BATCH = 16
 # A query is an example of a sound, not a recording to index: decoding stops past this, so
@@ -130,12 +131,13 @@ class SetIndex:
         self.centre = snapshot.set_mean().astype(np.float32) if centred else None
         self.ids = snapshot.ids
         self.media_ids = snapshot.media_ids
-        self.paths = snapshot.paths()
+        self.media_paths = {media_id: media.path for media_id, media in snapshot.media.items()}
         self.starts = snapshot.starts
         self.ends = snapshot.ends
         self.ann = load_ann(snapshot, centred) if use_ann else None
         self._matrix: np.ndarray | None = None
         self._missing: faiss.Index | None = None  # unit vectors of live windows the index lacks
+        self._by_file: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -180,6 +182,10 @@ class SetIndex:
         order = np.argsort(-scores, kind="stable")[:count]
         return candidates[order], scores[order]
 
+    def cosines(self, vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Cosine similarity of ``query`` with vectors that are not in the store (as the store's are scored)."""
+        return unit_vectors(self._centred(vectors)) @ unit_vectors(self._centred(query))
+
     def exact_scores(self, query: np.ndarray) -> np.ndarray:
         """Cosine similarity of ``query`` with every live window (one pass over the vectors)."""
         return self.matrix() @ unit_vectors(self._centred(query))
@@ -213,45 +219,63 @@ class SetIndex:
                 top, scores = top[keep], scores[keep]
             else:
                 complete_by_score = False
-            hits, complete = merge_hits(self.paths[top], self.media_ids[top], self.starts[top], self.ends[top],
-                                        scores, k)
+            taken, complete = first_moments(self.media_ids[top], self.starts[top], self.ends[top], k)
             if complete or complete_by_score or fetch >= len(self):
-                return hits
+                top, scores = top[:taken], scores[:taken]
+                windows = Windows(self.media_ids[top], self.starts[top], self.ends[top], scores, scores)
+                found = moments(windows, self.media_paths, 2 * self.info.window, self._profiles(query, every))
+                return found[:k]
             fetch = min(len(self), fetch * 4)
 
+    def _profiles(self, query: np.ndarray, every: np.ndarray | None) -> ProfileOf:
+        """Every window of a file overlapping a stretch with its exact cosine (from ``every`` when
+        the search computed it): the windows under the cut show where one sound ends."""
+        unit = unit_vectors(self._centred(query))
 
-def merge_hits(paths: np.ndarray, media_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-               scores: np.ndarray, k: int) -> tuple[list[Moment], bool]:
-    """The ``k`` best moments from windows given best first.
+        def profile(media_id: int, start: float, end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            mine = self.file_windows(media_id)
+            near = mine[(self.starts[mine] < end) & (self.ends[mine] > start)]
+            near = near[np.argsort(self.starts[near], kind="stable")]
+            scores = every[near] if every is not None else unit_vectors(
+                self._centred(self.snapshot.vectors_at(near))) @ unit
+            return self.starts[near], self.ends[near], scores
 
-    Windows are taken in score order; one that overlaps or touches a moment already
-    found in its file widens that moment (bridging two if it joins them), any other
-    starts a new moment, until a (k+1)-th moment would begin.  So a moment is the
-    stretch covered by windows that all score above the (k+1)-th best distinct
-    moment, and its score is its best window's.  Returns the hits, best first, and
-    whether the (k+1)-th moment was reached (else more windows may be needed).
+        return profile
+
+    def file_windows(self, media_id: int) -> np.ndarray:
+        """Positions of one file's windows (an index by file is built on first use)."""
+        if self._by_file is None:
+            order = np.argsort(self.media_ids, kind="stable")
+            self._by_file = order, self.media_ids[order]
+        order, media = self._by_file
+        return np.sort(order[np.searchsorted(media, media_id, "left"): np.searchsorted(media, media_id, "right")])
+
+
+def first_moments(media_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, k: int) -> tuple[int, bool]:
+    """How many of the windows (given best first) make the ``k`` best moments, and whether a
+    (k+1)-th moment was reached (else more windows may be needed).
+
+    Windows are taken in score order; one that overlaps or touches a moment already found in
+    its file widens that moment (bridging two if it joins them), any other starts a new
+    moment, until a (k+1)-th moment would begin.  So the moments are the stretches covered
+    by windows scoring above the (k+1)-th best distinct moment (which ``runs.moments`` then
+    splits at their valleys).
     """
-    moments: dict[int, list[list]] = {}
+    spans: dict[int, list[list[float]]] = {}
     count = 0
-    for path, media, start, end, score in zip(paths, media_ids, starts, ends, scores):
-        spans = moments.setdefault(int(media), [])
-        joined = [m for m in spans if start <= m[1] and end >= m[0]]
+    for i, (media, start, end) in enumerate(zip(media_ids.tolist(), starts.tolist(), ends.tolist())):
+        mine = spans.setdefault(media, [])
+        joined = [m for m in mine if start <= m[1] and end >= m[0]]
         if not joined:
             if count == k:
-                return _ranked(moments), True
-            spans.append([start, end, float(score), path])
+                return i, True
+            mine.append([start, end])
             count += 1
             continue
         keep = joined[0]
         for other in joined[1:]:
-            keep[0], keep[1], keep[2] = min(keep[0], other[0]), max(keep[1], other[1]), max(keep[2], other[2])
-            spans.remove(other)
+            keep[0], keep[1] = min(keep[0], other[0]), max(keep[1], other[1])
+            mine.remove(other)
             count -= 1
         keep[0], keep[1] = min(keep[0], start), max(keep[1], end)
-    return _ranked(moments), False
-
-
-def _ranked(moments: dict[int, list[list]]) -> list[Moment]:
-    hits = [Moment(path, float(start), float(end), score) for spans in moments.values()
-            for start, end, score, path in spans]
-    return sorted(hits, key=lambda hit: -hit.score)
+    return len(media_ids), False

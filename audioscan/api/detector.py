@@ -5,13 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from audioscan.api.results import Results
+from audioscan.models.base import LoadOptions
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.query import classifier as classifiers
 from audioscan.query.errors import QueryError
 from audioscan.query.quality import threshold_for_precision
+from audioscan.query.moments import Moment
+from audioscan.query.refine import ScoreOf
+from audioscan.query.refine import refine as refine_moments
 from audioscan.query.rescore import DEFAULT_THRESHOLD, Scored, all_scores, detections, per_window
+from audioscan.query.training import Normalizer
 from audioscan.query.suggest import suggest
 
 if TYPE_CHECKING:
@@ -67,16 +74,33 @@ class Detector:
         return self._scores()[0]
 
     def rescore(self, threshold: float = DEFAULT_THRESHOLD, *, top: int | None = None,
-                precision: float | None = None, max_length: float | None = None) -> Results:
+                precision: float | None = None, max_length: float | None = None, refine: bool = False,
+                device: str = "auto") -> Results:
         """Detections at or above ``threshold`` (or the threshold reaching ``precision``), best first
-        (the ``top`` best when given); runs longer than ``max_length`` seconds (default: two windows)
-        are split at their lowest points."""
+        by decision value (the ``top`` best when given); runs longer than ``max_length`` seconds
+        (default: two windows) are split at their lowest points.  ``refine`` places each
+        detection's sound from its span embedded again at a finer hop, with the model on
+        ``device`` (``audioscan.query.refine``)."""
         if precision is not None:
             threshold = self.threshold_for(precision)
         scored, snapshot = self._scores()
         found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold,
                            2 * self.info.window if max_length is None else max_length)
-        return Results(found[:top] if top else found)
+        found = found[:top] if top else found
+        if refine:
+            found = refine_moments(found, self.info, self._fine_scorer(snapshot), LoadOptions(device=device))
+        return Results(found)
+
+    def _fine_scorer(self, snapshot: Snapshot) -> ScoreOf:
+        """Decision values of vectors embedded anew from a moment's file, normalised as its windows are."""
+        normalizer = Normalizer.load(snapshot, self.classifier.normalize)
+        media_of = {m.path: mid for mid, m in snapshot.media.items()}
+
+        def score(vectors: np.ndarray, moment: Moment) -> np.ndarray:
+            media = np.full(len(vectors), media_of[moment.path])
+            return self.classifier.decision(normalizer.apply(vectors, media))
+
+        return score
 
     def windows(self) -> Results:
         """Every window's probability, by file and time."""

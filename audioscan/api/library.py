@@ -6,6 +6,7 @@ for as long as it needs it: reads take one snapshot, writes take the writer lock
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, ContextManager, Iterable, Sequence
 
@@ -36,6 +37,7 @@ from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryError, QueryNotFoundError
 from audioscan.query.clips import ClipReport, export_clips
 from audioscan.query.moments import Moment
+from audioscan.query.refine import refine as refine_moments
 from audioscan.query.rescore import DEFAULT_THRESHOLD
 from audioscan.query.search import SetIndex, embed_clip, embed_clips, needs_stats, stored_query
 from audioscan.query.training import NEG_MARGIN, TOLERANCE, default_normalization, training_set
@@ -63,7 +65,7 @@ class Library:
     def moments(self, hits: Sequence[Moment], *, label: str = "") -> list[Moment]:
         """Hits or detections as moments for export, with each video's frame rate for timecodes."""
         rates = self._frame_rates({hit.path for hit in hits})
-        return [Moment(hit.path, hit.start, hit.end, hit.score, label, rates.get(hit.path)) for hit in hits]
+        return [replace(hit, label=label, fps=rates.get(hit.path)) for hit in hits]
 
     def _frame_rates(self, paths: set[str] | None = None) -> dict[str, float | None]:
         """Frame rate per media path: as stored at build, or read from the file when it was
@@ -85,18 +87,19 @@ class Library:
                 durations = {item.path: item.duration for item in store.media().values()}
         out = []
         for m in moments:
-            name = getattr(m, "label", "") or label
-            out.append(Moment(m.path, m.start, m.end, m.score, name, m.fps, durations.get(m.path)))
+            out.append(replace(m, label=m.label or label, duration=durations.get(m.path)))
         return out
 
     def export_clips(self, moments: Iterable[Moment], out_dir: str | Path, *, format: str = "wav",
                      length: float | None = None, pad: float = 0.0, rate: int | None = None,
                      channels: int | None = None, label: str = "",
-                     progress: Callable[[int, int], None] | None = None, overwrite: bool = False) -> ClipReport:
-        """Cut each moment from its source into ``out_dir`` (see ``audioscan.query.clips``); a
+                     progress: Callable[[int, int], None] | None = None, overwrite: bool = False,
+                     tight: bool = False) -> ClipReport:
+        """Cut each moment from its source into ``out_dir`` (see ``audioscan.query.clips``): ``length``
+        seconds centred on its peak, or its sound's onset to offset with ``tight``, or its span; a
         ``clips.csv`` there that audioscan did not write is refused unless ``overwrite``."""
         return export_clips(self._wanted(moments, label), Path(out_dir), format, length, pad, rate, channels,
-                            progress, overwrite)
+                            progress, overwrite, tight)
 
     def read_moments(self, path: str | Path) -> list[Moment]:
         """The moments of a CSV of ``path,start,end[,label]``, as ``export clips MOMENTS.csv`` cuts
@@ -223,11 +226,12 @@ class Library:
     # ------------------------------------------------------------------ searching
     def search(self, query: str | Path | list | tuple[str, float], *, k: int = 10, model: str | None = None,
                start: float = 0.0, end: float | None = None, device: str = "auto",
-               exclude_files: Sequence[str] = (), min_score: float | None = None) -> Results:
+               exclude_files: Sequence[str] = (), min_score: float | None = None, refine: bool = False) -> Results:
         """The ``k`` best moments like ``query``: a clip file (embedded once, ``[start, end)`` of it),
         a list of clip files (searched by the mean of their vectors), or ``(indexed media, seconds)``
         for a stored window (no model runs; that window is left out).  ``exclude_files`` are indexed
-        files to leave out of the hits; ``min_score`` drops hits scoring lower."""
+        files to leave out of the hits; ``min_score`` drops hits scoring lower; ``refine`` places
+        each hit's sound from its span embedded again at a finer hop (``audioscan.query.refine``)."""
         with self._reader() as store:
             info = store.find_set(model)
             snapshot = store.snapshot(info, stats=needs_stats(info))
@@ -241,7 +245,12 @@ class Library:
                 vector, exclude = embed_clips([Path(q) for q in query], info, LoadOptions(device=device)), None
             else:
                 vector, exclude = embed_clip(Path(query), info, start, end, LoadOptions(device=device)), None
-        return Results(SetIndex(snapshot).search(vector, k, exclude, skip, min_score))
+        index = SetIndex(snapshot)
+        hits = index.search(vector, k, exclude, skip, min_score)
+        if refine:
+            hits = refine_moments(hits, info, lambda vectors, _: index.cosines(vectors, vector),
+                                  LoadOptions(device=device))
+        return Results(hits)
 
     def searcher(self, model: str | None = None) -> Searcher:
         """A search index kept loaded between searches (refreshed after each commit)."""

@@ -37,7 +37,8 @@ def export() -> None:
               help="wav keeps every sample exactly; flac stores integers (float sources as 24-bit); "
                    "mp4 keeps the picture of a video (audio-only sources become wav).")
 @click.option("--length", type=click.FloatRange(0, min_open=True), default=None,
-              help="Fixed-length clips centred on each moment, clamped inside the file (e.g. 8).")
+              help="Fixed-length clips centred on each moment's peak, clamped inside the file (e.g. 8).")
+@click.option("--tight", is_flag=True, help="Cut each sound's estimated onset to offset instead of the whole moment.")
 @click.option("--pad", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Seconds added before and after each moment.")
 @click.option("--rate", type=click.IntRange(1000, 384000), default=None, help="Resample (default: the source's).")
@@ -47,7 +48,7 @@ def export() -> None:
 def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int, detector: str | None,
                   threshold: float, precision: float | None, top: int | None, from_labels: bool, label: str | None,
                   set_name: str | None, out_dir: Path, fmt: str, length: float | None, pad: float, rate: int | None,
-                  channels: int | None, overwrite: bool) -> None:
+                  channels: int | None, overwrite: bool, tight: bool) -> None:
     """Cut moments into clips: from a CSV of path,start,end[,label], from search hits, from a
     classifier's detections, or from labels.
 
@@ -75,7 +76,7 @@ def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int
     bar = _Bar(len(moments)) if show_progress(obj.quiet) else None
     report = library.export_clips(moments, out_dir, format=fmt, length=length, pad=pad, rate=rate,
                                   channels=channels, label=name, progress=bar.update if bar else None,
-                                  overwrite=overwrite)
+                                  overwrite=overwrite, tight=tight)
     if bar:
         bar.close()
     for source, reason in report.failed:

@@ -40,10 +40,12 @@ def emit(obj, moments: list[Moment], fmt: str, out: Path | None, out_dir: Path |
     if fmt == "table":
         if out is not None or out_dir is not None:
             raise click.UsageError("--out and --out-dir write files: choose a --format (csv, json, raven, ...)")
-        show = (lambda m, s: timecode(s, m.fps)) if use_timecode else (lambda m, s: s)
-        echo_table(["score", "start", "end", "path"] + (["label"] if any(m.score is None for m in moments) else []),
-                   [[m.score, show(m, m.start), show(m, m.end), m.path] + ([m.label] if m.score is None else [])
-                    for m in moments])
+        show = (lambda m, s: timecode(s, m.fps) if s is not None else "") if use_timecode else (lambda m, s: s)
+        peaks = any(m.peak is not None for m in moments)
+        echo_table(["score"] + (["peak"] if peaks else []) + ["start", "end", "path"]
+                   + (["label"] if any(m.score is None for m in moments) else []),
+                   [[m.score] + ([show(m, m.peak)] if peaks else []) + [show(m, m.start), show(m, m.end), m.path]
+                    + ([m.label] if m.score is None else []) for m in moments])
         return
     written = write_moments(moments, fmt, out=out, out_dir=out_dir, use_timecode=use_timecode, overwrite=overwrite)
     if isinstance(written, str):

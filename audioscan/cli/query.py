@@ -41,11 +41,13 @@ TIME = TimeType()
 @click.option("--device", default="auto", show_default=True, help="Where to embed the clip (auto, cpu, cuda[:n]).")
 @click.option("--exclude-file", "exclude_files", multiple=True, help="Leave this indexed file out of the hits (repeat).")
 @click.option("--min-score", type=float, default=None, help="Only hits scoring at least this.")
+@click.option("--refine", is_flag=True,
+              help="Place each sound finely: embed each result's span again every quarter hop (costs model time).")
 @moment_options
 @click.pass_obj
 def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_media: str | None, at: float | None,
            k: int, set_name: str | None, device: str, exclude_files: tuple[str, ...], min_score: float | None,
-           fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool, overwrite: bool) -> None:
+           refine: bool, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool, overwrite: bool) -> None:
     """Find the moments that sound like CLIPS, or like a stored moment (--from FILE --at S).
 
     Scores are cosine similarity.  Only the clip is embedded, with the set's own
@@ -53,7 +55,9 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
     library, and searched with the mean of those vectors.  --from/--at reads the
     stored vector and loads no model; the query's own window is left out of the hits.
     Several clips are searched by the mean of their vectors (a prototype of the sound).
-    Overlapping matching windows of one file are merged into one hit.
+    Overlapping matching windows of one file are merged into one hit, split at its
+    valleys when it is longer than two windows; each hit's peak is where the windows
+    that match best overlap (--refine places it from a finer cut).
     """
     if bool(clips) == (from_media is not None) or (from_media is None) != (at is None):
         raise click.UsageError("give either CLIP..., or --from FILE with --at TIME")
@@ -61,7 +65,7 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
         raise click.UsageError("--start/--end cut one clip; give a single CLIP with them")
     query = (from_media, at) if not clips else (list(clips) if len(clips) > 1 else clips[0])
     hits = obj.library.search(query, k=k, model=set_name, start=start, end=end, device=device,
-                              exclude_files=exclude_files, min_score=min_score)
+                              exclude_files=exclude_files, min_score=min_score, refine=refine)
     emit(obj, obj.library.moments(hits), fmt, out, out_dir, use_timecode, overwrite)
 
 
@@ -238,21 +242,27 @@ def _share(value: float | None) -> str:
               help="Split detections longer than this many seconds at their lowest points (default: two windows).")
 @click.option("--per-window", is_flag=True, help="Every window's score (path, start, end, score), by file and time.")
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N best detections.")
+@click.option("--refine", is_flag=True,
+              help="Place each sound finely: embed each result's span again every quarter hop (costs model time).")
 @moment_options
 @click.pass_obj
 def rescore(obj, name: str, version: int | None, threshold: float, precision: float | None, max_length: float | None,
-            per_window: bool, top: int | None, fmt: str, out: Path | None, out_dir: Path | None,
+            per_window: bool, top: int | None, refine: bool, fmt: str, out: Path | None, out_dir: Path | None,
             use_timecode: bool, overwrite: bool) -> None:
     """Score every stored window with detector NAME and list the detections, best first.
 
     A detection is a run of a file's windows scoring at least --threshold that overlap
     or touch, with its best window's score.  Runs longer than --max-length are split at
     their lowest window (dropped as the valley between two moments) until each fits,
-    so --threshold 0 lists every candidate moment of the library, ranked.
+    so --threshold 0 lists every candidate moment of the library, ranked.  Detections are
+    ordered by the classifier's decision value (the score shown is its calibrated
+    probability, which can be equal for many); each has a peak, onset and offset.
     """
+    if per_window and refine:
+        raise click.UsageError("--refine places detections; --per-window lists windows as stored")
     detector = obj.library.detector(name, version=version)
     found = detector.windows() if per_window else detector.rescore(threshold, precision=precision,
-                                                                   max_length=max_length)
+                                                                   max_length=max_length, top=top, refine=refine)
     moments = obj.library.moments(found[:top] if top else found, label=detector.classifier.label)
     emit(obj, moments, fmt, out, out_dir, use_timecode, overwrite)
 

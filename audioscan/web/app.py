@@ -69,8 +69,8 @@ class Web:
 
     def hits(self, hits, label: str = "") -> list[dict]:
         by_path = {m.path: m.id for m in self.searcher.snapshot.media.values()}
-        return [{"media_id": by_path.get(h.path), "path": h.path, "name": Path(h.path).name, "start": round(h.start, 3),
-                 "end": round(h.end, 3), "score": round(h.score, 4), "label": label} for h in hits]
+        return [{**h.as_json(), "media_id": by_path.get(h.path), "name": Path(h.path).name, "label": label}
+                for h in hits]
 
 
 def allowed_hosts(host: str) -> frozenset[str]:

@@ -18,7 +18,8 @@ from audioscan.web.inputs import BadInput, Choice, Items, Number, Text, json_fie
 
 _EXPORTS = {"raven": ("raven", "selections.txt"), "audacity": ("audacity", "labels.txt"), "csv": ("csv", "moments.csv")}
 _MOMENT = {"media_id": (Number(0, whole=True), True), "start": (Number(0), True), "end": (Number(0), True),
-           "score": (Number(), False), "label": (Text(), False)}
+           "score": (Number(), False), "label": (Text(), False), "peak": (Number(0), False),
+           "onset": (Number(0), False), "offset": (Number(0), False)}
 _BODY = {"kind": (Choice(("clips", *_EXPORTS)), True), "moments": (Items(_MOMENT, longest=2000), True),
          "length": (Number(0.1, 600), False)}
 
@@ -31,8 +32,12 @@ async def export(request: Request) -> Response:
     for item in body["moments"]:
         if item["end"] < item["start"]:
             raise BadInput("each moment's 'end' must not come before its 'start'")
+        inside = [item[k] for k in ("onset", "peak", "offset") if item[k] is not None]
+        if inside != sorted(inside) or any(not item["start"] <= t <= item["end"] for t in inside):
+            raise BadInput("each moment's 'onset', 'peak' and 'offset' must lie in that order between its 'start' "
+                           "and 'end'")
         moments.append(Moment(web.media_path(item["media_id"]), item["start"], item["end"], item["score"],
-                              item["label"] or ""))
+                              item["label"] or "", peak=item["peak"], onset=item["onset"], offset=item["offset"]))
     if kind == "clips":
         data = await run_in_threadpool(_clips_zip, web.library, moments, body["length"])
         return Response(data, media_type="application/zip",

@@ -32,6 +32,8 @@ function card(hit, list) {
   const q = `start=${hit.start}&end=${hit.end}`;
   put(el, html`<div class="name" title="${hit.path}"></div>
     <div>${seconds(hit.start)} – ${seconds(hit.end)} · score <b class="score">${hit.score.toFixed(3)}</b></div>
+    <div class="peak">sound at <b>${seconds(hit.peak ?? (hit.start + hit.end) / 2)}</b>${hit.onset == null ? '' :
+      html` (${seconds(hit.onset)} – ${seconds(hit.offset)})`}</div>
     <img alt="spectrogram" loading="lazy" src="/media/${hit.media_id}/spectrogram.png?${q}">
     <audio controls preload="none" src="/media/${hit.media_id}/audio?${q}"></audio>
     <div class="row"><button class="yes">✓</button><button class="no">✗</button>
@@ -145,7 +147,8 @@ async function loadVersions() {
 }
 
 async function exportList(list, kind) {
-  const moments = lists[list].map((h) => ({media_id: h.media_id, start: h.start, end: h.end, score: h.score, label: label()}));
+  const moments = lists[list].map((h) => ({media_id: h.media_id, start: h.start, end: h.end, score: h.score,
+    peak: h.peak ?? null, onset: h.onset ?? null, offset: h.offset ?? null, label: label()}));
   const response = await post('/api/export', {kind, moments, length: kind === 'clips' ? 8 : null});
   const name = (response.headers.get('content-disposition') || '').split('filename=')[1]?.replaceAll('"', '') || kind;
   const link = document.createElement('a');

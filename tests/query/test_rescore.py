@@ -19,7 +19,8 @@ def test_rescore_finds_the_unlabelled_siren_and_exports(world):
     assert set(report) >= {"name", "label", "model", "classifier", "positives", "negatives", "cv_ap",
                            "cv_roc_auc", "seconds"}
     found = json.loads(cli(world, "rescore", "siren", "--format", "json").stdout)
-    assert {"path", "start", "end", "score", "label"} == set(found[0])
+    assert {"path", "start", "end", "score", "label", "peak", "onset", "offset", "decision"} == set(found[0])
+    assert all(h["start"] <= h["onset"] <= h["peak"] <= h["offset"] <= h["end"] for h in found)
     # The siren at 200-210 in long.mkv was never labelled: it must be detected.
     assert any(h["path"].endswith("long.mkv") and h["start"] < 205 < h["end"] for h in found)
     assert all(h["score"] >= 0.5 for h in found)
@@ -27,7 +28,7 @@ def test_rescore_finds_the_unlabelled_siren_and_exports(world):
     top = json.loads(cli(world, "rescore", "siren", "--format", "json", "--top", "1").stdout)
     assert top == found[:1]
     csv_text = cli(world, "rescore", "siren", "--format", "csv").stdout
-    assert csv_text.splitlines()[0] == "path,start,end,score,label" and len(csv_text.splitlines()) == len(found) + 1
+    assert csv_text.splitlines()[0] == "path,start,end,score,label,peak,onset,offset,decision" and len(csv_text.splitlines()) == len(found) + 1
     out = cli(world, "rescore", "siren", "--format", "audacity", "--out-dir", str(world / "tracks"))
     tracks = sorted(p.name for p in (world / "tracks").iterdir() if p.name != OWNED_RECORD)  # our record of them
     assert out.exit_code == 0 and tracks == sorted({h["path"].rsplit("/", 1)[1].rsplit(".", 1)[0] + ".txt"
@@ -36,12 +37,13 @@ def test_rescore_finds_the_unlabelled_siren_and_exports(world):
     assert len(line) == 3 and line[2].startswith("siren ")
 
 
-def test_detections_fuse_overlapping_and_touching_windows_keeping_the_best():
-    scored = Scored(np.arange(6), np.array([1, 1, 1, 1, 2, 2]), np.array([0.0, 1, 8, 30, 0, 9]),
-                    np.array([8.0, 9, 16, 38, 8, 17]), np.array([0.6, 0.9, 0.7, 0.8, 0.55, 0.4]))
-    hits = detections(scored, {1: "a", 2: "b"}, threshold=0.5)
-    assert [(h.path, h.start, h.end, h.score) for h in hits] == [
-        ("a", 0.0, 16.0, 0.9), ("a", 30.0, 38.0, 0.8), ("b", 0.0, 8.0, 0.55)]
+def test_detections_fuse_overlapping_windows_keeping_the_best():
+    media = np.array([1, 1, 1, 1, 1, 1, 2, 2])
+    starts = np.array([0.0, 1, 2, 3, 4, 5, 0, 1])
+    scores = np.array([0.6, 0.9, 0.7, 0.4, 0.8, 0.2, 0.55, 0.4])
+    hits = detections(Scored(np.arange(8), media, starts, starts + 8, scores, scores), {1: "a", 2: "b"},
+                      threshold=0.5)
+    assert [(h.path, h.start, h.end, h.score) for h in hits] == [("a", 0.0, 12.0, 0.9), ("b", 0.0, 8.0, 0.55)]
 
 
 @pytest.mark.parametrize("normalize", ["file", "global"])

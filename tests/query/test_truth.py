@@ -60,19 +60,28 @@ def test_one_stretch_of_positives_is_grouped_by_stretch():
     assert grouping == "stretch" and list(groups) == [0, 0, 0, 1, 1, 2]
 
 
-def test_long_runs_split_at_their_lowest_points_into_ranked_moments():
+def test_long_runs_split_at_their_valleys_into_ranked_moments():
     starts = np.arange(0.0, 30.0)
     scores = np.r_[np.linspace(0.2, 0.9, 10), np.linspace(0.8, 0.1, 10), np.linspace(0.2, 0.7, 10)]
-    scored = Scored(np.arange(30), np.zeros(30, np.int64), starts, starts + 8, scores)
+    scored = Scored(np.arange(30), np.zeros(30, np.int64), starts, starts + 8, scores, scores)
     whole = detections(scored, {0: "a"}, threshold=0.0)
     assert len(whole) == 1 and whole[0].end - whole[0].start == 37
     ranked = detections(scored, {0: "a"}, threshold=0.0, max_length=16)
-    assert len(ranked) >= 2 and all(h.end - h.start <= 16 for h in ranked)
+    assert len(ranked) == 2  # two humps: one moment each, the valley window between them dropped
     assert ranked[0].score == scores.max() and ranked[0].start <= 9 < ranked[0].end
     assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
-    assert any(h.start >= 20 and abs(h.score - 0.7) < 1e-9 for h in ranked)  # the second peak is its own moment
+    assert ranked[1].start >= 19 and abs(ranked[1].score - 0.7) < 1e-9  # the second peak is its own moment
+    assert 9 <= ranked[0].peak <= 17 and ranked[1].peak >= 29  # where the windows scoring best overlap
     spans = sorted((h.start, h.end) for h in ranked)
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # pieces of one run never overlap
+
+
+def test_a_run_without_a_valley_is_one_moment_however_long():
+    starts = np.arange(0.0, 30.0)
+    plateau = np.r_[np.linspace(0.2, 0.9, 5), np.full(20, 0.9) + np.linspace(0, 0.01, 20), np.linspace(0.9, 0.2, 5)]
+    scored = Scored(np.arange(30), np.zeros(30, np.int64), starts, starts + 8, plateau, plateau)
+    found = detections(scored, {0: "a"}, threshold=0.0, max_length=16)
+    assert len(found) == 1 and found[0].end - found[0].start == 37
 
 
 def test_threshold_zero_ranks_the_library_and_precision_picks_a_threshold(world):
@@ -81,7 +90,9 @@ def test_threshold_zero_ranks_the_library_and_precision_picks_a_threshold(world)
     report = json.loads(cli(world, "train", "siren", "--format", "json").stdout)
     assert set(report["thresholds"]) == {"0.5", "0.8", "0.9"}
     ranked = json.loads(cli(world, "rescore", "siren", "--threshold", "0", "--format", "json").stdout)
-    assert len(ranked) > 10 and all(h["end"] - h["start"] <= 16 for h in ranked)
+    assert len(ranked) > 10
+    spans = sorted((h["path"], h["start"], h["end"]) for h in ranked)  # one moment per hump, never overlapping
+    assert all(a[0] != b[0] or a[2] <= b[1] for a, b in zip(spans, spans[1:]))
     windows = cli(world, "rescore", "siren", "--per-window", "--format", "csv").stdout.splitlines()
     with Store.open(world / "store") as store:
         assert len(windows) - 1 == len(store.snapshot(store.find_set()))

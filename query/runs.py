@@ -1,0 +1,191 @@
+"""From scored windows to moments: runs of overlapping windows, split at their valleys,
+each placed where its sound is.
+
+Search and rescore both end here.  The windows that pass the cut (search: they score
+above the (k+1)-th best moment; rescore: the threshold) are joined into runs: a file's
+windows that overlap or touch.  A run longer than ``max_length`` is split at its valleys,
+judged on the profile of every window of the file under it (those under the cut too, so
+a cut that happens to fall inside one steady sound makes no valley), so one moment holds
+one sound and two sounds ten seconds apart are two moments; a run with no valley is one
+long sound and stays whole.
+
+Every window of a moment covers a stretch several times longer than a short sound, but
+the windows that score near the moment's best say where it is: :func:`locate` reads the
+``peak`` and the sound's ``onset`` and ``offset`` from where they start and end.
+
+Windows are ranked by ``ranks`` (cosine similarity for search, the classifier's decision
+value for detections - a calibrated probability is flat over whole stretches and would
+tie) and shown with ``scores`` (the cosine, or the probability).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from audioscan.query.moments import Moment
+
+# A window counts as evidence of where the sound is when it scores at least this far from the
+# level around the moment (the median of its file's windows overlapping it but starting outside
+# it: the lowest is often a dip right after the sound, far under the room's level) to its best.
+CORE_FRACTION = 0.5
+# A dip splits a run in two when it lies below the best windows on both of its sides by more
+# than this share of the lower side's height above the cut (the lowest window given): so the
+# wiggles of one steady sound are not valleys, and a dip between two faint sounds is.
+VALLEY_DEPTH = 0.25
+
+
+@dataclass
+class Windows:
+    """Windows of one set with what ranks them and what is shown for them."""
+
+    media_ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    ranks: np.ndarray
+    scores: np.ndarray
+
+    def take(self, keep: np.ndarray) -> "Windows":
+        return Windows(self.media_ids[keep], self.starts[keep], self.ends[keep], self.ranks[keep], self.scores[keep])
+
+
+# Every window of a file overlapping [start, end), sorted by start: (starts, ends, ranks).
+ProfileOf = Callable[[int, float, float], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def moments(windows: Windows, paths: dict[int, str], max_length: float | None, profile_of: ProfileOf,
+            decision: bool = False) -> list[Moment]:
+    """The moments of the windows that passed the cut, best first (``decision``: ranks are
+    decision values to carry)."""
+    order = np.lexsort((windows.starts, windows.media_ids))
+    w = windows.take(order)
+    found: list[Moment] = []
+    if not len(order):
+        return found
+    lowest = float(w.ranks.min())
+    # A new run starts at a new file or where a window begins after everything before it ended.
+    breaks = np.flatnonzero((w.media_ids[1:] != w.media_ids[:-1])
+                            | (w.starts[1:] > _running_end(w.media_ids, w.ends)[:-1])) + 1
+    for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(order)]):
+        media = int(w.media_ids[a])
+        run = w.take(np.arange(a, b))
+        around = profile_of(media, float(run.starts[0]), float(run.ends.max()))
+        starts, ends, ranks = around
+        for begin, end, mine, (first, last) in _split(run, around, max_length, lowest):
+            piece = run.take(mine)
+            # Placed on every window of the file across the piece: a cut falling inside one steady
+            # sound leaves some of its windows out of the piece, not out of the evidence.
+            evidence = (starts >= first) & (starts <= last)
+            around_it = (starts < end) & (ends > begin) & ~evidence
+            background = float(np.median(ranks[around_it]) if around_it.any() else ranks[evidence].min())
+            placed = locate(starts[evidence], ends[evidence], ranks[evidence], background)
+            peak, onset, offset = (float(np.clip(x, begin, end)) for x in placed)
+            best = float(piece.ranks.max())
+            found.append(Moment(paths[media], begin, end, float(piece.scores.max()), peak=peak, onset=onset,
+                                offset=offset, decision=best if decision else None))
+    return sorted(found, key=lambda hit: -(hit.score if hit.decision is None else hit.decision))
+
+
+def _split(run: Windows, around: tuple[np.ndarray, np.ndarray, np.ndarray], max_length: float | None,
+           lowest: float) -> list[tuple[float, float, np.ndarray, tuple[float, float]]]:
+    """``(begin, end, which of the run's windows, (first, last) start of the file's windows across
+    it)`` of each piece of a run.
+
+    The run is split on the profile of its file's windows from its first start to its last
+    (``around``); neighbouring pieces meet at the middle of the valley window between them,
+    so the moments of one run never overlap."""
+    span = (float(run.starts[0]), float(run.ends.max()))
+    whole = (float(run.starts[0]), float(run.starts[-1]))
+    if max_length is None or span[1] - span[0] <= max_length:
+        return [(*span, np.arange(len(run.starts)), whole)]
+    starts, ends, ranks = around
+    inner = np.flatnonzero((starts >= run.starts[0]) & (starts <= run.starts[-1]))
+    pieces = _pieces(starts[inner], ends[inner], ranks[inner], max_length, lowest)
+    out = []
+    for k, (lo, hi) in enumerate(pieces):
+        first, last = starts[inner[lo]], starts[inner[hi - 1]]
+        mine = np.flatnonzero((run.starts >= first) & (run.starts <= last))
+        if not len(mine):
+            continue  # a stretch of windows under the cut between two valleys
+        begin, end = float(run.starts[mine].min()), float(run.ends[mine].max())
+        if k:
+            valley = inner[pieces[k - 1][1]]
+            begin = max(begin, float(starts[valley] + ends[valley]) / 2)
+        if k < len(pieces) - 1:
+            valley = inner[hi]
+            end = min(end, float(starts[valley] + ends[valley]) / 2)
+        out.append((begin, end, mine, (float(first), float(last))))
+    return out
+
+
+def locate(starts: np.ndarray, ends: np.ndarray, ranks: np.ndarray, background: float) -> tuple[float, float, float]:
+    """Peak, onset and offset of the sound a moment's windows point to.
+
+    The core is the unbroken stretch of windows around the best that score at least
+    ``CORE_FRACTION`` of the way from ``background`` (the level around the moment) to the best.  If only the windows holding the
+    whole sound score that well, they all share the sound: it runs from the core's latest
+    start to its earliest end.  If windows holding part of it score as well (features that
+    keep a sound's loudest frames do), the core runs from a window ending at the onset to
+    one starting at the offset: the sound lies between its earliest end and its latest
+    start.  Either way the sound lies between those two times (never narrower than the
+    windows' step, the finest the cut can tell) and the peak is their middle.
+    """
+    order = np.argsort(starts, kind="stable")
+    starts, ends, ranks = starts[order], ends[order], ranks[order]
+    best = int(np.argmax(ranks))
+    bar = background + CORE_FRACTION * (float(ranks[best]) - background)
+    lo = hi = best
+    while lo > 0 and ranks[lo - 1] >= bar:
+        lo -= 1
+    while hi < len(ranks) - 1 and ranks[hi + 1] >= bar:
+        hi += 1
+    latest_start, earliest_end = float(starts[lo: hi + 1].max()), float(ends[lo: hi + 1].min())
+    peak = (latest_start + earliest_end) / 2
+    onset, offset = min(latest_start, earliest_end), max(latest_start, earliest_end)
+    steps = np.diff(starts)
+    step = float(steps[steps > 0].min()) if (steps > 0).any() else 0.0
+    if offset - onset < step:  # known no finer than the windows' step
+        onset, offset = peak - step / 2, peak + step / 2
+    return peak, onset, offset
+
+
+def _running_end(media: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """For each window (sorted by file, start), the latest end of its file's windows so far."""
+    out = np.empty_like(ends)
+    cuts = np.flatnonzero(media[1:] != media[:-1]) + 1
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(media)]):
+        out[a:b] = np.maximum.accumulate(ends[a:b])
+    return out
+
+
+def _pieces(starts: np.ndarray, ends: np.ndarray, ranks: np.ndarray, max_length: float,
+            lowest: float) -> list[tuple[int, int]]:
+    """Split a file's windows at their deepest valleys while a piece spans more than ``max_length``;
+    each valley window is left out of both pieces.
+
+    A piece with no valley - one hump, or a plateau - is one sound however long it is, so it
+    is not cut into fragments that would each take a place among the results."""
+    out, todo = [], [(0, len(starts))]
+    while todo:
+        lo, hi = todo.pop()
+        cut = _valley(ranks[lo:hi], lowest) if hi - lo > 2 and ends[lo:hi].max() - starts[lo] > max_length else None
+        if cut is None:
+            out.append((lo, hi))
+        else:
+            todo += [(lo, lo + cut), (lo + cut + 1, hi)]
+    return sorted(out)
+
+
+def _valley(ranks: np.ndarray, lowest: float) -> int | None:
+    """The interior window lying deepest below the best windows on both sides of it, if it is a
+    valley: more than ``VALLEY_DEPTH`` of the lower side's height above ``lowest`` below it
+    (else it is a wiggle of one sound)."""
+    before = np.maximum.accumulate(ranks)[:-2]  # the best up to each interior window
+    after = np.maximum.accumulate(ranks[::-1])[::-1][2:]  # and from it on
+    sides = np.minimum(before, after)
+    depth = sides - ranks[1:-1]
+    depth[depth <= VALLEY_DEPTH * (sides - lowest)] = -np.inf
+    deepest = int(np.argmax(depth))
+    return deepest + 1 if np.isfinite(depth[deepest]) else None
