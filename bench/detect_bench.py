@@ -13,7 +13,8 @@ Its figures are upper bounds: real recorded foley is harder still.
 * retrieval: P@5 and AP@10 of ``search CLIP`` (all queries, and those under 2 s);
 * moments: the median span of search moments and of their onset-offset, and how far each
   found moment's ``peak`` lies from the centre of the take it found (median, 90th
-  percentile), without and with ``--refine``;
+  percentile; of the moments holding that centre, and of all that touch the take),
+  without and with ``--refine``;
 * 3-shot detection from positives only: three planted takes of a kind are labelled,
   ``train`` runs with nothing else, and the detector ranks the library
   (``rescore --threshold 0``): AP over the held-out takes, ties in that ranking, take
@@ -237,9 +238,17 @@ def matches(hits, planted: list[Planted], kind: str, skip: set[int] = frozenset(
     return out
 
 
-def errors(hits, found: list[int | None], planted: list[Planted]) -> list[float]:
-    """Seconds from each hit's peak to the centre of the take it found."""
-    return [abs(peak_of(hit) - (planted[i].start + planted[i].end) / 2) for hit, i in zip(hits, found) if i is not None]
+def errors(hits, found: list[int | None], planted: list[Planted], holding: bool = True) -> list[float]:
+    """Seconds from each hit's peak to the centre of the take it found: of the hits holding that
+    centre (``holding``), or of every hit touching the take (one that grazes a take's edge
+    with its span has mostly found something else)."""
+    out = []
+    for hit, i in zip(hits, found):
+        if i is not None:
+            centre = (planted[i].start + planted[i].end) / 2
+            if not holding or hit.start <= centre <= hit.end:
+                out.append(abs(peak_of(hit) - centre))
+    return out
 
 
 def average_precision(marks: list[bool], relevant: int, cut: int | None = None) -> float:
@@ -273,8 +282,8 @@ def refinable() -> bool:
 def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]], normalize: str = "auto") -> dict:
     lib = audioscan.open(store)
     refine = refinable()
-    out: dict = {key: [] for key in ("p5", "ap10", "ap10_short", "span", "extent", "error", "error_refined",
-                                      "ap", "cv_gap", "det_error", "det_error_refined")}
+    out: dict = {key: [] for key in ("p5", "ap10", "ap10_short", "span", "extent", "error", "error_touching",
+                                      "error_refined", "ap", "cv_gap", "det_error", "det_error_refined")}
     for kind, paths in queries.items():
         relevant = sum(p.kind == kind for p in planted)
         for path in paths:
@@ -288,6 +297,7 @@ def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]]
             out["span"] += [hit.end - hit.start for hit in hits]
             out["extent"] += [extent_of(hit) for hit in hits]
             out["error"] += errors(hits, found, planted)
+            out["error_touching"] += errors(hits, found, planted, holding=False)
             if refine:
                 refined = lib.search(path, k=10, refine=True)
                 out["error_refined"] += errors(refined, matches(refined, planted, kind), planted)
@@ -401,6 +411,7 @@ def main() -> None:
         ("search moment span, median", lambda r: median(r["span"])),
         ("search moment onset-offset, median", lambda r: median(r["extent"])),
         ("search peak error, median / p90", lambda r: _quantiles(r["error"])),
+        ("  of every hit touching a take", lambda r: _quantiles(r["error_touching"])),
         ("  with refine", lambda r: _quantiles(r["error_refined"])),
         ("3-shot detectors trained", lambda r: f"{r['trained']}/{len(KINDS) * len(args.seeds)}"),
         ("3-shot detection AP (held-out)", lambda r: mean(r["ap"])),

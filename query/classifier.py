@@ -8,7 +8,9 @@ examples, sigmoid otherwise, folds = min(3, positive groups, negative groups)) t
 way ``CalibratedClassifierCV(ensemble=False)`` does it - one calibration map learnt
 from cross-validated predictions, one base model refit on everything - but with
 the folds grouped (``training``) and every fit and the calibration weighted by the
-examples' sample weights, so probabilities mean what they say in the library.  The
+examples' sample weights, so probabilities mean what they say in the library - once
+divided by the share of the sound the labels hold (``_labelled_share``: the takes nobody
+labelled are among the sampled negatives).  The
 same held-out predictions give the cross-validated figures (``quality``), and the
 folds run one by one so a slow tree model can report its progress.
 
@@ -33,11 +35,12 @@ from audioscan.query.errors import QueryError, QueryNotFoundError, quoted
 from audioscan.query.training import TrainingSet
 
 KINDS = ("logreg", "hgb")
-FORMAT = 1
+FORMAT = 2  # 2: the calibration holds `labelled_share`
 # Isotonic calibration needs enough of each class to learn a step function; fewer
 # examples get Platt's two-parameter sigmoid.
 ISOTONIC_MIN_PER_CLASS = 50
 LOGREG_C = 0.01
+MIN_LABELLED_SHARE = 0.2
 _SKOPS_TRUSTED = {"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"}
 
 
@@ -63,6 +66,7 @@ class Calibration:
     y: list[float] = field(default_factory=list)
     a: float = 0.0
     b: float = 0.0
+    labelled_share: float = 1.0  # how likely a window of the sound is to be labelled (see ``fit``)
 
     @classmethod
     def from_sklearn(cls, calibrator) -> "Calibration":
@@ -71,6 +75,10 @@ class Calibration:
         return cls("sigmoid", a=float(calibrator.a_), b=float(calibrator.b_))
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
+        return np.minimum(1.0, self.labelled(scores) / self.labelled_share)
+
+    def labelled(self, scores: np.ndarray) -> np.ndarray:
+        """The chance a window is one the user labelled (what the map is fitted to)."""
         scores = np.asarray(scores, dtype=np.float64)
         if self.method == "isotonic":
             return np.interp(scores, self.x, self.y)
@@ -160,6 +168,7 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
             held[test] = clone(base).fit(X[train], y[train], sample_weight=weights[train]).decision_function(X[test])
         say("calibrating")
         calibration = _calibrate(method, held, y, weights)
+        calibration.labelled_share = _labelled_share(calibration.labelled(held), y, weights)
         say("fitting on every example")
         estimator = clone(base).fit(X, y, sample_weight=weights)
     linear, blob = None, None
@@ -227,6 +236,21 @@ def _calibrate(method: str, scores: np.ndarray, y: np.ndarray, weights: np.ndarr
     start = np.array([0.0, np.log((negatives + 1) / (positives + 1))])
     a, b = minimize(loss, start, method="L-BFGS-B", options={"gtol": 1e-6, "maxiter": 1000}).x
     return Calibration("sigmoid", a=float(a), b=float(b))
+
+
+def _labelled_share(labelled: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
+    """The share of the sound's windows the labels hold, as Elkan and Noto estimate it (KDD 2008):
+    the mean held-out chance of being labelled over the labelled windows.
+
+    Negatives are sampled from windows nobody labelled, and some of those hold the sound
+    (three labelled takes of ten leave seven among them), so the calibrated chance is that of
+    a window being *labelled*; divided by this share it is the chance the window holds the
+    sound, and 0.5 means even odds of that.  Floored at ``MIN_LABELLED_SHARE`` so one
+    unlucky fold cannot inflate every probability.
+    """
+    positive = y == 1
+    share = float(np.average(labelled[positive], weights=weights[positive]))
+    return min(1.0, max(MIN_LABELLED_SHARE, share))
 
 
 def _cores() -> int:

@@ -28,9 +28,11 @@ import numpy as np
 from audioscan.query.moments import Moment
 
 # A window counts as evidence of where the sound is when it scores at least this far from the
-# level around the moment (the median of its file's windows overlapping it but starting outside
-# it: the lowest is often a dip right after the sound, far under the room's level) to its best.
+# level around the moment to its best.  That level is a low percentile of the file's windows
+# overlapping the moment: not the lowest (often a dip right after the sound, far under the
+# room's level), not the median (most windows over a short sound hold it).
 CORE_FRACTION = 0.5
+BACKGROUND_PERCENTILE = 25
 # A dip splits a run in two when it lies below the best windows on both of its sides by more
 # than this share of the lower side's height above the cut (the lowest window given): so the
 # wiggles of one steady sound are not valleys, and a dip between two faint sounds is.
@@ -73,13 +75,14 @@ def moments(windows: Windows, paths: dict[int, str], max_length: float | None, p
         run = w.take(np.arange(a, b))
         around = profile_of(media, float(run.starts[0]), float(run.ends.max()))
         starts, ends, ranks = around
-        for begin, end, mine, (first, last) in _split(run, around, max_length, lowest):
+        for begin, end, mine, (after, before) in _split(run, around, max_length, lowest):
             piece = run.take(mine)
-            # Placed on every window of the file across the piece: a cut falling inside one steady
-            # sound leaves some of its windows out of the piece, not out of the evidence.
-            evidence = (starts >= first) & (starts <= last)
-            around_it = (starts < end) & (ends > begin) & ~evidence
-            background = float(np.median(ranks[around_it]) if around_it.any() else ranks[evidence].min())
+            # Placed on every window of the file overlapping the piece short of the valleys around
+            # it: a cut falling inside one sound leaves some of its windows out of the piece, not
+            # out of the evidence.
+            near = (starts < end) & (ends > begin)
+            evidence = near & (starts > after) & (starts < before)
+            background = float(np.percentile(ranks[near], BACKGROUND_PERCENTILE))
             placed = locate(starts[evidence], ends[evidence], ranks[evidence], background)
             peak, onset, offset = (float(np.clip(x, begin, end)) for x in placed)
             best = float(piece.ranks.max())
@@ -90,16 +93,15 @@ def moments(windows: Windows, paths: dict[int, str], max_length: float | None, p
 
 def _split(run: Windows, around: tuple[np.ndarray, np.ndarray, np.ndarray], max_length: float | None,
            lowest: float) -> list[tuple[float, float, np.ndarray, tuple[float, float]]]:
-    """``(begin, end, which of the run's windows, (first, last) start of the file's windows across
-    it)`` of each piece of a run.
+    """``(begin, end, which of the run's windows, (after, before))`` of each piece of a run, where
+    its evidence lies: the file's windows starting between the valley windows around it.
 
     The run is split on the profile of its file's windows from its first start to its last
     (``around``); neighbouring pieces meet at the middle of the valley window between them,
     so the moments of one run never overlap."""
     span = (float(run.starts[0]), float(run.ends.max()))
-    whole = (float(run.starts[0]), float(run.starts[-1]))
     if max_length is None or span[1] - span[0] <= max_length:
-        return [(*span, np.arange(len(run.starts)), whole)]
+        return [(*span, np.arange(len(run.starts)), (-np.inf, np.inf))]
     starts, ends, ranks = around
     inner = np.flatnonzero((starts >= run.starts[0]) & (starts <= run.starts[-1]))
     pieces = _pieces(starts[inner], ends[inner], ranks[inner], max_length, lowest)
@@ -110,13 +112,14 @@ def _split(run: Windows, around: tuple[np.ndarray, np.ndarray, np.ndarray], max_
         if not len(mine):
             continue  # a stretch of windows under the cut between two valleys
         begin, end = float(run.starts[mine].min()), float(run.ends[mine].max())
+        after, before = -np.inf, np.inf
         if k:
             valley = inner[pieces[k - 1][1]]
-            begin = max(begin, float(starts[valley] + ends[valley]) / 2)
+            begin, after = max(begin, float(starts[valley] + ends[valley]) / 2), float(starts[valley])
         if k < len(pieces) - 1:
             valley = inner[hi]
-            end = min(end, float(starts[valley] + ends[valley]) / 2)
-        out.append((begin, end, mine, (float(first), float(last))))
+            end, before = min(end, float(starts[valley] + ends[valley]) / 2), float(starts[valley])
+        out.append((begin, end, mine, (after, before)))
     return out
 
 

@@ -1,3 +1,4 @@
+import json
 import numpy as np
 import pytest
 
@@ -34,8 +35,12 @@ def test_stored_numbers_reproduce_sklearns_calibrated_probabilities(kind, size, 
     restored = classifiers.Classifier.from_row("t", 1, "t", 1, kind, trained.model_json(), trained.blob, "{}")
     probe = _toy(10, 10, seed=1).features
     expected = reference.predict_proba(scaled(probe))[:, 1]
-    assert np.allclose(restored.probability(probe), expected, atol=1e-5 if method == "isotonic" else 2e-3)
+    labelled = restored.calibration.labelled(restored.decision(probe))
+    assert np.allclose(labelled, expected, atol=1e-5 if method == "isotonic" else 2e-3)
     assert np.allclose(restored.probability(probe), trained.probability(probe), atol=1e-6)
+    share = restored.calibration.labelled_share
+    assert classifiers.MIN_LABELLED_SHARE <= share <= 1
+    assert np.allclose(restored.probability(probe), np.minimum(1, labelled / share))
 
 
 def test_sample_weights_restore_the_base_rate():
@@ -51,10 +56,33 @@ def test_sample_weights_restore_the_base_rate():
                            weights=np.r_[np.ones(n_pos), np.full(len(sampled), 10.0)])
     plain = TrainingSet(x, y, np.arange(len(y)), n_pos, 0, len(sampled))
     population = np.vstack([x_pos, x_neg]).astype(np.float32)
-    mean_weighted = classifiers.fit(weighted, "w", "w", 1, "logreg", "none").probability(population).mean()
-    mean_plain = classifiers.fit(plain, "p", "p", 1, "logreg", "none").probability(population).mean()
+    def labelled(data: TrainingSet, name: str) -> float:  # the calibrated chance of a window being labelled
+        trained = classifiers.fit(data, name, name, 1, "logreg", "none")
+        return trained.calibration.labelled(trained.decision(population)).mean()
+
+    mean_weighted, mean_plain = labelled(weighted, "w"), labelled(plain, "p")
     assert abs(mean_weighted - n_pos / (n_pos + n_neg_all)) < 0.015
     assert mean_plain > 2 * mean_weighted  # unweighted, the sample's 1:2 odds leak into every probability
+
+
+def test_probabilities_count_the_takes_nobody_labelled():
+    """Three takes of ten labelled, the rest among the sampled negatives: the chance of a window
+    being labelled is about a third of the chance it holds the sound, and the share the labels
+    hold (Elkan and Noto's estimate) gives that back, so 0.5 again means even odds."""
+    rng = np.random.default_rng(5)
+    sound = rng.normal(3.0, 0.5, (400, 4))
+    room = rng.normal(0.0, 0.5, (4000, 4))
+    labelled, unlabelled = sound[:120], sound[120:]  # 30 % of the sound's windows labelled
+    negatives = np.vstack([room, unlabelled])
+    x = np.vstack([labelled, negatives]).astype(np.float32)
+    y = np.r_[np.ones(len(labelled), np.int8), np.zeros(len(negatives), np.int8)]
+    trained = classifiers.fit(TrainingSet(x, y, np.arange(len(y)), len(labelled), 0, len(negatives)), "pu", "pu", 1,
+                              "logreg", "none")
+    assert 0.2 <= trained.calibration.labelled_share <= 0.45
+    held_out = rng.normal(3.0, 0.5, (200, 4)).astype(np.float32)
+    assert trained.calibration.labelled(trained.decision(held_out)).mean() < 0.5  # a take looks unlikely...
+    assert trained.probability(held_out).mean() > 0.7  # ...until the unlabelled takes are counted
+    assert trained.probability(rng.normal(0.0, 0.5, (200, 4)).astype(np.float32)).mean() < 0.05
 
 
 def test_a_detector_that_cannot_tell_is_saved_but_flagged():
@@ -97,3 +125,16 @@ def test_versions_are_kept_up_to_five(world):
         assert classifiers.load(store, "gag").version == 7 and classifiers.load(store, "gag", 4).version == 4
         with pytest.raises(QueryError, match="no detector 'nope'"):
             classifiers.load(store, "nope")
+
+
+def test_detectors_saved_before_the_labelled_share_keep_their_probabilities_and_newer_ones_are_refused():
+    trained = classifiers.fit(_toy(20, 60), "t", "t", 1, "logreg", "file")
+    old = json.loads(trained.model_json())
+    old["format"] = 1
+    del old["calibration"]["labelled_share"]
+    restored = classifiers.Classifier.from_row("t", 1, "t", 1, "logreg", json.dumps(old), None, "{}")
+    probe = _toy(10, 10, seed=1).features
+    assert np.allclose(restored.probability(probe), trained.calibration.labelled(trained.decision(probe)))
+    newer = {**old, "format": classifiers.FORMAT + 1}
+    with pytest.raises(QueryError, match="newer audioscan"):
+        classifiers.Classifier.from_row("t", 1, "t", 1, "logreg", json.dumps(newer), None, "{}")
