@@ -41,6 +41,7 @@ FORMAT = 2  # 2: the calibration holds `labelled_share`
 ISOTONIC_MIN_PER_CLASS = 50
 LOGREG_C = 0.01
 MIN_LABELLED_SHARE = 0.2
+PRIOR_TAKES = 3
 _SKOPS_TRUSTED = {"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"}
 
 
@@ -168,7 +169,8 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
             held[test] = clone(base).fit(X[train], y[train], sample_weight=weights[train]).decision_function(X[test])
         say("calibrating")
         calibration = _calibrate(method, held, y, weights)
-        calibration.labelled_share = _labelled_share(calibration.labelled(held), y, weights)
+        calibration.labelled_share = _labelled_share(calibration.labelled(held), y, weights,
+                                                     training.positive_regions)
         say("fitting on every example")
         estimator = clone(base).fit(X, y, sample_weight=weights)
     linear, blob = None, None
@@ -238,19 +240,22 @@ def _calibrate(method: str, scores: np.ndarray, y: np.ndarray, weights: np.ndarr
     return Calibration("sigmoid", a=float(a), b=float(b))
 
 
-def _labelled_share(labelled: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
+def _labelled_share(labelled: np.ndarray, y: np.ndarray, weights: np.ndarray, takes: int) -> float:
     """The share of the sound's windows the labels hold, as Elkan and Noto estimate it (KDD 2008):
     the mean held-out chance of being labelled over the labelled windows.
 
     Negatives are sampled from windows nobody labelled, and some of those hold the sound
     (three labelled takes of ten leave seven among them), so the calibrated chance is that of
     a window being *labelled*; divided by this share it is the chance the window holds the
-    sound, and 0.5 means even odds of that.  Floored at ``MIN_LABELLED_SHARE`` so one
-    unlucky fold cannot inflate every probability.
+    sound, and 0.5 means even odds of that.  The windows of one take say one thing, so the
+    estimate rests on as many samples as there are separate labelled ``takes``: it is shrunk
+    toward 1 (no correction) as if ``PRIOR_TAKES`` more takes had been fully recognised, and
+    never goes under ``MIN_LABELLED_SHARE``.
     """
     positive = y == 1
-    share = float(np.average(labelled[positive], weights=weights[positive]))
-    return min(1.0, max(MIN_LABELLED_SHARE, share))
+    estimate = float(np.average(labelled[positive], weights=weights[positive]))
+    shrunk = (takes * estimate + PRIOR_TAKES) / (takes + PRIOR_TAKES)
+    return min(1.0, max(MIN_LABELLED_SHARE, shrunk))
 
 
 def _cores() -> int:

@@ -66,9 +66,10 @@ def test_sample_weights_restore_the_base_rate():
 
 
 def test_probabilities_count_the_takes_nobody_labelled():
-    """Three takes of ten labelled, the rest among the sampled negatives: the chance of a window
+    """Three windows of ten labelled, the rest among the sampled negatives: the chance of a window
     being labelled is about a third of the chance it holds the sound, and the share the labels
-    hold (Elkan and Noto's estimate) gives that back, so 0.5 again means even odds."""
+    hold (Elkan and Noto's estimate, from 40 separate takes) gives that back, so 0.5 again
+    means even odds."""
     rng = np.random.default_rng(5)
     sound = rng.normal(3.0, 0.5, (400, 4))
     room = rng.normal(0.0, 0.5, (4000, 4))
@@ -76,13 +77,17 @@ def test_probabilities_count_the_takes_nobody_labelled():
     negatives = np.vstack([room, unlabelled])
     x = np.vstack([labelled, negatives]).astype(np.float32)
     y = np.r_[np.ones(len(labelled), np.int8), np.zeros(len(negatives), np.int8)]
-    trained = classifiers.fit(TrainingSet(x, y, np.arange(len(y)), len(labelled), 0, len(negatives)), "pu", "pu", 1,
-                              "logreg", "none")
+    data = TrainingSet(x, y, np.arange(len(y)), len(labelled), 0, len(negatives), positive_regions=40)
+    trained = classifiers.fit(data, "pu", "pu", 1, "logreg", "none")
     assert 0.2 <= trained.calibration.labelled_share <= 0.45
     held_out = rng.normal(3.0, 0.5, (200, 4)).astype(np.float32)
     assert trained.calibration.labelled(trained.decision(held_out)).mean() < 0.5  # a take looks unlikely...
     assert trained.probability(held_out).mean() > 0.7  # ...until the unlabelled takes are counted
     assert trained.probability(rng.normal(0.0, 0.5, (200, 4)).astype(np.float32)).mean() < 0.05
+    # Three takes are three samples of the share: the estimate is drawn toward no correction.
+    data.positive_regions = 3
+    few = classifiers.fit(data, "pu", "pu", 1, "logreg", "none").calibration.labelled_share
+    assert trained.calibration.labelled_share < few < 1
 
 
 def test_a_detector_that_cannot_tell_is_saved_but_flagged():
