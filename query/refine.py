@@ -11,8 +11,9 @@ The windows keep the set's length on purpose: their vectors are what the model g
 for the library and what a detector was trained on, only more closely spaced, so the
 scores mean the same (a shorter window would feed the detector vectors it never saw).
 The cost is the model's time for about 41 windows a moment at 8 s / 1 s (18 s of audio
-cut every 0.25 s): a few milliseconds with LOGMEL; with a neural model, 41 times its
-per-window time (``bench/models_bench.py``).  Only the moments returned are refined,
+cut every 0.25 s) and decoding those 18 s: about 0.4 s a moment with LOGMEL on a loaded
+2-core machine (README); with a neural model, 41 times its per-window time
+(``bench/models_bench.py``).  Only the moments returned are refined,
 never the library; a moment whose file cannot be read now keeps its coarse place.
 """
 
