@@ -38,9 +38,9 @@ $(LOCK_TOOL):
 
 lock: $(LOCK_TOOL)
 	echo 'setuptools>=69' | $(LOCK_TOOL) pip compile --quiet --universal --generate-hashes --python-version 3.10 \
-		--custom-compile-command 'make lock' pyproject.toml - -o $(LOCK)/demo.txt
+		--custom-compile-command 'make lock' -c $(LOCK)/constraints.txt pyproject.toml - -o $(LOCK)/demo.txt
 	echo 'setuptools>=69' | $(LOCK_TOOL) pip compile --quiet --universal --generate-hashes --python-version 3.10 \
-		--custom-compile-command 'make lock' pyproject.toml - --extra test --extra ray -o $(LOCK)/test.txt
+		--custom-compile-command 'make lock' -c $(LOCK)/constraints.txt pyproject.toml - --extra test --extra ray --extra birdnet -o $(LOCK)/test.txt
 
 AS := $(VENV)/bin/audioscan --store $(DEMO)/store
 

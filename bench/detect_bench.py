@@ -24,7 +24,7 @@ Its figures are upper bounds: real recorded foley is harder still.
 Targets: peak error median <= 0.5 s and p90 <= 1.5 s without ``--refine``; no ties; take
 recall >= 0.5 at precision >= 0.3 at the default threshold.
 
-    .venv/bin/python bench/detect_bench.py [--recordings 20] [--seeds 1 2] [-v]
+    .venv/bin/python bench/detect_bench.py [--recordings 20] [--seeds 1 2] [--models logmel-v2 BIRDNET] [-v]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import audioscan  # noqa: E402
 from audioscan.indexer.media.samples import write_media  # noqa: E402
-from audioscan.models import logmel, registry  # noqa: E402
+from audioscan.models import birdnet, logmel, registry  # noqa: E402
 
 RATE = 48_000
 VERBOSE = "-v" in sys.argv
@@ -279,7 +279,8 @@ def refinable() -> bool:
     return "refine" in inspect.signature(audioscan.Library.search).parameters
 
 
-def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]], normalize: str = "auto") -> dict:
+def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]], normalize: str = "auto",
+             detect: bool = True) -> dict:
     lib = audioscan.open(store)
     refine = refinable()
     out: dict = {key: [] for key in ("p5", "ap10", "ap10_short", "span", "extent", "error", "error_touching",
@@ -303,7 +304,7 @@ def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]]
                 out["error_refined"] += errors(refined, matches(refined, planted, kind), planted)
     counts = {"trained": 0, "tp": 0, "detected": 0, "held_out": 0, "tp_p30": 0, "detected_p30": 0,
               "ties": 0, "ranked": 0}
-    for kind in KINDS:
+    for kind in KINDS if detect else ():
         takes = [i for i, p in enumerate(planted) if p.kind == kind]
         shots = takes[:3]
         for i in shots:
@@ -357,7 +358,11 @@ def _covers_shot(hit, planted: list[Planted], shots: list[int]) -> bool:
 
 # ----------------------------------------------------------------------------- runs
 def build_with(recipe: str, media: Path, store: Path) -> float:
-    """Index ``media`` with one LOGMEL recipe (the registry's LOGMEL, pinned to it for this run)."""
+    """Index ``media`` with BIRDNET or one LOGMEL recipe (the registry's LOGMEL, pinned to it for this run)."""
+    if recipe == "BIRDNET":
+        clock = time.perf_counter()
+        audioscan.open(store).build(media, models=["BIRDNET"])
+        return time.perf_counter() - clock
     pinned = dataclasses.replace(logmel.SPEC, recipe=recipe,
                                  build=lambda options, files: logmel.LogMelModel("cpu", recipe))
     original = registry._SPECS[logmel.NAME]
@@ -383,10 +388,13 @@ def main() -> None:
     parser.add_argument("--recordings", type=int, default=20)
     parser.add_argument("--takes", type=int, default=10, help="planted takes per kind")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--recipes", nargs="+", default=[logmel.RECIPE_VERSION], choices=logmel.RECIPES)
+    parser.add_argument("--models", nargs="+", default=[logmel.RECIPE_VERSION], choices=[*logmel.RECIPES, "BIRDNET"],
+                        help="LOGMEL recipes and/or BIRDNET (needs the extra birdnet)")
     parser.add_argument("-v", action="store_true", help="per-kind figures")
     args = parser.parse_args()
-    runs: dict[str, list[dict]] = {recipe: [] for recipe in args.recipes}
+    columns = [*args.models] + (["BIRDNET, zero-padded queries"] if "BIRDNET" in args.models else [])
+    runs: dict[str, list[dict]] = {column: [] for column in columns}
+    rates: dict[str, list[float]] = {column: [] for column in columns}
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
             media = Path(tmp) / "media"
@@ -395,16 +403,25 @@ def main() -> None:
             print(f"seed {seed}: {len(planted)} takes of {len(KINDS)} kinds (median {np.median(lengths):.2f} s, "
                   f"{sum(x < 2 for x in lengths)} under 2 s) in {args.recordings} recordings of 1-3 minutes; "
                   f"{sum(map(len, queries.values()))} held-out query takes")
-            for recipe in args.recipes:
-                store = Path(tmp) / f"store-{recipe}"
-                took = build_with(recipe, media, store)
-                print(f"  {recipe}: indexed in {took:.1f} s")
-                runs[recipe].append(evaluate(store, planted, queries))
+            for name in args.models:
+                store = Path(tmp) / f"store-{name}"
+                took = build_with(name, media, store)
+                windows = audioscan.open(store).status()["sets"][0]["windows"]
+                rates[name].append(windows / took)
+                print(f"  {name}: indexed {windows} windows in {took:.1f} s ({windows / took:.0f} windows/s)", flush=True)
+                runs[name].append(evaluate(store, planted, queries))
+                if name == "BIRDNET":  # the short-input rule, measured: quiet noise against digital silence
+                    level, birdnet.PAD_LEVEL = birdnet.PAD_LEVEL, 0.0
+                    try:
+                        runs["BIRDNET, zero-padded queries"].append(evaluate(store, planted, queries, detect=False))
+                    finally:
+                        birdnet.PAD_LEVEL = level
     results = {recipe: pooled(found) for recipe, found in runs.items()}
     mean = lambda values: f"{np.mean(values):.3f}" if values else "-"  # noqa: E731
     median = lambda values: f"{np.median(values):.2f} s" if values else "-"  # noqa: E731
-    print(f"\n{'':44s}" + "".join(f"{n:>28s}" for n in results))
+    print(f"\n{'':44s}" + "".join(f"{n:>30s}" for n in results))
     for title, fn in (
+        ("build windows/s (wall, this machine)", lambda r: f"{np.mean(rates[r['name']]):.0f}" if rates[r["name"]] else "-"),
         ("retrieval P@5", lambda r: mean(r["p5"])),
         ("retrieval AP@10", lambda r: mean(r["ap10"])),
         ("AP@10, queries under 2 s", lambda r: f"{mean(r['ap10_short'])} ({len(r['ap10_short'])})"),
@@ -425,7 +442,7 @@ def main() -> None:
         ("tied ranks in rescore --threshold 0", lambda r: f"{r['ties']} of {r['ranked']}"),
         ("|CV AP - held-out AP|, median", lambda r: f"{np.median(r['cv_gap']):.3f}" if r["cv_gap"] else "-"),
     ):
-        print(f"{title:44s}" + "".join(f"{fn(results[n]):>28s}" for n in results))
+        print(f"{title:44s}" + "".join(f"{fn({**results[n], 'name': n}):>30s}" for n in results))
 
 
 if __name__ == "__main__":

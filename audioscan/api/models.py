@@ -27,6 +27,8 @@ class ModelInfo:
     params: int
     available: bool  # runs offline now: needs no weights, or they are on this machine
     source: str
+    licence: str = ""
+    window: float = 8.0  # the cut a new set of it gets unless told otherwise
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -35,14 +37,15 @@ class ModelInfo:
 def list_models() -> list[ModelInfo]:
     """Every registered model, in the registry's order."""
     options = LoadOptions()
-    return [ModelInfo(spec.name, spec.dim, spec.sample_rate, spec.params, spec.available(options), spec.source)
-            for spec in (registry.spec(name) for name in registry.names())]
+    return [ModelInfo(spec.name, spec.dim, spec.sample_rate, spec.params, spec.available(options), spec.source,
+                      spec.licence, spec.window) for spec in (registry.spec(name) for name in registry.names())]
 
 
 def fetch_weights(names: list[str]) -> Iterator[tuple[str, str | None, Path | None]]:
     """Download the weights of each model into the local caches; yields (model, file, path) per
     file, and (model, None, None) for a model that has none.  Run on a connected machine."""
     for spec in dict.fromkeys(registry.spec(name) for name in names):
+        spec.require_installed()  # a model inside an optional package comes with it, not from a hub
         if not spec.files:
             yield spec.name, None, None
             continue

@@ -16,13 +16,14 @@ def models() -> None:
 @models.command("list")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(fmt: str) -> None:
-    """Every model: dimension, sample rate, size, and whether it runs offline now."""
+    """Every model: dimension, sample rate, default window, size, whether it runs offline now, licence."""
     rows = catalogue.list_models()
     if fmt == "json":
         echo_json([row.as_json() for row in rows])
     else:
-        echo_table(["name", "dim", "rate", "params", "available", "source"],
-                   [[r.name, r.dim, r.sample_rate, r.params, "yes" if r.available else "no", r.source] for r in rows])
+        echo_table(["name", "dim", "rate", "window", "params", "available", "source", "licence"],
+                   [[r.name, r.dim, r.sample_rate, f"{r.window:g} s", r.params, "yes" if r.available else "no",
+                     r.source, r.licence] for r in rows])
 
 
 @models.command("fetch")

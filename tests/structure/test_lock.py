@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCKS = {"demo.txt": (), "test.txt": ("test", "ray")}  # lock file: the extras it was compiled with
+LOCKS = {"demo.txt": (), "test.txt": ("test", "ray", "birdnet")}  # lock file: the extras it was compiled with
 # Installed only by `make test`: the demo's lock must not carry them.
 TEST_ONLY = {"pytest", "pytest-timeout", "playwright", "ray"}
 _ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)==([^\s;\\]+)")
