@@ -25,7 +25,7 @@ def index() -> None:
 @click.option("--model", "-m", "models", multiple=True,
               help="Embedding model (repeat for several; all share one decoding pass). Default: every set the "
                    "store holds, or LOGMEL for a new store.")
-@click.option("--window", type=float, default=None, help="Window length in seconds (default 8).")
+@click.option("--window", type=float, default=None, help="Window length in seconds (default: the model's own, 8; BIRDNET 3).")
 @click.option("--hop", type=float, default=None, help="Seconds between window starts (default 1).")
 @click.option("--include", multiple=True, help="Only files matching this glob (path or name; repeat).")
 @click.option("--exclude", multiple=True, help="Leave out files matching this glob (path or name; repeat).")
