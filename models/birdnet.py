@@ -30,7 +30,6 @@ measures it on ours.
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 import warnings
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from audioscan.models.base import LoadOptions, ModelSpec
+from audioscan.models.cores import usable_cores
 from audioscan.models.errors import ModelError
 
 NAME = "BIRDNET"
@@ -88,7 +88,7 @@ class BirdNetModel:
 
         with warnings.catch_warnings():  # "for debugging purposes": here it is what keeps tensor 545
             warnings.simplefilter("ignore", UserWarning)
-            self._interpreter = Interpreter(model_path=str(path), num_threads=threads or _cores(),
+            self._interpreter = Interpreter(model_path=str(path), num_threads=threads or usable_cores(),
                                             experimental_preserve_all_tensors=True)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
@@ -138,12 +138,6 @@ class BirdNetModel:
             return (self._interpreter.get_tensor(self._embedding)[0].copy(),
                     self._interpreter.get_tensor(self._logits)[0].copy())
 
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _build(options: LoadOptions, files: dict) -> BirdNetModel:

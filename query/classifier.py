@@ -22,7 +22,6 @@ nothing but scikit-learn's tree types.  Nothing is ever unpickled.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -30,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader
+from audioscan.models.cores import usable_cores
 from audioscan.query import quality
 from audioscan.query.errors import QueryError, QueryNotFoundError, quoted
 from audioscan.query.training import TrainingSet
@@ -162,7 +162,7 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
         mean, scale = X.mean(axis=0), X.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
         scaler, X = (mean, scale), (X - mean) / scale
-    with threadpool_limits(limits=_cores()):
+    with threadpool_limits(limits=usable_cores()):
         held = np.empty(len(y))
         for k, (train, test) in enumerate(splits, start=1):
             say(f"cross-validating: fold {k} of {len(splits)}")
@@ -257,12 +257,6 @@ def _labelled_share(labelled: np.ndarray, y: np.ndarray, weights: np.ndarray, ta
     shrunk = (takes * estimate + PRIOR_TAKES) / (takes + PRIOR_TAKES)
     return min(1.0, max(MIN_LABELLED_SHARE, shrunk))
 
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def save(store: StoreAnnotator, classifier: Classifier) -> int:
