@@ -223,18 +223,24 @@ class SetIndex:
             if complete or complete_by_score or fetch >= len(self):
                 top, scores = top[:taken], scores[:taken]
                 windows = Windows(self.media_ids[top], self.starts[top], self.ends[top], scores, scores)
-                found = moments(windows, self.media_paths, 2 * self.info.window, self._profiles(query, every))
+                found = moments(windows, self.media_paths, 2 * self.info.window, self._profiles(query, every, exclude))
                 return found[:k]
             fetch = min(len(self), fetch * 4)
 
-    def _profiles(self, query: np.ndarray, every: np.ndarray | None) -> ProfileOf:
+    def _profiles(self, query: np.ndarray, every: np.ndarray | None,
+                  exclude: tuple[int, float, float] | None) -> ProfileOf:
         """Every window of a file overlapping a stretch with its exact cosine (from ``every`` when
-        the search computed it): the windows under the cut show where one sound ends."""
+        the search computed it): the windows under the cut show where one sound ends.  The
+        query's own windows (``exclude``) are left out here too, or a hit beside them would be
+        placed on the query."""
         unit = unit_vectors(self._centred(query))
 
         def profile(media_id: int, start: float, end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             mine = self.file_windows(media_id)
-            near = mine[(self.starts[mine] < end) & (self.ends[mine] > start)]
+            keep = (self.starts[mine] < end) & (self.ends[mine] > start)
+            if exclude is not None and media_id == exclude[0]:
+                keep &= ~((self.starts[mine] < exclude[2]) & (self.ends[mine] > exclude[1]))
+            near = mine[keep]
             near = near[np.argsort(self.starts[near], kind="stable")]
             scores = every[near] if every is not None else unit_vectors(
                 self._centred(self.snapshot.vectors_at(near))) @ unit

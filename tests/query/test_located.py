@@ -116,3 +116,10 @@ def test_clips_centre_on_the_peak_and_tight_cuts_the_sound():
     assert clip_span(MOMENT, None, 0.0) == (4.0, 20.0)
     plain = Moment("/media/x.wav", 4.0, 20.0, duration=14.0)  # no peak known: the middle, inside the file
     assert clip_span(plain, 8.0, 0.0) == (6.0, 14.0) and clip_span(plain, None, 0.0, tight=True) == (4.0, 14.0)
+
+
+def test_a_hit_beside_the_query_window_is_placed_on_its_own_sound_not_on_the_query(library):
+    lib, _ = library
+    hits = lib.search(("two.flac", 20.5), k=5)  # the stored window around the first tone
+    second = next(h for h in hits if h.path.endswith("two.flac"))
+    assert abs(second.peak - 30.5) <= 0.5
