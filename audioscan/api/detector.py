@@ -78,7 +78,7 @@ class Detector:
                 device: str = "auto") -> Results:
         """Detections at or above ``threshold`` (or the threshold reaching ``precision``), best first
         by decision value (the ``top`` best when given); runs longer than ``max_length`` seconds
-        (default: two windows) are split at their lowest points.  ``refine`` places each
+        (default: two windows) are split at their valleys.  ``refine`` places each
         detection's sound from its span embedded again at a finer hop, with the model on
         ``device`` (``audioscan.query.refine``)."""
         if precision is not None:

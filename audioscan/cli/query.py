@@ -239,7 +239,7 @@ def _share(value: float | None) -> str:
 @click.option("--precision", type=click.FloatRange(0, 1), default=None,
               help="Instead of --threshold: the lowest threshold whose cross-validated precision reaches this.")
 @click.option("--max-length", type=click.FloatRange(0, min_open=True), default=None,
-              help="Split detections longer than this many seconds at their lowest points (default: two windows).")
+              help="Split detections longer than this many seconds at their valleys (default: two windows).")
 @click.option("--per-window", is_flag=True, help="Every window's score (path, start, end, score), by file and time.")
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N best detections.")
 @click.option("--refine", is_flag=True,
@@ -253,8 +253,9 @@ def rescore(obj, name: str, version: int | None, threshold: float, precision: fl
 
     A detection is a run of a file's windows scoring at least --threshold that overlap
     or touch, with its best window's score.  Runs longer than --max-length are split at
-    their lowest window (dropped as the valley between two moments) until each fits,
-    so --threshold 0 lists every candidate moment of the library, ranked.  Detections are
+    their valleys (a window deep under the windows on both sides of it, dropped between
+    the two moments); a run with no valley is one long sound and stays whole.  So
+    --threshold 0 lists every candidate moment of the library, ranked.  Detections are
     ordered by the classifier's decision value (the score shown is its calibrated
     probability, which can be equal for many); each has a peak, onset and offset.
     """
