@@ -7,7 +7,9 @@ windows that overlap or touch.  A run longer than ``max_length`` is split at its
 judged on the profile of every window of the file under it (those under the cut too, so
 a cut that happens to fall inside one steady sound makes no valley), so one moment holds
 one sound and two sounds ten seconds apart are two moments; a run with no valley is one
-long sound and stays whole.
+long sound and stays whole.  A moment then keeps only the windows that hold its sound,
+so it spans at most two windows plus the sound (a cut far under a short sound's best
+would otherwise stretch it over the whole file).
 
 Every window of a moment covers a stretch several times longer than a short sound, but
 the windows that score near the moment's best say where it is: :func:`locate` reads the
@@ -83,8 +85,13 @@ def moments(windows: Windows, paths: dict[int, str], max_length: float | None, p
             near = (starts < end) & (ends > begin)
             evidence = near & (starts > after) & (starts < before)
             background = float(np.percentile(ranks[near], BACKGROUND_PERCENTILE))
-            placed = locate(starts[evidence], ends[evidence], ranks[evidence], background)
-            peak, onset, offset = (float(np.clip(x, begin, end)) for x in placed)
+            peak, onset, offset = locate(starts[evidence], ends[evidence], ranks[evidence], background)
+            if max_length is not None:  # a moment of the size of its sound: the windows that hold it
+                holding = (piece.starts < offset) & (piece.ends > onset)
+                if holding.any():
+                    begin = max(begin, float(piece.starts[holding].min()))
+                    end = min(end, float(piece.ends[holding].max()))
+            peak, onset, offset = (float(np.clip(x, begin, end)) for x in (peak, onset, offset))
             best = float(piece.ranks.max())
             found.append(Moment(paths[media], begin, end, float(piece.scores.max()), peak=peak, onset=onset,
                                 offset=offset, decision=best if decision else None))

@@ -81,7 +81,7 @@ def test_a_run_without_a_valley_is_one_moment_however_long():
     plateau = np.r_[np.linspace(0.2, 0.9, 5), np.full(20, 0.9) + np.linspace(0, 0.01, 20), np.linspace(0.9, 0.2, 5)]
     scored = Scored(np.arange(30), np.zeros(30, np.int64), starts, starts + 8, plateau, plateau)
     found = detections(scored, {0: "a"}, threshold=0.0, max_length=16)
-    assert len(found) == 1 and found[0].end - found[0].start == 37
+    assert len(found) == 1 and found[0].start <= 5 and found[0].end >= 32  # the plateau's windows: 5-32 s
 
 
 def test_threshold_zero_ranks_the_library_and_precision_picks_a_threshold(world):
