@@ -8,7 +8,6 @@ windows cost a single matrix-vector product straight on the stored vectors.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +17,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.models.cores import usable_cores
 from audioscan.query.classifier import Classifier
 from audioscan.query.moments import Moment
 from audioscan.query.runs import ProfileOf, Windows, moments
@@ -25,7 +25,7 @@ from audioscan.query.training import Normalizer
 
 DEFAULT_THRESHOLD = 0.5
 _BLOCK_ROWS = 256
-_WORKERS = os.cpu_count() or 1
+_WORKERS = usable_cores()
 
 
 @dataclass
