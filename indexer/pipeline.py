@@ -22,7 +22,7 @@ from audioscan.indexer.media.decode import decode, header_facts
 from audioscan.indexer.media.discover import fingerprint
 from audioscan.indexer.errors import MediaError
 from audioscan.indexer.media.windows import StreamWindower, WindowBatch
-from audioscan.models.base import EmbeddingModel
+from audioscan.models.base import EmbeddingModel, embed_windows
 
 # Peak amplitude under which a whole file counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4
@@ -204,32 +204,33 @@ class Batcher:
 
     def __init__(self, model: EmbeddingModel, batch_size: int) -> None:
         self.model, self.batch_size = model, batch_size
-        self.rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.rows: list[tuple[int, WindowBatch]] = []
         self.count = 0
 
-    def add(self, job: int, starts: np.ndarray, ends: np.ndarray, audio: np.ndarray) -> None:
-        self.rows.append((job, starts, ends, audio))
-        self.count += len(starts)
+    def add(self, job: int, windows: WindowBatch) -> None:
+        self.rows.append((job, windows))
+        self.count += len(windows.starts)
 
     def run(self, set_id: int, partial: bool) -> Iterator[Embedded]:
         """Embed full batches (and the rest too when ``partial``)."""
         while self.count >= self.batch_size or (partial and self.count):
             take, batch_rows = min(self.batch_size, self.count), []
             while take:
-                job, starts, ends, audio = self.rows[0]
-                n = min(take, len(starts))
-                batch_rows.append((job, starts[:n], ends[:n], audio[:n]))
-                if n == len(starts):
+                job, windows = self.rows[0]
+                n = min(take, len(windows.starts))
+                if n == len(windows.starts):
                     self.rows.pop(0)
                 else:
-                    self.rows[0] = (job, starts[n:], ends[n:], audio[n:])
+                    windows, rest = windows.split(n)
+                    self.rows[0] = (job, rest)
+                batch_rows.append((job, windows))
                 take -= n
                 self.count -= n
-            vectors = self.model.embed(np.concatenate([r[3] for r in batch_rows]))
+            vectors = embed_windows(self.model, [(w.span, w.offsets) for _, w in batch_rows], batch_rows[0][1].win)
             offset = 0
-            for job, starts, ends, _ in batch_rows:
-                yield Embedded(job, set_id, starts, ends, vectors[offset: offset + len(starts)])
-                offset += len(starts)
+            for job, windows in batch_rows:
+                yield Embedded(job, set_id, windows.starts, windows.ends, vectors[offset: offset + len(windows.starts)])
+                offset += len(windows.starts)
 
 
 def embed_locally(files: Sequence[tuple[Source, Sequence[SampleWindows], bool]], batchers: dict[int, Batcher],
@@ -238,8 +239,7 @@ def embed_locally(files: Sequence[tuple[Source, Sequence[SampleWindows], bool]],
     with DecodePool(files, batch_size, workers) as pool:
         for event in pool:
             if isinstance(event, Batch):
-                w = event.windows
-                batchers[event.set_id].add(event.job, w.starts, w.ends, w.audio)
+                batchers[event.set_id].add(event.job, event.windows)
             else:
                 yield event
             for set_id, batcher in batchers.items():

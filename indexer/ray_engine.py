@@ -30,6 +30,7 @@ import numpy as np
 
 from audioscan.errors import UserError
 from audioscan.indexer.errors import EngineError
+from audioscan.indexer.media.windows import WindowBatch
 from audioscan.indexer.pipeline import (Batch, Batcher, Decoded, Embedded, Failed, Result, SampleWindows, Source,
                                          decode_events)
 from audioscan.models import registry
@@ -106,20 +107,6 @@ def _columns(rows: list[dict]) -> dict[str, np.ndarray]:
                             else np.int64) for key in keys}
 
 
-def _span(batch: Batch, win: int) -> np.ndarray:
-    """The samples a batch of windows covers, from its first start (zeros where a short file
-    was padded): every window is ``span[start - first: start - first + win]``."""
-    starts, audio = batch.windows.starts, batch.windows.audio
-    span = np.zeros(int(starts[-1] - starts[0]) + win, dtype=np.float32)
-    for start, row in zip(starts - starts[0], audio):
-        span[start: start + win] = row
-    return span
-
-
-def _windows(span: np.ndarray, starts: np.ndarray, win: int) -> np.ndarray:
-    return np.lib.stride_tricks.sliding_window_view(span, win)[starts - starts[0]]
-
-
 # --- stage 1: decode and window (Ray tasks on CPUs) ------------------------------------
 
 class _RemoteFile(io.RawIOBase):
@@ -163,13 +150,12 @@ def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, reader: Any | No
     """A planned file in, its window batches and then its outcome out, a batch at a time."""
     for job, path, cuts_text, hash_it in zip(batch["job"], batch["path"], batch["cuts"], batch["hash_it"]):
         cuts = [SampleWindows(*values) for values in json.loads(cuts_text)]
-        wins = {cut.set_id: cut.win for cut in cuts}
         source: Source = Path(path) if reader is None else partial(_shipped, reader, str(path))
         for event in decode_events(int(job), source, cuts, batch_size, bool(hash_it)):
             if isinstance(event, Batch):
-                win = wins[event.set_id]
-                yield _columns([_window_row(event.job, event.set_id, event.windows.starts, event.windows.ends,
-                                            _span(event, win), win)])
+                windows = event.windows
+                yield _columns([_window_row(event.job, event.set_id, windows.starts, windows.ends, windows.span,
+                                            windows.win)])
             else:
                 yield _columns([_outcome_row(event.job, _outcome_text(event))])
 
@@ -199,7 +185,7 @@ class _Embedder:
                 continue
             starts_, ends_ = np.frombuffer(starts, np.int64), np.frombuffer(ends, np.int64)
             span = np.frombuffer(data, np.float32)
-            self.batchers[int(set_id)].add(int(job), starts_, ends_, _windows(span, starts_, int(width)))
+            self.batchers[int(set_id)].add(int(job), WindowBatch(starts_, ends_, span, int(width)))
         for set_id, batcher in self.batchers.items():
             for done in batcher.run(set_id, partial=True):
                 rows.append(_window_row(done.job, set_id, done.starts, done.ends, done.vectors,

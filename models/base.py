@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -15,7 +15,13 @@ from audioscan.models.weights import WeightFile
 
 
 class EmbeddingModel(Protocol):
-    """A loaded model: turns equal-length mono waveforms into one vector each."""
+    """A loaded model: turns equal-length mono waveforms into one vector each.
+
+    A model whose windows can share work when they overlap (LOGMEL frames a signal once)
+    also offers ``embed_windows(signal, offsets, win)``, the vectors of
+    ``signal[o: o + win]`` for each offset, equal to :meth:`embed`'s; callers reach either
+    through :func:`embed_windows`.
+    """
 
     name: str
     dim: int
@@ -28,6 +34,20 @@ class EmbeddingModel(Protocol):
         (never on its batch mates), so a window's vector is the same in any batch.
         """
         ...
+
+
+def embed_windows(model: EmbeddingModel, pieces: Sequence[tuple[np.ndarray, np.ndarray]], win: int) -> np.ndarray:
+    """The vectors of the windows ``signal[o: o + win]`` of each ``(signal, offsets)`` piece, in order.
+
+    Every window must lie within its signal.  A model that shares work between
+    overlapping windows gets each signal whole; any other gets the windows as one batch,
+    so a GPU sees them together whichever files they came from.
+    """
+    shared = getattr(model, "embed_windows", None)
+    if shared is not None:
+        return np.concatenate([shared(signal, offsets, win) for signal, offsets in pieces])
+    return model.embed(np.concatenate([np.lib.stride_tricks.sliding_window_view(signal, win)[offsets]
+                                       for signal, offsets in pieces]))
 
 
 def config_from(cls, values: dict):

@@ -29,12 +29,12 @@ from audioscan.indexer.errors import MediaError
 from audioscan.indexer.media.decode import decode_all
 from audioscan.indexer.store.records import SetInfo
 from audioscan.models import registry
-from audioscan.models.base import LoadOptions
+from audioscan.models.base import LoadOptions, embed_windows
+from audioscan.models.engine import default_batch_size
 from audioscan.query.moments import Moment
 from audioscan.query.runs import locate
 
 FINE_STEPS = 4
-_BATCH = 16
 
 # Scores of a moment's fine windows' vectors, on the scale its windows were ranked by.
 ScoreOf = Callable[[np.ndarray, Moment], np.ndarray]
@@ -47,6 +47,7 @@ def refine(found: list[Moment], info: SetInfo, score: ScoreOf, load: LoadOptions
     model = registry.load_model(info.model, load, info.weights_id)
     win, hop = info.window_samples()
     step = max(1, hop // FINE_STEPS)
+    batch = default_batch_size(registry.spec(info.model).params, load.device)
     out = []
     for moment in found:
         # From a window's length before the peak to one after it, so the fine windows run from
@@ -61,8 +62,8 @@ def refine(found: list[Moment], info: SetInfo, score: ScoreOf, load: LoadOptions
             out.append(moment)  # one window: nothing finer to compare
             continue
         cuts = np.arange(0, len(audio) - win + 1, step)
-        vectors = np.concatenate([model.embed(np.stack([audio[c: c + win] for c in cuts[i: i + _BATCH]]))
-                                  for i in range(0, len(cuts), _BATCH)])
+        vectors = np.concatenate([embed_windows(model, [(audio, cuts[i: i + batch])], win)
+                                  for i in range(0, len(cuts), batch)])
         ranks = np.asarray(score(vectors, moment), dtype=np.float64)
         starts = begin + cuts / info.sample_rate
         ends = starts + info.window

@@ -22,13 +22,13 @@ from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.indexer.media.windows import window_starts
 from audioscan.models import registry
-from audioscan.models.base import LoadOptions
+from audioscan.models.base import LoadOptions, embed_windows
+from audioscan.models.engine import default_batch_size
 from audioscan.models.errors import ModelError
 from audioscan.query.errors import QueryError, QueryTooLargeError
 from audioscan.query.moments import Moment
 from audioscan.query.runs import ProfileOf, Windows, moments
 
-_EMBED_BATCH = 16
 # A query is an example of a sound, not a recording to index: decoding stops past this, so
 # an hours-long (or hours-of-silence) upload costs the same memory as a ten-minute one.
 MAX_QUERY_SECONDS = 600.0
@@ -71,9 +71,10 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
         padded = np.zeros(win, dtype=np.float32)
         padded[: len(audio)] = audio
         return model.embed(padded[None, :])[0]
-    windows = np.stack([audio[s: s + win] for s in window_starts(len(audio), win, hop)])
-    vectors = np.concatenate([model.embed(windows[i: i + _EMBED_BATCH])
-                              for i in range(0, len(windows), _EMBED_BATCH)])
+    starts = window_starts(len(audio), win, hop)
+    batch = default_batch_size(registry.spec(info.model).params, load.device)
+    vectors = np.concatenate([embed_windows(model, [(audio, starts[i: i + batch])], win)
+                              for i in range(0, len(starts), batch)])
     return vectors.mean(axis=0)
 
 

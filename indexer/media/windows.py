@@ -63,18 +63,38 @@ def window_starts(total: int, win: int, hop: int) -> np.ndarray:
 
 @dataclass
 class WindowBatch:
-    """Consecutive windows of one signal: start/end in samples and the audio ``[B, win]``."""
+    """Consecutive windows of one signal: start/end in samples, and the samples they cover.
+
+    ``span`` runs from the first window's start to the last one's end (zero-padded where a
+    short signal was), so window ``i`` is ``span[starts[i] - starts[0]:][:win]``.  One copy
+    of the samples rather than one per window: at 8 s every 1 s that is an eighth of the
+    memory, and a model that frames a signal once (LOGMEL) reads the span directly.
+    """
 
     starts: np.ndarray
     ends: np.ndarray
-    audio: np.ndarray
+    span: np.ndarray
+    win: int
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Each window's start within ``span``."""
+        return self.starts - self.starts[0]
+
+    def split(self, count: int) -> tuple["WindowBatch", "WindowBatch"]:
+        """The first ``count`` windows, and the rest (each with only the samples it covers)."""
+        cut = int(self.offsets[count]) if count < len(self.starts) else len(self.span)
+        head_end = int(self.offsets[count - 1]) + self.win
+        return (WindowBatch(self.starts[:count], self.ends[:count], self.span[:head_end], self.win),
+                WindowBatch(self.starts[count:], self.ends[count:], self.span[cut:], self.win))
 
 
 class StreamWindower:
     """Applies :func:`window_starts` to a signal that arrives in blocks.
 
-    Only the last window's worth of samples is kept between blocks, so a three-hour
-    file never has to sit in memory, and windows come out in batches ready for a model.
+    Only the samples of windows not yet handed out are kept between blocks, so a
+    three-hour file never has to sit in memory, and windows come out in batches ready
+    for a model.
     """
 
     def __init__(self, win: int, hop: int, batch_size: int) -> None:
@@ -85,18 +105,19 @@ class StreamWindower:
         self._next = 0
         self._last: int | None = None
         self._starts: list[int] = []
-        self._rows: list[np.ndarray] = []
 
     def feed(self, block: np.ndarray) -> Iterator[WindowBatch]:
         """Add samples; yield every full batch of windows they complete."""
         self._buf = np.concatenate([self._buf, block.astype(np.float32, copy=False)])
         self.total += len(block)
         while self._next + self.win <= self.total:
-            self._take(self._next)
+            self._starts.append(self._next)
+            self._last = self._next
             self._next += self.hop
-            if len(self._rows) >= self.batch_size:
+            if len(self._starts) >= self.batch_size:
                 yield self._flush()
-        keep_from = max(self._buf_start, min(self._next, self.total - self.win))
+        waiting = self._starts[0] if self._starts else self._next
+        keep_from = max(self._buf_start, min(waiting, self.total - self.win))
         if keep_from > self._buf_start:
             self._buf = self._buf[keep_from - self._buf_start:]
             self._buf_start = keep_from
@@ -106,25 +127,19 @@ class StreamWindower:
         if self.total == 0:
             return
         if self._last is None and self.total < self.win:
-            padded = np.zeros(self.win, dtype=np.float32)
-            padded[: self.total] = self._buf[: self.total]
-            self._starts.append(0)
-            self._rows.append(padded)
-            self._last = 0
-        elif self._last is None or self._last + self.win < self.total:
-            self._take(self.total - self.win)
-        if self._rows:
+            span = np.zeros(self.win, dtype=np.float32)
+            span[: self.total] = self._buf[: self.total]
+            yield WindowBatch(np.zeros(1, dtype=np.int64), np.full(1, self.total, dtype=np.int64), span, self.win)
+            return
+        if self._last is None or self._last + self.win < self.total:
+            self._starts.append(self.total - self.win)
+            self._last = self.total - self.win
+        if self._starts:
             yield self._flush()
-
-    def _take(self, start: int) -> None:
-        offset = start - self._buf_start
-        self._rows.append(self._buf[offset: offset + self.win])
-        self._starts.append(start)
-        self._last = start
 
     def _flush(self) -> WindowBatch:
         starts = np.asarray(self._starts, dtype=np.int64)
-        ends = np.minimum(starts + self.win, self.total)
-        batch = WindowBatch(starts, ends, np.stack(self._rows))
-        self._starts, self._rows = [], []
-        return batch
+        begin = int(starts[0]) - self._buf_start
+        span = self._buf[begin: begin + int(starts[-1] - starts[0]) + self.win].copy()
+        self._starts = []
+        return WindowBatch(starts, np.minimum(starts + self.win, self.total), span, self.win)

@@ -37,10 +37,22 @@ def test_streaming_cutter_matches_the_whole_file_rule(total, win, hop, block):
     batches += list(cutter.finish())
     starts = np.concatenate([b.starts for b in batches])
     assert starts.tolist() == window_starts(total, win, hop).tolist()
-    audio = np.concatenate([b.audio for b in batches])
+    audio = np.concatenate([np.lib.stride_tricks.sliding_window_view(b.span, win)[b.offsets] for b in batches])
     ends = np.concatenate([b.ends for b in batches])
     for s, e, row in zip(starts, ends, audio):
         assert e == min(s + win, total)
         assert np.array_equal(row[: e - s], signal[s:e])
         assert not row[e - s:].any()  # zero padding only past the end of a short signal
-    assert all(len(b.starts) <= 5 for b in batches)
+    assert all(len(b.starts) <= 5 and len(b.span) == b.offsets[-1] + win for b in batches)
+
+
+def test_a_split_batch_keeps_each_window_its_samples():
+    signal = np.arange(1000, dtype=np.float32)
+    cutter = StreamWindower(100, 30, batch_size=10)
+    whole = next(iter(cutter.feed(signal)))
+    head, rest = whole.split(4)
+    assert head.starts.tolist() == [0, 30, 60, 90] and rest.starts.tolist() == [120, 150, 180, 210, 240, 270]
+    for part in (head, rest):
+        assert len(part.span) == part.offsets[-1] + 100
+        for start, offset in zip(part.starts, part.offsets):
+            assert np.array_equal(part.span[offset: offset + 100], signal[start: start + 100])

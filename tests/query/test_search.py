@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
+from audioscan.indexer.media.decode import decode_all
 from audioscan.indexer.store.store import Store
+from audioscan.models import registry
 from audioscan.query.errors import QueryError
 from audioscan.query.runs import Windows, moments
 from audioscan.query.search import SetIndex, embed_clip, first_moments
@@ -80,13 +82,17 @@ def test_a_long_clip_is_embedded_window_by_window_and_averaged(sirens, monkeypat
     clip = tone_file(sirens / "long.wav", 20, "siren", 16_000, seed=5)
     with Store.open(sirens / "store") as store:
         info = store.find_set()
-    batches = []
+    cuts = []
     from audioscan.models.logmel import LogMelModel
-    real = LogMelModel.embed
-    monkeypatch.setattr(LogMelModel, "embed", lambda self, b: batches.append(b.shape) or real(self, b))
+    real = LogMelModel.embed_windows
+    monkeypatch.setattr(LogMelModel, "embed_windows",
+                        lambda self, signal, offsets, win: cuts.append((len(signal), offsets, win))
+                        or real(self, signal, offsets, win))
     vector = embed_clip(clip, info)
-    assert sum(shape[0] for shape in batches) == 13 and all(shape[1] == 8 * 16_000 for shape in batches)
-    assert vector.shape == (info.dim,)
+    assert [(n, o.tolist(), w) for n, o, w in cuts] == [(20 * 16_000, list(range(0, 12 * 16_000 + 1, 16_000)),
+                                                         8 * 16_000)]
+    windows = np.stack([decode_all(clip, 16_000)[o: o + 8 * 16_000] for o in cuts[0][1]])
+    assert np.allclose(vector, registry.load_model(info.model).embed(windows).mean(axis=0), atol=1e-4)
 
 
 def test_a_range_outside_the_clip_is_a_sentence(sirens):
