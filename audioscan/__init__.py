@@ -14,6 +14,11 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from audioscan.errors import UserError
+from audioscan.models import threads
+
+# Before anything here loads an OpenMP runtime (FAISS, torch): waiting threads sleep, and
+# every pool is sized by one number (``audioscan.models.threads``).
+threads.prepare_runtime()
 
 try:
     __version__ = metadata.version("audioscan")
@@ -21,9 +26,9 @@ except metadata.PackageNotFoundError:  # running from a source tree that was nev
     __version__ = "0+unknown"
 
 if TYPE_CHECKING:
-    from audioscan.api import Detection, Detector, Library, RayOptions, Results, open
+    from audioscan.api import Detection, Detector, Library, RayOptions, Results, open, set_threads
 
-_API = ("open", "Library", "Detector", "Results", "Detection", "RayOptions")
+_API = ("open", "Library", "Detector", "Results", "Detection", "RayOptions", "set_threads")
 
 
 def __getattr__(name: str) -> Any:

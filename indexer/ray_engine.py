@@ -33,7 +33,7 @@ from audioscan.indexer.errors import EngineError
 from audioscan.indexer.media.windows import WindowBatch
 from audioscan.indexer.pipeline import (Batch, Batcher, Decoded, Embedded, Failed, Result, SampleWindows, Source,
                                          decode_events)
-from audioscan.models import registry
+from audioscan.models import registry, threads
 from audioscan.models.base import LoadOptions
 from audioscan.models.engine import default_batch_size
 
@@ -253,7 +253,7 @@ def embed_on_ray(files: Sequence[tuple[Path, Sequence[SampleWindows], bool]], mo
         if started_here and options.address:
             ray.init(address=options.address, log_to_driver=False, logging_level=logging.ERROR)
         elif started_here:
-            ray.init(num_cpus=options.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+            ray.init(num_cpus=options.num_cpus or threads.count(), include_dashboard=False, log_to_driver=False,
                      logging_level=logging.ERROR)
         yield from _stream(ray, files, models, load, batch_size, options, model_batch)
     except (ConnectionError, ray.exceptions.RayError) as err:

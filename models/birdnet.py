@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from audioscan.models.base import LoadOptions, ModelSpec
-from audioscan.models.cores import usable_cores
+from audioscan.models.threads import count as threads_count
 from audioscan.models.errors import ModelError
 
 NAME = "BIRDNET"
@@ -88,7 +88,7 @@ class BirdNetModel:
 
         with warnings.catch_warnings():  # "for debugging purposes": here it is what keeps tensor 545
             warnings.simplefilter("ignore", UserWarning)
-            self._interpreter = Interpreter(model_path=str(path), num_threads=threads or usable_cores(),
+            self._interpreter = Interpreter(model_path=str(path), num_threads=threads or threads_count(),
                                             experimental_preserve_all_tensors=True)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]

@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader
-from audioscan.models.cores import usable_cores
+from audioscan.models import threads
 from audioscan.query import quality
 from audioscan.query.errors import QueryError, QueryNotFoundError, quoted
 from audioscan.query.training import TrainingSet
@@ -162,7 +162,7 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
         mean, scale = X.mean(axis=0), X.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
         scaler, X = (mean, scale), (X - mean) / scale
-    with threadpool_limits(limits=usable_cores()):
+    with threadpool_limits(limits=threads.count()):
         held = np.empty(len(y))
         for k, (train, test) in enumerate(splits, start=1):
             say(f"cross-validating: fold {k} of {len(splits)}")

@@ -17,7 +17,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from audioscan.indexer.store.snapshot import Snapshot
-from audioscan.models.cores import usable_cores
+from audioscan.models import threads
 from audioscan.query.classifier import Classifier
 from audioscan.query.moments import Moment
 from audioscan.query.runs import ProfileOf, Windows, moments
@@ -25,7 +25,6 @@ from audioscan.query.training import Normalizer
 
 DEFAULT_THRESHOLD = 0.5
 _BLOCK_ROWS = 256
-_WORKERS = usable_cores()
 
 
 @dataclass
@@ -45,7 +44,7 @@ class Scored:
 
 
 def _linear_decisions(classifier: Classifier, normalizer: Normalizer, vectors: np.ndarray,
-                      media_ids: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
+                      media_ids: np.ndarray, pool: ThreadPoolExecutor, workers: int) -> np.ndarray:
     linear = classifier.linear
     weights = (linear["coef"] / linear["scale"]).astype(np.float64)
     offset = linear["intercept"] - float(weights @ linear["mean"])
@@ -64,7 +63,7 @@ def _linear_decisions(classifier: Classifier, normalizer: Normalizer, vectors: n
 
     # Scoring is memory-bound: small blocks stay in cache, and one single-threaded BLAS
     # call per core reads the mapping in parallel (a multi-threaded call per block is slower).
-    share = -(-len(blocks) // _WORKERS)
+    share = -(-len(blocks) // workers)
     with _blas().limit(limits=1, user_api="blas"):
         list(pool.map(run, [blocks[i: i + share] for i in range(0, len(blocks), share)]))
     return out
@@ -78,11 +77,12 @@ def _blas() -> ThreadpoolController:
 def score_windows(snapshot: Snapshot, classifier: Classifier) -> Iterator[Scored]:
     """Probabilities for every live window of a snapshot (taken with ``stats=True``), one segment at a time."""
     normalizer = Normalizer.load(snapshot, classifier.normalize)
-    with ThreadPoolExecutor(_WORKERS) as pool:
+    workers = threads.count()
+    with ThreadPoolExecutor(workers) as pool:
         for positions, ids, vectors in snapshot.iter_segments():
             media = snapshot.media_ids[positions]
             if classifier.linear is not None:
-                decisions = _linear_decisions(classifier, normalizer, vectors, media, pool)
+                decisions = _linear_decisions(classifier, normalizer, vectors, media, pool, workers)
             else:
                 decisions = np.asarray(classifier.decision(normalizer.apply(vectors, media)), dtype=np.float64)
             yield Scored(ids, media, snapshot.starts[positions], snapshot.ends[positions],

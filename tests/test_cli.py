@@ -70,3 +70,23 @@ def test_compact_keeps_every_live_vector(library, store_path):
     assert run("index", "check", store=store_path).exit_code == 0
     status = json.loads(run("index", "status", "--format", "json", store=store_path).stdout)
     assert status["sets"][0]["segments"] == 1
+
+
+def test_threads_is_a_global_option_and_a_bad_count_is_one_sentence(monkeypatch):
+    from audioscan.models import threads
+
+    monkeypatch.setattr(threads, "_chosen", None)
+    for name in threads._LOAD_TIME:
+        monkeypatch.setenv(name, str(threads.usable_cores()))
+    try:
+        assert run("models", "list", "--threads", "1").exit_code == 0
+        assert threads.count() == 1
+    finally:
+        threads.set_threads(threads.usable_cores())
+        monkeypatch.setattr(threads, "_chosen", None)
+    refused = run("--threads", "0", "models", "list")
+    assert refused.exit_code == 2 and "--threads" in refused.output and "Traceback" not in refused.output
+    monkeypatch.setenv("AUDIOSCAN_THREADS", "many")
+    bad = run("models", "list")
+    assert bad.exit_code == 1 and bad.output.strip().splitlines() == [
+        "Error: AUDIOSCAN_THREADS='many' is not a number of threads; give a whole number from 1 up, or unset it"]

@@ -9,6 +9,7 @@
 >>> det = lib.train("gag")
 >>> found = det.rescore(threshold=0.8)             # detections, best first
 >>> X, windows = lib.vectors("LOGMEL")              # the vectors (a copy) + a pyarrow table of their windows
+>>> audioscan.set_threads(2)                        # every thread pool; default: the cores this process may use
 
 Every read takes one snapshot of the store, so it sees one commit even while a build
 runs in another process.  Results are lists of :class:`Moment` that convert to pyarrow
@@ -50,6 +51,24 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'audioscan.api' has no attribute {name!r}")
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` threads in every pool of this process (FAISS, torch, BLAS, decoding, scoring).
+
+    The default is ``AUDIOSCAN_THREADS``, else the cores this process may use (its affinity
+    mask and cgroup quota); see :mod:`audioscan.models.threads`.
+    """
+    from audioscan.models import threads as pools
+
+    pools.set_threads(threads)
+
+
+def thread_count() -> int:
+    """The threads every pool of this process uses (a bad ``AUDIOSCAN_THREADS`` is a :class:`UserError`)."""
+    from audioscan.models import threads as pools
+
+    return pools.count()
 
 
 def open(path: str | Path) -> "Library":  # noqa: A001 - the name people expect: audioscan.open

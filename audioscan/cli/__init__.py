@@ -16,6 +16,7 @@ from audioscan.cli.index import index
 from audioscan.cli.models import models
 from audioscan.cli.query import COMMANDS
 from audioscan.cli.serve import serve
+import audioscan.api as api
 from audioscan.api import UserError
 
 
@@ -49,9 +50,10 @@ class AudioscanGroup(click.Group):
 def main(ctx: click.Context) -> None:
     """A local embedding cache and vector search engine for the audio in media libraries.
 
-    --store and --quiet may come before or after the command.
+    --store, --quiet and --threads may come before or after the command.
     """
     ctx.ensure_object(Context)
+    api.thread_count()  # a bad AUDIOSCAN_THREADS is one sentence before any work starts
 
 
 for command in (index, models, export, *COMMANDS, serve, doctor):

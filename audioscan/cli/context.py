@@ -1,6 +1,6 @@
 """The options every command takes, wherever they are typed.
 
-``--store`` and ``--quiet`` belong to the root command and to every subcommand, so
+``--store``, ``--quiet`` and ``--threads`` belong to the root command and to every subcommand, so
 ``audioscan --store x index status`` and ``audioscan index status --store x`` mean
 the same; the value given last wins.
 """
@@ -54,16 +54,25 @@ def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None
         ctx.ensure_object(Context).quiet = True
 
 
+def _set_threads(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
+    if value is not None:
+        api.set_threads(value)
+
+
 def _options() -> list[click.Option]:
     return [click.Option(["--store"], type=click.Path(file_okay=False, path_type=Path), default=None,
                          expose_value=False, callback=_set_store, is_eager=True,
                          help=f"Store folder (default $AUDIOSCAN_STORE or {DEFAULT_STORE})."),
             click.Option(["--quiet", "-q"], is_flag=True, expose_value=False, callback=_set_quiet,
-                         help="Print only results: no progress, no summaries.")]
+                         help="Print only results: no progress, no summaries."),
+            click.Option(["--threads"], type=click.IntRange(1), default=None, expose_value=False,
+                         callback=_set_threads, is_eager=True,
+                         help="Threads for every pool (models, FAISS, decoding; default $AUDIOSCAN_THREADS "
+                              "or the cores this process may use).")]
 
 
 def add_global_options(command: click.Command, done: set[int] | None = None) -> None:
-    """Give ``command`` and every command under it ``--store`` and ``--quiet``, once each
+    """Give ``command`` and every command under it ``--store``, ``--quiet`` and ``--threads``, once each
     (an alias shares its command's options and subcommands)."""
     done = set() if done is None else done
     if id(command.params) in done:

@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from audioscan.indexer.errors import MediaError
+from audioscan.models import threads
 
 BLOCK_SECONDS = 10.0
 # A damaged file is given this many undecodable packets in a row before we stop
@@ -209,6 +210,7 @@ def decode(source: Path | BinaryIO, rates: Sequence[int], start: float = 0.0, en
     container, stream = open_audio(source)
     with container:
         stream.thread_type = "AUTO"
+        stream.thread_count = threads.count()
         if start > 0:
             _seek(container, stream, start)
         mixers = {rate: _Downmixer(rate) for rate in rates}
