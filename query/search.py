@@ -10,6 +10,7 @@ so hits are merged into segments that keep the best score.
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import faiss
@@ -139,17 +140,26 @@ class SetIndex:
         self._matrix: np.ndarray | None = None
         self._missing: faiss.Index | None = None  # unit vectors of live windows the index lacks
         self._by_file: tuple[np.ndarray, np.ndarray] | None = None
+        self._loading = threading.Lock()  # an index is shared by threads (the page's): each load happens once
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, use_ann: bool = True) -> "SetIndex":
+        """The index of ``snapshot``, made once and kept with it: every question asked of one
+        commit (the page's, a notebook's, the API's) shares its loaded index and the vectors of
+        the windows that index lacks."""
+        return snapshot.kept(("SetIndex", use_ann), lambda: cls(snapshot, use_ann))
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def matrix(self) -> np.ndarray:
         """Unit vectors of every live window, in the order of ``self.ids``."""
-        if self._matrix is None:
-            matrix = np.empty((len(self.ids), self.info.dim), dtype=np.float32)
-            for positions, _, vectors in self.snapshot.iter_segments():  # one segment at a time: no second copy
-                matrix[positions] = unit_vectors(self._centred(vectors))
-            self._matrix = matrix
+        with self._loading:
+            if self._matrix is None:
+                matrix = np.empty((len(self.ids), self.info.dim), dtype=np.float32)
+                for positions, _, vectors in self.snapshot.iter_segments():  # one segment at a time: no copy
+                    matrix[positions] = unit_vectors(self._centred(vectors))
+                self._matrix = matrix
         return self._matrix
 
     def top_windows(self, query: np.ndarray, count: int, exact: bool = False,
@@ -174,9 +184,11 @@ class SetIndex:
         candidates = np.searchsorted(self.ids, self.ann.search(query, count))
         missing = self.ann.missing
         if len(missing):
-            if self._missing is None:  # scored by FAISS too: one thread pool, no BLAS fighting OpenMP
-                self._missing = faiss.IndexFlatIP(self.info.dim)
-                self._missing.add(unit_vectors(self._centred(self.snapshot.vectors_at(missing))))
+            with self._loading:
+                if self._missing is None:  # scored by FAISS too: one thread pool, no BLAS fighting OpenMP
+                    unindexed = faiss.IndexFlatIP(self.info.dim)
+                    unindexed.add(unit_vectors(self._centred(self.snapshot.vectors_at(missing))))
+                    self._missing = unindexed
             _, best = self._missing.search(unit[None], min(count, len(missing)))
             candidates = np.concatenate([candidates, missing[best[0][best[0] >= 0]]])
         scores = unit_vectors(self._centred(self.snapshot.vectors_at(candidates))) @ unit

@@ -245,7 +245,7 @@ class Library:
                 vector, exclude = embed_clips([Path(q) for q in query], info, LoadOptions(device=device)), None
             else:
                 vector, exclude = embed_clip(Path(query), info, start, end, LoadOptions(device=device)), None
-        index = SetIndex(snapshot)
+        index = SetIndex.of(snapshot)
         hits = index.search(vector, k, exclude, skip, min_score)
         if refine:
             hits = refine_moments(hits, info, lambda vectors, _: index.cosines(vectors, vector),

@@ -1,14 +1,13 @@
 """A search index that stays loaded between questions, for a long-running process (the web page).
 
-It keeps one snapshot of a set with its vectors in memory and answers every search
-from it; before each search it asks the store for its generation, and only when a commit
-moved it on does it take a new snapshot.  A search therefore costs a matrix-vector
-product, not a catalog read.
+Before each search it takes the set's snapshot, which the store gives again while nothing
+was committed (two ``stat`` calls) and updates with what was committed since; the index
+is kept with the snapshot (:meth:`SetIndex.of`), so a search costs a matrix-vector product
+or an index probe, not a catalog read, and the page, the API and ``search`` share it.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,6 @@ import numpy as np
 
 from audioscan.api.results import Results
 from audioscan.indexer.store.snapshot import Snapshot
-from audioscan.indexer.store.store import Store
 from audioscan.models.base import LoadOptions
 from audioscan.query.search import SetIndex, embed_clip, needs_stats, stored_query
 
@@ -27,22 +25,15 @@ if TYPE_CHECKING:
 class Searcher:
     def __init__(self, library: "Library", model: str | None = None) -> None:
         self.library, self.model = library, model
-        self._key: tuple | None = None
-        self._index: SetIndex | None = None
-        self._guard = threading.Lock()
 
     def index(self) -> SetIndex:
-        """The loaded index, taken anew only when the catalog changed since the last one."""
-        with self._guard:
-            key = Store.generation(self.library.path)
-            if self._index is None or key != self._key:
-                with self.library._reader() as store:
-                    info = store.find_set(self.model)
-                    snapshot = store.snapshot(info, stats=needs_stats(info))
-                self._index, self._key = SetIndex(snapshot), key
-                if self._index.ann is None:
-                    self._index.matrix()  # load the vectors now, not during the first search
-            return self._index
+        """The index of the set as of the last commit."""
+        with self.library._reader() as store:
+            info = store.find_set(self.model)
+            index = SetIndex.of(store.snapshot(info, stats=needs_stats(info)))
+        if index.ann is None:
+            index.matrix()  # the vectors load now, once per commit, not during a search
+        return index
 
     @property
     def snapshot(self) -> Snapshot:

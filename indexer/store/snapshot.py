@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Hashable, Iterator, TypeVar
 
 import numpy as np
 
@@ -20,6 +20,8 @@ from audioscan.indexer.errors import StoreError
 from audioscan.indexer.store.files import StoreFiles
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.segments import read_index, read_segment
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,20 @@ class Snapshot:
     ann: dict[str, AnnPart] = field(default_factory=dict)
     stats: FileStats | None = None
     _segment_cache: dict = field(default_factory=dict, init=False, repr=False)
+    _kept: dict = field(default_factory=dict, init=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def kept(self, key: Hashable, make: Callable[[], T]) -> T:
+        """What ``make()`` derives from this snapshot alone, made once and kept with it.
+
+        The process shares one snapshot per set and commit (``indexer.store.remembered``), so
+        what readers derive from it (a loaded index, the vectors of windows it lacks) is
+        derived once per commit, not once per question."""
+        if key not in self._kept:
+            self._kept[key] = make()
+        return self._kept[key]
 
     def segment_path(self, segment: SegmentRow) -> Path:
         return self.files.file(self.info.name, segment.file)
@@ -164,7 +177,10 @@ class Snapshot:
             if not np.array_equal(ids[rows], wanted):
                 raise StoreError(f"segment {self.segments[k].file} of set {self.info.name} lacks vectors the "
                                  "catalog lists in it; run 'audioscan index check'")
-            found[mine] = vectors[rows]
+            # Read the mapped rows in file order, whatever order they were asked in: the disk and
+            # the page cache read ahead, and each page is touched once.
+            in_file_order = np.argsort(rows, kind="stable")
+            found[mine[in_file_order]] = vectors[rows[in_file_order]]
         return found
 
     def set_mean(self) -> np.ndarray:

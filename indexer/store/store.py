@@ -37,6 +37,7 @@ from audioscan.indexer.store.garbage import Garbage
 from audioscan.indexer.store.files import StoreFiles, valid_set_name
 from audioscan.indexer.store.lock import HOLDER_FILE, LOCK_FILE, WriterLock
 from audioscan.indexer.store.records import MediaRow, SetInfo, utcnow
+from audioscan.indexer.store.remembered import REMEMBERED
 from audioscan.indexer.store.snapshot import AnnPart, FileStats, MediaInfo, SegmentRow, Snapshot
 
 CATALOG_FILE = catalog.CATALOG_FILE
@@ -44,6 +45,9 @@ CATALOG_FILE = catalog.CATALOG_FILE
 _STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", CATALOG_FILE + ".tmp", LOCK_FILE, HOLDER_FILE, "sets",
                 GOOD_COPY, GOOD_COPY + ".tmp", GOOD_RECORD}
 _MEDIA_ID_BLOCK = 256
+# A snapshot's window arrays: catalog column and dtype, in Snapshot's order.
+_WINDOW_COLUMNS = (("id", np.int64), ("media_id", np.int64), ("start_s", np.float64), ("end_s", np.float64),
+                   ("segment_id", np.int64))
 
 
 class Store(Annotations, Commits, Garbage):
@@ -148,13 +152,16 @@ class Store(Annotations, Commits, Garbage):
         if not self.catalog_path.exists():
             raise StoreNotFoundError(f"there is no audioscan store at {self.path}; "
                              "run 'audioscan index build FOLDER' first, or give `store`")
-        with self.connect() as con:
-            found = catalog.version(con)
+        found = REMEMBERED.answer(self.catalog_path, Store.generation(self.path), "version", self._version)
         catalog.check_version(found, self.catalog_path)
         if found < catalog.SCHEMA_VERSION:
             # An older catalog is migrated once, under the writer lock, then read as usual.
             with Store.open(self.path, write=True):
                 pass
+
+    def _version(self) -> int:
+        with self.connect() as con:
+            return catalog.version(con)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -192,10 +199,13 @@ class Store(Annotations, Commits, Garbage):
 
     # ----------------------------------------------------------------- sets and roots
     def sets(self) -> list[SetInfo]:
-        with self.connect() as con:
-            rows = con.execute("SELECT id, name, model, weights_id, window_s, hop_s, sample_rate, dim, dtype "
-                               "FROM sets ORDER BY id").fetchall()
-        return [SetInfo(*row) for row in rows]
+        def ask() -> list[SetInfo]:
+            with self.connect() as con:
+                rows = con.execute("SELECT id, name, model, weights_id, window_s, hop_s, sample_rate, dim, dtype "
+                                   "FROM sets ORDER BY id").fetchall()
+            return [SetInfo(*row) for row in rows]
+
+        return list(REMEMBERED.answer(self.catalog_path, Store.generation(self.path), "sets", ask))
 
     def ensure_set(self, model: str, weights_id: str, window: float, hop: float, sample_rate: int,
                    dim: int, dtype: str = "fp32") -> SetInfo:
@@ -347,25 +357,75 @@ class Store(Annotations, Commits, Garbage):
 
     # ----------------------------------------------------------------- reading
     def snapshot(self, info: SetInfo, stats: bool = False) -> Snapshot:
-        """The set as of the last commit, read in one catalog transaction (see ``snapshot``)."""
-        with self.connect() as con, catalog.transaction(con):
-            windows = con.execute("SELECT id, media_id, start_s, end_s, segment_id FROM windows "
-                                  "WHERE set_id = ? AND alive ORDER BY id", [info.id]).fetchnumpy()
-            segments = [SegmentRow(*row) for row in con.execute(
-                "SELECT id, file, n_vectors, checksum FROM segments WHERE set_id = ? ORDER BY id",
-                [info.id]).fetchall()]
-            ann = {part: AnnPart(file, kind, signature) for part, file, kind, signature in con.execute(
-                "SELECT part, file, kind, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchall()}
-            media = self._media(con)
+        """The set as of the last commit, read in one catalog transaction (see ``snapshot``).
+
+        The process keeps the last snapshot of each set (``indexer.store.remembered``): while
+        nothing was committed it is given again, at the cost of two ``stat`` calls; after a
+        commit it is brought up to date with the windows committed since, so the cost grows
+        with what changed, not with the set.  A compaction (segments gone) reads it whole.
+        """
+        def take(last: Snapshot | None) -> Snapshot:
+            with self.connect() as con, catalog.transaction(con):
+                return self._snapshot_since(con, info, stats, last)
+
+        return REMEMBERED.snapshot(self.catalog_path, Store.generation(self.path), (info, stats), take)
+
+    def _snapshot_since(self, con: duckdb.DuckDBPyConnection, info: SetInfo, stats: bool,
+                        last: Snapshot | None) -> Snapshot:
+        segments = [SegmentRow(*row) for row in con.execute(
+            "SELECT id, file, n_vectors, checksum FROM segments WHERE set_id = ? ORDER BY id", [info.id]).fetchall()]
+        ann = {part: AnnPart(file, kind, signature) for part, file, kind, signature in con.execute(
+            "SELECT part, file, kind, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchall()}
+        media = self._media(con)
+        columns = "SELECT id, media_id, start_s, end_s, segment_id FROM windows WHERE set_id = ? AND alive"
+        if last is None or not {s.id for s in last.segments} <= {s.id for s in segments}:
+            rows = con.execute(f"{columns} ORDER BY id", [info.id]).fetchnumpy()
+            windows = [rows[name].astype(dtype) for name, dtype in _WINDOW_COLUMNS]
             file_stats = self._file_stats(con, info) if stats else None
-        return Snapshot(info, self.files, windows["id"].astype(np.int64), windows["media_id"].astype(np.int64),
-                        windows["start_s"].astype(np.float64), windows["end_s"].astype(np.float64),
-                        windows["segment_id"].astype(np.int64), segments, media, ann, file_stats)
+            return Snapshot(info, self.files, *windows, segments, media, ann, file_stats)
+        # Windows are never revived and new ones get higher ids: what changed since ``last`` is
+        # the windows above its highest id, and those of its windows that died (rare: a file
+        # changed or went away), found only when the count of its ids still alive fell.
+        newest = int(last.ids[-1]) if len(last.ids) else -1
+        added = con.execute(f"{columns} AND id > ? ORDER BY id", [info.id, newest]).fetchnumpy()
+        alive = con.execute("SELECT count(*) FROM windows WHERE set_id = ? AND alive AND id <= ?",
+                            [info.id, newest]).fetchone()[0]
+        keep = np.ones(len(last.ids), dtype=bool)
+        if alive != len(last.ids):
+            still = con.execute("SELECT id FROM windows WHERE set_id = ? AND alive AND id <= ?",
+                                [info.id, newest]).fetchnumpy()["id"]
+            keep = np.isin(last.ids, still)
+        old = (last.ids, last.media_ids, last.starts, last.ends, last.segment_of)
+        windows = [np.concatenate([column[keep], added[name].astype(dtype)])
+                   for column, (name, dtype) in zip(old, _WINDOW_COLUMNS)]
+        file_stats = None
+        if stats:
+            changed = np.unique(np.concatenate([added["media_id"].astype(np.int64), last.media_ids[~keep]]))
+            file_stats = (self._file_stats(con, info) if last.stats is None
+                          else self._stats_updated(con, info, last.stats, changed))
+        return Snapshot(info, self.files, *windows, segments, media, ann, file_stats)
+
+    def _stats_updated(self, con: duckdb.DuckDBPyConnection, info: SetInfo, kept: FileStats,
+                       changed: np.ndarray) -> FileStats:
+        """``kept`` with the rows of the ``changed`` media files read again (a file's statistics
+        change only with its windows)."""
+        if not len(changed):
+            return kept
+        fresh = self._file_stats(con, info, changed)
+        stay = ~np.isin(kept.media_ids, changed)
+        media_ids = np.concatenate([kept.media_ids[stay], fresh.media_ids])
+        order = np.argsort(media_ids, kind="stable")
+        return FileStats(media_ids[order], np.concatenate([kept.n_windows[stay], fresh.n_windows])[order],
+                         np.concatenate([kept.means[stay], fresh.means])[order],
+                         np.concatenate([kept.stds[stay], fresh.stds])[order])
 
     @staticmethod
-    def _file_stats(con: duckdb.DuckDBPyConnection, info: SetInfo) -> FileStats:
+    def _file_stats(con: duckdb.DuckDBPyConnection, info: SetInfo, media_ids: np.ndarray | None = None) -> FileStats:
+        """Per-file statistics of the set (of ``media_ids`` only, when given), sorted by media id."""
+        only = "" if media_ids is None else "AND list_contains(?, media_id) "
+        args = [info.id] if media_ids is None else [info.id, media_ids.tolist()]
         rows = con.execute("SELECT media_id, n_windows, mean, std FROM media_sets WHERE set_id = ? "
-                           "ORDER BY media_id", [info.id]).fetchnumpy()
+                           f"{only}ORDER BY media_id", args).fetchnumpy()
         empty = np.zeros((0, info.dim), dtype=np.float32)
         return FileStats(rows["media_id"].astype(np.int64), rows["n_windows"].astype(np.int64),
                          np.stack(rows["mean"]).astype(np.float32) if len(rows["mean"]) else empty,
