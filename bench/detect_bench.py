@@ -122,15 +122,16 @@ def refinable() -> bool:
 
 
 def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]], normalize: str = "auto",
-             detect: bool = True) -> dict:
+             detect: bool = True, model=None, refine: bool = True) -> dict:
+    """Retrieval (and 3-shot detection) figures of one store; ``model``: its set (or sets, joined)."""
     lib = audioscan.open(store)
-    refine = refinable()
+    refine = refine and refinable()
     out: dict = {key: [] for key in ("p5", "ap10", "ap10_short", "span", "extent", "error", "error_touching",
                                       "error_refined", "ap", "cv_gap", "det_error", "det_error_refined")}
     for kind, paths in queries.items():
         relevant = sum(p.kind == kind for p in planted)
         for path in paths:
-            hits = lib.search(path, k=10)
+            hits = lib.search(path, k=10, model=model)
             found = matches(hits, planted, kind)
             marks = [i is not None for i in found]
             out["p5"].append(sum(marks[:5]) / 5)
@@ -142,7 +143,7 @@ def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]]
             out["error"] += errors(hits, found, planted)
             out["error_touching"] += errors(hits, found, planted, holding=False)
             if refine:
-                refined = lib.search(path, k=10, refine=True)
+                refined = lib.search(path, k=10, refine=True, model=model)
                 out["error_refined"] += errors(refined, matches(refined, planted, kind), planted)
     counts = {"trained": 0, "tp": 0, "detected": 0, "held_out": 0, "tp_p30": 0, "detected_p30": 0,
               "ties": 0, "ranked": 0}
@@ -153,7 +154,7 @@ def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]]
             p = planted[i]
             lib.labels.add(p.file, p.start, p.end, f"bench-{kind}")
         try:
-            det = lib.train(f"bench-{kind}", normalize=normalize)
+            det = lib.train(f"bench-{kind}", normalize=normalize, model=model)
         except audioscan.UserError as err:
             print(f"  {kind}: training failed: {err}")
             continue
@@ -232,9 +233,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--models", nargs="+", default=[logmel.RECIPE_VERSION], choices=[*logmel.RECIPES, "BIRDNET"],
                         help="LOGMEL recipes and/or BIRDNET (needs the extra birdnet)")
+    parser.add_argument("--joint", action="store_true",
+                        help="all models in one store, and search with them combined (query.joint) beside each alone")
+    parser.add_argument("--no-refine", action="store_true", help="skip the --refine figures (slow for BIRDNET)")
     parser.add_argument("-v", action="store_true", help="per-kind figures")
     args = parser.parse_args()
     columns = [*args.models] + (["BIRDNET, zero-padded queries"] if "BIRDNET" in args.models else [])
+    columns += [" + ".join(args.models)] if args.joint else []
     runs: dict[str, list[dict]] = {column: [] for column in columns}
     rates: dict[str, list[float]] = {column: [] for column in columns}
     for seed in args.seeds:
@@ -245,19 +250,27 @@ def main() -> None:
             print(f"seed {seed}: {len(planted)} takes of {len(KINDS)} kinds (median {np.median(lengths):.2f} s, "
                   f"{sum(x < 2 for x in lengths)} under 2 s) in {args.recordings} recordings of 1-3 minutes; "
                   f"{sum(map(len, queries.values()))} held-out query takes")
+            sets = {}
             for name in args.models:
-                store = Path(tmp) / f"store-{name}"
+                store = Path(tmp) / ("store" if args.joint else f"store-{name}")
                 took = build_with(name, media, store)
-                windows = audioscan.open(store).status()["sets"][0]["windows"]
+                sets[name] = audioscan.open(store).status()["sets"][-1]  # the newest set: the one just built
+                windows = sets[name]["windows"]
                 rates[name].append(windows / took)
                 print(f"  {name}: indexed {windows} windows in {took:.1f} s ({windows / took:.0f} windows/s)", flush=True)
-                runs[name].append(evaluate(store, planted, queries))
+                model = sets[name]["name"] if args.joint else None
+                runs[name].append(evaluate(store, planted, queries, model=model, refine=not args.no_refine))
                 if name == "BIRDNET":  # the short-input rule, measured: quiet noise against digital silence
                     level, birdnet.PAD_LEVEL = birdnet.PAD_LEVEL, 0.0
                     try:
-                        runs["BIRDNET, zero-padded queries"].append(evaluate(store, planted, queries, detect=False))
+                        runs["BIRDNET, zero-padded queries"].append(evaluate(store, planted, queries, detect=False,
+                                                                             model=model, refine=False))
                     finally:
                         birdnet.PAD_LEVEL = level
+            if args.joint:
+                both = [sets[name]["name"] for name in args.models]
+                runs[" + ".join(args.models)].append(evaluate(Path(tmp) / "store", planted, queries, detect=False,
+                                                              model=both, refine=False))
     results = {recipe: pooled(found) for recipe, found in runs.items()}
     mean = lambda values: f"{np.mean(values):.3f}" if values else "-"  # noqa: E731
     median = lambda values: f"{np.median(values):.2f} s" if values else "-"  # noqa: E731

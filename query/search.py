@@ -207,14 +207,16 @@ class SetIndex:
         return vectors if self.centre is None else vectors - self.centre
 
     def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None,
-               skip_media: frozenset[int] = frozenset(), min_score: float | None = None) -> list[Moment]:
+               skip_media: frozenset[int] = frozenset(), min_score: float | None = None,
+               scores: np.ndarray | None = None) -> list[Moment]:
         """The ``k`` best moments for ``query``; ``exclude`` = (media id, start, end) to leave out,
-        ``skip_media`` files to leave out, ``min_score`` the lowest score worth returning."""
+        ``skip_media`` files to leave out, ``min_score`` the lowest score worth returning.
+        ``scores``: every window's score, when they are not ``query``'s cosines (``query.joint``)."""
         if not len(self):
             return []
         per_moment = math.ceil(self.info.window / self.info.hop)
         fetch = min(len(self), max(4 * k * per_moment, 64))
-        every: np.ndarray | None = None  # exact scores, computed once however often the fetch grows
+        every = scores  # exact scores, computed once however often the fetch grows
         while True:
             if every is None and (self.ann is None or fetch > _ANN_MAX_FETCH):
                 every = self.exact_scores(query)

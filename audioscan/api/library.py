@@ -36,6 +36,7 @@ from audioscan.query import classifier as classifiers
 from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryError, QueryNotFoundError
 from audioscan.query.clips import ClipReport, export_clips
+from audioscan.query.joint import joint_scores
 from audioscan.query.moments import Moment
 from audioscan.query.refine import refine as refine_moments
 from audioscan.query.rescore import DEFAULT_THRESHOLD
@@ -224,31 +225,44 @@ class Library:
         return snapshot.vectors(), table
 
     # ------------------------------------------------------------------ searching
-    def search(self, query: str | Path | list | tuple[str, float], *, k: int = 10, model: str | None = None,
-               start: float = 0.0, end: float | None = None, device: str = "auto",
-               exclude_files: Sequence[str] = (), min_score: float | None = None, refine: bool = False) -> Results:
+    def search(self, query: str | Path | list | tuple[str, float], *, k: int = 10,
+               model: str | Sequence[str] | None = None, start: float = 0.0, end: float | None = None,
+               device: str = "auto", exclude_files: Sequence[str] = (), min_score: float | None = None,
+               refine: bool = False) -> Results:
         """The ``k`` best moments like ``query``: a clip file (embedded once, ``[start, end)`` of it),
         a list of clip files (searched by the mean of their vectors), or ``(indexed media, seconds)``
         for a stored window (no model runs; that window is left out).  ``exclude_files`` are indexed
         files to leave out of the hits; ``min_score`` drops hits scoring lower; ``refine`` places
-        each hit's sound from its span embedded again at a finer hop (``audioscan.query.refine``)."""
+        each hit's sound from its span embedded again at a finer hop (``audioscan.query.refine``).
+
+        ``model`` may name several sets: each scores the query with its own model and their
+        evidence is combined on the first set's windows (``audioscan.query.joint``); scores are
+        then standard deviations above each set's mean, not cosines."""
+        names = [model] if model is None or isinstance(model, str) else list(model)
         with self._reader() as store:
-            info = store.find_set(model)
-            snapshot = store.snapshot(info, stats=needs_stats(info))
-            known = list(snapshot.media.values())
+            infos = [store.find_set(name) for name in names]
+            if len({info.id for info in infos}) < len(infos):
+                raise QueryError("`model` names the same embedding set twice; give different sets to combine")
+            snapshots = [store.snapshot(info, stats=needs_stats(info)) for info in infos]
+            known = list(snapshots[0].media.values())
             skip = frozenset(labelling.resolve_media(store, str(f), known).id for f in exclude_files)
-            if isinstance(query, tuple):
-                media_text, at = query
-                media = labelling.resolve_media(store, str(media_text), known)
-                vector, exclude = stored_query(snapshot, media.id, media.rel, float(at))
-            elif isinstance(query, list):
-                vector, exclude = embed_clips([Path(q) for q in query], info, LoadOptions(device=device)), None
-            else:
-                vector, exclude = embed_clip(Path(query), info, start, end, LoadOptions(device=device)), None
-        index = SetIndex.of(snapshot)
-        hits = index.search(vector, k, exclude, skip, min_score)
+            media = (labelling.resolve_media(store, str(query[0]), known) if isinstance(query, tuple) else None)
+            vectors, excluded = [], []
+            for info, snapshot in zip(infos, snapshots):
+                if media is not None:
+                    vector, exclude = stored_query(snapshot, media.id, media.rel, float(query[1]))
+                elif isinstance(query, list):
+                    vector, exclude = embed_clips([Path(q) for q in query], info, LoadOptions(device=device)), None
+                else:
+                    vector, exclude = embed_clip(Path(query), info, start, end, LoadOptions(device=device)), None
+                vectors.append(vector)
+                excluded.append(exclude)
+        indexes = [SetIndex.of(snapshot) for snapshot in snapshots]
+        index, vector = indexes[0], vectors[0]
+        scores = joint_scores(indexes, vectors) if len(indexes) > 1 else None
+        hits = index.search(vector, k, excluded[0], skip, min_score, scores)
         if refine:
-            hits = refine_moments(hits, info, lambda vectors, _: index.cosines(vectors, vector),
+            hits = refine_moments(hits, infos[0], lambda found, _: index.cosines(found, vector),
                                   LoadOptions(device=device))
         return Results(hits)
 

@@ -37,7 +37,8 @@ TIME = TimeType()
 @click.option("--from", "from_media", default=None, help="Search from a stored window of this indexed file...")
 @click.option("--at", type=TIME, default=None, help="...the window around this time; runs no model.")
 @click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True, help="How many hits.")
-@click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
+@click.option("-m", "--model", "set_names", multiple=True,
+              help="Embedding set or model (needed when the store has several); repeat to combine sets.")
 @click.option("--device", default="auto", show_default=True, help="Where to embed the clip (auto, cpu, cuda[:n]).")
 @click.option("--exclude-file", "exclude_files", multiple=True, help="Leave this indexed file out of the hits (repeat).")
 @click.option("--min-score", type=float, default=None, help="Only hits scoring at least this.")
@@ -46,7 +47,7 @@ TIME = TimeType()
 @moment_options
 @click.pass_obj
 def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_media: str | None, at: float | None,
-           k: int, set_name: str | None, device: str, exclude_files: tuple[str, ...], min_score: float | None,
+           k: int, set_names: tuple[str, ...], device: str, exclude_files: tuple[str, ...], min_score: float | None,
            refine: bool, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool, overwrite: bool) -> None:
     """Find the moments that sound like CLIPS, or like a stored moment (--from FILE --at S).
 
@@ -57,14 +58,18 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
     Several clips are searched by the mean of their vectors (a prototype of the sound).
     Overlapping matching windows of one file are merged into one hit, split at its
     valleys when it is longer than two windows; each hit's peak is where the windows
-    that match best overlap (--refine places it from a finer cut).
+    that match best overlap (--refine places it from a finer cut).  With several
+    --model, each set scores the query with its own model and their standardised
+    scores are combined on the first set's windows (scores are then standard
+    deviations above each set's mean).
     """
     if bool(clips) == (from_media is not None) or (from_media is None) != (at is None):
         raise click.UsageError("give either CLIP..., or --from FILE with --at TIME")
     if len(clips) > 1 and (start or end is not None):
         raise click.UsageError("--start/--end cut one clip; give a single CLIP with them")
     query = (from_media, at) if not clips else (list(clips) if len(clips) > 1 else clips[0])
-    hits = obj.library.search(query, k=k, model=set_name, start=start, end=end, device=device,
+    model = set_names[0] if len(set_names) == 1 else (list(set_names) or None)
+    hits = obj.library.search(query, k=k, model=model, start=start, end=end, device=device,
                               exclude_files=exclude_files, min_score=min_score, refine=refine)
     emit(obj, obj.library.moments(hits), fmt, out, out_dir, use_timecode, overwrite)
 

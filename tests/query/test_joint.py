@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+import audioscan
+from audioscan.indexer.store.store import Store
+from audioscan.query.joint import _range_max, joint_scores, onto, standardised
+from audioscan.query.search import SetIndex
+from tests.conftest import tone_file
+from tests.indexer.helpers import build_once
+
+
+class _Windows:
+    """The parts of a SetIndex that ``onto`` reads."""
+
+    def __init__(self, media_ids, starts, ends) -> None:
+        self.media_ids, self.starts, self.ends = (np.asarray(a, dtype=float) for a in (media_ids, starts, ends))
+        self.media_ids = self.media_ids.astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+def test_each_window_takes_the_best_of_the_other_sets_windows_centred_within_it():
+    long = _Windows([1, 1, 1, 2], [0, 1, 2, 0], [8, 9, 10, 8])
+    short = _Windows([1, 1, 1, 1, 1, 3], [0, 3, 6, 7, 8.5, 0], [3, 6, 9, 10, 11.5, 3])  # centres 1.5 4.5 7.5 8.5 10
+    scores = np.array([0.1, 0.9, 0.2, 0.7, 0.3, 5.0])
+    mapped = onto(long, short, scores)
+    assert mapped[:3].tolist() == [0.9, 0.9, 0.9]  # centres 1.5-7.5, 1.5-8.5 and 4.5-8.5 lie within them
+    assert np.isnan(mapped[3])  # file 2 has no windows in the other set
+    shifted = onto(_Windows([1], [8, ], [11.5]), short, scores)
+    assert shifted.tolist() == [0.7]  # centres 8.5 and 10 lie within 8-11.5; 7.5 does not
+
+
+def test_range_maxima_match_the_plain_ones():
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal(500)
+    lo = rng.integers(0, 499, 300)
+    hi = np.minimum(lo + rng.integers(1, 50, 300), 500)
+    assert np.array_equal(_range_max(values, lo, hi), [values[a:b].max() for a, b in zip(lo, hi)])
+
+
+def test_standardised_scores_have_no_scale_and_a_flat_set_adds_nothing():
+    assert np.allclose(standardised(np.array([1.0, 2.0, 3.0])) * 2, standardised(np.array([10.0, 20.0, 30.0])) * 2)
+    assert standardised(np.full(4, 0.7)).tolist() == [0.0] * 4
+
+
+@pytest.fixture
+def two_cuts(tmp_path):
+    """One library indexed at two cuts (8 s / 1 s and 2 s / 0.5 s): two sets of one store."""
+    from audioscan.indexer.media.samples import scene, write_media
+    from audioscan.indexer.media.windows import WindowSpec
+
+    root = tmp_path / "lib"
+    write_media(root / "street.mkv", scene(40, 48_000, "rain", [("siren", 20, 30)], seed=1), 48_000)
+    write_media(root / "kitchen.flac", scene(30, 44_100, "hum", [("knock", 5, 15)], seed=2), 44_100)
+    write_media(root / "forest.mp3", scene(30, 44_100, "rain", [("chirp", 0, 30)], seed=3), 44_100)
+    build_once(tmp_path / "store", root)
+    build_once(tmp_path / "store", root, windows=WindowSpec(2.0, 0.5))
+    return tmp_path
+
+
+def test_search_with_two_sets_combines_them_on_the_first_sets_windows(two_cuts):
+    clip = tone_file(two_cuts / "clip.wav", 5, "siren", 44_100, seed=77)
+    lib = audioscan.open(two_cuts / "store")
+    names = [info.name for info in lib.sets()]
+    assert len(names) == 2
+    joint = lib.search(clip, k=3, model=names)
+    assert joint[0].path.endswith("street.mkv") and 14 < joint[0].peak < 36
+    with Store.open(two_cuts / "store") as store:
+        indexes = [SetIndex.of(store.snapshot(store.find_set(n), stats=True)) for n in names]
+    from audioscan.query.search import embed_clip
+
+    queries = [embed_clip(clip, index.info) for index in indexes]
+    scores = joint_scores(indexes, queries)
+    first, second = (standardised(index.exact_scores(q).astype(np.float64)) for index, q in zip(indexes, queries))
+    assert np.allclose(scores, (first + onto(indexes[0], indexes[1], second)) / 2, atol=1e-5)
+    assert joint[0].score == pytest.approx(float(scores.max()), abs=1e-5)
+    alone = lib.search(clip, k=3, model=names[0])
+    assert [h.path for h in alone][:1] == [h.path for h in joint][:1]
+
+
+def test_the_same_set_twice_is_one_sentence(two_cuts):
+    clip = tone_file(two_cuts / "clip.wav", 5, "siren", 44_100, seed=77)
+    lib = audioscan.open(two_cuts / "store")
+    name = lib.sets()[0].name
+    with pytest.raises(audioscan.UserError, match="same embedding set twice"):
+        lib.search(clip, model=[name, name])
+
+
+def test_the_command_line_combines_sets_named_with_repeated_model(two_cuts):
+    import json
+
+    from tests.test_cli import run
+
+    clip = tone_file(two_cuts / "clip.wav", 5, "siren", 44_100, seed=77)
+    names = [info.name for info in audioscan.open(two_cuts / "store").sets()]
+    args = ["search", str(clip), "-k", "2", "--format", "json"]
+    joint = json.loads(run(*args, "-m", names[0], "-m", names[1], store=two_cuts / "store").stdout)
+    alone = json.loads(run(*args, "-m", names[0], store=two_cuts / "store").stdout)
+    assert joint[0]["path"].endswith("street.mkv") and alone[0]["path"].endswith("street.mkv")
+    assert joint[0]["score"] > 1.0 >= alone[0]["score"]  # standard deviations, not cosines
+    assert run(*args, store=two_cuts / "store").exit_code == 1  # several sets and none named: one sentence
