@@ -177,10 +177,7 @@ class Snapshot:
             if not np.array_equal(ids[rows], wanted):
                 raise StoreError(f"segment {self.segments[k].file} of set {self.info.name} lacks vectors the "
                                  "catalog lists in it; run 'audioscan index check'")
-            # Read the mapped rows in file order, whatever order they were asked in: the disk and
-            # the page cache read ahead, and each page is touched once.
-            in_file_order = np.argsort(rows, kind="stable")
-            found[mine[in_file_order]] = vectors[rows[in_file_order]]
+            found[mine] = vectors[rows]
         return found
 
     def set_mean(self) -> np.ndarray:
