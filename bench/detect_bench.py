@@ -154,7 +154,9 @@ def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]]
             p = planted[i]
             lib.labels.add(p.file, p.start, p.end, f"bench-{kind}")
         try:
-            det = lib.train(f"bench-{kind}", normalize=normalize, model=model)
+            det = (JointDetector([lib.train(f"bench-{kind}-{i}", label=f"bench-{kind}", normalize=normalize, model=m)
+                                  for i, m in enumerate(model)]) if isinstance(model, list)
+                   else lib.train(f"bench-{kind}", normalize=normalize, model=model))
         except audioscan.UserError as err:
             print(f"  {kind}: training failed: {err}")
             continue
@@ -187,6 +189,26 @@ def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]]
         counts["tp_p30"] += sum(i is not None for i in matches(strict, planted, kind, set(shots)))
         counts["detected_p30"] += len(strict)
     return {**out, **counts}
+
+
+class JointDetector:
+    """Detectors of several sets trained on the same labels, their scores joined (``query.joint``)."""
+
+    def __init__(self, detectors: list) -> None:
+        self.detectors = detectors
+        self.metrics = detectors[0].metrics  # CV figures: the first set's
+
+    def rescore(self, threshold: float = 0.5, refine: bool = False, precision: float | None = None):
+        from audioscan.query.joint import joint_scored
+        from audioscan.query.rescore import detections
+
+        if precision is not None:
+            threshold = self.detectors[0].threshold_for(precision)
+        scored = [det.scores() for det in self.detectors]
+        with self.detectors[0].library._reader() as store:
+            media = store.snapshot(self.detectors[0].info).media
+        return detections(joint_scored(scored), {mid: m.path for mid, m in media.items()}, threshold,
+                          2 * self.detectors[0].info.window)
 
 
 def pooled(runs: list[dict]) -> dict:
@@ -269,8 +291,8 @@ def main() -> None:
                         birdnet.PAD_LEVEL = level
             if args.joint:
                 both = [sets[name]["name"] for name in args.models]
-                runs[" + ".join(args.models)].append(evaluate(Path(tmp) / "store", planted, queries, detect=False,
-                                                              model=both, refine=False))
+                runs[" + ".join(args.models)].append(evaluate(Path(tmp) / "store", planted, queries, model=both,
+                                                              refine=False))
     results = {recipe: pooled(found) for recipe, found in runs.items()}
     mean = lambda values: f"{np.mean(values):.3f}" if values else "-"  # noqa: E731
     median = lambda values: f"{np.median(values):.2f} s" if values else "-"  # noqa: E731

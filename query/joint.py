@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from audioscan.query.rescore import Scored
 from audioscan.query.search import SetIndex
 
 # Files longer than this many seconds would collide in the (file, time) key; no recording is.
@@ -30,7 +31,7 @@ def standardised(scores: np.ndarray) -> np.ndarray:
     return (scores - scores.mean()) / spread if spread > 0 else np.zeros_like(scores)
 
 
-def onto(first: SetIndex, other: SetIndex, scores: np.ndarray) -> np.ndarray:
+def onto(first: SetIndex | Scored, other: SetIndex | Scored, scores: np.ndarray) -> np.ndarray:
     """For each window of ``first``, the best of ``scores`` (one per window of ``other``) among
     ``other``'s windows centred within it; NaN where there is none (a file ``other`` lacks)."""
     centres = (other.starts + other.ends) / 2
@@ -39,7 +40,7 @@ def onto(first: SetIndex, other: SetIndex, scores: np.ndarray) -> np.ndarray:
     keys = keys[order]
     lo = np.searchsorted(keys, first.media_ids * _FILE_SPAN + first.starts, side="left")
     hi = np.searchsorted(keys, first.media_ids * _FILE_SPAN + first.ends, side="right")
-    out = np.full(len(first), np.nan)
+    out = np.full(len(first.starts), np.nan)
     some = hi > lo
     if some.any():
         out[some] = _range_max(scores[order], lo[some], hi[some])
@@ -71,3 +72,17 @@ def joint_scores(indexes: list[SetIndex], queries: list[np.ndarray]) -> np.ndarr
     for index, query in zip(indexes[1:], queries[1:]):
         columns.append(onto(first, index, standardised(index.exact_scores(query).astype(np.float64))))
     return np.nanmean(np.stack(columns), axis=0).astype(np.float32)
+
+
+def joint_scored(scored: list[Scored]) -> Scored:
+    """Several detectors' scores (one per set, trained on the same labels) on the first one's
+    windows: the probability is the mean of the detectors' probabilities there, and the
+    decision value, which ranks, the mean of their standardised decision values."""
+    first = scored[0]
+    probabilities = [first.scores.astype(np.float64)]
+    decisions = [standardised(first.decisions.astype(np.float64))]
+    for other in scored[1:]:
+        probabilities.append(onto(first, other, other.scores.astype(np.float64)))
+        decisions.append(onto(first, other, standardised(other.decisions.astype(np.float64))))
+    return Scored(first.ids, first.media_ids, first.starts, first.ends,
+                  np.nanmean(np.stack(probabilities), axis=0), np.nanmean(np.stack(decisions), axis=0))

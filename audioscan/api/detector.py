@@ -13,6 +13,7 @@ from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.query import classifier as classifiers
 from audioscan.query.errors import QueryError
+from audioscan.query.joint import joint_scored
 from audioscan.query.quality import threshold_for_precision
 from audioscan.query.moments import Moment
 from audioscan.query.refine import ScoreOf
@@ -113,3 +114,45 @@ class Detector:
         with self.library._reader() as store:
             labels = store.labels(self.classifier.label)
         return Results(suggest(scored, labels, {mid: m.path for mid, m in snapshot.media.items()}, count))
+
+
+class JointDetector:
+    """Detectors of one label trained in different sets of the store, their evidence combined on
+    the first one's windows (``audioscan.query.joint``): the probability shown is the mean of
+    theirs, and detections are ranked by the mean of their standardised decision values."""
+
+    def __init__(self, detectors: list[Detector]) -> None:
+        labels = {d.classifier.label for d in detectors}
+        if len(labels) > 1:
+            raise QueryError("detectors to combine must be trained on the same label; these are trained on "
+                             + ", ".join(sorted(labels)))
+        if len({d.info.id for d in detectors}) < len(detectors):
+            raise QueryError("detectors to combine must each be trained in a different embedding set; "
+                             "train the label with another `model`")
+        self.detectors = detectors
+        self.classifier = detectors[0].classifier  # the label, for the moments' rows
+
+    def _scores(self) -> tuple[Scored, Snapshot]:
+        scored = [detector._scores() for detector in self.detectors]
+        return joint_scored([found for found, _ in scored]), scored[0][1]
+
+    def rescore(self, threshold: float = DEFAULT_THRESHOLD, *, top: int | None = None,
+                precision: float | None = None, max_length: float | None = None, refine: bool = False,
+                device: str = "auto") -> Results:
+        """As :meth:`Detector.rescore`; ``refine`` places each detection with the first set's model."""
+        if precision is not None:
+            raise QueryError("`precision` reads one detector's cross-validation, which combined detectors do not "
+                             "have; give `threshold`")
+        scored, snapshot = self._scores()
+        first = self.detectors[0]
+        found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold,
+                           2 * first.info.window if max_length is None else max_length)
+        found = found[:top] if top else found
+        if refine:
+            found = refine_moments(found, first.info, first._fine_scorer(snapshot), LoadOptions(device=device))
+        return Results(found)
+
+    def windows(self) -> Results:
+        """Every window of the first set with its combined probability, by file and time."""
+        scored, snapshot = self._scores()
+        return Results(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}))

@@ -13,7 +13,7 @@ from typing import Callable, ContextManager, Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 
-from audioscan.api.detector import Detector
+from audioscan.api.detector import Detector, JointDetector
 from audioscan.api.labels import Labels
 from audioscan.api.results import Results
 from audioscan.api.searcher import Searcher
@@ -292,7 +292,15 @@ class Library:
             classifiers.save(store, trained)
         return Detector(self, trained, info)
 
-    def detector(self, name: str, *, version: int | None = None) -> Detector:
+    def detector(self, name: str | Sequence[str], *, version: int | None = None) -> Detector | JointDetector:
+        """Detector ``name``, or several names' evidence combined (trained on one label in different sets)."""
+        if not isinstance(name, str):
+            names = list(name)
+            if len(names) > 1:
+                if version is not None:
+                    raise QueryError("`version` picks one detector's version; combine the newest ones, or one alone")
+                return JointDetector([self.detector(one) for one in names])
+            name = names[0]
         with self._reader() as store:
             trained = classifiers.load(store, name, version)
             info = next((s for s in store.sets() if s.id == trained.set_id), None)

@@ -238,7 +238,7 @@ def _share(value: float | None) -> str:
 
 
 @click.command("rescore")
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.option("--version", type=int, default=None, help="Detector version (default: newest).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=options.DEFAULT_THRESHOLD, show_default=True)
 @click.option("--precision", type=click.FloatRange(0, 1), default=None,
@@ -251,7 +251,8 @@ def _share(value: float | None) -> str:
               help="Place each sound finely: embed each result's span again every quarter hop (costs model time).")
 @moment_options
 @click.pass_obj
-def rescore(obj, name: str, version: int | None, threshold: float, precision: float | None, max_length: float | None,
+def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, precision: float | None,
+            max_length: float | None,
             per_window: bool, top: int | None, refine: bool, fmt: str, out: Path | None, out_dir: Path | None,
             use_timecode: bool, overwrite: bool) -> None:
     """Score every stored window with detector NAME and list the detections, best first.
@@ -263,10 +264,13 @@ def rescore(obj, name: str, version: int | None, threshold: float, precision: fl
     --threshold 0 lists every candidate moment of the library, ranked.  Detections are
     ordered by the classifier's decision value (the score shown is its calibrated
     probability, which can be equal for many); each has a peak, onset and offset.
+    Several NAMES, trained on one label in different embedding sets (train --model),
+    are combined on the first one's windows: the mean of their probabilities, ranked
+    by the mean of their standardised decision values.
     """
     if per_window and refine:
         raise click.UsageError("--refine places detections; --per-window lists windows as stored")
-    detector = obj.library.detector(name, version=version)
+    detector = obj.library.detector(names, version=version)
     found = detector.windows() if per_window else detector.rescore(threshold, precision=precision,
                                                                    max_length=max_length, top=top, refine=refine)
     moments = obj.library.moments(found[:top] if top else found, label=detector.classifier.label)

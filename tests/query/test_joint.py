@@ -100,3 +100,37 @@ def test_the_command_line_combines_sets_named_with_repeated_model(two_cuts):
     assert joint[0]["path"].endswith("street.mkv") and alone[0]["path"].endswith("street.mkv")
     assert joint[0]["score"] > 1.0 >= alone[0]["score"]  # standard deviations, not cosines
     assert run(*args, store=two_cuts / "store").exit_code == 1  # several sets and none named: one sentence
+
+
+def test_detectors_of_one_label_in_two_sets_are_combined(two_cuts):
+    lib = audioscan.open(two_cuts / "store")
+    names = [info.name for info in lib.sets()]
+    lib.labels.add("street.mkv", 20, 30, "siren")
+    lib.labels.add("kitchen.flac", 5, 15, "knock")
+    first, second = (lib.train(f"siren-{i}", label="siren", model=name) for i, name in enumerate(names))
+    joint = lib.detector([first.name, second.name])
+    found = joint.rescore(threshold=0.0)
+    assert found[0].path.endswith("street.mkv") and 14 < found[0].peak < 36
+    scored = [first.scores(), second.scores()]
+    from audioscan.query.joint import joint_scored
+
+    combined = joint_scored(scored)
+    assert len(combined.ids) == len(scored[0].ids)
+    assert np.allclose(combined.scores, (scored[0].scores + onto(scored[0], scored[1], scored[1].scores)) / 2)
+    assert len(joint.windows()) == len(scored[0].ids)
+    other = lib.train("knock-1", label="knock", model=names[1])
+    with pytest.raises(audioscan.UserError, match="same label"):
+        lib.detector([first.name, other.name])
+    with pytest.raises(audioscan.UserError, match="different embedding set"):
+        lib.detector([first.name, lib.train("siren-again", label="siren", model=names[0]).name])
+    with pytest.raises(audioscan.UserError, match="`?threshold`?"):
+        joint.rescore(precision=0.5)
+    with pytest.raises(audioscan.UserError, match="version"):
+        lib.detector([first.name, second.name], version=1)
+    import json
+
+    from tests.test_cli import run
+
+    shown = json.loads(run("rescore", first.name, second.name, "--threshold", "0", "--top", "1", "--format", "json",
+                           store=two_cuts / "store").stdout)
+    assert shown[0]["path"] == found[0].path and shown[0]["score"] == pytest.approx(found[0].score, abs=1e-4)
