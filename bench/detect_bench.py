@@ -154,8 +154,8 @@ def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]]
             p = planted[i]
             lib.labels.add(p.file, p.start, p.end, f"bench-{kind}")
         try:
-            det = (JointDetector([lib.train(f"bench-{kind}-{i}", label=f"bench-{kind}", normalize=normalize, model=m)
-                                  for i, m in enumerate(model)]) if isinstance(model, list)
+            det = (lib.detector([lib.train(f"bench-{kind}-{i}", label=f"bench-{kind}", normalize=normalize,
+                                           model=m).name for i, m in enumerate(model)]) if isinstance(model, list)
                    else lib.train(f"bench-{kind}", normalize=normalize, model=model))
         except audioscan.UserError as err:
             print(f"  {kind}: training failed: {err}")
@@ -170,8 +170,10 @@ def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]]
         ranked = [h for h in ranked if not _covers_shot(h, planted, shots)]
         ap = average_precision([i is not None for i in matches(ranked, planted, kind, set(shots))], held)
         out["ap"].append(ap)
-        out["cv_gap"].append(abs(det.metrics["cv_ap"] - ap))
-        if VERBOSE:
+        joint = isinstance(model, list)  # combined detectors have no cross-validation of their own
+        if not joint:
+            out["cv_gap"].append(abs(det.metrics["cv_ap"] - ap))
+        if VERBOSE and not joint:
             print(f"    {kind}: held-out AP {ap:.3f}, CV AP {det.metrics['cv_ap']:.3f}, "
                   f"{det.metrics['positives']} positives, {det.metrics['negatives']} negatives")
         above = [h for h in det.rescore() if not _covers_shot(h, planted, shots)]  # the default threshold
@@ -183,32 +185,12 @@ def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]]
             refined = [h for h in det.rescore(refine=True) if not _covers_shot(h, planted, shots)]
             out["det_error_refined"] += errors(refined, matches(refined, planted, kind, set(shots)), planted)
         try:
-            strict = [h for h in det.rescore(precision=0.3) if not _covers_shot(h, planted, shots)]
+            strict = [] if joint else [h for h in det.rescore(precision=0.3) if not _covers_shot(h, planted, shots)]
         except audioscan.UserError:
             strict = []
         counts["tp_p30"] += sum(i is not None for i in matches(strict, planted, kind, set(shots)))
         counts["detected_p30"] += len(strict)
     return {**out, **counts}
-
-
-class JointDetector:
-    """Detectors of several sets trained on the same labels, their scores joined (``query.joint``)."""
-
-    def __init__(self, detectors: list) -> None:
-        self.detectors = detectors
-        self.metrics = detectors[0].metrics  # CV figures: the first set's
-
-    def rescore(self, threshold: float = 0.5, refine: bool = False, precision: float | None = None):
-        from audioscan.query.joint import joint_scored
-        from audioscan.query.rescore import detections
-
-        if precision is not None:
-            threshold = self.detectors[0].threshold_for(precision)
-        scored = [det.scores() for det in self.detectors]
-        with self.detectors[0].library._reader() as store:
-            media = store.snapshot(self.detectors[0].info).media
-        return detections(joint_scored(scored), {mid: m.path for mid, m in media.items()}, threshold,
-                          2 * self.detectors[0].info.window)
 
 
 def pooled(runs: list[dict]) -> dict:
