@@ -104,8 +104,8 @@ class LogMelModel:
             with torch.inference_mode():
                 grid = offsets[on_grid]
                 first = int(grid.min())
-                span = torch.as_tensor(np.ascontiguousarray(signal[first: int(grid.max()) + win], dtype=np.float32),
-                                       device=self._device)
+                # A copy: the signal may be a read-only buffer (a Ray batch), which torch will not wrap.
+                span = torch.tensor(signal[first: int(grid.max()) + win], dtype=torch.float32, device=self._device)
                 out[on_grid] = self._windows(span, (grid - first) // HOP, win)
         return out
 

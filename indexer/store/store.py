@@ -11,7 +11,8 @@ writer wrote are removed.  Ids come from counters taken inside catalog
 transactions, so even two writers that both think they hold the lock never share
 an id or a file name.
 
-Readers take one :class:`Snapshot` per question; see ``indexer.store.snapshot``.
+Readers take one :class:`Snapshot` per question; see ``indexer.store.snapshot``.  A process
+keeps the last one of each set until the next commit (``indexer.store.remembered``).
 """
 
 from __future__ import annotations

@@ -99,3 +99,13 @@ def test_windows_in_any_order_get_their_own_vectors():
     offsets = np.array([32_000, 0, 16_000, 16_000, 48_000, 1_600])
     alone = _framed_alone(np.stack([signal[o: o + 16_000] for o in offsets]), "logmel-v2")
     assert np.abs(model.embed_windows(signal, offsets, 16_000) - alone).max() < 1e-3
+
+
+def test_a_read_only_signal_is_embedded_without_a_warning(recwarn):
+    """Ray hands a batch's samples over as a read-only buffer."""
+    from audioscan.models.logmel import LogMelModel
+
+    signal = _recorded_like(3.0, seed=3)
+    signal.setflags(write=False)
+    assert LogMelModel().embed_windows(signal, np.array([0, 16_000]), 32_000).shape == (2, 256)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
