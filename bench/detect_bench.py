@@ -243,7 +243,8 @@ def main() -> None:
     parser.add_argument("-v", action="store_true", help="per-kind figures")
     args = parser.parse_args()
     columns = [*args.models] + (["BIRDNET, zero-padded queries"] if "BIRDNET" in args.models else [])
-    columns += [" + ".join(args.models)] if args.joint else []
+    orders = [args.models, args.models[::-1]] if args.joint else []  # the first set carries the moments
+    columns += [" + ".join(order) for order in orders]
     runs: dict[str, list[dict]] = {column: [] for column in columns}
     rates: dict[str, list[float]] = {column: [] for column in columns}
     for seed in args.seeds:
@@ -271,10 +272,9 @@ def main() -> None:
                                                                              model=model, refine=False))
                     finally:
                         birdnet.PAD_LEVEL = level
-            if args.joint:
-                both = [sets[name]["name"] for name in args.models]
-                runs[" + ".join(args.models)].append(evaluate(Path(tmp) / "store", planted, queries, model=both,
-                                                              refine=False))
+            for order in orders:
+                runs[" + ".join(order)].append(evaluate(Path(tmp) / "store", planted, queries, refine=False,
+                                                        model=[sets[name]["name"] for name in order]))
     results = {recipe: pooled(found) for recipe, found in runs.items()}
     mean = lambda values: f"{np.mean(values):.3f}" if values else "-"  # noqa: E731
     median = lambda values: f"{np.median(values):.2f} s" if values else "-"  # noqa: E731

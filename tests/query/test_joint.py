@@ -39,6 +39,16 @@ def test_range_maxima_match_the_plain_ones():
     assert np.array_equal(_range_max(values, lo, hi), [values[a:b].max() for a, b in zip(lo, hi)])
 
 
+def test_the_set_that_singles_windows_out_weighs_more():
+    from audioscan.query.joint import _mean, _weights
+
+    peaked, flat = standardised(np.array([0.0, 0.0, 0.0, 1.0])), standardised(np.array([0.0, 1.0, 0.0, 1.0]))
+    weights = _weights([peaked, flat])
+    assert weights[0] > weights[1] > 0
+    both = _mean(np.stack([peaked, flat]), weights)
+    assert np.argmax(both) == 3 and _mean(np.array([[1.0, 2.0], [np.nan, 4.0]]), np.ones(2)).tolist() == [1.0, 3.0]
+
+
 def test_standardised_scores_have_no_scale_and_a_flat_set_adds_nothing():
     assert np.allclose(standardised(np.array([1.0, 2.0, 3.0])) * 2, standardised(np.array([10.0, 20.0, 30.0])) * 2)
     assert standardised(np.full(4, 0.7)).tolist() == [0.0] * 4
@@ -73,7 +83,9 @@ def test_search_with_two_sets_combines_them_on_the_first_sets_windows(two_cuts):
     queries = [embed_clip(clip, index.info) for index in indexes]
     scores = joint_scores(indexes, queries)
     first, second = (standardised(index.exact_scores(q).astype(np.float64)) for index, q in zip(indexes, queries))
-    assert np.allclose(scores, (first + onto(indexes[0], indexes[1], second)) / 2, atol=1e-5)
+    # Each set weighted by its best window's standardised score.
+    expected = (first.max() * first + second.max() * onto(indexes[0], indexes[1], second)) / (first.max() + second.max())
+    assert np.allclose(scores, expected, atol=1e-5)
     assert joint[0].score == pytest.approx(float(scores.max()), abs=1e-5)
     alone = lib.search(clip, k=3, model=names[0])
     assert [h.path for h in alone][:1] == [h.path for h in joint][:1]
@@ -116,7 +128,9 @@ def test_detectors_of_one_label_in_two_sets_are_combined(two_cuts):
 
     combined = joint_scored(scored)
     assert len(combined.ids) == len(scored[0].ids)
-    assert np.allclose(combined.scores, (scored[0].scores + onto(scored[0], scored[1], scored[1].scores)) / 2)
+    w = [standardised(found.decisions).max() for found in scored]
+    assert np.allclose(combined.scores, (w[0] * scored[0].scores + w[1] * onto(scored[0], scored[1], scored[1].scores))
+                       / (w[0] + w[1]))
     assert len(joint.windows()) == len(scored[0].ids)
     other = lib.train("knock-1", label="knock", model=names[1])
     with pytest.raises(audioscan.UserError, match="same label"):
