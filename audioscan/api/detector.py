@@ -85,12 +85,7 @@ class Detector:
         if precision is not None:
             threshold = self.threshold_for(precision)
         scored, snapshot = self._scores()
-        found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold,
-                           2 * self.info.window if max_length is None else max_length)
-        found = found[:top] if top else found
-        if refine:
-            found = refine_moments(found, self.info, self._fine_scorer(snapshot), LoadOptions(device=device))
-        return Results(found)
+        return _detected(scored, snapshot, self, threshold, top, max_length, refine, device)
 
     def _fine_scorer(self, snapshot: Snapshot) -> ScoreOf:
         """Decision values of vectors embedded anew from a moment's file, normalised as its windows are."""
@@ -144,15 +139,21 @@ class JointDetector:
             raise QueryError("`precision` reads one detector's cross-validation, which combined detectors do not "
                              "have; give `threshold`")
         scored, snapshot = self._scores()
-        first = self.detectors[0]
-        found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold,
-                           2 * first.info.window if max_length is None else max_length)
-        found = found[:top] if top else found
-        if refine:
-            found = refine_moments(found, first.info, first._fine_scorer(snapshot), LoadOptions(device=device))
-        return Results(found)
+        return _detected(scored, snapshot, self.detectors[0], threshold, top, max_length, refine, device)
 
     def windows(self) -> Results:
         """Every window of the first set with its combined probability, by file and time."""
         scored, snapshot = self._scores()
         return Results(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}))
+
+
+def _detected(scored: Scored, snapshot: Snapshot, placer: Detector, threshold: float, top: int | None,
+              max_length: float | None, refine: bool, device: str) -> Results:
+    """The detections of ``scored`` as rescore returns them: split at two of ``placer``'s windows
+    unless ``max_length`` says otherwise, the ``top`` best, refined with ``placer``'s model."""
+    found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold,
+                       2 * placer.info.window if max_length is None else max_length)
+    found = found[:top] if top else found
+    if refine:
+        found = refine_moments(found, placer.info, placer._fine_scorer(snapshot), LoadOptions(device=device))
+    return Results(found)
