@@ -60,8 +60,9 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
     valleys when it is longer than two windows; each hit's peak is where the windows
     that match best overlap (--refine places it from a finer cut).  With several
     --model, each set scores the query with its own model and their standardised
-    scores are combined on the first set's windows (scores are then standard
-    deviations above each set's mean).
+    scores are combined on the first set's windows, weighted by how far each set's
+    best window stands out (scores are then standard deviations above the sets'
+    means); put the set with the finer windows first: its windows carry the hits.
     """
     if bool(clips) == (from_media is not None) or (from_media is None) != (at is None):
         raise click.UsageError("give either CLIP..., or --from FILE with --at TIME")
