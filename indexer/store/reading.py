@@ -1,0 +1,120 @@
+"""Reading a set as of one commit: the store's snapshots, and the media rows they carry.
+
+Mixed into ``Store`` (which provides what is declared here).  A snapshot is read in one
+catalog transaction; the process keeps the last one of each set (``remembered``) and,
+after a commit, reads only what changed since it (see :meth:`Reading.snapshot`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, ContextManager
+
+import duckdb
+import numpy as np
+
+from audioscan.indexer.store import catalog
+from audioscan.indexer.store.files import StoreFiles
+from audioscan.indexer.store.records import SetInfo
+from audioscan.indexer.store.remembered import REMEMBERED
+from audioscan.indexer.store.snapshot import AnnPart, FileStats, MediaInfo, SegmentRow, Snapshot
+
+# A snapshot's window arrays: catalog column and dtype, in Snapshot's order.
+_WINDOW_COLUMNS = (("id", np.int64), ("media_id", np.int64), ("start_s", np.float64), ("end_s", np.float64),
+                   ("segment_id", np.int64))
+
+
+class Reading:
+    """Snapshots and media rows, mixed into ``Store``."""
+
+    path: Path
+    catalog_path: Path
+    files: StoreFiles
+    connect: Callable[[], ContextManager[duckdb.DuckDBPyConnection]]
+    generation: Callable[[Path], tuple]
+
+    @staticmethod
+    def _media(con: duckdb.DuckDBPyConnection) -> dict[int, MediaInfo]:
+        rows = con.execute("SELECT m.id, r.path, m.path, m.duration, m.status, m.fps FROM media m "
+                           "JOIN roots r ON r.id = m.root_id").fetchall()
+        return {row[0]: MediaInfo(*row) for row in rows}
+
+    def media(self) -> dict[int, MediaInfo]:
+        """Every media file the store knows, by id (ok, failed or missing)."""
+        with self.connect() as con:
+            return self._media(con)
+
+    def snapshot(self, info: SetInfo, stats: bool = False) -> Snapshot:
+        """The set as of the last commit, read in one catalog transaction (see ``snapshot``).
+
+        The process keeps the last snapshot of each set (``indexer.store.remembered``): while
+        nothing was committed it is given again, at the cost of two ``stat`` calls; after a
+        commit it is brought up to date with the windows committed since, so the cost grows
+        with what changed, not with the set.  A compaction (segments gone) reads it whole.
+        """
+        def take(last: Snapshot | None) -> Snapshot:
+            with self.connect() as con, catalog.transaction(con):
+                return self._snapshot_since(con, info, stats, last)
+
+        return REMEMBERED.snapshot(self.catalog_path, self.generation(self.path), (info, stats), take)
+
+    def _snapshot_since(self, con: duckdb.DuckDBPyConnection, info: SetInfo, stats: bool,
+                        last: Snapshot | None) -> Snapshot:
+        segments = [SegmentRow(*row) for row in con.execute(
+            "SELECT id, file, n_vectors, checksum FROM segments WHERE set_id = ? ORDER BY id", [info.id]).fetchall()]
+        ann = {part: AnnPart(file, kind, signature) for part, file, kind, signature in con.execute(
+            "SELECT part, file, kind, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchall()}
+        media = self._media(con)
+        columns = "SELECT id, media_id, start_s, end_s, segment_id FROM windows WHERE set_id = ? AND alive"
+        if last is None or not {s.id for s in last.segments} <= {s.id for s in segments}:
+            rows = con.execute(f"{columns} ORDER BY id", [info.id]).fetchnumpy()
+            windows = [rows[name].astype(dtype) for name, dtype in _WINDOW_COLUMNS]
+            file_stats = self._file_stats(con, info) if stats else None
+            return Snapshot(info, self.files, *windows, segments, media, ann, file_stats)
+        # Windows are never revived and new ones get higher ids: what changed since ``last`` is
+        # the windows above its highest id, and those of its windows that died (rare: a file
+        # changed or went away), found only when the count of its ids still alive fell.
+        newest = int(last.ids[-1]) if len(last.ids) else -1
+        added = con.execute(f"{columns} AND id > ? ORDER BY id", [info.id, newest]).fetchnumpy()
+        alive = con.execute("SELECT count(*) FROM windows WHERE set_id = ? AND alive AND id <= ?",
+                            [info.id, newest]).fetchone()[0]
+        keep = np.ones(len(last.ids), dtype=bool)
+        if alive != len(last.ids):
+            still = con.execute("SELECT id FROM windows WHERE set_id = ? AND alive AND id <= ?",
+                                [info.id, newest]).fetchnumpy()["id"]
+            keep = np.isin(last.ids, still)
+        old = (last.ids, last.media_ids, last.starts, last.ends, last.segment_of)
+        windows = [np.concatenate([column[keep], added[name].astype(dtype)])
+                   for column, (name, dtype) in zip(old, _WINDOW_COLUMNS)]
+        file_stats = None
+        if stats:
+            changed = np.unique(np.concatenate([added["media_id"].astype(np.int64), last.media_ids[~keep]]))
+            file_stats = (self._file_stats(con, info) if last.stats is None
+                          else self._stats_updated(con, info, last.stats, changed))
+        return Snapshot(info, self.files, *windows, segments, media, ann, file_stats)
+
+    def _stats_updated(self, con: duckdb.DuckDBPyConnection, info: SetInfo, kept: FileStats,
+                       changed: np.ndarray) -> FileStats:
+        """``kept`` with the rows of the ``changed`` media files read again (a file's statistics
+        change only with its windows)."""
+        if not len(changed):
+            return kept
+        fresh = self._file_stats(con, info, changed)
+        stay = ~np.isin(kept.media_ids, changed)
+        media_ids = np.concatenate([kept.media_ids[stay], fresh.media_ids])
+        order = np.argsort(media_ids, kind="stable")
+        return FileStats(media_ids[order], np.concatenate([kept.n_windows[stay], fresh.n_windows])[order],
+                         np.concatenate([kept.means[stay], fresh.means])[order],
+                         np.concatenate([kept.stds[stay], fresh.stds])[order])
+
+    @staticmethod
+    def _file_stats(con: duckdb.DuckDBPyConnection, info: SetInfo, media_ids: np.ndarray | None = None) -> FileStats:
+        """Per-file statistics of the set (of ``media_ids`` only, when given), sorted by media id."""
+        only = "" if media_ids is None else "AND list_contains(?, media_id) "
+        args = [info.id] if media_ids is None else [info.id, media_ids.tolist()]
+        rows = con.execute("SELECT media_id, n_windows, mean, std FROM media_sets WHERE set_id = ? "
+                           f"{only}ORDER BY media_id", args).fetchnumpy()
+        empty = np.zeros((0, info.dim), dtype=np.float32)
+        return FileStats(rows["media_id"].astype(np.int64), rows["n_windows"].astype(np.int64),
+                         np.stack(rows["mean"]).astype(np.float32) if len(rows["mean"]) else empty,
+                         np.stack(rows["std"]).astype(np.float32) if len(rows["std"]) else empty)
