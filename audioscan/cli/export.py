@@ -30,7 +30,7 @@ def export() -> None:
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N best.")
 @click.option("--from-labels", "from_labels", is_flag=True, help="Cut the positive labels (of --label, or all).")
 @click.option("--label", default=None, help="With --from-labels: only this label.")
-@click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
+@click.option("-m", "--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for the clips and their clips.csv manifest.")
 @click.option("--format", "fmt", type=click.Choice(CLIP_FORMATS), default="wav", show_default=True,

@@ -181,7 +181,7 @@ def labels_remove(obj, ids: tuple[int, ...]) -> None:
 @click.command("train")
 @click.argument("name")
 @click.option("--label", default=None, help="Label to learn (default: NAME).")
-@click.option("--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
+@click.option("-m", "--model", "set_name", default=None, help="Embedding set or model (needed when the store has several).")
 @click.option("--classifier", "kind", type=click.Choice(options.CLASSIFIER_KINDS), default="logreg", show_default=True)
 @click.option("--normalize", type=click.Choice(options.NORMALIZATIONS), default="auto", show_default=True,
               help="z-score features per media file (as the original scan), over the whole set, or not at all; "
