@@ -156,26 +156,35 @@ class LogMelModel:
         merged = [torch.cat([x[0, :, :_EDGE], x[1, :, -_EDGE:]], dim=1) for x in (logmel, deltas, level)]
         return (*merged, np.r_[0:_EDGE, last - _EDGE + 1: last + 1])
 
+    def _table(self, logmel):
+        """Per span frame: log-mels and deltas, and their squares, to sum per window; and the centre
+        subtracted first.  Centred on the span's means and in float64, so variances from sums of
+        squares lose no precision (the standard deviation of a near-constant window is the square
+        root of a near-zero difference)."""
+        torch = self._torch
+        table = torch.empty((len(logmel), 4 * N_MELS), dtype=torch.float64, device=self._device)
+        table[:, :N_MELS], table[:, N_MELS: 2 * N_MELS] = logmel, self._deltas(logmel)
+        centre = table[:, : 2 * N_MELS].mean(0)
+        table[:, : 2 * N_MELS] -= centre
+        torch.square(table[:, : 2 * N_MELS], out=table[:, 2 * N_MELS:])
+        return table, centre
+
     def _windows(self, span, frames: np.ndarray, win: int) -> np.ndarray:
         """The recipe's statistics of the windows starting at span frames ``frames``."""
         torch = self._torch
         last = win // HOP
         edge_logmel, edge_deltas, edge_level, edge_at = self._edges(span, frames, win)
         inner = np.setdiff1d(np.arange(last + 1), edge_at)  # window frames the span's frames stand for
-        logmel, level = self._frames(span, padded=False)
-        frames = frames - _PADDED  # rows of the span's frames, which start at frame _PADDED
-        # Per span frame: log-mels and deltas, and their squares, to sum per window: centred on the
-        # span's means and in float64, so variances from sums of squares lose no precision (the
-        # standard deviation of a near-constant window is the square root of a near-zero difference).
-        table = torch.empty((len(logmel), 4 * N_MELS), dtype=torch.float64, device=self._device)
-        table[:, :N_MELS], table[:, N_MELS: 2 * N_MELS] = logmel, self._deltas(logmel)
-        centre = table[:, : 2 * N_MELS].mean(0)
-        table[:, : 2 * N_MELS] -= centre
-        torch.square(table[:, : 2 * N_MELS], out=table[:, 2 * N_MELS:])
-        edge_table = torch.cat([edge_logmel, edge_deltas], dim=2).double() - centre
+        edge_table = torch.cat([edge_logmel, edge_deltas], dim=2).double()
+        window_level, centre = edge_level, edge_table.mean((0, 1))
+        if len(inner):
+            logmel, level = self._frames(span, padded=False)
+            frames = frames - _PADDED  # rows of the span's frames, which start at frame _PADDED
+            table, centre = self._table(logmel)
+            index = torch.as_tensor(frames[:, None] + inner[None, :], device=self._device)
+            window_level = torch.cat([edge_level, level[index]], dim=1)
+        edge_table = edge_table - centre
         edge_table = torch.cat([edge_table, edge_table.square()], dim=2)
-        index = torch.as_tensor(frames[:, None] + inner[None, :], device=self._device)
-        window_level = torch.cat([edge_level, level[index]], dim=1)
         if self.recipe == "logmel-v1":
             active = torch.ones_like(window_level, dtype=torch.float64)
         else:

@@ -101,6 +101,18 @@ def test_windows_in_any_order_get_their_own_vectors():
     assert np.abs(model.embed_windows(signal, offsets, 16_000) - alone).max() < 1e-3
 
 
+@pytest.mark.parametrize("samples", [201, 300, 519, 800, 1279])
+def test_rows_too_short_for_frames_of_their_own_are_embedded_as_before(samples):
+    """A row shorter than one unpadded frame (and a window with no frames between its edges)."""
+    from audioscan.models.logmel import LogMelModel
+
+    rows = np.random.default_rng(samples).standard_normal((2, samples)).astype(np.float32)
+    for recipe in ("logmel-v2", "logmel-v1"):
+        model = LogMelModel(recipe=recipe)
+        assert np.abs(model.embed(rows[:1]) - _framed_alone(rows[:1], recipe)).max() < 1e-3
+        assert np.abs(model.embed(rows) - _framed_alone(rows, recipe)).max() < 1e-3
+
+
 def test_a_read_only_signal_is_embedded_without_a_warning(recwarn):
     """Ray hands a batch's samples over as a read-only buffer."""
     from audioscan.models.logmel import LogMelModel
