@@ -24,13 +24,14 @@ import numpy as np
 from audioscan.query.rescore import Scored
 from audioscan.query.search import SetIndex
 
-# Files longer than this many seconds would collide in the (file, time) key; no recording is.
-_FILE_SPAN = 1e8
+# Files longer than this many seconds (115 days) would collide in the (file, time) key; and a
+# million files keep the key's times to a few milliseconds in float64.
+_FILE_SPAN = 1e7
 
 
 def standardised(scores: np.ndarray) -> np.ndarray:
     """Scores as standard deviations from their mean (0 for a set whose scores are all equal)."""
-    spread = float(scores.std())
+    spread = float(scores.std()) if len(scores) else 0.0
     return (scores - scores.mean()) / spread if spread > 0 else np.zeros_like(scores)
 
 
