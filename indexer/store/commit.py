@@ -9,6 +9,7 @@ touches another's file.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, ContextManager, Sequence
 
@@ -19,8 +20,37 @@ import pyarrow as pa
 from audioscan.indexer.faults import crash_point
 from audioscan.indexer.store import catalog
 from audioscan.indexer.store.files import StoreFiles, segment_name
-from audioscan.indexer.store.records import Commit, FileVectors, SetInfo, utcnow
+from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.segments import write_segment
+
+
+_MEDIA_COLUMNS = "id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, updated_at, retry, fps"
+
+
+def _media_table(rows: Sequence[MediaRow]) -> pa.Table:
+    """Media rows as a table of the catalog's column types, for one upsert.  A file listed twice
+    keeps its last row (and the last frame rate known), as one upsert a row did."""
+    latest: dict[int, MediaRow] = {}
+    for row in rows:
+        earlier = latest.pop(row.id, None)
+        latest[row.id] = row if earlier is None or row.fps is not None else replace(row, fps=earlier.fps)
+    rows = list(latest.values())
+    now = utcnow()
+    columns = {
+        "id": pa.array([row.id for row in rows], pa.int64()),
+        "root_id": pa.array([row.root_id for row in rows], pa.int32()),
+        "path": pa.array([row.path for row in rows], pa.string()),
+        "size": pa.array([row.size for row in rows], pa.int64()),
+        "mtime_ns": pa.array([row.mtime_ns for row in rows], pa.int64()),
+        "fingerprint": pa.array([row.fingerprint for row in rows], pa.string()),
+        "duration": pa.array([row.duration for row in rows], pa.float64()),
+        "status": pa.array([row.status for row in rows], pa.string()),
+        "error": pa.array([row.error for row in rows], pa.string()),
+        "updated_at": pa.array([now] * len(rows), pa.timestamp("us")),
+        "retry": pa.array([row.retry for row in rows], pa.bool_()),
+        "fps": pa.array([row.fps for row in rows], pa.float64()),
+    }
+    return pa.table(columns)
 
 
 class Commits:
@@ -30,14 +60,15 @@ class Commits:
     token: str
     connect: Callable[[], ContextManager[duckdb.DuckDBPyConnection]]
     reserve_ids: Callable[[str, int], int]
-    sets: Callable[[], list[SetInfo]]
+    set_info: Callable[[int], SetInfo]
+    _sets_by_id: dict[int, SetInfo]
     _require_write: Callable[[], None]
 
-    def commit_segments(self, pieces: Sequence[tuple[SetInfo, np.ndarray, np.ndarray]],
+    def commit_segments(self, pieces: Sequence[tuple[SetInfo, np.ndarray, Sequence[np.ndarray]]],
                         apply: Callable[[duckdb.DuckDBPyConnection, list[int]], None]) -> None:
         """The commit protocol, for builds and compaction alike.
 
-        Each ``(set, window ids, vectors)`` piece becomes a new segment file written
+        Each ``(set, window ids, vector parts)`` piece becomes a new segment file written
         durably under this writer's own name; then one catalog transaction records the
         segments and runs ``apply(con, segment_ids)`` for everything else that changes.
         If anything fails before the transaction commits, the files written here - and
@@ -50,11 +81,11 @@ class Commits:
         try:
             first = self.reserve_ids("segments", len(pieces)) if pieces else 0
             rows = []
-            for offset, (info, ids, vectors) in enumerate(pieces):
+            for offset, (info, ids, parts) in enumerate(pieces):
                 segment_id = first + offset
                 path = self.files.set_dir(info.name, create=True) / segment_name(self.token, segment_id)
                 written.append(path)
-                checksum = write_segment(path, ids, vectors, info.dtype)
+                checksum = write_segment(path, ids, parts, info.dtype)
                 rows.append([segment_id, info.id, path.name, len(ids), utcnow(), checksum])
             crash_point("segment-written")
             with self.connect() as con, catalog.transaction(con):
@@ -75,7 +106,6 @@ class Commits:
         self._require_write()
         if not change:
             return
-        sets = {info.id: info for info in self.sets()}
         by_set: dict[int, list[FileVectors]] = {}
         for item in change.vectors:
             by_set.setdefault(item.set_id, []).append(item)
@@ -85,7 +115,7 @@ class Commits:
             count = sum(len(item.starts) for item in items)
             ids = np.arange(first, first + count, dtype=np.int64)
             first += count
-            pieces.append((sets[set_id], ids, np.concatenate([item.vectors for item in items])))
+            pieces.append((self.set_info(set_id), ids, [item.vectors for item in items]))
             window_tables.append({
                 "id": ids,
                 "media_id": np.concatenate([np.full(len(i.starts), i.media_id, np.int64) for i in items]),
@@ -117,16 +147,16 @@ class Commits:
     def _apply(con: duckdb.DuckDBPyConnection, change: Commit) -> None:
         """The catalog side of a build's commit, before its new windows: media rows, retired
         windows, files found not to be media."""
-        for row in change.media:
+        if change.media:  # one statement for all of them: an upsert a row costs 4 ms
+            con.register("new_media", _media_table(change.media))
             con.execute(
-                "INSERT INTO media (id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, "
-                "updated_at, retry, fps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                f"INSERT INTO media ({_MEDIA_COLUMNS}) SELECT {_MEDIA_COLUMNS} FROM new_media "
+                "ON CONFLICT (id) DO UPDATE SET "
                 "root_id = excluded.root_id, path = excluded.path, size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, fingerprint = excluded.fingerprint, duration = excluded.duration, "
                 "status = excluded.status, error = excluded.error, updated_at = excluded.updated_at, "
-                "retry = excluded.retry, fps = coalesce(excluded.fps, media.fps)",
-                [row.id, row.root_id, row.path, row.size, row.mtime_ns, row.fingerprint, row.duration,
-                 row.status, row.error, utcnow(), row.retry, row.fps])
+                "retry = excluded.retry, fps = coalesce(excluded.fps, media.fps)")
+            con.unregister("new_media")
         for media_id, set_id in change.retire:
             where, args = ("media_id = ?", [media_id]) if set_id is None else (
                 "media_id = ? AND set_id = ?", [media_id, set_id])
@@ -159,4 +189,5 @@ class Commits:
             for table in ("windows", "media_sets", "segments", "ann_indexes", "classifiers"):
                 con.execute(f"DELETE FROM {table} WHERE set_id = ?", [info.id])
             con.execute("DELETE FROM sets WHERE id = ?", [info.id])
+        self._sets_by_id = {}  # a later set may take this id
         return dropped

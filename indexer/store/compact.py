@@ -64,21 +64,23 @@ def compact_set(store: Store, info: SetInfo, force: bool = False) -> CompactRepo
         return CompactReport(info.name, len(health), len(health), 0)
     target = max(1, TARGET_BYTES // (4 * info.dim))
     live = store.snapshot(info).ids
-    pieces: list[tuple[SetInfo, np.ndarray, np.ndarray]] = []
+    pieces: list[tuple[SetInfo, np.ndarray, list[np.ndarray]]] = []
     ids_buf: list[np.ndarray] = []
     vec_buf: list[np.ndarray] = []
     dropped = 0
     for _, file, count, _ in chosen:
         ids, vectors = read_segment(store.files.file(info.name, file))
-        keep = np.isin(ids, live)
-        dropped += int(count - keep.sum())
-        ids_buf.append(ids[keep])
-        vec_buf.append(vectors[keep])
+        keep = np.isin(ids, live, assume_unique=True)
+        kept = int(keep.sum())
+        dropped += count - kept
+        whole = kept == len(ids)  # a live segment is written from its own pages, not copied first
+        ids_buf.append(ids if whole else ids[keep])
+        vec_buf.append(vectors if whole else vectors[keep])
         if sum(len(i) for i in ids_buf) >= target:
-            pieces.append((info, np.concatenate(ids_buf), np.concatenate(vec_buf)))
+            pieces.append((info, np.concatenate(ids_buf), vec_buf))
             ids_buf, vec_buf = [], []
     if ids_buf and sum(len(i) for i in ids_buf):
-        pieces.append((info, np.concatenate(ids_buf), np.concatenate(vec_buf)))
+        pieces.append((info, np.concatenate(ids_buf), vec_buf))
     old_ids = [h[0] for h in chosen]
 
     def apply(con: duckdb.DuckDBPyConnection, segment_ids: list[int]) -> None:

@@ -12,11 +12,14 @@ cache instead of copying it.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
+import struct
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import Callable, Sequence
 
 import faiss
 import numpy as np
@@ -31,6 +34,7 @@ _OPEN_MAX = 256
 _OPEN: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _OPEN_LOCK = threading.Lock()
 _CHECKSUM_CHUNK = 8 << 20
+_WRITE_CHUNK = 8 << 20
 
 
 def _new_index(dim: int, dtype: str) -> faiss.Index:
@@ -51,38 +55,97 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_segment(path: Path, ids: np.ndarray, vectors: np.ndarray, dtype: str) -> str:
-    """Durably write ``vectors`` (``[n, dim]``) under ``ids`` to ``path``; returns the checksum."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = _new_index(vectors.shape[1], dtype)
-    index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+def write_segment(path: Path, ids: np.ndarray, parts: Sequence[np.ndarray], dtype: str) -> str:
+    """Durably write the rows of ``parts`` (``[n_i, dim]`` arrays, in order) under ``ids`` to
+    ``path``; returns the checksum.
+
+    A float32 segment is streamed straight from the parts in FAISS's own layout (compaction
+    hands the live rows of the segments it merges, never copying them into one array or an
+    index first: those two copies were a third of an insert); ``self_check`` and the tests
+    hold the bytes equal to FAISS's serialisation.  fp16 segments are encoded by FAISS."""
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    dim = parts[0].shape[1]
+    if dtype == "fp32":
+        _check_layout()
+        size = 2 * len(_flat_header(b"IxM2", dim, 0)) + 16 + len(ids) * (4 * dim + 8)
+        return _durable(path, lambda write: _write_flat(write, ids, parts, dim), size=size)
+    index = _new_index(dim, dtype)
+    index.add_with_ids(np.ascontiguousarray(np.concatenate(parts), dtype=np.float32), ids)
     return write_index(path, index)
+
+
+@functools.cache
+def _check_layout() -> None:
+    """Hold the float32 segment layout written here equal to FAISS's serialisation, once per
+    process before the first write: a FAISS that laid its files out otherwise would read our
+    segments wrongly, so nothing is written under it."""
+    vectors = np.arange(24, dtype=np.float32).reshape(3, 8)
+    ids = np.array([7, 9, 11], dtype=np.int64)
+    written: list[bytes] = []
+    _write_flat(lambda chunk: written.append(bytes(chunk)), ids, [vectors], 8)
+    theirs = _new_index(8, "fp32")
+    theirs.add_with_ids(vectors, ids)
+    if b"".join(written) != faiss.serialize_index(theirs).tobytes():
+        raise StoreError(f"FAISS {faiss.__version__} lays out its flat index differently from the segments "
+                         "audioscan writes; install the FAISS version of audioscan's lock file")
+
+
+def _flat_header(fourcc: bytes, dim: int, count: int) -> bytes:
+    # FAISS's index header: d, ntotal, two unused fields it fills with 2^20, is_trained, metric.
+    return fourcc + struct.pack("=iqqq?i", dim, count, 1 << 20, 1 << 20, True, faiss.METRIC_INNER_PRODUCT)
+
+
+def _write_flat(write: Callable[[bytes | np.ndarray], None], ids: np.ndarray, parts: Sequence[np.ndarray],
+                dim: int) -> None:
+    """An ``IndexIDMap2`` over an ``IndexFlatIP``, as ``faiss.write_index`` lays it out: the
+    map's header, the flat index's header, its float count and floats, then the ids."""
+    count = len(ids)
+    if sum(len(part) for part in parts) != count:
+        raise ValueError("a segment needs one id per vector")
+    write(_flat_header(b"IxM2", dim, count) + _flat_header(b"IxFI", dim, count) + struct.pack("=Q", count * dim))
+    for part in parts:
+        write(np.ascontiguousarray(part, dtype=np.float32).reshape(-1).view(np.uint8))
+    write(struct.pack("=Q", count))
+    write(ids.view(np.uint8))
 
 
 def write_index(path: Path, index: faiss.Index, checksum: bool = True) -> str | None:
     """Write any FAISS index to ``path`` so that a crash leaves it whole or absent; returns its
-    checksum, or None when not asked (a large derived index is streamed to disk, not copied
-    into memory to hash it)."""
+    checksum, or None when not asked.  The bytes stream from FAISS to the file, hashed on the
+    way, never copied whole into memory."""
+    return _durable(path, lambda write: faiss.write_index(index, faiss.PyCallbackIOWriter(write, _WRITE_CHUNK)),
+                    checksum)
+
+
+def _durable(path: Path, fill: Callable[[Callable[[bytes | np.ndarray], None]], None],
+             checksum: bool = True, size: int | None = None) -> str | None:
+    """Have ``fill`` write the file's bytes through the function it is given, to a temporary
+    name, fsynced and renamed into place, so a crash leaves ``path`` whole or absent; returns
+    the checksum of the bytes (or None when not asked).  ``size``: the bytes it will take, when
+    known, for the sentence a full disk gets."""
     tmp = path.with_name(path.name + TMP_SUFFIX)
-    data = faiss.serialize_index(index) if checksum else None
+    digest = hashlib.blake2b(digest_size=16) if checksum else None
     try:
         with open(tmp, "xb") as handle:  # a name of this writer's own: never someone else's file
-            if data is not None:
-                handle.write(memoryview(data))
-            else:
-                faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))
+
+            def write(chunk: bytes | np.ndarray) -> None:
+                handle.write(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+
+            fill(write)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         fsync_dir(path.parent)
     except OSError as err:  # the commit protocol removes the temporary file; the catalog is untouched
         if err.errno == errno.ENOSPC:
-            needed = f"{len(data) / 1e6:.0f} MB for this segment" if data is not None else "more space"
+            needed = f"{size / 1e6:.0f} MB for this segment" if size else f"writing {path.name}"
             raise StoreError(f"the disk holding {path.parent} is full ({needed}); free some space and run "
                              "the command again: what was committed before is kept") from None
         raise StoreError(f"cannot write {path.name} into {path.parent} ({err.strerror or err}); what was "
                          "committed before is kept") from None
-    return hashlib.blake2b(memoryview(data), digest_size=16).hexdigest() if checksum else None
+    return digest.hexdigest() if digest is not None else None
 
 
 def checksum(path: Path) -> str:
@@ -146,7 +209,10 @@ def read_segment(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def self_check() -> dict[str, str]:
-    """Store and search two vectors in each segment kind: proves FAISS loads (``audioscan doctor``)."""
+    """Store and search two vectors in each segment kind, and hold the float32 segment layout
+    written here equal to FAISS's own: proves FAISS loads and reads what we write
+    (``audioscan doctor``)."""
+    _check_layout()
     vectors = np.eye(2, 8, dtype=np.float32)
     for dtype in ("fp16", "fp32"):
         index = _new_index(8, dtype)

@@ -44,7 +44,10 @@ CATALOG_FILE = catalog.CATALOG_FILE
 # What an empty store folder may hold before its catalog exists (a crash right after creating it).
 _STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", CATALOG_FILE + ".tmp", LOCK_FILE, HOLDER_FILE, "sets",
                 GOOD_COPY, GOOD_COPY + ".tmp", GOOD_RECORD}
-_MEDIA_ID_BLOCK = 256
+# Ids a writer takes from the catalog's counters at a time, so that its commits need no
+# connection of their own to number windows, segment files and media (each connection costs
+# 15-25 ms, four of them a commit before); ids a writer leaves unused are never handed out.
+_ID_BLOCKS = {"windows": 1 << 16, "segments": 64, "media": 256}
 
 
 class Store(Annotations, Commits, Garbage, Reading):
@@ -59,7 +62,8 @@ class Store(Annotations, Commits, Garbage, Reading):
         self.sets_dir = self.files.sets_dir
         self.token = secrets.token_hex(4)
         self._lock: WriterLock | None = None
-        self._media_ids: list[int] = []
+        self._id_blocks: dict[str, tuple[int, int]] = {}  # name -> (next id, end of the block)
+        self._sets_by_id: dict[int, SetInfo] = {}
 
     # ----------------------------------------------------------------- opening
     @staticmethod
@@ -183,16 +187,22 @@ class Store(Annotations, Commits, Garbage, Reading):
         return first
 
     def reserve_ids(self, name: str, count: int) -> int:
+        """The first of ``count`` consecutive fresh ids of ``name``, from this writer's block.
+
+        Ids stay increasing in commit order (a new block starts above every id handed out
+        before), which is what a snapshot's refresh relies on."""
         self._require_write()
-        with self.connect() as con, catalog.transaction(con):
-            first = self._take_ids(con, name, count)
+        first, end = self._id_blocks.get(name, (0, 0))
+        if first + count > end:
+            size = max(count, _ID_BLOCKS[name])
+            with self.connect() as con, catalog.transaction(con):
+                first = self._take_ids(con, name, size)
+            end = first + size
+        self._id_blocks[name] = (first + count, end)
         return first
 
     def new_media_id(self) -> int:
-        if not self._media_ids:
-            first = self.reserve_ids("media", _MEDIA_ID_BLOCK)
-            self._media_ids = list(range(first + _MEDIA_ID_BLOCK - 1, first - 1, -1))
-        return self._media_ids.pop()
+        return self.reserve_ids("media", 1)
 
     # ----------------------------------------------------------------- sets and roots
     def sets(self) -> list[SetInfo]:
@@ -203,6 +213,13 @@ class Store(Annotations, Commits, Garbage, Reading):
             return [SetInfo(*row) for row in rows]
 
         return list(REMEMBERED.answer(self.catalog_path, Store.generation(self.path), "sets", ask))
+
+    def set_info(self, set_id: int) -> SetInfo:
+        """A set by id, for a writer's commits: kept between them, as only the writer holding
+        the lock adds or removes sets (and :meth:`ensure_set` and ``remove_set`` forget them)."""
+        if set_id not in self._sets_by_id:
+            self._sets_by_id = {info.id: info for info in self.sets()}
+        return self._sets_by_id[set_id]
 
     def ensure_set(self, model: str, weights_id: str, window: float, hop: float, sample_rate: int,
                    dim: int, dtype: str = "fp32") -> SetInfo:
@@ -223,6 +240,7 @@ class Store(Annotations, Commits, Garbage, Reading):
             con.execute("INSERT INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [info.id, info.name, info.model, info.weights_id, info.window, info.hop,
                          info.sample_rate, info.dim, info.dtype, utcnow()])
+        self._sets_by_id = {}
         self.files.set_dir(info.name, create=True)
         return info
 

@@ -121,10 +121,31 @@ def test_segments_are_read_through_faiss_as_zero_copy_maps(tmp_path):
 
     ids = np.arange(10, 30, dtype=np.int64)
     vectors = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
-    write_segment(tmp_path / "seg-0000aaaa-00000001.faiss", ids, vectors, "fp32")
+    write_segment(tmp_path / "seg-0000aaaa-00000001.faiss", ids, [vectors[:5], vectors[5:]], "fp32")
     got_ids, got = read_segment(tmp_path / "seg-0000aaaa-00000001.faiss")
     assert np.array_equal(got_ids, ids) and np.array_equal(got, vectors)
     assert not got.flags.owndata  # a view of the mapping FAISS made, not a copy
-    write_segment(tmp_path / "seg-0000aaaa-00000002.faiss", ids, vectors, "fp16")
+    write_segment(tmp_path / "seg-0000aaaa-00000002.faiss", ids, [vectors[:5], vectors[5:]], "fp16")
     _, half = read_segment(tmp_path / "seg-0000aaaa-00000002.faiss")
     assert np.allclose(half, vectors, atol=1e-2)
+
+
+@pytest.mark.parametrize("sizes", [[0], [1], [3, 0, 4], [0, 0], [257, 1000]])
+def test_a_segment_written_in_parts_is_byte_for_byte_what_faiss_writes(tmp_path, sizes):
+    import faiss
+
+    from audioscan.indexer.store.segments import checksum, write_segment
+
+    rng = np.random.default_rng(len(sizes))
+    parts = [rng.standard_normal((n, 12)).astype(np.float32) for n in sizes]
+    vectors = np.concatenate(parts)
+    ids = rng.permutation(10 * len(vectors) + 1)[:len(vectors)].astype(np.int64)
+    path = tmp_path / "seg-0000aaaa-00000001.faiss"
+    recorded = write_segment(path, ids, parts, "fp32")
+    theirs = faiss.IndexIDMap2(faiss.IndexFlatIP(12))
+    theirs.add_with_ids(vectors, ids)
+    assert path.read_bytes() == faiss.serialize_index(theirs).tobytes()
+    assert recorded == checksum(path)
+    got_ids, got = read_segment(path)
+    assert np.array_equal(got_ids, ids) and np.array_equal(got, vectors)
+
