@@ -25,7 +25,9 @@ from __future__ import annotations
 import math
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from audioscan.models.errors import ModelError
 
@@ -108,3 +110,21 @@ def set_threads(threads: int) -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=threads)
+
+
+@contextmanager
+def faiss_on_this_thread_alone() -> Iterator[None]:
+    """FAISS work of this thread runs on it alone for the ``with`` block.
+
+    For many tiny parallel stretches (an index's product codes are hundreds of small k-means,
+    one per pair of dimensions): each wakes the sleeping OpenMP threads for microseconds of
+    work, so two threads took 3.5 s where one takes 0.5 s at 768 dimensions.  OpenMP keeps
+    the setting per thread, so a search or a build in another thread keeps its threads."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)

@@ -30,9 +30,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import faiss
 import numpy as np
@@ -43,6 +41,7 @@ from audioscan.indexer.store.records import SetInfo, utcnow
 from audioscan.indexer.store.segments import write_index
 from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.indexer.store.store import Store
+from audioscan.models import threads
 
 ANN_MIN_WINDOWS = 100_000
 # Lists probed per search: at about sqrt(n) lists that is 16 / sqrt(n) of the set (1.6 % at 1M).
@@ -151,24 +150,9 @@ def _new_index(dim: int, centre: np.ndarray | None, sample: np.ndarray, windows:
         faiss.copy_array_to_vector(np.ascontiguousarray(centre, dtype=np.float32), centring.mean)
         centring.is_trained = True
         index.prepend_transform(centring)
-    with _one_thread():
+    with threads.faiss_on_this_thread_alone():  # the codes are hundreds of tiny k-means
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
     return index
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Train on this thread alone: the product codes are hundreds of tiny k-means (one per
-    pair of dimensions), and each of their thousands of parallel regions wakes the sleeping
-    OpenMP threads (``models.threads``) for microseconds of work - 3.5 s at two threads
-    against 0.5 s at one for 768 dimensions.  OpenMP keeps the setting per thread, so a
-    search or a build running in another thread keeps its own."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 def _sample(snapshot: Snapshot, count: int, seed: int = 0) -> np.ndarray:

@@ -87,3 +87,25 @@ def test_importing_audioscan_makes_waiting_threads_sleep_before_openmp_loads():
     assert _fresh(f"import audioscan; {shown}", OMP_WAIT_POLICY="ACTIVE", OMP_NUM_THREADS="3") == "ACTIVE 3"
     # FAISS's OpenMP runtime, loaded after, sizes itself by it.
     assert _fresh("import audioscan, faiss; print(faiss.omp_get_max_threads())", AUDIOSCAN_THREADS="1") == "1"
+
+
+
+def test_faiss_on_this_thread_alone_leaves_other_threads_and_the_caller_as_they_were():
+    import threading
+
+    import faiss
+
+    from audioscan.models.threads import faiss_on_this_thread_alone
+
+    def in_another_thread() -> int:
+        seen = []
+        other = threading.Thread(target=lambda: seen.append(faiss.omp_get_max_threads()))
+        other.start()
+        other.join()
+        return seen[0]
+
+    before, others_before = faiss.omp_get_max_threads(), in_another_thread()
+    with faiss_on_this_thread_alone():
+        assert faiss.omp_get_max_threads() == 1
+        assert in_another_thread() == others_before
+    assert faiss.omp_get_max_threads() == before
