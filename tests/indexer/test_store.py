@@ -149,3 +149,22 @@ def test_a_segment_written_in_parts_is_byte_for_byte_what_faiss_writes(tmp_path,
     got_ids, got = read_segment(path)
     assert np.array_equal(got_ids, ids) and np.array_equal(got, vectors)
 
+
+
+def test_media_rows_of_one_commit_are_upserted_as_one_row_at_a_time_would_be(small_store):
+    from audioscan.indexer.store.records import Commit, MediaRow
+
+    with Store.open(small_store, write=True) as store:
+        root = store.ensure_root(small_store.parent)
+        first, second = store.new_media_id(), store.new_media_id()
+        store.commit(Commit(media=[MediaRow(first, root, "v.mp4", 5, 5, "a", 9.0, "ok", fps=25.0)]))
+        store.commit(Commit(media=[
+            MediaRow(first, root, "v.mp4", 6, 6, "b", 9.5, "failed", error="unreadable", retry=True),
+            MediaRow(second, root, "w.mp4", 1, 1, "c", 3.0, "ok", fps=30.0),
+            MediaRow(second, root, "w.mp4", 2, 2, "d", 4.0, "ok"),  # the same file again, no frame rate
+        ]))
+        with store.connect() as con:
+            rows = con.execute("SELECT id, path, size, fingerprint, duration, status, error, retry, fps "
+                               "FROM media WHERE id IN (?, ?) ORDER BY id", [first, second]).fetchall()
+    assert rows == [(first, "v.mp4", 6, "b", 9.5, "failed", "unreadable", True, 25.0),
+                    (second, "w.mp4", 2, "d", 4.0, "ok", None, False, 30.0)]
