@@ -150,8 +150,13 @@ def _new_index(dim: int, centre: np.ndarray | None, sample: np.ndarray, windows:
         faiss.copy_array_to_vector(np.ascontiguousarray(centre, dtype=np.float32), centring.mean)
         centring.is_trained = True
         index.prepend_transform(centring)
-    with threads.faiss_on_this_thread_alone():  # the codes are hundreds of tiny k-means
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
+    # The lists are one large k-means, on every thread; the codes are hundreds of tiny ones, on
+    # this thread alone (models.threads), training on what the pre-transform makes of the sample.
+    lists = unit_vectors(sample - centre if centre is not None else sample)
+    inner.train_q1(len(lists), faiss.swig_ptr(lists), False, faiss.METRIC_INNER_PRODUCT)
+    with threads.faiss_on_this_thread_alone():
+        index.train(sample)  # the lists are trained already: FAISS trains the codes alone
     return index
 
 

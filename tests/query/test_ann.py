@@ -3,6 +3,7 @@ it until they are), removed windows are filtered out, and it is rebuilt only whe
 is dead; its candidates are re-ranked exactly, so what it returns agrees with exact search."""
 
 import numpy as np
+import pytest
 
 from audioscan.indexer.build import forget
 from audioscan.indexer.store import ann as ann_module
@@ -196,3 +197,28 @@ def test_a_set_too_small_to_learn_codes_from_is_searched_exactly(tmp_path):
         index = SetIndex(store.snapshot(info))
         assert index.ann is None and store.snapshot(info).ann == {}
         assert index.search(store.snapshot(info).vectors()[3], 1)[0].score > 0.999
+
+
+@pytest.mark.parametrize("centred", [False, True])
+def test_the_lists_trained_apart_are_those_faiss_trains_through_the_pre_transform(centred):
+    import faiss
+
+    from audioscan.indexer.store.ann import KMEANS_ITERATIONS, _new_index
+
+    sample = (np.random.default_rng(3).standard_normal((2000, 16)) + 0.5).astype(np.float32)
+    centre = sample.mean(axis=0) if centred else None
+    built = _new_index(16, centre, sample, 1600)  # owns the inner index: keep it referenced
+    ours = faiss.downcast_index(built.index)
+    inner = faiss.index_factory(16, f"IVF{ours.nlist},PQ8x4fs", faiss.METRIC_INNER_PRODUCT)
+    inner.cp.niter = KMEANS_ITERATIONS
+    inner.cp.min_points_per_centroid = 1
+    theirs = faiss.IndexPreTransform(inner)
+    theirs.prepend_transform(faiss.NormalizationTransform(16, 2.0))
+    if centred:
+        centring = faiss.CenteringTransform(16)
+        faiss.copy_array_to_vector(centre, centring.mean)
+        centring.is_trained = True
+        theirs.prepend_transform(centring)
+    theirs.train(sample)
+    lists = [faiss.downcast_index(index.quantizer).reconstruct_n(0, index.nlist) for index in (ours, inner)]
+    assert ours.quantizer.ntotal == ours.nlist and np.allclose(*lists, atol=1e-5)
