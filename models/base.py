@@ -18,9 +18,9 @@ class EmbeddingModel(Protocol):
     """A loaded model: turns equal-length mono waveforms into one vector each.
 
     A model whose windows can share work when they overlap (LOGMEL frames a signal once)
-    also offers ``embed_windows(signal, offsets, win)``, the vectors of
-    ``signal[o: o + win]`` for each offset, equal to :meth:`embed`'s; callers reach either
-    through :func:`embed_windows`.
+    also offers ``embed_pieces(pieces, win)``, the vectors of the windows of
+    :func:`embed_windows`'s pieces, equal to :meth:`embed`'s; callers reach either through
+    :func:`embed_windows`.
     """
 
     name: str
@@ -40,12 +40,13 @@ def embed_windows(model: EmbeddingModel, pieces: Sequence[tuple[np.ndarray, np.n
     """The vectors of the windows ``signal[o: o + win]`` of each ``(signal, offsets)`` piece, in order.
 
     Every window must lie within its signal.  A model that shares work between
-    overlapping windows gets each signal whole; any other gets the windows as one batch,
-    so a GPU sees them together whichever files they came from.
+    overlapping windows gets the signals whole; any other gets the windows as one batch.
+    Either way a batch is embedded together whichever files it came from (one transform,
+    or one pass of the GPU).
     """
-    shared = getattr(model, "embed_windows", None)
+    shared = getattr(model, "embed_pieces", None)
     if shared is not None:
-        return np.concatenate([shared(signal, offsets, win) for signal, offsets in pieces])
+        return shared(pieces, win)
     return model.embed(np.concatenate([np.lib.stride_tricks.sliding_window_view(signal, win)[offsets]
                                        for signal, offsets in pieces]))
 

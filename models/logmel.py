@@ -22,6 +22,8 @@ digital silence (energies are floored before the logarithm).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from audioscan.models import runtime
@@ -53,9 +55,9 @@ class LogMelModel:
     Overlapping windows share most of their frames (at 8 s every 1 s each sample lies in
     8 windows), so frames are computed once over a whole signal and each window's
     statistics are sums over its stretch of them.  Only the ``_EDGE`` frames at either
-    end of a window differ from the signal's frames there (the first and last read the
-    window's own reflection padding, and the deltas beside them read those), so they are
-    framed from the window's own head and tail.  The result is what framing every window
+    end of a window differ from the signal's frames there: the first and last ``_PADDED``
+    read the window's own reflection padding, so they are cut from its samples and framed
+    apart, and the deltas beside them read those.  The result is what framing every window
     on its own gives, to float rounding (tests/models/test_logmel.py holds both equal),
     at the cost of one transform of the signal instead of one per window.
     """
@@ -74,40 +76,30 @@ class LogMelModel:
                              "does not know; upgrade audioscan")
         self.recipe = recipe
         self._torch = torch
-        self._functional = torchaudio.functional
         self._device = torch.device(device)
         self._window = torch.hann_window(N_FFT, device=self._device)
         self._banks = torchaudio.functional.melscale_fbanks(
             N_FFT // 2 + 1, f_min=50.0, f_max=8000.0, n_mels=N_MELS, sample_rate=SAMPLE_RATE).to(self._device)
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
-        """Each row on its own: the rows are laid end to end on the frame grid and embedded as windows."""
+        """Each row on its own: every row is a piece of one window."""
         batch = np.asarray(batch, dtype=np.float32)
-        count, win = batch.shape
-        stride = -(-win // HOP) * HOP
-        laid = np.zeros((count, stride), dtype=np.float32)
-        laid[:, :win] = batch
-        return self.embed_windows(laid.reshape(-1), np.arange(count, dtype=np.int64) * stride, win)
+        start = np.zeros(1, dtype=np.int64)
+        return self.embed_pieces([(row, start) for row in batch], batch.shape[1])
 
-    def embed_windows(self, signal: np.ndarray, offsets: np.ndarray, win: int) -> np.ndarray:
-        """The vector of ``signal[o: o + win]`` for each of ``offsets``, as if each were embedded alone.
+    def embed_pieces(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]], win: int) -> np.ndarray:
+        """The vector of ``signal[o: o + win]`` for each offset of each ``(signal, offsets)`` piece, in
+        order, as if each window were embedded alone.
 
-        Windows whose start is off the frame grid go through :meth:`embed`, which lays them on it.
+        Every window of the batch is laid on one frame grid (:func:`_lay`) and framed as one span:
+        a batch costs one transform however many files and frame grids its windows come from (the
+        window that ends a file is off the grid of the ones before it).
         """
-        offsets = np.asarray(offsets, dtype=np.int64)
-        on_grid = offsets % HOP == 0
-        out = np.empty((len(offsets), DIM), dtype=np.float32)
-        if not on_grid.all():
-            out[~on_grid] = self.embed(np.stack([signal[o: o + win] for o in offsets[~on_grid]]))
-        if on_grid.any():
-            torch = self._torch
-            with torch.inference_mode():
-                grid = offsets[on_grid]
-                first = int(grid.min())
-                # A copy: the signal may be a read-only buffer (a Ray batch), which torch will not wrap.
-                span = torch.tensor(signal[first: int(grid.max()) + win], dtype=torch.float32, device=self._device)
-                out[on_grid] = self._windows(span, (grid - first) // HOP, win)
-        return out
+        laid, frames = _lay(pieces, win)
+        if not len(frames):
+            return np.empty((0, DIM), dtype=np.float32)
+        with self._torch.inference_mode():
+            return self._windows(self._torch.from_numpy(laid).to(self._device), frames, win)
 
     def _frames(self, wave, padded: bool = True):
         """Frames of ``wave [..., samples]``: log-mels ``[..., frames, mels]`` and levels in dB.
@@ -116,80 +108,108 @@ class LogMelModel:
         padding at both ends; otherwise from frame ``_PADDED``, the first that needs none, to the
         last that needs none (a span's frames: windows read only those).
         """
-        torch = self._torch
         flat = wave.reshape(-1, wave.shape[-1])
         if not padded:
             flat = flat[:, _PADDED * HOP - N_FFT // 2:]
-        spec = torch.stft(flat, N_FFT, HOP, N_FFT, self._window, center=padded, pad_mode="reflect",
-                          return_complex=True)
-        real, imag = spec.real, spec.imag
-        power = (real * real + imag * imag).transpose(-1, -2)  # [rows, frames, bins]
-        mels = (power @ self._banks).reshape(wave.shape[:-1] + (-1, N_MELS))
+        spec = self._torch.stft(flat, N_FFT, HOP, N_FFT, self._window, center=padded, pad_mode="reflect",
+                                return_complex=True)
+        logmel, level = self._logmels(spec.transpose(-1, -2))
+        return logmel.reshape(wave.shape[:-1] + logmel.shape[-2:]), level.reshape(wave.shape[:-1] + level.shape[-1:])
+
+    def _logmels(self, spec):
+        """Log-mels and levels in dB of the spectra ``spec [..., frames, bins]``."""
+        torch = self._torch
+        power = spec.real.square()
+        power.addcmul_(spec.imag, spec.imag)  # |X|^2, without the square root of abs()
+        mels = power @ self._banks
         level = 10 * torch.log10(mels.sum(-1).clamp_min(_ENERGY_FLOOR))
         return torch.log(mels.clamp_min(_ENERGY_FLOOR)), level
 
-    def _deltas(self, logmel):
-        """Deltas along the frames of ``logmel [..., frames, mels]`` (edges replicated)."""
-        return self._functional.compute_deltas(logmel.transpose(-1, -2), win_length=2 * DELTA_REACH + 1
-                                               ).transpose(-1, -2)
+    def _deltas(self, values):
+        """Deltas along the frames of ``values [..., frames, mels]``: torchaudio's ``compute_deltas``
+        (a regression over ``DELTA_REACH`` frames each side, edges replicated), as sums of shifted
+        slices, which cost a fraction of the convolution it runs."""
+        torch = self._torch
+        count, reach = values.shape[-2], DELTA_REACH
+        edge = values.shape[:-2] + (reach, values.shape[-1])
+        padded = torch.cat([values[..., :1, :].expand(edge), values, values[..., -1:, :].expand(edge)], dim=-2)
+        total = None
+        for k in range(1, reach + 1):
+            step = padded[..., reach + k: reach + k + count, :] - padded[..., reach - k: reach - k + count, :]
+            total = step if total is None else total.add_(step, alpha=k)
+        return total.div_(2 * sum(k * k for k in range(1, reach + 1)))
 
-    def _edges(self, span, frames, win: int):
-        """Each window's own frames where they differ from the span's: log-mels, deltas, levels.
+    def _edges(self, span, logmel, level, frames: np.ndarray, win: int):
+        """The first and last ``_EDGE`` frames of the windows starting at span frames ``frames``, as
+        each window framed alone has them: log-mels, deltas and levels ``[windows, 2 * _EDGE, ...]``.
 
-        Returns them for the first and last ``_EDGE`` frames of every window (or for all its
-        frames, when the window is too short to have others), with the window frame
-        indices they stand for.
+        Only the first and last ``_PADDED`` frames read a window's own reflection padding: they are
+        framed here, four short frames a window in one batched transform.  The others are the
+        span's frames (``logmel``, ``level``, which start at span frame ``_PADDED``), and the deltas
+        beside the padded frames read both.
         """
         torch = self._torch
         last = win // HOP
-        starts = torch.as_tensor(frames * HOP, device=self._device)[:, None]
-        if last < 2 * _EDGE:
-            logmel, level = self._frames(span[starts + torch.arange(win, device=self._device)])
-            return logmel, self._deltas(logmel), level, np.arange(last + 1)
-        # Each window's head and tail, framed with its padding: the same length, so they are framed
-        # together; the tail starts on the window's frame grid and ends where the window ends, and
-        # both are long enough for the frames their deltas read.
-        tail = (last - _EDGE - DELTA_REACH - _PADDED + 1) * HOP
-        reach = torch.arange(win - tail, device=self._device)
-        logmel, level = self._frames(torch.stack([span[starts + reach], span[starts + tail + reach]]))
-        deltas = self._deltas(logmel)
-        merged = [torch.cat([x[0, :, :_EDGE], x[1, :, -_EDGE:]], dim=1) for x in (logmel, deltas, level)]
-        return (*merged, np.r_[0:_EDGE, last - _EDGE + 1: last + 1])
+        own = np.r_[0:_PADDED, last - _PADDED + 1: last + 1]
+        reads = np.abs(own[:, None] * HOP + np.arange(N_FFT) - N_FFT // 2)  # reflected at the start ...
+        reads = np.where(reads > win - 1, 2 * (win - 1) - reads, reads)  # ... and at the end
+        samples = span[torch.as_tensor(frames * HOP, device=self._device)[:, None, None]
+                       + torch.as_tensor(reads, device=self._device)]
+        own_logmel, own_level = self._logmels(torch.fft.rfft(samples * self._window))
+
+        def spans(first: int, stop: int):  # window frames first .. stop - 1, as rows of the span's frames
+            return torch.as_tensor(frames[:, None] - _PADDED + np.arange(first, stop), device=self._device)
+
+        reach = _EDGE + DELTA_REACH  # frames a window's edge and the deltas beside it read
+        head = torch.cat([own_logmel[:, :_PADDED], logmel[spans(_PADDED, reach)]], dim=1)
+        tail = torch.cat([logmel[spans(last + 1 - reach, last + 1 - _PADDED)], own_logmel[:, _PADDED:]], dim=1)
+        logmels = torch.cat([head[:, :_EDGE], tail[:, -_EDGE:]], dim=1)
+        deltas = torch.cat([self._deltas(head)[:, :_EDGE], self._deltas(tail)[:, -_EDGE:]], dim=1)
+        levels = torch.cat([own_level[:, :_PADDED], level[spans(_PADDED, _EDGE)],
+                            level[spans(last + 1 - _EDGE, last + 1 - _PADDED)], own_level[:, _PADDED:]], dim=1)
+        return logmels, deltas, levels
 
     def _table(self, logmel):
         """Per span frame: log-mels and deltas, and their squares, to sum per window; and the centre
-        subtracted first.  Centred on the span's means and in float64, so variances from sums of
-        squares lose no precision (the standard deviation of a near-constant window is the square
-        root of a near-zero difference)."""
+        subtracted first.  Centred and in float64, so variances from sums of squares lose no
+        precision (the standard deviation of a near-constant window is the square root of a
+        near-zero difference).  The log-mels are centred on the span's means; the deltas, which
+        average near zero, are not."""
         torch = self._torch
         table = torch.empty((len(logmel), 4 * N_MELS), dtype=torch.float64, device=self._device)
-        table[:, :N_MELS], table[:, N_MELS: 2 * N_MELS] = logmel, self._deltas(logmel)
-        centre = table[:, : 2 * N_MELS].mean(0)
-        table[:, : 2 * N_MELS] -= centre
+        centre = logmel.mean(0)
+        table[:, :N_MELS] = logmel - centre
+        table[:, N_MELS: 2 * N_MELS] = self._deltas(logmel)
         torch.square(table[:, : 2 * N_MELS], out=table[:, 2 * N_MELS:])
-        return table, centre
+        return table, torch.cat([centre.double(), torch.zeros_like(centre, dtype=torch.float64)])
 
     def _windows(self, span, frames: np.ndarray, win: int) -> np.ndarray:
         """The recipe's statistics of the windows starting at span frames ``frames``."""
         torch = self._torch
         last = win // HOP
-        edge_logmel, edge_deltas, edge_level, edge_at = self._edges(span, frames, win)
-        inner = np.setdiff1d(np.arange(last + 1), edge_at)  # window frames the span's frames stand for
-        edge_table = torch.cat([edge_logmel, edge_deltas], dim=2).double()
-        window_level, centre = edge_level, edge_table.mean((0, 1))
+        inner = np.arange(_EDGE, last + 1 - _EDGE)  # window frames the span's frames stand for
         if len(inner):
             logmel, level = self._frames(span, padded=False)
-            frames = frames - _PADDED  # rows of the span's frames, which start at frame _PADDED
+            edge_logmel, edge_deltas, edge_level = self._edges(span, logmel, level, frames, win)
+            edges = 2 * _EDGE
             table, centre = self._table(logmel)
+            frames = frames - _PADDED  # rows of the span's frames, which start at frame _PADDED
             index = torch.as_tensor(frames[:, None] + inner[None, :], device=self._device)
             window_level = torch.cat([edge_level, level[index]], dim=1)
+        else:  # no frames between the edges: each window is framed whole
+            starts = torch.as_tensor(frames * HOP, device=self._device)[:, None]
+            edge_logmel, window_level = self._frames(span[starts + torch.arange(win, device=self._device)])
+            edge_deltas, edges = self._deltas(edge_logmel), last + 1
+        edge_table = torch.cat([edge_logmel, edge_deltas], dim=2).double()
+        if not len(inner):
+            centre = edge_table.mean((0, 1))
         edge_table = edge_table - centre
         edge_table = torch.cat([edge_table, edge_table.square()], dim=2)
         if self.recipe == "logmel-v1":
             active = torch.ones_like(window_level, dtype=torch.float64)
         else:
             active = (window_level >= window_level.amax(1, keepdim=True) - ACTIVE_RANGE_DB).double()
-        edge_active, inner_active = active[:, : len(edge_at)], active[:, len(edge_at):]
+        edge_active, inner_active = active[:, :edges], active[:, edges:]
         sums = torch.einsum("wf,wfc->wc", edge_active, edge_table)
         peaks = edge_logmel.amax(1)
         if len(inner):
@@ -213,6 +233,34 @@ class LogMelModel:
         else:
             parts = [means[:, :N_MELS], stds[:, :N_MELS], stds[:, N_MELS:], peaks.double()]
         return torch.cat(parts, dim=1).float().cpu().numpy()
+
+
+def _lay(pieces: Sequence[tuple[np.ndarray, np.ndarray]], win: int) -> tuple[np.ndarray, np.ndarray]:
+    """One signal holding every window of ``pieces``, each starting on its frame grid, and the frame
+    at which each window starts in it (in the order of the pieces and their offsets).
+
+    A piece's windows on one grid that overlap or touch keep sharing their samples, and so their
+    frames; a window off that grid, or past a gap, gets a stretch of its own.  A window reads only
+    its own samples (see :class:`LogMelModel`), so what is laid beside it never changes its vector.
+    """
+    stretches, frames, laid = [], [], 0  # laid: samples so far, always a whole number of frames
+    for signal, offsets in pieces:
+        offsets = np.asarray(offsets, dtype=np.int64)
+        order = np.lexsort((offsets, offsets % HOP))
+        ranked = offsets[order]
+        breaks = np.flatnonzero((np.diff(ranked % HOP) != 0) | (np.diff(ranked) > win)) + 1
+        starts = np.empty(len(offsets), dtype=np.int64)
+        for group in np.split(np.arange(len(ranked)), breaks) if len(ranked) else ():
+            first, length = int(ranked[group[0]]), int(ranked[group[-1]]) + win - int(ranked[group[0]])
+            starts[order[group]] = (laid + ranked[group] - first) // HOP
+            stretches.append((laid, signal[first: first + length]))
+            laid += -(-length // HOP) * HOP
+        frames.append(starts)
+    signal = np.empty(laid, dtype=np.float32)  # not zeros: a fresh zeroed block is faulted in page by page
+    for (at, stretch), (stop, _) in zip(stretches, stretches[1:] + [(laid, None)]):
+        signal[at: at + len(stretch)] = stretch
+        signal[at + len(stretch): stop] = 0.0  # the rounding to a whole frame: read by no window, but finite
+    return signal, np.concatenate(frames) if frames else np.empty(0, dtype=np.int64)
 
 
 def _even_runs(starts: np.ndarray):

@@ -4,6 +4,7 @@ import pytest
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
 from audioscan.models.errors import ModelError
+from tests.models.reference import LogMelFramedAlone
 
 
 def test_logmel_contract_dims_and_determinism():
@@ -35,33 +36,6 @@ def test_unknown_model_names_what_exists():
         raise AssertionError("no error")
 
 
-def _framed_alone(batch: np.ndarray, recipe: str) -> np.ndarray:
-    """The recipe as first written: every window framed on its own (torchaudio's transforms)."""
-    import torch
-    import torchaudio
-
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=16_000, n_fft=400, win_length=400, hop_length=160,
-                                               f_min=50.0, f_max=8000.0, n_mels=64, power=2.0, center=True)
-    with torch.inference_mode():
-        power = mel(torch.as_tensor(batch))
-        logmel = torch.log(power.clamp_min(1e-10))
-        delta = torchaudio.transforms.ComputeDeltas(win_length=5)(logmel)
-        if recipe == "logmel-v1":
-            parts = [logmel.mean(-1), logmel.std(-1, unbiased=False), delta.mean(-1), delta.std(-1, unbiased=False)]
-        else:
-            level = 10 * torch.log10(power.sum(1).clamp_min(1e-10))
-            active = (level >= level.amax(-1, keepdim=True) - 20.0).float()[:, None, :]
-            count = active.sum(-1, keepdim=True).clamp_min(1.0)
-
-            def stats(values):
-                mean = (values * active).sum(-1, keepdim=True) / count
-                return mean[..., 0], ((((values - mean) ** 2) * active).sum(-1, keepdim=True) / count).sqrt()[..., 0]
-
-            mean, std = stats(logmel)
-            parts = [mean, std, stats(delta)[1], logmel.amax(-1)]
-        return torch.cat(parts, dim=1).numpy()
-
-
 def _recorded_like(seconds: float, seed: int) -> np.ndarray:
     """Noise whose loudness jumps every 60 ms, with a silent stretch: frames the gate keeps and drops."""
     rng = np.random.default_rng(seed)
@@ -85,8 +59,8 @@ def test_windows_of_one_signal_equal_windows_framed_alone(recipe, seconds, windo
     signal = _recorded_like(seconds, seed=int(seconds * 10))
     win, step = round(window * 16_000), round(hop * 16_000)
     offsets = window_starts(len(signal), win, step)
-    alone = _framed_alone(np.stack([signal[o: o + win] for o in offsets]), recipe)
-    shared = model.embed_windows(signal, offsets, win)
+    alone = LogMelFramedAlone(recipe).embed(np.stack([signal[o: o + win] for o in offsets]))
+    shared = model.embed_pieces([(signal, offsets)], win)
     assert np.abs(shared - alone).max() < 1e-4 * max(1.0, np.abs(alone).max())
     assert np.abs(model.embed(np.stack([signal[o: o + win] for o in offsets])) - alone).max() < 1e-3
 
@@ -97,8 +71,28 @@ def test_windows_in_any_order_get_their_own_vectors():
     model = LogMelModel()
     signal = _recorded_like(6.0, seed=7)
     offsets = np.array([32_000, 0, 16_000, 16_000, 48_000, 1_600])
-    alone = _framed_alone(np.stack([signal[o: o + 16_000] for o in offsets]), "logmel-v2")
-    assert np.abs(model.embed_windows(signal, offsets, 16_000) - alone).max() < 1e-3
+    alone = LogMelFramedAlone("logmel-v2").embed(np.stack([signal[o: o + 16_000] for o in offsets]))
+    assert np.abs(model.embed_pieces([(signal, offsets)], 16_000) - alone).max() < 1e-3
+
+
+def test_a_batch_of_several_signals_grids_and_gaps_is_framed_as_one_span(monkeypatch):
+    """A build's batch mixes files, the off-grid window that ends each file, and (in refine) windows
+    far apart: all are laid on one grid and transformed once, and each keeps its own vector."""
+    from audioscan.models.logmel import LogMelModel
+
+    model = LogMelModel()
+    first, second = _recorded_like(20.0, seed=11), _recorded_like(9.5, seed=12)
+    pieces = [(first, np.array([0, 16_000, 32_000, 12 * 16_000 + 37, 150_000, 4 * 16_000 + 80])),
+              (second, np.array([len(second) - 64_000, 0, 8_000])), (first, np.array([], dtype=np.int64))]
+    transforms = []
+    real = model._frames
+    monkeypatch.setattr(model, "_frames", lambda wave, padded=True: transforms.append(padded) or real(wave, padded))
+    shared = model.embed_pieces(pieces, 64_000)
+    alone = LogMelFramedAlone().embed(np.stack([signal[o: o + 64_000] for signal, offsets in pieces
+                                                for o in offsets]))
+    assert shared.shape == (9, 256)
+    assert np.abs(shared - alone).max() < 1e-4 * max(1.0, np.abs(alone).max())
+    assert transforms == [False]  # one transform of the one span (the padded edge frames are cut apart)
 
 
 @pytest.mark.parametrize("samples", [201, 300, 519, 800, 1279])
@@ -109,8 +103,8 @@ def test_rows_too_short_for_frames_of_their_own_are_embedded_as_before(samples):
     rows = np.random.default_rng(samples).standard_normal((2, samples)).astype(np.float32)
     for recipe in ("logmel-v2", "logmel-v1"):
         model = LogMelModel(recipe=recipe)
-        assert np.abs(model.embed(rows[:1]) - _framed_alone(rows[:1], recipe)).max() < 1e-3
-        assert np.abs(model.embed(rows) - _framed_alone(rows, recipe)).max() < 1e-3
+        assert np.abs(model.embed(rows[:1]) - LogMelFramedAlone(recipe).embed(rows[:1])).max() < 1e-3
+        assert np.abs(model.embed(rows) - LogMelFramedAlone(recipe).embed(rows)).max() < 1e-3
 
 
 def test_a_read_only_signal_is_embedded_without_a_warning(recwarn):
@@ -119,5 +113,5 @@ def test_a_read_only_signal_is_embedded_without_a_warning(recwarn):
 
     signal = _recorded_like(3.0, seed=3)
     signal.setflags(write=False)
-    assert LogMelModel().embed_windows(signal, np.array([0, 16_000]), 32_000).shape == (2, 256)
+    assert LogMelModel().embed_pieces([(signal, np.array([0, 16_000]))], 32_000).shape == (2, 256)
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]

@@ -84,10 +84,10 @@ def test_a_long_clip_is_embedded_window_by_window_and_averaged(sirens, monkeypat
         info = store.find_set()
     cuts = []
     from audioscan.models.logmel import LogMelModel
-    real = LogMelModel.embed_windows
-    monkeypatch.setattr(LogMelModel, "embed_windows",
-                        lambda self, signal, offsets, win: cuts.append((len(signal), offsets, win))
-                        or real(self, signal, offsets, win))
+    real = LogMelModel.embed_pieces
+    monkeypatch.setattr(LogMelModel, "embed_pieces",
+                        lambda self, pieces, win: cuts.extend((len(s), o, win) for s, o in pieces)
+                        or real(self, pieces, win))
     vector = embed_clip(clip, info)
     assert [(n, o.tolist(), w) for n, o, w in cuts] == [(20 * 16_000, list(range(0, 12 * 16_000 + 1, 16_000)),
                                                          8 * 16_000)]
