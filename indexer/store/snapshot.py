@@ -141,7 +141,9 @@ class Snapshot:
     def positions(self, window_ids: np.ndarray) -> np.ndarray:
         """Positions of ``window_ids`` in this snapshot's arrays (refused if any is not live here)."""
         window_ids = np.asarray(window_ids, dtype=np.int64)
-        at = np.searchsorted(self.ids, window_ids)
+        ahead = np.argsort(window_ids, kind="stable")  # sorted lookups walk the ids forward
+        at = np.empty_like(window_ids)
+        at[ahead] = np.searchsorted(self.ids, window_ids[ahead])
         if len(window_ids) and (at.max() >= len(self.ids) or not np.array_equal(self.ids[at], window_ids)):
             raise StoreError(f"some windows asked for are not live in set {self.info.name}")
         return at
@@ -158,8 +160,14 @@ class Snapshot:
     def vectors_at(self, positions: np.ndarray) -> np.ndarray:
         """The vectors at ``positions`` (in that order), read from the memory-mapped segments
         that hold them and nothing else."""
-        positions = np.asarray(positions, dtype=np.int64)
-        found = np.empty((len(positions), self.info.dim), dtype=np.float32)
+        asked = np.asarray(positions, dtype=np.int64)
+        found = np.empty((len(asked), self.info.dim), dtype=np.float32)
+        # Everything is looked up and read in position order (window ids rise through the arrays
+        # and through each segment), whatever the order asked: the lookups then walk memory
+        # forward and the mapped pages are read once and ahead, so random order costs what
+        # sorted does; each vector is written to the place it was asked for.
+        ahead = np.argsort(asked, kind="stable")
+        positions = asked[ahead]
         segment_ids = np.asarray([segment.id for segment in self.segments], dtype=np.int64)
         order = np.argsort(segment_ids)
         where = order[np.searchsorted(segment_ids, self.segment_of[positions], sorter=order)]
@@ -177,7 +185,7 @@ class Snapshot:
             if not np.array_equal(ids[rows], wanted):
                 raise StoreError(f"segment {self.segments[k].file} of set {self.info.name} lacks vectors the "
                                  "catalog lists in it; run 'audioscan index check'")
-            found[mine] = vectors[rows]
+            found[ahead[mine]] = vectors[rows]
         return found
 
     def set_mean(self) -> np.ndarray:

@@ -168,3 +168,17 @@ def test_media_rows_of_one_commit_are_upserted_as_one_row_at_a_time_would_be(sma
                                "FROM media WHERE id IN (?, ?) ORDER BY id", [first, second]).fetchall()
     assert rows == [(first, "v.mp4", 6, "b", 9.5, "failed", "unreadable", True, 25.0),
                     (second, "w.mp4", 2, "d", 4.0, "ok", None, False, 30.0)]
+
+
+def test_vectors_fetched_in_any_order_are_those_asked_for(small_store):
+    """Each segment's rows are read in file order, whatever the order (and repeats) asked."""
+    with Store.open(small_store, write=True) as store:
+        commit_synthetic(store, "b.wav", 40, seed=2)
+        commit_synthetic(store, "c.wav", 25, seed=3)
+        info = store.find_set()
+        snapshot = store.snapshot(info)
+        every = snapshot.vectors()
+    positions = np.random.default_rng(4).permutation(np.r_[np.arange(len(every)), [5, 5, 0, len(every) - 1]])
+    assert len(snapshot.segments) == 3
+    assert np.array_equal(snapshot.vectors_at(positions), every[positions])
+    assert np.array_equal(snapshot.vectors_at(positions[::-1]), every[positions[::-1]])
