@@ -123,3 +123,28 @@ def test_a_hit_beside_the_query_window_is_placed_on_its_own_sound_not_on_the_que
     hits = lib.search(("two.flac", 20.5), k=5)  # the stored window around the first tone
     second = next(h for h in hits if h.path.endswith("two.flac"))
     assert abs(second.peak - 30.5) <= 0.5
+
+
+def _profile(sound: tuple[float, float], beside: tuple[float, float] | None = None):
+    """Scores of 8 s windows every 1 s over 30-70 s: a window holding the sound scores by how
+    much of it it holds (0.76 whole), one holding ``beside`` (something like it) 0.68, others 0.1."""
+    starts = np.arange(30.0, 70.0)
+    ends = starts + 8.0
+    held = (np.minimum(ends, sound[1]) - np.maximum(starts, sound[0])).clip(0) / (sound[1] - sound[0])
+    ranks = 0.1 + 0.66 * held
+    if beside is not None:
+        ranks = np.where((starts <= beside[0]) & (ends >= beside[1]), np.maximum(ranks, 0.68), ranks)
+    return starts, ends, ranks
+
+
+def test_the_peak_is_where_the_windows_holding_the_sound_meet_not_among_look_alikes_beside_it():
+    from audioscan.query.runs import locate
+
+    starts, ends, ranks = _profile((55.0, 56.3), beside=(49.0, 50.0))  # a knock-like thump 6 s before
+    peak, onset, offset = locate(starts, ends, ranks, background=0.1)
+    assert abs(peak - 55.65) <= 0.5
+    assert onset <= peak <= offset
+    starts, ends, ranks = _profile((47.2, 48.2))
+    assert abs(locate(starts, ends, ranks, background=0.1)[0] - 47.7) <= 0.25  # between the window steps
+    flat = np.full(len(starts), 0.1)  # nothing above the level around it: the middle of the windows
+    assert locate(starts, ends, flat, background=0.1)[0] == pytest.approx((starts.max() + ends.min()) / 2)
