@@ -137,8 +137,9 @@ def locate(starts: np.ndarray, ends: np.ndarray, ranks: np.ndarray, background: 
     """Peak, onset and offset of the sound a moment's windows point to.
 
     The peak is the instant the most evidence covers: each window counts, for every instant it
-    holds, by how far it scores above ``background`` (the level around the moment), so the
-    score profile is matched against the shape of a window (:func:`_covered_most`).  Windows
+    holds, by how far it scores above ``background`` (the level around the moment) less
+    ``EVIDENCE_FLOOR`` of the way to the best, so the score profile is matched against the
+    shape of a window (:func:`_covered_most`).  Windows
     beside a sound that score nearly as well as those holding it (they hold something like it)
     cover its neighbourhood but not the sound itself; the windows holding it all cover it.
 
@@ -189,9 +190,9 @@ def _covered_most(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray) -> 
     np.add.at(change, np.searchsorted(edges, ends), -weights)
     total = np.cumsum(change)[:-1]  # over [edges[j], edges[j + 1])
     top = float(total.max())
-    first = int(np.argmax(total >= top - 1e-12 * max(top, 1.0)))
-    last = first
-    while last + 1 < len(total) and total[last + 1] >= top - 1e-12 * max(top, 1.0):
+    tied = total >= top - 1e-12 * max(top, 1.0)
+    first = last = int(np.argmax(tied))
+    while last + 1 < len(total) and tied[last + 1]:
         last += 1
     middles = (edges[:-1] + edges[1:]) / 2
     if first != last or first == 0 or last == len(total) - 1:
