@@ -84,7 +84,7 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
             skipped += 1
         else:
             suffix = "." + (fmt if fmt != "mp4" or frame_rate(Path(item.path)) else "wav")
-            name = unique_name(_clip_name(item, clip_start, suffix), taken)
+            name = unique_name(_clip_stem(item, clip_start), suffix, taken)
             try:
                 _cut(Path(item.path), out_dir / name, clip_start, clip_end, suffix[1:], rate, channels)
             except MediaError as err:
@@ -100,9 +100,11 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
     return ClipReport(written, skipped, failed, manifest)
 
 
-def _clip_name(item: Moment, clip_start: float, suffix: str) -> str:
+def _clip_stem(item: Moment, clip_start: float) -> str:
+    """``<source stem>_<hh-mm-ss.mmm>[_<label>]``: where the clip comes from and what it is, with the
+    label whole (:func:`unique_name` replaces its unsafe characters rather than cutting at them)."""
     label = f"_{item.label}" if item.label else ""
-    return f"{Path(item.path).stem}_{clock(clip_start)}{label}{suffix}"
+    return f"{Path(item.path).stem}_{clock(clip_start)}{label}"
 
 
 def _cut(source: Path, target: Path, start: float, end: float, fmt: str, rate: int | None,

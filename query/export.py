@@ -97,9 +97,11 @@ def file_names(paths: list[str], suffix: str) -> dict[str, str]:
     return names
 
 
-def unique_name(name: str, taken: set[str]) -> str:
-    """``name`` made safe and distinct from ``taken`` (compared case-insensitively)."""
-    stem, suffix = Path(name).stem, Path(name).suffix
+def unique_name(stem: str, suffix: str, taken: set[str]) -> str:
+    """``stem`` made safe, with ``suffix``, distinct from ``taken`` (compared case-insensitively).
+
+    The stem comes in whole, never parsed as a path: it is made of a user's text (a label such as
+    ``dog/bark`` or ``<b>bold</b>``), whose separators are characters to replace, not folders."""
     candidate, count = _safe(stem) + suffix, 2
     while candidate.lower() in taken:
         candidate = f"{_safe(stem, _MAX_NAME_BYTES - 8)}-{count}{suffix}"

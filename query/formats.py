@@ -41,12 +41,18 @@ CSV_COLUMNS = ["path", "start", "end", "score", "label", "peak", "onset", "offse
 RAVEN_HIGH_HZ = 8000.0
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A plain decimal number, as our writers and spreadsheets write them: a spreadsheet reads it as a
+# number, never as a formula, so it needs no guard.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def safe_cell(text: str) -> str:
     """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection): a leading
     ``= + - @``, tab or CR gets a ``'`` in front - and so does a leading ``'``, so that
-    :func:`unsafe_cell` gives back exactly the text that was written."""
+    :func:`unsafe_cell` gives back exactly the text that was written.  A plain number
+    (``-0.5359``) is left as it is: it is no formula, and a guard would turn it into text."""
+    if _PLAIN_NUMBER.fullmatch(text):
+        return text
     return "'" + text if text.startswith((*_FORMULA_START, "'")) else text
 
 
