@@ -13,6 +13,7 @@ import io
 import json
 import math
 import re
+import unicodedata
 from pathlib import Path
 
 from audioscan.indexer.store.annotations import Label
@@ -86,6 +87,26 @@ def check_times(media: Media, start: float, end: float, marker: bool) -> None:
                          "for a single moment use `marker`")
 
 
+# Unicode categories no name may hold: controls (Cc: tabs, line breaks), invisible formatting (Cf:
+# zero-width and direction marks), the line and paragraph separators (Zl, Zp: U+2028, U+2029, which
+# line-based formats read as line breaks) and lone surrogates (Cs: not text at all, UTF-8 cannot hold them).
+_CATEGORY_WORDS = {"Cc": "a control character", "Cf": "an invisible format character", "Zl": "a line separator",
+                   "Zp": "a paragraph separator", "Cs": "a lone surrogate"}
+REFUSED_CATEGORIES = frozenset(_CATEGORY_WORDS)
+
+
+def refused_character(text: str) -> str | None:
+    """The first character of ``text`` that a name may not hold, described (``U+2028``), or None.
+
+    The one rule for every name that enters (CLI, label files, the page): such a character would
+    break a line-based export (Audacity, Raven, EDL) or hide inside a name that looks the same."""
+    for char in text:
+        category = unicodedata.category(char)
+        if category in REFUSED_CATEGORIES:
+            return f"U+{ord(char):04X} ({_CATEGORY_WORDS[category]})"
+    return None
+
+
 def check_label_name(name: str) -> None:
     """A label is a name, not a block of text: it travels into Raven, Audacity and EDL files,
     file names and the page, where a line break or tab would forge rows of its own."""
@@ -93,8 +114,10 @@ def check_label_name(name: str) -> None:
         raise QueryError("a label needs a name (e.g. 'gag')")
     if len(name) > MAX_LABEL_LENGTH:
         raise QueryError(f"a label name may have at most {MAX_LABEL_LENGTH} characters; this one has {len(name)}")
-    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in name):
-        raise QueryError(f"the label {quoted(name)} holds control characters (line breaks, tabs); give a plain name")
+    refused = refused_character(name)
+    if refused is not None:
+        raise QueryError(f"the label {quoted(name)} holds {refused}, which no export keeps as it is; "
+                         "give a name without control characters, format characters or line separators")
     if name.strip().endswith(NEGATIVE_SUFFIX) or _SCORE_SUFFIX.search(name.strip()):
         raise QueryError(f"the label {quoted(name)} ends the way exports mark a negative (' (negative)') or a "
                          "score (' 0.86'), so it would not come back as it is; name it differently")

@@ -12,6 +12,10 @@ from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryNotFoundError
 from audioscan.query.moments import Moment
 
+# The one rule for label names, for front-ends to check a name where it enters.
+check_label_name = labelling.check_label_name
+refused_character = labelling.refused_character
+
 if TYPE_CHECKING:
     from audioscan.api.library import Library
 
@@ -84,6 +88,8 @@ class Labels:
         of ``media``); ``label`` names every row, ``negative`` makes every row negative;
         ``skip_missing`` as in :meth:`add_rows`."""
         path = Path(path)
+        if label is not None:
+            check_label_name(label)  # before reading: a file with no rows would never meet the name
         rows = labelling.read_label_file(path, media=media, label=label, negative=negative)
         return self.add_rows(rows, source=f"import:{path.name}", skip_missing=skip_missing)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from audioscan.api import options
+from audioscan.api.labels import check_label_name
 from audioscan.api.moments import parse_time, write_file
 from audioscan.cli.console import confirm, echo_json, echo_table
 from audioscan.cli.context import writes
@@ -205,6 +206,7 @@ def train(obj, name: str, label: str | None, set_name: str | None, kind: str, no
     so the figures are what rescoring will show.  A detector that should not be trusted
     yet is still saved, with a warning saying why and what to label next.
     """
+    check_label_name(label or name)  # the label to learn, held to the rule every label name meets
     progress = None if obj.quiet or not sys.stderr.isatty() else (
         lambda text: click.echo(f"\r{name}: {text}...".ljust(60), err=True, nl=False))
     detector = obj.library.train(name, label=label, model=set_name, classifier=kind, normalize=normalize,

@@ -16,6 +16,9 @@ from typing import Any, Mapping
 
 from starlette.requests import Request
 
+from audioscan.api import UserError
+from audioscan.api.labels import check_label_name, refused_character
+
 # A JSON body larger than this is not anything the page sends (the export of a long list is ~100 kB).
 MAX_JSON_BYTES = 2 << 20
 MAX_TEXT = 200  # a label or detector name, a folder path
@@ -55,9 +58,24 @@ class Text:
             raise BadInput(f"'{name}' must be a non-empty text")
         if len(value) > self.longest:
             raise BadInput(f"'{name}' is longer than {self.longest} characters")
-        if any(ord(char) < 32 or ord(char) == 127 for char in value):
-            raise BadInput(f"'{name}' may not hold control characters (line breaks, tabs)")
+        refused = refused_character(value)
+        if refused is not None:
+            raise BadInput(f"'{name}' holds {refused}; names may not hold control characters, format characters "
+                           "or line separators")
         return value.strip()
+
+
+@dataclass(frozen=True)
+class LabelName(Text):
+    """A label's name: the same rule as every other way a label enters (``labels add``, imports)."""
+
+    def check(self, name: str, value: Any) -> str:
+        text = super().check(name, value)
+        try:
+            check_label_name(text)
+        except UserError as err:
+            raise BadInput(str(err)) from None
+        return text
 
 
 @dataclass(frozen=True)

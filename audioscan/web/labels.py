@@ -7,10 +7,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from audioscan.web.inputs import Flag, Number, Text, json_fields, query_fields
+from audioscan.web.inputs import Flag, LabelName, Number, Text, json_fields, query_fields
 
 _NEW = {"media_id": (Number(0, whole=True), True), "start": (Number(0), True), "end": (Number(0), True),
-        "label": (Text(), True), "positive": (Flag(), True)}
+        "label": (LabelName(), True), "positive": (Flag(), True)}
 
 
 async def list_labels(request: Request) -> Response:
