@@ -17,12 +17,14 @@ from audioscan.api.detector import Detector, JointDetector
 from audioscan.api.labels import Labels
 from audioscan.api.results import Results
 from audioscan.api.searcher import Searcher
+from audioscan.indexer.errors import StoreNotFoundError
 from audioscan.indexer.build import BuildOptions, BuildReport, build, build_targets, forget, selection
 from audioscan.indexer.progress import Progress
 from audioscan.indexer.media.decode import frame_rate
 from audioscan.indexer.ray_engine import RayOptions
-from audioscan.indexer.store.backup import restore_good_copy
 from audioscan.indexer.store.check import check_store, leftovers
+from audioscan.indexer.store import catalog
+from audioscan.indexer.store.integrity import damage
 from audioscan.indexer.store.compact import CompactReport, compact_set
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader, StoreWriter
 from audioscan.indexer.store.records import SetInfo
@@ -181,13 +183,13 @@ class Library:
             return [compact_set(store, info, force=True) for info in store.sets()]
 
     def repair(self) -> RepairReport:
-        """Put back the good copy of a catalog that cannot be read, then drop lost or damaged
-        segments; the next :meth:`build` embeds their files again."""
-        restored = restore_good_copy(self.path)
-        with self._writer() as store:
-            report = repair(store)
-        report.restored = restored
-        return report
+        """Rebuild a damaged or missing catalog (the library's bookkeeping from what still reads, the
+        labels and detectors from their journal), then drop lost or damaged segments; the next
+        :meth:`build` embeds their files again."""
+        if not Store.exists(self.path) and not Store.lost_catalog(self.path):
+            raise StoreNotFoundError(f"there is no audioscan store at {self.path} to repair")
+        with Store.open(self.path, salvage=True) as store:
+            return repair(store)
 
     # ------------------------------------------------------------------ inspecting
     def status(self) -> dict:
@@ -195,9 +197,16 @@ class Library:
             return store_status(store)
 
     def check(self) -> tuple[list[str], list[str]]:
-        """(problems, notes): problems are inconsistencies; notes are leftovers the next build removes."""
+        """(problems, notes): problems are inconsistencies; notes are leftovers the next build removes.
+
+        Every block of the catalog is read first (see ``integrity``): damage that only a later
+        read or write would meet is one sentence now, pointing at ``index repair``."""
+        if Store.exists(self.path):
+            found = damage(self.path)
+            if found is not None:
+                raise catalog.damaged(self.path / catalog.CATALOG_FILE, found)
         with self._reader() as store:
-            return check_store(store), leftovers(store)
+            return check_store(store) + store.journal_problems(), leftovers(store)
 
     def sets(self) -> list[SetInfo]:
         with self._reader() as store:

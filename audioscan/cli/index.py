@@ -158,12 +158,11 @@ def compact_command(obj) -> None:
 @index.command("repair")
 @click.pass_obj
 def repair_command(obj) -> None:
-    """Drop the windows of lost or damaged segments; the next 'index build' embeds those files again."""
+    """Rebuild a damaged or missing catalog (labels and detectors from their journal) and drop the
+    windows of lost or damaged segments; the next 'index build' embeds those files again."""
     report = obj.library.repair()
-    if report.restored is not None and not obj.quiet:
-        click.echo(f"the catalog could not be read: it was set aside as {report.restored.damaged.name} and the copy "
-                   f"kept after the last successful change ({report.restored.taken:%Y-%m-%d %H:%M} UTC) put back; "
-                   "labels and detectors changed since then are lost", err=True)
+    if report.rebuilt is not None and not obj.quiet:
+        click.echo(report.rebuilt.sentence(), err=True)
     if not obj.quiet:
         click.echo(f"{len(report.segments)} damaged or missing segment(s) dropped; {report.files} file(s) "
                    "will be embedded again by the next 'audioscan index build'")

@@ -19,6 +19,10 @@ from typing import Callable, ContextManager, Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
+from filelock import FileLock
+
+from audioscan.indexer.store import journal
+from audioscan.indexer.store.journal import DetectorEntry, LabelEntry, SetEntry, Work
 from audioscan.indexer.store.records import utcnow
 from audioscan.indexer.store.snapshot import MediaInfo
 
@@ -80,6 +84,7 @@ class Annotations:
     """Labels and detectors' classifiers, as named methods of the store (mixed into ``Store``,
     which provides what is declared here)."""
 
+    path: Path
     catalog_path: Path
     annotate: bool
     connect: Callable[[], ContextManager[duckdb.DuckDBPyConnection]]
@@ -87,12 +92,17 @@ class Annotations:
 
     @contextmanager
     def _edit(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One change to the user's work: a catalog transaction whose body also appends the change to
+        the journal (see ``journal``) before it commits; a journal not yet started gets a snapshot of
+        the work as the catalog holds it first."""
         from audioscan.indexer.store import catalog
 
         if not self.annotate:
             raise RuntimeError("this Store was opened read-only; open it with annotate=True to change "
                                "labels or detectors")
-        with catalog.connect(self.catalog_path, read_only=False) as con, catalog.transaction(con):
+        with journal_lock(self.path), catalog.connect(self.catalog_path, read_only=False) as con, \
+                catalog.transaction(con):
+            start_journal(self.path, con)
             yield con
 
     # ---------------------------------------------------------------- labels
@@ -126,7 +136,7 @@ class Annotations:
             with self._edit() as con:
                 con.register("new_labels", table)
                 try:
-                    added += [row[0] for row in con.execute(
+                    new_ids = [row[0] for row in con.execute(
                         "INSERT INTO labels SELECT (SELECT coalesce(max(id), 0) FROM labels) + row_number() OVER "
                         "(ORDER BY n.ord), n.media_id, n.label, n.start_s, n.end_s, n.kind, n.positive, ?, ? "
                         "FROM new_labels n ANTI JOIN labels l ON l.media_id = n.media_id AND l.label = n.label "
@@ -134,6 +144,10 @@ class Annotations:
                         "AND l.positive = n.positive RETURNING id", [source, utcnow()]).fetchall()]
                 finally:
                     con.unregister("new_labels")
+                if new_ids:
+                    journal.append(self.path, {"op": "add_labels", "labels": [
+                        entry.as_list() for entry in _label_entries(con, min(new_ids), max(new_ids))]})
+            added += new_ids
         return sorted(added)
 
     def labels(self, label: str | None = None) -> list[Label]:
@@ -151,7 +165,33 @@ class Annotations:
             found = [r[0] for r in con.execute("SELECT id FROM labels WHERE list_contains(?, id)",
                                                [list(ids)]).fetchall()]
             con.execute("DELETE FROM labels WHERE list_contains(?, id)", [list(ids)])
+            if found:
+                journal.append(self.path, {"op": "remove_labels", "ids": found})
         return found
+
+    def rewrite_journal(self) -> None:
+        """Write the journal anew as one snapshot of the work the catalog holds (repair, compaction)."""
+        from audioscan.indexer.store import catalog
+
+        with journal_lock(self.path), catalog.connect(self.catalog_path, read_only=False) as con:
+            journal.rewrite(self.path, read_work(con))
+
+    def journal_problems(self) -> list[str]:
+        """Where the journal and the catalog disagree about the user's work, as sentences."""
+        replayed = journal.replay(self.path)
+        with self.connect() as con:
+            held = read_work(con)
+        problems = []
+        if replayed.damaged:
+            problems.append(f"the journal of labels and detectors has {replayed.damaged} damaged line(s)")
+        labels = set(held.labels) ^ set(replayed.work.labels)
+        labels |= {key for key in set(held.labels) & set(replayed.work.labels)
+                   if held.labels[key] != replayed.work.labels[key]}
+        detectors = set(held.detectors) ^ set(replayed.work.detectors)
+        if replayed.lines and (labels or detectors):
+            problems.append(f"the journal and the catalog disagree on {len(labels)} label(s) and {len(detectors)} "
+                            "detector version(s)")
+        return problems
 
     # ---------------------------------------------------------------- classifiers
     def save_classifier(self, name: str, label: str, set_id: int, kind: str, model: str, blob: bytes | None,
@@ -164,6 +204,9 @@ class Annotations:
             con.execute("INSERT INTO classifiers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [next_id, name, version, label, set_id, kind, model, blob, json.dumps(metrics), utcnow()])
             con.execute("DELETE FROM classifiers WHERE name = ? AND version <= ?", [name, version - KEEP_VERSIONS])
+            entry = _detector_entries(con, "c.id = ?", [next_id])[0]
+            journal.append(self.path, {"op": "add_detector", "detector": entry.as_json(),
+                                       "keep_from": version - KEEP_VERSIONS + 1})
         return version
 
     def classifier(self, name: str, version: int | None = None) -> ClassifierRow | None:
@@ -181,6 +224,8 @@ class Annotations:
             count = con.execute("SELECT count(*) FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)",
                                 [name, version, version]).fetchone()[0]
             con.execute("DELETE FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)", [name, version, version])
+            if count:
+                journal.append(self.path, {"op": "remove_detectors", "name": name, "version": version})
         return count
 
     def classifiers(self) -> list[ClassifierRow]:
@@ -189,3 +234,94 @@ class Annotations:
             rows = con.execute("SELECT name, version, label, set_id, kind, model, NULL, metrics, "
                                "CAST(created_at AS VARCHAR) FROM classifiers ORDER BY name, version").fetchall()
         return [ClassifierRow(*row) for row in rows]
+
+
+# ---------------------------------------------------------------- the work as the catalog holds it
+_LABEL_COLUMNS = ("SELECT l.id, r.path, m.path, l.label, l.start_s, l.end_s, l.kind, l.positive, l.source, "
+                  "CAST(l.created_at AS VARCHAR) FROM labels l JOIN media m ON m.id = l.media_id "
+                  "JOIN roots r ON r.id = m.root_id")
+_DETECTOR_COLUMNS = ("SELECT c.id, c.name, c.version, c.label, s.name, s.model, s.weights_id, s.window_s, s.hop_s, "
+                     "s.sample_rate, s.dim, s.dtype, c.kind, c.model, c.blob, c.metrics, "
+                     "CAST(c.created_at AS VARCHAR) FROM classifiers c JOIN sets s ON s.id = c.set_id")
+
+
+def _label_entries(con: duckdb.DuckDBPyConnection, first: int | None = None, last: int | None = None
+                   ) -> list[LabelEntry]:
+    """Labels (with ids from ``first`` to ``last``, or all) as the journal keeps them."""
+    rows = con.execute(f"{_LABEL_COLUMNS} WHERE ? IS NULL OR l.id BETWEEN ? AND ? ORDER BY l.id",
+                       [first, first, last]).fetchall()
+    return [LabelEntry.from_list(list(row)) for row in rows]
+
+
+def _detector_entries(con: duckdb.DuckDBPyConnection, where: str = "true", values: Sequence = ()
+                      ) -> list[DetectorEntry]:
+    rows = con.execute(f"{_DETECTOR_COLUMNS} WHERE {where} ORDER BY c.name, c.version", list(values)).fetchall()
+    return [DetectorEntry(id=row[0], name=row[1], version=row[2], label=row[3],
+                          set=SetEntry(name=row[4], model=row[5], weights_id=row[6], window=row[7], hop=row[8],
+                                       sample_rate=row[9], dim=row[10], dtype=row[11]),
+                          kind=row[12], model=row[13], blob=None if row[14] is None else bytes(row[14]),
+                          metrics=row[15], created=row[16]) for row in rows]
+
+
+def read_work(con: duckdb.DuckDBPyConnection) -> Work:
+    """Every label and detector version the catalog holds."""
+    return Work(labels={entry.id: entry for entry in _label_entries(con)},
+                detectors={(entry.name, entry.version): entry for entry in _detector_entries(con)})
+
+
+def journal_lock(folder: Path) -> FileLock:
+    """Held by whoever changes the journal: a labelling process appending, or a repair rewriting it."""
+    return FileLock(Path(folder) / journal.JOURNAL_LOCK, timeout=60, thread_local=False)
+
+
+def start_journal(folder: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """Begin the journal of a store that has none yet with the work its catalog holds."""
+    if not journal.exists(folder):
+        journal.rewrite(folder, read_work(con))
+
+
+def write_work(con: duckdb.DuckDBPyConnection, work: Work) -> None:
+    """Put ``work`` into a catalog that holds no labels or detectors yet, keeping every id.  A file
+    or a set the catalog does not list is listed (a file as missing, a set with no windows), so no
+    label or detector is dropped for want of it; the next build finds the file and fills the set."""
+    roots = {path: rid for rid, path in con.execute("SELECT id, path FROM roots").fetchall()}
+    media = {(rid, path): mid for mid, rid, path in con.execute("SELECT id, root_id, path FROM media").fetchall()}
+    sets = {name: sid for sid, name in con.execute("SELECT id, name FROM sets").fetchall()}
+    now = utcnow()
+    label_rows = []
+    for entry in work.labels.values():
+        if entry.root not in roots:
+            roots[entry.root] = max(roots.values(), default=0) + 1
+            con.execute("INSERT INTO roots VALUES (?, ?, ?)", [roots[entry.root], entry.root, now])
+        key = (roots[entry.root], entry.path)
+        if key not in media:
+            media[key] = con.execute("SELECT next FROM id_counters WHERE name = 'media'").fetchone()[0]
+            con.execute("UPDATE id_counters SET next = next + 1 WHERE name = 'media'")
+            con.execute("INSERT INTO media (id, root_id, path, status, error, updated_at) VALUES "
+                        "(?, ?, ?, 'missing', 'listed again by index repair for its labels', ?)",
+                        [media[key], key[0], key[1], now])
+        label_rows.append((entry.id, media[key], entry.label, entry.start, entry.end, entry.kind, entry.positive,
+                           entry.source, entry.created))
+    if label_rows:
+        columns = list(zip(*label_rows))
+        table = pa.table({"id": pa.array(columns[0], pa.int64()), "media_id": pa.array(columns[1], pa.int64()),
+                          "label": pa.array(columns[2], pa.string()), "start_s": pa.array(columns[3], pa.float64()),
+                          "end_s": pa.array(columns[4], pa.float64()), "kind": pa.array(columns[5], pa.string()),
+                          "positive": pa.array(columns[6], pa.bool_()), "source": pa.array(columns[7], pa.string()),
+                          "created_at": pa.array(columns[8], pa.string())})
+        con.register("restored_labels", table)
+        try:
+            con.execute("INSERT INTO labels SELECT id, media_id, label, start_s, end_s, kind, positive, source, "
+                        "CAST(created_at AS TIMESTAMP) FROM restored_labels")
+        finally:
+            con.unregister("restored_labels")
+    for entry in work.detectors.values():
+        described = entry.set
+        if described.name not in sets:
+            sets[described.name] = max(sets.values(), default=0) + 1
+            con.execute("INSERT INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [sets[described.name], described.name, described.model, described.weights_id, described.window,
+                         described.hop, described.sample_rate, described.dim, described.dtype, now])
+        con.execute("INSERT INTO classifiers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP))",
+                    [entry.id, entry.name, entry.version, entry.label, sets[described.name], entry.kind, entry.model,
+                     entry.blob, entry.metrics, entry.created])

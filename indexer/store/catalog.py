@@ -22,6 +22,7 @@ import duckdb
 
 from audioscan.indexer.errors import StoreBusyError, StoreError
 from audioscan.indexer.store.annotations import ANNOTATION_TABLES
+from audioscan.indexer.store.integrity import CATALOG_FILE, damage, is_lock_conflict
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -116,18 +117,12 @@ MIGRATIONS: dict[int, str] = {
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
-CATALOG_FILE = "catalog.duckdb"
 # The last good copy of the catalog and its record (see ``backup``).
 GOOD_COPY = "catalog.good.duckdb"
 GOOD_RECORD = "catalog.good.json"
 _RETRY_SECONDS = 10.0
 # The longest pause between a waiting connection's tries (they start at 10 ms and double).
 READER_RETRY_SECONDS = 0.25
-
-
-def _is_lock_conflict(err: Exception) -> bool:
-    text = str(err).lower()
-    return "lock" in text or "conflicting" in text or "already open" in text
 
 
 _IN_PROCESS: dict[str, threading.RLock] = {}
@@ -157,43 +152,82 @@ def _connect(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]
         try:
             con = duckdb.connect(str(path), read_only=read_only)
             break
-        except (duckdb.IOException, duckdb.ConnectionException) as err:
-            first = str(err).splitlines()[0]
-            if not _is_lock_conflict(err):
-                raise unreadable(path, err) from err
+        except duckdb.Error as err:
+            first = str(err).splitlines()[0] if str(err) else ""
+            if not is_lock_conflict(err):
+                raise fault(path, err) from err
             if time.monotonic() > deadline:
                 holder = _holder(first)
                 raise StoreBusyError(f"the catalog {path} is held open for writing by {holder}; if that is a "
                                  "duckdb shell, close it or open the catalog with 'duckdb -readonly'") from err
             time.sleep(delay)
             delay = min(delay * 2, READER_RETRY_SECONDS)
+    failure: duckdb.Error | None = None
     try:
         yield con
-    except _DAMAGE as err:
-        raise unreadable(path, err) from err
+    except duckdb.Error as err:
+        failure = err
     finally:
         try:
             con.close()
         except duckdb.Error:
             pass  # a damaged file can fail to close too; the error above is the one to report
+    if failure is not None:
+        raise fault(path, failure) from failure
 
 
 # What DuckDB raises when the catalog's bytes cannot be read or written as its pages say: a
 # copy cut short, zeroed pages, another file in its place, a disk that filled mid-write.
 _DAMAGE = (duckdb.IOException, duckdb.InternalException, duckdb.SerializationException, duckdb.FatalException)
+_DAMAGE_WORDS = ("corrupt", "checksum", "invalidated", "truncated", "failed to read", "could not read")
+_FULL_WORDS = ("no space left", "disk full", "not enough space")
+_DENIED_WORDS = ("read-only file system", "permission denied", "read only file system")
+
+
+def fault_words(err: duckdb.Error) -> str | None:
+    """What kind of fault DuckDB's error is by its type and words: "full", "denied", "damaged", or None
+    (an error that says nothing of the file: a lock, a bug, or damage only a probe can tell)."""
+    text = str(err).lower()
+    if any(words in text for words in _FULL_WORDS):
+        return "full"
+    if any(words in text for words in _DENIED_WORDS):
+        return "denied"
+    if isinstance(err, _DAMAGE) or type(err) is duckdb.Error or any(words in text for words in _DAMAGE_WORDS):
+        return "damaged"
+    return None
+
+
+def fault(path: Path, err: duckdb.Error) -> Exception:
+    """The sentence for a DuckDB error met at ``path`` - a full disk, a folder that cannot be
+    written, a damaged file - or ``err`` itself when the catalog reads and writes cleanly (then the
+    error is a bug, and keeps its traceback)."""
+    words = fault_words(err)
+    if words == "denied":
+        return StoreError(f"the store {path.parent} cannot be written ({_first(err)}); make the folder writable, "
+                          "or use a store folder you own")
+    if words is not None or damage(path.parent) is not None:
+        return unreadable(path, err)
+    return err
+
+
+def _first(err: Exception) -> str:
+    return str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
 
 
 def unreadable(path: Path, err: Exception) -> StoreError:
     """One sentence for a catalog DuckDB cannot read or write, at open or at any later query."""
-    first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
-    if "No space left" in first or "Disk full" in first:
+    first = _first(err)
+    if any(words in first.lower() for words in _FULL_WORDS):
         return StoreError(f"the disk holding {path.parent} is full ({first}); free some space and run the "
                           "command again (what was committed before is kept)")
-    way_back = ("run 'audioscan index repair' to put back the copy kept after the last successful change"
-                if (path.parent / GOOD_COPY).exists() else
-                f"restore {path.name} from a backup, or build the library again into a new store")
-    return StoreError(f"the catalog {path} cannot be read ({first}): it is damaged - a copy cut short, or a "
-                      f"disk that filled during a write; the vectors in sets/ are intact: {way_back}")
+    return damaged(path, first)
+
+
+def damaged(path: Path, detail: str) -> StoreError:
+    """One sentence for a catalog found damaged (``detail``: what DuckDB met), pointing at the way back."""
+    return StoreError(f"the catalog {path} cannot be read ({detail}): it is damaged - a copy cut short, or a "
+                      "disk that filled during a write; the vectors in sets/ and the journal of labels and "
+                      "detectors are kept apart from it: run 'audioscan index repair' to rebuild it")
 
 
 def _holder(message: str) -> str:

@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 
 from audioscan.indexer.faults import crash_point
-from audioscan.indexer.store import catalog
+from audioscan.indexer.store import catalog, journal
+from audioscan.indexer.store.annotations import journal_lock, start_journal
 from audioscan.indexer.store.files import StoreFiles, segment_name
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.segments import write_segment
@@ -56,6 +57,7 @@ def _media_table(rows: Sequence[MediaRow]) -> pa.Table:
 class Commits:
     """The commit protocol, mixed into ``Store``, which provides what is declared here."""
 
+    path: Path
     files: StoreFiles
     token: str
     connect: Callable[[], ContextManager[duckdb.DuckDBPyConnection]]
@@ -180,7 +182,8 @@ class Commits:
         """Drop an embedding set: its windows, statistics, ANN index and the classifiers trained on
         it.  Its files are retired (deleted after the grace period).  Returns the classifiers dropped."""
         self._require_write()
-        with self.connect() as con, catalog.transaction(con):
+        with journal_lock(self.path), self.connect() as con, catalog.transaction(con):
+            start_journal(self.path, con)
             files = [r[0] for r in con.execute("SELECT file FROM segments WHERE set_id = ? UNION ALL "
                                                "SELECT file FROM ann_indexes WHERE set_id = ?",
                                                [info.id, info.id]).fetchall()]
@@ -189,5 +192,6 @@ class Commits:
             for table in ("windows", "media_sets", "segments", "ann_indexes", "classifiers"):
                 con.execute(f"DELETE FROM {table} WHERE set_id = ?", [info.id])
             con.execute("DELETE FROM sets WHERE id = ?", [info.id])
+            journal.append(self.path, {"op": "remove_set", "set": info.name})
         self._sets_by_id = {}  # a later set may take this id
         return dropped

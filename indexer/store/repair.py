@@ -1,6 +1,7 @@
 """``index repair``: give up what is lost, so the next build can restore it.
 
-A segment file that is missing, unreadable or fails its checksum cannot be read
+A catalog that is damaged or missing is rebuilt first, as the store opens for the repair
+(``salvage``), with the labels and detectors from their journal.  Then a segment file that is missing, unreadable or fails its checksum cannot be read
 back.  Repair drops it from the catalog together with its windows, and marks every
 file that had vectors in it as no longer embedded in that set (its other windows
 in the set die too, so nothing is counted twice); the next ``index build`` embeds
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 from audioscan.indexer.errors import StoreError
 from audioscan.indexer.store import catalog
-from audioscan.indexer.store.backup import Restored
+from audioscan.indexer.store.salvage import Salvaged
 from audioscan.indexer.store.segments import checksum, read_segment
 from audioscan.indexer.store.store import Store
 
@@ -22,7 +23,7 @@ from audioscan.indexer.store.store import Store
 class RepairReport:
     segments: list[str] = field(default_factory=list)
     files: int = 0
-    restored: Restored | None = None  # the catalog could not be read and its good copy was put back
+    rebuilt: Salvaged | None = None  # the catalog was damaged or missing and was rebuilt
 
 
 def _damaged(store: Store, set_name: str, file: str, recorded: str | None) -> bool:
@@ -37,7 +38,9 @@ def _damaged(store: Store, set_name: str, file: str, recorded: str | None) -> bo
 
 
 def repair(store: Store) -> RepairReport:
-    report = RepairReport()
+    """Drop lost segments, then write the journal anew from the catalog, which is now the whole of
+    the user's work (a journal rewritten is also one whose damaged lines are gone)."""
+    report = RepairReport(rebuilt=store.salvaged)
     for info in store.sets():
         with store.connect() as con:
             rows = con.execute("SELECT id, file, checksum FROM segments WHERE set_id = ?", [info.id]).fetchall()
@@ -61,4 +64,5 @@ def repair(store: Store) -> RepairReport:
                 pass  # a name that is not ours is never deleted, only forgotten
         report.segments += [f"{info.name}/{file}" for _, file in lost]
         report.files += len(media)
+    store.rewrite_journal()
     return report

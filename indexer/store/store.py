@@ -29,12 +29,13 @@ from typing import Iterator
 import duckdb
 
 from audioscan.indexer.errors import StoreError, StoreNotFoundError
-from audioscan.indexer.store import catalog
-from audioscan.indexer.store.annotations import Annotations
+from audioscan.indexer.store import catalog, journal, salvage
+from audioscan.indexer.store.annotations import Annotations, journal_lock, start_journal
 from audioscan.indexer.store.backup import GOOD_COPY, GOOD_RECORD, keep_good_copy
 from audioscan.indexer.store.commit import Commits
 from audioscan.indexer.store.garbage import Garbage
 from audioscan.indexer.store.files import StoreFiles, valid_set_name
+from audioscan.indexer.store.integrity import damage
 from audioscan.indexer.store.lock import HOLDER_FILE, LOCK_FILE, WriterLock
 from audioscan.indexer.store.reading import Reading
 from audioscan.indexer.store.records import MediaRow, SetInfo, utcnow
@@ -42,8 +43,9 @@ from audioscan.indexer.store.remembered import REMEMBERED
 
 CATALOG_FILE = catalog.CATALOG_FILE
 # What an empty store folder may hold before its catalog exists (a crash right after creating it).
-_STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", CATALOG_FILE + ".tmp", LOCK_FILE, HOLDER_FILE, "sets",
-                GOOD_COPY, GOOD_COPY + ".tmp", GOOD_RECORD}
+_STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", CATALOG_FILE + ".tmp", CATALOG_FILE + ".rebuilt.tmp",
+                LOCK_FILE, HOLDER_FILE, "sets", GOOD_COPY, GOOD_COPY + ".tmp", GOOD_RECORD, journal.JOURNAL_FILE,
+                journal.JOURNAL_FILE + ".tmp", journal.JOURNAL_LOCK}
 # Ids a writer takes from the catalog's counters at a time, so that its commits need no
 # connection of their own to number windows, segment files and media (each connection costs
 # 15-25 ms, four of them a commit before); ids a writer leaves unused are never handed out.
@@ -55,6 +57,7 @@ class Store(Annotations, Commits, Garbage, Reading):
 
     def __init__(self, path: Path, write: bool, annotate: bool = False) -> None:
         self.path = Path(path)
+        self.salvaged: salvage.Salvaged | None = None  # what opening for repair made of a damaged catalog
         self.write = write
         self.annotate = annotate or write
         self.catalog_path = self.path / CATALOG_FILE
@@ -70,6 +73,18 @@ class Store(Annotations, Commits, Garbage, Reading):
     def exists(path: Path) -> bool:
         """Whether ``path`` holds a store's catalog (a build has started there)."""
         return (Path(path) / CATALOG_FILE).exists()
+
+    @staticmethod
+    def lost_catalog(path: Path) -> bool:
+        """Whether the catalog is gone but the store's good copy or journal is there to rebuild it from."""
+        path = Path(path)
+        return not (path / CATALOG_FILE).exists() and ((path / GOOD_COPY).exists() or journal.exists(path))
+
+    def _refuse_lost_catalog(self) -> None:
+        if Store.lost_catalog(self.path):
+            raise StoreError(f"the catalog of the store at {self.path} is missing, but the copy kept after the last "
+                             "change and the journal of labels and detectors are there: run 'audioscan index "
+                             "repair' to rebuild it")
 
     @staticmethod
     def generation(path: Path) -> tuple:
@@ -92,14 +107,16 @@ class Store(Annotations, Commits, Garbage, Reading):
 
     @classmethod
     @contextmanager
-    def open(cls, path: Path, write: bool = False, annotate: bool = False) -> Iterator["Store"]:
+    def open(cls, path: Path, write: bool = False, annotate: bool = False, salvage: bool = False
+             ) -> Iterator["Store"]:
         """The store at ``path``: a reader (the default) changes nothing; ``annotate=True`` may
         also change labels and detectors, without the writer lock, so people label while a
-        long build runs; ``write=True`` holds the writer lock and may change everything.
-        (A reader that finds an older catalog upgrades it once, under the writer lock.)"""
-        store = cls(path, write, annotate)
-        if write:
-            store._open_writer()
+        long build runs; ``write=True`` holds the writer lock and may change everything, and with
+        ``salvage=True`` first rebuilds a damaged or missing catalog (``index repair``; see
+        ``salvage``).  (A reader that finds an older catalog upgrades it once, under the writer lock.)"""
+        store = cls(path, write or salvage, annotate)
+        if write or salvage:
+            store._open_writer(salvage)
         else:
             store._open_reader()
         try:
@@ -113,14 +130,16 @@ class Store(Annotations, Commits, Garbage, Reading):
     def _refuse_foreign_folder(self) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path} is a file, not a store folder; give `store` a folder")
-        if self.catalog_path.exists() or not self.path.exists():
+        if self.catalog_path.exists() or not self.path.exists() or Store.lost_catalog(self.path):
             return
         others = sorted(p.name for p in self.path.iterdir() if p.name not in _STORE_NAMES)
         if others or any((self.sets_dir).glob("*/*")):
             raise StoreError(f"{self.path} is a folder of other files ({', '.join(others[:3]) or 'sets/'}...), "
                              "not an audioscan store; give `store` an empty or new folder")
 
-    def _open_writer(self) -> None:
+    def _open_writer(self, salvaging: bool = False) -> None:
+        if not salvaging:
+            self._refuse_lost_catalog()
         self._refuse_foreign_folder()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -129,10 +148,16 @@ class Store(Annotations, Commits, Garbage, Reading):
         self._lock = WriterLock(self.path)
         self._lock.acquire()
         try:
-            with self.connect() as con:
-                catalog.migrate(con, self.catalog_path)
-                con.execute("INSERT INTO writers VALUES (?, ?, ?, ?, NULL)",
-                            [self.token, os.getpid(), socket.gethostname(), utcnow()])
+            with journal_lock(self.path):
+                if salvaging and damage(self.path) is not None:
+                    self.salvaged = salvage.rebuild(self.path)
+                with self.connect() as con:
+                    catalog.migrate(con, self.catalog_path)
+                    con.execute("INSERT INTO writers VALUES (?, ?, ?, ?, NULL)",
+                                [self.token, os.getpid(), socket.gethostname(), utcnow()])
+                    start_journal(self.path, con)
+            for info in self.sets():
+                self.files.set_dir(info.name, create=True)
             self.collect_garbage()
         except BaseException:
             self._lock.release()
@@ -150,6 +175,7 @@ class Store(Annotations, Commits, Garbage, Reading):
             self._lock = None
 
     def _open_reader(self) -> None:
+        self._refuse_lost_catalog()
         if not self.catalog_path.exists():
             raise StoreNotFoundError(f"there is no audioscan store at {self.path}; "
                              "run 'audioscan index build FOLDER' first, or give `store`")
