@@ -18,6 +18,7 @@ from audioscan.cli.query import COMMANDS
 from audioscan.cli.serve import serve
 import audioscan.api as api
 from audioscan.api import UserError
+from audioscan.api.faults import machine_fault
 
 
 # API keywords whose flag is not ``--`` + the keyword in kebab case.
@@ -30,14 +31,19 @@ def flag(keyword: str) -> str:
 
 
 class AudioscanGroup(click.Group):
-    """Turns the project's user errors into click's one-line error (options spelled as flags),
-    and Ctrl-C into a calm note."""
+    """Turns the project's user errors and the machine's faults (``api.faults``) into click's
+    one-line error (options spelled as flags), and Ctrl-C into a calm note."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except UserError as err:
             raise click.ClickException(err.render(flag)) from None
+        except Exception as err:
+            found = machine_fault(err)
+            if found is None:
+                raise
+            raise click.ClickException(found.render(flag)) from None
         except KeyboardInterrupt:
             writing = ctx.ensure_object(Context).writing
             click.echo("interrupted; everything committed so far is kept" if writing else "interrupted", err=True)

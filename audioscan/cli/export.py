@@ -81,11 +81,12 @@ def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int
         bar.close()
     for source, reason in report.failed:
         click.echo(f"  {source}: {reason}", err=True)
-    if not obj.quiet:
-        click.echo(f"{len(report.written)} clip(s) written, {report.skipped} already there, {len(report.failed)} "
-                   f"failed; manifest {report.manifest}")
-    if report.failed and not report.written and not report.skipped:
+    if report.failed:  # part of the work done is said, and is not success
+        click.echo(f"{len(report.written)} of {len(moments)} clip(s) written ({report.skipped} already there); "
+                   f"{len(report.failed)} failed, listed above; manifest {report.manifest}", err=True)
         sys.exit(1)
+    if not obj.quiet:
+        click.echo(f"{len(report.written)} clip(s) written, {report.skipped} already there; manifest {report.manifest}")
 
 
 class _Bar:

@@ -29,13 +29,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from audioscan.api import Library, UserError
+from audioscan.api.faults import machine_fault
 from audioscan.api.previews import MAX_SPAN_SECONDS
 from audioscan.web import detectors, exports, labels, library_tab, search
 from audioscan.web.gate import LOOPBACK_NAMES, TOKEN_COOKIE, BodyTooLarge, Gate, host_name
 from audioscan.web.inputs import BadInput
 
 # The HTTP status of each kind of user error (audioscan.errors.UserError.kind).
-_STATUS = {"invalid": 400, "not_found": 404, "busy": 409, "too_large": 413}
+_STATUS = {"invalid": 400, "not_found": 404, "busy": 409, "too_large": 413, "fault": 500, "storage_full": 507}
 _ASSETS = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
 
 
@@ -119,6 +120,16 @@ async def _user_error(request: Request, err: UserError) -> Response:
     return JSONResponse({"error": str(err)}, status_code=_STATUS.get(err.kind, 400))
 
 
+async def _any_error(request: Request, err: Exception) -> Response:
+    """A fault of the machine is its sentence (``api.faults``); anything else is a bug, answered as
+    JSON without its trace (which goes to the server's log)."""
+    found = machine_fault(err)
+    if found is None:
+        return JSONResponse({"error": "the server failed on this request; its log has the details"},
+                            status_code=500)
+    return await _user_error(request, found)
+
+
 def create_app(library: Library, access_token: str | None = None,
                hosts: frozenset[str] = LOOPBACK_NAMES) -> Starlette:
     """The page's app over ``library``; ``hosts`` are the names it answers to (see :func:`allowed_hosts`)."""
@@ -126,7 +137,7 @@ def create_app(library: Library, access_token: str | None = None,
     routes = [Route("/", page), *(Route(f"/{name}", asset) for name in _ASSETS), *search.ROUTES, *labels.ROUTES,
               *detectors.ROUTES, *exports.ROUTES, *library_tab.ROUTES]
     handlers = {BadInput: _bad_input, ValueError: _bad_input, KeyError: _bad_input, LookupError: _not_found,
-                BodyTooLarge: _too_large, UserError: _user_error}
+                BodyTooLarge: _too_large, UserError: _user_error, Exception: _any_error}
     app = Starlette(routes=routes, exception_handlers=handlers,
                     middleware=[Middleware(Gate, hosts=hosts, csrf=lambda: web.csrf, access_token=access_token)])
     app.state.web = web
