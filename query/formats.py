@@ -34,6 +34,11 @@ from audioscan.query.moments import Moment
 from audioscan.query.timecode import nominal_fps, timecode, to_frames
 
 TEXT_FORMATS = ("csv", "json", "ndjson", "raven", "edl", "markers", "audacity")
+# The formats whose times ``timecode`` changes: raven and audacity hold seconds by definition, and
+# edl and markers always hold timecodes.
+TIMECODE_FORMATS = ("csv", "json", "ndjson")
+# The formats for video editors: times in frames and files by name, so they are written, not read back.
+EDITOR_FORMATS = ("edl", "markers")
 RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)",
                  "Peak Time (s)"]
 CSV_COLUMNS = ["path", "start", "end", "score", "label", "peak", "onset", "offset", "decision"]
@@ -132,38 +137,47 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(" ", text)
 
 
-def parse_raven(text: str, source: str) -> list[tuple[str | None, str, float, float]]:
-    """(media path or None, label, begin, end) of each selection of a Raven table.
+def parse_raven(text: str, source: str) -> list[tuple[int, tuple[str | None, str, float | None, float | None]]]:
+    """(line number, (media path or None, label, begin, end)) of each selection of a Raven table;
+    begin and end are None where they are not numbers, for the caller to report with the other bad rows.
 
     The label is our ``Label`` column, else Raven's common annotation columns
     (``Annotation``, ``Species``, ``Class``), else empty; the path comes from ``Begin Path``
     or ``Begin File`` when the table names files.
     """
-    lines = [line for line in text.splitlines() if line.strip()]
-    header = lines[0].split("\t")
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    header = lines[0][1].split("\t")
     if "Begin Time (s)" not in header or "End Time (s)" not in header:
         raise QueryError(f"{source} is not a Raven selection table (no 'Begin Time (s)' column)")
     where = {name: i for i, name in enumerate(header)}
     label_column = next((c for c in ("Label", "Annotation", "Species", "Class") if c in where), None)
     out = []
-    for number, line in enumerate(lines[1:], start=2):
+    for number, line in lines[1:]:
         cells = line.split("\t")
         cells += [""] * (len(header) - len(cells))  # a short row (an editor dropped empty cells) reads as empty
         if "View" in where and cells[where["View"]].startswith("Waveform"):
             continue  # Raven lists each selection once per view; the spectrogram row is enough
-        try:
-            begin = float(cells[where["File Offset (s)"]] if "File Offset (s)" in where else cells[where["Begin Time (s)"]])
-            end = begin + float(cells[where["End Time (s)"]]) - float(cells[where["Begin Time (s)"]])
-        except (ValueError, IndexError):
-            raise QueryError(f"{source} line {number}: the begin and end times are not numbers") from None
         path = None
         for column in ("Begin Path", "Begin File"):
-            if column in where and where[column] < len(cells) and cells[where[column]].strip():
+            if column in where and cells[where[column]].strip():
                 path = cells[where[column]].strip()
                 break
-        label = cells[where[label_column]].strip() if label_column and where[label_column] < len(cells) else ""
-        out.append((path, label, begin, end))
+        label = cells[where[label_column]].strip() if label_column else ""
+        out.append((number, (path, label, *_raven_span(cells, where))))
     return out
+
+
+def _raven_span(cells: list[str], where: dict[str, int]) -> tuple[float | None, float | None]:
+    """A selection's begin and end in its file: ``File Offset (s)`` when a multi-file table gives it
+    (Raven's times then run across the files), else its own times; (None, None) if not numbers.
+    The end is read as written whenever the offset equals the begin time, as in our tables, so no
+    rounding of ``offset + length`` moves it (a marker's end stays its start)."""
+    try:
+        begin_time, end_time = float(cells[where["Begin Time (s)"]]), float(cells[where["End Time (s)"]])
+        offset = float(cells[where["File Offset (s)"]]) if "File Offset (s)" in where else begin_time
+    except ValueError:
+        return None, None
+    return offset, end_time if offset == begin_time else offset + end_time - begin_time
 
 
 def to_edl(moments: list[Moment], title: str = "audioscan") -> str:

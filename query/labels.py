@@ -15,6 +15,7 @@ import math
 import re
 import unicodedata
 from pathlib import Path
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 from audioscan.indexer.store.annotations import Label
 from audioscan.indexer.store.snapshot import MediaInfo
@@ -27,7 +28,6 @@ from audioscan.query.timecode import parse_time
 MAX_LABEL_LENGTH = 200
 # Slack for times a little past the decoded end (editors round durations up).
 _END_SLACK = 0.5
-_TRUE = {"1", "true", "yes", "y", "negative", "neg", "no-match"}
 
 
 Media = MediaInfo  # a media file as the query layer sees it
@@ -72,7 +72,10 @@ def resolve_path(text: str, media: list[Media], beside: Path) -> str:
                              f"{quoted(str(beside), 80)} or in the current folder; check the path")
 
 
-def check_times(media: Media, start: float, end: float, marker: bool) -> None:
+def check_times(media: Media, start: float, end: float, marker: bool,
+                marker_hint: str = "for a single moment use `marker`") -> None:
+    """One sentence when ``start``-``end`` cannot be a label of ``media``; ``marker_hint`` says how
+    the caller's input spells a marker (an option, an empty cell)."""
     if not (math.isfinite(start) and math.isfinite(end)):
         raise QueryError(f"{start:g}-{end:g} s is not a time range: times must be finite numbers of seconds")
     if media.status != "ok" or media.duration is None:
@@ -83,8 +86,7 @@ def check_times(media: Media, start: float, end: float, marker: bool) -> None:
         raise QueryError(f"{start:g}-{end:g} s is outside {media.rel}, which lasts {media.duration:.1f} s; "
                          "check the times (seconds from the start of the file)")
     if not marker and end <= start:
-        raise QueryError(f"a range needs its end after its start ({start:g} >= {end:g}); "
-                         "for a single moment use `marker`")
+        raise QueryError(f"a range needs its end after its start ({start:g} >= {end:g}); {marker_hint}")
 
 
 # Unicode categories no name may hold: controls (Cc: tabs, line breaks), invisible formatting (Cf:
@@ -123,18 +125,59 @@ def check_label_name(name: str) -> None:
                          "score (' 0.86'), so it would not come back as it is; name it differently")
 
 
-def add_labels(store: StoreAnnotator, rows: list[tuple[Media, str, float, float | None, bool]], source: str) -> list[int]:
-    """Add (media, label, start, end or None for a marker, positive) rows in one transaction;
-    a row equal to one already stored is not added again.  Returns the ids of those added."""
-    for name in {row[1] for row in rows}:  # a million rows share a handful of names
-        check_label_name(name)
-    prepared = []
-    for media, label, start, end, positive in rows:
-        marker = end is None
-        end = start if marker else end
-        check_times(media, float(start), float(end), marker)
-        prepared.append((media.id, label.strip(), float(start), float(end), "marker" if marker else "range", positive))
-    return store.add_labels(prepared, source)
+class LabelRow(NamedTuple):
+    """One label as it enters: from a file's row (``where`` says which: ``labels.csv:12``), the
+    CLI or the page.  ``media`` is the path as given until it is resolved to a :class:`Media`;
+    ``end`` is None for a point marker."""
+
+    media: "str | Media | None"
+    label: str
+    start: float
+    end: float | None
+    positive: bool
+    where: str = ""
+
+
+def prepare_labels(rows: Sequence[LabelRow]) -> list[tuple[int, str, float, float, str, bool]]:
+    """The store's (media id, label, start, end, kind, positive) of ``rows`` (media resolved).
+
+    Every row is checked before any is stored; the rows of a file that cannot be labelled are
+    reported all together, each as ``file:line: why``, so a file is fixed once."""
+    refused = {}
+    for name in {row.label for row in rows}:  # a million rows share a handful of names
+        try:
+            check_label_name(name)
+        except QueryError as err:
+            refused[name] = err.template
+    prepared, problems = [], []
+    for row in rows:
+        try:
+            if row.label in refused:
+                raise QueryError(refused[row.label])
+            marker = row.end is None
+            end = float(row.start) if marker else float(row.end)
+            check_times(row.media, float(row.start), end, marker,
+                        marker_hint="leave the end empty for a marker" if row.where else "for a single moment use `marker`")
+        except QueryError as err:
+            problems.append(f"{row.where}: {err.template}" if row.where else err.template)
+            continue
+        prepared.append((row.media.id, row.label.strip(), float(row.start), end, "marker" if marker else "range",
+                         row.positive))
+    if problems:
+        raise bad_rows(problems)
+    return prepared
+
+
+def add_labels(store: StoreAnnotator, rows: Sequence[LabelRow], source: str) -> list[int]:
+    """Add ``rows`` (media resolved) in one transaction once every one is checked; a row equal to one
+    already stored is not added again.  Returns the ids of those added."""
+    return store.add_labels(prepare_labels(rows), source)
+
+
+def stored_already(store: StoreReader, prepared: list[tuple[int, str, float, float, str, bool]]) -> int:
+    """How many of ``prepared`` rows the store holds already (an import would skip them)."""
+    stored = {(item.media.id, item.label, item.start, item.end, item.kind, item.positive) for item in store.labels()}
+    return sum(1 for row in dict.fromkeys(prepared) if row in stored)
 
 
 def remove_labels(store: StoreAnnotator, ids: list[int]) -> int:
@@ -153,6 +196,16 @@ def conflicts(labels: list[Label]) -> list[tuple[Label, Label]]:
         groups.setdefault((item.label, item.media.id), []).append(item)
     return [(pos, neg) for group in groups.values() for pos in group if pos.positive
             for neg in group if not neg.positive and pos.start <= neg.end and neg.start <= pos.end]
+
+
+def conflicting_pairs(labels: list[Label], ids: set[int]) -> list[tuple[Label, Label]]:
+    """The overlapping positive/negative pairs in which at least one label is one of ``ids`` (those
+    one command added: it warns about what it did, not about what was there before)."""
+    if not ids:
+        return []
+    touched = {(item.label, item.media.id) for item in labels if item.id in ids}
+    return [(pos, neg) for pos, neg in conflicts([i for i in labels if (i.label, i.media.id) in touched])
+            if pos.id in ids or neg.id in ids]
 
 
 def _parse_time(text: str, what: str, where: str) -> float:
@@ -192,14 +245,16 @@ def looks_like_raven(text: str) -> bool:
     return "Begin Time (s)" in first.split("\t")
 
 
-def parse_raven(text: str, source: str, negative: bool) -> list[tuple[str | None, str, float, float, bool]]:
-    """(media path or None, label, start, end, positive) per selection of a Raven table; a label
-    ending in " (negative)", as ``labels list --format raven`` writes negatives, is negative."""
-    rows = []
-    for path, name, start, end in formats.parse_raven(text, source):
-        marked = name.endswith(NEGATIVE_SUFFIX)
-        rows.append((path, name.removesuffix(NEGATIVE_SUFFIX), start, end, not (negative or marked)))
-    return rows
+def parse_raven(text: str, source: str, negative: bool) -> list[LabelRow]:
+    """A row per selection of a Raven table (media None when it names no file); a label ending in
+    " (negative)", as ``labels list --format raven`` writes negatives, is negative."""
+    def row_of(number: int, found: tuple[str | None, str, float | None, float | None]) -> LabelRow:
+        path, name, start, end = found
+        if start is None or end is None:
+            raise QueryError(f"{source}:{number}: the begin and end times are not numbers")
+        return _row(path, name, start, end, negative, f"{source}:{number}")
+
+    return _every_row(row_of, formats.parse_raven(text, source), source)
 
 
 def looks_like_audacity(text: str) -> bool:
@@ -213,8 +268,39 @@ def looks_like_audacity(text: str) -> bool:
     return True
 
 
+def _row(media: str | None, name: str, start: float, end: float | None, negative: bool, where: str,
+         said_negative: bool = False) -> LabelRow:
+    """The row a file's line describes.  Every reader ends here, so each format spells a marker and
+    a negative the same way: an end equal to the start (or none) is a marker, and a name ending in
+    " (negative)" - as every export writes a negative - is negative."""
+    marked = name.endswith(NEGATIVE_SUFFIX)
+    return LabelRow(media=media, label=name.removesuffix(NEGATIVE_SUFFIX), start=start,
+                    end=None if end is None or end == start else end,
+                    positive=not (negative or said_negative or marked), where=where)
+
+
+# How a ``negative`` cell may say yes or no; pandas writes a column of 0/1 with gaps as 0.0/1.0.
+_NEGATIVE_WORDS = {"true": True, "yes": True, "negative": True, "false": False, "no": False, "positive": False}
+_BINARY = re.compile(r"([01])(?:\.0*)?")
+
+
+def _negative_cell(text: str, where: str) -> bool:
+    """Whether a ``negative`` cell says negative; anything but the spellings above is a bad row, never
+    quietly a positive (``-``, ``+``, ``maybe`` and ``2`` say nothing certain)."""
+    word = text.strip().lower()
+    if not word:
+        return False
+    if word in _NEGATIVE_WORDS:
+        return _NEGATIVE_WORDS[word]
+    found = _BINARY.fullmatch(word)
+    if found is None:
+        raise QueryError(f"{where}: {quoted(text)} in the negative column is none of true/false, yes/no, 1/0 "
+                         "or negative/positive")
+    return found.group(1) == "1"
+
+
 def parse_csv(text: str, source: str, label: str | None, negative: bool,
-              need_label: bool = True) -> list[tuple[str, str, float, float | None, bool]]:
+              need_label: bool = True) -> list[LabelRow]:
     """Rows of ``path,start,end,label[,negative]`` (a header, if present, may name the columns;
     extra columns such as ``score`` from ``rescore --format csv`` are ignored).  The delimiter
     (``,``, ``;`` or tab) is sniffed."""
@@ -227,37 +313,55 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool,
     except csv.Error:
         delimiter = ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    numbered = []
     try:
-        rows = [r for r in reader if r and any(c.strip() for c in r)]
+        for row in reader:
+            if row and any(c.strip() for c in row):
+                numbered.append((reader.line_num, row))
     except csv.Error as err:  # a cell past the csv module's field limit, a NUL byte, a broken quote
-        raise QueryError(f"{source} line {reader.line_num}: {err}; is it a CSV file?") from None
-    if not rows:
+        raise QueryError(f"{source}:{reader.line_num}: {err}; is it a CSV file?") from None
+    if not numbered:
         return []
     columns = ["path", "start", "end", "label", "negative"]
     try:
-        float(rows[0][1])
+        float(numbered[0][1][1])
     except (ValueError, IndexError):
-        columns = [c.strip().lower() for c in rows[0]]
-        rows = rows[1:]
+        columns = [c.strip().lower() for c in numbered[0][1]]
+        numbered = numbered[1:]
         if not {"path", "start"} <= set(columns):
             raise QueryError(f"{source}: the header needs at least 'path' and 'start' columns") from None
-    def row_of(number: int, row: list[str]) -> tuple[str, str, float, float | None, bool]:
+
+    def row_of(number: int, row: list[str]) -> LabelRow:
         cells = dict(zip(columns, (unsafe_cell(c.strip()) for c in row)))
-        where = f"{source} line {number}"
+        where = f"{source}:{number}"
         if not cells.get("path") or not cells.get("start"):
             raise QueryError(f"{where}: the row needs at least a path and a start time")
         name = label or cells.get("label") or ""
         if not name and need_label:
             raise QueryError(f"{where}: no label; add a 'label' column or give `label`")
         end = cells.get("end")
-        return (cells["path"], name, _parse_time(cells["start"], "start", where),
-                _parse_time(end, "end", where) if end else None,
-                not (negative or cells.get("negative", "").lower() in _TRUE))
+        return _row(cells["path"], name, _parse_time(cells["start"], "start", where),
+                    _parse_time(end, "end", where) if end else None, negative, where,
+                    said_negative=_negative_cell(cells.get("negative", ""), where))
 
-    return _every_row(row_of, enumerate(rows, start=2 if columns[0] == "path" else 1), source)
+    return _every_row(row_of, numbered, source)
 
 
-def _every_row(row_of, numbered, source: str) -> list:
+# A failed import names this many bad rows, then how many more there are.
+SHOWN_PROBLEMS = 10
+
+
+def bad_rows(problems: list[str]) -> QueryError:
+    """One sentence for the rows of a file that cannot be imported: each as ``file:line: why``,
+    the first :data:`SHOWN_PROBLEMS`, then how many more."""
+    if len(problems) == 1:
+        return QueryError(f"{problems[0]}; nothing was imported")
+    shown = "; ".join(problems[:SHOWN_PROBLEMS])
+    more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+    return QueryError(f"{len(problems)} rows cannot be imported, so nothing was: {shown}{more}")
+
+
+def _every_row(row_of: Callable, numbered: Iterable[tuple[int, object]], source: str) -> list[LabelRow]:
     """``row_of(number, row)`` of every row; the rows that cannot be read are all reported
     together (a file is fixed once, not once per bad line), and then nothing is imported."""
     out, problems = [], []
@@ -269,12 +373,8 @@ def _every_row(row_of, numbered, source: str) -> list:
             continue
         if parsed is not None:
             out.append(parsed)
-    if len(problems) == 1:
-        raise QueryError(problems[0])
     if problems:
-        shown = "; ".join(problem.removeprefix(f"{source} ") for problem in problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise QueryError(f"{source}: {len(problems)} rows cannot be read, so nothing was imported: {shown}{more}")
+        raise bad_rows(problems)
     return out
 
 
@@ -282,17 +382,18 @@ NEGATIVE_SUFFIX = " (negative)"
 _SCORE_SUFFIX = re.compile(r"(?<=\S) [01]\.\d\d$")
 
 
-def parse_audacity(text: str, source: str, label: str | None, negative: bool) -> list[tuple[str, float, float | None, bool]]:
-    """Audacity label track lines ``start<TAB>end<TAB>text`` (frequency lines are skipped).
+def parse_audacity(text: str, source: str, label: str | None, negative: bool) -> list[LabelRow]:
+    """Audacity label track lines ``start<TAB>end<TAB>text`` (frequency lines are skipped); the
+    rows' media is None (the track does not say which file it labels).
 
     A text ending in " (negative)" is a negative label, as ``labels list --format audacity`` writes it;
     a trailing score such as " 0.86", as ``rescore --format audacity`` writes it, is dropped.
     """
-    def row_of(number: int, line: str) -> tuple[str, float, float | None, bool] | None:
+    def row_of(number: int, line: str) -> LabelRow | None:
         if not line.strip() or line.startswith(("\\", "\t")):
             return None
         parts = line.split("\t")
-        where = f"{source} line {number}"
+        where = f"{source}:{number}"
         start = _number(parts[0], "start", where)
         end = _number(parts[1], "end", where) if len(parts) > 1 else start
         name = parts[2].strip() if len(parts) > 2 else ""
@@ -300,69 +401,93 @@ def parse_audacity(text: str, source: str, label: str | None, negative: bool) ->
         name = label or _SCORE_SUFFIX.sub("", name.removesuffix(NEGATIVE_SUFFIX))
         if not name:
             raise QueryError(f"{where}: the label has no text; give `label`")
-        return name, start, None if end == start else end, not (negative or marked)
+        return _row(None, name, start, end, negative, where, said_negative=marked)
 
     return _every_row(row_of, enumerate(text.splitlines(), start=1), source)
 
 
+# What ``labels import`` reads, for its help: every format ``labels list`` writes but the ones for video
+# editors (``formats.EDITOR_FORMATS``), whose times are frames and whose files are names only.
+READ_FORMATS = "CSV (path,start,end,label[,negative]; ',' ';' or tab), JSON, NDJSON, a Raven selection table, " \
+               "or an Audacity label track"
+
+
 def read_label_file(path: Path, media: str | None = None, label: str | None = None,
-                    negative: bool = False) -> list[tuple[str, str, float, float | None, bool]]:
-    """(media, label, start, end or None, positive) rows of a label file of any kind we read:
-    a Raven selection table, an Audacity label track (``media`` says which file it labels),
-    or CSV.  The kind is recognised from the text, not the file name."""
+                    negative: bool = False) -> list[LabelRow]:
+    """The rows of a label file of any kind ``labels list`` writes: CSV, JSON, NDJSON, a Raven
+    selection table or an Audacity label track (``media`` says which file a track or a one-file
+    table labels).  The kind is recognised from the text, not the file name."""
     text = read_text_file(path)
-    if text.lstrip().startswith("["):
+    begins = text.lstrip()[:1]
+    if begins in ("[", "{"):
         return parse_json(text, path.name, media, label, negative)
     if looks_like_raven(text):
-        rows = []
-        for found, name, start, end, positive in parse_raven(text, path.name, negative):
-            if (found or media) is None:
-                raise QueryError(f"{path.name} is a one-file Raven table: say which file it labels with `media`")
-            if not (label or name):
-                raise QueryError(f"{path.name} has selections without a label: name them with `label`")
-            rows.append((media or found, label or name, start, end, positive))
-        return rows
+        rows = parse_raven(text, path.name, negative)
+        if any((row.media or media) is None for row in rows):
+            raise QueryError(f"{path.name} is a one-file Raven table: say which file it labels with `media`")
+        if not all(label or row.label for row in rows):
+            raise QueryError(f"{path.name} has selections without a label: name them with `label`")
+        return [row._replace(media=media or row.media, label=label or row.label) for row in rows]
     if media is not None:
-        return [(media, *row) for row in parse_audacity(text, path.name, label, negative)]
+        return [row._replace(media=media) for row in parse_audacity(text, path.name, label, negative)]
     if looks_like_audacity(text):
         raise QueryError(f"{path.name} looks like an Audacity label track: say which file it labels with `media`")
     return parse_csv(text, path.name, label, negative)
 
 
-def parse_json(text: str, source: str, media: str | None, label: str | None,
-               negative: bool) -> list[tuple[str, str, float, float | None, bool]]:
-    """Rows of our JSON exports: ``labels list --format json`` (with ``kind`` and ``negative``) or a
-    list of moments (``path, start, end[, label]``)."""
+def parse_json(text: str, source: str, media: str | None, label: str | None, negative: bool) -> list[LabelRow]:
+    """Rows of our JSON exports: a JSON list, or NDJSON (one object a line), of labels as ``labels list
+    --format json`` writes them (with ``kind`` and ``negative``) or of moments (``path, start, end[, label]``)."""
+    items, where = _json_items(text, source)
+
+    def row_of(number: int, item: object) -> LabelRow:
+        at = where.format(number)
+        if isinstance(item, QueryError):  # a line of NDJSON that is not JSON
+            raise item
+        if not isinstance(item, dict):
+            raise QueryError(f"{at}: not an object with path, start and end")
+        path = media or item.get("path")
+        name = label or item.get("label")
+        if not isinstance(path, str) or not path or not isinstance(name, str) or not name:
+            raise QueryError(f"{at}: it needs a path and a label (or give `label`)")
+        said = item.get("negative")
+        if said is not None and not isinstance(said, bool):
+            raise QueryError(f"{at}: 'negative' is {quoted(said)}, not true or false")
+        start = _parse_time(str(item.get("start")), "start", at)
+        end = None if item.get("kind") == "marker" or item.get("end") is None else \
+            _parse_time(str(item["end"]), "end", at)
+        return _row(path, name, start, end, negative, at, said_negative=bool(said))
+
+    return _every_row(row_of, items, source)
+
+
+def _json_items(text: str, source: str) -> tuple[list[tuple[int, object]], str]:
+    """The numbered items of a JSON list, or the numbered lines of NDJSON, and how a row is named in an error (``file:item 3``, ``file:12``)."""
+    if text.lstrip().startswith("{"):
+        return [(number, _json_line(line, f"{source}:{number}")) for number, line in enumerate(text.splitlines(), start=1)
+                if line.strip()], f"{source}:{{}}"
     try:
         items = json.loads(text)
     except (ValueError, RecursionError):
         raise QueryError(f"{source} is not valid JSON; export it again or fix it") from None
     if not isinstance(items, list):
         raise QueryError(f"{source} holds no list of labels (a JSON list of objects is expected)")
+    return list(enumerate(items, start=1)), f"{source}:item {{}}"
 
-    def row_of(number: int, item) -> tuple[str, str, float, float | None, bool]:
-        where = f"{source} item {number}"
-        if not isinstance(item, dict):
-            raise QueryError(f"{where}: not an object with path, start and end")
-        path = media or item.get("path")
-        name = label or item.get("label")
-        if not isinstance(path, str) or not path or not isinstance(name, str) or not name:
-            raise QueryError(f"{where}: it needs a path and a label (or give `label`)")
-        start = _parse_time(str(item.get("start")), "start", where)
-        end = None if item.get("kind") == "marker" or item.get("end") is None else \
-            _parse_time(str(item["end"]), "end", where)
-        return path, name.removesuffix(NEGATIVE_SUFFIX), start, end, \
-            not (negative or item.get("negative") is True or name.endswith(NEGATIVE_SUFFIX))
 
-    return _every_row(row_of, enumerate(items, start=1), source)
+def _json_line(line: str, where: str) -> object:
+    """One NDJSON line's value, or the error its row reports (a bad line among good ones is a bad row)."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return QueryError(f"{where}: not valid JSON")
 
 
 def read_moments_file(path: Path) -> list[tuple[str, str, float, float | None]]:
     """(path, label, start, end or None) rows of a moments CSV (``path,start,end[,label]``),
     as ``export clips`` cuts them; the label is optional here."""
-    return [(where, name, start, end)
-            for where, name, start, end, _ in parse_csv(read_text_file(path), path.name, None, False,
-                                                         need_label=False)]
+    return [(row.media, row.label, row.start, row.end)
+            for row in parse_csv(read_text_file(path), path.name, None, False, need_label=False)]
 
 
 def to_csv(labels: list[Label]) -> str:
@@ -370,7 +495,7 @@ def to_csv(labels: list[Label]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["path", "start", "end", "label", "negative"])
     for item in labels:
-        writer.writerow([safe_cell(item.media.path), f"{item.start:g}",
-                         "" if item.kind == "marker" else f"{item.end:g}", safe_cell(item.label),
+        writer.writerow([safe_cell(item.media.path), repr(float(item.start)),  # every digit: it must read back
+                         "" if item.kind == "marker" else repr(float(item.end)), safe_cell(item.label),
                          "1" if not item.positive else "0"])
     return buffer.getvalue()

@@ -15,6 +15,7 @@ from audioscan.query.moments import Moment
 # The one rule for label names, for front-ends to check a name where it enters.
 check_label_name = labelling.check_label_name
 refused_character = labelling.refused_character
+READ_FORMATS = labelling.READ_FORMATS  # what import_file reads, for front-ends' help
 
 if TYPE_CHECKING:
     from audioscan.api.library import Library
@@ -22,11 +23,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What an import did: labels added (not counting ones already there), and the rows left out
-    with ``skip_missing`` as (the file they named, why)."""
+    """What an import did (or, with ``check``, would do): labels added (not counting ones already
+    there) and their ids, the rows already stored, the rows left out with ``skip_missing`` as (the
+    file they named, why), and the distinct labels read per name as (positives, negatives)."""
 
     added: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    already: int = 0
+    names: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _resolved(store, text: str, known: list, skip_missing: bool):
@@ -58,40 +63,53 @@ class Labels:
         id, or None when the same label is already there."""
         with self._library._annotator() as store:
             target = labelling.resolve_media(store, str(media))
-            added = labelling.add_labels(store, [(target, label, start, end, not negative)], source)
+            added = labelling.add_labels(store, [labelling.LabelRow(media=target, label=label, start=start, end=end,
+                                                                    positive=not negative)], source)
         return added[0] if added else None
 
     def add_rows(self, rows: Iterable[tuple[str, str, float, float | None, bool]], *, source: str = "api",
-                 skip_missing: bool = False) -> "ImportReport":
+                 skip_missing: bool = False, check: bool = False) -> "ImportReport":
         """Add many (media, label, start, end or None, positive) rows at once, in one short transaction.
 
-        Every row is checked first; a row naming a file that is not indexed (or gone from disk)
-        stops the whole import - nothing is added - unless ``skip_missing``, which adds the others
-        and reports the rows it left out."""
-        with self._library._annotator() as store:
+        Every row is checked first and every bad one reported (``file:line: why`` for the rows of a
+        file); a row naming a file that is not indexed (or gone from disk) stops the whole import -
+        nothing is added - unless ``skip_missing``, which adds the others and reports the rows it
+        left out.  ``check``: check everything and report what would be added, storing nothing."""
+        rows = [labelling.LabelRow(*row) for row in rows]
+        with (self._library._reader() if check else self._library._annotator()) as store:
             known = labelling.all_media(store)
             resolved: dict[str, labelling.Media | str] = {}
-            prepared, skipped = [], []
-            for media, label, start, end, positive in rows:
-                if media not in resolved:
-                    resolved[media] = _resolved(store, media, known, skip_missing)
-                target = resolved[media]
+            ready, skipped = [], []
+            for row in rows:
+                if row.media not in resolved:
+                    resolved[row.media] = _resolved(store, row.media, known, skip_missing)
+                target = resolved[row.media]
                 if isinstance(target, str):
-                    skipped.append((media, target))
+                    skipped.append((row.media, target))
                     continue
-                prepared.append((target, label, start, end, positive))
-            return ImportReport(len(labelling.add_labels(store, prepared, source)), skipped)
+                ready.append(row._replace(media=target))
+            prepared = list(dict.fromkeys(labelling.prepare_labels(ready)))
+            if check:
+                ids, already = [], labelling.stored_already(store, prepared)
+            else:
+                ids = store.add_labels(prepared, source)
+                already = len(prepared) - len(ids)
+        names: dict[str, tuple[int, int]] = {}
+        for _, name, _, _, _, positive in prepared:
+            positives, negatives = names.get(name, (0, 0))
+            names[name] = (positives + positive, negatives + (not positive))
+        return ImportReport(added=len(prepared) - already, skipped=skipped, ids=ids, already=already, names=names)
 
     def import_file(self, path: str | Path, *, media: str | None = None, label: str | None = None,
-                    negative: bool = False, skip_missing: bool = False) -> "ImportReport":
-        """Add every row of a label file (CSV, a Raven selection table, or an Audacity label track
-        of ``media``); ``label`` names every row, ``negative`` makes every row negative;
-        ``skip_missing`` as in :meth:`add_rows`."""
+                    negative: bool = False, skip_missing: bool = False, check: bool = False) -> "ImportReport":
+        """Add every row of a label file (any format ``labels list`` writes: CSV, JSON, NDJSON, a Raven
+        selection table, or an Audacity label track of ``media``); ``label`` names every row,
+        ``negative`` makes every row negative; ``skip_missing`` and ``check`` as in :meth:`add_rows`."""
         path = Path(path)
         if label is not None:
             check_label_name(label)  # before reading: a file with no rows would never meet the name
         rows = labelling.read_label_file(path, media=media, label=label, negative=negative)
-        return self.add_rows(rows, source=f"import:{path.name}", skip_missing=skip_missing)
+        return self.add_rows(rows, source=f"import:{path.name}", skip_missing=skip_missing, check=check)
 
     def list(self, label: str | None = None) -> list[labelling.Label]:
         with self._library._reader() as store:
@@ -101,9 +119,12 @@ class Labels:
         with self._library._annotator() as store:
             return labelling.remove_labels(store, list(ids))
 
-    def conflicts(self, label: str | None = None) -> list[tuple[labelling.Label, labelling.Label]]:
-        """Positive and negative labels of one name that overlap on one file."""
-        return labelling.conflicts(self.list(label))
+    def conflicts(self, label: str | None = None, *, ids: Iterable[int] | None = None
+                  ) -> list[tuple[labelling.Label, labelling.Label]]:
+        """Positive and negative labels of one name that overlap on one file; with ``ids``, only the
+        pairs one of those labels is in (what an import or an add just brought)."""
+        items = self.list(label)
+        return labelling.conflicts(items) if ids is None else labelling.conflicting_pairs(items, set(ids))
 
     def to_arrow(self, label: str | None = None) -> pa.Table:
         return pa.Table.from_pylist([item.as_json() for item in self.list(label)])

@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from audioscan.api import options
-from audioscan.api.labels import check_label_name
-from audioscan.api.moments import parse_time, write_file
+from audioscan.api.labels import READ_FORMATS, check_label_name
+from audioscan.api.moments import parse_time, timecode, write_file
 from audioscan.cli.console import confirm, echo_json, echo_table
 from audioscan.cli.context import writes
 from audioscan.cli.moments import emit, moment_options
@@ -99,36 +99,47 @@ def labels_add(obj, media: str, values: tuple[str, ...], marker: bool, negative:
         kind = "marker" if marker else "range"
         click.echo(f"added {'negative ' if negative else ''}{kind} '{values[-1]}' on {media}" if added is not None else
                    f"'{values[-1]}' already has this {kind} on {media}; nothing added")
-    _warn_conflicts(obj, values[-1])
+    _warn_conflicts(obj.library.labels.conflicts(values[-1], ids=[] if added is None else [added]))
 
 
-def _warn_conflicts(obj, label: str | None) -> None:
-    for pos, neg in obj.library.labels.conflicts(label):
-        click.echo(f"warning: positive {pos.start:g}-{pos.end:g} s and negative {neg.start:g}-{neg.end:g} s "
-                   f"of '{pos.label}' overlap on {pos.media.rel}; training counts the overlap as positive", err=True)
+def _warn_conflicts(pairs: list) -> None:
+    """One line for every overlapping positive and negative, however many: the first pair and a count."""
+    if not pairs:
+        return
+    pos, neg = pairs[0]
+    more = f" (and {len(pairs) - 1:,} more such pairs; 'labels list' shows them)" if len(pairs) > 1 else ""
+    click.echo(f"warning: positive {pos.start:g}-{pos.end:g} s and negative {neg.start:g}-{neg.end:g} s of "
+               f"'{pos.label}' overlap on {pos.media.rel}{more}; training counts an overlap as positive", err=True)
 
 
 @writes
-@labels.command("import")
+@labels.command("import", help=f"""Import labels from FILE: {READ_FORMATS} (with --media);
+every format 'labels list' writes but edl and markers (for video editors).  A negative column says true/false, yes/no, 1/0 or negative/positive.""")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--media", default=None, help="The media file an Audacity track or a one-file Raven table belongs to.")
 @click.option("--label", default=None, help="Label name for every row (else taken from the file).")
 @click.option("--negative", is_flag=True, help="Import every row as negative (e.g. rejected detections).")
 @click.option("--skip-missing", is_flag=True,
               help="Import the rows whose files are indexed and list the others (default: import nothing then).")
+@click.option("--check", is_flag=True, help="Check every row and say what would be imported; store nothing.")
 @click.pass_obj
-def labels_import(obj, file: Path, media: str | None, label: str | None, negative: bool, skip_missing: bool) -> None:
-    """Import labels from CSV (path,start,end,label[,negative]; ',' ';' or tab), a Raven selection
-    table, or an Audacity label track (with --media)."""
+def labels_import(obj, file: Path, media: str | None, label: str | None, negative: bool, skip_missing: bool,
+                  check: bool) -> None:
     report = obj.library.labels.import_file(file, media=media, label=label, negative=negative,
-                                            skip_missing=skip_missing)
-    if not obj.quiet:
+                                            skip_missing=skip_missing, check=check)
+    if check:
+        click.echo(f"{file.name}: every row can be imported; would import {report.added} label(s)"
+                   + (f" ({report.already} already there)" if report.already else "") + ": "
+                   + (", ".join(f"'{name}' {pos} positive, {neg} negative" for name, (pos, neg) in report.names.items())
+                      or "none") + "; nothing was stored (--check)")
+    elif not obj.quiet:
         click.echo(f"imported {report.added} label(s) from {file.name}")
     if report.skipped:
-        click.echo(f"skipped {len(report.skipped)} row(s) whose file is not indexed:", err=True)
+        click.echo(f"{'would skip' if check else 'skipped'} {len(report.skipped)} row(s) whose file is not indexed:",
+                   err=True)
         for shown, reason in dict.fromkeys(report.skipped):
             click.echo(f"  {shown}: {reason}", err=True)
-    _warn_conflicts(obj, label)
+    _warn_conflicts(obj.library.labels.conflicts(label, ids=report.ids))
 
 
 @labels.command("list")
@@ -137,18 +148,24 @@ def labels_import(obj, file: Path, media: str | None, label: str | None, negativ
 @click.pass_obj
 def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,
                 overwrite: bool) -> None:
-    """Every label, or export them (CSV and JSON re-import with 'labels import'); labels of files
-    gone from disk are kept and marked."""
+    """Every label, or export them (every format but the table re-imports with 'labels import');
+    labels of files gone from disk are kept and marked."""
     items = obj.library.labels.list(label)
-    if fmt == "csv" and out_dir is None:
+    if use_timecode and fmt in ("csv", "json") and out_dir is None:
+        raise click.UsageError(f"--timecode changes the moments a {fmt} export lists per file (--out-dir); the "
+                               f"labels' own {fmt} keeps seconds so that 'labels import' reads it back")
+    if fmt == "table" and out is None and out_dir is None:
+        moments = obj.library.labels.moments(items)
+        show = (lambda m, s: timecode(s, m.fps)) if use_timecode else (lambda m, s: s)
+        echo_table(["id", "label", "kind", "sign", "start", "end", "path", "note"],
+                   [[i.id, i.label, i.kind, "-" if not i.positive else "+", show(m, i.start), show(m, i.end),
+                     i.media.path, "" if i.media.status == "ok" else f"file {i.media.status}"]
+                    for i, m in zip(items, moments)])
+    elif fmt == "csv" and out_dir is None:
         emit_text(obj, obj.library.labels.to_csv(items), out)
     elif fmt == "json" and out_dir is None:
         emit_text(obj, json_text([item.as_json() for item in items]), out)
-    elif fmt == "table":
-        echo_table(["id", "label", "kind", "sign", "start", "end", "path", "note"],
-                   [[i.id, i.label, i.kind, "-" if not i.positive else "+", i.start, i.end, i.media.path,
-                     "" if i.media.status == "ok" else f"file {i.media.status}"] for i in items])
-    else:
+    else:  # the moments formats, and the rules every command that lists moments keeps (no table in a file)
         emit(obj, obj.library.labels.moments(items), fmt, out, out_dir, use_timecode, overwrite)
 
 
@@ -229,7 +246,7 @@ def train(obj, name: str, label: str | None, set_name: str | None, kind: str, no
         if reached:
             click.echo("thresholds for precision " + ", ".join(f"{p}: {t:.3f}" for p, t in reached.items())
                        + f" (rescore {name} --precision P)")
-    _warn_conflicts(obj, report["label"])
+    _warn_conflicts(obj.library.labels.conflicts(report["label"]))
     for reason in m.get("warnings", []):
         click.echo(f"warning: {name} is not reliable yet: {reason}", err=True)
     if not m.get("reliable", True):

@@ -187,8 +187,8 @@ def test_every_bad_row_of_a_file_is_reported_at_once(tmp_path):
     with pytest.raises(UserError) as found:
         read_label_file(bad)
     message = str(found.value)
-    assert message.startswith("rows.csv: 4 rows cannot be read, so nothing was imported: line 3:")
-    assert "line 4:" in message and "line 6:" in message and "(and 1 more)" in message
+    assert message.startswith("4 rows cannot be imported, so nothing was: rows.csv:3:")
+    assert "rows.csv:4:" in message and "rows.csv:6:" in message and "rows.csv:7:" in message
 
 
 def test_an_export_on_a_full_disk_is_a_sentence_and_leaves_no_half_file(tmp_path, monkeypatch):

@@ -48,14 +48,14 @@ def test_every_format_gives_back_the_same_labels(seed):
                for name, start, end, positive in wanted]
     csv_rows = parse_csv(to_csv([_Item(name, positive, start) for name, start, _, positive in wanted]), "x.csv",
                          None, False)
-    assert [(label, start, end, positive) for _, label, start, end, positive in csv_rows] == wanted
+    assert [row[1:5] for row in csv_rows] == wanted
     raven = parse_raven(formats.render("raven", moments, combined=True), "x.txt", False)
-    assert [(label, start, end, positive) for _, label, start, end, positive in raven] == wanted
+    assert [row[1:5] for row in raven] == wanted
     listed = json.dumps([{"path": "/media/a b.wav", "start": start, "end": end, "label": name, "kind": "range",
                           "negative": not positive} for name, start, end, positive in wanted])  # labels list --format json
-    assert [row[1:] for row in parse_json(listed, "x.json", None, None, False)] == wanted
+    assert [row[1:5] for row in parse_json(listed, "x.json", None, None, False)] == wanted
     audacity = parse_audacity(formats.render("audacity", moments), "x.txt", None, False)
-    assert [(label, start, pytest.approx(end), positive) for label, start, end, positive in audacity] == wanted
+    assert [(row.label, row.start, pytest.approx(row.end), row.positive) for row in audacity] == wanted
 
 
 @pytest.mark.parametrize("name", ["bird (negative)", "bird 0.86", "a\tb", "a\nb", "x" * 201, "  "])
