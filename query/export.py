@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from audioscan.query.errors import QueryError
-from audioscan.query.formats import render
+from audioscan.query.formats import TIMECODE_FORMATS, render
 from audioscan.query.moments import Moment
 
 # Formats written one file per media file (they describe a single file) unless --out is given.
@@ -39,6 +39,7 @@ def write_moments(moments: list[Moment], fmt: str, *, out: Path | None = None, o
     """Write ``moments``: to ``out`` (one file), into ``out_dir`` (one file per media file, never
     over a file we did not write unless ``overwrite``), or return the text for stdout.  Returns
     the written paths, or the text."""
+    check_destination(fmt, {m.path for m in moments}, out_dir=out_dir, use_timecode=use_timecode)
     if out_dir is not None:
         by_path: dict[str, list[Moment]] = {}
         for moment in moments:
@@ -46,13 +47,23 @@ def write_moments(moments: list[Moment], fmt: str, *, out: Path | None = None, o
         names = file_names(list(by_path), SUFFIXES[fmt])
         return write_owned(out_dir, {names[path]: render(fmt, items, use_timecode, combined=False)
                                      for path, items in by_path.items()}, overwrite=overwrite)
-    if fmt in PER_FILE_FORMATS and len({m.path for m in moments}) > 1 and out is None:
-        raise QueryError(f"`format` {fmt} describes one media file: give `out_dir` for one file per media file",
-                         value=fmt)
     text = render(fmt, moments, use_timecode, combined=True)
     if out is None:
         return text
     return [write_file(out, text)]
+
+
+def check_destination(fmt: str, paths: set[str], *, out_dir: Path | None, use_timecode: bool) -> None:
+    """Refuse, in one sentence, what ``fmt`` cannot honour, rather than write something else: times as
+    timecodes where the format fixes its times, or the moments of several media files in one file of
+    a format that describes a single file (an Audacity track has no paths)."""
+    if use_timecode and fmt not in TIMECODE_FORMATS:
+        raise QueryError(f"`timecode` changes the times of {', '.join(TIMECODE_FORMATS)} and the table; {fmt} "
+                         f"{'always holds timecodes' if fmt in ('edl', 'markers') else 'holds seconds by definition'}",
+                         value=fmt)
+    if fmt in PER_FILE_FORMATS and len(paths) > 1 and out_dir is None:
+        raise QueryError(f"`format` {fmt} describes one media file and these moments come from {len(paths)}: give "
+                         "`out_dir` for one file per media file", value=fmt)
 
 
 def write_audacity(rows: list[tuple[str, float, float, str]], out_dir: Path) -> list[Path]:
