@@ -22,8 +22,8 @@ CATALOG_FILE = "catalog.duckdb"
 
 def is_lock_conflict(err: Exception) -> bool:
     """Whether DuckDB refused the file because another process holds it (not a fault of the file)."""
-    text = str(err).lower()
-    return "lock" in text or "conflicting" in text or "already open" in text
+    text = str(err).lower()  # (not merely "lock": a damaged file's message says "in block at location")
+    return "could not set lock" in text or "conflicting lock" in text or "already open" in text
 
 
 def tables(con: duckdb.DuckDBPyConnection) -> list[str]:
