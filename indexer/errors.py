@@ -7,6 +7,12 @@ class StoreError(UserError):
     """The store cannot be used as asked: missing, locked, newer than this program, or damaged."""
 
 
+class StoreFullError(StoreError):
+    """The disk holding the store is full; what was committed before is kept."""
+
+    kind = "storage_full"
+
+
 class StoreBusyError(StoreError, BusyError):
     """Another process holds the store (or its catalog) for writing; try again when it is done."""
 

@@ -178,9 +178,12 @@ class Library:
         return count
 
     def compact(self) -> list[CompactReport]:
-        """Merge small segments and drop dead vectors in every set."""
+        """Merge small segments and drop dead vectors in every set; the journal of labels and detectors
+        is written anew as one snapshot of them."""
         with self._writer() as store:
-            return [compact_set(store, info, force=True) for info in store.sets()]
+            reports = [compact_set(store, info, force=True) for info in store.sets()]
+            store.rewrite_journal()
+            return reports
 
     def repair(self) -> RepairReport:
         """Rebuild a damaged or missing catalog (the library's bookkeeping from what still reads, the

@@ -20,7 +20,7 @@ from typing import Iterator
 
 import duckdb
 
-from audioscan.indexer.errors import StoreBusyError, StoreError
+from audioscan.indexer.errors import StoreBusyError, StoreError, StoreFullError
 from audioscan.indexer.store.annotations import ANNOTATION_TABLES
 from audioscan.indexer.store.integrity import CATALOG_FILE, damage, is_lock_conflict
 
@@ -218,7 +218,7 @@ def unreadable(path: Path, err: Exception) -> StoreError:
     """One sentence for a catalog DuckDB cannot read or write, at open or at any later query."""
     first = _first(err)
     if any(words in first.lower() for words in _FULL_WORDS):
-        return StoreError(f"the disk holding {path.parent} is full ({first}); free some space and run the "
+        return StoreFullError(f"the disk holding {path.parent} is full ({first}); free some space and run the "
                           "command again (what was committed before is kept)")
     return damaged(path, first)
 

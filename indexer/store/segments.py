@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import faiss
 import numpy as np
 
-from audioscan.indexer.errors import StoreError
+from audioscan.indexer.errors import StoreError, StoreFullError
 from audioscan.indexer.store.files import TMP_SUFFIX
 
 DTYPES = ("fp32", "fp16")
@@ -141,7 +141,7 @@ def _durable(path: Path, fill: Callable[[Callable[[bytes | np.ndarray], None]], 
     except OSError as err:  # the commit protocol removes the temporary file; the catalog is untouched
         if err.errno == errno.ENOSPC:
             needed = f"{size / 1e6:.0f} MB for this segment" if size else f"writing {path.name}"
-            raise StoreError(f"the disk holding {path.parent} is full ({needed}); free some space and run "
+            raise StoreFullError(f"the disk holding {path.parent} is full ({needed}); free some space and run "
                              "the command again: what was committed before is kept") from None
         raise StoreError(f"cannot write {path.name} into {path.parent} ({err.strerror or err}); what was "
                          "committed before is kept") from None
