@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import pyarrow as pa
 
+from audioscan.query import label_files
 from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryNotFoundError
 from audioscan.query.moments import Moment
@@ -15,7 +16,7 @@ from audioscan.query.moments import Moment
 # The one rule for label names, for front-ends to check a name where it enters.
 check_label_name = labelling.check_label_name
 refused_character = labelling.refused_character
-READ_FORMATS = labelling.READ_FORMATS  # what import_file reads, for front-ends' help
+READ_FORMATS = label_files.READ_FORMATS  # what import_file reads, for front-ends' help
 
 if TYPE_CHECKING:
     from audioscan.api.library import Library
@@ -108,7 +109,7 @@ class Labels:
         path = Path(path)
         if label is not None:
             check_label_name(label)  # before reading: a file with no rows would never meet the name
-        rows = labelling.read_label_file(path, media=media, label=label, negative=negative)
+        rows = label_files.read_label_file(path, media=media, label=label, negative=negative)
         return self.add_rows(rows, source=f"import:{path.name}", skip_missing=skip_missing, check=check)
 
     def list(self, label: str | None = None) -> list[labelling.Label]:

@@ -12,6 +12,7 @@ change to them refreshes (a whole copy per label would cost seconds on a large c
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -38,3 +39,15 @@ def keep_good_copy(folder: Path) -> None:
     os.replace(tmp, folder / GOOD_COPY)
     (folder / GOOD_RECORD).write_text(json.dumps(record) + "\n", encoding="utf-8")
     fsync_dir(folder)
+
+
+def intact_good_copy(folder: Path) -> tuple[Path, dt.datetime] | None:
+    """The good copy and when it was taken, when it is there and matches its recorded checksum."""
+    copy = folder / GOOD_COPY
+    try:
+        record = json.loads((folder / GOOD_RECORD).read_text(encoding="utf-8"))
+        if copy.is_file() and checksum(copy) == record["checksum"]:
+            return copy, dt.datetime.fromisoformat(record["taken"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None

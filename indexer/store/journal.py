@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from audioscan.indexer.store.segments import fsync_dir
+
 JOURNAL_FILE = "annotations.journal"
 JOURNAL_LOCK = "annotations.journal.lock"
 
@@ -219,15 +221,7 @@ def rewrite(folder: Path, work: Work) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(Path(folder))
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(Path(folder))
 
 
 def _lines(path: Path) -> Iterable[bytes]:

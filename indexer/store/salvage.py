@@ -12,8 +12,6 @@ set the new catalog lacks so that nothing is dropped for want of it.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 from contextlib import closing
 from dataclasses import dataclass
@@ -23,10 +21,11 @@ import duckdb
 
 from audioscan.indexer.store import catalog, journal
 from audioscan.indexer.store.annotations import read_work, write_work
+from audioscan.indexer.store.backup import intact_good_copy
 from audioscan.indexer.store.integrity import readable_tables, tables
 from audioscan.indexer.store.journal import Work
 from audioscan.indexer.store.records import utcnow
-from audioscan.indexer.store.segments import checksum, fsync_dir
+from audioscan.indexer.store.segments import fsync_dir
 
 # The tables that hold the user's work; every other table can be recomputed from media and segments.
 WORK_TABLES = ("labels", "classifiers")
@@ -54,18 +53,6 @@ class Salvaged:
         where = f"set aside as {self.set_aside.name}" if self.set_aside else "missing"
         return (f"the catalog was {where} and rebuilt from {self.base}: restored {self.labels} labels and "
                 f"{self.detectors} detectors ({self.detector_versions} versions); lost: {lost_text}")
-
-
-def _good_copy(folder: Path) -> tuple[Path, dt.datetime] | None:
-    """The good copy and when it was taken, when it is there and matches its recorded checksum."""
-    copy = folder / catalog.GOOD_COPY
-    try:
-        record = json.loads((folder / catalog.GOOD_RECORD).read_text(encoding="utf-8"))
-        if copy.is_file() and checksum(copy) == record["checksum"]:
-            return copy, dt.datetime.fromisoformat(record["taken"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
 
 
 @dataclass(frozen=True)
@@ -113,7 +100,7 @@ def rebuild(folder: Path) -> Salvaged:
         found = _source(path, "the damaged catalog")
         if found is not None:
             sources.append(found)
-    copy = _good_copy(folder)
+    copy = intact_good_copy(folder)
     if copy is not None:
         found = _source(copy[0], f"the copy kept at {copy[1]:%Y-%m-%d %H:%M} UTC")
         if found is not None:

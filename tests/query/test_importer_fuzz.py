@@ -13,7 +13,7 @@ import random
 import pytest
 
 from audioscan.errors import UserError
-from audioscan.query.labels import read_label_file, read_moments_file
+from audioscan.query.label_files import read_label_file, read_moments_file
 
 TIMES = ["0", "1.5", "12:34.5", "1:02:03.250", "-3", "nan", "inf", "1e999", "1" * 400, "9" * 5000 + ":00:00",
          "12:99", "", " ", "abc", "0x10", "١٢", "3,5"]

@@ -12,7 +12,7 @@ from audioscan.indexer.store.store import Store
 from audioscan.query.export import file_names, write_audacity
 from audioscan.query.formats import to_csv
 from audioscan.query.moments import Moment
-from audioscan.query.labels import parse_csv
+from audioscan.query.label_files import parse_csv
 from tests.conftest import tone_file
 from tests.query.helpers import cli, label_sirens
 
@@ -179,7 +179,7 @@ def test_a_stale_row_stops_an_import_unless_asked_to_skip_it(world, tmp_path):
 
 def test_every_bad_row_of_a_file_is_reported_at_once(tmp_path):
     from audioscan.errors import UserError
-    from audioscan.query.labels import read_label_file
+    from audioscan.query.label_files import read_label_file
 
     bad = tmp_path / "rows.csv"
     bad.write_text("path,start,end,label\na.wav,1,2,x\nb.wav,abc,2,x\nc.wav,,2,x\nd.wav,3,4,x\ne.wav,5,zz,x\n"

@@ -8,7 +8,7 @@ import pytest
 
 from audioscan.errors import UserError
 from audioscan.indexer.store.store import Store
-from audioscan.query.labels import parse_csv
+from audioscan.query.label_files import parse_csv
 from tests.query.helpers import cli
 
 

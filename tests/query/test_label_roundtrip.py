@@ -13,8 +13,8 @@ import pytest
 
 from audioscan.errors import UserError
 from audioscan.query import formats
-from audioscan.query.labels import (NEGATIVE_SUFFIX, check_label_name, parse_audacity, parse_csv, parse_json,
-                                     parse_raven, to_csv)
+from audioscan.query.label_files import parse_audacity, parse_csv, parse_json, parse_raven
+from audioscan.query.labels import NEGATIVE_SUFFIX, check_label_name, to_csv
 from audioscan.query.moments import Moment
 
 PIECES = ["bird", "Door knock", "é", "ß", "日本", "🔔", '"', "'", ",", ";", "=", "+", "-", "@", "(", ")", "[x]",

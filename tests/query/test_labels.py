@@ -4,7 +4,8 @@ import pytest
 
 from audioscan.indexer.store.store import Store
 from audioscan.query.errors import QueryError
-from audioscan.query.labels import all_media, parse_audacity, parse_csv, resolve_media
+from audioscan.query.label_files import parse_audacity, parse_csv
+from audioscan.query.labels import all_media, resolve_media
 from tests.query.helpers import cli
 
 

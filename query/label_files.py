@@ -1,0 +1,289 @@
+"""Reading label files: every format ``labels list`` writes (CSV, JSON, NDJSON, a Raven selection
+table, an Audacity label track) and the moments CSV ``export clips`` takes.
+
+Every row is checked where it is read, and every bad row is reported as ``file:line: what`` (the
+first few, then a count), so a person fixes the file in one go; nothing is stored from a file with
+a bad row.  Rows come out as :class:`~audioscan.query.labels.LabelRow`, which ``labels`` places on
+the store's media.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from pathlib import Path
+from typing import Callable, Iterable
+
+from audioscan.query import formats
+from audioscan.query.errors import QueryError, quoted
+from audioscan.query.formats import unsafe_cell
+from audioscan.query.labels import NEGATIVE_SUFFIX, SCORE_SUFFIX, LabelRow, bad_rows
+from audioscan.query.timecode import parse_time
+
+
+def _parse_time(text: str, what: str, where: str) -> float:
+    """Seconds or a clock time (12:34.5) in a label file."""
+    try:
+        return parse_time(text)
+    except QueryError as err:
+        raise QueryError(f"{where}: {err.template} for {what}") from None
+
+
+def _number(text: str, what: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise QueryError(f"{where}: {quoted(text)} is not a number of seconds for {what}") from None
+    if not math.isfinite(value):
+        raise QueryError(f"{where}: {quoted(text)} is not a finite number of seconds for {what}")
+    return value
+
+
+def read_text_file(path: Path) -> str:
+    """A label file's text: UTF-8 with or without a byte-order mark, or one sentence."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise QueryError(f"{path.name} is not UTF-8 text; save it as UTF-8 (CSV UTF-8 in spreadsheet programs) "
+                         "and import it again") from None
+    except OSError as err:
+        raise QueryError(f"cannot read {path} ({err.strerror or err})") from None
+    if not text.strip():
+        raise QueryError(f"{path.name} is empty; nothing to import")
+    return text
+
+
+def looks_like_raven(text: str) -> bool:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return "Begin Time (s)" in first.split("\t")
+
+
+def parse_raven(text: str, source: str, negative: bool) -> list[LabelRow]:
+    """A row per selection of a Raven table (media None when it names no file); a label ending in
+    " (negative)", as ``labels list --format raven`` writes negatives, is negative."""
+    def row_of(number: int, found: tuple[str | None, str, float | None, float | None]) -> LabelRow:
+        path, name, start, end = found
+        if start is None or end is None:
+            raise QueryError(f"{source}:{number}: the begin and end times are not numbers")
+        return _row(path, name, start, end, negative, f"{source}:{number}")
+
+    return _every_row(row_of, formats.parse_raven(text, source), source)
+
+
+def looks_like_audacity(text: str) -> bool:
+    """An Audacity label track: tab-separated lines that start with two numbers."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    parts = first.split("\t")
+    try:
+        float(parts[0]), float(parts[1])
+    except (ValueError, IndexError):
+        return False
+    return True
+
+
+def _row(media: str | None, name: str, start: float, end: float | None, negative: bool, where: str,
+         said_negative: bool = False) -> LabelRow:
+    """The row a file's line describes.  Every reader ends here, so each format spells a marker and
+    a negative the same way: an end equal to the start (or none) is a marker, and a name ending in
+    " (negative)" - as every export writes a negative - is negative."""
+    marked = name.endswith(NEGATIVE_SUFFIX)
+    return LabelRow(media=media, label=name.removesuffix(NEGATIVE_SUFFIX), start=start,
+                    end=None if end is None or end == start else end,
+                    positive=not (negative or said_negative or marked), where=where)
+
+
+# How a ``negative`` cell may say yes or no; pandas writes a column of 0/1 with gaps as 0.0/1.0.
+_NEGATIVE_WORDS = {"true": True, "yes": True, "negative": True, "false": False, "no": False, "positive": False}
+_BINARY = re.compile(r"([01])(?:\.0*)?")
+
+
+def _negative_cell(text: str, where: str) -> bool:
+    """Whether a ``negative`` cell says negative; anything but the spellings above is a bad row, never
+    quietly a positive (``-``, ``+``, ``maybe`` and ``2`` say nothing certain)."""
+    word = text.strip().lower()
+    if not word:
+        return False
+    if word in _NEGATIVE_WORDS:
+        return _NEGATIVE_WORDS[word]
+    found = _BINARY.fullmatch(word)
+    if found is None:
+        raise QueryError(f"{where}: {quoted(text)} in the negative column is none of true/false, yes/no, 1/0 "
+                         "or negative/positive")
+    return found.group(1) == "1"
+
+
+def parse_csv(text: str, source: str, label: str | None, negative: bool,
+              need_label: bool = True) -> list[LabelRow]:
+    """Rows of ``path,start,end,label[,negative]`` (a header, if present, may name the columns;
+    extra columns such as ``score`` from ``rescore --format csv`` are ignored).  The delimiter
+    (``,``, ``;`` or tab) is sniffed."""
+    # Only the delimiter is guessed, from the first line (a header, or a row of a headerless file);
+    # quoting follows the standard rules every spreadsheet and our own writer use, which a guess
+    # over quote-laden labels got wrong.
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    try:
+        delimiter = csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
+    except csv.Error:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    numbered = []
+    try:
+        for row in reader:
+            if row and any(c.strip() for c in row):
+                numbered.append((reader.line_num, row))
+    except csv.Error as err:  # a cell past the csv module's field limit, a NUL byte, a broken quote
+        raise QueryError(f"{source}:{reader.line_num}: {err}; is it a CSV file?") from None
+    if not numbered:
+        return []
+    columns = ["path", "start", "end", "label", "negative"]
+    try:
+        float(numbered[0][1][1])
+    except (ValueError, IndexError):
+        columns = [c.strip().lower() for c in numbered[0][1]]
+        numbered = numbered[1:]
+        if not {"path", "start"} <= set(columns):
+            raise QueryError(f"{source}: the header needs at least 'path' and 'start' columns") from None
+
+    def row_of(number: int, row: list[str]) -> LabelRow:
+        cells = dict(zip(columns, (unsafe_cell(c.strip()) for c in row)))
+        where = f"{source}:{number}"
+        if not cells.get("path") or not cells.get("start"):
+            raise QueryError(f"{where}: the row needs at least a path and a start time")
+        name = label or cells.get("label") or ""
+        if not name and need_label:
+            raise QueryError(f"{where}: no label; add a 'label' column or give `label`")
+        end = cells.get("end")
+        return _row(cells["path"], name, _parse_time(cells["start"], "start", where),
+                    _parse_time(end, "end", where) if end else None, negative, where,
+                    said_negative=_negative_cell(cells.get("negative", ""), where))
+
+    return _every_row(row_of, numbered, source)
+
+
+# A failed import names this many bad rows, then how many more there are.
+def _every_row(row_of: Callable, numbered: Iterable[tuple[int, object]], source: str) -> list[LabelRow]:
+    """``row_of(number, row)`` of every row; the rows that cannot be read are all reported
+    together (a file is fixed once, not once per bad line), and then nothing is imported."""
+    out, problems = [], []
+    for number, row in numbered:
+        try:
+            parsed = row_of(number, row)
+        except QueryError as err:
+            problems.append(err.template)
+            continue
+        if parsed is not None:
+            out.append(parsed)
+    if problems:
+        raise bad_rows(problems)
+    return out
+
+
+def parse_audacity(text: str, source: str, label: str | None, negative: bool) -> list[LabelRow]:
+    """Audacity label track lines ``start<TAB>end<TAB>text`` (frequency lines are skipped); the
+    rows' media is None (the track does not say which file it labels).
+
+    A text ending in " (negative)" is a negative label, as ``labels list --format audacity`` writes it;
+    a trailing score such as " 0.86", as ``rescore --format audacity`` writes it, is dropped.
+    """
+    def row_of(number: int, line: str) -> LabelRow | None:
+        if not line.strip() or line.startswith(("\\", "\t")):
+            return None
+        parts = line.split("\t")
+        where = f"{source}:{number}"
+        start = _number(parts[0], "start", where)
+        end = _number(parts[1], "end", where) if len(parts) > 1 else start
+        name = parts[2].strip() if len(parts) > 2 else ""
+        marked = name.endswith(NEGATIVE_SUFFIX)
+        name = label or SCORE_SUFFIX.sub("", name.removesuffix(NEGATIVE_SUFFIX))
+        if not name:
+            raise QueryError(f"{where}: the label has no text; give `label`")
+        return _row(None, name, start, end, negative, where, said_negative=marked)
+
+    return _every_row(row_of, enumerate(text.splitlines(), start=1), source)
+
+
+# What ``labels import`` reads, for its help: every format ``labels list`` writes but the ones for video
+# editors (``formats.EDITOR_FORMATS``), whose times are frames and whose files are names only.
+READ_FORMATS = "CSV (path,start,end,label[,negative]; ',' ';' or tab), JSON, NDJSON, a Raven selection table, " \
+               "or an Audacity label track"
+
+
+def read_label_file(path: Path, media: str | None = None, label: str | None = None,
+                    negative: bool = False) -> list[LabelRow]:
+    """The rows of a label file of any kind ``labels list`` writes: CSV, JSON, NDJSON, a Raven
+    selection table or an Audacity label track (``media`` says which file a track or a one-file
+    table labels).  The kind is recognised from the text, not the file name."""
+    text = read_text_file(path)
+    begins = text.lstrip()[:1]
+    if begins in ("[", "{"):
+        return parse_json(text, path.name, media, label, negative)
+    if looks_like_raven(text):
+        rows = parse_raven(text, path.name, negative)
+        if any((row.media or media) is None for row in rows):
+            raise QueryError(f"{path.name} is a one-file Raven table: say which file it labels with `media`")
+        if not all(label or row.label for row in rows):
+            raise QueryError(f"{path.name} has selections without a label: name them with `label`")
+        return [row._replace(media=media or row.media, label=label or row.label) for row in rows]
+    if media is not None:
+        return [row._replace(media=media) for row in parse_audacity(text, path.name, label, negative)]
+    if looks_like_audacity(text):
+        raise QueryError(f"{path.name} looks like an Audacity label track: say which file it labels with `media`")
+    return parse_csv(text, path.name, label, negative)
+
+
+def parse_json(text: str, source: str, media: str | None, label: str | None, negative: bool) -> list[LabelRow]:
+    """Rows of our JSON exports: a JSON list, or NDJSON (one object a line), of labels as ``labels list
+    --format json`` writes them (with ``kind`` and ``negative``) or of moments (``path, start, end[, label]``)."""
+    items, where = _json_items(text, source)
+
+    def row_of(number: int, item: object) -> LabelRow:
+        at = where.format(number)
+        if isinstance(item, QueryError):  # a line of NDJSON that is not JSON
+            raise item
+        if not isinstance(item, dict):
+            raise QueryError(f"{at}: not an object with path, start and end")
+        path = media or item.get("path")
+        name = label or item.get("label")
+        if not isinstance(path, str) or not path or not isinstance(name, str) or not name:
+            raise QueryError(f"{at}: it needs a path and a label (or give `label`)")
+        said = item.get("negative")
+        if said is not None and not isinstance(said, bool):
+            raise QueryError(f"{at}: 'negative' is {quoted(said)}, not true or false")
+        start = _parse_time(str(item.get("start")), "start", at)
+        end = None if item.get("kind") == "marker" or item.get("end") is None else \
+            _parse_time(str(item["end"]), "end", at)
+        return _row(path, name, start, end, negative, at, said_negative=bool(said))
+
+    return _every_row(row_of, items, source)
+
+
+def _json_items(text: str, source: str) -> tuple[list[tuple[int, object]], str]:
+    """The numbered items of a JSON list, or the numbered lines of NDJSON, and how a row is named in an error (``file:item 3``, ``file:12``)."""
+    if text.lstrip().startswith("{"):
+        return [(number, _json_line(line, f"{source}:{number}")) for number, line in enumerate(text.splitlines(), start=1)
+                if line.strip()], f"{source}:{{}}"
+    try:
+        items = json.loads(text)
+    except (ValueError, RecursionError):
+        raise QueryError(f"{source} is not valid JSON; export it again or fix it") from None
+    if not isinstance(items, list):
+        raise QueryError(f"{source} holds no list of labels (a JSON list of objects is expected)")
+    return list(enumerate(items, start=1)), f"{source}:item {{}}"
+
+
+def _json_line(line: str, where: str) -> object:
+    """One NDJSON line's value, or the error its row reports (a bad line among good ones is a bad row)."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return QueryError(f"{where}: not valid JSON")
+
+
+def read_moments_file(path: Path) -> list[tuple[str, str, float, float | None]]:
+    """(path, label, start, end or None) rows of a moments CSV (``path,start,end[,label]``),
+    as ``export clips`` cuts them; the label is optional here."""
+    return [(row.media, row.label, row.start, row.end)
+            for row in parse_csv(read_text_file(path), path.name, None, False, need_label=False)]
