@@ -22,8 +22,8 @@ import numpy as np
 
 from audioscan.models.base import LoadOptions, ModelSpec
 from audioscan.models.engine import TorchEmbedder
-from audioscan.models.errors import ModelError
 from audioscan.models.pooling import mean_over_time, quartile_layers
+from audioscan.models import weights
 from audioscan.models.weights import WeightFile
 
 REPO = "MIT/ast-finetuned-audioset-10-10-0.4593"
@@ -54,8 +54,8 @@ def embedder(name: str, module, multi_layer: bool, options: LoadOptions = LoadOp
     return TorchEmbedder(name, width, SAMPLE_RATE, module, forward, options, prepare=prepare)
 
 
-def load_encoder(files: dict[str, Path]):
-    """``ASTModel`` from a checkpoint and its config, wherever each file was found."""
+def load_encoder(name: str, files: dict[str, Path]):
+    """``ASTModel`` ``name`` from a checkpoint and its config, wherever each file was found."""
     from transformers import ASTModel
     from transformers.utils import logging
 
@@ -66,19 +66,20 @@ def load_encoder(files: dict[str, Path]):
         logging.set_verbosity_error()
         logging.disable_progress_bar()
         try:
-            module, info = ASTModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+            with weights.reading(name, files[WEIGHTS], f"it and the {CONFIG} beside it do not load as {name}"):
+                module, info = ASTModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
         finally:
             logging.set_verbosity(verbosity)
             logging.enable_progress_bar()
     if info["missing_keys"]:
-        raise ModelError(f"{files[WEIGHTS]} is not an AST checkpoint (missing {sorted(info['missing_keys'])[:3]}); "
-                         "fetch it again with 'audioscan models fetch AST'")
+        raise weights.not_weights(name, files[WEIGHTS],
+                                  f"not an AST checkpoint (missing {sorted(info['missing_keys'])[:3]})")
     return module
 
 
 def _build(name: str, multi_layer: bool):
     def build(options: LoadOptions, files: dict[str, Path]):
-        return embedder(name, load_encoder(files), multi_layer, options)
+        return embedder(name, load_encoder(name, files), multi_layer, options)
     return build
 
 

@@ -135,8 +135,17 @@ class ModelSpec:
         if self.installed is not None and not self.installed():
             raise ModelError(f"{self.name} is not installed; {self.missing}")
 
+    def refuse_foreign_weights(self, options: LoadOptions) -> None:
+        """One sentence for `weights` given to a model that has no weights file (LOGMEL computes its
+        features, BIRDNET's network ships inside its package): ignoring it would build a set the user
+        believes came from their file."""
+        if options.weights is not None and not self.files:
+            raise ModelError(f"`weights` {options.weights} cannot be used with {self.name}, which has no weights "
+                             "file to give; leave `weights` out", value=options.weights)
+
     def weights_id(self, options: LoadOptions = LoadOptions()) -> str:
         """The identity of the exact weights (and recipe) an embedding set was made with."""
+        self.refuse_foreign_weights(options)
         self.require_installed()
         if not self.files:
             return self.recipe
@@ -145,6 +154,7 @@ class ModelSpec:
 
     def load(self, options: LoadOptions = LoadOptions(), weights_id: str | None = None) -> EmbeddingModel:
         """The model; for a weight-free model, the recipe ``weights_id`` names (an older set's)."""
+        self.refuse_foreign_weights(options)
         self.require_installed()
         if weights_id and self.build_recipe is not None and weights_id != self.recipe:
             return self.build_recipe(weights_id, options)

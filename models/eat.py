@@ -20,7 +20,7 @@ from pathlib import Path
 
 from audioscan.models.base import LoadOptions, ModelSpec
 from audioscan.models.engine import TorchEmbedder
-from audioscan.models.errors import ModelError
+from audioscan.models import weights
 from audioscan.models.weights import WeightFile
 
 SAMPLE_RATE = 16_000
@@ -48,11 +48,16 @@ def _build(name: str):
 
         from audioscan.models.eat_net import EAT, EatConfig, encoder_state
 
-        model = EAT(EatConfig.from_dict(json.loads(Path(files[CONFIG]).read_text())))
-        missing, unexpected = model.load_state_dict(encoder_state(load_file(str(files[WEIGHTS]))), strict=False)
+        with weights.reading(name, files[CONFIG], f"it does not read as the JSON config of {name}"):
+            config = EatConfig.from_dict(json.loads(Path(files[CONFIG]).read_text()))
+        with weights.reading(name, files[WEIGHTS], "it does not read as safetensors"):
+            state = encoder_state(load_file(str(files[WEIGHTS])))
+        model = EAT(config)
+        with weights.reading(name, files[WEIGHTS], f"its tensors are not those of {name}"):
+            missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise ModelError(f"{files[WEIGHTS]} is not an EAT checkpoint (missing {missing[:3]}, unexpected "
-                             f"{unexpected[:3]}); fetch it again with 'audioscan models fetch {name}'")
+            raise weights.not_weights(name, files[WEIGHTS], f"not an EAT checkpoint (missing {missing[:3]}, "
+                                      f"unexpected {unexpected[:3]})")
         return embedder(name, model, options)
     return build
 

@@ -12,6 +12,8 @@ So one number, :func:`count`, sizes them all:
 - the cores this process may use: its affinity mask (``taskset``, a cluster's cpuset),
   capped by its cgroup's CPU quota (a container limited to 2 CPUs on a 64-core host).
 
+A count given by either way is refused beyond ``PER_CORE_LIMIT`` threads a usable core.
+
 :func:`prepare_runtime` runs when ``audioscan`` is imported, before any OpenMP runtime
 starts (they read their settings once, when loaded): it asks OpenMP threads to sleep
 rather than spin while they wait (``OMP_WAIT_POLICY=PASSIVE``) and sets the thread counts
@@ -36,6 +38,11 @@ ENV = "AUDIOSCAN_THREADS"
 _LOAD_TIME = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
 _CGROUP_V1 = (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
+
+# Threads per usable core beyond which a count is taken for a slip (1000 for 10): past a few per
+# core, threads only queue for the same cores and add switching and memory, and OpenMP pools spin
+# up that many each; 8 leaves room to oversubscribe on purpose (decoders that wait on slow disks).
+PER_CORE_LIMIT = 8
 
 _chosen: int | None = None
 
@@ -74,7 +81,17 @@ def _from_env() -> int | None:
         value = 0
     if value < 1:
         raise ModelError(f"{ENV}={text!r} is not a number of threads; give a whole number from 1 up, or unset it")
+    _within_reach(value, f"{ENV}={text}", "or unset it")
     return value
+
+
+def _within_reach(threads: int, given: str, instead: str) -> None:
+    """Refuse a count far beyond the cores this process may use (see ``PER_CORE_LIMIT``): it is a slip,
+    and obeying it would start that many threads in every pool without a word."""
+    cores = usable_cores()
+    if threads > PER_CORE_LIMIT * cores:
+        raise ModelError(f"{given} is more than {PER_CORE_LIMIT} threads for each of the {cores} core(s) this "
+                         f"process may use; give at most {PER_CORE_LIMIT * cores}, {instead}", value=threads)
 
 
 def count() -> int:
@@ -98,6 +115,7 @@ def set_threads(threads: int) -> None:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ModelError(f"`threads` {threads!r} is not a number of threads; give a whole number from 1 up",
                          value=threads)
+    _within_reach(threads, f"`threads` {threads}", "or leave `threads` out to use them all")
     global _chosen
     _chosen = threads
     for name in _LOAD_TIME:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audioscan.models import runtime
+from audioscan.models import runtime, weights
 from audioscan.models.base import LoadOptions, ModelSpec
 from audioscan.models.engine import TorchEmbedder
 from audioscan.models.pooling import mean_over_time, quartile_layers
@@ -70,8 +70,12 @@ def _build(name: str, base: str, multi_layer: bool):
         import torch
 
         filename, _, _, normalize, _ = BUNDLES[base]
+        path = files[filename]
+        with weights.reading(name, path, "it does not read as a PyTorch checkpoint"):
+            state = torch.load(path, map_location="cpu", weights_only=True)  # before building: a bad file fails fast
         module = runtime.torchaudio().models.wav2vec2_model(**architecture(base))
-        module.load_state_dict(torch.load(files[filename], map_location="cpu", weights_only=True))
+        with weights.reading(name, path, f"its tensors are not those of {name}"):
+            module.load_state_dict(state)
         return embedder(name, module, normalize, multi_layer, options)
     return build
 

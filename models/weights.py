@@ -17,8 +17,10 @@ import hashlib
 import json
 import os
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from audioscan.models.errors import ModelError
 
@@ -89,6 +91,37 @@ def find_local(file: WeightFile, explicit: Path | None = None) -> Path | None:
         return Path(cached) if isinstance(cached, str) else None
     candidate = torch_hub_checkpoints() / file.filename
     return candidate if candidate.is_file() else None
+
+
+def not_weights(model: str, path: Path, why: str) -> ModelError:
+    """One sentence for a file that is not ``model``'s weights: which file, why, and what to give instead."""
+    return ModelError(f"{path} is not weights of {model}: {why}; give `weights` the file "
+                      f"'{fetch_command(model)}' fetches, or leave `weights` out", value=path)
+
+
+@contextmanager
+def reading(model: str, path: Path, failure: str) -> Iterator[None]:
+    """Inside the block ``path`` is read (or its tensors loaded) for ``model``; whatever a file
+    turns out to be instead (text, truncated, another model's state dict) ends as one sentence,
+    :func:`not_weights` with ``failure`` ("it does not read as a PyTorch checkpoint"), never as
+    the loader's traceback, whose advice (``weights_only=False``: run the file's code) must not
+    reach a user.  Only the reading belongs in the block, so a fault of the model itself (out of
+    GPU memory) is not taken for a bad file."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as err:  # noqa: BLE001  each loader has its own: pickle, zip, safetensors, json, torch
+        raise not_weights(model, path, f"{failure} ({_reason(err)})") from None
+
+
+def _reason(err: Exception) -> str:
+    """The loader's own reason, short and in one clause; never torch's advice to unpickle code."""
+    text = str(err).strip()
+    if "weights_only" in text:  # torch's unpickler: its advice is to run the file's code
+        return "not a file of plain tensors"
+    line = text.splitlines()[0] if text else type(err).__name__
+    return line.replace(". ", "; ")[:160].rstrip(" .:;")
 
 
 def fetch_command(model: str) -> str:

@@ -55,8 +55,14 @@ def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None
 
 
 def _set_threads(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
+    """Apply ``--threads`` while parsing; a refused count (far beyond the cores) is click's one-line
+    usage error here, where ``--threads`` before the command is parsed outside the commands' error
+    handling."""
     if value is not None:
-        api.set_threads(value)
+        try:
+            api.set_threads(value)
+        except api.UserError as err:
+            raise click.UsageError(err.render(lambda keyword: "--" + keyword), ctx) from None
 
 
 def _options() -> list[click.Option]:
