@@ -21,7 +21,7 @@ from audioscan.indexer.media.decode import decode_all
 from audioscan.indexer.errors import MediaError
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
-from audioscan.indexer.media.windows import window_starts
+from audioscan.indexer.media.windows import MIN_WINDOW, window_starts
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions, embed_windows
 from audioscan.models.engine import default_batch_size
@@ -64,8 +64,10 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
     if len(audio) > MAX_QUERY_SECONDS * info.sample_rate:
         raise QueryTooLargeError(f"{path.name} is too long: {choose}")
     if not len(audio) or not np.abs(audio).max() > 0:
-        raise QueryError(f"{path} has no audio between {start:g} s and "
-                         f"{'its end' if end is None else f'{end:g} s'}; check `start`/`end`")
+        raise QueryError(_silent(path, start, end))
+    if len(audio) < MIN_WINDOW * info.sample_rate:
+        raise QueryError(f"{path} holds {len(audio) / info.sample_rate:.3g} s of audio{_span(start, end)}; a query "
+                         f"clip must last at least {MIN_WINDOW:g} s, the shortest window any set may have")
     model = registry.load_model(info.model, load, info.weights_id)
     win, hop = info.window_samples()
     if len(audio) <= win:
@@ -77,6 +79,21 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
     vectors = np.concatenate([embed_windows(model, [(audio, starts[i: i + batch])], win)
                               for i in range(0, len(starts), batch)])
     return vectors.mean(axis=0)
+
+
+def _span(start: float, end: float | None) -> str:
+    """`` between S s and E s`` when a part of the clip was asked for, else nothing."""
+    if start == 0 and end is None:
+        return ""
+    return f" between {start:g} s and {'its end' if end is None else f'{end:g} s'}"
+
+
+def _silent(path: Path, start: float, end: float | None) -> str:
+    """Why a clip gave no sound: the part asked for (and the options that chose it) or the whole clip."""
+    if start == 0 and end is None:
+        return f"{path} is silent (it holds no audio); give a clip with the sound you mean"
+    chosen = " and ".join(f"`{name}`" for name, given in (("start", start != 0), ("end", end is not None)) if given)
+    return f"{path} has no audio{_span(start, end)}; check {chosen}"
 
 
 def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float) -> tuple[np.ndarray, tuple]:

@@ -115,7 +115,9 @@ def status_command(obj, fmt: str) -> None:
     echo_table(["set", "model", "dim", "window", "hop", "windows", "segments", "files behind"],
                [[s["name"], s["model"], s["dim"], s["window"], s["hop"], s["windows"], s["segments"], s["behind"]]
                 for s in status["sets"]])
-    if any(s["behind"] for s in status["sets"]):
+    if status["writer"]:
+        click.echo(f"a build is running ({status['writer']}); files behind are those it has not committed yet")
+    elif any(s["behind"] for s in status["sets"]):
         click.echo("'audioscan index build FOLDER' (with no --model) brings every set up to date")
     media = status["media"]
     click.echo(f"media: {media['ok']} ok, {media['failed']} failed, {media['missing']} missing from disk, "

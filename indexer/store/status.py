@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from audioscan.indexer.store import catalog
+from audioscan.indexer.store.lock import LOCK_FILE, WriterLock
 from audioscan.indexer.store.store import Store
+
+_LOCKS = Path("/proc/locks")
+
+
+def writer(folder: Path, locks: Path = _LOCKS) -> str | None:
+    """Who holds the store's writer lock now (a build running), or None.
+
+    Read from the kernel's table of file locks, never by trying the lock: a probe that took it for
+    an instant could refuse a build starting at that instant.  Where that table is not (not Linux),
+    None: status then says nothing of a writer rather than guess."""
+    try:
+        stat = os.stat(folder / LOCK_FILE)
+        table = locks.read_text()
+    except OSError:
+        return None
+    where = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    held = any(len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == where
+               for fields in (line.split() for line in table.splitlines()))
+    return WriterLock(folder).holder() if held else None
 
 
 def store_status(store: Store) -> dict:
     """``{"store", "sets": [...], "media": {"ok", "failed", "missing", "unavailable"},
-    "failed": [{"path", "error"}], "warnings": [{"path", "warning"}]}``, read in one catalog
+    "failed": [{"path", "error"}], "warnings": [{"path", "warning"}], "writer"}``, read in one catalog
     transaction; warnings are notes on indexed files (a file whose audio ends before its header says).
     A set's files behind are indexed files it lacks, and the files a build set out to embed and has
-    not committed yet (an interrupted first build leaves them, never seen by the catalog otherwise)."""
+    not committed yet (an interrupted first build leaves them, never seen by the catalog otherwise).
+    ``writer`` names the process building now (:func:`writer`), or is None."""
     with store.connect() as con, catalog.transaction(con):
         sets = con.execute(
             "SELECT s.name, s.model, s.dim, s.window_s, s.hop_s, "
@@ -33,4 +57,5 @@ def store_status(store: Store) -> dict:
                   "unavailable": counts.get("unavailable", 0)},
         "failed": [{"path": f"{root}/{path}", "error": error} for root, path, error in failed],
         "warnings": [{"path": f"{root}/{path}", "warning": note} for root, path, note in warned],
+        "writer": writer(store.path),
     }
