@@ -41,9 +41,9 @@ def main() -> None:
         make_store(store, args.windows, args.dim)
         app = create_app(Library(store))
         clock = time.perf_counter()
-        app.state.web.searcher.index()
+        app.state.web.library.load()
         print(f"{args.windows} windows x {args.dim}: vectors loaded in {time.perf_counter() - clock:.2f} s")
-        media = sorted(app.state.web.searcher.snapshot.media)
+        media = sorted(app.state.web.library.media())
         rng = np.random.default_rng(0)
         with Server(app) as server:
             times = []

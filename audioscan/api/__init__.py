@@ -18,7 +18,7 @@ them.  Errors a user can fix are :class:`UserError` with a one-sentence message.
 
 This package is the one door of the CLI and the page (``tests/structure`` holds them to
 it): ``library`` (building, searching, training, exporting), ``labels``, ``detector``,
-``results``, ``searcher`` (a search index kept loaded), ``moments`` (formats and times),
+``results``, ``moments`` (formats and times),
 ``options`` (choices and defaults to offer), ``models`` (listing, fetching weights),
 ``previews`` (what the page plays and shows) and ``installation`` (``audioscan doctor``).
 Names are loaded on first use, so a command that only lists models never loads FAISS.

@@ -16,7 +16,6 @@ import pyarrow as pa
 from audioscan.api.detector import Detector, JointDetector
 from audioscan.api.labels import Labels
 from audioscan.api.results import Results
-from audioscan.api.searcher import Searcher
 from audioscan.indexer.errors import StoreNotFoundError
 from audioscan.indexer.build import BuildOptions, BuildReport, build, build_targets, forget, selection
 from audioscan.indexer.progress import Progress
@@ -29,12 +28,13 @@ from audioscan.indexer.store.compact import CompactReport, compact_set
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader, StoreWriter
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.repair import RepairReport, repair
-from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.indexer.store.snapshot import MediaInfo, Snapshot
 from audioscan.indexer.store.status import store_status
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
 from audioscan.query import classifier as classifiers
+from audioscan.query import label_files
 from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryError, QueryNotFoundError
 from audioscan.query.clips import ClipReport, export_clips
@@ -109,7 +109,7 @@ class Library:
         them: each path names an indexed file (as ``labels add`` finds it), or a file beside the
         CSV, or one in the current folder."""
         path = Path(path)
-        rows = labelling.read_moments_file(path)
+        rows = label_files.read_moments_file(path)
         known = []
         if Store.exists(self.path):
             with self._reader() as store:
@@ -278,9 +278,22 @@ class Library:
                                   LoadOptions(device=device))
         return Results(hits)
 
-    def searcher(self, model: str | None = None) -> Searcher:
-        """A search index kept loaded between searches (refreshed after each commit)."""
-        return Searcher(self, model)
+    def load(self) -> list[SetInfo]:
+        """Load every set's vectors (or approximate index) now, so that the first search of a
+        long-running process (the page) is as fast as the next; the process keeps them with each
+        set's snapshot until a commit changes it.  Raises when there is no store."""
+        infos = self.sets()
+        with self._reader() as store:
+            for info in infos:
+                index = SetIndex.of(store.snapshot(info, stats=needs_stats(info)))
+                if index.ann is None:
+                    index.matrix()
+        return infos
+
+    def media(self) -> dict[int, MediaInfo]:
+        """Every media file the store knows, by id (ok, failed, missing or unavailable)."""
+        with self._reader() as store:
+            return store.media()
 
     # ------------------------------------------------------------------ detectors
     def train(self, name: str, *, label: str | None = None, model: str | None = None, classifier: str = "logreg",

@@ -37,7 +37,7 @@ def serve(obj, port: int, host: str) -> None:
 
     token = None if is_local(host) else secrets.token_urlsafe(24)
     app = create_app(obj.library, token, hosts=allowed_hosts(host))
-    app.state.web.searcher.index()  # load the vectors (and fail clearly on a missing store) before listening
+    obj.library.load()  # every set's vectors loaded (and a missing store said) before listening
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"audioscan is serving {obj.store} at {url}  (Ctrl-C stops it)")

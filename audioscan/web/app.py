@@ -1,7 +1,7 @@
 """``audioscan serve``: a local page for the listen - judge - retrain loop.
 
-A Starlette app over the Python API.  It keeps the store's vectors loaded
-(:class:`~audioscan.api.searcher.Searcher`), so a search costs milliseconds.  The
+A Starlette app over the Python API.  The process keeps the store's vectors loaded with
+each set's snapshot (``Library.load``, ``Library.search``), so a search costs milliseconds.  The
 routes live by tab: ``search`` (search, play, spectrogram), ``labels``, ``detectors``
 (train, detections, suggestions, rollback), ``exports`` and ``library_tab`` (status and
 builds); each handler finds the app's state as ``request.app.state.web`` and checks
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from audioscan.api import Library, UserError
+from audioscan.api import Library, Results, UserError
 from audioscan.api.faults import machine_fault
 from audioscan.api.previews import MAX_SPAN_SECONDS
 from audioscan.web import detectors, exports, labels, library_tab, search
@@ -41,20 +41,29 @@ _ASSETS = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; c
 
 
 class Web:
-    """The app's state: the library, its loaded searcher, the tokens, a build in progress."""
+    """The app's state: the library, the tokens, a build in progress.
+
+    Searches are the library's own (:meth:`Library.search`: several sets combined, as ``search -m A
+    -m B`` does); the process keeps each set's vectors with its snapshot between searches, so a
+    search costs milliseconds, and a set added or removed by a build is seen at the next request."""
 
     def __init__(self, library: Library, access_token: str | None = None) -> None:
         self.library = library
-        self.searcher = library.searcher()
         self.csrf = secrets.token_urlsafe(24)
         self.access_token = access_token
         self.build_state: dict = {"running": False}
         self.build_lock = threading.Lock()
 
+    def search(self, query: Path | tuple[str, float], *, k: int, sets: str | None, start: float = 0.0,
+               end: float | None = None) -> Results:
+        """Search the sets named (comma-separated), or every set of the store, combined."""
+        names = [name.strip() for name in (sets or "").split(",") if name.strip()]
+        names = names or [info.name for info in self.library.sets()]
+        return self.library.search(query, k=k, model=names or None, start=start, end=end)
+
     def media(self, media_id: int, start: float, end: float) -> Path:
         """The indexed media file and a checked range, or LookupError / BadInput."""
-        snapshot = self.searcher.snapshot
-        media = snapshot.media.get(media_id)
+        media = self.library.media().get(media_id)
         if media is None or media.status != "ok":
             raise LookupError("no such indexed media")
         duration = media.duration or 0.0
@@ -63,13 +72,13 @@ class Web:
         return Path(media.path)
 
     def media_path(self, media_id: int) -> str:
-        media = self.searcher.snapshot.media.get(media_id)
+        media = self.library.media().get(media_id)
         if media is None:
             raise LookupError(f"no indexed media with id {media_id}")
         return media.path
 
     def hits(self, hits, label: str = "") -> list[dict]:
-        by_path = {m.path: m.id for m in self.searcher.snapshot.media.values()}
+        by_path = {m.path: m.id for m in self.library.media().values()}
         return [{**h.as_json(), "media_id": by_path.get(h.path), "name": Path(h.path).name, "label": label}
                 for h in hits]
 
@@ -104,12 +113,18 @@ async def asset(request: Request) -> Response:
     return Response(text, media_type=_ASSETS[name], headers={"Cache-Control": "no-cache"})
 
 
+def _sentence(err: Exception) -> str:
+    """The message of ``err`` as it was written: ``str`` of a KeyError quotes it (``'x'``), so its own
+    argument is taken, while any other message is kept whole (its quotes name fields: ``'positive'``)."""
+    return str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+
+
 async def _bad_input(request: Request, err: Exception) -> Response:
-    return JSONResponse({"error": str(err).strip("'\"")}, status_code=400)
+    return JSONResponse({"error": _sentence(err)}, status_code=400)
 
 
 async def _not_found(request: Request, err: Exception) -> Response:
-    return JSONResponse({"error": str(err).strip("'\"")}, status_code=404)
+    return JSONResponse({"error": _sentence(err)}, status_code=404)
 
 
 async def _too_large(request: Request, err: Exception) -> Response:

@@ -73,6 +73,7 @@ async function search() {
   if (!file) { $('#search-status').textContent = 'choose a clip first'; return; }
   const form = new FormData();
   form.append('clip', file); form.append('k', $('#k').value);
+  if ($('#sets').value) form.append('sets', $('#sets').value);
   if ($('#start').value) form.append('start', $('#start').value);
   if ($('#end').value) form.append('end', $('#end').value);
   $('#search-status').textContent = 'searching…';
@@ -87,6 +88,7 @@ async function search() {
 async function searchWindow(hit) {
   const form = new FormData();
   form.append('media_id', hit.media_id); form.append('at', (hit.start + hit.end) / 2); form.append('k', $('#k').value);
+  if ($('#sets').value) form.append('sets', $('#sets').value);
   const found = await (await call('/api/search', {method: 'POST', body: form})).json();
   tab('search'); show('results', found.hits);
 }
@@ -155,6 +157,17 @@ async function exportList(list, kind) {
   link.href = URL.createObjectURL(await response.blob()); link.download = name; link.click();
 }
 
+// The sets a search may use: every set combined (the default), or one; kept as they come and go.
+async function loadSets() {
+  const lib = await (await call('/api/library')).json();
+  const chosen = $('#sets').value;
+  const names = lib.status.sets.map((x) => x.name);
+  const options = [html`<option value="">${names.length > 1 ? 'every set, combined' : 'every set'}</option>`,
+    ...names.map((name) => html`<option value="${name}">${name}</option>`)];
+  put($('#sets'), html`${options}`);
+  $('#sets').value = names.includes(chosen) ? chosen : '';
+}
+
 async function loadLibrary() {
   const lib = await (await call('/api/library')).json();
   const s = lib.status;
@@ -208,3 +221,5 @@ document.addEventListener('keydown', (e) => {
   else if (e.key === 'n') judge(focused, focused.hit, false);
 });
 loadLabels();
+loadSets();
+$('#sets').onfocus = loadSets;

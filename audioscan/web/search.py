@@ -11,11 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from audioscan.api import UserError
 from audioscan.api.previews import moment_wav, spectrogram_png
-from audioscan.web.inputs import BadInput, Number, fields_of, query_fields
+from audioscan.web.inputs import MAX_TEXT, BadInput, Number, Text, fields_of, query_fields
 
 _SEARCH = {"k": (Number(1, 200, whole=True), False), "media_id": (Number(0, whole=True), False),
-           "at": (Number(0), False), "start": (Number(0), False), "end": (Number(0), False)}
+           "at": (Number(0), False), "start": (Number(0), False), "end": (Number(0), False),
+           "sets": (Text(), False)}
 _RANGE = {"start": (Number(0), True), "end": (Number(0), True)}
 # A clip's file name is used only for its extension (FFmpeg guesses the format from it).
 _SUFFIX_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -29,7 +31,8 @@ async def search(request: Request) -> Response:
         if fields["media_id"] is not None:
             if fields["at"] is None:
                 raise BadInput("give 'at' with 'media_id'")
-            found = await run_in_threadpool(web.searcher.search_window, fields["media_id"], fields["at"], k=k)
+            query = (web.media_path(fields["media_id"]), fields["at"])
+            found = await run_in_threadpool(lambda: web.search(query, k=k, sets=fields["sets"]))
             return JSONResponse({"hits": web.hits(found)})
         upload = form.get("clip")
         if upload is None or isinstance(upload, str):
@@ -39,9 +42,27 @@ async def search(request: Request) -> Response:
         with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
             await run_in_threadpool(shutil.copyfileobj, upload.file, handle)
             handle.flush()
-            found = await run_in_threadpool(lambda: web.searcher.search_clip(
-                Path(handle.name), k=k, start=fields["start"] or 0.0, end=fields["end"]))
+            try:
+                found = await run_in_threadpool(lambda: web.search(
+                    Path(handle.name), k=k, sets=fields["sets"], start=fields["start"] or 0.0, end=fields["end"]))
+            except UserError as err:
+                raise _as_uploaded(err, Path(handle.name), _uploaded_name(upload.filename)) from None
     return JSONResponse({"hits": web.hits(found)})
+
+
+def _uploaded_name(filename: str | None) -> str:
+    """How an answer names the uploaded clip: its own file name when that is a plain, printable name,
+    else "the uploaded clip" (a client may send no name, a path, line breaks, or lone surrogates)."""
+    name = Path((filename or "").replace("\\", "/")).name
+    return name if name and len(name) <= MAX_TEXT and name.isprintable() else "the uploaded clip"
+
+
+def _as_uploaded(err: UserError, temporary: Path, shown: str) -> UserError:
+    """``err`` speaking of the file the user uploaded rather than the server's temporary copy of it,
+    whose path says nothing to the user and something about the server."""
+    err.template = err.template.replace(str(temporary), shown).replace(temporary.name, shown)
+    err.args = (err.template,)
+    return err
 
 
 def _range(request: Request) -> tuple[int, float, float]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import audioscan.api as api
-from audioscan.api import detector, installation, labels, library, models, searcher
+from audioscan.api import detector, installation, labels, library, models
 
 ROOT = Path(__file__).resolve().parents[2]
 _FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
@@ -74,7 +74,7 @@ _MORE_SUBJECTS = {
 
 
 def _public_callables():
-    for module in (library, labels, detector, searcher, models, installation):
+    for module in (library, labels, detector, models, installation):
         for name, value in vars(module).items():
             if name.startswith("_") or getattr(value, "__module__", None) != module.__name__:
                 continue
