@@ -223,7 +223,7 @@ def build_targets(existing: list[SetInfo], models: list[str] | None, window: flo
     for name in names:
         spec = registry.spec(name)
         out.append((name, WindowSpec.checked(spec.window if window is None else window,
-                                             spec.hop if hop is None else hop)))
+                                             spec.hop if hop is None else hop, WindowSpec(spec.window, spec.hop))))
     return out
 
 

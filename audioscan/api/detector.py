@@ -106,9 +106,7 @@ class Detector:
     def suggest(self, count: int = 20) -> Results:
         """Unlabelled moments the detector is least sure about: label these next."""
         scored, snapshot = self._scores()
-        with self.library._reader() as store:
-            labels = store.labels(self.classifier.label)
-        return Results(suggest(scored, labels, {mid: m.path for mid, m in snapshot.media.items()}, count))
+        return _suggested(self, scored, snapshot, count)
 
 
 class JointDetector:
@@ -145,6 +143,19 @@ class JointDetector:
         """Every window of the first set with its combined probability, by file and time."""
         scored, snapshot = self._scores()
         return Results(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}))
+
+    def suggest(self, count: int = 20) -> Results:
+        """As :meth:`Detector.suggest`, from the combined evidence: the moments the detectors
+        together are least sure about."""
+        scored, snapshot = self._scores()
+        return _suggested(self.detectors[0], scored, snapshot, count)
+
+
+def _suggested(detector: Detector, scored: Scored, snapshot: Snapshot, count: int) -> Results:
+    """The ``count`` unlabelled moments nearest the decision boundary of ``scored``."""
+    with detector.library._reader() as store:
+        labels = store.labels(detector.classifier.label)
+    return Results(suggest(scored, labels, {mid: m.path for mid, m in snapshot.media.items()}, count))
 
 
 def _detected(scored: Scored, snapshot: Snapshot, placer: Detector, threshold: float, top: int | None,

@@ -298,14 +298,15 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
 
 
 @click.command("suggest")
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.option("-n", "count", type=click.IntRange(1), default=20, show_default=True)
 @moment_options
 @click.pass_obj
-def suggest_command(obj, name: str, count: int, fmt: str, out: Path | None, out_dir: Path | None,
+def suggest_command(obj, names: tuple[str, ...], count: int, fmt: str, out: Path | None, out_dir: Path | None,
                     use_timecode: bool, overwrite: bool) -> None:
-    """Unlabelled moments detector NAME is least sure about: label these next."""
-    detector = obj.library.detector(name)
+    """Unlabelled moments detector NAME is least sure about: label these next.  Several NAMES, as
+    rescore takes them (one label's detectors in different sets), are asked together."""
+    detector = obj.library.detector(names)
     moments = obj.library.moments(detector.suggest(count), label=detector.classifier.label)
     emit(obj, moments, fmt, out, out_dir, use_timecode, overwrite)
 

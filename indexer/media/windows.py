@@ -34,14 +34,15 @@ class WindowSpec:
             raise ValueError("window and hop must be positive numbers of seconds")
 
     @classmethod
-    def checked(cls, window: float, hop: float) -> "WindowSpec":
-        """A cut a user asked for, or one sentence saying why it cannot be used."""
+    def checked(cls, window: float, hop: float, default: "WindowSpec") -> "WindowSpec":
+        """A cut a user asked for, or one sentence saying why it cannot be used (naming the
+        ``default`` cut of the model it is for, which differs by model: BIRDNET's is 3 s)."""
         if not (math.isfinite(window) and MIN_WINDOW <= window <= MAX_WINDOW):
             raise MediaError(f"`window` {window:g} is not a usable window length; give between "
-                             f"{MIN_WINDOW:g} and {MAX_WINDOW:g} seconds (default 8)", value=window)
+                             f"{MIN_WINDOW:g} and {MAX_WINDOW:g} seconds (default {default.window:g})", value=window)
         if not (math.isfinite(hop) and MIN_WINDOW / 10 <= hop <= window):
             raise MediaError(f"`hop` {hop:g} does not fit `window` {window:g}; give a hop between "
-                             f"{MIN_WINDOW / 10:g} s and the window length (default 1)", value=hop)
+                             f"{MIN_WINDOW / 10:g} s and the window length (default {default.hop:g})", value=hop)
         return cls(float(window), float(hop))
 
     def samples(self, sample_rate: int) -> tuple[int, int]:

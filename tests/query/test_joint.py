@@ -1,3 +1,4 @@
+import json
 import numpy as np
 import pytest
 
@@ -148,3 +149,26 @@ def test_detectors_of_one_label_in_two_sets_are_combined(two_cuts):
     shown = json.loads(run("rescore", first.name, second.name, "--threshold", "0", "--top", "1", "--format", "json",
                            store=two_cuts / "store").stdout)
     assert shown[0]["path"] == found[0].path and shown[0]["score"] == pytest.approx(found[0].score, abs=1e-4)
+
+
+def detector_commands() -> list[str]:
+    """The commands of the CLI's tree that take detector NAMES."""
+    from audioscan.cli import main
+
+    return sorted(name for name, command in main.commands.items()
+                  if any(param.name == "names" for param in command.params) and name != "search")
+
+
+def test_every_command_that_takes_detectors_takes_what_rescore_takes(two_cuts):
+    """Several names (one label's detectors in different sets) are accepted wherever one is."""
+    from tests.test_cli import run
+
+    lib = audioscan.open(two_cuts / "store")
+    names = [info.name for info in lib.sets()]
+    lib.labels.add("street.mkv", 20, 30, "siren")
+    lib.labels.add("kitchen.flac", 5, 15, "siren", negative=True)
+    trained = [lib.train(f"siren-{i}", label="siren", model=name).name for i, name in enumerate(names)]
+    assert {"rescore", "suggest"} <= set(detector_commands())
+    for command in detector_commands():
+        result = run(command, *trained, "--format", "json", store=two_cuts / "store")
+        assert result.exit_code == 0 and json.loads(result.stdout), (command, result.output)
