@@ -1,11 +1,13 @@
 """``export clips``: the moments people found, cut from their sources into files of their own.
 
 Each moment becomes ``<stem>_<hh-mm-ss.mmm>_<label>.<ext>`` in the output folder:
-readable, stable (a re-run finds its clips by the manifest and skips them), never
-colliding (a counter is added), never outside the folder.  ``length`` makes
-fixed-length clips centred on the moment's peak - where its sound is, not the middle of
-the windows that found it - (the original tool's 8 s clips), clamped inside the file;
-``tight`` cuts only the sound's estimated onset to offset; ``pad`` widens either.  ``clips.csv`` lists what each
+readable, stable (a re-run finds its clips by the manifest and skips those it would cut
+again: same span, format, rate and channels), never colliding (a counter is added), never
+outside the folder.  ``length`` makes fixed-length clips centred on the moment's peak -
+where its sound is, not the middle of the windows that found it - (the original tool's 8 s
+clips), clamped inside the file; ``tight`` cuts only the sound's estimated onset to offset;
+``pad`` widens the span or the tight cut (a fixed ``length`` takes no pad).  Every option is
+honoured in every format or refused before anything is cut.  ``clips.csv`` lists what each
 clip is: ``source,start,end,clip_start,clip_end,label,score,clip``.
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from audioscan.indexer.errors import MediaError
-from audioscan.indexer.media.cut import read_span, write_audio, write_video
+from audioscan.indexer.media.cut import AAC_RATES, audio_shape, read_span, write_audio, write_video
 from audioscan.indexer.media.decode import frame_rate
 from audioscan.query.errors import QueryError
 from audioscan.query.moments import Moment
@@ -53,37 +55,38 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
                  pad: float = 0.0, rate: int | None = None, channels: int | None = None,
                  progress: Callable[[int, int], None] | None = None, overwrite: bool = False,
                  tight: bool = False) -> ClipReport:
-    """Cut every item into ``out_dir``; clips already listed in its manifest (and present) are skipped.
+    """Cut every item into ``out_dir``; a clip already listed in its manifest is skipped only when
+    its file is there with the same span, format, rate and channels (another option cuts anew).
 
     Clips get names no file there has; a ``clips.csv`` there that is not a manifest we wrote
     (another header) is refused unless ``overwrite``, so a user's own table is never lost."""
-    if fmt not in CLIP_FORMATS:
-        raise QueryError(f"`format` {fmt} is not a clip format; use one of {', '.join(CLIP_FORMATS)}", value=fmt)
-    if length is not None and length <= 0 or pad < 0:
-        raise QueryError("`length` must be positive and `pad` not negative (seconds)")
-    if length is not None and tight:
-        raise QueryError("`length` cuts clips of one length around each peak and `tight` cuts each sound's own "
-                         "extent; give one of them")
+    items = list(items)
+    _check_options(fmt, length, pad, rate, channels, tight)
+    if tight and any(item.onset is None for item in items):
+        bare = sum(item.onset is None for item in items)
+        raise QueryError(f"`tight` cuts each sound's estimated onset to offset, and {bare} of these {len(items)} "
+                         "moments carry none (labels and listed spans are cut as they are); leave `tight` out")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise QueryError(f"cannot create {out_dir} ({err.strerror or err})") from None
     manifest = out_dir / MANIFEST
     rows = _read_manifest(manifest, overwrite)
-    known = {_key(row): row for row in rows}
+    known: dict[tuple, list[dict]] = {}
+    for row in rows:
+        known.setdefault(_key(row, Path(row["clip"]).suffix), []).append(row)
     taken = {path.name.lower() for path in out_dir.iterdir()}
-    items = list(items)
     written, failed, skipped = [], [], 0
     for number, item in enumerate(items, start=1):
         clip_start, clip_end = clip_span(item, length, pad, tight)
         row = {"source": item.path, "start": f"{item.start:.3f}", "end": f"{item.end:.3f}",
                "clip_start": f"{clip_start:.3f}", "clip_end": f"{clip_end:.3f}", "label": item.label,
                "score": "" if item.score is None else f"{item.score:.4f}"}
-        before = known.get(_key(row))
-        if before is not None and (out_dir / before["clip"]).is_file():
+        suffix = "." + (fmt if fmt != "mp4" or frame_rate(Path(item.path)) else "wav")
+        if any(_holds(out_dir / before["clip"], Path(item.path), rate, channels)
+               for before in known.get(_key(row, suffix), [])):
             skipped += 1
         else:
-            suffix = "." + (fmt if fmt != "mp4" or frame_rate(Path(item.path)) else "wav")
             name = unique_name(_clip_stem(item, clip_start), suffix, taken)
             try:
                 _cut(Path(item.path), out_dir / name, clip_start, clip_end, suffix[1:], rate, channels)
@@ -92,12 +95,47 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
             else:
                 row["clip"] = name
                 rows.append(row)
-                known[_key(row)] = row
+                known.setdefault(_key(row, suffix), []).append(row)
                 written.append(out_dir / name)
         if progress:
             progress(number, len(items))
     _write_manifest(manifest, rows)
     return ClipReport(written, skipped, failed, manifest)
+
+
+def _check_options(fmt: str, length: float | None, pad: float, rate: int | None, channels: int | None,
+                  tight: bool) -> None:
+    """Refuse, in one sentence, options that contradict each other or that ``fmt`` cannot store,
+    before anything is cut: an option is honoured in every clip or the export does not start."""
+    if fmt not in CLIP_FORMATS:
+        raise QueryError(f"`format` {fmt} is not a clip format; use one of {', '.join(CLIP_FORMATS)}", value=fmt)
+    if length is not None and length <= 0 or pad < 0:
+        raise QueryError("`length` must be positive and `pad` not negative (seconds)")
+    if length is not None and (tight or pad):
+        other = "`tight` cuts each sound's own extent" if tight else "`pad` widens each moment's own span"
+        raise QueryError(f"`length` cuts clips of one length around each peak and {other}; give one of them")
+    if rate is not None and rate <= 0:
+        raise QueryError(f"`rate` {rate} is not a sample rate; give samples per second, such as 16000", value=rate)
+    if channels not in (None, 1, 2):
+        raise QueryError(f"`channels` {channels} is not a layout a clip is cut to; give 1 (mono) or 2 (stereo)",
+                         value=channels)
+    if fmt == "mp4" and rate is not None and rate not in AAC_RATES:
+        raise QueryError(f"mp4 clips carry AAC sound, which cannot be stored at {rate} Hz; give `rate` "
+                         f"{', '.join(str(r) for r in sorted(AAC_RATES))}, or `format` wav or flac", value=rate)
+
+
+def _holds(clip: Path, source: Path, rate: int | None, channels: int | None) -> bool:
+    """Whether ``clip`` is on disk with the rate and channels asked for (by default the source's),
+    so that a run with other options writes its own clip instead of counting this one."""
+    shape = audio_shape(clip) if clip.is_file() else None
+    if shape is None:
+        return False
+    if rate is None or channels is None:
+        own = audio_shape(source)
+        if own is None:
+            return False
+        rate, channels = rate or own[0], channels or own[1]
+    return shape == (rate, channels)
 
 
 def _clip_stem(item: Moment, clip_start: float) -> str:
@@ -114,13 +152,14 @@ def _cut(source: Path, target: Path, start: float, end: float, fmt: str, rate: i
     if end <= start:
         raise MediaError(f"{start:g}-{end:g} s is empty in {source.name}")
     if fmt == "mp4":
-        write_video(source, target, start, end)
+        write_video(source, target, start, end, rate, channels)
     else:
         write_audio(target, read_span(source, start, end, rate, channels), fmt)
 
 
-def _key(row: dict) -> tuple:
-    return row["source"], row["clip_start"], row["clip_end"], row["label"]
+def _key(row: dict, suffix: str) -> tuple:
+    """What makes two clips the same besides rate and channels: source, span, label and format."""
+    return row["source"], row["clip_start"], row["clip_end"], row["label"], suffix.lower()
 
 
 def _read_manifest(path: Path, overwrite: bool) -> list[dict]:

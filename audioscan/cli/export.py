@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from audioscan.api.options import CLIP_FORMATS, DEFAULT_THRESHOLD
 from audioscan.cli.console import show_progress
@@ -41,7 +42,8 @@ def export() -> None:
 @click.option("--tight", is_flag=True, help="Cut each sound's estimated onset to offset instead of the whole moment.")
 @click.option("--pad", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Seconds added before and after each moment.")
-@click.option("--rate", type=click.IntRange(1000, 384000), default=None, help="Resample (default: the source's).")
+@click.option("--rate", type=click.IntRange(1000, 384000), default=None,
+              help="Resample (default: the source's); mp4 takes AAC's rates only (8000 to 96000).")
 @click.option("--channels", type=click.IntRange(1, 2), default=None, help="1 or 2 (default: the source's).")
 @click.option("--overwrite", is_flag=True, help="Replace a clips.csv in --out-dir that audioscan did not write.")
 @click.pass_obj
@@ -59,6 +61,8 @@ def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int
     sources = sum(bool(x) for x in (moments_csv, clips, detector, from_labels))
     if sources != 1:
         raise click.UsageError("give one source: MOMENTS.csv, --from-search CLIP, --from-rescore NAME or --from-labels")
+    _refuse_other_sources_options(click.get_current_context(), {"search": bool(clips), "rescore": bool(detector),
+                                                                  "labels": from_labels})
     library = obj.library
     name = ""
     if moments_csv is not None:
@@ -87,6 +91,21 @@ def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int
         sys.exit(1)
     if not obj.quiet:
         click.echo(f"{len(report.written)} clip(s) written, {report.skipped} already there; manifest {report.manifest}")
+
+
+# The options that shape one source's moments, by parameter: (the source, its flag, the option's flag).
+_SOURCE_OPTIONS = {"k": ("search", "--from-search", "-k"), "set_name": ("search", "--from-search", "--model"),
+                   "threshold": ("rescore", "--from-rescore", "--threshold"),
+                   "precision": ("rescore", "--from-rescore", "--precision"),
+                   "label": ("labels", "--from-labels", "--label")}
+
+
+def _refuse_other_sources_options(ctx: click.Context, given: dict[str, bool]) -> None:
+    """An option of a source that was not chosen would change nothing: say so rather than cut
+    clips the user believes were filtered or searched another way."""
+    for param, (source, source_flag, flag) in _SOURCE_OPTIONS.items():
+        if not given[source] and ctx.get_parameter_source(param) is not ParameterSource.DEFAULT:
+            raise click.UsageError(f"{flag} goes with {source_flag}; leave it out with this source")
 
 
 class _Bar:

@@ -6,8 +6,9 @@ start when the container's timestamps are coarser than a sample (Matroska counts
 milliseconds) - trimmed on the decoded sample positions, and written in the source's own rate, channel layout
 and sample format (WAV stores any of them exactly; FLAC stores integer samples, so a
 float source is written as 24-bit there).  Time 0 is the first decoded sample, as
-everywhere in audioscan.  With ``video=True`` (MP4 out of a video) the pictures of
-the span are re-encoded with H.264 beside the audio in AAC.
+everywhere in audioscan.  A rate or a channel count asked for (1 or 2) is honoured in every
+format.  :func:`write_video` (MP4 out of a video) re-encodes the pictures of the span with
+H.264 beside the audio in AAC, which stores only :data:`AAC_RATES`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from audioscan.indexer.errors import MediaError
 from audioscan.indexer.media.decode import open_audio
 
 PREROLL_SECONDS = 2.0
+AAC_RATES = tuple(av.codec.Codec("aac", "w").audio_rates)  # the rates an MP4 clip's sound can have
 _PCM = {"s16": "pcm_s16le", "s32": "pcm_s32le", "flt": "pcm_f32le", "dbl": "pcm_f64le", "u8": "pcm_u8"}
 _FLAC = {"s16": "s16", "s32": "s32"}
 
@@ -55,7 +57,7 @@ def read_span(path: Path, start: float, end: float, rate: int | None = None,
         head = next(frames, None)
         if head is None:
             raise MediaError(f"no audio could be decoded from {path.name}")
-        layout = head.layout.name if channels is None else ("mono" if channels == 1 else "stereo")
+        layout = _layout(channels) or head.layout.name
         fmt = head.format.name.rstrip("p") if head.format.name.rstrip("p") in _PCM else "flt"
         out_rate = rate or head.sample_rate
         resampler = av.AudioResampler(format=fmt, layout=layout, rate=out_rate)
@@ -74,6 +76,22 @@ def read_span(path: Path, start: float, end: float, rate: int | None = None,
     if not parts:
         raise MediaError(f"{path.name} has no audio between {start:g} s and {end:g} s")
     return Span(np.ascontiguousarray(np.concatenate(parts, axis=1)), out_rate, layout, fmt)
+
+
+def _layout(channels: int | None) -> str | None:
+    """The layout asked for by a channel count (1 or 2), or None to keep the source's."""
+    return None if channels is None else ("mono" if channels == 1 else "stereo")
+
+
+def audio_shape(path: Path) -> tuple[int, int] | None:
+    """(sample rate, channels) of the first audio stream as its header says, or None when it has
+    none or cannot be read: what a written clip holds, to tell whether it is the clip asked for."""
+    try:
+        container, stream = open_audio(path)
+    except MediaError:
+        return None
+    with container:
+        return stream.codec_context.sample_rate, stream.codec_context.channels
 
 
 def _frames(container, stream):
@@ -122,21 +140,27 @@ def _convert(samples: np.ndarray, source: str, target: str) -> np.ndarray:
     return samples.astype({"s16": np.int16, "s32": np.int32}[target])
 
 
-def write_video(source: Path, target: Path, start: float, end: float) -> None:
-    """The pictures and sound of ``[start, end)`` of ``source`` as an H.264 + AAC MP4."""
+def write_video(source: Path, target: Path, start: float, end: float, rate: int | None = None,
+                channels: int | None = None) -> None:
+    """The pictures and sound of ``[start, end)`` of ``source`` as an H.264 + AAC MP4, the sound at
+    ``rate`` and ``channels`` (default: the source's own, never a stereo copy of a mono source).
+
+    AAC stores only the rates of :data:`AAC_RATES`; the caller refuses any other."""
     with av.open(str(source), metadata_errors="ignore") as inp:
         if not inp.streams.video:
             raise MediaError(f"{source.name} has no pictures: cut it to wav or flac")
         vin = inp.streams.video[0]
         ain = inp.streams.audio[0] if inp.streams.audio else None
-        rate = vin.average_rate or Fraction(25, 1)
+        picture_rate = vin.average_rate or Fraction(25, 1)
         with av.open(str(target), "w", format="mp4") as out:
-            vout = out.add_stream("libx264", rate=rate)
+            vout = out.add_stream("libx264", rate=picture_rate)
             vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
             aout = None
             if ain is not None:
-                aout = out.add_stream("aac", rate=ain.codec_context.sample_rate)
-                resampler = av.AudioResampler(format="fltp", layout=ain.layout.name, rate=ain.codec_context.sample_rate)
+                layout = _layout(channels) or ain.layout.name
+                sound_rate = rate or ain.codec_context.sample_rate
+                aout = out.add_stream("aac", rate=sound_rate, layout=layout)
+                resampler = av.AudioResampler(format="fltp", layout=layout, rate=sound_rate)
             if start > PREROLL_SECONDS:
                 inp.seek(int((start - PREROLL_SECONDS) / vin.time_base), stream=vin, backward=True)
             picture_index = 0
@@ -151,7 +175,7 @@ def write_video(source: Path, target: Path, start: float, end: float) -> None:
                         continue
                     if isinstance(frame, av.VideoFrame):
                         image = frame.reformat(format="yuv420p")
-                        image.pts, image.time_base = picture_index, Fraction(1, 1) / rate
+                        image.pts, image.time_base = picture_index, Fraction(1, 1) / picture_rate
                         picture_index += 1
                         for out_packet in vout.encode(image):
                             out.mux(out_packet)
