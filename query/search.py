@@ -21,7 +21,7 @@ from audioscan.indexer.media.decode import decode_all
 from audioscan.indexer.errors import MediaError
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
-from audioscan.indexer.media.windows import MIN_WINDOW, window_starts
+from audioscan.indexer.media.windows import window_starts
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions, embed_windows
 from audioscan.models.engine import default_batch_size
@@ -33,6 +33,9 @@ from audioscan.query.runs import ProfileOf, Windows, moments
 # A query is an example of a sound, not a recording to index: decoding stops past this, so
 # an hours-long (or hours-of-silence) upload costs the same memory as a ten-minute one.
 MAX_QUERY_SECONDS = 600.0
+# The shortest query clip, for every model alike: one 25 ms analysis frame, the least any model's front
+# end reads (LOGMEL's STFT frame; a shorter clip is padded into noise-free silence, not a sound).
+MIN_QUERY_SECONDS = 0.025
 # Beyond this many candidates re-ranking them is slower than reading every vector.
 _ANN_MAX_FETCH = 4096
 
@@ -50,6 +53,10 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
     the start of a zero-padded window (as a short file is), a longer one is embedded
     window by window and queried by the mean.
     """
+    if info.foreign:
+        raise QueryError(f"set {info.name} holds vectors imported from another tool ({info.model}), a model "
+                         "audioscan does not run, so a clip cannot be embedded for it; search it from a stored "
+                         "window (`from` a file `at` a time), and train, rescore and suggest on it as on any set")
     if not math.isfinite(start) or start < 0 or (end is not None and not (math.isfinite(end) and end > start)):
         shown = "its end" if end is None else f"{end:g}"
         raise QueryError(f"`start` {start:g} and `end` {shown} do not make a time range; "
@@ -65,9 +72,9 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
         raise QueryTooLargeError(f"{path.name} is too long: {choose}")
     if not len(audio) or not np.abs(audio).max() > 0:
         raise QueryError(_silent(path, start, end))
-    if len(audio) < MIN_WINDOW * info.sample_rate:
+    if len(audio) < MIN_QUERY_SECONDS * info.sample_rate:
         raise QueryError(f"{path} holds {len(audio) / info.sample_rate:.3g} s of audio{_span(start, end)}; a query "
-                         f"clip must last at least {MIN_WINDOW:g} s, the shortest window any set may have")
+                         f"clip must last at least {MIN_QUERY_SECONDS:g} s, one analysis frame of every model")
     model = registry.load_model(info.model, load, info.weights_id)
     win, hop = info.window_samples()
     if len(audio) <= win:

@@ -10,10 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from audioscan.indexer.media.windows import MIN_WINDOW
 from audioscan.models import registry
 from audioscan.query.errors import QueryError
-from audioscan.query.search import embed_clip
+from audioscan.query.search import MIN_QUERY_SECONDS, embed_clip
 from audioscan.indexer.media.samples import write_media
 from tests.conftest import tone_file
 
@@ -28,15 +27,15 @@ def no_model(monkeypatch):
 
 
 def _info(name: str) -> SimpleNamespace:
-    return SimpleNamespace(model=name, sample_rate=registry.spec(name).sample_rate)
+    return SimpleNamespace(model=name, sample_rate=registry.spec(name).sample_rate, foreign=False)
 
 
 @pytest.mark.parametrize("name", registry.names())
 def test_a_clip_shorter_than_the_shortest_window_is_refused_for_every_model(tmp_path, name, no_model):
     info = _info(name)
     clip = tone_file(tmp_path / "c.wav", 2, "siren", info.sample_rate)
-    for seconds in (1 / info.sample_rate, MIN_WINDOW / 2):  # one sample; half the minimum
-        with pytest.raises(QueryError, match=rf"a query clip must last at least {MIN_WINDOW:g} s") as raised:
+    for seconds in (1 / info.sample_rate, MIN_QUERY_SECONDS / 2):  # one sample; half the minimum
+        with pytest.raises(QueryError, match=rf"a query clip must last at least {MIN_QUERY_SECONDS:g} s") as raised:
             embed_clip(clip, info, 1.0, 1.0 + seconds)
         assert "\n" not in str(raised.value)
 
