@@ -215,6 +215,7 @@ def build_targets(existing: list[SetInfo], models: list[str] | None, window: flo
     """Which sets a build fills: every set the store holds when nothing is chosen (so no set
     falls behind); else the chosen models (or the store's models, or LOGMEL) with the chosen window spec
     (each model's own unless given: 8 s / 1 s, BIRDNET 3 s / 1 s)."""
+    existing = [info for info in existing if not info.foreign]  # sets of another tool's vectors: no model to run
     if not models and window is None and hop is None and existing:
         return list(dict.fromkeys((info.model, info.window_spec) for info in existing))
     names = list(dict.fromkeys(m.upper() for m in models)) if models else (

@@ -16,6 +16,7 @@ from audioscan.cli.index import index
 from audioscan.cli.models import models
 from audioscan.cli.query import COMMANDS
 from audioscan.cli.serve import serve
+from audioscan.cli.vectors import vectors
 import audioscan.api as api
 from audioscan.api import UserError
 from audioscan.api.faults import machine_fault
@@ -62,6 +63,6 @@ def main(ctx: click.Context) -> None:
     api.thread_count()  # a bad AUDIOSCAN_THREADS is one sentence before any work starts
 
 
-for command in (index, models, export, *COMMANDS, serve, doctor):
+for command in (index, models, export, vectors, *COMMANDS, serve, doctor):
     main.add_command(command)
 add_global_options(main)

@@ -10,6 +10,10 @@ import numpy as np
 from audioscan.indexer.media.windows import WindowSpec
 
 
+# The weights identity of a set imported from another tool (see ``SetInfo.foreign``).
+FOREIGN_WEIGHTS = "imported-"
+
+
 @dataclass(frozen=True)
 class SetInfo:
     """An embedding set as the catalog records it."""
@@ -23,6 +27,12 @@ class SetInfo:
     sample_rate: int
     dim: int
     dtype: str
+
+    @property
+    def foreign(self) -> bool:
+        """Vectors imported from another tool, of a model audioscan does not run (or whose weights it
+        cannot name): no build fills the set, and its windows are cut as that tool cut them."""
+        return self.weights_id.startswith(FOREIGN_WEIGHTS)
 
     @property
     def window_spec(self) -> WindowSpec:

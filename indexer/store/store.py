@@ -248,8 +248,9 @@ class Store(Annotations, Commits, Garbage, Reading):
         return self._sets_by_id[set_id]
 
     def ensure_set(self, model: str, weights_id: str, window: float, hop: float, sample_rate: int,
-                   dim: int, dtype: str = "fp32") -> SetInfo:
-        """The set for exactly these parameters, created on first use."""
+                   dim: int, dtype: str = "fp32", *, name: str | None = None) -> SetInfo:
+        """The set for exactly these parameters, created on first use (named ``name`` when given,
+        else after its model and cut)."""
         self._require_write()
         for info in self.sets():
             if (info.model, info.weights_id, info.window, info.hop, info.sample_rate) == (
@@ -257,9 +258,14 @@ class Store(Annotations, Commits, Garbage, Reading):
                 if info.dim != dim:
                     raise StoreError(f"set {info.name} holds {info.dim}-d vectors but {model} now gives {dim}-d")
                 return info
-        name = f"{model}-w{window:g}-h{hop:g}"
-        if name in {info.name for info in self.sets()}:  # same model and cut, other weights: keep them apart
-            name = f"{name}-{weights_id if valid_set_name(weights_id) and len(weights_id) <= 16 else weights_id[:8]}"
+        if name is not None:
+            if not valid_set_name(name) or name in {info.name for info in self.sets()}:
+                raise StoreError(f"'{name}' cannot name a new set: it must be a plain folder name not taken by "
+                                 "another set")
+        else:
+            name = f"{model}-w{window:g}-h{hop:g}"
+            if name in {info.name for info in self.sets()}:  # same model and cut, other weights: keep them apart
+                name = f"{name}-{weights_id if valid_set_name(weights_id) and len(weights_id) <= 16 else weights_id[:8]}"
         with self.connect() as con, catalog.transaction(con):
             set_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM sets").fetchone()[0]
             info = SetInfo(set_id, name, model, weights_id, window, hop, sample_rate, dim, dtype)

@@ -30,7 +30,7 @@ from audioscan.api import Library
 from audioscan.cli import main
 from tests.conftest import tone_file
 
-# How each command of the tree is run in a cell ({media}, {out}, {csv} are filled in per cell).
+# How each command of the tree is run in a cell ({media}, {out}, {csv}, {vectors} are filled in per cell).
 RECIPES: dict[str, list[str]] = {
     "classifiers": ["classifiers"],
     "classifiers remove": ["classifiers", "remove", "siren", "--version", "1", "--yes"],
@@ -55,6 +55,8 @@ RECIPES: dict[str, list[str]] = {
     "search": ["search", "--from", "a.wav", "--at", "4", "-k", "3"],
     "suggest": ["suggest", "siren", "-n", "2"],
     "train": ["train", "siren"],
+    "vectors export": ["vectors", "export", "--out", "{out}/vectors.parquet", "--labels"],
+    "vectors import": ["vectors", "import", "{vectors}", "--name", "imported", "--media-root", "{media}"],
 }
 # Commands outside this matrix, with the test that holds them to the same faults.
 ELSEWHERE = {"serve": "tests/web/test_page_faults.py runs the page's routes against the same faults"}
@@ -91,6 +93,7 @@ def template(tmp_path_factory) -> Path:
     library.train("siren")
     library.train("siren")
     (base / "import.csv").write_text("path,start,end,label\nb.wav,2,3,knock\n", encoding="utf-8")
+    library.export_vectors(base / "vectors.parquet")
     return base
 
 
@@ -107,6 +110,7 @@ def copy_world(template: Path, into: Path) -> dict[str, str]:
     shutil.copytree(template / "media", into / "media")
     shutil.copytree(template / "store", into / "store")
     shutil.copy(template / "import.csv", into / "import.csv")
+    shutil.copy(template / "vectors.parquet", into / "vectors.parquet")
     (into / "out").mkdir(exist_ok=True)
     import duckdb
 
@@ -116,7 +120,8 @@ def copy_world(template: Path, into: Path) -> dict[str, str]:
         con.close()
     _refresh_good_record(into / "store")
     _point_journal_at(into / "store", template / "media", into / "media")
-    return {"media": str(into / "media"), "out": str(into / "out"), "csv": str(into / "import.csv")}
+    return {"media": str(into / "media"), "out": str(into / "out"), "csv": str(into / "import.csv"),
+            "vectors": str(into / "vectors.parquet")}
 
 
 def _refresh_good_record(store: Path) -> None:
@@ -170,7 +175,7 @@ def expected_after(command: str, template: Path, tmp_path_factory) -> tuple:
 
 
 def assert_repaired(store: Path, before: tuple, after: tuple, cell: str) -> None:
-    where = {"media": "", "out": "", "csv": ""}
+    where = {"media": "", "out": "", "csv": "", "vectors": ""}
     repaired = run(["index", "repair"], store, where)
     assert repaired.exit_code == 0, f"{cell}: repair failed: {repaired.output[-2000:]}"
     checked = run(["index", "check"], store, where)

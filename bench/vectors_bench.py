@@ -1,0 +1,97 @@
+"""Vectors out to Parquet and back in: seconds, MB/s and peak memory at N x 768.
+
+A store of N random 768-d windows over 1,000 files is made through the store's own commit
+protocol (no model runs); then, each in a fresh process so its peak resident memory is its own:
+``vectors export`` (float32, then ``--half``) and ``vectors import`` into a new store.  The baseline,
+in the same run, is reading the same vectors out of the store into memory (``Library.vectors``),
+which any export has to do at least.
+
+Run: ``.venv/bin/python bench/vectors_bench.py [--rows 1000000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from audioscan.indexer.store.records import Commit, FileVectors, MediaRow  # noqa: E402
+from audioscan.indexer.store.store import Store  # noqa: E402
+
+FILES, DIM = 1000, 768
+
+
+def make_store(store: Path, media: Path, rows: int) -> None:
+    media.mkdir(parents=True)
+    per_file = rows // FILES
+    rng = np.random.default_rng(0)
+    with Store.open(store, write=True) as opened:
+        info = opened.ensure_set("LOGMEL", "bench", 8.0, 1.0, 16_000, DIM)
+        root = opened.ensure_root(media.resolve())
+        batch = Commit()
+        for number in range(FILES):
+            name = f"take{number:04d}.wav"
+            (media / name).write_bytes(b"")  # a file to match; its bytes are never decoded
+            media_id = opened.new_media_id()
+            starts = np.arange(per_file, dtype=float)
+            batch.media.append(MediaRow(media_id, root, name, 0, 0, f"fp{number}", per_file + 7.0, "ok"))
+            batch.vectors.append(FileVectors(media_id, info.id, starts, starts + 8,
+                                             rng.standard_normal((per_file, DIM)).astype(np.float32)))
+            if batch.windows() >= 100_000:
+                opened.commit(batch)
+                batch = Commit()
+        if batch:
+            opened.commit(batch)
+
+
+_STEP = textwrap.dedent("""
+    import json, resource, sys, time
+    sys.path.insert(0, {root!r})
+    import audioscan
+    started = time.perf_counter()
+    {body}
+    seconds = time.perf_counter() - started
+    print(json.dumps({{"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+""")
+
+
+def step(body: str) -> dict:
+    code = _STEP.format(root=str(Path(__file__).resolve().parents[1]), body=body)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=200_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        make_store(base / "store", base / "media", args.rows)
+        rows = args.rows // FILES * FILES
+        vector_mb = rows * DIM * 4 / 1e6
+        read = step(f"audioscan.open({str(base / 'store')!r}).vectors()")
+        out = step(f"audioscan.open({str(base / 'store')!r}).export_vectors({str(base / 'v.parquet')!r})")
+        half = step(f"audioscan.open({str(base / 'store')!r}).export_vectors({str(base / 'h.parquet')!r}, half=True)")
+        back = step(f"audioscan.open({str(base / 'new')!r}).import_vectors({str(base / 'v.parquet')!r}, "
+                    f"media_root={str(base / 'media')!r})")
+        sizes = {name: (base / name).stat().st_size / 1e6 for name in ("v.parquet", "h.parquet")}
+    print(f"{rows:,} windows x {DIM} ({vector_mb:.0f} MB of float32 vectors), {FILES} files")
+    print(f"{'step':<28}{'seconds':>9}{'MB/s':>8}{'peak MB':>9}{'x read':>8}")
+    for name, figures in (("read into memory (baseline)", read), ("export parquet float32", out),
+                          ("export parquet --half", half), ("import parquet", back)):
+        print(f"{name:<28}{figures['seconds']:>9.2f}{vector_mb / figures['seconds']:>8.0f}"
+              f"{figures['peak_mb']:>9.0f}{figures['seconds'] / read['seconds']:>8.2f}")
+    print(f"file sizes: float32 {sizes['v.parquet']:.0f} MB, float16 {sizes['h.parquet']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
