@@ -6,7 +6,9 @@ set's description in the schema metadata (without it, the cut is read from the w
 is named after the file).  Every row is checked before anything is stored - columns, one dimension,
 finite numbers, time ranges, no window twice - and each problem is one sentence naming the row.
 
-Rows are matched to media files under ``media_root`` (or the file's own ``root``); files not found
+The small columns are read whole and the vectors a row group at a time, twice: once to check them,
+once per batch of files to commit them, so memory holds one batch's vectors, not the file; rows may
+come in any order.  Rows are matched to media files under ``media_root`` (or the file's own ``root``); files not found
 there are listed, not fatal.  The set then appears whole or not at all: it is created only after
 every check, its windows are committed in batches through the store's commit protocol, and if a
 commit fails the set is removed again.  A model audioscan runs (the export of an audioscan set,
@@ -47,14 +49,28 @@ class VectorsError(StoreError):
 
 @dataclass(frozen=True)
 class Incoming:
-    """A checked file of window vectors, row for row."""
+    """A checked file of window vectors: every row's place, and its vectors read on demand (a row
+    group at a time), so memory holds the rows of one batch of files, never the file."""
 
+    source: Path
     roots: list[str | None]
     paths: list[str]
     starts: np.ndarray
     ends: np.ndarray
-    vectors: np.ndarray  # float32 [rows, dim]
+    dim: int
+    group_starts: np.ndarray  # the first row of each row group, and the row count at the end
     description: dict
+
+    def vectors_at(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of ``rows`` (in that order), as float32, reading only the row groups that hold them."""
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        groups = np.searchsorted(self.group_starts, rows, side="right") - 1
+        with pq.ParquetFile(self.source) as reader:
+            for group in np.unique(groups):
+                mine = np.flatnonzero(groups == group)
+                values = _group_vectors(reader, int(group), self.dim)
+                out[mine] = values[rows[mine] - self.group_starts[group]]
+        return out
 
 
 @dataclass(frozen=True)
@@ -69,21 +85,29 @@ class VectorsImported:
 
 
 def read_vectors(path: Path) -> Incoming:
-    """The rows of a Parquet file of window vectors, every one checked (see the module docstring)."""
+    """Every row of a Parquet file of window vectors, checked (see the module docstring): the small
+    columns are read whole, the vectors a row group at a time."""
     try:
-        table = pq.read_table(path)
+        reader = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as err:
         raise VectorsError(f"{path} is not a readable Parquet file ({_first_line(err)}); give the file "
                            "'audioscan vectors export' (or another tool) wrote") from None
-    missing = [name for name in REQUIRED if name not in table.column_names]
-    if missing:
-        raise VectorsError(f"{path} has no column {', '.join(missing)} (it has: {', '.join(table.column_names)}); "
-                           f"a file of vectors needs {', '.join(REQUIRED)} (and root when paths are relative)")
-    for name in (*REQUIRED, *(["root"] if "root" in table.column_names else [])):
-        nulls = table.column(name).null_count
-        if nulls and name != "root":
-            raise VectorsError(f"{path}: column {name} has {nulls} empty value(s); every window needs one")
-    vectors = _vectors(path, table.column("vector"))
+    with reader:
+        names = reader.schema_arrow.names
+        missing = [name for name in REQUIRED if name not in names]
+        if missing:
+            raise VectorsError(f"{path} has no column {', '.join(missing)} (it has: {', '.join(names)}); "
+                               f"a file of vectors needs {', '.join(REQUIRED)} (and root when paths are relative)")
+        try:
+            table = reader.read(columns=[name for name in ("root", "path", "start", "end") if name in names])
+            dim, group_starts = _check_vectors(path, reader)
+        except (pa.ArrowException, OSError) as err:
+            raise VectorsError(f"{path} cannot be read whole ({_first_line(err)}); nothing was imported") from None
+        metadata = reader.schema_arrow.metadata or {}
+    for name in ("path", "start", "end"):
+        if table.column(name).null_count:
+            raise VectorsError(f"{path}: column {name} has {table.column(name).null_count} empty value(s); every "
+                               "window needs one")
     starts = _numbers(table.column("start"))
     ends = _numbers(table.column("end"))
     bad = np.flatnonzero(~(np.isfinite(starts) & np.isfinite(ends) & (starts >= 0) & (ends > starts)))
@@ -91,43 +115,58 @@ def read_vectors(path: Path) -> Incoming:
         row = int(bad[0])
         raise VectorsError(f"{path}: row {row + 1} has start {starts[row]!r} and end {ends[row]!r}, which are not a "
                            f"time range ({len(bad)} such row(s)); give finite seconds with start before end")
-    roots = table.column("root").to_pylist() if "root" in table.column_names else [None] * table.num_rows
+    roots = table.column("root").to_pylist() if "root" in names else [None] * table.num_rows
     paths = [str(value) for value in table.column("path").to_pylist()]
     _refuse_repeats(path, roots, paths, starts)
-    raw = (table.schema.metadata or {}).get(METADATA_KEY)
     try:
-        description = json.loads(raw) if raw else {}
+        description = json.loads(metadata[METADATA_KEY]) if METADATA_KEY in metadata else {}
     except ValueError:
         description = {}
-    return Incoming(roots=roots, paths=paths, starts=starts, ends=ends, vectors=vectors,
-                    description=description if isinstance(description, dict) else {})
+    return Incoming(source=path, roots=roots, paths=paths, starts=starts, ends=ends, dim=dim,
+                    group_starts=group_starts, description=description if isinstance(description, dict) else {})
 
 
-def _vectors(path: Path, column: pa.ChunkedArray) -> np.ndarray:
-    """The vector column as float32 ``[rows, dim]``: one dimension for every row, finite numbers."""
-    kind = column.type
+def _check_vectors(path: Path, reader: pq.ParquetFile) -> tuple[int, np.ndarray]:
+    """(the dimension, each row group's first row): every vector has it, and only finite numbers."""
+    kind = reader.schema_arrow.field("vector").type
     if not (pa.types.is_fixed_size_list(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind)) or \
             not pa.types.is_floating(kind.value_type):
         raise VectorsError(f"{path}: column vector holds {kind}, not lists of floating-point numbers")
-    array = column.combine_chunks()
-    if pa.types.is_fixed_size_list(kind):
-        dim = kind.list_size
-    else:
-        lengths = np.asarray(array.value_lengths())
-        dim = int(lengths[0]) if len(lengths) else 0
-        odd = np.flatnonzero(lengths != dim)
-        if len(odd):
-            raise VectorsError(f"{path}: vectors have different lengths (row 1 has {dim}, row {int(odd[0]) + 1} has "
-                               f"{int(lengths[odd[0]])}); every window's vector needs the same dimension")
-    if dim < 1:
-        raise VectorsError(f"{path}: the vectors are empty; give at least one dimension")
-    values = np.asarray(array.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
-    finite = np.isfinite(values).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        raise VectorsError(f"{path}: row {row + 1} has a vector with NaN or infinite values "
-                           f"({int((~finite).sum())} such row(s)); nothing was imported")
-    return values
+    dim = kind.list_size if pa.types.is_fixed_size_list(kind) else None
+    first = 0
+    starts = []
+    for group in range(reader.num_row_groups):
+        starts.append(first)
+        column = reader.read_row_group(group, columns=["vector"]).column("vector").combine_chunks()
+        if column.null_count:
+            raise VectorsError(f"{path}: column vector has {column.null_count} empty value(s) in rows "
+                               f"{first + 1}-{first + len(column)}; every window needs one")
+        if not pa.types.is_fixed_size_list(kind):
+            lengths = np.asarray(column.value_lengths())
+            dim = int(lengths[0]) if dim is None and len(lengths) else dim
+            odd = np.flatnonzero(lengths != dim)
+            if len(odd):
+                raise VectorsError(f"{path}: vectors have different lengths (row 1 has {dim}, row "
+                                   f"{first + int(odd[0]) + 1} has {int(lengths[odd[0]])}); every window's vector "
+                                   "needs the same dimension")
+        if not dim:
+            raise VectorsError(f"{path}: the vectors are empty; give at least one dimension")
+        values = _values(column, dim)
+        finite = np.isfinite(values).all(axis=1)
+        if not finite.all():
+            row = first + int(np.flatnonzero(~finite)[0])
+            raise VectorsError(f"{path}: row {row + 1} has a vector with NaN or infinite values; nothing was imported")
+        first += len(column)
+    starts.append(first)
+    return int(dim or 0), np.asarray(starts, dtype=np.int64)
+
+
+def _values(column: pa.Array, dim: int) -> np.ndarray:
+    return np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
+
+
+def _group_vectors(reader: pq.ParquetFile, group: int, dim: int) -> np.ndarray:
+    return _values(reader.read_row_group(group, columns=["vector"]).column("vector").combine_chunks(), dim)
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:
@@ -172,7 +211,7 @@ def import_vectors(store: Store, path: Path, *, name: str | None = None, media_r
     if model not in registry.names() and not weights_id.startswith(FOREIGN_WEIGHTS):
         weights_id = f"{FOREIGN_WEIGHTS}{weights_id}"  # a model audioscan cannot run: no build ever fills this set
     rate = int(description.get("sample_rate") or DEFAULT_RATE)
-    dim = incoming.vectors.shape[1]
+    dim = incoming.dim
     wanted = name or str(description.get("set") or path.name.removesuffix(".parquet"))
     _refuse_existing(store, wanted, model, weights_id, window, hop, rate)
     files, unmatched = _match_files(incoming, media_root, path)
@@ -256,18 +295,30 @@ def _duration(row: MediaRow, ends: np.ndarray) -> float:
 def _commit_windows(store: Store, info: SetInfo, incoming: Incoming, files: list[_File],
                     rows: dict[tuple[Path, str], tuple[MediaRow, bool]]) -> int:
     """Commit the files' windows in batches of about :data:`BATCH_WINDOWS`; returns the windows committed."""
-    batch, done = Commit(), 0
+    batch: list[_File] = []
+    done = 0
     for file in files:
+        batch.append(file)
+        if sum(len(item.rows) for item in batch) >= BATCH_WINDOWS:
+            done += _commit_batch(store, info, incoming, batch, rows)
+            batch = []
+    if batch:
+        done += _commit_batch(store, info, incoming, batch, rows)
+    return done
+
+
+def _commit_batch(store: Store, info: SetInfo, incoming: Incoming, batch: list[_File],
+                  rows: dict[tuple[Path, str], tuple[MediaRow, bool]]) -> int:
+    """One commit of ``batch``'s files: their new media rows, and their windows with the vectors read
+    from the row groups that hold them."""
+    vectors = incoming.vectors_at(np.concatenate([file.rows for file in batch]))
+    change, at = Commit(), 0
+    for file in batch:
         row, new = rows[(file.root, file.rel)]
         if new:
-            batch.media.append(replace(row, duration=_duration(row, incoming.ends[file.rows])))
-        batch.vectors.append(FileVectors(row.id, info.id, incoming.starts[file.rows], incoming.ends[file.rows],
-                                         incoming.vectors[file.rows]))
-        if batch.windows() >= BATCH_WINDOWS:
-            done += batch.windows()
-            store.commit(batch)
-            batch = Commit()
-    if batch:
-        done += batch.windows()
-        store.commit(batch)
-    return done
+            change.media.append(replace(row, duration=_duration(row, incoming.ends[file.rows])))
+        change.vectors.append(FileVectors(row.id, info.id, incoming.starts[file.rows], incoming.ends[file.rows],
+                                          vectors[at: at + len(file.rows)]))
+        at += len(file.rows)
+    store.commit(change)
+    return change.windows()

@@ -143,3 +143,22 @@ def test_unmatched_files_are_listed_not_fatal(world, tmp_path):
     result = run("vectors", "import", str(out), "--name", "partial", store=tmp_path / "s2")
     assert result.exit_code == 0 and "not found: " in result.stderr and "knock.mp3" in result.stderr
     assert "of 2 files imported" in result.stdout
+
+
+def test_rows_in_any_order_over_many_row_groups_import_as_the_same_windows(world, tmp_path):
+    """Vectors are read a row group at a time: a file's windows scattered over many small groups
+    (another tool's order) come back whole and in place."""
+    library = audioscan.open(world / "store")
+    ordered = tmp_path / "ordered.parquet"
+    library.export_vectors(ordered)
+    table = pq.read_table(ordered)
+    shuffled = table.take(np.random.default_rng(1).permutation(table.num_rows))
+    scattered = tmp_path / "scattered.parquet"
+    pq.write_table(shuffled, scattered, row_group_size=7)
+    other = audioscan.open(tmp_path / "other")
+    other.import_vectors(scattered, name="scattered")
+    again = tmp_path / "again.parquet"
+    other.export_vectors(again)
+    key = lambda t: sorted(zip(t.column("path").to_pylist(), t.column("start").to_pylist(),  # noqa: E731
+                               (v.tobytes() for v in t.column("vector").to_numpy(zero_copy_only=False))))
+    assert key(pq.read_table(again)) == key(table)
