@@ -319,7 +319,7 @@ def _fill(disk: Path, leave: int) -> None:
 
 
 # Free space left on the store's disk: each puts the first failing write at another site of a command.
-FREE_BYTES = [0, 16 << 10, 256 << 10, 2 << 20]
+FREE_BYTES = [0, 64 << 10, 2 << 20]
 
 
 def _empty(folder: Path) -> None:
