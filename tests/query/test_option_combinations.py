@@ -23,6 +23,7 @@ BASE_ARGS = {
     ("labels", "list"): [],
     ("rescore",): ["siren", "--threshold", "0", "--top", "4"],
     ("suggest",): ["siren", "-n", "3"],
+    ("vectors", "export"): [],
 }
 DESTINATION_OPTIONS = {"out", "out_dir", "use_timecode"}
 
@@ -83,12 +84,12 @@ def test_each_combination_is_honoured_or_refused(labelled, tmp_path, path, fmt):
                 assert result.exit_code in (1, 2) and "Traceback" not in result.stderr, case
                 assert result.stderr.strip().splitlines()[-1].startswith("Error: "), case
                 continue
-            if destination == "out":
-                written = target.read_text()
+            if destination == "out":  # bytes: some formats are binary (Parquet)
+                written = target.read_bytes()
             elif destination == "out_dir":
-                written = "".join(p.read_text() for p in sorted(target.iterdir()) if not p.name.startswith("."))
+                written = b"".join(p.read_bytes() for p in sorted(target.iterdir()) if not p.name.startswith("."))
             else:
-                written = result.stdout
+                written = result.stdout_bytes
             assert written.strip(), case  # never exit 0 with nothing written
             if use_timecode:  # honoured: the times changed
                 assert destination in plain and written != plain[destination], case
