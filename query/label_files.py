@@ -211,12 +211,27 @@ READ_FORMATS = "CSV (path,start,end,label[,negative]; ',' ';' or tab), JSON, NDJ
                "or an Audacity label track"
 
 
+def _editor_format(text: str) -> str | None:
+    """Which video editor's format ``text`` is (``formats.to_edl``, ``formats.to_markers``), if either."""
+    first = text.lstrip().split("\n", 1)[0].strip()
+    if first.startswith("TITLE:"):
+        return "a CMX 3600 EDL"
+    if first.startswith("Marker Name,"):
+        return "a markers CSV"
+    return None
+
+
 def read_label_file(path: Path, media: str | None = None, label: str | None = None,
                     negative: bool = False) -> list[LabelRow]:
     """The rows of a label file of any kind ``labels list`` writes: CSV, JSON, NDJSON, a Raven
     selection table or an Audacity label track (``media`` says which file a track or a one-file
     table labels).  The kind is recognised from the text, not the file name."""
     text = read_text_file(path)
+    editor = _editor_format(text)
+    if editor is not None:
+        raise QueryError(f"{path.name} is {editor}, which 'labels list' writes for video editors in whole frames "
+                         "and without the files' paths, so it does not come back as labels; import the csv, json, "
+                         "ndjson, raven or audacity export instead")
     begins = text.lstrip()[:1]
     if begins in ("[", "{"):
         return parse_json(text, path.name, media, label, negative)

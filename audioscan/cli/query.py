@@ -148,7 +148,8 @@ def labels_import(obj, file: Path, media: str | None, label: str | None, negativ
 @click.pass_obj
 def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,
                 overwrite: bool) -> None:
-    """Every label, or export them (every format but the table re-imports with 'labels import');
+    """Every label, or export them (csv, json, ndjson, raven and audacity re-import with
+    'labels import'; edl and markers are for video editors, in whole frames, and do not);
     labels of files gone from disk are kept and marked."""
     items = obj.library.labels.list(label)
     if use_timecode and fmt in ("csv", "json") and out_dir is None:

@@ -79,3 +79,16 @@ def test_overlap_warnings_are_one_line_with_a_count_and_only_for_what_was_added(
     assert "warning" not in cli(world, "labels", "import", str(world / "header.csv")).stderr
     (world / "elsewhere.csv").write_text("path,start,end,label\nknock.mp3,1,2,siren\n")
     assert "warning" not in cli(world, "labels", "import", str(world / "elsewhere.csv")).stderr
+
+
+def test_the_editor_formats_labels_list_writes_are_refused_by_name_on_import(world, tmp_path):
+    """EDL and markers hold whole frames and no paths: importing one says so, not a CSV header error."""
+    from audioscan.query.formats import EDITOR_FORMATS
+    from tests.query.helpers import cli, label_sirens
+
+    label_sirens(world)
+    for fmt in EDITOR_FORMATS:
+        written = tmp_path / f"labels.{fmt}"
+        assert cli(world, "labels", "list", "--format", fmt, "--out", str(written)).exit_code == 0
+        result = cli(world, "labels", "import", str(written))
+        assert result.exit_code == 1 and "for video editors" in result.stderr, result.output
