@@ -36,7 +36,9 @@ def test_the_readme_notebook_example(tmp_path, monkeypatch):
     assert found and found[0].path.endswith("ep01.mkv")
     assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
     table = found.to_arrow()
-    assert isinstance(table, pa.Table) and table.column_names == ["path", "start", "end", "score"]
+    assert isinstance(table, pa.Table) and table.column_names == ["path", "start", "end", "score", "peak", "onset",
+                                                                  "offset", "label", "decision"]
+    assert table.to_pylist()[0] == {field: getattr(found[0], field) for field in table.column_names}
     X, windows = lib.vectors("LOGMEL")              # vectors + a pyarrow table of windows
     assert X.shape == (windows.num_rows, lib.set("LOGMEL").dim) and np.isfinite(X).all()
     assert set(windows.column_names) == {"id", "path", "start", "end"}
