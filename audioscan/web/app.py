@@ -33,7 +33,7 @@ from audioscan.api.faults import machine_fault
 from audioscan.api.previews import MAX_SPAN_SECONDS
 from audioscan.web import detectors, exports, labels, library_tab, search
 from audioscan.web.gate import LOOPBACK_NAMES, TOKEN_COOKIE, BodyTooLarge, Gate, host_name
-from audioscan.web.inputs import BadInput
+from audioscan.web.inputs import BadInput, NotIndexed
 
 # The HTTP status of each kind of user error (audioscan.errors.UserError.kind).
 _STATUS = {"invalid": 400, "not_found": 404, "busy": 409, "too_large": 413, "fault": 500, "storage_full": 507}
@@ -62,10 +62,10 @@ class Web:
         return self.library.search(query, k=k, model=names or None, start=start, end=end)
 
     def media(self, media_id: int, start: float, end: float) -> Path:
-        """The indexed media file and a checked range, or LookupError / BadInput."""
+        """The indexed media file and a checked range, or NotIndexed / BadInput."""
         media = self.library.media().get(media_id)
         if media is None or media.status != "ok":
-            raise LookupError("no such indexed media")
+            raise NotIndexed("no such indexed media")
         duration = media.duration or 0.0
         if not (0 <= start < end <= duration + 1.0) or end - start > MAX_SPAN_SECONDS:
             raise BadInput(f"the range must lie inside the file and last at most {MAX_SPAN_SECONDS:g} s")
@@ -74,7 +74,7 @@ class Web:
     def media_path(self, media_id: int) -> str:
         media = self.library.media().get(media_id)
         if media is None:
-            raise LookupError(f"no indexed media with id {media_id}")
+            raise NotIndexed(f"no indexed media with id {media_id}")
         return media.path
 
     def hits(self, hits, label: str = "") -> list[dict]:
@@ -113,18 +113,12 @@ async def asset(request: Request) -> Response:
     return Response(text, media_type=_ASSETS[name], headers={"Cache-Control": "no-cache"})
 
 
-def _sentence(err: Exception) -> str:
-    """The message of ``err`` as it was written: ``str`` of a KeyError quotes it (``'x'``), so its own
-    argument is taken, while any other message is kept whole (its quotes name fields: ``'positive'``)."""
-    return str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-
-
 async def _bad_input(request: Request, err: Exception) -> Response:
-    return JSONResponse({"error": _sentence(err)}, status_code=400)
+    return JSONResponse({"error": str(err)}, status_code=400)
 
 
 async def _not_found(request: Request, err: Exception) -> Response:
-    return JSONResponse({"error": _sentence(err)}, status_code=404)
+    return JSONResponse({"error": str(err)}, status_code=404)
 
 
 async def _too_large(request: Request, err: Exception) -> Response:
@@ -151,7 +145,7 @@ def create_app(library: Library, access_token: str | None = None,
     web = Web(library, access_token)
     routes = [Route("/", page), *(Route(f"/{name}", asset) for name in _ASSETS), *search.ROUTES, *labels.ROUTES,
               *detectors.ROUTES, *exports.ROUTES, *library_tab.ROUTES]
-    handlers = {BadInput: _bad_input, ValueError: _bad_input, KeyError: _bad_input, LookupError: _not_found,
+    handlers = {BadInput: _bad_input, NotIndexed: _not_found,
                 BodyTooLarge: _too_large, UserError: _user_error, Exception: _any_error}
     app = Starlette(routes=routes, exception_handlers=handlers,
                     middleware=[Middleware(Gate, hosts=hosts, csrf=lambda: web.csrf, access_token=access_token)])

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from audioscan.api import Library
 from audioscan.api.moments import Moment, write_moments
 from audioscan.api.previews import MAX_SPAN_SECONDS
-from audioscan.web.inputs import BadInput, Choice, Items, Number, Text, json_fields
+from audioscan.web.inputs import BadInput, Choice, Items, NotIndexed, Number, Text, json_fields
 
 _EXPORTS = {"raven": ("raven", "selections.txt"), "audacity": ("audacity", "labels.txt"), "csv": ("csv", "moments.csv")}
 # The page's longest list (a search's k and a page of detections stop at 200); clips are cut by the
@@ -70,7 +70,7 @@ def _moment(number: int, item: dict, files: Mapping[int, Any]) -> Moment:
     where = f"'moments[{number}]'"
     media = files.get(item["media_id"])
     if media is None:
-        raise LookupError(f"{where} names media {item['media_id']}, which is not indexed")
+        raise NotIndexed(f"{where} names media {item['media_id']}, which is not indexed")
     start, end = item["start"], item["end"]
     if end < start:
         raise BadInput(f"{where} ends at {end:g} s, before its start at {start:g} s")

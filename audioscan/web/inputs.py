@@ -28,6 +28,11 @@ class BadInput(ValueError):
     """A request that does not fit its route; the message says which field and why."""
 
 
+class NotIndexed(LookupError):
+    """A request naming media the store does not index (404).  Its own class, so that a bug's
+    ``KeyError`` or ``ValueError`` stays a 500 with its traceback in the log, never bad input."""
+
+
 @dataclass(frozen=True)
 class Number:
     low: float = -math.inf

@@ -71,3 +71,19 @@ def test_every_route_answers_a_fault_in_json(fault, world, loopback):
                 assert response_headers.get("content-type", "").startswith("application/json"), where
                 assert json.loads(text)["error"], where
     shutil.rmtree(world / "store", ignore_errors=True)
+
+
+@pytest.mark.parametrize("bug", [KeyError("media_id"), ValueError("a bug's own words"), IndexError("list index")])
+def test_a_bug_is_a_500_never_bad_input(bug, world, loopback, monkeypatch):
+    """A route that fails by a bug answers the generic JSON 500 (its trace goes to the log), so a bug
+    never reads as the user's mistake and never shows its words."""
+    library = Library(world / "store")
+
+    def broken(*args, **kwargs):
+        raise bug
+
+    monkeypatch.setattr(library.labels, "list", broken)
+    with Server(create_app(library)) as server:
+        status, text, headers = fetch(server.url + "/api/labels")
+    assert status == 500 and _BUG_ANSWER in text and str(bug).encode() not in text
+    assert headers["content-type"].startswith("application/json")
