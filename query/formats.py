@@ -37,7 +37,7 @@ TEXT_FORMATS = ("csv", "json", "ndjson", "raven", "edl", "markers", "audacity")
 # The formats whose times ``timecode`` changes: raven and audacity hold seconds by definition, and
 # edl and markers always hold timecodes.
 TIMECODE_FORMATS = ("csv", "json", "ndjson")
-# The formats for video editors: times in frames and files by name, so they are written, not read back.
+# The formats for video editors: times in whole frames and files by name (read back at frame precision).
 EDITOR_FORMATS = ("edl", "markers")
 RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)",
                  "Peak Time (s)"]

@@ -1,5 +1,6 @@
 """Reading label files: every format ``labels list`` writes (CSV, JSON, NDJSON, a Raven selection
-table, an Audacity label track) and the moments CSV ``export clips`` takes.
+table, an Audacity label track, and through ``editor_files`` an EDL and a markers CSV) and the
+moments CSV ``export clips`` takes.
 
 Every row is checked where it is read, and every bad row is reported as ``file:line: what`` (the
 first few, then a count), so a person fixes the file in one go; nothing is stored from a file with
@@ -15,12 +16,12 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Callable, Iterable
 
-from audioscan.query import formats
+from audioscan.query import editor_files, formats
+from audioscan.query.editor_files import FrameRate
 from audioscan.query.errors import QueryError, quoted
 from audioscan.query.formats import unsafe_cell
-from audioscan.query.labels import NEGATIVE_SUFFIX, SCORE_SUFFIX, LabelRow, bad_rows
+from audioscan.query.labels import NEGATIVE_SUFFIX, SCORE_SUFFIX, LabelRow, every_row, label_row
 from audioscan.query.timecode import parse_time
 
 
@@ -68,9 +69,9 @@ def parse_raven(text: str, source: str, negative: bool) -> list[LabelRow]:
         path, name, start, end = found
         if start is None or end is None:
             raise QueryError(f"{source}:{number}: the begin and end times are not numbers")
-        return _row(path, name, start, end, negative, f"{source}:{number}")
+        return label_row(path, name, start, end, negative, f"{source}:{number}")
 
-    return _every_row(row_of, formats.parse_raven(text, source), source)
+    return every_row(row_of, formats.parse_raven(text, source), source)
 
 
 def looks_like_audacity(text: str) -> bool:
@@ -82,17 +83,6 @@ def looks_like_audacity(text: str) -> bool:
     except (ValueError, IndexError):
         return False
     return True
-
-
-def _row(media: str | None, name: str, start: float, end: float | None, negative: bool, where: str,
-         said_negative: bool = False) -> LabelRow:
-    """The row a file's line describes.  Every reader ends here, so each format spells a marker and
-    a negative the same way: an end equal to the start (or none) is a marker, and a name ending in
-    " (negative)" - as every export writes a negative - is negative."""
-    marked = name.endswith(NEGATIVE_SUFFIX)
-    return LabelRow(media=media, label=name.removesuffix(NEGATIVE_SUFFIX), start=start,
-                    end=None if end is None or end == start else end,
-                    positive=not (negative or said_negative or marked), where=where)
 
 
 # How a ``negative`` cell may say yes or no; pandas writes a column of 0/1 with gaps as 0.0/1.0.
@@ -156,29 +146,11 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool,
         if not name and need_label:
             raise QueryError(f"{where}: no label; add a 'label' column or give `label`")
         end = cells.get("end")
-        return _row(cells["path"], name, _parse_time(cells["start"], "start", where),
+        return label_row(cells["path"], name, _parse_time(cells["start"], "start", where),
                     _parse_time(end, "end", where) if end else None, negative, where,
                     said_negative=_negative_cell(cells.get("negative", ""), where))
 
-    return _every_row(row_of, numbered, source)
-
-
-# A failed import names this many bad rows, then how many more there are.
-def _every_row(row_of: Callable, numbered: Iterable[tuple[int, object]], source: str) -> list[LabelRow]:
-    """``row_of(number, row)`` of every row; the rows that cannot be read are all reported
-    together (a file is fixed once, not once per bad line), and then nothing is imported."""
-    out, problems = [], []
-    for number, row in numbered:
-        try:
-            parsed = row_of(number, row)
-        except QueryError as err:
-            problems.append(err.template)
-            continue
-        if parsed is not None:
-            out.append(parsed)
-    if problems:
-        raise bad_rows(problems)
-    return out
+    return every_row(row_of, numbered, source)
 
 
 def parse_audacity(text: str, source: str, label: str | None, negative: bool) -> list[LabelRow]:
@@ -200,38 +172,28 @@ def parse_audacity(text: str, source: str, label: str | None, negative: bool) ->
         name = label or SCORE_SUFFIX.sub("", name.removesuffix(NEGATIVE_SUFFIX))
         if not name:
             raise QueryError(f"{where}: the label has no text; give `label`")
-        return _row(None, name, start, end, negative, where, said_negative=marked)
+        return label_row(None, name, start, end, negative, where, said_negative=marked)
 
-    return _every_row(row_of, enumerate(text.splitlines(), start=1), source)
+    return every_row(row_of, enumerate(text.splitlines(), start=1), source)
 
 
-# What ``labels import`` reads, for its help: every format ``labels list`` writes but the ones for video
-# editors (``formats.EDITOR_FORMATS``), whose times are frames and whose files are names only.
+# What ``labels import`` reads, for its help: every format ``labels list`` writes.
 READ_FORMATS = "CSV (path,start,end,label[,negative]; ',' ';' or tab), JSON, NDJSON, a Raven selection table, " \
-               "or an Audacity label track"
-
-
-def _editor_format(text: str) -> str | None:
-    """Which video editor's format ``text`` is (``formats.to_edl``, ``formats.to_markers``), if either."""
-    first = text.lstrip().split("\n", 1)[0].strip()
-    if first.startswith("TITLE:"):
-        return "a CMX 3600 EDL"
-    if first.startswith("Marker Name,"):
-        return "a markers CSV"
-    return None
+               "an Audacity label track, or the EDL and markers CSV written for video editors (back at their frames)"
 
 
 def read_label_file(path: Path, media: str | None = None, label: str | None = None,
-                    negative: bool = False) -> list[LabelRow]:
+                    negative: bool = False, rate: FrameRate | None = None) -> list[LabelRow]:
     """The rows of a label file of any kind ``labels list`` writes: CSV, JSON, NDJSON, a Raven
-    selection table or an Audacity label track (``media`` says which file a track or a one-file
-    table labels).  The kind is recognised from the text, not the file name."""
+    selection table, an Audacity label track (``media`` says which file a track or a one-file
+    table labels), an EDL or a markers CSV (``rate`` gives a file name's frame rate; without it
+    every file counts as audio, at 25 fps).  The kind is recognised from the text, not the file name."""
     text = read_text_file(path)
-    editor = _editor_format(text)
-    if editor is not None:
-        raise QueryError(f"{path.name} is {editor}, which 'labels list' writes for video editors in whole frames "
-                         "and without the files' paths, so it does not come back as labels; import the csv, json, "
-                         "ndjson, raven or audacity export instead")
+    rate = rate or (lambda name: None)
+    if editor_files.looks_like_edl(text):
+        return editor_files.parse_edl(text, path.name, rate, media, label, negative)
+    if editor_files.looks_like_markers(text):
+        return editor_files.parse_markers(text, path.name, rate, media, label, negative)
     begins = text.lstrip()[:1]
     if begins in ("[", "{"):
         return parse_json(text, path.name, media, label, negative)
@@ -270,9 +232,9 @@ def parse_json(text: str, source: str, media: str | None, label: str | None, neg
         start = _parse_time(str(item.get("start")), "start", at)
         end = None if item.get("kind") == "marker" or item.get("end") is None else \
             _parse_time(str(item["end"]), "end", at)
-        return _row(path, name, start, end, negative, at, said_negative=bool(said))
+        return label_row(path, name, start, end, negative, at, said_negative=bool(said))
 
-    return _every_row(row_of, items, source)
+    return every_row(row_of, items, source)
 
 
 def _json_items(text: str, source: str) -> tuple[list[tuple[int, object]], str]:

@@ -14,7 +14,7 @@ import math
 import re
 import unicodedata
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 from audioscan.indexer.store.annotations import Label
 from audioscan.indexer.store.snapshot import MediaInfo
@@ -150,6 +150,34 @@ class LabelRow(NamedTuple):
     end: float | None
     positive: bool
     where: str = ""
+
+
+def label_row(media: str | None, name: str, start: float, end: float | None, negative: bool, where: str,
+         said_negative: bool = False) -> LabelRow:
+    """The row a file's line describes.  Every reader ends here, so each format spells a marker and
+    a negative the same way: an end equal to the start (or none) is a marker, and a name ending in
+    " (negative)" - as every export writes a negative - is negative."""
+    marked = name.endswith(NEGATIVE_SUFFIX)
+    return LabelRow(media=media, label=name.removesuffix(NEGATIVE_SUFFIX), start=start,
+                    end=None if end is None or end == start else end,
+                    positive=not (negative or said_negative or marked), where=where)
+
+
+def every_row(row_of: Callable, numbered: Iterable[tuple[int, object]], source: str) -> list[LabelRow]:
+    """``row_of(number, row)`` of every row; the rows that cannot be read are all reported
+    together (a file is fixed once, not once per bad line), and then nothing is imported."""
+    out, problems = [], []
+    for number, row in numbered:
+        try:
+            parsed = row_of(number, row)
+        except QueryError as err:
+            problems.append(err.template)
+            continue
+        if parsed is not None:
+            out.append(parsed)
+    if problems:
+        raise bad_rows(problems)
+    return out
 
 
 def prepare_labels(rows: Sequence[LabelRow]) -> list[tuple[int, str, float, float, str, bool]]:

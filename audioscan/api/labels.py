@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import pyarrow as pa
 
 from audioscan.query import label_files
+from audioscan.query.editor_files import FrameRate
 from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryNotFoundError
 from audioscan.query.moments import Moment
@@ -104,13 +106,30 @@ class Labels:
     def import_file(self, path: str | Path, *, media: str | None = None, label: str | None = None,
                     negative: bool = False, skip_missing: bool = False, check: bool = False) -> "ImportReport":
         """Add every row of a label file (any format ``labels list`` writes: CSV, JSON, NDJSON, a Raven
-        selection table, or an Audacity label track of ``media``); ``label`` names every row,
+        selection table, an Audacity label track of ``media``, an EDL or a markers CSV at each file's
+        frame rate); ``label`` names every row,
         ``negative`` makes every row negative; ``skip_missing`` and ``check`` as in :meth:`add_rows`."""
         path = Path(path)
         if label is not None:
             check_label_name(label)  # before reading: a file with no rows would never meet the name
-        rows = label_files.read_label_file(path, media=media, label=label, negative=negative)
+        rows = label_files.read_label_file(path, media=media, label=label, negative=negative, rate=self._frame_rate())
         return self.add_rows(rows, source=f"import:{path.name}", skip_missing=skip_missing, check=check)
+
+    def _frame_rate(self) -> FrameRate:
+        """A file name's frame rate, read once per name (None for audio, or for a name no file has:
+        the import reports that row where it places it)."""
+        with self._library._reader() as store:
+            known = labelling.all_media(store)
+
+        @functools.cache
+        def rate(name: str) -> float | None:
+            try:
+                found = labelling.resolve_media(None, name, known)
+            except QueryNotFoundError:
+                return None
+            return self._library._frame_rates({found.path}).get(found.path)
+
+        return rate
 
     def list(self, label: str | None = None) -> list[labelling.Label]:
         with self._library._reader() as store:

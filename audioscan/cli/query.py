@@ -113,8 +113,8 @@ def _warn_conflicts(pairs: list) -> None:
 
 
 @writes
-@labels.command("import", help=f"""Import labels from FILE: {READ_FORMATS} (with --media);
-every format 'labels list' writes but edl and markers (for video editors).  A negative column says true/false, yes/no, 1/0 or negative/positive.""")
+@labels.command("import", help=f"""Import labels from FILE: {READ_FORMATS}; an Audacity
+track or a one-file Raven table with --media.  A negative column says true/false, yes/no, 1/0 or negative/positive.""")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--media", default=None, help="The media file an Audacity track or a one-file Raven table belongs to.")
 @click.option("--label", default=None, help="Label name for every row (else taken from the file).")
@@ -148,9 +148,9 @@ def labels_import(obj, file: Path, media: str | None, label: str | None, negativ
 @click.pass_obj
 def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,
                 overwrite: bool) -> None:
-    """Every label, or export them (csv, json, ndjson, raven and audacity re-import with
-    'labels import'; edl and markers are for video editors, in whole frames, and do not);
-    labels of files gone from disk are kept and marked."""
+    """Every label, or export them (every format re-imports with 'labels import'; edl and markers,
+    for video editors, come back at their whole frames); labels of files gone from disk are kept
+    and marked."""
     items = obj.library.labels.list(label)
     if use_timecode and fmt in ("csv", "json") and out_dir is None:
         raise click.UsageError(f"--timecode changes the moments a {fmt} export lists per file (--out-dir); the "

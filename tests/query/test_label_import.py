@@ -4,6 +4,8 @@ import itself brought, once, with a count."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from audioscan.errors import UserError
@@ -81,14 +83,22 @@ def test_overlap_warnings_are_one_line_with_a_count_and_only_for_what_was_added(
     assert "warning" not in cli(world, "labels", "import", str(world / "elsewhere.csv")).stderr
 
 
-def test_the_editor_formats_labels_list_writes_are_refused_by_name_on_import(world, tmp_path):
-    """EDL and markers hold whole frames and no paths: importing one says so, not a CSV header error."""
-    from audioscan.query.formats import EDITOR_FORMATS
-    from tests.query.helpers import cli, label_sirens
+def test_an_edl_or_markers_file_of_a_search_imports_as_labels_of_its_clips(world, tmp_path):
+    """What an editor keeps of a search (an EDL or markers CSV: clip names, frames, a score in the note)
+    comes back as labels of those clips under the name given, at the frames written; a clip name no
+    indexed file has is a bad row named by its line."""
+    from tests.query.helpers import cli
 
-    label_sirens(world)
-    for fmt in EDITOR_FORMATS:
-        written = tmp_path / f"labels.{fmt}"
-        assert cli(world, "labels", "list", "--format", fmt, "--out", str(written)).exit_code == 0
-        result = cli(world, "labels", "import", str(written))
-        assert result.exit_code == 1 and "for video editors" in result.stderr, result.output
+    for fmt in ("edl", "markers"):
+        written = tmp_path / f"hits.{fmt}"
+        searched = cli(world, "search", "--from", "long.mkv", "--at", "20", "-k", "3", "--format", fmt,
+                       "--out", str(written))
+        assert searched.exit_code == 0, searched.stderr
+        result = cli(world, "labels", "import", str(written), "--label", f"siren-{fmt}")
+        assert result.exit_code == 0, result.stderr
+        listed = json.loads(cli(world, "labels", "list", "--label", f"siren-{fmt}", "--format", "json").stdout)
+        assert len(listed) == 3 and all(item["label"] == f"siren-{fmt}" for item in listed)
+        text = written.read_text().replace("long.mkv", "nowhere.mkv", 1)
+        (tmp_path / f"bad.{fmt}").write_text(text)
+        refused = cli(world, "labels", "import", str(tmp_path / f"bad.{fmt}"), "--label", "x")
+        assert refused.exit_code == 1 and "nowhere.mkv" in refused.stderr, refused.output
