@@ -17,7 +17,7 @@ TEST_STAMP := $(VENV)/.installed-test
 define install_lock
 	rm -f $@
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(1)
+	for lock in $(1); do $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $$lock || exit 1; done
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(VENV)/bin/audioscan doctor
 	touch $@
@@ -26,8 +26,10 @@ endef
 $(DEMO_STAMP): $(LOCK)/demo.txt pyproject.toml
 	$(call install_lock,$(LOCK)/demo.txt)
 
-$(TEST_STAMP): $(LOCK)/test.txt pyproject.toml
-	$(call install_lock,$(LOCK)/test.txt)
+# The tests also open hoplite databases in perch-hoplite itself (perch-hoplite.in says why its
+# lock is separate).
+$(TEST_STAMP): $(LOCK)/test.txt $(LOCK)/perch-hoplite.txt pyproject.toml
+	$(call install_lock,$(LOCK)/test.txt $(LOCK)/perch-hoplite.txt)
 
 # Regenerates the locks from pyproject.toml (the only place ranges are declared), for every
 # platform and Python >= 3.10 at once; commit the result. Needs the registry, not the venv.
@@ -40,7 +42,9 @@ lock: $(LOCK_TOOL)
 	echo 'setuptools>=69' | $(LOCK_TOOL) pip compile --quiet --universal --generate-hashes --python-version 3.10 \
 		--custom-compile-command 'make lock' -c $(LOCK)/constraints.txt pyproject.toml - -o $(LOCK)/demo.txt
 	echo 'setuptools>=69' | $(LOCK_TOOL) pip compile --quiet --universal --generate-hashes --python-version 3.10 \
-		--custom-compile-command 'make lock' -c $(LOCK)/constraints.txt pyproject.toml - --extra test --extra ray --extra birdnet -o $(LOCK)/test.txt
+		--custom-compile-command 'make lock' -c $(LOCK)/constraints.txt pyproject.toml - --extra test --extra ray --extra birdnet --extra hoplite -o $(LOCK)/test.txt
+	$(LOCK_TOOL) pip compile --quiet --universal --generate-hashes --no-deps --python-version 3.10 \
+		--custom-compile-command 'make lock' $(LOCK)/perch-hoplite.in -o $(LOCK)/perch-hoplite.txt
 
 AS := $(VENV)/bin/audioscan --store $(DEMO)/store
 

@@ -1,6 +1,7 @@
-"""Vectors in from other tools: a set made from a Parquet file of window vectors.
+"""Vectors in from other tools: a set made from a Parquet file of window vectors (or, through
+``hoplite_in``, a perch-hoplite database: both arrive as one :class:`Incoming`).
 
-The file is the interchange shape ``vectors export`` writes (``query/vectors_out.py``): ``path``,
+The Parquet file is the interchange shape ``vectors export`` writes (``query/vectors_out.py``): ``path``,
 ``start``, ``end`` and ``vector`` at least, ``root`` when the paths are relative to a folder, and the
 set's description in the schema metadata (without it, the cut is read from the windows and the set
 is named after the file).  Every row is checked before anything is stored - columns, one dimension,
@@ -14,14 +15,19 @@ every check, its windows are committed in batches through the store's commit pro
 commit fails the set is removed again.  A model audioscan runs (the export of an audioscan set,
 BIRDNET's vectors) gives a native set that later builds keep up to date; another tool's model
 gives a set that search from a stored window, training, rescoring and suggestions use as they are.
+Labels that come with the vectors (``NAME.labels.parquet`` beside the file, a database's
+annotations) are returned for the caller to place on the set's media: placing them is the query
+layer's.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -48,9 +54,23 @@ class VectorsError(StoreError):
 
 
 @dataclass(frozen=True)
+class IncomingLabel:
+    """A label that comes with the vectors, keyed as they are (root, path, start, end); a marker's
+    end is its start."""
+
+    root: str | None
+    path: str
+    start: float
+    end: float
+    label: str
+    positive: bool
+
+
+@dataclass(frozen=True)
 class Incoming:
-    """A checked file of window vectors: every row's place, and its vectors read on demand (a row
-    group at a time), so memory holds the rows of one batch of files, never the file."""
+    """Checked window vectors from another tool: every row's place, and its vectors read on demand
+    (``fetch`` of row numbers: a Parquet row group or a slice of a USearch index at a time), so
+    memory holds the rows of one batch of files, never the file; and the labels that came with them."""
 
     source: Path
     roots: list[str | None]
@@ -58,19 +78,26 @@ class Incoming:
     starts: np.ndarray
     ends: np.ndarray
     dim: int
-    group_starts: np.ndarray  # the first row of each row group, and the row count at the end
     description: dict
+    fetch: Callable[[np.ndarray], np.ndarray]
+    labels: tuple[IncomingLabel, ...] = ()
+    uncertain: int = 0  # labels the other tool holds as neither positive nor negative (left out)
 
     def vectors_at(self, rows: np.ndarray) -> np.ndarray:
-        """The vectors of ``rows`` (in that order), as float32, reading only the row groups that hold them."""
-        out = np.empty((len(rows), self.dim), dtype=np.float32)
-        groups = np.searchsorted(self.group_starts, rows, side="right") - 1
-        with pq.ParquetFile(self.source) as reader:
-            for group in np.unique(groups):
-                mine = np.flatnonzero(groups == group)
-                values = _group_vectors(reader, int(group), self.dim)
-                out[mine] = values[rows[mine] - self.group_starts[group]]
-        return out
+        """The vectors of ``rows`` (in that order), as float32."""
+        return self.fetch(rows)
+
+
+def _parquet_vectors(source: Path, group_starts: np.ndarray, dim: int, rows: np.ndarray) -> np.ndarray:
+    """The vectors of ``rows`` of a Parquet file, reading only the row groups that hold them."""
+    out = np.empty((len(rows), dim), dtype=np.float32)
+    groups = np.searchsorted(group_starts, rows, side="right") - 1
+    with pq.ParquetFile(source) as reader:
+        for group in np.unique(groups):
+            mine = np.flatnonzero(groups == group)
+            values = _group_vectors(reader, int(group), dim)
+            out[mine] = values[rows[mine] - group_starts[group]]
+    return out
 
 
 @dataclass(frozen=True)
@@ -81,7 +108,9 @@ class VectorsImported:
     files: int
     windows: int
     unmatched: list[str]
-    labels: int = 0
+    labels: int = 0  # labels placed on the set's media
+    pending: tuple[IncomingLabel, ...] = ()  # labels that came with the vectors, not yet placed
+    uncertain: int = 0  # labels left out: the other tool held them as neither positive nor negative
 
 
 def read_vectors(path: Path) -> Incoming:
@@ -123,7 +152,29 @@ def read_vectors(path: Path) -> Incoming:
     except ValueError:
         description = {}
     return Incoming(source=path, roots=roots, paths=paths, starts=starts, ends=ends, dim=dim,
-                    group_starts=group_starts, description=description if isinstance(description, dict) else {})
+                    description=description if isinstance(description, dict) else {},
+                    fetch=functools.partial(_parquet_vectors, path, group_starts, dim),
+                    labels=_parquet_labels(labels_path(path)))
+
+
+def labels_path(vectors: Path) -> Path:
+    """Where the labels of a vectors file go: beside it, ``NAME.labels.parquet``."""
+    return vectors.with_name(vectors.name.removesuffix(".parquet") + ".labels.parquet")
+
+
+def _parquet_labels(path: Path) -> tuple[IncomingLabel, ...]:
+    """The labels ``vectors export --labels`` wrote beside the vectors, if they are there."""
+    if not path.is_file():
+        return ()
+    try:
+        table = pq.read_table(path, columns=["root", "path", "start", "end", "label", "negative"])
+    except (pa.ArrowException, OSError, KeyError) as err:
+        raise VectorsError(f"{path} is there but cannot be read as the labels of the vectors ({_first_line(err)}); "
+                           "move it away to import the vectors alone") from None
+    return tuple(IncomingLabel(root=row["root"], path=str(row["path"]), start=float(row["start"]),
+                               end=float(row["start"] if row["end"] is None else row["end"]),
+                               label=str(row["label"]), positive=not row["negative"])
+                 for row in table.to_pylist())
 
 
 def _check_vectors(path: Path, reader: pq.ParquetFile) -> tuple[int, np.ndarray]:
@@ -200,10 +251,11 @@ def _cut(incoming: Incoming) -> tuple[float, float]:
     return round(window, 6), round(float(np.median(steps)) if len(steps) else window, 6)
 
 
-def import_vectors(store: Store, path: Path, *, name: str | None = None, media_root: Path | None = None
+def import_vectors(store: Store, incoming: Incoming, *, name: str | None = None, media_root: Path | None = None
                    ) -> VectorsImported:
-    """Make a set of the vectors in ``path`` (see the module docstring); the caller holds the writer lock."""
-    incoming = read_vectors(path)
+    """Make a set of the ``incoming`` vectors (see the module docstring); the caller holds the writer
+    lock.  Their labels come back in the report, for the caller to place once the set is there."""
+    path = incoming.source
     description = incoming.description
     window, hop = _cut(incoming)
     model = str(description.get("model") or "IMPORTED").upper()
@@ -222,7 +274,8 @@ def import_vectors(store: Store, path: Path, *, name: str | None = None, media_r
     except BaseException:
         store.remove_set(info)  # the set appears whole or not at all
         raise
-    return VectorsImported(set_name=info.name, files=len(files), windows=windows, unmatched=unmatched)
+    return VectorsImported(set_name=info.name, files=len(files), windows=windows, unmatched=unmatched,
+                           pending=incoming.labels, uncertain=incoming.uncertain)
 
 
 def _refuse_existing(store: Store, name: str, model: str, weights_id: str, window: float, hop: float,

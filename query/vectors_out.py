@@ -1,4 +1,4 @@
-"""Vectors out to the tools people already use: one Parquet row per window.
+"""Vectors out to the tools people already use: one Parquet row per window, or a perch-hoplite database.
 
 The interchange shape (DESIGN.md, "From and to other tools"): ``root``, ``path`` (relative to the
 root), ``start``, ``end`` (seconds), ``channel`` (0: the mono mix every set is indexed as), ``id``
@@ -11,6 +11,14 @@ The file is written segment by segment in row groups of :data:`CHUNK_ROWS`, so m
 segment's live vectors at most, never the set; it is written under a temporary name and renamed,
 so a reader never sees half a file.  Labels go to a file of their own (``labels_parquet``) with
 the same keys (root, path, start, end).
+
+The hoplite database (:func:`write_hoplite`, layout in ``indexer/store/hoplite.py``) holds one
+deployment per library root (project and name: the root's folder name), a recording per media
+file named relative to its root (the dataset's ``base_path``), each window with ``[start, end]``
+offsets, the labels as POSITIVE/NEGATIVE annotations with provenance ``audioscan``, the model and
+cut in ``model_config`` and the set's description under ``audioscan``.  Its vectors are scaled to
+unit length: hoplite ranks by inner product, and on unit vectors that is the cosine audioscan
+ranks by, so the same query finds the same windows in both.
 """
 
 from __future__ import annotations
@@ -24,9 +32,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audioscan.indexer.store import hoplite
+from audioscan.indexer.store.ann import unit_vectors
 from audioscan.indexer.store.annotations import Label
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.query.errors import QueryError
 
 # The schema metadata key that holds the set's description (JSON).
 METADATA_KEY = b"audioscan"
@@ -90,11 +101,6 @@ def write_parquet(snapshot: Snapshot, out: Path, *, half: bool, version: str) ->
     return VectorsWritten(path=out, rows=rows)
 
 
-def labels_path(out: Path) -> Path:
-    """Where the labels of an export to ``out`` go: beside it, ``NAME.labels.parquet``."""
-    return out.with_name(out.name.removesuffix(".parquet") + ".labels.parquet")
-
-
 def write_labels_parquet(labels: list[Label], out: Path) -> int:
     """The labels, one row each, keyed as the vectors are (root, path, start, end)."""
     table = pa.table({
@@ -115,3 +121,77 @@ def write_labels_parquet(labels: list[Label], out: Path) -> int:
         tmp.unlink(missing_ok=True)
         raise
     return len(labels)
+
+
+PROVENANCE = "audioscan"
+# hoplite's model key for the one model both run (perch_hoplite/zoo/model_configs.py: BirdNET V2.4).
+HOPLITE_MODEL_KEYS = {"BIRDNET": "birdnet"}
+
+
+def _datasets(roots: list[str]) -> dict[str, str]:
+    """A dataset (and deployment) name per root: its folder name, made unique with a number."""
+    names: dict[str, str] = {}
+    for root in roots:
+        base = Path(root).name or "library"
+        name, number = base, 2
+        while name in names.values():
+            name, number = f"{base}-{number}", number + 1
+        names[root] = name
+    return names
+
+
+def hoplite_metadata(info: SetInfo, datasets: dict[str, str], version: str) -> dict:
+    """``model_config``, ``audio_sources`` and our own ``audioscan`` entry, as hoplite's metadata holds them."""
+    model = {"window_size_s": info.window, "hop_size_s": info.hop, "sample_rate": info.sample_rate}
+    if info.model == "BIRDNET":
+        model["class_list_name"] = "birdnet_v2_4"
+    globs = [{"dataset_name": name, "base_path": root, "file_glob": "**/*", "min_audio_len_s": 0.0,
+              "target_sample_rate_hz": -2, "shard_len_s": None, "max_shards_per_file": None}
+             for root, name in datasets.items()]
+    return {"model_config": {"model_key": HOPLITE_MODEL_KEYS.get(info.model, f"audioscan_{info.model.lower()}"),
+                             "embedding_dim": info.dim, "model_config": model, "logits_key": None,
+                             "logits_idxes": None},
+            "audio_sources": {"audio_globs": globs},
+            "audioscan": set_description(info, version)}
+
+
+def write_hoplite(snapshot: Snapshot, labels: list[Label], out: Path, *, centre: np.ndarray | None,
+                  version: str) -> VectorsWritten:
+    """Every live window of ``snapshot`` and ``labels`` as a perch-hoplite database in the new folder
+    ``out`` (see the module docstring); built beside it and moved into place whole.  ``centre``: the
+    set's mean, subtracted first where search compares a set's vectors centred (LOGMEL)."""
+    if out.exists():
+        raise QueryError(f"{out} is already there; a hoplite database is written to a new folder - give another `out`")
+    info = snapshot.info
+    roots = sorted({media.root for media in snapshot.media.values()} | {item.media.root for item in labels})
+    datasets = _datasets(roots)
+    writer = hoplite.HopliteWriter(out, info.dim, hoplite_metadata(info, datasets, version))
+    try:
+        deployments = {root: writer.deployment(name, name) for root, name in datasets.items()}
+        recordings: dict[tuple[str, str], int] = {}
+
+        def recording(root: str, rel: str) -> int:
+            if (root, rel) not in recordings:
+                recordings[(root, rel)] = writer.recording(rel, deployments[root])
+            return recordings[(root, rel)]
+
+        rows = 0
+        for positions, _, vectors in snapshot.iter_segments():
+            media_ids = snapshot.media_ids[positions]
+            places = {int(m): recording(snapshot.media[int(m)].root, snapshot.media[int(m)].rel)
+                      for m in np.unique(media_ids)}
+            writer.windows(np.asarray([places[int(m)] for m in media_ids], dtype=np.int64),
+                           snapshot.starts[positions], snapshot.ends[positions],
+                           unit_vectors(vectors if centre is None else vectors - centre))
+            rows += len(positions)
+        written = writer.annotations(
+            hoplite.Annotation(recording_id=recording(item.media.root, item.media.rel), start=item.start,
+                               end=item.end if item.kind == "range" else item.start, label=item.label,
+                               label_type=hoplite.POSITIVE if item.positive else hoplite.NEGATIVE,
+                               provenance=PROVENANCE)
+            for item in labels)
+        writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+    return VectorsWritten(path=out, rows=rows, labels_path=out if labels else None, labels=written)

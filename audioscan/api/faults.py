@@ -11,6 +11,7 @@ faults: the store commits whole or not at all (see ``indexer.store``), so the se
 from __future__ import annotations
 
 import errno
+import sqlite3
 
 import av
 import duckdb
@@ -56,6 +57,8 @@ def machine_fault(err: BaseException) -> MachineFault | None:
         where = getattr(err, "filename", None) or "a media file"
         return MachineFault(f"FFmpeg could not read or write {where} ({getattr(err, 'strerror', None) or err}); "
                             f"check the file and the folder, then run the command again ({_KEPT})")
+    if isinstance(err, sqlite3.Error):  # a database written for another tool (perch-hoplite)
+        return _sqlite_fault(err)
     if isinstance(err, duckdb.Error):
         words = fault_words(err)
         if words is not None:
@@ -73,6 +76,17 @@ def _os_fault(err: OSError) -> MachineFault:
     where = " -> ".join(paths) if paths else "a file"
     kind = DiskFull if err.errno in (errno.ENOSPC, errno.EDQUOT) else MachineFault
     return kind(f"cannot use {where}: {what}; {todo} ({_KEPT})")
+
+
+# SQLite's result codes for faults of the machine -> the errno that says the same.
+_SQLITE_ERRNO = {"SQLITE_FULL": errno.ENOSPC, "SQLITE_READONLY": errno.EROFS, "SQLITE_IOERR": errno.EIO,
+                 "SQLITE_CANTOPEN": errno.EACCES, "SQLITE_PERM": errno.EPERM, "SQLITE_NOMEM": errno.ENOMEM}
+
+
+def _sqlite_fault(err: sqlite3.Error) -> MachineFault | None:
+    name = getattr(err, "sqlite_errorname", "") or ""
+    code = next((number for prefix, number in _SQLITE_ERRNO.items() if name.startswith(prefix)), None)
+    return None if code is None else _os_fault(OSError(code, str(err)))
 
 
 def _first_line(err: BaseException) -> str:

@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCKS = {"demo.txt": (), "test.txt": ("test", "ray", "birdnet")}  # lock file: the extras it was compiled with
+LOCKS = {"demo.txt": (), "test.txt": ("test", "ray", "birdnet", "hoplite")}  # lock file: the extras it was compiled with
 # Installed only by `make test`: the demo's lock must not carry them.
 TEST_ONLY = {"pytest", "pytest-timeout", "playwright", "ray"}
 _ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)==([^\s;\\]+)")
@@ -133,3 +133,15 @@ def test_agreement_is_checked_not_assumed():
     assert disagreements(_project(), _LOCK, ()) == ["click is locked as a direct requirement but not declared"]
     assert disagreements(_project("click>=8"), _LOCK.replace("    --hash=sha256:aa\n", ""), ()) == [
         "click 8.1.8 has no hash"]
+
+
+def test_the_perch_hoplite_lock_is_hashed_and_holds_what_its_input_names():
+    """perch-hoplite.txt (compiled --no-deps from perch-hoplite.in) pins every package the input names,
+    each with hashes, and nothing else."""
+    lock = ROOT / ".ci" / "lock"
+    named = {canonicalize_name(Requirement(line).name) for line in (lock / "perch-hoplite.in").read_text().splitlines()
+             if line.strip() and not line.startswith("#")}
+    locked = parse_lock((lock / "perch-hoplite.txt").read_text())
+    assert {entry.name for entry in locked} == named
+    assert all(entry.hashes for entry in locked)
+    assert [str(e.version) for e in locked if e.name == "perch-hoplite"] == ["1.0.2"]
