@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from copy import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from fnmatch import fnmatch
 from typing import Callable, Iterator
@@ -298,9 +298,9 @@ def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Comm
                                          job.media.mtime_ns, job.media.fingerprint, None, "failed",
                                          outcome.reason, outcome.retry))
         return
-    change.media.append(MediaRow(job.media.id, job.media.root_id, job.media.path, job.media.size, job.media.mtime_ns,
-                                 job.media.fingerprint or outcome.fingerprint, outcome.duration, "ok",
-                                 shortfall(outcome.duration, outcome.declared), fps=outcome.fps))
+    change.media.append(replace(job.media, fingerprint=job.media.fingerprint or outcome.fingerprint,
+                                duration=outcome.duration, status="ok",
+                                error=shortfall(outcome.duration, outcome.declared), retry=False, fps=outcome.fps))
     for set_id, parts in entry.parts.items():
         rate = sets[set_id].sample_rate
         parts.sort(key=lambda part: int(part[0][0]))  # a cluster may return a file's batches in any order

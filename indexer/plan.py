@@ -14,6 +14,7 @@ from typing import Callable
 
 from audioscan.indexer.media.decode import probe
 from audioscan.indexer.media.discover import FileEntry, fingerprint
+from audioscan.indexer.media.recorded import NOT_FOUND, found_start
 from audioscan.indexer.store.records import Commit, MediaRow
 from audioscan.indexer.store.store import Store
 
@@ -80,6 +81,15 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
     return planner.plan
 
 
+def recorded_fields(rel: str, creation_time: str | None) -> dict:
+    """A media row's fields for the start a build finds for the file at ``rel`` (``media.recorded``):
+    looked for once per content, so a file without one is not opened again while unchanged."""
+    start = found_start(rel.rsplit("/", 1)[-1], creation_time)
+    if start is None:
+        return {"recorded_local": None, "recorded_zone": None, "recorded_source": NOT_FOUND}
+    return {"recorded_local": start.local, "recorded_zone": start.zone, "recorded_source": start.source}
+
+
 class _Planner:
     """The steps of :func:`make_plan`, over what the catalog knows of one root."""
 
@@ -105,8 +115,11 @@ class _Planner:
         unchanged = row and row.status != "missing" and (row.size, row.mtime_ns) == (entry.size, entry.mtime_ns)
         if unchanged and row.status in ("ok", "unavailable"):
             plan.files_seen += 1
-            if row.status == "unavailable":  # back from an unmounted disk: vectors kept, no inference
-                row = replace(row, status="ok", error=None)
+            if row.status == "unavailable" or row.recorded_source is None:
+                # back from an unmounted disk (vectors kept, no inference), or indexed before starts were looked for
+                looked = row if row.recorded_source else replace(
+                    row, **recorded_fields(entry.rel, probe(entry.abs).creation_time))
+                row = replace(looked, status="ok", error=None)
                 plan.bookkeeping.media.append(row)
             self._settle(row, entry)
             return
@@ -125,9 +138,9 @@ class _Planner:
         if found.error or not found.is_media:
             self._fail(row, entry, found.error or "it is no longer a media file")
             return
-        self._changed_or_moved(row, entry)
+        self._changed_or_moved(row, entry, recorded_fields(entry.rel, found.creation_time))
 
-    def _changed_or_moved(self, row: MediaRow | None, entry: FileEntry) -> None:
+    def _changed_or_moved(self, row: MediaRow | None, entry: FileEntry, recorded: dict) -> None:
         # Hashing reads every byte, so only when the answer can matter here: the file may be
         # an unchanged one touched, or a vanished one moved.  A new file is hashed by the
         # decoding thread, in the background, as part of indexing it.
@@ -139,7 +152,7 @@ class _Planner:
             self._fail(row, entry, f"cannot be read ({err.strerror or err})", retry=True)
             return
         if row and row.status == "ok" and row.fingerprint == digest:
-            current = replace(row, size=entry.size, mtime_ns=entry.mtime_ns)
+            current = replace(row, size=entry.size, mtime_ns=entry.mtime_ns, **recorded)
             self.plan.bookkeeping.media.append(current)  # touched, not changed
             self._settle(current, entry)
             return
@@ -147,10 +160,10 @@ class _Planner:
         if source is None and digest and not row:
             source = self._moved_from_elsewhere(digest, entry.size)
         if source is not None:
-            self._move(source, entry)
+            self._move(replace(source, **recorded), entry)
             return
         media = MediaRow(row.id if row else self.store.new_media_id(), self.root_id, entry.rel, entry.size,
-                         entry.mtime_ns, digest, None, "ok")
+                         entry.mtime_ns, digest, None, "ok", **recorded)
         self.plan.jobs.append(Job(media, entry.abs, list(self.set_ids), replaces=row is not None))
 
     def _move(self, source: MediaRow, entry: FileEntry) -> None:

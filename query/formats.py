@@ -2,16 +2,19 @@
 
 Where a format has a place for it, a moment's ``peak`` (where its sound is) goes with it.
 
-* ``csv`` / ``json`` / ``ndjson``: ``path,start,end,score,label,peak,onset,offset,decision``
-  (seconds, or timecodes with ``timecode=True``); CSV cells are neutralised against
+* ``csv`` / ``json`` / ``ndjson``: ``path,start,end,score,label,peak,onset,offset,decision,datetime``
+  (seconds, or timecodes with ``timecode=True``; ``datetime`` is the start's clock time in ISO 8601,
+  empty where the recording's start is not known); CSV cells are neutralised against
   spreadsheet formulas.  ``labels import`` reads the first five back.
 * ``audacity``: an Audacity label track, ``start<TAB>end<TAB>text`` in seconds, one per file
   (the format has no place for a peak).
 * ``raven``: a Raven Pro selection table (tab-separated; ``Selection``, ``View``,
   ``Channel``, ``Begin Time (s)``, ``End Time (s)``, ``Low Freq (Hz)``, ``High Freq (Hz)``,
-  ``Peak Time (s)`` as Raven's own measurement column, then ours: ``Label``, ``Score``); the
-  combined table adds ``Begin Path``, ``Begin File`` and ``File Offset (s)``, as Raven
-  writes for a multi-file selection table.
+  ``Peak Time (s)`` as Raven's own measurement column; ``Begin Date Time``
+  (``YYYY/MM/DD HH:MM:SS.sss``) and ``Begin Clock Time`` (``HH:MM:SS.sss``), the recorder's clock time
+  of the begin as Raven's real-clock-time measurements give it, empty where the start is not known;
+  then ours: ``Label``, ``Score``); the combined table adds ``Begin Path``, ``Begin File`` and
+  ``File Offset (s)``, as Raven writes for a multi-file selection table.
 * ``edl``: a CMX 3600 edit decision list (``TITLE:``, ``FCM: NON-DROP FRAME``, one cut
   event per moment: source in/out at the file's timecode, record timecodes running from
   01:00:00:00, ``* FROM CLIP NAME:`` and ``* COMMENT:`` notes with the score and the peak's
@@ -40,8 +43,8 @@ TIMECODE_FORMATS = ("csv", "json", "ndjson")
 # The formats for video editors: times in whole frames and files by name (read back at frame precision).
 EDITOR_FORMATS = ("edl", "markers")
 RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)",
-                 "Peak Time (s)"]
-CSV_COLUMNS = ["path", "start", "end", "score", "label", "peak", "onset", "offset", "decision"]
+                 "Peak Time (s)", "Begin Date Time", "Begin Clock Time"]
+CSV_COLUMNS = ["path", "start", "end", "score", "label", "peak", "onset", "offset", "decision", "datetime"]
 # Selections span the whole band unless we know better: 0 Hz to the Nyquist of the analysis rate.
 RAVEN_HIGH_HZ = 8000.0
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -100,7 +103,16 @@ def to_csv(moments: list[Moment], use_timecode: bool = False) -> str:
     for m in moments:
         writer.writerow([safe_cell(m.path), time(m, m.start), time(m, m.end), _number(m.score),
                          safe_cell(m.label), time(m, m.peak), time(m, m.onset), time(m, m.offset),
-                         _number(m.decision)])
+                         _number(m.decision), m.iso_start() or ""])
+    return buffer.getvalue()
+
+
+def table_csv(columns: list[str], rows: list[list[str | None]]) -> str:
+    """Any table as CSV, every text cell guarded against spreadsheet formulas (None: an empty cell)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([["" if cell is None else safe_cell(str(cell)) for cell in row] for row in rows])
     return buffer.getvalue()
 
 
@@ -122,8 +134,11 @@ def to_raven(moments: list[Moment], combined: bool) -> str:
     columns = RAVEN_COLUMNS + (["Begin Path", "Begin File", "File Offset (s)"] if combined else []) + ["Label", "Score"]
     lines = ["\t".join(columns)]
     for number, m in enumerate(sorted(moments, key=lambda m: (m.path, m.start)), start=1):
+        clock = m.clock()
         row = [str(number), "Spectrogram 1", "1", f"{m.start:.6f}", f"{m.end:.6f}", "0.0", f"{RAVEN_HIGH_HZ:.1f}",
-               "" if m.peak is None else f"{m.peak:.6f}"]
+               "" if m.peak is None else f"{m.peak:.6f}",
+               "" if clock is None else f"{clock:%Y/%m/%d %H:%M:%S}.{clock.microsecond // 1000:03d}",
+               "" if clock is None else f"{clock:%H:%M:%S}.{clock.microsecond // 1000:03d}"]
         if combined:
             row += [one_line(m.path), one_line(Path(m.path).name), f"{m.start:.6f}"]
         row += [one_line(m.label), "" if m.score is None else f"{m.score:.4f}"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 
+from audioscan.indexer.media.recorded import RecordingStart
 from audioscan.query.timecode import timecode
 
 
@@ -16,7 +18,8 @@ class Moment:
     ``start``/``end`` span the windows that matched; ``peak`` is where their evidence puts the
     sound and ``onset``/``offset`` its estimated extent (``audioscan.query.runs``).  A
     detection also carries the classifier's ``decision`` value, which ranks detections whose
-    calibrated probabilities are equal.
+    calibrated probabilities are equal.  ``recording`` is when its file's recording started (None:
+    not known), which gives the moment a clock time (:meth:`clock`); ``site`` is its file's site.
     """
 
     path: str
@@ -30,6 +33,19 @@ class Moment:
     onset: float | None = None
     offset: float | None = None
     decision: float | None = None
+    recording: RecordingStart | None = None
+    site: str | None = None
+
+    def clock(self, seconds: float | None = None) -> dt.datetime | None:
+        """The clock time ``seconds`` into the file (default: the moment's start), or None when its
+        recording's start is not known."""
+        if self.recording is None:
+            return None
+        return self.recording.at(self.start if seconds is None else seconds)
+
+    def iso_start(self) -> str | None:
+        """The moment's start as ISO 8601 (with the offset of its zone, none when that is unknown)."""
+        return None if self.recording is None else self.recording.iso_at(self.start)
 
     @property
     def centre(self) -> float:
@@ -47,6 +63,7 @@ class Moment:
             data["decision"] = _number(self.decision)
         if self.label:
             data["label"] = self.label
+        data["datetime"] = self.iso_start()
         return data
 
     def _time(self, seconds: float, use_timecode: bool) -> float | str:

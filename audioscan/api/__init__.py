@@ -17,7 +17,8 @@ tables (``.to_arrow()``), which pandas and polars read without audioscan dependi
 them.  Errors a user can fix are :class:`UserError` with a one-sentence message.
 
 This package is the one door of the CLI and the page (``tests/structure`` holds them to
-it): ``library`` (building, searching, training, exporting), ``labels``, ``detector``,
+it): ``library`` (building, searching, training, exporting), ``labels``, ``recordings`` (when and
+where), ``detector``,
 ``results``, ``moments`` (formats and times),
 ``options`` (choices and defaults to offer), ``models`` (listing, fetching weights),
 ``previews`` (what the page plays and shows) and ``installation`` (``audioscan doctor``).

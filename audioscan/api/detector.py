@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from audioscan.api.results import Results
+from audioscan.api.results import Results, placed
 from audioscan.models.base import LoadOptions
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
@@ -101,7 +101,7 @@ class Detector:
     def windows(self) -> Results:
         """Every window's probability, by file and time."""
         scored, snapshot = self._scores()
-        return Results(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}))
+        return placed(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}), snapshot.media.values())
 
     def suggest(self, count: int = 20) -> Results:
         """Unlabelled moments the detector is least sure about: label these next."""
@@ -142,7 +142,7 @@ class JointDetector:
     def windows(self) -> Results:
         """Every window of the first set with its combined probability, by file and time."""
         scored, snapshot = self._scores()
-        return Results(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}))
+        return placed(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}), snapshot.media.values())
 
     def suggest(self, count: int = 20) -> Results:
         """As :meth:`Detector.suggest`, from the combined evidence: the moments the detectors
@@ -155,7 +155,8 @@ def _suggested(detector: Detector, scored: Scored, snapshot: Snapshot, count: in
     """The ``count`` unlabelled moments nearest the decision boundary of ``scored``."""
     with detector.library._reader() as store:
         labels = store.labels(detector.classifier.label)
-    return Results(suggest(scored, labels, {mid: m.path for mid, m in snapshot.media.items()}, count))
+    return placed(suggest(scored, labels, {mid: m.path for mid, m in snapshot.media.items()}, count),
+                  snapshot.media.values())
 
 
 def _detected(scored: Scored, snapshot: Snapshot, placer: Detector, threshold: float, top: int | None,
@@ -167,4 +168,4 @@ def _detected(scored: Scored, snapshot: Snapshot, placer: Detector, threshold: f
     found = found[:top] if top else found
     if refine:
         found = refine_moments(found, placer.info, placer._fine_scorer(snapshot), LoadOptions(device=device))
-    return Results(found)
+    return placed(found, snapshot.media.values())

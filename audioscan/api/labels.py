@@ -157,5 +157,6 @@ class Labels:
         """Labels as moments for export (negatives marked " (negative)", as Audacity tracks read back)."""
         rates = self._library._frame_rates()
         return [Moment(i.media.path, i.start, i.end, None,
-                       i.label + ("" if i.positive else labelling.NEGATIVE_SUFFIX), rates.get(i.media.path))
+                       i.label + ("" if i.positive else labelling.NEGATIVE_SUFFIX), rates.get(i.media.path),
+                       recording=i.media.recorded, site=i.media.site)
                 for i in items]

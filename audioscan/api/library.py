@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from audioscan.api.detector import Detector, JointDetector
 from audioscan.api.labels import Labels
-from audioscan.api.results import Results
+from audioscan.api.recordings import Recordings
+from audioscan.api.results import Results, placed
 from audioscan.indexer.errors import StoreNotFoundError
 from audioscan.indexer.build import BuildOptions, BuildReport, build, build_targets, forget, selection
 from audioscan.indexer.progress import Progress
@@ -53,6 +54,7 @@ class Library:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self.labels = Labels(self)
+        self.recordings = Recordings(self)
 
     def __repr__(self) -> str:
         return f"audioscan.Library({str(self.path)!r})"
@@ -68,9 +70,15 @@ class Library:
         return Store.open(self.path, write=True)
 
     def moments(self, hits: Sequence[Moment], *, label: str = "") -> list[Moment]:
-        """Hits or detections as moments for export, with each video's frame rate for timecodes."""
-        rates = self._frame_rates({hit.path for hit in hits})
-        return [replace(hit, label=label, fps=rates.get(hit.path)) for hit in hits]
+        """Hits or detections as moments for export, with each video's frame rate for timecodes, and
+        each file's recording start (the moments' clock times) and site."""
+        paths = {hit.path for hit in hits}
+        rates = self._frame_rates(paths)
+        with self._reader() as store:
+            known = {item.path: item for item in store.media().values() if item.path in paths}
+        return [replace(hit, label=label, fps=rates.get(hit.path),
+                        recording=known[hit.path].recorded if hit.path in known else None,
+                        site=known[hit.path].site if hit.path in known else None) for hit in hits]
 
     def _frame_rates(self, paths: set[str] | None = None) -> dict[str, float | None]:
         """Frame rate per media path: as stored at build, or read from the file when it was
@@ -278,7 +286,7 @@ class Library:
         if refine:
             hits = refine_moments(hits, infos[0], lambda found, _: index.cosines(found, vector),
                                   LoadOptions(device=device))
-        return Results(hits)
+        return placed(hits, snapshots[0].media.values())
 
     def load(self) -> list[SetInfo]:
         """Load every set's vectors (or approximate index) now, so that the first search of a

@@ -6,7 +6,8 @@ write and read them.
 """
 
 from audioscan.query.export import write_file, write_moments
+from audioscan.query.formats import table_csv
 from audioscan.query.moments import Moment
 from audioscan.query.timecode import parse_time, timecode
 
-__all__ = ["Moment", "parse_time", "timecode", "write_file", "write_moments"]
+__all__ = ["Moment", "parse_time", "table_csv", "timecode", "write_file", "write_moments"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 import audioscan.api as api
+from audioscan.api.moments import table_csv
 from audioscan.cli.console import BarProgress, confirm, echo_json, echo_table, show_progress
 from audioscan.cli.context import writes
 
@@ -198,3 +199,34 @@ def remove_set_command(obj, name: str, yes: bool) -> None:
     info, dropped = obj.library.remove_set(name)
     if not obj.quiet:
         click.echo(f"removed set {info.name}" + (f" and {dropped} detector version(s) trained on it" if dropped else ""))
+
+
+@index.command("times")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_obj
+def times_command(obj, file: Path | None, fmt: str) -> None:
+    """When each recording started, and where that was found (container, audiomoth, song meter, user).
+
+    With FILE (a CSV of path, start, time zone), its starts are stored first and win over found
+    ones; a file with any bad row stores nothing.  A start is ISO 8601 (2024-03-31T01:30:00, with its
+    offset when known); the zone is an IANA name (Europe/Berlin, UTC) or an offset (+10:00), or empty
+    when unknown.  Files without a start are listed with an empty one, never given a made-up one.
+    """
+    if file is not None:
+        stored = obj.library.recordings.give_times(file)
+        if not obj.quiet:
+            click.echo(f"stored {stored} recording start(s) from {file.name}", err=True)
+    rows = obj.library.recordings.list()
+    if fmt == "json":
+        echo_json([row.as_json() for row in rows])
+    elif fmt == "csv":
+        click.echo(table_csv(["path", "start", "zone", "source", "site"],
+                             [[row.path, row.start, row.zone, row.source, row.site] for row in rows]), nl=False)
+    else:
+        echo_table(["start", "zone", "source", "site", "path"],
+                   [[row.start or "", row.zone or "", row.source or "", row.site or "", row.path] for row in rows])
+        missing = sum(row.start is None for row in rows)
+        if missing and not obj.quiet:
+            click.echo(f"{missing} file(s) have no known start; give them with 'audioscan index times FILE.csv'",
+                       err=True)

@@ -36,6 +36,7 @@ class Probe:
 
     is_media: bool
     error: str | None = None
+    creation_time: str | None = None  # the container's tag, when it has one (see ``media.recorded``)
 
 
 def _short(err: Exception) -> str:
@@ -61,12 +62,18 @@ def probe(path: Path) -> Probe:
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if container.streams.audio:
-                return Probe(True)
+                return Probe(True, creation_time=_creation_time(container))
             if container.streams.video and expected:
                 return Probe(True, "it has no audio stream (video only)")
             return Probe(expected, "it has no audio stream")
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as err:
         return Probe(expected, f"it is not a readable media file ({_short(err)})")
+
+
+def _creation_time(container: av.container.InputContainer) -> str | None:
+    """The container's ``creation_time`` tag, else its first audio stream's (MP4 keeps one per track)."""
+    found = container.metadata.get("creation_time") or container.streams.audio[0].metadata.get("creation_time")
+    return str(found) if found else None
 
 
 # Float sources may hold NaN, infinities or absurd peaks (a broken float WAV); samples are

@@ -23,6 +23,7 @@ from filelock import FileLock
 
 from audioscan.indexer.store import journal
 from audioscan.indexer.store.journal import DetectorEntry, LabelEntry, SetEntry, Work
+from audioscan.indexer.store.places import read_places, write_places
 from audioscan.indexer.store.records import utcnow
 from audioscan.indexer.store.snapshot import MediaInfo
 
@@ -188,9 +189,12 @@ class Annotations:
         labels |= {key for key in set(held.labels) & set(replayed.work.labels)
                    if held.labels[key] != replayed.work.labels[key]}
         detectors = set(held.detectors) ^ set(replayed.work.detectors)
-        if replayed.lines and (labels or detectors):
-            problems.append(f"the journal and the catalog disagree on {len(labels)} label(s) and {len(detectors)} "
-                            "detector version(s)")
+        places = (set(held.times.items()) ^ set(replayed.work.times.items())) | (
+            set(held.sites.items()) ^ set(replayed.work.sites.items())) | (
+            set(held.site_folders.items()) ^ set(replayed.work.site_folders.items()))
+        if replayed.lines and (labels or detectors or places):
+            problems.append(f"the journal and the catalog disagree on {len(labels)} label(s), {len(detectors)} "
+                            f"detector version(s) and {len(places)} recording start(s) or site(s)")
         return problems
 
     # ---------------------------------------------------------------- classifiers
@@ -264,9 +268,11 @@ def _detector_entries(con: duckdb.DuckDBPyConnection, where: str = "true", value
 
 
 def read_work(con: duckdb.DuckDBPyConnection) -> Work:
-    """Every label and detector version the catalog holds."""
-    return Work(labels={entry.id: entry for entry in _label_entries(con)},
+    """Every label, detector version, given recording start and site the catalog holds."""
+    work = Work(labels={entry.id: entry for entry in _label_entries(con)},
                 detectors={(entry.name, entry.version): entry for entry in _detector_entries(con)})
+    read_places(con, work)
+    return work
 
 
 def journal_lock(folder: Path) -> FileLock:
@@ -288,20 +294,24 @@ def write_work(con: duckdb.DuckDBPyConnection, work: Work) -> None:
     media = {(rid, path): mid for mid, rid, path in con.execute("SELECT id, root_id, path FROM media").fetchall()}
     sets = {name: sid for sid, name in con.execute("SELECT id, name FROM sets").fetchall()}
     now = utcnow()
-    label_rows = []
-    for entry in work.labels.values():
-        if entry.root not in roots:
-            roots[entry.root] = max(roots.values(), default=0) + 1
-            con.execute("INSERT INTO roots VALUES (?, ?, ?)", [roots[entry.root], entry.root, now])
-        key = (roots[entry.root], entry.path)
+
+    def media_id(root: str, path: str) -> int:
+        """The file at ``root``/``path``, listed as missing when the catalog lacks it."""
+        if root not in roots:
+            roots[root] = max(roots.values(), default=0) + 1
+            con.execute("INSERT INTO roots VALUES (?, ?, ?)", [roots[root], root, now])
+        key = (roots[root], path)
         if key not in media:
             media[key] = con.execute("SELECT next FROM id_counters WHERE name = 'media'").fetchone()[0]
             con.execute("UPDATE id_counters SET next = next + 1 WHERE name = 'media'")
             con.execute("INSERT INTO media (id, root_id, path, status, error, updated_at) VALUES "
                         "(?, ?, ?, 'missing', 'listed again by index repair for its labels', ?)",
                         [media[key], key[0], key[1], now])
-        label_rows.append((entry.id, media[key], entry.label, entry.start, entry.end, entry.kind, entry.positive,
-                           entry.source, entry.created))
+        return media[key]
+
+    label_rows = [(entry.id, media_id(entry.root, entry.path), entry.label, entry.start, entry.end, entry.kind,
+                   entry.positive, entry.source, entry.created) for entry in work.labels.values()]
+    write_places(con, work, media_id)
     if label_rows:
         columns = list(zip(*label_rows))
         table = pa.table({"id": pa.array(columns[0], pa.int64()), "media_id": pa.array(columns[1], pa.int64()),

@@ -114,6 +114,22 @@ MIGRATIONS: dict[int, str] = {
     -- committed: what an interrupted build left undone, counted as behind by 'index status'.
     CREATE TABLE planned (root_id INTEGER NOT NULL, path VARCHAR NOT NULL, PRIMARY KEY (root_id, path));
     """,
+    7: """
+    -- When a recording started, as a build found it (container metadata or a field recorder's file name):
+    -- the clock's wall time, its IANA zone (NULL: unknown) and the source ('container', 'audiomoth',
+    -- 'song meter'; 'none': looked, none found; NULL: not looked for yet).  Found again by any build.
+    ALTER TABLE media ADD COLUMN recorded_local TIMESTAMP;
+    ALTER TABLE media ADD COLUMN recorded_zone VARCHAR;
+    ALTER TABLE media ADD COLUMN recorded_source VARCHAR;
+    -- Starts the user gave ('index times'), which win over found ones: the user's work, kept in the journal.
+    -- fold = 1: the second time that wall time happened (the hour an autumn clock change repeats).
+    CREATE TABLE given_times (media_id BIGINT PRIMARY KEY, local TIMESTAMP NOT NULL, zone VARCHAR,
+        fold INTEGER NOT NULL DEFAULT 0, given_at TIMESTAMP);
+    -- Sites ('index sites', 'index build --site') and the folders (absolute paths) that are theirs: a file
+    -- belongs to the site of the deepest folder holding it.  The user's work, kept in the journal.
+    CREATE TABLE sites (name VARCHAR PRIMARY KEY, latitude DOUBLE, longitude DOUBLE);
+    CREATE TABLE site_folders (folder VARCHAR PRIMARY KEY, site VARCHAR NOT NULL);
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

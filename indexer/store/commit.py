@@ -25,7 +25,10 @@ from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetIn
 from audioscan.indexer.store.segments import write_segment
 
 
-_MEDIA_COLUMNS = "id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, updated_at, retry, fps"
+_MEDIA_COLUMNS = ("id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, updated_at, retry, fps, "
+                  "recorded_local, recorded_zone, recorded_source")
+
+_RECORDED_COLUMNS = ("recorded_local", "recorded_zone", "recorded_source")
 
 
 def _media_table(rows: Sequence[MediaRow]) -> pa.Table:
@@ -50,6 +53,9 @@ def _media_table(rows: Sequence[MediaRow]) -> pa.Table:
         "updated_at": pa.array([now] * len(rows), pa.timestamp("us")),
         "retry": pa.array([row.retry for row in rows], pa.bool_()),
         "fps": pa.array([row.fps for row in rows], pa.float64()),
+        "recorded_local": pa.array([row.recorded_local for row in rows], pa.timestamp("us")),
+        "recorded_zone": pa.array([row.recorded_zone for row in rows], pa.string()),
+        "recorded_source": pa.array([row.recorded_source for row in rows], pa.string()),
     }
     return pa.table(columns)
 
@@ -157,7 +163,10 @@ class Commits:
                 "root_id = excluded.root_id, path = excluded.path, size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, fingerprint = excluded.fingerprint, duration = excluded.duration, "
                 "status = excluded.status, error = excluded.error, updated_at = excluded.updated_at, "
-                "retry = excluded.retry, fps = coalesce(excluded.fps, media.fps)")
+                "retry = excluded.retry, fps = coalesce(excluded.fps, media.fps), "
+                # a row that did not look for a start (a failure, a move's bookkeeping) keeps the one found before
+                + ", ".join(f"{column} = CASE WHEN excluded.recorded_source IS NULL THEN media.{column} "
+                            f"ELSE excluded.{column} END" for column in _RECORDED_COLUMNS))
             con.unregister("new_media")
         for media_id, set_id in change.retire:
             where, args = ("media_id = ?", [media_id]) if set_id is None else (

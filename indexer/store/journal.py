@@ -1,4 +1,5 @@
-"""The journal of the user's work: every change to labels and detectors, kept beside the catalog.
+"""The journal of the user's work: every change to labels, detectors, given recording starts and
+sites, kept beside the catalog.
 
 Labels and detectors are minutes of someone listening each; vectors can be embedded again.
 So every change to them is also appended to ``annotations.journal``, a file the catalog's
@@ -103,19 +104,69 @@ class DetectorEntry:
                    metrics=str(data["metrics"]), created=data.get("created"))
 
 
+@dataclass(frozen=True)
+class TimeEntry:
+    """A recording start the user gave (``index times``), its file by root and path; ``local`` is ISO 8601."""
+
+    root: str
+    path: str
+    local: str
+    zone: str | None
+    fold: int = 0  # 1: the second time that wall time happened (a repeated autumn hour)
+
+    def as_list(self) -> list:
+        return [self.root, self.path, self.local, self.zone, self.fold]
+
+    @classmethod
+    def from_list(cls, values: list) -> "TimeEntry":
+        root, path, local, zone, fold = values
+        return cls(root=str(root), path=str(path), local=str(local), zone=None if zone is None else str(zone),
+                   fold=int(fold))
+
+
+@dataclass(frozen=True)
+class SiteEntry:
+    """A site the user named (``index sites``, ``index build --site``), with where it is when given."""
+
+    name: str
+    latitude: float | None
+    longitude: float | None
+
+    def as_list(self) -> list:
+        return [self.name, self.latitude, self.longitude]
+
+    @classmethod
+    def from_list(cls, values: list) -> "SiteEntry":
+        name, latitude, longitude = values
+        return cls(name=str(name), latitude=None if latitude is None else float(latitude),
+                   longitude=None if longitude is None else float(longitude))
+
+
 @dataclass
 class Work:
-    """The user's work as a journal replays it: labels by id, detectors by (name, version)."""
+    """The user's work as a journal replays it: labels by id, detectors by (name, version), recording
+    starts given by (root, path), sites by name and the folders named for them (absolute path -> site)."""
 
     labels: dict[int, LabelEntry] = field(default_factory=dict)
     detectors: dict[tuple[str, int], DetectorEntry] = field(default_factory=dict)
+    times: dict[tuple[str, str], TimeEntry] = field(default_factory=dict)
+    sites: dict[str, SiteEntry] = field(default_factory=dict)
+    site_folders: dict[str, str] = field(default_factory=dict)
 
     def apply(self, record: dict) -> None:
         """One journal line's change (the same change its catalog transaction made)."""
         op = record["op"]
         if op == "snapshot":
-            self.labels = {}
-            self.detectors = {}
+            self.labels, self.detectors, self.times, self.sites, self.site_folders = {}, {}, {}, {}, {}
+        if op in ("snapshot", "give_times"):
+            for values in record.get("times", []):
+                entry = TimeEntry.from_list(values)
+                self.times[(entry.root, entry.path)] = entry
+        if op in ("snapshot", "set_sites"):
+            for values in record.get("sites", []):
+                site = SiteEntry.from_list(values)
+                self.sites[site.name] = site
+            self.site_folders.update({str(folder): str(site) for folder, site in record.get("folders", [])})
         if op in ("snapshot", "add_labels"):
             for values in record["labels"]:
                 entry = LabelEntry.from_list(values)
@@ -143,7 +194,10 @@ class Work:
 
     def snapshot_record(self) -> dict:
         return {"op": "snapshot", "labels": [entry.as_list() for entry in self.labels.values()],
-                "detectors": [entry.as_json() for entry in self.detectors.values()]}
+                "detectors": [entry.as_json() for entry in self.detectors.values()],
+                "times": [entry.as_list() for entry in self.times.values()],
+                "sites": [entry.as_list() for entry in self.sites.values()],
+                "folders": [[folder, site] for folder, site in self.site_folders.items()]}
 
     def versions_by_detector(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -154,7 +208,9 @@ class Work:
     def merged_under(self, base: "Work") -> "Work":
         """This work laid over ``base``: what ``base`` holds that this does not is kept too (a
         journal with damaged lines may have lost a change the catalog still has)."""
-        return Work(labels={**base.labels, **self.labels}, detectors={**base.detectors, **self.detectors})
+        return Work(labels={**base.labels, **self.labels}, detectors={**base.detectors, **self.detectors},
+                    times={**base.times, **self.times}, sites={**base.sites, **self.sites},
+                    site_folders={**base.site_folders, **self.site_folders})
 
 
 @dataclass(frozen=True)

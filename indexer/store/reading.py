@@ -13,10 +13,12 @@ from typing import Callable, ContextManager
 import duckdb
 import numpy as np
 
+from audioscan.indexer.media.recorded import RecordingStart
 from audioscan.indexer.store import catalog
 from audioscan.indexer.store.files import StoreFiles
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.remembered import REMEMBERED
+from audioscan.indexer.store.sites import SiteFolders
 from audioscan.indexer.store.snapshot import AnnPart, FileStats, MediaInfo, SegmentRow, Snapshot
 
 # A snapshot's window arrays: catalog column and dtype, in Snapshot's order.
@@ -35,9 +37,19 @@ class Reading:
 
     @staticmethod
     def _media(con: duckdb.DuckDBPyConnection) -> dict[int, MediaInfo]:
-        rows = con.execute("SELECT m.id, r.path, m.path, m.duration, m.status, m.fps FROM media m "
-                           "JOIN roots r ON r.id = m.root_id").fetchall()
-        return {row[0]: MediaInfo(*row) for row in rows}
+        """Every media file, with its start (a given one before a found one) and its site."""
+        rows = con.execute(
+            "SELECT m.id, r.path, m.path, m.duration, m.status, m.fps, coalesce(g.local, m.recorded_local), "
+            "CASE WHEN g.media_id IS NULL THEN m.recorded_zone ELSE g.zone END, "
+            "CASE WHEN g.media_id IS NULL THEN m.recorded_source ELSE 'user' END, coalesce(g.fold, 0) "
+            "FROM media m JOIN roots r ON r.id = m.root_id LEFT JOIN given_times g ON g.media_id = m.id").fetchall()
+        site_of = SiteFolders(con.execute("SELECT folder, site FROM site_folders").fetchall())
+        media = {}
+        for media_id, root, rel, duration, status, fps, local, zone, source, fold in rows:
+            start = RecordingStart(local.replace(fold=fold), zone, source) if local is not None else None
+            media[media_id] = MediaInfo(media_id, root, rel, duration, status, fps, start,
+                                        site_of(str(Path(root) / rel)))
+        return media
 
     def media(self) -> dict[int, MediaInfo]:
         """Every media file the store knows, by id (ok, failed or missing)."""

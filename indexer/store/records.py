@@ -58,6 +58,11 @@ class MediaRow:
     error: str | None = None
     retry: bool = False  # a failure worth another try while the file is unchanged (it could not be read)
     fps: float | None = None  # a video's frame rate, for timecodes
+    # When the recording started, as a build found it (``media.recorded``): the clock's wall time, its zone,
+    # and the source; source None: not looked for yet (a file indexed before times were), 'none': looked, none.
+    recorded_local: dt.datetime | None = None
+    recorded_zone: str | None = None
+    recorded_source: str | None = None
 
 
 @dataclass

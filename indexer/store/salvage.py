@@ -24,11 +24,12 @@ from audioscan.indexer.store.annotations import read_work, write_work
 from audioscan.indexer.store.backup import intact_good_copy
 from audioscan.indexer.store.integrity import readable_tables, tables
 from audioscan.indexer.store.journal import Work
+from audioscan.indexer.store.places import PLACE_TABLES
 from audioscan.indexer.store.records import utcnow
 from audioscan.indexer.store.segments import fsync_dir
 
 # The tables that hold the user's work; every other table can be recomputed from media and segments.
-WORK_TABLES = ("labels", "classifiers")
+WORK_TABLES = ("labels", "classifiers", *PLACE_TABLES)
 
 
 @dataclass(frozen=True)

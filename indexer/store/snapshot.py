@@ -17,6 +17,7 @@ from typing import Callable, Hashable, Iterator, TypeVar
 import numpy as np
 
 from audioscan.indexer.errors import StoreError
+from audioscan.indexer.media.recorded import RecordingStart
 from audioscan.indexer.store.files import StoreFiles
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.segments import read_index, read_segment
@@ -43,7 +44,8 @@ class AnnPart:
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """A media file as readers see it: where it is, how long, whether it is indexed."""
+    """A media file as readers see it: where it is, how long, whether it is indexed, when it was
+    recorded (None: not known) and at which site (None: no site holds its folder)."""
 
     id: int
     root: str
@@ -51,6 +53,8 @@ class MediaInfo:
     duration: float | None
     status: str
     fps: float | None = None
+    recorded: RecordingStart | None = None
+    site: str | None = None
 
     @property
     def path(self) -> str:

@@ -37,6 +37,7 @@ from audioscan.indexer.store.garbage import Garbage
 from audioscan.indexer.store.files import StoreFiles, valid_set_name
 from audioscan.indexer.store.integrity import damage
 from audioscan.indexer.store.lock import HOLDER_FILE, LOCK_FILE, WriterLock
+from audioscan.indexer.store.places import Places
 from audioscan.indexer.store.reading import Reading
 from audioscan.indexer.store.records import MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.remembered import REMEMBERED
@@ -52,7 +53,7 @@ _STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", CATALOG_FILE + ".tmp", CATA
 _ID_BLOCKS = {"windows": 1 << 16, "segments": 64, "media": 256}
 
 
-class Store(Annotations, Commits, Garbage, Reading):
+class Store(Annotations, Places, Commits, Garbage, Reading):
     """A store folder, opened in one of three modes (see :meth:`open`)."""
 
     def __init__(self, path: Path, write: bool, annotate: bool = False) -> None:
@@ -353,10 +354,11 @@ class Store(Annotations, Commits, Garbage, Reading):
         root's files may have come from."""
         with self.connect() as con:
             rows = con.execute("SELECT m.id, m.root_id, m.path, m.size, m.mtime_ns, m.fingerprint, m.duration, "
-                               "m.status, m.error, m.retry, m.fps, r.path FROM media m JOIN roots r ON r.id = m.root_id "
+                               "m.status, m.error, m.retry, m.fps, m.recorded_local, m.recorded_zone, "
+                               "m.recorded_source, r.path FROM media m JOIN roots r ON r.id = m.root_id "
                                "WHERE m.root_id <> ? AND m.status IN ('ok', 'unavailable') AND "
                                "m.fingerprint IS NOT NULL", [root_id]).fetchall()
-        return [(MediaRow(*row[:11]), Path(row[11])) for row in rows]
+        return [(MediaRow(*row[:14]), Path(row[14])) for row in rows]
 
     def embedded_sets_of(self, media_id: int) -> set[int]:
         with self.connect() as con:
@@ -366,7 +368,8 @@ class Store(Annotations, Commits, Garbage, Reading):
     def media_of_root(self, root_id: int) -> dict[str, MediaRow]:
         with self.connect() as con:
             rows = con.execute("SELECT id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, "
-                               "retry, fps FROM media WHERE root_id = ?", [root_id]).fetchall()
+                               "retry, fps, recorded_local, recorded_zone, recorded_source FROM media WHERE root_id = ?",
+                               [root_id]).fetchall()
         return {row[2]: MediaRow(*row) for row in rows}
 
     def embedded_sets(self, root_id: int) -> dict[int, set[int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 
 import pytest
@@ -10,6 +11,7 @@ from audioscan.api import Library
 from audioscan.indexer.errors import StoreError
 from audioscan.indexer.store import journal
 from audioscan.indexer.store.annotations import read_work
+from audioscan.indexer.store.journal import SiteEntry
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader
 from audioscan.indexer.store.store import Store
 from tests.indexer.helpers import commit_synthetic
@@ -27,6 +29,9 @@ WRITES = {
                                                            b"\x00\x01", {"ap": 0.5}),
     "remove_classifier": lambda store: store.remove_classifier("siren", 1),
     "remove_set": lambda store: store.remove_set(store.find_set()),
+    "give_times": lambda store: store.give_times([(_media_id(store), dt.datetime(2024, 10, 27, 2, 30, fold=1),
+                                                   "Europe/Berlin")]),
+    "set_sites": lambda store: store.set_sites([SiteEntry("B", 52.5, 13.4)], [(str(store.path.parent), "B")]),
 }
 
 
