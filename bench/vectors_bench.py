@@ -1,10 +1,11 @@
-"""Vectors out to Parquet and back in: seconds, MB/s and peak memory at N x 768.
+"""Vectors out to Parquet or a perch-hoplite database and back in: seconds, MB/s and peak memory at N x 768.
 
 A store of N random 768-d windows over 1,000 files is made through the store's own commit
 protocol (no model runs); then, each in a fresh process so its peak resident memory is its own:
-``vectors export`` (float32, then ``--half``) and ``vectors import`` into a new store.  The baseline,
-in the same run, is reading the same vectors out of the store into memory (``Library.vectors``),
-which any export has to do at least.
+``vectors export`` (float32, then ``--half``) and ``vectors import`` into a new store, then the same
+with ``--format hoplite``, beside perch-hoplite's own insert of the same vectors (when it is
+installed, as ``make test`` installs it).  The baseline, in the same run, is reading the same
+vectors out of the store into memory (``Library.vectors``), which any export has to do at least.
 
 Run: ``.venv/bin/python bench/vectors_bench.py [--rows 1000000]``.
 """
@@ -69,6 +70,28 @@ def step(body: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+_HOPLITE_INSERT = """
+from perch_hoplite.db import sqlite_usearch_impl as impl
+import numpy as np
+db = impl.SQLiteUSearchDB.create({db!r}, usearch_cfg=impl.get_default_usearch_config({dim}))
+deployment = db.insert_deployment(name="media", project="media")
+rng = np.random.default_rng(0)
+for number in range({files}):
+    recording = db.insert_recording(filename=f"take{{number:04d}}.wav", deployment_id=deployment)
+    db.insert_windows_batch([{{"recording_id": recording, "offsets": [float(s), float(s + 8)]}} for s in range({per_file})],
+                            rng.standard_normal(({per_file}, {dim})).astype(np.float32), handle_duplicates="allow")
+db.commit()
+"""
+
+
+def hoplite_installed() -> bool:
+    try:
+        import perch_hoplite.db.sqlite_usearch_impl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
@@ -84,13 +107,23 @@ def main() -> None:
         back = step(f"audioscan.open({str(base / 'new')!r}).import_vectors({str(base / 'v.parquet')!r}, "
                     f"media_root={str(base / 'media')!r})")
         sizes = {name: (base / name).stat().st_size / 1e6 for name in ("v.parquet", "h.parquet")}
+        hop_out = step(f"audioscan.open({str(base / 'store')!r}).export_vectors({str(base / 'hop')!r}, "
+                       "fmt='hoplite')")
+        hop_in = step(f"audioscan.open({str(base / 'new2')!r}).import_vectors({str(base / 'hop')!r}, "
+                      f"fmt='hoplite', media_root={str(base / 'media')!r})")
+        theirs = step(_HOPLITE_INSERT.format(db=str(base / "theirs"), dim=DIM, files=FILES, per_file=rows // FILES)
+                      ) if hoplite_installed() else None
+        sizes["hoplite"] = sum(p.stat().st_size for p in (base / "hop").iterdir()) / 1e6
     print(f"{rows:,} windows x {DIM} ({vector_mb:.0f} MB of float32 vectors), {FILES} files")
     print(f"{'step':<28}{'seconds':>9}{'MB/s':>8}{'peak MB':>9}{'x read':>8}")
-    for name, figures in (("read into memory (baseline)", read), ("export parquet float32", out),
-                          ("export parquet --half", half), ("import parquet", back)):
+    steps = [("read into memory (baseline)", read), ("export parquet float32", out),
+             ("export parquet --half", half), ("import parquet", back), ("export hoplite", hop_out),
+             ("import hoplite", hop_in)] + ([("perch-hoplite's own insert", theirs)] if theirs else [])
+    for name, figures in steps:
         print(f"{name:<28}{figures['seconds']:>9.2f}{vector_mb / figures['seconds']:>8.0f}"
               f"{figures['peak_mb']:>9.0f}{figures['seconds'] / read['seconds']:>8.2f}")
-    print(f"file sizes: float32 {sizes['v.parquet']:.0f} MB, float16 {sizes['h.parquet']:.0f} MB")
+    print(f"file sizes: float32 {sizes['v.parquet']:.0f} MB, float16 {sizes['h.parquet']:.0f} MB, "
+          f"hoplite {sizes['hoplite']:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ label here is one or the other.
 
 from __future__ import annotations
 
-from pathlib import Path
+import posixpath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -40,15 +41,15 @@ def read_hoplite(folder: Path) -> Incoming:
     if unknown:
         raise VectorsError(f"{folder}: windows name recording {unknown[0]}, which the recordings table does not "
                            "hold; the database is inconsistent")
-    root_of = {rid: bases.get(rec.project) for rid, rec in recordings.items()}
+    places = _places(recordings, bases)
     rows = windows.recording_ids.tolist()
-    labels = [IncomingLabel(root=root_of.get(a.recording_id), path=recordings[a.recording_id].filename,
-                            start=a.start, end=a.end, label=a.label, positive=a.label_type == hoplite.POSITIVE)
+    labels = [IncomingLabel(*places[a.recording_id], start=a.start, end=a.end, label=a.label,
+                            positive=a.label_type == hoplite.POSITIVE)
               for a in annotations if a.label_type in (hoplite.POSITIVE, hoplite.NEGATIVE)
               and a.recording_id in recordings]
-    return Incoming(source=folder, roots=[root_of[rid] for rid in rows], paths=[recordings[rid].filename for rid in rows],
+    return Incoming(source=folder, roots=[places[rid][0] for rid in rows], paths=[places[rid][1] for rid in rows],
                     starts=windows.starts, ends=windows.ends, dim=reader.dim,
-                    description=_description(reader.metadata, folder),
+                    description={**_description(reader.metadata, folder), "hoplite_metadata": reader.metadata},
                     fetch=lambda positions: reader.vectors(windows.ids[positions]),
                     labels=tuple(labels), uncertain=len(annotations) - len(labels))
 
@@ -59,6 +60,24 @@ def _base_paths(metadata: dict) -> dict[str, str]:
     globs = sources.get("audio_globs") if isinstance(sources, dict) else None
     return {str(item["dataset_name"]): str(item["base_path"]) for item in globs or []
             if isinstance(item, dict) and item.get("dataset_name") is not None and item.get("base_path")}
+
+
+def _places(recordings: dict[int, hoplite.Recording], bases: dict[str, str]) -> dict[int, tuple[str | None, str]]:
+    """(root, path) of each recording: under its dataset's base path; a file named by its absolute
+    path (as BirdNET-Analyzer names them) under the folder all such files share; else no root (the
+    import then needs ``media_root``)."""
+    absolute = [rec.filename for rec in recordings.values()
+                if bases.get(rec.project) is None and PurePosixPath(rec.filename).is_absolute()]
+    shared = posixpath.commonpath(absolute) if absolute else "/"
+    shared = posixpath.dirname(shared) if shared in absolute else shared
+    places: dict[int, tuple[str | None, str]] = {}
+    for rid, rec in recordings.items():
+        base = bases.get(rec.project)
+        if base is None and PurePosixPath(rec.filename).is_absolute():
+            places[rid] = (shared, posixpath.relpath(rec.filename, shared))
+        else:
+            places[rid] = (base, rec.filename)
+    return places
 
 
 def _check_finite(reader: hoplite.HopliteReader, ids: np.ndarray) -> None:

@@ -111,6 +111,7 @@ class VectorsImported:
     labels: int = 0  # labels placed on the set's media
     pending: tuple[IncomingLabel, ...] = ()  # labels that came with the vectors, not yet placed
     uncertain: int = 0  # labels left out: the other tool held them as neither positive nor negative
+    not_native: str | None = None  # why vectors said to be a model's audioscan runs were kept as the tool's own
 
 
 def read_vectors(path: Path) -> Incoming:

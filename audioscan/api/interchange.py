@@ -13,6 +13,7 @@ import numpy as np
 from audioscan.indexer.hoplite_in import read_hoplite
 from audioscan.indexer.vectors_in import VectorsImported, import_vectors as import_incoming, labels_path, read_vectors
 from audioscan.query.search import needs_stats
+from audioscan.query.vectors_native import as_native_birdnet
 from audioscan.query.vectors_out import VectorsWritten, write_hoplite, write_labels_parquet, write_parquet
 
 if TYPE_CHECKING:
@@ -47,11 +48,16 @@ def import_vectors(self: Library, path: str | Path, *, fmt: str = "parquet", nam
     """A new set made of another tool's vectors (``indexer/vectors_in.py``): a Parquet file, or with
     ``fmt="hoplite"`` a perch-hoplite database folder; rows matched to media files under
     ``media_root`` (or the file's own roots), files not found listed, not fatal.  The labels that
-    came with them are placed too; if they cannot be, the set is removed again: all or nothing."""
-    incoming = read_hoplite(Path(path)) if fmt == "hoplite" else read_vectors(Path(path))
+    came with them are placed too; if they cannot be, the set is removed again: all or nothing.
+    A hoplite database of BirdNET V2.4 vectors becomes a BIRDNET set when they are BIRDNET's
+    (``query/vectors_native.py``); ``not_native`` says why not when they were said to be."""
+    root = None if media_root is None else Path(media_root)
+    if fmt == "hoplite":
+        incoming, not_native = as_native_birdnet(read_hoplite(Path(path)), root)
+    else:
+        incoming, not_native = read_vectors(Path(path)), None
     with self._writer() as store:
-        done = import_incoming(store, incoming, name=name,
-                               media_root=None if media_root is None else Path(media_root))
+        done = import_incoming(store, incoming, name=name, media_root=root)
     try:
         placed = self.labels.add_rows(
             [(str(Path(media_root if media_root is not None else label.root or "") / label.path), label.label,
@@ -60,4 +66,4 @@ def import_vectors(self: Library, path: str | Path, *, fmt: str = "parquet", nam
     except BaseException:
         self.remove_set(done.set_name)
         raise
-    return replace(done, labels=placed.added, pending=())
+    return replace(done, labels=placed.added, pending=(), not_native=not_native)

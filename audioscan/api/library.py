@@ -13,6 +13,7 @@ from typing import Callable, ContextManager, Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 
+from audioscan.api import interchange
 from audioscan.api.detector import Detector, JointDetector
 from audioscan.api.labels import Labels
 from audioscan.api.recordings import Recordings
@@ -31,7 +32,6 @@ from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.repair import RepairReport, repair
 from audioscan.indexer.store.snapshot import MediaInfo, Snapshot
 from audioscan.indexer.store.status import store_status
-from audioscan.indexer.vectors_in import VectorsImported, import_vectors
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
@@ -45,7 +45,6 @@ from audioscan.query.moments import Moment
 from audioscan.query.refine import refine as refine_moments
 from audioscan.query.rescore import DEFAULT_THRESHOLD
 from audioscan.query.search import SetIndex, embed_clip, embed_clips, needs_stats, stored_query
-from audioscan.query.vectors_out import VectorsWritten, labels_path, write_labels_parquet, write_parquet
 from audioscan.query.training import NEG_MARGIN, TOLERANCE, default_normalization, training_set
 
 class Library:
@@ -300,28 +299,9 @@ class Library:
                     index.matrix()
         return infos
 
-    def export_vectors(self, out: str | Path, *, model: str | None = None, half: bool = False,
-                       labels: bool = False) -> VectorsWritten:
-        """Every live window of a set with its vector, as Parquet at ``out`` (``query/vectors_out.py``):
-        float16 vectors with ``half``; with ``labels``, the labels beside it as ``NAME.labels.parquet``."""
-        from audioscan import __version__
-
-        out = Path(out)
-        snapshot = self.snapshot(model)
-        written = write_parquet(snapshot, out, half=half, version=__version__)
-        if labels:
-            listed = self.labels.list()
-            written = replace(written, labels_path=labels_path(out),
-                              labels=write_labels_parquet(listed, labels_path(out)))
-        return written
-
-    def import_vectors(self, path: str | Path, *, name: str | None = None,
-                       media_root: str | Path | None = None) -> VectorsImported:
-        """A new set made of another tool's vectors (``indexer/vectors_in.py``): rows matched to media
-        files under ``media_root`` (or the file's own roots); files not found are listed, not fatal."""
-        with self._writer() as store:
-            return import_vectors(store, Path(path), name=name,
-                                  media_root=None if media_root is None else Path(media_root))
+    # Vectors to and from other tools (Parquet, perch-hoplite): ``api/interchange.py``.
+    export_vectors = interchange.export_vectors
+    import_vectors = interchange.import_vectors
 
     def media(self) -> dict[int, MediaInfo]:
         """Every media file the store knows, by id (ok, failed, missing or unavailable)."""

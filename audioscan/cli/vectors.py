@@ -59,6 +59,9 @@ def import_command(obj, path: Path, fmt: str, name: str | None, media_root: Path
         raise click.UsageError(f"{path} is {'a folder' if path.is_dir() else 'a file'}; --format {fmt} reads "
                                f"{'a database folder' if fmt == 'hoplite' else 'one file'}")
     done = obj.library.import_vectors(path, fmt=fmt, name=name, media_root=media_root)
+    if done.not_native:
+        click.echo(f"note: set {done.set_name} keeps the database's own vectors, not a BIRDNET set: {done.not_native}; "
+                   "search from a clip does not work on it, every other command does", err=True)
     for missing in done.unmatched[:10]:
         click.echo(f"  not found: {missing}", err=True)
     if len(done.unmatched) > 10:

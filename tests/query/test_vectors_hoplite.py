@@ -211,3 +211,46 @@ def test_without_usearch_the_hoplite_format_says_what_to_install(world, tmp_path
     monkeypatch.setitem(__import__("sys").modules, "usearch", None)
     result = run("vectors", "export", "--format", "hoplite", "--out", str(tmp_path / "db"), store=world / "store")
     assert result.exit_code == 1 and "audioscan[hoplite]" in result.stderr and not (tmp_path / "db").exists()
+
+
+def _birdnet_analyzer_made(folder, media, vectors_of) -> None:
+    """A database as BirdNET-Analyzer writes one: its settings, files by absolute path, 3 s windows."""
+    db = hoplite_db.SQLiteUSearchDB.create(str(folder), usearch_cfg=hoplite_db.get_default_usearch_config(1024))
+    db.insert_metadata("birdnet_analyzer_settings", config_dict.ConfigDict(
+        {"BANDPASS_FMIN": 0, "BANDPASS_FMAX": 15000, "AUDIO_SPEED": 1.0}))
+    deployment = db.insert_deployment(name="birdnet_analyzer_dataset", project="birdnet_analyzer_dataset")
+    for path in sorted(media.iterdir()):
+        recording = db.insert_recording(filename=str(path), deployment_id=deployment)
+        for start, vector in vectors_of(path):
+            db.insert_window(recording, [start, start + 3.0], vector)
+    db.commit()
+
+
+def test_birdnet_vectors_that_birdnet_gives_again_make_a_birdnet_set_and_others_do_not(tmp_path):
+    from audioscan.indexer.media.decode import decode_all
+    from audioscan.indexer.media.samples import scene, write_media
+    from audioscan.models import registry
+
+    media = (tmp_path / "media").resolve()
+    write_media(media / "yard.flac", scene(12, 48_000, "rain", [("chirp", 4, 6)], seed=1), 48_000)
+    write_media(tmp_path / "query.wav", scene(2, 48_000, "rain", [("chirp", 0.2, 1.8)], seed=3), 48_000)
+    model = registry.load_model("BIRDNET")
+
+    def birdnet(path):
+        audio = decode_all(path, 48_000)
+        starts = np.arange(0.0, 10.0, 3.0)
+        return zip(starts, model.embed(np.stack([audio[int(s * 48_000):int(s * 48_000) + 144_000] for s in starts])))
+
+    _birdnet_analyzer_made(tmp_path / "same", media, birdnet)
+    same = run("vectors", "import", str(tmp_path / "same"), "--format", "hoplite", store=tmp_path / "store")
+    assert same.exit_code == 0 and "note:" not in same.stderr, same.output
+    library = audioscan.open(tmp_path / "store")
+    info = next(i for i in library.sets() if i.name == "same")
+    assert (info.model, info.foreign, info.window, info.hop) == ("BIRDNET", False, 3.0, 3.0)
+    assert library.search(tmp_path / "query.wav", k=1, model="same")[0].path == str(media / "yard.flac")
+    rng = np.random.default_rng(0)
+    _birdnet_analyzer_made(tmp_path / "other", media,
+                           lambda path: ((s, rng.standard_normal(1024).astype(np.float32)) for s, _ in birdnet(path)))
+    other = run("vectors", "import", str(tmp_path / "other"), "--format", "hoplite", store=tmp_path / "store")
+    assert other.exit_code == 0 and "gives other vectors" in other.stderr, other.output
+    assert next(i for i in library.sets() if i.name == "other").foreign
