@@ -14,7 +14,8 @@ the same keys (root, path, start, end).
 
 The hoplite database (:func:`write_hoplite`, layout in ``indexer/store/hoplite.py``) holds one
 deployment per library root (project and name: the root's folder name), a recording per media
-file named relative to its root (the dataset's ``base_path``), each window with ``[start, end]``
+file named relative to its root (the dataset's ``base_path``) with its start time where known
+(ISO 8601, in its zone), each window with ``[start, end]``
 offsets, the labels as POSITIVE/NEGATIVE annotations with provenance ``audioscan``, the model and
 cut in ``model_config`` and the set's description under ``audioscan``.  Its vectors are scaled to
 unit length: hoplite ranks by inner product, and on unit vectors that is the cosine audioscan
@@ -36,7 +37,7 @@ from audioscan.indexer.store import hoplite
 from audioscan.indexer.store.ann import unit_vectors
 from audioscan.indexer.store.annotations import Label
 from audioscan.indexer.store.records import SetInfo
-from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.indexer.store.snapshot import MediaInfo, Snapshot
 from audioscan.query.errors import QueryError
 
 # The schema metadata key that holds the set's description (JSON).
@@ -170,22 +171,23 @@ def write_hoplite(snapshot: Snapshot, labels: list[Label], out: Path, *, centre:
         deployments = {root: writer.deployment(name, name) for root, name in datasets.items()}
         recordings: dict[tuple[str, str], int] = {}
 
-        def recording(root: str, rel: str) -> int:
-            if (root, rel) not in recordings:
-                recordings[(root, rel)] = writer.recording(rel, deployments[root])
-            return recordings[(root, rel)]
+        def recording(media: MediaInfo) -> int:
+            if (media.root, media.rel) not in recordings:
+                started = None if media.recorded is None else media.recorded.at(0).isoformat()
+                recordings[(media.root, media.rel)] = writer.recording(media.rel, deployments[media.root], started)
+            return recordings[(media.root, media.rel)]
 
         rows = 0
         for positions, _, vectors in snapshot.iter_segments():
             media_ids = snapshot.media_ids[positions]
-            places = {int(m): recording(snapshot.media[int(m)].root, snapshot.media[int(m)].rel)
+            places = {int(m): recording(snapshot.media[int(m)])
                       for m in np.unique(media_ids)}
             writer.windows(np.asarray([places[int(m)] for m in media_ids], dtype=np.int64),
                            snapshot.starts[positions], snapshot.ends[positions],
                            unit_vectors(vectors if centre is None else vectors - centre))
             rows += len(positions)
         written = writer.annotations(
-            hoplite.Annotation(recording_id=recording(item.media.root, item.media.rel), start=item.start,
+            hoplite.Annotation(recording_id=recording(item.media), start=item.start,
                                end=item.end if item.kind == "range" else item.start, label=item.label,
                                label_type=hoplite.POSITIVE if item.positive else hoplite.NEGATIVE,
                                provenance=PROVENANCE)

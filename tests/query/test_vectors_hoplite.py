@@ -56,6 +56,8 @@ def test_a_database_audioscan_writes_opens_in_hoplite_with_the_same_counts_label
     library.labels.add("long.mkv", 20, 30, "siren")
     library.labels.add("long.mkv", 100, 130, "siren", negative=True)
     library.labels.add("other.flac", 5, None, "knock")
+    (world / "times.csv").write_text("path,start,time zone\nlong.mkv,2024-03-31T01:30:00,Europe/Berlin\n")
+    assert run("index", "times", str(world / "times.csv"), store=world / "store").exit_code == 0
     result = run("vectors", "export", "--format", "hoplite", "--out", str(world / "hop"), "--labels",
                  store=world / "store")
     assert result.exit_code == 0, result.output
@@ -66,6 +68,8 @@ def test_a_database_audioscan_writes_opens_in_hoplite_with_the_same_counts_label
     assert sorted(r.filename for r in db.get_all_recordings()) == sorted(
         {p.removeprefix(media) for p in windows.column("path").to_pylist()})
     assert [(d.name, d.project) for d in db.get_all_deployments()] == [("media", "media")]
+    started = {r.filename: r.datetime for r in db.get_all_recordings()}
+    assert str(started["long.mkv"]).startswith("2024-03-31 01:30:00+01:00") and started["knock.mp3"] is None
     assert sorted((a.label, a.label_type, list(a.offsets), a.provenance) for a in db.get_all_annotations()) == [
         ("knock", LabelType.POSITIVE, [5.0, 5.0], "audioscan"),
         ("siren", LabelType.NEGATIVE, [100.0, 130.0], "audioscan"),
