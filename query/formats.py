@@ -2,9 +2,9 @@
 
 Where a format has a place for it, a moment's ``peak`` (where its sound is) goes with it.
 
-* ``csv`` / ``json`` / ``ndjson``: ``path,start,end,score,label,peak,onset,offset,decision,datetime``
+* ``csv`` / ``json`` / ``ndjson``: ``path,start,end,score,label,peak,onset,offset,decision,datetime,site``
   (seconds, or timecodes with ``timecode=True``; ``datetime`` is the start's clock time in ISO 8601,
-  empty where the recording's start is not known); CSV cells are neutralised against
+  empty where the recording's start is not known; ``site`` its file's site, if any); CSV cells are neutralised against
   spreadsheet formulas.  ``labels import`` reads the first five back.
 * ``audacity``: an Audacity label track, ``start<TAB>end<TAB>text`` in seconds, one per file
   (the format has no place for a peak).
@@ -44,7 +44,7 @@ TIMECODE_FORMATS = ("csv", "json", "ndjson")
 EDITOR_FORMATS = ("edl", "markers")
 RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)",
                  "Peak Time (s)", "Begin Date Time", "Begin Clock Time"]
-CSV_COLUMNS = ["path", "start", "end", "score", "label", "peak", "onset", "offset", "decision", "datetime"]
+CSV_COLUMNS = ["path", "start", "end", "score", "label", "peak", "onset", "offset", "decision", "datetime", "site"]
 # Selections span the whole band unless we know better: 0 Hz to the Nyquist of the analysis rate.
 RAVEN_HIGH_HZ = 8000.0
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -103,7 +103,7 @@ def to_csv(moments: list[Moment], use_timecode: bool = False) -> str:
     for m in moments:
         writer.writerow([safe_cell(m.path), time(m, m.start), time(m, m.end), _number(m.score),
                          safe_cell(m.label), time(m, m.peak), time(m, m.onset), time(m, m.offset),
-                         _number(m.decision), m.iso_start() or ""])
+                         _number(m.decision), m.iso_start() or "", safe_cell(m.site or "")])
     return buffer.getvalue()
 
 

@@ -64,6 +64,7 @@ class Moment:
         if self.label:
             data["label"] = self.label
         data["datetime"] = self.iso_start()
+        data["site"] = self.site
         return data
 
     def _time(self, seconds: float, use_timecode: bool) -> float | str:

@@ -37,7 +37,8 @@ def test_the_readme_notebook_example(tmp_path, monkeypatch):
     assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
     table = found.to_arrow()
     assert isinstance(table, pa.Table) and table.column_names == ["path", "start", "end", "score", "peak", "onset",
-                                                                  "offset", "label", "decision", "datetime"]
+                                                                  "offset", "label", "decision", "datetime",
+                                                                  "site"]
     row = table.to_pylist()[0]
     assert row.pop("datetime") == found[0].iso_start()
     assert row == {field: getattr(found[0], field) for field in row}

@@ -44,6 +44,7 @@ from audioscan.query.joint import joint_scores
 from audioscan.query.moments import Moment
 from audioscan.query.refine import refine as refine_moments
 from audioscan.query.rescore import DEFAULT_THRESHOLD
+from audioscan.query.sites import check_site_name
 from audioscan.query.search import SetIndex, embed_clip, embed_clips, needs_stats, stored_query
 from audioscan.query.training import NEG_MARGIN, TOLERANCE, default_normalization, training_set
 
@@ -136,13 +137,14 @@ class Library:
               weights: str | Path | None = None, batch_size: int | None = None, decode_workers: int = 1,
               commit_every: float = 20.0, fp16_store: bool = False,
               progress: Progress | Callable[[int, int], None] | None = None, include: Sequence[str] = (),
-              exclude: Sequence[str] = (), ray: RayOptions | None = None) -> BuildReport:
+              exclude: Sequence[str] = (), ray: RayOptions | None = None, site: str | None = None) -> BuildReport:
         """Index every media file under each folder, and each named file (again: only what changed),
         like ``index build``.  With no ``models``, ``window`` or ``hop``, every set the store already
         holds is brought up to date (LOGMEL 8 s / 1 s for a new store).  ``include``/``exclude`` are
         glob patterns on relative paths or file names.  ``progress`` is a :class:`Progress` or a
         callable ``(files_done, windows_done)``.  ``ray``: decode and embed on a Ray cluster
-        (:class:`RayOptions`; ``RayOptions()`` starts a local one) instead of in this process.
+        (:class:`RayOptions`; ``RayOptions()`` starts a local one) instead of in this process.  ``site``
+        names each folder (and file) given that site first (see :meth:`Recordings.name_site`).
         """
         items = [Path(p).expanduser() for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
         for item in items:
@@ -156,14 +158,20 @@ class Library:
         for name in dict.fromkeys(name for name, _ in targets):
             registry.spec(name).weights_id(load)  # unknown models and missing weights fail before any change
         report = None
-        with self._writer() as store:
-            for folder, files in _group_paths(items):
-                options = BuildOptions(targets=targets, load=load, batch_size=batch_size,
-                                       decode_workers=decode_workers, commit_seconds=commit_every,
-                                       dtype="fp16" if fp16_store else "fp32",
-                                       select=selection(files, list(include), list(exclude)), ray=ray)
-                done = build(store, folder, options, _as_progress(progress))
-                report = done if report is None else report.add(done)
+        if site is not None:
+            check_site_name(site)
+        try:
+            with self._writer() as store:
+                for folder, files in _group_paths(items):
+                    options = BuildOptions(targets=targets, load=load, batch_size=batch_size,
+                                           decode_workers=decode_workers, commit_seconds=commit_every,
+                                           dtype="fp16" if fp16_store else "fp32",
+                                           select=selection(files, list(include), list(exclude)), ray=ray)
+                    done = build(store, folder, options, _as_progress(progress))
+                    report = done if report is None else report.add(done)
+        finally:  # the files committed before an interruption are the site's too
+            if site is not None and Store.exists(self.path):
+                self.recordings.name_site(items, site)
         return report
 
     def forget(self, folder: str | Path) -> int:

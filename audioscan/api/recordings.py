@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from audioscan.indexer.store.journal import SiteEntry
 from audioscan.query import labels as labelling
 from audioscan.query.recording_times import read_times_file
+from audioscan.query.sites import check_site_name, read_sites_file
 
 if TYPE_CHECKING:
     from audioscan.api.library import Library
@@ -31,6 +33,22 @@ class RecordingRow:
 
     def as_json(self) -> dict:
         return {"path": self.path, "start": self.start, "zone": self.zone, "source": self.source, "site": self.site}
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    """A site: where it is (None: not given), its folders, and the indexed files and hours of audio in them."""
+
+    name: str
+    latitude: float | None
+    longitude: float | None
+    folders: list[str]
+    files: int
+    hours: float
+
+    def as_json(self) -> dict:
+        return {"site": self.name, "latitude": self.latitude, "longitude": self.longitude, "folders": self.folders,
+                "files": self.files, "hours": self.hours}
 
 
 class Recordings:
@@ -54,3 +72,31 @@ class Recordings:
                              zone=None if item.recorded is None else item.recorded.zone,
                              source=None if item.recorded is None else item.recorded.source, site=item.site)
                 for item in sorted(media, key=lambda item: item.path)]
+
+    def load_sites(self, path: str | Path) -> list[SiteRow]:
+        """Store the sites of the CSV at ``path`` (site, latitude, longitude, folder; see ``query.sites``):
+        every row is checked first, and a file with a bad row stores nothing.  Returns every site."""
+        path = Path(path)
+        with self._library._annotator() as store:
+            rows = read_sites_file(path, list(store.roots().values()))
+            sites = {row.site: SiteEntry(row.site, row.latitude, row.longitude) for row in rows}
+            store.set_sites(list(sites.values()), [(row.folder, row.site) for row in rows])
+        return self.sites()
+
+    def name_site(self, paths: list[str | Path], name: str) -> None:
+        """Name each folder (or file) of ``paths`` site ``name`` (its coordinates, if any, are kept)."""
+        check_site_name(name)
+        with self._library._annotator() as store:
+            store.set_sites([SiteEntry(name.strip(), None, None)],
+                            [(str(Path(item).expanduser().resolve()), name.strip()) for item in paths])
+
+    def sites(self) -> list[SiteRow]:
+        """Every site with its folders, and the indexed files and hours of audio it holds."""
+        with self._library._reader() as store:
+            sites, folders = store.sites(), store.site_folders()
+            media = [item for item in store.media().values() if item.status == "ok"]
+        return [SiteRow(name=site.name, latitude=site.latitude, longitude=site.longitude,
+                        folders=sorted(folder for folder, owner in folders.items() if owner == site.name),
+                        files=sum(item.site == site.name for item in media),
+                        hours=round(sum(item.duration or 0.0 for item in media if item.site == site.name) / 3600, 3))
+                for site in sites]

@@ -31,6 +31,7 @@ class Results(builtins.list):
             "label": pa.array([h.label for h in self], pa.string()),
             "decision": pa.array([h.decision for h in self], pa.float64()),
             "datetime": pa.array([h.iso_start() for h in self], pa.string()),
+            "site": pa.array([h.site for h in self], pa.string()),
         })
 
 

@@ -57,6 +57,10 @@ def index() -> None:
               help="With --engine ray: embedding actors (default: --actors-per-gpu per GPU, or one per two CPUs).")
 @click.option("--actors-per-gpu", type=click.IntRange(1), default=1, show_default=True,
               help="With --engine ray: embedding actors sharing each GPU.")
+@click.option("--ray-wait", type=click.FloatRange(min=1), default=600.0, show_default=True,
+              help="With --engine ray: seconds a build waits with no results (a lost node, no free CPU) before "
+                   "it stops, keeping what it committed; it says why it waits every minute.")
+@click.option("--site", default=None, help="Name each FOLDER (and FILE) given this site (see 'index sites').")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any file under FOLDER is failed (now or before).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
@@ -64,22 +68,23 @@ def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window:
                   include: tuple[str, ...], exclude: tuple[str, ...], weights: Path | None,
                   batch_size: int | None, device: str, precision: str, decode_workers: int, commit_every: float,
                   fp16_store: bool, engine: str, ray_address: str | None, ray_cpus: int | None,
-                  ship_media: bool, actors: int | None, actors_per_gpu: int, strict: bool, fmt: str) -> None:
+                  ship_media: bool, actors: int | None, actors_per_gpu: int, ray_wait: float, site: str | None, strict: bool,
+                  fmt: str) -> None:
     """Index every media file under each FOLDER, and each FILE given (again: only what changed).
 
     With no --model, --window or --hop, every embedding set the store holds is brought up
     to date, so none falls behind.
     """
-    if engine != "ray" and (ray_address or ray_cpus or ship_media or actors or actors_per_gpu != 1):
-        raise click.UsageError("--ray-address, --ray-cpus, --ship-media, --actors and --actors-per-gpu go with "
-                               "--engine ray")
+    if engine != "ray" and (ray_address or ray_cpus or ship_media or actors or actors_per_gpu != 1 or ray_wait != 600):
+        raise click.UsageError("--ray-address, --ray-cpus, --ship-media, --actors, --actors-per-gpu and --ray-wait go "
+                               "with --engine ray")
     cluster = api.RayOptions(address=ray_address, ship_media=ship_media, actors=actors, actors_per_gpu=actors_per_gpu,
-                         num_cpus=ray_cpus) if engine == "ray" else None
+                             num_cpus=ray_cpus, wait=ray_wait) if engine == "ray" else None
     progress = BarProgress() if show_progress(obj.quiet) else api.Progress()
     report = obj.library.build(list(paths), models=models, window=window, hop=hop, device=device,
                                precision=precision, weights=weights, batch_size=batch_size,
                                decode_workers=decode_workers, commit_every=commit_every, fp16_store=fp16_store,
-                               progress=progress, include=include, exclude=exclude, ray=cluster)
+                               progress=progress, include=include, exclude=exclude, ray=cluster, site=site)
     if fmt == "json":
         echo_json(report.as_json())
     elif not obj.quiet:
@@ -123,6 +128,9 @@ def status_command(obj, fmt: str) -> None:
     media = status["media"]
     click.echo(f"media: {media['ok']} ok, {media['failed']} failed, {media['missing']} missing from disk, "
                f"{media['unavailable']} unavailable")
+    for item in status["sites"]:
+        click.echo(f"site {item['site'] if item['site'] is not None else '(none)'}: {item['files']} file(s), "
+                   f"{item['hours']:g} hours")
     for item in status["failed"]:
         click.echo(f"  failed: {item['path']}: {item['error']}")
     for item in status["warnings"]:
@@ -230,3 +238,25 @@ def times_command(obj, file: Path | None, fmt: str) -> None:
         if missing and not obj.quiet:
             click.echo(f"{missing} file(s) have no known start; give them with 'audioscan index times FILE.csv'",
                        err=True)
+
+
+@index.command("sites")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def sites_command(obj, file: Path | None, fmt: str) -> None:
+    """Sites, their folders, and the files and hours of audio each holds.
+
+    With FILE (a CSV of site, latitude, longitude, folder), its sites are stored first: a folder is
+    absolute or relative to FILE's folder and must be indexed (or inside an indexed one); a site may
+    have several folders, one row each.  A file with any bad row stores nothing.  'index build
+    --site NAME' names the folders it builds.
+    """
+    sites = obj.library.recordings.load_sites(file) if file is not None else obj.library.recordings.sites()
+    if fmt == "json":
+        echo_json([site.as_json() for site in sites])
+        return
+    echo_table(["site", "latitude", "longitude", "files", "hours", "folders"],
+               [[site.name, "" if site.latitude is None else site.latitude,
+                 "" if site.longitude is None else site.longitude, site.files, site.hours, "; ".join(site.folders)]
+                for site in sites])

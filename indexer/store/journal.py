@@ -164,8 +164,8 @@ class Work:
                 self.times[(entry.root, entry.path)] = entry
         if op in ("snapshot", "set_sites"):
             for values in record.get("sites", []):
-                site = SiteEntry.from_list(values)
-                self.sites[site.name] = site
+                site, known = SiteEntry.from_list(values), self.sites.get(values[0])
+                self.sites[site.name] = site if known is None or site.latitude is not None else known
             self.site_folders.update({str(folder): str(site) for folder, site in record.get("folders", [])})
         if op in ("snapshot", "add_labels"):
             for values in record["labels"]:

@@ -45,10 +45,13 @@ class Places:
         return len(rows)
 
     def set_sites(self, sites: Sequence[SiteEntry], folders: Sequence[tuple[str, str]]) -> None:
-        """Add or replace ``sites`` and name ``folders`` (absolute path, site) for them."""
+        """Add ``sites`` (a site already there keeps its coordinates unless new ones are given) and name
+        ``folders`` (absolute path, site) for them."""
         with self._edit() as con:
             if sites:
-                con.executemany("INSERT OR REPLACE INTO sites VALUES (?, ?, ?)",
+                con.executemany("INSERT INTO sites VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                                "latitude = coalesce(excluded.latitude, sites.latitude), "
+                                "longitude = coalesce(excluded.longitude, sites.longitude)",
                                 [[site.name, site.latitude, site.longitude] for site in sites])
             if folders:
                 con.executemany("INSERT OR REPLACE INTO site_folders VALUES (?, ?)", [list(pair) for pair in folders])

@@ -32,7 +32,7 @@ def writer(folder: Path, locks: Path = _LOCKS) -> str | None:
 def store_status(store: Store) -> dict:
     """``{"store", "sets": [...], "media": {"ok", "failed", "missing", "unavailable"},
     "failed": [{"path", "error"}], "warnings": [{"path", "warning"}], "writer"}``, read in one catalog
-    transaction; warnings are notes on indexed files (a file whose audio ends before its header says).
+    transaction (``sites``: files and hours per site, read after it); warnings are notes on indexed files (a file whose audio ends before its header says).
     A set's files behind are indexed files it lacks, and the files a build set out to embed and has
     not committed yet (an interrupted first build leaves them, never seen by the catalog otherwise).
     ``writer`` names the process building now (:func:`writer`), or is None."""
@@ -58,4 +58,16 @@ def store_status(store: Store) -> dict:
         "failed": [{"path": f"{root}/{path}", "error": error} for root, path, error in failed],
         "warnings": [{"path": f"{root}/{path}", "warning": note} for root, path, note in warned],
         "writer": writer(store.path),
+        "sites": _per_site(store),
     }
+
+
+def _per_site(store: Store) -> list[dict]:
+    """Indexed files and hours of audio per site (``None``: files no site holds), when any site is named."""
+    named = [site.name for site in store.sites()]
+    if not named:
+        return []
+    media = [item for item in store.media().values() if item.status == "ok"]
+    return [{"site": name, "files": sum(item.site == name for item in media),
+             "hours": round(sum(item.duration or 0.0 for item in media if item.site == name) / 3600, 3)}
+            for name in [*named, None]]

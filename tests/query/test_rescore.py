@@ -19,7 +19,8 @@ def test_rescore_finds_the_unlabelled_siren_and_exports(world):
     assert set(report) >= {"name", "label", "model", "classifier", "positives", "negatives", "cv_ap",
                            "cv_roc_auc", "seconds"}
     found = json.loads(cli(world, "rescore", "siren", "--format", "json").stdout)
-    assert {"path", "start", "end", "score", "label", "peak", "onset", "offset", "decision", "datetime"} == set(found[0])
+    assert {"path", "start", "end", "score", "label", "peak", "onset", "offset", "decision", "datetime",
+            "site"} == set(found[0])
     assert all(h["start"] <= h["onset"] <= h["peak"] <= h["offset"] <= h["end"] for h in found)
     # The siren at 200-210 in long.mkv was never labelled: it must be detected.
     assert any(h["path"].endswith("long.mkv") and h["start"] < 205 < h["end"] for h in found)
@@ -28,7 +29,7 @@ def test_rescore_finds_the_unlabelled_siren_and_exports(world):
     top = json.loads(cli(world, "rescore", "siren", "--format", "json", "--top", "1").stdout)
     assert top == found[:1]
     csv_text = cli(world, "rescore", "siren", "--format", "csv").stdout
-    assert csv_text.splitlines()[0] == "path,start,end,score,label,peak,onset,offset,decision,datetime" and len(csv_text.splitlines()) == len(found) + 1
+    assert csv_text.splitlines()[0] == "path,start,end,score,label,peak,onset,offset,decision,datetime,site" and len(csv_text.splitlines()) == len(found) + 1
     out = cli(world, "rescore", "siren", "--format", "audacity", "--out-dir", str(world / "tracks"))
     tracks = sorted(p.name for p in (world / "tracks").iterdir() if p.name != OWNED_RECORD)  # our record of them
     assert out.exit_code == 0 and tracks == sorted({h["path"].rsplit("/", 1)[1].rsplit(".", 1)[0] + ".txt"

@@ -44,6 +44,7 @@ RECIPES: dict[str, list[str]] = {
     "index forget": ["index", "forget", "{media}/sub", "--yes"],
     "index remove-set": ["index", "remove-set", "LOGMEL", "--yes"],
     "index repair": ["index", "repair"],
+    "index sites": ["index", "sites", "{sites}"],
     "index status": ["index", "status"],
     "index times": ["index", "times", "{times}"],
     "labels add": ["labels", "add", "a.wav", "5", "6", "siren", "--negative"],
@@ -94,21 +95,23 @@ def template(tmp_path_factory) -> Path:
     library.train("siren")
     library.train("siren")
     (base / "import.csv").write_text("path,start,end,label\nb.wav,2,3,knock\n", encoding="utf-8")
+    (base / "sites.csv").write_text("site,latitude,longitude,folder\nridge,52.5,13.4,media/sub\n", encoding="utf-8")
     (base / "times.csv").write_text("path,start,time zone\nb.wav,2024-10-27T02:30:00+01:00,Europe/Berlin\n",
                                     encoding="utf-8")
     library.export_vectors(base / "vectors.parquet")
     return base
 
 
-def work_of(store: Path) -> tuple[frozenset, frozenset, frozenset]:
-    """The user's work in a store: labels, detector versions and given recording starts, by what they
-    are (not by row id or by where the copy lives)."""
+def work_of(store: Path) -> tuple[frozenset, ...]:
+    """The user's work in a store: labels, detector versions, given recording starts and sites, by what
+    they are (not by row id or by where the copy lives)."""
     library = Library(store)
     labels = frozenset((item.media.rel, item.label, item.start, item.end, item.kind, item.positive)
                        for item in library.labels.list())
     detectors = frozenset((row["name"], row["version"], row["label"]) for row in library.detectors())
     times = frozenset((Path(row.path).name, row.start) for row in library.recordings.list() if row.source == "user")
-    return labels, detectors, times
+    sites = frozenset((row.name, row.latitude, row.longitude, row.files) for row in library.recordings.sites())
+    return labels, detectors, times, sites
 
 
 def copy_world(template: Path, into: Path) -> dict[str, str]:
@@ -116,6 +119,7 @@ def copy_world(template: Path, into: Path) -> dict[str, str]:
     shutil.copytree(template / "store", into / "store")
     shutil.copy(template / "import.csv", into / "import.csv")
     shutil.copy(template / "times.csv", into / "times.csv")
+    shutil.copy(template / "sites.csv", into / "sites.csv")
     shutil.copy(template / "vectors.parquet", into / "vectors.parquet")
     (into / "out").mkdir(exist_ok=True)
     import duckdb
@@ -127,7 +131,8 @@ def copy_world(template: Path, into: Path) -> dict[str, str]:
     _refresh_good_record(into / "store")
     _point_journal_at(into / "store", template / "media", into / "media")
     return {"media": str(into / "media"), "out": str(into / "out"), "csv": str(into / "import.csv"),
-            "vectors": str(into / "vectors.parquet"), "times": str(into / "times.csv")}
+            "vectors": str(into / "vectors.parquet"), "times": str(into / "times.csv"),
+            "sites": str(into / "sites.csv")}
 
 
 def _refresh_good_record(store: Path) -> None:
