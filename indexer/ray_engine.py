@@ -24,20 +24,20 @@ import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 
-from audioscan.errors import UserError
 from audioscan.indexer.errors import EngineError
 from audioscan.indexer.media.windows import WindowBatch
+from audioscan.indexer.ray_cluster import (INSTALL_HINT, actor_count, check_models, explained, join,
+                                           stdout_to_stderr, watched)
 from audioscan.indexer.pipeline import (Batch, Batcher, Decoded, Embedded, Failed, Result, SampleWindows, Source,
                                          decode_events)
-from audioscan.models import registry, threads
+from audioscan.models import registry
 from audioscan.models.base import LoadOptions
 from audioscan.models.engine import default_batch_size
 
-INSTALL_HINT = 'pip install "audioscan[ray]"'
 # Bytes a shipped file is read in, per request to the reader actor.
 _SHIP_CHUNK = 4 << 20
 # Memory one decoding task holds: FFmpeg's buffers plus a few batches of windows.
@@ -48,8 +48,9 @@ DECODE_MEMORY = 512 << 20
 class RayOptions:
     """Where and how wide a Ray build runs.
 
-    ``address``: an existing cluster (``auto``, ``ray://host:10001``...); None starts a
-    local Ray on ``num_cpus`` cores (all of them by default).  ``actors``: embedding
+    ``address``: an existing cluster (``auto``, ``ray://host:10001``...), else ``RAY_ADDRESS``
+    (as ``ray job submit`` sets it); neither starts a local Ray on ``num_cpus`` cores (all of them
+    by default).  ``actors``: embedding
     actors; by default ``actors_per_gpu`` per GPU, or one per two CPUs on a cluster
     without GPUs (the rest decode).
     """
@@ -59,6 +60,7 @@ class RayOptions:
     actors: int | None = None
     actors_per_gpu: int = 1
     num_cpus: int | None = None
+    wait: float = 600.0  # seconds without a result before the build stops (it says why it waits before)
 
 
 def import_ray() -> Any:
@@ -150,6 +152,9 @@ def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, reader: Any | No
     """A planned file in, its window batches and then its outcome out, a batch at a time."""
     for job, path, cuts_text, hash_it in zip(batch["job"], batch["path"], batch["cuts"], batch["hash_it"]):
         cuts = [SampleWindows(*values) for values in json.loads(cuts_text)]
+        if reader is None and not os.path.exists(path):
+            yield _columns([_outcome_row(int(job), _outcome_text(_missing_here(int(job), str(path))))])
+            continue
         source: Source = Path(path) if reader is None else partial(_shipped, reader, str(path))
         for event in decode_events(int(job), source, cuts, batch_size, bool(hash_it)):
             if isinstance(event, Batch):
@@ -158,6 +163,16 @@ def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, reader: Any | No
                                             windows.win)])
             else:
                 yield _columns([_outcome_row(event.job, _outcome_text(event))])
+
+
+def _missing_here(job: int, path: str) -> Failed:
+    """A planned file (the driver found it) that this worker cannot see: shared storage is not
+    mounted here at the same path.  Retried by the next build, which may run elsewhere."""
+    import ray
+
+    return Failed(job, f"not found at this path on Ray node {ray.util.get_node_ip_address()}, though the machine "
+                       "that started the build has it; mount the media at the same path on every node, or build "
+                       "with --ship-media", True)
 
 
 # --- stage 2: embed (an actor pool; one model load per actor) --------------------------------
@@ -220,75 +235,34 @@ def _reader_actor(ray: Any, paths: Sequence[str]) -> Any:
         list(paths))
 
 
-def _actor_count(ray: Any, options: RayOptions) -> tuple[int, float]:
-    """How many embedding actors, and the GPUs each holds."""
-    resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
-    if gpus:
-        per_actor = 1.0 / max(1, options.actors_per_gpu)
-        actors = options.actors or gpus * max(1, options.actors_per_gpu)
-        if actors * per_actor > gpus + 1e-9:  # the pool would wait for ever on actors with no GPU left
-            raise EngineError(f"{actors} embedding actor(s) at {options.actors_per_gpu} per GPU need "
-                              f"{actors * per_actor:g} GPUs and the Ray cluster has {gpus}; give `actors` "
-                              f"{gpus * options.actors_per_gpu} or fewer, or a larger `actors_per_gpu`")
-        return actors, per_actor
-    cpus = int(resources.get("CPU", 0))
-    actors = options.actors or max(1, cpus // 2)
-    if actors > cpus - 1:  # actors holding every CPU would wait for ever on decoders that cannot start
-        raise EngineError(f"the Ray cluster has {cpus} CPU(s) and no GPU, so {actors} embedding actor(s) would "
-                          "leave no CPU to decode on; give `actors` "
-                          f"{max(1, cpus - 1)} or fewer" + ("" if cpus > 1 else ", on a cluster of 2 CPUs or more"))
-    return actors, 0.0
-
-
 def embed_on_ray(files: Sequence[tuple[Path, Sequence[SampleWindows], bool]], models: dict[int, tuple[str, str]],
                  load: LoadOptions, batch_size: int, options: RayOptions,
-                 model_batch: int | None = None) -> Iterator[Result]:
+                 model_batch: int | None = None, notice: Callable[[str], None] = lambda text: None
+                 ) -> Iterator[Result]:
     """The cluster engine: the same results as ``embed_locally``, computed on Ray.  Decoders cut
     rows of ``batch_size`` windows; actors embed ``model_batch`` at a time (default: chosen for
-    the device each actor has, which the driver may lack)."""
+    the device each actor has, which the driver may lack).  ``notice`` hears why a build waits."""
     ray = import_ray()
     started_here = not ray.is_initialized()
-    try:
-        if started_here and options.address:
-            ray.init(address=options.address, log_to_driver=False, logging_level=logging.ERROR)
-        elif started_here:
-            ray.init(num_cpus=options.num_cpus or threads.count(), include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR)
-        yield from _stream(ray, files, models, load, batch_size, options, model_batch)
-    except (ConnectionError, ray.exceptions.RayError) as err:
-        raise _explained(err, options) from None
-    finally:
-        if started_here:
-            ray.shutdown()
-
-
-def _explained(err: Exception, options: RayOptions) -> EngineError:
-    """One sentence for a cluster failure: the user's own mistake as we would word it locally."""
-    cause = getattr(err, "cause", None) or err
-    if isinstance(cause, UserError):
-        return EngineError(f"on the Ray cluster: {cause.template}")
-    if isinstance(err, ConnectionError):
-        return EngineError(f"cannot reach the Ray cluster at {options.address} ({err}); check `ray_address` "
-                           "and that 'ray status' works from this machine")
-    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    return EngineError(f"the Ray cluster failed ({type(cause).__name__}: {first}); the files committed so far "
-                       "are kept, and running the build again resumes")
-
-
-def _check_models(ray: Any, models: dict[int, tuple[str, str]], load: LoadOptions, gpus: float) -> None:
-    """Load the models once where an actor would, so a missing GPU or weights file is one sentence
-    now instead of actors that Ray restarts for ever."""
-
-    @ray.remote(num_gpus=gpus, num_cpus=0 if gpus else 1, max_retries=0)
-    def load_models() -> None:
-        _Embedder(models, load, 1)
-
-    ray.get(load_models.remote())
+    address = options.address or os.environ.get("RAY_ADDRESS") or None
+    if address and options.num_cpus:
+        raise EngineError(f"`ray_cpus` sizes a Ray started here, and this build joins the cluster at {address} "
+                          "(`ray_address` or RAY_ADDRESS), which has its own; drop `ray_cpus`")
+    with stdout_to_stderr():
+        try:
+            if started_here:
+                join(ray, address, options)
+            yield from _stream(ray, files, models, load, batch_size, options, model_batch, notice)
+        except (ConnectionError, ray.exceptions.RayError) as err:
+            raise explained(err, address) from None
+        finally:
+            if started_here:
+                ray.shutdown()
 
 
 def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]], models: dict[int, tuple[str, str]],
-            load: LoadOptions, batch_size: int, options: RayOptions, model_batch: int | None) -> Iterator[Result]:
+            load: LoadOptions, batch_size: int, options: RayOptions, model_batch: int | None,
+            notice: Callable[[str], None]) -> Iterator[Result]:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the build draws its own bar
     context.print_on_execution_start = False
@@ -297,8 +271,8 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
     items = [{"job": job, "path": str(path),
               "cuts": json.dumps([[c.set_id, c.rate, c.win, c.hop] for c in cuts]), "hash_it": hash_it}
              for job, (path, cuts, hash_it) in enumerate(files)]
-    actors, gpus = _actor_count(ray, options)
-    _check_models(ray, models, load, gpus)
+    actors, gpus = actor_count(ray, options)
+    check_models(ray, partial(_Embedder, models, load, 1), gpus)
     dataset = (ray.data.from_items(items, override_num_blocks=len(items))
                # Decoders are tasks with their own resources, so Ray never fuses them into the
                # embedding actors (which would leave a GPU waiting on a demuxer).
@@ -308,7 +282,7 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
                                                               "batch_size": model_batch},
                             batch_size=None, batch_format="numpy", num_gpus=gpus, num_cpus=0 if gpus else 1,
                             compute=ray.data.ActorPoolStrategy(size=actors)))
-    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+    for batch in watched(ray, dataset.iter_batches(batch_size=None, batch_format="numpy"), options.wait, notice):
         for job, set_id, width, starts, ends, data, outcome in zip(
                 batch["job"], batch["set_id"], batch["width"], batch["starts"], batch["ends"], batch["data"],
                 batch["outcome"]):

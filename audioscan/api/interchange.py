@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from audioscan.api.native_vectors import as_native_birdnet
 from audioscan.indexer.hoplite_in import read_hoplite
 from audioscan.indexer.vectors_in import VectorsImported, import_vectors as import_incoming, labels_path, read_vectors
 from audioscan.query.search import needs_stats
-from audioscan.query.vectors_native import as_native_birdnet
 from audioscan.query.vectors_out import VectorsWritten, write_hoplite, write_labels_parquet, write_parquet
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def import_vectors(self: Library, path: str | Path, *, fmt: str = "parquet", nam
     ``media_root`` (or the file's own roots), files not found listed, not fatal.  The labels that
     came with them are placed too; if they cannot be, the set is removed again: all or nothing.
     A hoplite database of BirdNET V2.4 vectors becomes a BIRDNET set when they are BIRDNET's
-    (``query/vectors_native.py``); ``not_native`` says why not when they were said to be."""
+    (``api/native_vectors.py``); ``not_native`` says why not when they were said to be."""
     root = None if media_root is None else Path(media_root)
     if fmt == "hoplite":
         incoming, not_native = as_native_birdnet(read_hoplite(Path(path)), root)

@@ -3,7 +3,9 @@ the same failures, and a driver killed mid-build that resumes like a local one."
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,6 +76,7 @@ def test_a_killed_driver_leaves_a_clean_store_that_resumes(tmp_path, library_tem
     assert 0 < len(done_before) < len({path for _, path, _, _ in live_windows(local)})
     resumed = _ray_build(store, library_template, "--format", "json")
     assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["files_indexed"] > 0  # stdout is audioscan's JSON, nothing of Ray's
     _assert_same_store(store, local)
 
 
@@ -139,7 +142,8 @@ def _cluster(resources: dict) -> object:
     ({"CPU": 2}, {}, (1, 0.0)),
 ])
 def test_actors_and_their_gpu_share_follow_the_cluster(resources, options, expected):
-    from audioscan.indexer.ray_engine import RayOptions, _actor_count
+    from audioscan.indexer.ray_cluster import actor_count as _actor_count
+    from audioscan.indexer.ray_engine import RayOptions
 
     assert _actor_count(_cluster(resources), RayOptions(**options)) == pytest.approx(expected)
 
@@ -150,7 +154,130 @@ def test_actors_and_their_gpu_share_follow_the_cluster(resources, options, expec
 ])
 def test_actor_pools_that_could_never_start_are_one_sentence(resources, options):
     from audioscan.indexer.errors import EngineError
-    from audioscan.indexer.ray_engine import RayOptions, _actor_count
+    from audioscan.indexer.ray_cluster import actor_count as _actor_count
+    from audioscan.indexer.ray_engine import RayOptions
 
     with pytest.raises(EngineError, match="give actors"):
         _actor_count(_cluster(resources), RayOptions(**options))
+
+
+# ------------------------------------------------------------------ the cluster as a build meets it
+class _FakeRay:
+    """A stand-in for ``ray``: nodes that come and go, free resources, and what init was given."""
+
+    def __init__(self, nodes: list[dict], free: dict | None = None) -> None:
+        self.node_list, self.free, self.inits = nodes, free or {}, []
+
+    def nodes(self) -> list[dict]:
+        return self.node_list
+
+    def available_resources(self) -> dict:
+        return self.free
+
+    def init(self, **kwargs) -> None:
+        self.inits.append(kwargs)
+
+
+def test_a_build_that_gets_no_results_says_why_and_stops_keeping_its_work(monkeypatch):
+    """A lost node whose CPUs were the only ones free: notices name it, then one sentence after the wait."""
+    import threading
+
+    from audioscan.indexer import ray_cluster
+    from audioscan.indexer.errors import EngineError
+
+    worker = {"NodeID": "w", "NodeManagerAddress": "10.0.0.2", "Alive": True}
+    fake = _FakeRay([{"NodeID": "h", "NodeManagerAddress": "10.0.0.1", "Alive": True}, worker], {"CPU": 0})
+    never = threading.Event()
+
+    def stalled():
+        yield {"first": 1}
+        worker["Alive"] = False
+        never.wait(30)
+        yield {"late": 1}
+
+    monkeypatch.setattr(ray_cluster, "STALL_NOTICE", 0.2)
+    notices: list[str] = []
+    results = ray_cluster.watched(fake, stalled(), wait=0.6, notice=notices.append)
+    assert next(results) == {"first": 1}
+    with pytest.raises(EngineError, match=r"no progress for 1 s .*node\(s\) 10.0.0.2 left it.*resume"):
+        next(results)
+    never.set()
+    assert notices and all("0 CPU(s)" in text and "10.0.0.2" in text for text in notices)
+
+
+def test_ray_address_from_the_environment_is_joined_and_ray_cpus_beside_it_refused(monkeypatch):
+    from audioscan.indexer import ray_engine
+    from audioscan.indexer.errors import EngineError
+    from audioscan.models.base import LoadOptions
+
+    fake = _FakeRay([])
+    fake.is_initialized = lambda: False
+    fake.shutdown = lambda: None
+    fake.exceptions = type("exceptions", (), {"RayError": RuntimeError})
+    monkeypatch.setattr(ray_engine, "import_ray", lambda: fake)
+    monkeypatch.setattr(ray_engine, "_stream", lambda *args: iter(()))
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    assert list(ray_engine.embed_on_ray([], {}, LoadOptions(), 4, ray_engine.RayOptions())) == []
+    assert fake.inits[0]["address"] == "head:6379" and "num_cpus" not in fake.inits[0]
+    with pytest.raises(EngineError, match="drop ray_cpus"):
+        list(ray_engine.embed_on_ray([], {}, LoadOptions(), 4, ray_engine.RayOptions(num_cpus=2)))
+
+
+@pytest.mark.parametrize("raised, words", [
+    (ValueError("Ray Client requires pip package `ray[client]`. If you installed the minimal Ray..."),
+     "Ray Client address, which needs Ray's client package"),
+    (ConnectionError("InvalidAuthToken: the token does not match"), "refused this machine's authentication token"),
+    (ConnectionError("Could not find any running Ray instance"), "cannot reach the Ray cluster at ray://head:10001"),
+])
+def test_every_way_joining_fails_is_one_sentence(raised, words):
+    from audioscan.indexer import ray_cluster
+    from audioscan.indexer.errors import EngineError
+    from audioscan.indexer.ray_engine import RayOptions
+
+    fake = _FakeRay([])
+
+    def init(**kwargs):
+        raise raised
+
+    fake.init = init
+    with pytest.raises(EngineError, match=re.escape(words)) as caught:
+        ray_cluster.join(fake, "ray://head:10001", RayOptions())
+    assert "\n" not in str(caught.value)
+
+
+def test_a_file_a_worker_cannot_see_names_the_node_and_the_way_out():
+    from audioscan.indexer.ray_engine import _decode_rows, _outcome
+
+    batch = {"job": np.array([3]), "path": np.array(["/nowhere/door.mp3"], dtype=object),
+             "cuts": np.array(["[[1, 16000, 8000, 1000]]"], dtype=object), "hash_it": np.array([False])}
+    [row] = list(_decode_rows(batch, 4, None))
+    failed = _outcome(3, row["outcome"][0])
+    assert failed.retry and "on Ray node" in failed.reason and "--ship-media" in failed.reason
+
+
+def test_a_model_missing_on_one_node_stops_the_build_before_decoding_and_names_the_node():
+    """A real two-node cluster: the models load on the head and not on the worker."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from audioscan.errors import UserError
+    from audioscan.indexer.errors import EngineError
+    from audioscan.indexer.ray_cluster import check_models
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker = cluster.add_node(num_cpus=1, resources={"worker": 1})
+    try:
+        ray.init(address=cluster.address, log_to_driver=False)
+        worker_id = worker.node_id
+
+        def load_here():
+            if ray.get_runtime_context().get_node_id() == worker_id:
+                raise UserError("BIRDNET is not installed; pip install 'audioscan[birdnet]'")
+
+        with pytest.raises(EngineError) as caught:
+            check_models(ray, load_here, 0.0)
+        said = str(caught.value)
+        assert "BIRDNET is not installed" in said and f"(node {worker_id[:8]})" in said and "the others" in said
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

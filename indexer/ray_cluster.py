@@ -1,0 +1,181 @@
+"""The Ray cluster as a build meets it: joining it (every address form Ray takes, its errors as
+sentences), checking every node before the work starts, and watching the work for stalls.
+
+``ray_engine`` holds the pipeline; this module holds what a build needs to know about the
+machines it runs on, so a lost node, a node without the model, a wrong address or a refused
+token is one sentence (or a visible wait) instead of a silent hang or a remote traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from queue import Empty, Queue
+from threading import Thread
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from audioscan.errors import UserError
+from audioscan.indexer.errors import EngineError
+from audioscan.models import threads
+
+if TYPE_CHECKING:
+    from audioscan.indexer.ray_engine import RayOptions
+
+INSTALL_HINT = 'pip install "audioscan[ray]"'
+# Seconds without a result before a build says why it waits (then again each as long).
+STALL_NOTICE = 60.0
+_DONE = object()  # the end of the results, as the watching thread hands it over
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Standard output carries only audioscan's own output: Ray's processes (raylets, workers and
+    their state dumps) write to the descriptor they inherit, so for the Ray session that descriptor
+    is standard error, and every process Ray starts inherits it so."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def join(ray: Any, address: str | None, options: RayOptions) -> None:
+    """Join the cluster at ``address`` (any form Ray takes: ``auto``, ``host:6379``, ``ray://host:10001``),
+    or start Ray here; what Ray raises for a form it cannot use is one sentence."""
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        else:
+            ray.init(num_cpus=options.num_cpus or threads.count(), include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)
+    except (ConnectionError, RuntimeError) as err:
+        raise explained(err, address) from None
+    except ValueError as err:
+        if "ray[client]" in str(err):
+            raise EngineError(f"{address} is a Ray Client address, which needs Ray's client package; install it with "
+                              f"'{INSTALL_HINT}' (it brings ray[client])") from None
+        raise EngineError(f"Ray cannot start with {address or 'a local cluster'}: {first_line(err)}") from None
+
+
+def explained(err: Exception, address: str | None) -> EngineError:
+    """One sentence for a cluster failure: the user's own mistake as we would word it locally."""
+    cause = getattr(err, "cause", None) or err
+    if isinstance(cause, UserError):
+        return EngineError(f"on the Ray cluster: {cause.template}")
+    text = f"{type(cause).__name__}: {cause}"
+    if "auth" in text.lower():
+        return EngineError(f"the Ray cluster at {address} refused this machine's authentication token ("
+                           f"{first_line(cause)}); copy the cluster's token (~/.ray/auth_token on the head node, or "
+                           "RAY_AUTH_TOKEN) to this machine, then run the build again")
+    if isinstance(err, ConnectionError):
+        return EngineError(f"cannot reach the Ray cluster at {address} ({first_line(err)}); check `ray_address` "
+                           "(or RAY_ADDRESS) and that 'ray status' works from this machine")
+    return EngineError(f"the Ray cluster failed ({type(cause).__name__}: {first_line(cause)}); the files committed "
+                       "so far are kept, and running the build again resumes")
+
+
+def first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else type(err).__name__
+
+
+def check_models(ray: Any, load_models_here: Callable[[], object], gpus: float) -> None:
+    """Load the models on every node that could host an embedding actor, before any file is
+    decoded: a node without the model's package, its weights or its GPU is one sentence naming the
+    node now, instead of actors that fail there (or that Ray restarts for ever) mid-build."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_gpus=gpus, num_cpus=0 if gpus else 1, max_retries=0)
+    def load_models() -> None:
+        load_models_here()
+
+    need = ("GPU", gpus) if gpus else ("CPU", 1)
+    nodes = [node for node in ray.nodes() if node.get("Alive") and node.get("Resources", {}).get(need[0], 0) >= need[1]]
+    checks = {f"{node['NodeManagerAddress']} (node {node['NodeID'][:8]})": load_models.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote() for node in nodes}
+    failed: dict[str, BaseException] = {}
+    for where, check in checks.items():
+        try:
+            ray.get(check)
+        except ray.exceptions.RayTaskError as err:
+            failed[where] = getattr(err, "cause", None) or err
+    if not failed:
+        return
+    cause = next(iter(failed.values()))
+    said = cause.template if isinstance(cause, UserError) else first_line(cause)
+    where = "" if len(failed) == len(checks) else f" (on node(s) {', '.join(sorted(failed))}; the others load it)"
+    raise EngineError(f"on the Ray cluster: {said}{where}; every node that runs embedding actors needs the same "
+                      "audioscan, models and weights")
+
+
+def watched(ray: Any, batches: Iterator[dict], wait: float, notice: Callable[[str], None]) -> Iterator[dict]:
+    """``batches`` as they come, watched: a build that gets nothing for a while says why it waits
+    (the resources free, the nodes that left), and after ``wait`` seconds of nothing stops with one
+    sentence; the files committed so far are kept and the next build resumes."""
+    queue: Queue = Queue(maxsize=4)
+
+    def pump() -> None:
+        try:
+            for batch in batches:
+                queue.put(batch)
+            queue.put(_DONE)
+        except BaseException as err:  # handed to the driver, which raises it
+            queue.put(err)
+
+    nodes = {node["NodeID"]: node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")}
+    Thread(target=pump, daemon=True, name="ray-results").start()
+    step, quiet = min(STALL_NOTICE, wait), 0.0
+    while True:
+        try:
+            item = queue.get(timeout=step)
+        except Empty:
+            quiet += step
+            why = _waiting(ray, nodes)
+            if quiet >= wait:
+                raise EngineError(f"the Ray build made no progress for {quiet:.0f} s ({why}); the files committed so "
+                                  "far are kept: add nodes or free resources, then run the build again to resume")
+            notice(f"no results for {quiet:.0f} s: {why}; waiting up to {wait:.0f} s (Ctrl-C stops, keeping what "
+                   "is committed)")
+            continue
+        quiet = 0.0
+        if item is _DONE:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def _waiting(ray: Any, nodes_at_start: dict[str, str]) -> str:
+    """What the cluster lacks: free CPUs and GPUs, and the nodes gone since the build started."""
+    alive = {node["NodeID"] for node in ray.nodes() if node.get("Alive")}
+    lost = sorted(address for node, address in nodes_at_start.items() if node not in alive)
+    free = ray.available_resources()
+    said = f"{free.get('CPU', 0):g} CPU(s) and {free.get('GPU', 0):g} GPU(s) free on the cluster"
+    return said + (f", node(s) {', '.join(lost)} left it" if lost else "")
+
+
+def actor_count(ray: Any, options: RayOptions) -> tuple[int, float]:
+    """How many embedding actors, and the GPUs each holds."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    if gpus:
+        per_actor = 1.0 / max(1, options.actors_per_gpu)
+        actors = options.actors or gpus * max(1, options.actors_per_gpu)
+        if actors * per_actor > gpus + 1e-9:  # the pool would wait for ever on actors with no GPU left
+            raise EngineError(f"{actors} embedding actor(s) at {options.actors_per_gpu} per GPU need "
+                              f"{actors * per_actor:g} GPUs and the Ray cluster has {gpus}; give `actors` "
+                              f"{gpus * options.actors_per_gpu} or fewer, or a larger `actors_per_gpu`")
+        return actors, per_actor
+    cpus = int(resources.get("CPU", 0))
+    actors = options.actors or max(1, cpus // 2)
+    if actors > cpus - 1:  # actors holding every CPU would wait for ever on decoders that cannot start
+        raise EngineError(f"the Ray cluster has {cpus} CPU(s) and no GPU, so {actors} embedding actor(s) would "
+                          "leave no CPU to decode on; give `actors` "
+                          f"{max(1, cpus - 1)} or fewer" + ("" if cpus > 1 else ", on a cluster of 2 CPUs or more"))
+    return actors, 0.0
