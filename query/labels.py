@@ -253,9 +253,9 @@ def conflicting_pairs(labels: list[Label], ids: set[int]) -> list[tuple[Label, L
 def to_csv(labels: list[Label]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "start", "end", "label", "negative"])
+    writer.writerow(["path", "start", "end", "label", "negative", "datetime", "site"])
     for item in labels:
         writer.writerow([safe_cell(item.media.path), repr(float(item.start)),  # every digit: it must read back
                          "" if item.kind == "marker" else repr(float(item.end)), safe_cell(item.label),
-                         "1" if not item.positive else "0"])
+                         "1" if not item.positive else "0", item.clock() or "", safe_cell(item.media.site or "")])
     return buffer.getvalue()

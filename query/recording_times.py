@@ -49,7 +49,8 @@ def read_times_file(path: Path, media: list[Media]) -> list[GivenTime]:
             problems.append(err.template)
             continue
         if found.media.id in seen:
-            problems.append(f"{where}: {quoted(found.media.rel)} was given a start already on line {seen[found.media.id]}")
+            problems.append(f"{where}: {quoted(found.media.rel)} was given a start already on line "
+                            f"{seen[found.media.id]}")
             continue
         seen[found.media.id] = number
         given.append(found)

@@ -13,6 +13,7 @@ from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.query import classifier as classifiers
 from audioscan.query.errors import QueryError
+from audioscan.query.filters import MomentFilter, restrict
 from audioscan.query.joint import joint_scored
 from audioscan.query.quality import threshold_for_precision
 from audioscan.query.moments import Moment
@@ -65,26 +66,29 @@ class Detector:
                              "cross-validation; label more examples (see 'audioscan suggest') or give `threshold`")
         return found
 
-    def _scores(self) -> tuple[Scored, Snapshot]:
+    def _scores(self, where: MomentFilter | None = None) -> tuple[Scored, Snapshot]:
+        """The windows ``where`` keeps (every live one without it), scored: a filter picks the windows
+        before any vector is read (``query.filters``)."""
         with self.library._reader() as store:
-            snapshot = store.snapshot(self.info, stats=True)
+            snapshot = restrict(store.snapshot(self.info, stats=True), where)
         return all_scores(snapshot, self.classifier), snapshot
 
-    def scores(self) -> Scored:
-        """The probability of every live window of the set (ids, media ids, starts, ends, scores)."""
-        return self._scores()[0]
+    def scores(self, where: MomentFilter | None = None) -> Scored:
+        """The probability of every live window of the set (ids, media ids, starts, ends, scores), or of
+        the windows ``where`` keeps."""
+        return self._scores(where)[0]
 
     def rescore(self, threshold: float = DEFAULT_THRESHOLD, *, top: int | None = None,
                 precision: float | None = None, max_length: float | None = None, refine: bool = False,
-                device: str = "auto") -> Results:
+                device: str = "auto", where: MomentFilter | None = None) -> Results:
         """Detections at or above ``threshold`` (or the threshold reaching ``precision``), best first
         by decision value (the ``top`` best when given); runs longer than ``max_length`` seconds
         (default: two windows) are split at their valleys.  ``refine`` places each
         detection's sound from its span embedded again at a finer hop, with the model on
-        ``device`` (``audioscan.query.refine``)."""
+        ``device`` (``audioscan.query.refine``).  ``where`` scores only the windows it keeps."""
         if precision is not None:
             threshold = self.threshold_for(precision)
-        scored, snapshot = self._scores()
+        scored, snapshot = self._scores(where)
         return _detected(scored, snapshot, self, threshold, top, max_length, refine, device)
 
     def _fine_scorer(self, snapshot: Snapshot) -> ScoreOf:
@@ -98,14 +102,14 @@ class Detector:
 
         return score
 
-    def windows(self) -> Results:
-        """Every window's probability, by file and time."""
-        scored, snapshot = self._scores()
+    def windows(self, where: MomentFilter | None = None) -> Results:
+        """Every window's probability (of the windows ``where`` keeps), by file and time."""
+        scored, snapshot = self._scores(where)
         return placed(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}), snapshot.media.values())
 
-    def suggest(self, count: int = 20) -> Results:
-        """Unlabelled moments the detector is least sure about: label these next."""
-        scored, snapshot = self._scores()
+    def suggest(self, count: int = 20, where: MomentFilter | None = None) -> Results:
+        """Unlabelled moments the detector is least sure about (among those ``where`` keeps): label these next."""
+        scored, snapshot = self._scores(where)
         return _suggested(self, scored, snapshot, count)
 
 
@@ -125,29 +129,29 @@ class JointDetector:
         self.detectors = detectors
         self.classifier = detectors[0].classifier  # the label, for the moments' rows
 
-    def _scores(self) -> tuple[Scored, Snapshot]:
-        scored = [detector._scores() for detector in self.detectors]
+    def _scores(self, where: MomentFilter | None = None) -> tuple[Scored, Snapshot]:
+        scored = [detector._scores(where) for detector in self.detectors]
         return joint_scored([found for found, _ in scored]), scored[0][1]
 
     def rescore(self, threshold: float = DEFAULT_THRESHOLD, *, top: int | None = None,
                 precision: float | None = None, max_length: float | None = None, refine: bool = False,
-                device: str = "auto") -> Results:
+                device: str = "auto", where: MomentFilter | None = None) -> Results:
         """As :meth:`Detector.rescore`; ``refine`` places each detection with the first set's model."""
         if precision is not None:
             raise QueryError("`precision` reads one detector's cross-validation, which combined detectors do not "
                              "have; give `threshold`")
-        scored, snapshot = self._scores()
+        scored, snapshot = self._scores(where)
         return _detected(scored, snapshot, self.detectors[0], threshold, top, max_length, refine, device)
 
-    def windows(self) -> Results:
-        """Every window of the first set with its combined probability, by file and time."""
-        scored, snapshot = self._scores()
+    def windows(self, where: MomentFilter | None = None) -> Results:
+        """Every window of the first set (that ``where`` keeps) with its combined probability, by file and time."""
+        scored, snapshot = self._scores(where)
         return placed(per_window(scored, {mid: m.path for mid, m in snapshot.media.items()}), snapshot.media.values())
 
-    def suggest(self, count: int = 20) -> Results:
+    def suggest(self, count: int = 20, where: MomentFilter | None = None) -> Results:
         """As :meth:`Detector.suggest`, from the combined evidence: the moments the detectors
         together are least sure about."""
-        scored, snapshot = self._scores()
+        scored, snapshot = self._scores(where)
         return _suggested(self.detectors[0], scored, snapshot, count)
 
 

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from audioscan.query import label_files
 from audioscan.query.editor_files import FrameRate
 from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryNotFoundError
+from audioscan.query.filters import MomentFilter, nothing_matches
 from audioscan.query.moments import Moment
 
 # The one rule for label names, for front-ends to check a name where it enters.
@@ -131,9 +133,18 @@ class Labels:
 
         return rate
 
-    def list(self, label: str | None = None) -> list[labelling.Label]:
+    def list(self, label: str | None = None, *, where: MomentFilter | None = None) -> list[labelling.Label]:
+        """Every label (of one name), or those ``where`` keeps (judged by where each starts)."""
         with self._library._reader() as store:
-            return store.labels(label)
+            items = store.labels(label)
+        if not where:
+            return items
+        media = {item.media.id: item.media for item in items}
+        keep = where.windows(media, np.asarray([item.media.id for item in items], dtype=np.int64),
+                             np.asarray([item.start for item in items], dtype=np.float64))
+        if not keep.any():
+            raise nothing_matches(where)
+        return [item for item, kept in zip(items, keep) if kept]
 
     def remove(self, ids: Sequence[int]) -> int:
         with self._library._annotator() as store:
@@ -150,7 +161,8 @@ class Labels:
         return pa.Table.from_pylist([item.as_json() for item in self.list(label)])
 
     def to_csv(self, items: list[labelling.Label]) -> str:
-        """Labels as the CSV ``import_file`` reads back (``path,start,end,label,negative``)."""
+        """Labels as the CSV ``import_file`` reads back (``path,start,end,label,negative``; then ``datetime``
+        and ``site``, which an import does not need)."""
         return labelling.to_csv(items)
 
     def moments(self, items: list[labelling.Label]) -> list[Moment]:

@@ -39,6 +39,7 @@ from audioscan.query import classifier as classifiers
 from audioscan.query import label_files
 from audioscan.query import labels as labelling
 from audioscan.query.errors import QueryError, QueryNotFoundError
+from audioscan.query.filters import MomentFilter, restrict
 from audioscan.query.clips import ClipReport, export_clips
 from audioscan.query.joint import joint_scores
 from audioscan.query.moments import Moment
@@ -257,12 +258,13 @@ class Library:
     def search(self, query: str | Path | list | tuple[str, float], *, k: int = 10,
                model: str | Sequence[str] | None = None, start: float = 0.0, end: float | None = None,
                device: str = "auto", exclude_files: Sequence[str] = (), min_score: float | None = None,
-               refine: bool = False) -> Results:
+               refine: bool = False, where: MomentFilter | None = None) -> Results:
         """The ``k`` best moments like ``query``: a clip file (embedded once, ``[start, end)`` of it),
         a list of clip files (searched by the mean of their vectors), or ``(indexed media, seconds)``
         for a stored window (no model runs; that window is left out).  ``exclude_files`` are indexed
         files to leave out of the hits; ``min_score`` drops hits scoring lower; ``refine`` places
         each hit's sound from its span embedded again at a finer hop (``audioscan.query.refine``).
+        ``where`` (``query.filters``) limits the windows searched: only theirs are read and scored.
 
         ``model`` may name several sets: each scores the query with its own model and their
         evidence is combined on the first set's windows (``audioscan.query.joint``); scores are
@@ -286,7 +288,7 @@ class Library:
                     vector, exclude = embed_clip(Path(query), info, start, end, LoadOptions(device=device)), None
                 vectors.append(vector)
                 excluded.append(exclude)
-        indexes = [SetIndex.of(snapshot) for snapshot in snapshots]
+        indexes = [SetIndex.of(restrict(snapshot, where)) for snapshot in snapshots]
         index, vector = indexes[0], vectors[0]
         scores = joint_scores(indexes, vectors) if len(indexes) > 1 else None
         hits = index.search(vector, k, excluded[0], skip, min_score, scores)
@@ -397,4 +399,3 @@ def _as_progress(progress: Progress | Callable[[int, int], None] | None) -> Prog
     if progress is None or isinstance(progress, Progress):
         return progress
     return _CallbackProgress(progress)
-

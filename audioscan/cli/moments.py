@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable
 
 import click
 
-from audioscan.api.moments import Moment, timecode, write_moments
+from audioscan.api.moments import Moment, MomentFilter, timecode, write_moments
 from audioscan.api.options import MOMENT_FORMATS
 from audioscan.cli.console import echo_table
 
@@ -31,6 +32,31 @@ def moment_options(command: Callable) -> Callable:
     ]):
         command = option(command)
     return command
+
+
+def filter_options(command: Callable) -> Callable:
+    """``--site``, ``--after``, ``--before``, ``--hours`` and ``--path``, given to the command as one
+    ``where`` (a ``MomentFilter``): the windows it keeps are the only ones read and scored."""
+    @functools.wraps(command)
+    def filtered(*args, sites: tuple[str, ...], after: str | None, before: str | None, hours: str | None,
+                 path_globs: tuple[str, ...], **kwargs):
+        where = MomentFilter.parse(sites=sites, after=after, before=before, hours=hours, paths=path_globs)
+        return command(*args, where=where, **kwargs)
+
+    for option in reversed([
+        click.option("--site", "sites", multiple=True, help="Only moments of this site (repeat for several)."),
+        click.option("--after", default=None,
+                     help="Only moments from this date or date and time on (2024-03-10, 2024-03-10T02:00; the "
+                          "recorder's local time, or an instant with +01:00 or Z)."),
+        click.option("--before", default=None, help="Only moments before this date or date and time (as --after)."),
+        click.option("--hours", default=None,
+                     help="Only moments at these clock times of the recording's own zone, e.g. 02:00-05:00 "
+                          "(22:00-04:00 crosses midnight)."),
+        click.option("--path", "path_globs", multiple=True,
+                     help="Only files matching this glob (absolute path, path in its folder, or name; repeat)."),
+    ]):
+        filtered = option(filtered)
+    return filtered
 
 
 def emit(obj, moments: list[Moment], fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,

@@ -16,7 +16,7 @@ from audioscan.api.labels import READ_FORMATS, check_label_name
 from audioscan.api.moments import parse_time, timecode, write_file
 from audioscan.cli.console import confirm, echo_json, echo_table
 from audioscan.cli.context import writes
-from audioscan.cli.moments import emit, moment_options
+from audioscan.cli.moments import emit, filter_options, moment_options
 
 
 class TimeType(click.ParamType):
@@ -45,11 +45,13 @@ TIME = TimeType()
 @click.option("--min-score", type=float, default=None, help="Only hits scoring at least this.")
 @click.option("--refine", is_flag=True,
               help="Place each sound finely: embed each result's span again every quarter hop (costs model time).")
+@filter_options
 @moment_options
 @click.pass_obj
 def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_media: str | None, at: float | None,
            k: int, set_names: tuple[str, ...], device: str, exclude_files: tuple[str, ...], min_score: float | None,
-           refine: bool, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool, overwrite: bool) -> None:
+           refine: bool, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool, overwrite: bool,
+           where) -> None:
     """Find the moments that sound like CLIPS, or like a stored moment (--from FILE --at S).
 
     Scores are cosine similarity.  Only the clip is embedded, with the set's own
@@ -72,7 +74,7 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
     query = (from_media, at) if not clips else (list(clips) if len(clips) > 1 else clips[0])
     model = set_names[0] if len(set_names) == 1 else (list(set_names) or None)
     hits = obj.library.search(query, k=k, model=model, start=start, end=end, device=device,
-                              exclude_files=exclude_files, min_score=min_score, refine=refine)
+                              exclude_files=exclude_files, min_score=min_score, refine=refine, where=where)
     emit(obj, obj.library.moments(hits), fmt, out, out_dir, use_timecode, overwrite)
 
 
@@ -144,14 +146,15 @@ def labels_import(obj, file: Path, media: str | None, label: str | None, negativ
 
 @labels.command("list")
 @click.option("--label", default=None, help="Only this label.")
+@filter_options
 @moment_options
 @click.pass_obj
 def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,
-                overwrite: bool) -> None:
+                overwrite: bool, where) -> None:
     """Every label, or export them (every format re-imports with 'labels import'; edl and markers,
     for video editors, come back at their whole frames); labels of files gone from disk are kept
     and marked."""
-    items = obj.library.labels.list(label)
+    items = obj.library.labels.list(label, where=where)
     if use_timecode and fmt in ("csv", "json") and out_dir is None:
         raise click.UsageError(f"--timecode changes the moments a {fmt} export lists per file (--out-dir); the "
                                f"labels' own {fmt} keeps seconds so that 'labels import' reads it back")
@@ -270,12 +273,13 @@ def _share(value: float | None) -> str:
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N best detections.")
 @click.option("--refine", is_flag=True,
               help="Place each sound finely: embed each result's span again every quarter hop (costs model time).")
+@filter_options
 @moment_options
 @click.pass_obj
 def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, precision: float | None,
             max_length: float | None,
             per_window: bool, top: int | None, refine: bool, fmt: str, out: Path | None, out_dir: Path | None,
-            use_timecode: bool, overwrite: bool) -> None:
+            use_timecode: bool, overwrite: bool, where) -> None:
     """Score every stored window with detector NAME and list the detections, best first.
 
     A detection is a run of a file's windows scoring at least --threshold that overlap
@@ -292,8 +296,8 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
     if per_window and refine:
         raise click.UsageError("--refine places detections; --per-window lists windows as stored")
     detector = obj.library.detector(names, version=version)
-    found = detector.windows() if per_window else detector.rescore(threshold, precision=precision,
-                                                                   max_length=max_length, top=top, refine=refine)
+    found = detector.windows(where) if per_window else detector.rescore(
+        threshold, precision=precision, max_length=max_length, top=top, refine=refine, where=where)
     moments = obj.library.moments(found[:top] if top else found, label=detector.classifier.label)
     emit(obj, moments, fmt, out, out_dir, use_timecode, overwrite)
 
@@ -301,14 +305,15 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
 @click.command("suggest")
 @click.argument("names", nargs=-1, required=True)
 @click.option("-n", "count", type=click.IntRange(1), default=20, show_default=True)
+@filter_options
 @moment_options
 @click.pass_obj
 def suggest_command(obj, names: tuple[str, ...], count: int, fmt: str, out: Path | None, out_dir: Path | None,
-                    use_timecode: bool, overwrite: bool) -> None:
+                    use_timecode: bool, overwrite: bool, where) -> None:
     """Unlabelled moments detector NAME is least sure about: label these next.  Several NAMES, as
     rescore takes them (one label's detectors in different sets), are asked together."""
     detector = obj.library.detector(names)
-    moments = obj.library.moments(detector.suggest(count), label=detector.classifier.label)
+    moments = obj.library.moments(detector.suggest(count, where), label=detector.classifier.label)
     emit(obj, moments, fmt, out, out_dir, use_timecode, overwrite)
 
 

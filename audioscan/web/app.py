@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from audioscan.api import Library, Results, UserError
+from audioscan.api.moments import MomentFilter
 from audioscan.api.faults import machine_fault
 from audioscan.api.previews import MAX_SPAN_SECONDS
 from audioscan.web import detectors, exports, labels, library_tab, search
@@ -55,11 +56,12 @@ class Web:
         self.build_lock = threading.Lock()
 
     def search(self, query: Path | tuple[str, float], *, k: int, sets: str | None, start: float = 0.0,
-               end: float | None = None) -> Results:
-        """Search the sets named (comma-separated), or every set of the store, combined."""
+               end: float | None = None, where: MomentFilter | None = None) -> Results:
+        """Search the sets named (comma-separated), or every set of the store, combined; ``where`` limits
+        the moments searched."""
         names = [name.strip() for name in (sets or "").split(",") if name.strip()]
         names = names or [info.name for info in self.library.sets()]
-        return self.library.search(query, k=k, model=names or None, start=start, end=end)
+        return self.library.search(query, k=k, model=names or None, start=start, end=end, where=where)
 
     def media(self, media_id: int, start: float, end: float) -> Path:
         """The indexed media file and a checked range, or NotIndexed / BadInput."""

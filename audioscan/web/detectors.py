@@ -7,10 +7,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from audioscan.web.inputs import Number, Text, json_fields, query_fields
+from audioscan.web.inputs import FILTER_FIELDS, Number, Text, json_fields, moment_filter, query_fields
 
 _DETECTIONS = {"name": (Text(), True), "version": (Number(1, whole=True), False), "threshold": (Number(0, 1), False),
-               "page": (Number(1, 1e6, whole=True), False), "per_page": (Number(1, 200, whole=True), False)}
+               "page": (Number(1, 1e6, whole=True), False), "per_page": (Number(1, 200, whole=True), False),
+               **FILTER_FIELDS}
 
 
 async def train(request: Request) -> Response:
@@ -24,7 +25,8 @@ async def detections(request: Request) -> Response:
     web = request.app.state.web
     params = query_fields(request, _DETECTIONS)
     detector = await run_in_threadpool(lambda: web.library.detector(params["name"], version=params["version"]))
-    found = await run_in_threadpool(detector.rescore, params["threshold"] or 0.0)
+    where = moment_filter(params)
+    found = await run_in_threadpool(lambda: detector.rescore(params["threshold"] or 0.0, where=where))
     page_size, number = params["per_page"] or 20, params["page"] or 1
     chosen = found[(number - 1) * page_size: number * page_size]
     return JSONResponse({"total": len(found), "page": number, "hits": web.hits(chosen, detector.classifier.label),
@@ -33,9 +35,10 @@ async def detections(request: Request) -> Response:
 
 async def suggestions(request: Request) -> Response:
     web = request.app.state.web
-    params = query_fields(request, {"name": (Text(), True), "n": (Number(1, 200, whole=True), False)})
+    params = query_fields(request, {"name": (Text(), True), "n": (Number(1, 200, whole=True), False),
+                                    **FILTER_FIELDS})
     detector = await run_in_threadpool(web.library.detector, params["name"])
-    found = await run_in_threadpool(detector.suggest, params["n"] or 10)
+    found = await run_in_threadpool(detector.suggest, params["n"] or 10, moment_filter(params))
     return JSONResponse({"hits": web.hits(found, detector.classifier.label)})
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from audioscan.api import UserError
 from audioscan.api.labels import check_label_name, refused_character
+from audioscan.api.moments import MomentFilter
 
 # A JSON body larger than this is not anything the page sends (the export of a long list is ~100 kB).
 MAX_JSON_BYTES = 2 << 20
@@ -147,3 +148,14 @@ async def json_fields(request: Request, fields: Mapping[str, tuple[Any, bool]]) 
 def query_fields(request: Request, fields: Mapping[str, tuple[Any, bool]]) -> dict:
     """The query string's parameters, checked against ``fields`` (numbers given as text)."""
     return fields_of(dict(request.query_params), fields, "the query")
+
+
+# The page's filter fields (one site, one path glob): the moments of search and detections they keep.
+FILTER_FIELDS = {name: (Text(), False) for name in ("site", "after", "before", "hours", "path")}
+
+
+def moment_filter(fields: Mapping[str, Any]) -> MomentFilter:
+    """The filter the page's fields say (see ``FILTER_FIELDS``), as every command takes it."""
+    return MomentFilter.parse(sites=[fields["site"]] if fields.get("site") else [], after=fields.get("after"),
+                              before=fields.get("before"), hours=fields.get("hours"),
+                              paths=[fields["path"]] if fields.get("path") else [])

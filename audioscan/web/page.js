@@ -24,6 +24,10 @@ async function call(url, options = {}) {
 }
 const post = (url, body) => call(url, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(body)});
 const label = () => $('#label').value.trim() || 'sound';
+const FILTERS = ['site', 'after', 'before', 'hours', 'path'];  // the moments search and detections are limited to
+const filtered = (form) => { for (const f of FILTERS) { const v = $('#f-' + f).value.trim(); if (v) form.append(f, v); } return form; };
+const filterQuery = () => FILTERS.map((f) => [f, $('#f-' + f).value.trim()]).filter(([, v]) => v)
+  .map(([f, v]) => `&${f}=${encodeURIComponent(v)}`).join('');
 const seconds = (s) => (Math.round(s * 10) / 10).toFixed(1) + ' s';
 
 function card(hit, list) {
@@ -80,7 +84,7 @@ async function search() {
   $('#search-status').textContent = 'searching…';
   const t0 = performance.now();
   try {
-    const found = await (await call('/api/search', {method: 'POST', body: form})).json();
+    const found = await (await call('/api/search', {method: 'POST', body: filtered(form)})).json();
     show('results', found.hits);
     $('#search-status').textContent = `${found.hits.length} moments in ${Math.round(performance.now() - t0)} ms`;
   } catch (e) { put($('#search-status'), html`<span class="err">${e.message}</span>`); }
@@ -90,7 +94,7 @@ async function searchWindow(hit) {
   const form = new FormData();
   form.append('media_id', hit.media_id); form.append('at', (hit.start + hit.end) / 2); form.append('k', $('#k').value);
   if ($('#sets').value) form.append('sets', $('#sets').value);
-  const found = await (await call('/api/search', {method: 'POST', body: form})).json();
+  const found = await (await call('/api/search', {method: 'POST', body: filtered(form)})).json();
   tab('search'); show('results', found.hits);
 }
 
@@ -122,7 +126,7 @@ async function train() {
 
 async function rescore(number = 1) {
   page = number;
-  const found = await (await call(`/api/detections?name=${encodeURIComponent(label())}&threshold=${encodeURIComponent($('#threshold').value || 0)}&page=${page}`)).json();
+  const found = await (await call(`/api/detections?name=${encodeURIComponent(label())}&threshold=${encodeURIComponent($('#threshold').value || 0)}&page=${page}${filterQuery()}`)).json();
   show('detections', found.hits);
   const pages = Math.max(1, Math.ceil(found.total / 20));
   put($('#pages'), html`${found.total} detections, best first · page ${page} of ${pages}
@@ -134,7 +138,7 @@ async function rescore(number = 1) {
 }
 
 async function suggestions() {
-  const found = await (await call(`/api/suggestions?name=${encodeURIComponent(label())}&n=12`)).json();
+  const found = await (await call(`/api/suggestions?name=${encodeURIComponent(label())}&n=12${filterQuery()}`)).json();
   show('detections', found.hits);
   $('#pages').textContent = 'the moments the detector is least sure about: judge these next';
 }

@@ -13,11 +13,12 @@ from starlette.routing import Route
 
 from audioscan.api import UserError
 from audioscan.api.previews import moment_wav, spectrogram_png
-from audioscan.web.inputs import MAX_TEXT, BadInput, Number, Text, fields_of, query_fields
+from audioscan.web.inputs import (FILTER_FIELDS, MAX_TEXT, BadInput, Number, Text, fields_of, moment_filter,
+                                  query_fields)
 
 _SEARCH = {"k": (Number(1, 200, whole=True), False), "media_id": (Number(0, whole=True), False),
            "at": (Number(0), False), "start": (Number(0), False), "end": (Number(0), False),
-           "sets": (Text(), False)}
+           "sets": (Text(), False), **FILTER_FIELDS}
 _RANGE = {"start": (Number(0), True), "end": (Number(0), True)}
 # A clip's file name is used only for its extension (FFmpeg guesses the format from it).
 _SUFFIX_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -25,14 +26,14 @@ _SUFFIX_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
 
 async def search(request: Request) -> Response:
     web = request.app.state.web
-    async with request.form(max_files=1, max_fields=8) as form:
+    async with request.form(max_files=1, max_fields=len(_SEARCH) + 1) as form:
         fields = fields_of({key: value for key, value in form.items() if isinstance(value, str)}, _SEARCH, "the form")
-        k = fields["k"] or 12
+        k, where = fields["k"] or 12, moment_filter(fields)
         if fields["media_id"] is not None:
             if fields["at"] is None:
                 raise BadInput("give 'at' with 'media_id'")
             query = (web.media_path(fields["media_id"]), fields["at"])
-            found = await run_in_threadpool(lambda: web.search(query, k=k, sets=fields["sets"]))
+            found = await run_in_threadpool(lambda: web.search(query, k=k, sets=fields["sets"], where=where))
             return JSONResponse({"hits": web.hits(found)})
         upload = form.get("clip")
         if upload is None or isinstance(upload, str):
@@ -44,7 +45,8 @@ async def search(request: Request) -> Response:
             handle.flush()
             try:
                 found = await run_in_threadpool(lambda: web.search(
-                    Path(handle.name), k=k, sets=fields["sets"], start=fields["start"] or 0.0, end=fields["end"]))
+                    Path(handle.name), k=k, sets=fields["sets"], start=fields["start"] or 0.0, end=fields["end"],
+                    where=where))
             except UserError as err:
                 raise _as_uploaded(err, Path(handle.name), _uploaded_name(upload.filename)) from None
     return JSONResponse({"hits": web.hits(found)})

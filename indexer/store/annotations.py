@@ -62,10 +62,14 @@ class Label:
     positive: bool
     source: str | None
 
+    def clock(self) -> str | None:
+        """The label's start as its recorder's clock read it (ISO 8601), or None when its file's start is unknown."""
+        return None if self.media.recorded is None else self.media.recorded.iso_at(self.start)
+
     def as_json(self) -> dict:
         return {"id": self.id, "path": self.media.path, "start": self.start, "end": self.end, "label": self.label,
                 "kind": self.kind, "negative": not self.positive, "media_status": self.media.status,
-                "source": self.source}
+                "source": self.source, "datetime": self.clock(), "site": self.media.site}
 
 
 @dataclass(frozen=True)

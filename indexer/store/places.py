@@ -76,7 +76,8 @@ def _time_entries(con: duckdb.DuckDBPyConnection, media_ids: list[int] | None = 
                        "JOIN media m ON m.id = g.media_id JOIN roots r ON r.id = m.root_id "
                        "WHERE ? IS NULL OR list_contains(?, g.media_id) ORDER BY r.path, m.path",
                        [media_ids, media_ids]).fetchall()
-    return [TimeEntry(root=root, path=path, local=local, zone=zone, fold=fold) for root, path, local, zone, fold in rows]
+    return [TimeEntry(root=root, path=path, local=local, zone=zone, fold=fold)
+            for root, path, local, zone, fold in rows]
 
 
 def read_places(con: duckdb.DuckDBPyConnection, work: Work) -> None:

@@ -102,6 +102,12 @@ class Snapshot:
             self._kept[key] = make()
         return self._kept[key]
 
+    def only(self, keep: np.ndarray) -> "Snapshot":
+        """The windows ``keep`` (a boolean mask) marks, as a snapshot of their own: reading it reads only
+        their vectors, and it has no approximate index (a filtered question scores its windows exactly)."""
+        return Snapshot(self.info, self.files, self.ids[keep], self.media_ids[keep], self.starts[keep],
+                        self.ends[keep], self.segment_of[keep], self.segments, self.media, {}, self.stats)
+
     def segment_path(self, segment: SegmentRow) -> Path:
         return self.files.file(self.info.name, segment.file)
 

@@ -37,7 +37,10 @@ def _names(seed: int, count: int = 12) -> list[str]:
 class _Item:  # what labels.to_csv reads: a label with its media file
     def __init__(self, label: str, positive: bool, start: float) -> None:
         self.label, self.positive, self.start, self.end, self.kind = label, positive, start, start + 1.5, "range"
-        self.media = type("Media", (), {"path": "/media/a b.wav"})()
+        self.media = type("Media", (), {"path": "/media/a b.wav", "site": None})()
+
+    def clock(self) -> None:  # a file whose recording start is not known
+        return None
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -59,7 +59,8 @@ def test_clock_times_follow_daylight_saving_changes():
     assert spring.iso_at(0) == "2024-03-31T01:30:00.000+01:00"
     assert spring.iso_at(3600) == "2024-03-31T03:30:00.000+02:00"  # 02:00 became 03:00
     autumn = RecordingStart(dt.datetime(2024, 10, 27, 2, 30, fold=1), "Europe/Berlin", "user")
-    assert autumn.iso_at(0) == "2024-10-27T02:30:00.000+01:00" and autumn.iso_at(1800) == "2024-10-27T03:00:00.000+01:00"
+    assert autumn.iso_at(0) == "2024-10-27T02:30:00.000+01:00"  # the second 02:30 of that night
+    assert autumn.iso_at(1800) == "2024-10-27T03:00:00.000+01:00"
     unknown = RecordingStart(dt.datetime(2024, 3, 31, 1, 30), None, "song meter")
     assert unknown.iso_at(3600) == "2024-03-31T02:30:00.000"  # a local time, no offset claimed
 
