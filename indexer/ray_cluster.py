@@ -50,10 +50,11 @@ def join(ray: Any, address: str | None, options: RayOptions) -> None:
     or start Ray here; what Ray raises for a form it cannot use is one sentence."""
     try:
         if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR,
+                     runtime_env=options.runtime_env)
         else:
             ray.init(num_cpus=options.num_cpus or threads.count(), include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR)
+                     logging_level=logging.ERROR, runtime_env=options.runtime_env)
     except (ConnectionError, RuntimeError) as err:
         raise explained(err, address) from None
     except ValueError as err:
@@ -161,16 +162,19 @@ def _waiting(ray: Any, nodes_at_start: dict[str, str]) -> str:
 
 
 def actor_count(ray: Any, options: RayOptions) -> tuple[int, float]:
-    """How many embedding actors, and the GPUs each holds."""
+    """How many embedding actors to start with, and the GPU share each holds."""
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
-    if gpus:
-        per_actor = 1.0 / max(1, options.actors_per_gpu)
-        actors = options.actors or gpus * max(1, options.actors_per_gpu)
-        if actors * per_actor > gpus + 1e-9:  # the pool would wait for ever on actors with no GPU left
-            raise EngineError(f"{actors} embedding actor(s) at {options.actors_per_gpu} per GPU need "
+    if options.max_actors is not None and options.actors is not None and options.max_actors < options.actors:
+        raise EngineError(f"`max_actors` {options.max_actors} is below `actors` {options.actors}; the pool starts "
+                          "at actors and grows to max_actors")
+    if gpus or options.gpus_per_actor:
+        per_actor = options.gpus_per_actor or 1.0 / max(1, options.actors_per_gpu)
+        actors = options.actors or max(1, int(gpus / per_actor + 1e-9))
+        if gpus and actors * per_actor > gpus + 1e-9:  # the pool would wait for ever on actors with no GPU left
+            raise EngineError(f"{actors} embedding actor(s) at {per_actor:g} GPU each need "
                               f"{actors * per_actor:g} GPUs and the Ray cluster has {gpus}; give `actors` "
-                              f"{gpus * options.actors_per_gpu} or fewer, or a larger `actors_per_gpu`")
+                              f"{int(gpus / per_actor + 1e-9)} or fewer, or a smaller GPU share per actor")
         return actors, per_actor
     cpus = int(resources.get("CPU", 0))
     actors = options.actors or max(1, cpus // 2)

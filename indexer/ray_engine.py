@@ -11,8 +11,8 @@ scheduling and the back-pressure; nothing here decides which machine runs what.
 Between the stages a batch of windows travels as the stretch of samples it covers
 plus the window starts, not as overlapping windows: with 8 s windows every 1 s that
 is an eighth of the bytes.  Media must be readable at the same path on every worker
-(shared storage) unless ``ship_media`` is set: then a reader actor on the driver's
-machine serves each planned file's bytes to the decoders on demand.
+(shared storage) unless ``ship_media`` is set: then reader actors on the driver's
+machine serve each planned file's bytes to the decoders on demand.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import io
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Sequence
@@ -50,7 +50,8 @@ class RayOptions:
 
     ``address``: an existing cluster (``auto``, ``ray://host:10001``...), else ``RAY_ADDRESS``
     (as ``ray job submit`` sets it); neither starts a local Ray on ``num_cpus`` cores (all of them
-    by default).  ``actors``: embedding
+    by default).  The embedding actors form a pool of ``actors`` that Ray Data grows to
+    ``max_actors`` while the cluster has room (an autoscaling cluster that starts small).  ``actors``: embedding
     actors; by default ``actors_per_gpu`` per GPU, or one per two CPUs on a cluster
     without GPUs (the rest decode).
     """
@@ -61,6 +62,11 @@ class RayOptions:
     actors_per_gpu: int = 1
     num_cpus: int | None = None
     wait: float = 600.0  # seconds without a result before the build stops (it says why it waits before)
+    max_actors: int | None = None  # the pool grows to this many as the cluster grows (default: ``actors``)
+    gpus_per_actor: float | None = None  # a GPU share per actor, instead of ``1 / actors_per_gpu``
+    resources: dict[str, float] = field(default_factory=dict)  # custom resources each embedding actor asks for
+    runtime_env: dict[str, Any] | None = None  # Ray's runtime_env for every task and actor of the build
+    readers: int = 2  # reader actors serving ``ship_media`` on the driver's machine
 
 
 def import_ray() -> Any:
@@ -148,10 +154,12 @@ def _shipped(reader: Any, path: str) -> BinaryIO:
     return io.BufferedReader(_RemoteFile(reader, path, size), buffer_size=_SHIP_CHUNK)
 
 
-def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, reader: Any | None) -> Iterator[dict]:
-    """A planned file in, its window batches and then its outcome out, a batch at a time."""
+def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, readers: Sequence[Any] | None) -> Iterator[dict]:
+    """A planned file in, its window batches and then its outcome out, a batch at a time; shipped
+    files are spread over the ``readers``."""
     for job, path, cuts_text, hash_it in zip(batch["job"], batch["path"], batch["cuts"], batch["hash_it"]):
         cuts = [SampleWindows(*values) for values in json.loads(cuts_text)]
+        reader = None if not readers else readers[int(job) % len(readers)]
         if reader is None and not os.path.exists(path):
             yield _columns([_outcome_row(int(job), _outcome_text(_missing_here(int(job), str(path))))])
             continue
@@ -208,8 +216,9 @@ class _Embedder:
         return _columns(rows)
 
 
-def _reader_actor(ray: Any, paths: Sequence[str]) -> Any:
-    """A reader of the planned files (and only those), pinned to this machine."""
+def _reader_actors(ray: Any, paths: Sequence[str], count: int) -> list[Any]:
+    """``count`` readers of the planned files (and only those), pinned to this machine: several,
+    so that one slow read (a cold disk, a large seek) does not hold every decoder."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     @ray.remote(num_cpus=0, max_concurrency=8)
@@ -231,8 +240,8 @@ def _reader_actor(ray: Any, paths: Sequence[str]) -> Any:
                 return handle.read(size)
 
     here = ray.get_runtime_context().get_node_id()
-    return MediaReader.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(
-        list(paths))
+    return [MediaReader.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(
+        list(paths)) for _ in range(count)]
 
 
 def embed_on_ray(files: Sequence[tuple[Path, Sequence[SampleWindows], bool]], models: dict[int, tuple[str, str]],
@@ -267,7 +276,7 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
     context.enable_progress_bars = False  # the build draws its own bar
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)
-    reader = _reader_actor(ray, [str(path) for path, _, _ in files]) if options.ship_media else None
+    readers = _reader_actors(ray, [str(path) for path, _, _ in files], options.readers) if options.ship_media else None
     items = [{"job": job, "path": str(path),
               "cuts": json.dumps([[c.set_id, c.rate, c.win, c.hop] for c in cuts]), "hash_it": hash_it}
              for job, (path, cuts, hash_it) in enumerate(files)]
@@ -276,12 +285,14 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
     dataset = (ray.data.from_items(items, override_num_blocks=len(items))
                # Decoders are tasks with their own resources, so Ray never fuses them into the
                # embedding actors (which would leave a GPU waiting on a demuxer).
-               .map_batches(partial(_decode_rows, batch_size=batch_size, reader=reader), batch_size=1,
+               .map_batches(partial(_decode_rows, batch_size=batch_size, readers=readers), batch_size=1,
                             batch_format="numpy", num_cpus=1, memory=DECODE_MEMORY)
                .map_batches(_Embedder, fn_constructor_kwargs={"models": models, "load": load,
                                                               "batch_size": model_batch},
                             batch_size=None, batch_format="numpy", num_gpus=gpus, num_cpus=0 if gpus else 1,
-                            compute=ray.data.ActorPoolStrategy(size=actors)))
+                            resources=options.resources or None,
+                            compute=ray.data.ActorPoolStrategy(min_size=actors,
+                                                               max_size=max(actors, options.max_actors or actors))))
     for batch in watched(ray, dataset.iter_batches(batch_size=None, batch_format="numpy"), options.wait, notice):
         for job, set_id, width, starts, ends, data, outcome in zip(
                 batch["job"], batch["set_id"], batch["width"], batch["starts"], batch["ends"], batch["data"],

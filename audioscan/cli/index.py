@@ -9,6 +9,7 @@ import click
 
 import audioscan.api as api
 from audioscan.api.moments import table_csv
+from audioscan.cli.cluster import cluster_of, ray_options
 from audioscan.cli.console import BarProgress, confirm, echo_json, echo_table, show_progress
 from audioscan.cli.context import writes
 
@@ -45,21 +46,7 @@ def index() -> None:
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where decoding and embedding run: this process, or a Ray cluster (pip install "
                    "\"audioscan[ray]\"); this process stays the store's only writer either way.")
-@click.option("--ray-address", default=None,
-              help="With --engine ray: the cluster to join (e.g. auto, ray://head:10001); default: a local Ray "
-                   "on this machine's cores.")
-@click.option("--ray-cpus", type=click.IntRange(1), default=None,
-              help="With --engine ray and no --ray-address: cores the local Ray may use (default: all).")
-@click.option("--ship-media", is_flag=True,
-              help="With --engine ray: workers read the media through this machine instead of at the same path "
-                   "on shared storage.")
-@click.option("--actors", type=click.IntRange(1), default=None,
-              help="With --engine ray: embedding actors (default: --actors-per-gpu per GPU, or one per two CPUs).")
-@click.option("--actors-per-gpu", type=click.IntRange(1), default=1, show_default=True,
-              help="With --engine ray: embedding actors sharing each GPU.")
-@click.option("--ray-wait", type=click.FloatRange(min=1), default=600.0, show_default=True,
-              help="With --engine ray: seconds a build waits with no results (a lost node, no free CPU) before "
-                   "it stops, keeping what it committed; it says why it waits every minute.")
+@ray_options
 @click.option("--site", default=None, help="Name each FOLDER (and FILE) given this site (see 'index sites').")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any file under FOLDER is failed (now or before).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
@@ -67,19 +54,13 @@ def index() -> None:
 def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window: float | None, hop: float | None,
                   include: tuple[str, ...], exclude: tuple[str, ...], weights: Path | None,
                   batch_size: int | None, device: str, precision: str, decode_workers: int, commit_every: float,
-                  fp16_store: bool, engine: str, ray_address: str | None, ray_cpus: int | None,
-                  ship_media: bool, actors: int | None, actors_per_gpu: int, ray_wait: float, site: str | None, strict: bool,
-                  fmt: str) -> None:
+                  fp16_store: bool, engine: str, site: str | None, strict: bool, fmt: str, **ray: object) -> None:
     """Index every media file under each FOLDER, and each FILE given (again: only what changed).
 
     With no --model, --window or --hop, every embedding set the store holds is brought up
     to date, so none falls behind.
     """
-    if engine != "ray" and (ray_address or ray_cpus or ship_media or actors or actors_per_gpu != 1 or ray_wait != 600):
-        raise click.UsageError("--ray-address, --ray-cpus, --ship-media, --actors, --actors-per-gpu and --ray-wait go "
-                               "with --engine ray")
-    cluster = api.RayOptions(address=ray_address, ship_media=ship_media, actors=actors, actors_per_gpu=actors_per_gpu,
-                             num_cpus=ray_cpus, wait=ray_wait) if engine == "ray" else None
+    cluster = cluster_of(engine, ray)
     progress = BarProgress() if show_progress(obj.quiet) else api.Progress()
     report = obj.library.build(list(paths), models=models, window=window, hop=hop, device=device,
                                precision=precision, weights=weights, batch_size=batch_size,

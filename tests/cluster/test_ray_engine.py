@@ -281,3 +281,64 @@ def test_a_model_missing_on_one_node_stops_the_build_before_decoding_and_names_t
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def _non_default(name: str, default):
+    return {"ray_address": "auto", "ray_cpus": "2", "readers": "3", "actors": "1", "max_actors": "2",
+            "actors_per_gpu": "2", "gpus_per_actor": "0.5", "resources": '{"x": 1}',
+            "runtime_env": '{"env_vars": {"A": "1"}}', "ray_wait": "30"}[name]
+
+
+def test_every_ray_option_without_the_ray_engine_is_refused_by_name(tmp_path, library_template):
+    """Generated from the options the CLI declares: none is ignored by a local build."""
+    from click.testing import CliRunner
+
+    from audioscan.cli import main
+    from audioscan.cli.cluster import RAY_OPTIONS
+
+    for name, default, _ in RAY_OPTIONS:
+        flag = "--" + name.replace("_", "-")
+        value = [] if isinstance(default, bool) else [_non_default(name, default)]
+        if name == "ship_media":
+            value = []
+        result = CliRunner().invoke(main, ["--store", str(tmp_path / "store"), "index", "build", str(library_template),
+                                           flag, *value])
+        assert result.exit_code == 2 and f"{flag} goes with --engine ray" in result.output, (flag, result.output)
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--resources", "{oops"], "is not a JSON object"),
+    (["--resources", '{"gpu-big": -1}'], "positive amounts"),
+    (["--runtime-env", "[1, 2]"], "JSON object of Ray's runtime_env"),
+    (["--readers", "3"], "--readers serves --ship-media"),
+])
+def test_ray_option_values_that_cannot_work_are_one_sentence(tmp_path, library_template, args, words):
+    from click.testing import CliRunner
+
+    from audioscan.cli import main
+
+    result = CliRunner().invoke(main, ["--store", str(tmp_path / "store"), "index", "build", str(library_template),
+                                       "--engine", "ray", *args])
+    assert result.exit_code == 2 and words in result.output and "Traceback" not in result.output
+
+
+def test_on_a_three_node_cluster_the_embedding_runs_where_the_resource_is(tmp_path, library_template, local):
+    """A head and two workers; only one worker has the custom resource the actors ask for, so the store
+    (equal to a local build's) can only have been embedded there."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    cluster.add_node(num_cpus=2, resources={"embedder": 1})
+    try:
+        store = tmp_path / "store"
+        result = subprocess.run([sys.executable, "-m", "audioscan", "--store", str(store), "index", "build",
+                                 str(library_template), "--engine", "ray", "--ray-address", cluster.address,
+                                 "--resources", '{"embedder": 1}', "--actors", "1", "--batch-size", "4",
+                                 "--format", "json"], capture_output=True, text=True, timeout=240)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["files_indexed"] > 0
+        _assert_same_store(store, local)
+    finally:
+        cluster.shutdown()
