@@ -8,7 +8,8 @@ write and read them.
 from audioscan.query.export import write_file, write_moments
 from audioscan.query.filters import MomentFilter
 from audioscan.query.formats import table_csv
+from audioscan.query.summary import PERIODS
 from audioscan.query.moments import Moment
 from audioscan.query.timecode import parse_time, timecode
 
-__all__ = ["Moment", "MomentFilter", "parse_time", "table_csv", "timecode", "write_file", "write_moments"]
+__all__ = ["Moment", "MomentFilter", "PERIODS", "parse_time", "table_csv", "timecode", "write_file", "write_moments"]

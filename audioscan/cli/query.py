@@ -13,10 +13,11 @@ import click
 
 from audioscan.api import options
 from audioscan.api.labels import READ_FORMATS, check_label_name
-from audioscan.api.moments import parse_time, timecode, write_file
+from audioscan.api.moments import PERIODS, parse_time, timecode, write_file
 from audioscan.cli.console import confirm, echo_json, echo_table
 from audioscan.cli.context import writes
 from audioscan.cli.moments import emit, filter_options, moment_options
+from audioscan.cli.summary import emit_summary
 
 
 class TimeType(click.ParamType):
@@ -270,6 +271,9 @@ def _share(value: float | None) -> str:
 @click.option("--max-length", type=click.FloatRange(0, min_open=True), default=None,
               help="Split detections longer than this many seconds at their valleys (default: two windows).")
 @click.option("--per-window", is_flag=True, help="Every window's score (path, start, end, score), by file and time.")
+@click.option("--summary", type=click.Choice(PERIODS), default=None,
+              help="Count the detections per hour, day (the recording's own clock) or site, with the hours of "
+                   "audio scored in each (table, csv or json).")
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N best detections.")
 @click.option("--refine", is_flag=True,
               help="Place each sound finely: embed each result's span again every quarter hop (costs model time).")
@@ -279,7 +283,7 @@ def _share(value: float | None) -> str:
 def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, precision: float | None,
             max_length: float | None,
             per_window: bool, top: int | None, refine: bool, fmt: str, out: Path | None, out_dir: Path | None,
-            use_timecode: bool, overwrite: bool, where) -> None:
+            use_timecode: bool, overwrite: bool, where, summary: str | None) -> None:
     """Score every stored window with detector NAME and list the detections, best first.
 
     A detection is a run of a file's windows scoring at least --threshold that overlap
@@ -296,6 +300,11 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
     if per_window and refine:
         raise click.UsageError("--refine places detections; --per-window lists windows as stored")
     detector = obj.library.detector(names, version=version)
+    if summary is not None:
+        emit_summary(obj, detector, summary, threshold, precision, where, fmt, out,
+                     {"--per-window": per_window, "--top": top is not None, "--refine": refine,
+                      "--out-dir": out_dir is not None, "--timecode": use_timecode})
+        return
     found = detector.windows(where) if per_window else detector.rescore(
         threshold, precision=precision, max_length=max_length, top=top, refine=refine, where=where)
     moments = obj.library.moments(found[:top] if top else found, label=detector.classifier.label)
