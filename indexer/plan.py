@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from audioscan.indexer.media.decode import probe
+from audioscan.indexer.media.decode import Probe, probe
 from audioscan.indexer.media.discover import FileEntry, fingerprint
 from audioscan.indexer.media.recorded import NOT_FOUND, found_start
 from audioscan.indexer.store.records import Commit, MediaRow
@@ -81,10 +81,11 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
     return planner.plan
 
 
-def recorded_fields(rel: str, creation_time: str | None) -> dict:
-    """A media row's fields for the start a build finds for the file at ``rel`` (``media.recorded``):
-    looked for once per content, so a file without one is not opened again while unchanged."""
-    start = found_start(rel.rsplit("/", 1)[-1], creation_time)
+def recorded_fields(rel: str, found: Probe) -> dict:
+    """A media row's fields for the start a build finds for the file at ``rel`` from its name and what
+    probing it read (``media.recorded``): looked for once per content, so a file without one is not
+    opened again while unchanged."""
+    start = found_start(rel.rsplit("/", 1)[-1], found.creation_time, found.comment)
     if start is None:
         return {"recorded_local": None, "recorded_zone": None, "recorded_source": NOT_FOUND}
     return {"recorded_local": start.local, "recorded_zone": start.zone, "recorded_source": start.source}
@@ -117,8 +118,7 @@ class _Planner:
             plan.files_seen += 1
             if row.status == "unavailable" or row.recorded_source is None:
                 # back from an unmounted disk (vectors kept, no inference), or indexed before starts were looked for
-                looked = row if row.recorded_source else replace(
-                    row, **recorded_fields(entry.rel, probe(entry.abs).creation_time))
+                looked = row if row.recorded_source else replace(row, **recorded_fields(entry.rel, probe(entry.abs)))
                 row = replace(looked, status="ok", error=None)
                 plan.bookkeeping.media.append(row)
             self._settle(row, entry)
@@ -138,7 +138,7 @@ class _Planner:
         if found.error or not found.is_media:
             self._fail(row, entry, found.error or "it is no longer a media file")
             return
-        self._changed_or_moved(row, entry, recorded_fields(entry.rel, found.creation_time))
+        self._changed_or_moved(row, entry, recorded_fields(entry.rel, found))
 
     def _changed_or_moved(self, row: MediaRow | None, entry: FileEntry, recorded: dict) -> None:
         # Hashing reads every byte, so only when the answer can matter here: the file may be

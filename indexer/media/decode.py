@@ -37,6 +37,7 @@ class Probe:
     is_media: bool
     error: str | None = None
     creation_time: str | None = None  # the container's tag, when it has one (see ``media.recorded``)
+    comment: str | None = None  # its comment tag (an AudioMoth says its clock's zone there), cut to 500 characters
 
 
 def _short(err: Exception) -> str:
@@ -62,7 +63,9 @@ def probe(path: Path) -> Probe:
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if container.streams.audio:
-                return Probe(True, creation_time=_creation_time(container))
+                comment = container.metadata.get("comment")
+                return Probe(True, creation_time=_creation_time(container),
+                             comment=str(comment)[:500] if comment else None)
             if container.streams.video and expected:
                 return Probe(True, "it has no audio stream (video only)")
             return Probe(expected, "it has no audio stream")

@@ -5,7 +5,8 @@ time ``zone`` when it is known, because that is what a person asks about ("betwe
 and what the sources say: AudioMoth names its files ``YYYYMMDD_HHMMSS.WAV`` in UTC unless it was
 set to local time; a Wildlife Acoustics Song Meter names them ``PREFIX[_CHANNEL]_YYYYMMDD_HHMMSS``
 (``$`` instead of the second ``_`` when GPS set its clock) in the local time it was set to, whose
-zone the name does not say; a container's ``creation_time`` is UTC.  A name that looks like a
+zone the name does not say; an AudioMoth set to a time zone names its files in that zone's time and
+says which in the WAV comment it writes (``Recorded at 06:30:00 10/03/2019 (UTC+1) by AudioMoth ...``); a container's ``creation_time`` is UTC.  A name that looks like a
 recorder's but holds an impossible date (month 13, 25 o'clock) gives no time: a file is listed
 as without a time, never given a made-up one.  Absolute instants are worked out with ``zoneinfo``,
 so a recording that runs across a daylight-saving change keeps its true clock times.
@@ -26,6 +27,8 @@ NOT_FOUND = "none"
 
 _AUDIOMOTH = re.compile(r"(?P<date>\d{8})_(?P<time>\d{6})T?\.[A-Za-z0-9]+")
 _SONG_METER = re.compile(r"[^_]+(?:_[^_]+)*?_(?:(?:0|1|0\+1)_)?(?P<date>\d{8})[_$](?P<time>\d{6})\.[A-Za-z0-9]+")
+_AUDIOMOTH_COMMENT = re.compile(r"Recorded at \d{2}:\d{2}:\d{2} \d{2}/\d{2}/\d{4} "
+                                r"\(UTC(?:(?P<sign>[+-])(?P<hours>\d{1,2})(?::(?P<minutes>\d{2}))?)?\)")
 _OFFSET = re.compile(r"(?:UTC)?(?P<sign>[+-])(?P<hours>\d{2}):?(?P<minutes>\d{2})")
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+){0,2}")
 # MP4 and QuickTime count from 1904, others from 1970: a zero there means the writer did not know.
@@ -84,13 +87,22 @@ def _clock(date: str, time: str) -> dt.datetime | None:
         return None  # an impossible date or time: no start rather than a guessed one
 
 
-def from_name(name: str) -> RecordingStart | None:
-    """The start a field recorder wrote into a file's name (AudioMoth: UTC; Song Meter: the
-    recorder's local time, zone unknown), or None."""
+def audiomoth_zone(comment: str | None) -> str:
+    """The zone an AudioMoth's WAV comment says its clock was set to (``UTC+1`` -> ``+01:00``); UTC,
+    the firmware's default, when there is no such comment."""
+    found = _AUDIOMOTH_COMMENT.match(comment or "")
+    if not found or not found["sign"]:
+        return "UTC"
+    return f"{found['sign']}{int(found['hours']):02d}:{int(found['minutes'] or 0):02d}"
+
+
+def from_name(name: str, comment: str | None = None) -> RecordingStart | None:
+    """The start a field recorder wrote into a file's name (AudioMoth: UTC, or the zone its WAV
+    ``comment`` names; Song Meter: the recorder's local time, zone unknown), or None."""
     found = _AUDIOMOTH.fullmatch(name)
     if found:
         local = _clock(found["date"], found["time"])
-        return None if local is None else RecordingStart(local, "UTC", "audiomoth")
+        return None if local is None else RecordingStart(local, audiomoth_zone(comment), "audiomoth")
     found = _SONG_METER.fullmatch(name)
     if found:
         local = _clock(found["date"], found["time"])
@@ -114,7 +126,7 @@ def from_container(creation_time: str | None) -> RecordingStart | None:
     return RecordingStart(when.replace(microsecond=0), "UTC", "container")
 
 
-def found_start(name: str, creation_time: str | None) -> RecordingStart | None:
+def found_start(name: str, creation_time: str | None, comment: str | None = None) -> RecordingStart | None:
     """What a build finds for one file: the container's UTC time first (a camera's clock, written
-    by the file's own muxer), else a recorder's name."""
-    return from_container(creation_time) or from_name(name)
+    by the file's own muxer), else a recorder's name (placed by the recorder's ``comment``)."""
+    return from_container(creation_time) or from_name(name, comment)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import audioscan
-from audioscan.indexer.media.recorded import RecordingStart, from_container, from_name
+from audioscan.indexer.media.recorded import RecordingStart, audiomoth_zone, from_container, from_name
 from audioscan.indexer.media.samples import scene, write_media
 from audioscan.indexer.store.store import Store
 from tests.indexer.helpers import build_once
@@ -32,6 +32,33 @@ from tests.query.helpers import cli
 def test_recorder_names_give_their_clock_time(name, local, zone, source):
     found = from_name(name)
     assert (str(found.local), found.zone, found.source) == (local, zone, source)
+
+
+@pytest.mark.parametrize("comment, zone", [
+    ("Recorded at 06:30:00 10/03/2019 (UTC) by AudioMoth 248D9B035B0C7E7B at gain setting 2", "UTC"),
+    ("Recorded at 06:30:00 10/03/2019 (UTC+1) by AudioMoth 248D9B035B0C7E7B", "+01:00"),
+    ("Recorded at 06:30:00 10/03/2019 (UTC-5:30) by AudioMoth 248D9B035B0C7E7B", "-05:30"),
+    ("a comment someone typed (UTC+3)", "UTC"), (None, "UTC"), ("Recorded at (UTC+99)", "UTC"),
+])
+def test_an_audiomoth_set_to_a_time_zone_says_so_in_its_comment(comment, zone):
+    assert audiomoth_zone(comment) == zone
+    assert from_name("20190310_063000.WAV", comment).zone == zone
+
+
+def test_a_build_reads_the_audiomoth_comment(tmp_path):
+    path = tmp_path / "media" / "20190310_063000.WAV"
+    path.parent.mkdir()
+    with av.open(str(path), "w", format="wav") as container:
+        container.metadata["comment"] = "Recorded at 06:30:00 10/03/2019 (UTC+1) by AudioMoth 248D9B035B0C7E7B"
+        stream = container.add_stream("pcm_s16le", rate=16_000, layout="mono")
+        noise = (scene(3, 16_000, "noise", [], seed=3) * 20_000).astype(np.int16)[None]  # silence is refused
+        frame = av.AudioFrame.from_ndarray(noise, format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 16_000, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    build_once(tmp_path / "store", tmp_path / "media")
+    (row,) = audioscan.open(tmp_path / "store").recordings.list()
+    assert (row.start, row.zone, row.source) == ("2019-03-10T06:30:00.000+01:00", "+01:00", "audiomoth")
 
 
 @pytest.mark.parametrize("name", ["20191345_063000.WAV", "20190229_063000.WAV", "SM4_20190310_256000.wav",
