@@ -32,6 +32,7 @@ from audioscan.indexer.ray_engine import RayOptions, embed_on_ray
 from audioscan.indexer.store.ann import ANN_MIN_WINDOWS, build_ann, start_rebuild
 from audioscan.indexer.store.compact import compact_set
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
+from audioscan.indexer.store.segments import DEFAULT_DTYPE, VECTOR_DTYPES
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
@@ -50,7 +51,7 @@ class BuildOptions:
     load: LoadOptions = field(default_factory=LoadOptions)
     batch_size: int | None = None  # None: chosen per model and device, once a model is needed
     decode_workers: int = 1
-    dtype: str = "fp32"
+    dtype: str = VECTOR_DTYPES[DEFAULT_DTYPE]  # of new sets; a set keeps the dtype it was made with
     commit_seconds: float = 20.0
     commit_windows: int = 4096
     ray: RayOptions | None = None  # None: decode and embed in this process

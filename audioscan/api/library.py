@@ -32,6 +32,7 @@ from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.repair import RepairReport, repair
 from audioscan.indexer.store.snapshot import MediaInfo, Snapshot
 from audioscan.indexer.store.status import store_status
+from audioscan.indexer.store.segments import DEFAULT_DTYPE, VECTOR_DTYPES
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions
@@ -48,6 +49,12 @@ from audioscan.query.rescore import DEFAULT_THRESHOLD
 from audioscan.query.sites import check_site_name
 from audioscan.query.search import SetIndex, embed_clip, embed_clips, needs_stats, stored_query
 from audioscan.query.training import NEG_MARGIN, TOLERANCE, default_normalization, training_set
+
+def _stored_dtype(dtype: str) -> str:
+    if dtype not in VECTOR_DTYPES:
+        raise QueryError(f"`dtype` {dtype!r} is none of {', '.join(VECTOR_DTYPES)}")
+    return VECTOR_DTYPES[dtype]
+
 
 class Library:
     """A store of embeddings and what was learnt from them (see the module docstring)."""
@@ -136,14 +143,15 @@ class Library:
     def build(self, paths: str | Path | Sequence[str | Path], *, models: Sequence[str] | None = None,
               window: float | None = None, hop: float | None = None, device: str = "auto", precision: str = "auto",
               weights: str | Path | None = None, batch_size: int | None = None, decode_workers: int = 1,
-              commit_every: float = 20.0, fp16_store: bool = False,
+              commit_every: float = 20.0, dtype: str = DEFAULT_DTYPE,
               progress: Progress | Callable[[int, int], None] | None = None, include: Sequence[str] = (),
               exclude: Sequence[str] = (), ray: RayOptions | None = None, site: str | None = None) -> BuildReport:
         """Index every media file under each folder, and each named file (again: only what changed),
         like ``index build``.  With no ``models``, ``window`` or ``hop``, every set the store already
         holds is brought up to date (LOGMEL 8 s / 1 s for a new store).  ``include``/``exclude`` are
         glob patterns on relative paths or file names.  ``progress`` is a :class:`Progress` or a
-        callable ``(files_done, windows_done)``.  ``ray``: decode and embed on a Ray cluster
+        callable ``(files_done, windows_done)``.  ``dtype``: how new sets keep their vectors, float16
+        (half the bytes, scores within about 1e-3) or float32; a set keeps its own.  ``ray``: decode and embed on a Ray cluster
         (:class:`RayOptions`; ``RayOptions()`` starts a local one) instead of in this process.  ``site``
         names each folder (and file) given that site first (see :meth:`Recordings.name_site`).
         """
@@ -154,6 +162,7 @@ class Library:
         existing = self.sets() if Store.exists(self.path) else []
         targets = build_targets(existing, list(models or []), window, hop)
         load = LoadOptions(device=device, precision=precision, weights=Path(weights) if weights else None)
+        stored = _stored_dtype(dtype)
         if weights is not None and len({name for name, _ in targets}) > 1:
             raise QueryError("`weights` names the file of one model; give a single `models` with it")
         for name in dict.fromkeys(name for name, _ in targets):
@@ -166,7 +175,7 @@ class Library:
                 for folder, files in _group_paths(items):
                     options = BuildOptions(targets=targets, load=load, batch_size=batch_size,
                                            decode_workers=decode_workers, commit_seconds=commit_every,
-                                           dtype="fp16" if fp16_store else "fp32",
+                                           dtype=stored,
                                            select=selection(files, list(include), list(exclude)), ray=ray)
                     done = build(store, folder, options, _as_progress(progress))
                     report = done if report is None else report.add(done)
@@ -195,11 +204,13 @@ class Library:
             raise QueryNotFoundError(f"no detector {which}; 'audioscan detectors' lists them")
         return count
 
-    def compact(self) -> list[CompactReport]:
-        """Merge small segments and drop dead vectors in every set; the journal of labels and detectors
-        is written anew as one snapshot of them."""
+    def compact(self, *, dtype: str | None = None) -> list[CompactReport]:
+        """Merge small segments and drop dead vectors in every set (with ``dtype``, float16 or
+        float32, rewriting every set's vectors in it); the journal of labels and detectors is written
+        anew as one snapshot of them."""
+        stored = None if dtype is None else _stored_dtype(dtype)
         with self._writer() as store:
-            reports = [compact_set(store, info, force=True) for info in store.sets()]
+            reports = [compact_set(store, info, force=True, dtype=stored) for info in store.sets()]
             store.rewrite_journal()
             return reports
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 import audioscan.api as api
+from audioscan.api import options
 from audioscan.api.moments import table_csv
 from audioscan.cli.cluster import cluster_of, ray_options
 from audioscan.cli.console import BarProgress, confirm, echo_json, echo_table, show_progress
@@ -42,7 +43,9 @@ def index() -> None:
               help="Threads decoding media ahead of the model.")
 @click.option("--commit-every", type=click.FloatRange(0), default=20.0, show_default=True,
               help="Seconds between commits; a crash loses at most the files finished since the last one.")
-@click.option("--fp16-store", is_flag=True, help="Keep new sets' vectors in fp16 (half the disk, ~1e-3 error).")
+@click.option("--dtype", type=click.Choice(list(options.VECTOR_DTYPES)), default=options.DEFAULT_DTYPE, show_default=True,
+              help="How new sets keep their vectors: float16 (half the disk; a score moves by about 1e-3) or "
+                   "float32 (bit for bit); a set keeps its own ('index compact --dtype' converts one).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where decoding and embedding run: this process, or a Ray cluster (pip install "
                    "\"audioscan[ray]\"); this process stays the store's only writer either way.")
@@ -54,7 +57,7 @@ def index() -> None:
 def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window: float | None, hop: float | None,
                   include: tuple[str, ...], exclude: tuple[str, ...], weights: Path | None,
                   batch_size: int | None, device: str, precision: str, decode_workers: int, commit_every: float,
-                  fp16_store: bool, engine: str, site: str | None, strict: bool, fmt: str, **ray: object) -> None:
+                  dtype: str, engine: str, site: str | None, strict: bool, fmt: str, **ray: object) -> None:
     """Index every media file under each FOLDER, and each FILE given (again: only what changed).
 
     With no --model, --window or --hop, every embedding set the store holds is brought up
@@ -64,7 +67,7 @@ def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window:
     progress = BarProgress() if show_progress(obj.quiet) else api.Progress()
     report = obj.library.build(list(paths), models=models, window=window, hop=hop, device=device,
                                precision=precision, weights=weights, batch_size=batch_size,
-                               decode_workers=decode_workers, commit_every=commit_every, fp16_store=fp16_store,
+                               decode_workers=decode_workers, commit_every=commit_every, dtype=dtype,
                                progress=progress, include=include, exclude=exclude, ray=cluster, site=site)
     if fmt == "json":
         echo_json(report.as_json())
@@ -137,10 +140,13 @@ def check_command(obj) -> None:
 
 @writes
 @index.command("compact")
+@click.option("--dtype", type=click.Choice(list(options.VECTOR_DTYPES)), default=None,
+              help="Also rewrite every set's vectors in this dtype (float16: half the disk), crash-safe like any "
+                   "compaction.")
 @click.pass_obj
-def compact_command(obj) -> None:
+def compact_command(obj, dtype: str | None) -> None:
     """Merge small segments and drop the vectors of deleted or re-embedded windows."""
-    for report in obj.library.compact():
+    for report in obj.library.compact(dtype=dtype):
         if not obj.quiet:
             click.echo(f"{report.set_name}: {report.segments_before} -> {report.segments_after} segments, "
                        f"{report.vectors_dropped} dead vectors dropped")

@@ -11,7 +11,7 @@ snapshot a moment earlier still finds them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 import numpy as np
@@ -56,12 +56,17 @@ def _chosen(info: SetInfo, health: list[tuple[int, str, int, int]], force: bool)
     return sorted(chosen.values())
 
 
-def compact_set(store: Store, info: SetInfo, force: bool = False) -> CompactReport:
-    """Rewrite the set's small or mostly-dead segments; returns what changed."""
+def compact_set(store: Store, info: SetInfo, force: bool = False, dtype: str | None = None) -> CompactReport:
+    """Rewrite the set's small or mostly-dead segments; returns what changed.  With a ``dtype``
+    (stored name) other than the set's, every segment is rewritten in it and the set records it in
+    the same transaction: a crash leaves the set whole in its old dtype or whole in the new."""
     health = _segment_health(store, info)
-    chosen = _chosen(info, health, force)
-    if not chosen or (len(chosen) == 1 and chosen[0][2] == chosen[0][3]):
+    converting = dtype is not None and dtype != info.dtype
+    chosen = health if converting else _chosen(info, health, force)
+    if not converting and (not chosen or (len(chosen) == 1 and chosen[0][2] == chosen[0][3])):
         return CompactReport(info.name, len(health), len(health), 0)
+    if converting:
+        info = replace(info, dtype=str(dtype))
     target = max(1, TARGET_BYTES // (4 * info.dim))
     live = store.snapshot(info).ids
     pieces: list[tuple[SetInfo, np.ndarray, list[np.ndarray]]] = []
@@ -91,6 +96,8 @@ def compact_set(store: Store, info: SetInfo, force: bool = False) -> CompactRepo
         con.execute("DELETE FROM windows WHERE NOT alive AND list_contains(?, segment_id)", [old_ids])
         con.execute("DELETE FROM segments WHERE list_contains(?, id)", [old_ids])
         store.retire_files(con, info.id, [file for _, file, _, _ in chosen])
+        if converting:
+            store.record_dtype(con, info, info.dtype)
 
     store.commit_segments(pieces, apply)
     return CompactReport(info.name, len(health), len(health) - len(chosen) + len(pieces), dropped)

@@ -277,6 +277,11 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         self.files.set_dir(info.name, create=True)
         return info
 
+    def record_dtype(self, con: duckdb.DuckDBPyConnection, info: SetInfo, dtype: str) -> None:
+        """Inside a commit's transaction: the set's vectors are kept as ``dtype`` from now on."""
+        con.execute("UPDATE sets SET dtype = ? WHERE id = ?", [dtype, info.id])
+        self._sets_by_id = {}
+
     def find_set(self, name: str | None = None) -> SetInfo:
         """A set by set name or model name; without a name, the store's only set."""
         sets = self.sets()

@@ -148,7 +148,7 @@ def test_many_commits_then_compaction(library, store_path):
 
 def test_fp16_store_keeps_vectors_close(library, store_path, tmp_path):
     build_once(store_path, library, dtype="fp16")
-    build_once(tmp_path / "fp32", library)
+    build_once(tmp_path / "fp32", library, dtype="fp32")
     half, full = vectors_by_window(store_path), vectors_by_window(tmp_path / "fp32")
     for key in full:
         assert np.allclose(half[key], full[key], rtol=2e-3, atol=2e-3)
