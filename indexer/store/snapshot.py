@@ -121,19 +121,20 @@ class Snapshot:
         (``positions`` index this snapshot's arrays), one memory-mapped segment at a time."""
         order = np.argsort(self.segment_of, kind="stable")
         grouped = self.segment_of[order]
-        for segment in self.segments:
+        for k, segment in enumerate(self.segments):
             a, b = np.searchsorted(grouped, [segment.id, segment.id + 1])
             if a == b:
                 continue
             positions = order[a:b]
-            ids, vectors = read_segment(self.segment_path(segment))
+            ids, vectors, sorter = self._opened(k)
             wanted = self.ids[positions]
             if len(ids) == len(wanted) and np.array_equal(ids, wanted):
                 yield positions, wanted, vectors
                 continue
-            sorter = np.argsort(ids, kind="stable")
-            at = np.searchsorted(ids, wanted, sorter=sorter)
-            at = sorter[np.minimum(at, len(ids) - 1)]
+            # Some of the segment's windows (a filtered snapshot, or windows that died): found by their
+            # ids, with no sort when the segment's ids ascend (they do, but after a merge of moved files).
+            at = np.minimum(np.searchsorted(ids, wanted, sorter=sorter), len(ids) - 1)
+            at = at if sorter is None else sorter[at]
             if not np.array_equal(ids[at], wanted):
                 raise StoreError(f"segment {segment.file} of set {self.info.name} lacks vectors the catalog "
                                  "lists in it; run 'audioscan index check'")
