@@ -47,17 +47,18 @@ def peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
-def make_store(folder: Path, count: int, dim: int, rho: float = 0.0) -> tuple[Store, object, float]:
+def make_store(folder: Path, count: int, dim: int, rho: float = 0.0, dtype: str = "fp32") -> tuple[Store, object, float]:
     """``count`` windows of clustered vectors, committed and compacted as ``index build`` does
     (a commit every ``commit_windows``, small segments merged at the end); ``rho`` > 0 makes
     each window's noise an AR(1) step from the previous window's, as overlapping windows of
-    one recording are (8 s windows every 1 s share 7/8 of their audio).  Returns the store, the
+    one recording are (8 s windows every 1 s share 7/8 of their audio); ``dtype`` is how the set
+    keeps them ("fp32" or "fp16").  Returns the store, the
     set and the seconds spent inserting (commits and compaction, not making the vectors)."""
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((CLUSTERS, dim)).astype(np.float32)
     clock, inserting = time.perf_counter(), 0.0
     with Store.open(folder, write=True) as store:
-        info = store.ensure_set("SYNTH", f"synthetic-{dim}", 8.0, 1.0, 16_000, dim)
+        info = store.ensure_set("SYNTH", f"synthetic-{dim}", 8.0, 1.0, 16_000, dim, dtype)
         root = store.ensure_root(folder)
         change = Commit()
         for start in range(0, count, PER_FILE):

@@ -118,7 +118,8 @@ class Snapshot:
 
     def iter_segments(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """``(positions, ids, vectors)`` per segment: the snapshot's live windows it holds
-        (``positions`` index this snapshot's arrays), one memory-mapped segment at a time."""
+        (``positions`` index this snapshot's arrays), one memory-mapped segment at a time, as
+        float32 (a float16 segment's rows are converted here, one segment in memory at a time)."""
         order = np.argsort(self.segment_of, kind="stable")
         grouped = self.segment_of[order]
         for k, segment in enumerate(self.segments):
@@ -129,7 +130,7 @@ class Snapshot:
             ids, vectors, sorter = self._opened(k)
             wanted = self.ids[positions]
             if len(ids) == len(wanted) and np.array_equal(ids, wanted):
-                yield positions, wanted, vectors
+                yield positions, wanted, np.asarray(vectors, dtype=np.float32)
                 continue
             # Some of the segment's windows (a filtered snapshot, or windows that died): found by their
             # ids, with no sort when the segment's ids ascend (they do, but after a merge of moved files).
@@ -138,7 +139,7 @@ class Snapshot:
             if not np.array_equal(ids[at], wanted):
                 raise StoreError(f"segment {segment.file} of set {self.info.name} lacks vectors the catalog "
                                  "lists in it; run 'audioscan index check'")
-            yield positions, wanted, vectors[at]
+            yield positions, wanted, np.asarray(vectors[at], dtype=np.float32)
 
     def vectors(self) -> np.ndarray:
         """Every live vector, in the order of ``ids`` (for sets that fit in memory)."""
