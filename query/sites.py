@@ -1,7 +1,8 @@
 """Sites: names for the folders a recorder's files sit in (``index sites FILE.csv``, ``index build --site``).
 
-A sites CSV has ``site, latitude, longitude, folder`` per row; a site may have several folders (one
-row each), a folder one site.  A folder is absolute or relative to the CSV's own folder, and must be
+A sites CSV has ``site, latitude, longitude, folder`` per row, and may add ``time zone``: the zone the
+site's recorder clocks keep (an IANA name or an offset), which places the starts a Song Meter's names
+give as local times; a site may have several folders (one row each), a folder one site.  A folder is absolute or relative to the CSV's own folder, and must be
 an indexed folder or one inside it.  Latitude and longitude are decimal degrees, both or neither.
 Every bad row is named as ``file:line: what`` and then nothing is stored.
 """
@@ -14,6 +15,7 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
+from audioscan.indexer.media.recorded import time_zone
 from audioscan.query.errors import QueryError, quoted
 from audioscan.query.formats import unsafe_cell
 from audioscan.query.label_files import read_text_file
@@ -29,6 +31,7 @@ class SiteRow(NamedTuple):
     latitude: float | None
     longitude: float | None
     folder: str
+    zone: str | None = None
 
 
 def check_site_name(name: str) -> None:
@@ -64,7 +67,8 @@ def read_sites_file(path: Path, roots: list[Path]) -> list[SiteRow]:
         raise QueryError(f"{source}:{reader.line_num}: {err}; is it a CSV file?") from None
     columns = ["site", "latitude", "longitude", "folder"]
     if numbered and "site" in [cell.lower() for cell in numbered[0][1]]:
-        columns = [cell.lower() for cell in numbered[0][1]]
+        columns = ["zone" if cell.lower() in ("time zone", "time_zone", "timezone", "tz") else cell.lower()
+                   for cell in numbered[0][1]]
         numbered = numbered[1:]
         if not {"site", "folder"} <= set(columns):
             raise QueryError(f"{source}: the header needs 'site' and 'folder' columns (and 'latitude', 'longitude')")
@@ -109,7 +113,13 @@ def _row(cells: dict[str, str], where: str, beside: Path, roots: list[Path]) -> 
     longitude = _degrees(cells.get("longitude", ""), "longitude", 180.0, where)
     if (latitude is None) != (longitude is None):
         raise QueryError(f"{where}: give both latitude and longitude, or neither")
-    return SiteRow(site.strip(), latitude, longitude, str(resolved))
+    zone = cells.get("zone") or None
+    if zone is not None:
+        try:
+            time_zone(zone)
+        except ValueError as err:
+            raise QueryError(f"{where}: {err}") from None
+    return SiteRow(site.strip(), latitude, longitude, str(resolved), zone)
 
 
 def _degrees(text: str, what: str, limit: float, where: str) -> float | None:

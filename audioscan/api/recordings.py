@@ -37,18 +37,20 @@ class RecordingRow:
 
 @dataclass(frozen=True)
 class SiteRow:
-    """A site: where it is (None: not given), its folders, and the indexed files and hours of audio in them."""
+    """A site: where it is and its clocks' zone (None: not given), its folders, and the indexed files and
+    hours of audio in them."""
 
     name: str
     latitude: float | None
     longitude: float | None
+    zone: str | None
     folders: list[str]
     files: int
     hours: float
 
     def as_json(self) -> dict:
-        return {"site": self.name, "latitude": self.latitude, "longitude": self.longitude, "folders": self.folders,
-                "files": self.files, "hours": self.hours}
+        return {"site": self.name, "latitude": self.latitude, "longitude": self.longitude, "zone": self.zone,
+                "folders": self.folders, "files": self.files, "hours": self.hours}
 
 
 class Recordings:
@@ -79,7 +81,7 @@ class Recordings:
         path = Path(path)
         with self._library._annotator() as store:
             rows = read_sites_file(path, list(store.roots().values()))
-            sites = {row.site: SiteEntry(row.site, row.latitude, row.longitude) for row in rows}
+            sites = {row.site: SiteEntry(row.site, row.latitude, row.longitude, row.zone) for row in rows}
             store.set_sites(list(sites.values()), [(row.folder, row.site) for row in rows])
         return self.sites()
 
@@ -95,7 +97,7 @@ class Recordings:
         with self._library._reader() as store:
             sites, folders = store.sites(), store.site_folders()
             media = [item for item in store.media().values() if item.status == "ok"]
-        return [SiteRow(name=site.name, latitude=site.latitude, longitude=site.longitude,
+        return [SiteRow(name=site.name, latitude=site.latitude, longitude=site.longitude, zone=site.zone,
                         folders=sorted(folder for folder, owner in folders.items() if owner == site.name),
                         files=sum(item.site == site.name for item in media),
                         hours=round(sum(item.duration or 0.0 for item in media if item.site == site.name) / 3600, 3))

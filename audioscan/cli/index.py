@@ -234,7 +234,8 @@ def times_command(obj, file: Path | None, fmt: str) -> None:
 def sites_command(obj, file: Path | None, fmt: str) -> None:
     """Sites, their folders, and the files and hours of audio each holds.
 
-    With FILE (a CSV of site, latitude, longitude, folder), its sites are stored first: a folder is
+    With FILE (a CSV of site, latitude, longitude, folder, and optionally time zone: the zone the site's
+    recorder clocks keep, which places Song Meter names' local times), its sites are stored first: a folder is
     absolute or relative to FILE's folder and must be indexed (or inside an indexed one); a site may
     have several folders, one row each.  A file with any bad row stores nothing.  'index build
     --site NAME' names the folders it builds.
@@ -243,7 +244,8 @@ def sites_command(obj, file: Path | None, fmt: str) -> None:
     if fmt == "json":
         echo_json([site.as_json() for site in sites])
         return
-    echo_table(["site", "latitude", "longitude", "files", "hours", "folders"],
+    echo_table(["site", "latitude", "longitude", "zone", "files", "hours", "folders"],
                [[site.name, "" if site.latitude is None else site.latitude,
-                 "" if site.longitude is None else site.longitude, site.files, site.hours, "; ".join(site.folders)]
+                 "" if site.longitude is None else site.longitude, site.zone or "", site.files, site.hours,
+                 "; ".join(site.folders)]
                 for site in sites])

@@ -130,6 +130,11 @@ MIGRATIONS: dict[int, str] = {
     CREATE TABLE sites (name VARCHAR PRIMARY KEY, latitude DOUBLE, longitude DOUBLE);
     CREATE TABLE site_folders (folder VARCHAR PRIMARY KEY, site VARCHAR NOT NULL);
     """,
+    8: """
+    -- The zone a site's recorder clocks keep (IANA name or offset; NULL: not given): a start read as a local
+    -- time of no known zone there (a Song Meter's file name) is in it.
+    ALTER TABLE sites ADD COLUMN zone VARCHAR;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -126,20 +126,30 @@ class TimeEntry:
 
 @dataclass(frozen=True)
 class SiteEntry:
-    """A site the user named (``index sites``, ``index build --site``), with where it is when given."""
+    """A site the user named (``index sites``, ``index build --site``), with where it is and the zone its
+    recorders' clocks keep, when given."""
 
     name: str
     latitude: float | None
     longitude: float | None
+    zone: str | None = None
 
     def as_list(self) -> list:
-        return [self.name, self.latitude, self.longitude]
+        return [self.name, self.latitude, self.longitude, self.zone]
 
     @classmethod
     def from_list(cls, values: list) -> "SiteEntry":
-        name, latitude, longitude = values
+        name, latitude, longitude, zone = [*values, None][:4]  # journals written before zones hold three
         return cls(name=str(name), latitude=None if latitude is None else float(latitude),
-                   longitude=None if longitude is None else float(longitude))
+                   longitude=None if longitude is None else float(longitude), zone=None if zone is None else str(zone))
+
+    def over(self, known: "SiteEntry | None") -> "SiteEntry":
+        """This site as stored over ``known``: what it leaves out (coordinates, zone) is kept."""
+        if known is None:
+            return self
+        located = self.latitude is not None
+        return SiteEntry(self.name, self.latitude if located else known.latitude,
+                         self.longitude if located else known.longitude, self.zone or known.zone)
 
 
 @dataclass
@@ -164,8 +174,8 @@ class Work:
                 self.times[(entry.root, entry.path)] = entry
         if op in ("snapshot", "set_sites"):
             for values in record.get("sites", []):
-                site, known = SiteEntry.from_list(values), self.sites.get(values[0])
-                self.sites[site.name] = site if known is None or site.latitude is not None else known
+                site = SiteEntry.from_list(values)
+                self.sites[site.name] = site.over(self.sites.get(site.name))
             self.site_folders.update({str(folder): str(site) for folder, site in record.get("folders", [])})
         if op in ("snapshot", "add_labels"):
             for values in record["labels"]:

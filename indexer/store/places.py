@@ -45,14 +45,16 @@ class Places:
         return len(rows)
 
     def set_sites(self, sites: Sequence[SiteEntry], folders: Sequence[tuple[str, str]]) -> None:
-        """Add ``sites`` (a site already there keeps its coordinates unless new ones are given) and name
+        """Add ``sites`` (a site already there keeps its coordinates and zone unless new ones are given) and name
         ``folders`` (absolute path, site) for them."""
         with self._edit() as con:
             if sites:
-                con.executemany("INSERT INTO sites VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                con.executemany("INSERT INTO sites (name, latitude, longitude, zone) VALUES (?, ?, ?, ?) "
+                                "ON CONFLICT (name) DO UPDATE SET "
                                 "latitude = coalesce(excluded.latitude, sites.latitude), "
-                                "longitude = coalesce(excluded.longitude, sites.longitude)",
-                                [[site.name, site.latitude, site.longitude] for site in sites])
+                                "longitude = coalesce(excluded.longitude, sites.longitude), "
+                                "zone = coalesce(excluded.zone, sites.zone)",
+                                [[site.name, site.latitude, site.longitude, site.zone] for site in sites])
             if folders:
                 con.executemany("INSERT OR REPLACE INTO site_folders VALUES (?, ?)", [list(pair) for pair in folders])
             journal.append(self.path, {"op": "set_sites", "sites": [site.as_list() for site in sites],
@@ -62,7 +64,7 @@ class Places:
         """Every site the user named, by name."""
         with self.connect() as con:
             return [SiteEntry(*row) for row in con.execute(
-                "SELECT name, latitude, longitude FROM sites ORDER BY name").fetchall()]
+                "SELECT name, latitude, longitude, zone FROM sites ORDER BY name").fetchall()]
 
     def site_folders(self) -> dict[str, str]:
         """Every folder named for a site (absolute path -> site)."""
@@ -86,8 +88,10 @@ def read_places(con: duckdb.DuckDBPyConnection, work: Work) -> None:
     if not set(PLACE_TABLES) <= present:
         return
     work.times = {(entry.root, entry.path): entry for entry in _time_entries(con)}
+    has_zone = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'sites' "
+                           "AND column_name = 'zone'").fetchone()[0]
     work.sites = {row[0]: SiteEntry(*row) for row in con.execute(
-        "SELECT name, latitude, longitude FROM sites ORDER BY name").fetchall()}
+        f"SELECT name, latitude, longitude, {'zone' if has_zone else 'NULL'} FROM sites ORDER BY name").fetchall()}
     work.site_folders = dict(con.execute("SELECT folder, site FROM site_folders ORDER BY folder").fetchall())
 
 
@@ -97,7 +101,7 @@ def write_places(con: duckdb.DuckDBPyConnection, work: Work, media_id: Callable[
     now = utcnow()
     inserts = {"given_times": [[media_id(entry.root, entry.path), dt.datetime.fromisoformat(entry.local), entry.zone,
                                 entry.fold, now] for entry in work.times.values()],
-               "sites": [[site.name, site.latitude, site.longitude] for site in work.sites.values()],
+               "sites": [[site.name, site.latitude, site.longitude, site.zone] for site in work.sites.values()],
                "site_folders": [list(pair) for pair in work.site_folders.items()]}
     for table, rows in inserts.items():
         if rows:

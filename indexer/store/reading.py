@@ -44,11 +44,14 @@ class Reading:
             "CASE WHEN g.media_id IS NULL THEN m.recorded_source ELSE 'user' END, coalesce(g.fold, 0) "
             "FROM media m JOIN roots r ON r.id = m.root_id LEFT JOIN given_times g ON g.media_id = m.id").fetchall()
         site_of = SiteFolders(con.execute("SELECT folder, site FROM site_folders").fetchall())
+        site_zones = dict(con.execute("SELECT name, zone FROM sites WHERE zone IS NOT NULL").fetchall())
         media = {}
         for media_id, root, rel, duration, status, fps, local, zone, source, fold in rows:
-            start = RecordingStart(local.replace(fold=fold), zone, source) if local is not None else None
-            media[media_id] = MediaInfo(media_id, root, rel, duration, status, fps, start,
-                                        site_of(str(Path(root) / rel)))
+            site = site_of(str(Path(root) / rel))
+            # A local time of no known zone (a Song Meter's name) is in the zone its site's clocks keep.
+            start = RecordingStart(local.replace(fold=fold), zone or site_zones.get(site), source) \
+                if local is not None else None
+            media[media_id] = MediaInfo(media_id, root, rel, duration, status, fps, start, site)
         return media
 
     def media(self) -> dict[int, MediaInfo]:

@@ -81,3 +81,25 @@ def test_every_bad_row_is_named_and_nothing_is_stored(sited):
 def test_a_site_name_every_export_cannot_keep_is_refused(sited, name):
     result = cli(sited, "index", "build", str(sited / "media" / "b"), "--site", name)
     assert result.exit_code == 1 and "Traceback" not in result.output and "site" in result.output
+
+
+def test_a_sites_zone_places_the_local_times_of_song_meter_names(tmp_path):
+    media = tmp_path / "media"
+    write_media(media / "ridge" / "SM4A_20241027_023000.wav", scene(4, 16_000, "noise", [], seed=1), 16_000)
+    write_media(media / "ridge" / "20241027_013000.WAV", scene(4, 16_000, "noise", [], seed=2), 16_000)
+    assert cli(tmp_path, "index", "build", str(media)).exit_code == 0
+    sites = tmp_path / "sites.csv"
+    sites.write_text("site,latitude,longitude,folder,time zone\nridge,52.5,13.4,media/ridge,Europe/Berlin\n")
+    assert cli(tmp_path, "index", "sites", str(sites)).exit_code == 0
+    starts = {row["path"].rsplit("/", 1)[1]: row for row in json.loads(cli(tmp_path, "index", "times", "--format",
+                                                                           "json").stdout)}
+    # the Song Meter's 02:30 that night, placed in the zone (the first 02:30: clocks went back at 03:00)
+    assert starts["SM4A_20241027_023000.wav"]["start"] == "2024-10-27T02:30:00.000+02:00"
+    assert starts["SM4A_20241027_023000.wav"]["zone"] == "Europe/Berlin"
+    assert starts["20241027_013000.WAV"]["zone"] == "UTC"  # an AudioMoth's UTC stays UTC
+    listed = json.loads(cli(tmp_path, "index", "sites", "--format", "json").stdout)
+    assert listed[0]["zone"] == "Europe/Berlin"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("site,latitude,longitude,folder,time zone\nridge,52.5,13.4,media/ridge,Atlantis/Capital\n")
+    result = cli(tmp_path, "index", "sites", str(bad))
+    assert result.exit_code == 1 and "bad.csv:2:" in result.output and "Atlantis" in result.output
