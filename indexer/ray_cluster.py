@@ -53,8 +53,10 @@ def join(ray: Any, address: str | None, options: RayOptions) -> None:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR,
                      runtime_env=options.runtime_env)
         else:
-            ray.init(num_cpus=options.num_cpus or threads.count(), include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR, runtime_env=options.runtime_env)
+            # "local": a Ray of its own, even where a cluster started with 'ray start' runs on this machine
+            # (ray.init would join that one, and refuse num_cpus there).
+            ray.init(address="local", num_cpus=options.num_cpus or threads.count(), include_dashboard=False,
+                     log_to_driver=False, logging_level=logging.ERROR, runtime_env=options.runtime_env)
     except (ConnectionError, RuntimeError) as err:
         raise explained(err, address) from None
     except ValueError as err:

@@ -84,8 +84,9 @@ def test_each_combination_is_honoured_or_refused(labelled, tmp_path, path, fmt):
                 assert result.exit_code in (1, 2) and "Traceback" not in result.stderr, case
                 assert result.stderr.strip().splitlines()[-1].startswith("Error: "), case
                 continue
-            if destination == "out":  # bytes: some formats are binary (Parquet)
-                written = target.read_bytes()
+            if destination == "out":  # bytes: some formats are binary (Parquet), some a folder (hoplite)
+                written = target.read_bytes() if target.is_file() else \
+                    b"".join(p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file())
             elif destination == "out_dir":
                 written = b"".join(p.read_bytes() for p in sorted(target.iterdir()) if not p.name.startswith("."))
             else:
