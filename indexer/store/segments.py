@@ -77,7 +77,7 @@ def write_segment(path: Path, ids: np.ndarray, parts: Sequence[np.ndarray], dtyp
         return _durable(path, lambda write: _write_flat(write, ids, parts, dim), size=size)
     index = _new_index(dim, dtype)
     index.add_with_ids(np.ascontiguousarray(np.concatenate(parts), dtype=np.float32), ids)
-    return write_index(path, index)
+    return write_index(path, index, size=len(ids) * (2 * dim + 8))  # two bytes a number, eight an id
 
 
 @functools.cache
@@ -115,12 +115,12 @@ def _write_flat(write: Callable[[bytes | np.ndarray], None], ids: np.ndarray, pa
     write(ids.view(np.uint8))
 
 
-def write_index(path: Path, index: faiss.Index, checksum: bool = True) -> str | None:
+def write_index(path: Path, index: faiss.Index, checksum: bool = True, size: int | None = None) -> str | None:
     """Write any FAISS index to ``path`` so that a crash leaves it whole or absent; returns its
     checksum, or None when not asked.  The bytes stream from FAISS to the file, hashed on the
-    way, never copied whole into memory."""
+    way, never copied whole into memory.  ``size``: about the bytes it takes, when known."""
     return _durable(path, lambda write: faiss.write_index(index, faiss.PyCallbackIOWriter(write, _WRITE_CHUNK)),
-                    checksum)
+                    checksum, size)
 
 
 def _durable(path: Path, fill: Callable[[Callable[[bytes | np.ndarray], None]], None],
