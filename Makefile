@@ -78,8 +78,13 @@ $(CHROMIUM):
 	command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| { echo "install chromium (Debian package 'chromium') for the browser tests"; exit 1; }
 
+# Two test processes (pytest-xdist): the suite is mostly single-threaded Python, so a second
+# process nearly halves it on two cores; TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
+
 test: $(TEST_STAMP) $(CHROMIUM)
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 AUDIOSCAN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q --durations=20
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 AUDIOSCAN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q --durations=20 \
+		-n $(TEST_WORKERS)
 
 # The README's pictures of the page, taken by the browser tests.
 screenshots: $(TEST_STAMP) $(CHROMIUM)

@@ -20,7 +20,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[2]
 LOCKS = {"demo.txt": (), "test.txt": ("test", "ray", "birdnet", "hoplite")}  # lock file: the extras it was compiled with
 # Installed only by `make test`: the demo's lock must not carry them.
-TEST_ONLY = {"pytest", "pytest-timeout", "playwright", "ray"}
+TEST_ONLY = {"pytest", "pytest-timeout", "pytest-xdist", "playwright", "ray"}
 _ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)==([^\s;\\]+)")
 
 
