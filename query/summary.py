@@ -32,9 +32,6 @@ class PeriodCount:
     detections: int
     hours: float
 
-    def as_json(self) -> dict:
-        return {"period": self.period, "detections": self.detections, "hours": round(self.hours, 4)}
-
 
 def summarise(found: list[Moment], snapshot: Snapshot, by: str) -> list[PeriodCount]:
     """``found`` counted per period ``by`` (hour, day or site), beside the audio of ``snapshot``'s

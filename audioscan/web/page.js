@@ -36,7 +36,8 @@ function card(hit, list) {
   const q = `start=${hit.start}&end=${hit.end}`;
   put(el, html`<div class="name" title="${hit.path}"></div>
     <div>${seconds(hit.start)} – ${seconds(hit.end)} · score <b class="score">${hit.score.toFixed(3)}</b></div>
-    ${hit.datetime ? html`<div class="clock" title="when the recording says this moment began">${hit.datetime}</div>` : ''}
+    ${hit.datetime || hit.site ? html`<div class="clock" title="when the recording says this moment began, and its site">${
+      [hit.datetime, hit.site && 'site ' + hit.site].filter(Boolean).join(' · ')}</div>` : ''}
     <div class="peak">sound at <b>${seconds(hit.peak ?? (hit.start + hit.end) / 2)}</b>${hit.onset == null ? '' :
       html` (${seconds(hit.onset)} – ${seconds(hit.offset)})`}</div>
     <img alt="spectrogram" loading="lazy" src="/media/${hit.media_id}/spectrogram.png?${q}">

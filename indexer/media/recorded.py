@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# Where a start came from; 'user' is `index times` (the user's word), the others are found again by any build.
-SOURCES = ("user", "container", "audiomoth", "song meter")
-# What a build records when it looked and found no time (so it does not look again while the file is unchanged).
+# A start's source is 'user' (`index times`, the user's word), or 'container', 'audiomoth' or 'song meter'
+# (found again by any build).  NOT_FOUND is what a build records when it looked and found no start, so it
+# does not look again while the file is unchanged.
 NOT_FOUND = "none"
 
 _AUDIOMOTH = re.compile(r"(?P<date>\d{8})_(?P<time>\d{6})T?\.[A-Za-z0-9]+")
