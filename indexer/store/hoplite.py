@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -246,9 +247,9 @@ class HopliteWriter:
     def __init__(self, out: Path, dim: int, metadata: dict[str, object]) -> None:
         usearch = _usearch()
         self.out = out
-        self.tmp = out.with_name(f".{out.name}.partial")
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # A folder of its own, new (never one that was there: only what this writer made is removed).
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
         self._db = sqlite3.connect(self.tmp / SQLITE_NAME)
         try:
             for statement in _SCHEMA:
