@@ -12,8 +12,9 @@ segment's live vectors at most, never the set; it is written under a temporary n
 so a reader never sees half a file.  Labels go to a file of their own (``labels_parquet``) with
 the same keys (root, path, start, end).
 
-The hoplite database (:func:`write_hoplite`, layout in ``indexer/store/hoplite.py``) holds one
-deployment per library root (project and name: the root's folder name), a recording per media
+The hoplite database (:func:`write_hoplite`, layout in ``indexer/store/hoplite.py``) holds a
+deployment per library root (project and name: the root's folder name), or per site where
+folders are named sites (the site's name, latitude and longitude), a recording per media
 file named relative to its root (the dataset's ``base_path``) with its start time where known
 (ISO 8601, in its zone), each window with ``[start, end]``
 offsets, the labels as POSITIVE/NEGATIVE annotations with provenance ``audioscan``, the model and
@@ -28,6 +29,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +38,7 @@ import pyarrow.parquet as pq
 from audioscan.indexer.store import hoplite
 from audioscan.indexer.store.ann import unit_vectors
 from audioscan.indexer.store.annotations import Label
+from audioscan.indexer.store.journal import SiteEntry
 from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.snapshot import MediaInfo, Snapshot
 from audioscan.query.errors import QueryError
@@ -157,7 +160,7 @@ def hoplite_metadata(info: SetInfo, datasets: dict[str, str], version: str) -> d
 
 
 def write_hoplite(snapshot: Snapshot, labels: list[Label], out: Path, *, centre: np.ndarray | None,
-                  version: str) -> VectorsWritten:
+                  version: str, sites: Sequence[SiteEntry] = ()) -> VectorsWritten:
     """Every live window of ``snapshot`` and ``labels`` as a perch-hoplite database in the new folder
     ``out`` (see the module docstring); built beside it and moved into place whole.  ``centre``: the
     set's mean, subtracted first where search compares a set's vectors centred (LOGMEL)."""
@@ -168,13 +171,22 @@ def write_hoplite(snapshot: Snapshot, labels: list[Label], out: Path, *, centre:
     datasets = _datasets(roots)
     writer = hoplite.HopliteWriter(out, info.dim, hoplite_metadata(info, datasets, version))
     try:
-        deployments = {root: writer.deployment(name, name) for root, name in datasets.items()}
+        located = {site.name: site for site in sites}
+        deployments: dict[tuple[str, str | None], int] = {}
         recordings: dict[tuple[str, str], int] = {}
+
+        def deployment(media: MediaInfo) -> int:
+            if (media.root, media.site) not in deployments:
+                project, place = datasets[media.root], located.get(media.site or "")
+                deployments[(media.root, media.site)] = writer.deployment(
+                    media.site or project, project, place.latitude if place else None,
+                    place.longitude if place else None)
+            return deployments[(media.root, media.site)]
 
         def recording(media: MediaInfo) -> int:
             if (media.root, media.rel) not in recordings:
                 started = None if media.recorded is None else media.recorded.at(0).isoformat()
-                recordings[(media.root, media.rel)] = writer.recording(media.rel, deployments[media.root], started)
+                recordings[(media.root, media.rel)] = writer.recording(media.rel, deployment(media), started)
             return recordings[(media.root, media.rel)]
 
         rows = 0

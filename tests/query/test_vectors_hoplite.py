@@ -58,6 +58,8 @@ def test_a_database_audioscan_writes_opens_in_hoplite_with_the_same_counts_label
     library.labels.add("other.flac", 5, None, "knock")
     (world / "times.csv").write_text("path,start,time zone\nlong.mkv,2024-03-31T01:30:00,Europe/Berlin\n")
     assert run("index", "times", str(world / "times.csv"), store=world / "store").exit_code == 0
+    (world / "sites.csv").write_text("site,latitude,longitude,folder\npond,47.25,8.5,media/sub\n")
+    assert run("index", "sites", str(world / "sites.csv"), store=world / "store").exit_code == 0
     result = run("vectors", "export", "--format", "hoplite", "--out", str(world / "hop"), "--labels",
                  store=world / "store")
     assert result.exit_code == 0, result.output
@@ -67,7 +69,10 @@ def test_a_database_audioscan_writes_opens_in_hoplite_with_the_same_counts_label
     media = str((world / "media").resolve()) + "/"
     assert sorted(r.filename for r in db.get_all_recordings()) == sorted(
         {p.removeprefix(media) for p in windows.column("path").to_pylist()})
-    assert [(d.name, d.project) for d in db.get_all_deployments()] == [("media", "media")]
+    assert sorted((d.name, d.project, d.latitude, d.longitude) for d in db.get_all_deployments()) == [
+        ("media", "media", None, None), ("pond", "media", 47.25, 8.5)]
+    deployment_of = {d.id: d.name for d in db.get_all_deployments()}
+    assert {r.filename: deployment_of[r.deployment_id] for r in db.get_all_recordings()}["sub/other.flac"] == "pond"
     started = {r.filename: r.datetime for r in db.get_all_recordings()}
     assert str(started["long.mkv"]).startswith("2024-03-31 01:30:00+01:00") and started["knock.mp3"] is None
     assert sorted((a.label, a.label_type, list(a.offsets), a.provenance) for a in db.get_all_annotations()) == [
