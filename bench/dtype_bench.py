@@ -57,7 +57,7 @@ def figures(folder: Path, rows: int, dtype: str, queries_from: np.ndarray | None
         approximate = [index.top_windows(q, 10)[0] for q in queries_from]
         exact_p50, _ = latency(lambda q: index.top_windows(q, 10, exact=True), queries_from[:50])
         approx_p50, _ = latency(lambda q: index.top_windows(q, 10), queries_from)
-    disk = sum(p.stat().st_size for p in (folder / "sets").rglob("seg-*"))
+        disk = sum(snapshot.segment_path(segment).stat().st_size for segment in snapshot.segments)  # live ones
     return {"queries": queries_from, "exact": exact, "approximate": approximate, "disk": disk,
             "fetch": float(np.median(fetch)), "exact_p50": exact_p50, "approx_p50": approx_p50}
 
