@@ -78,9 +78,11 @@ def test_every_bad_row_is_named_and_nothing_is_stored(sited):
 
 
 @pytest.mark.parametrize("name", ["", "a\nb", "x" * 101, "\u202eevil"])
-def test_a_site_name_every_export_cannot_keep_is_refused(sited, name):
-    result = cli(sited, "index", "build", str(sited / "media" / "b"), "--site", name)
+def test_a_site_name_every_export_cannot_keep_is_refused(tmp_path, name):
+    (tmp_path / "card").mkdir()
+    result = cli(tmp_path, "index", "build", str(tmp_path / "card"), "--site", name)
     assert result.exit_code == 1 and "Traceback" not in result.output and "site" in result.output
+    assert not (tmp_path / "store").exists()  # refused before anything was built
 
 
 def test_a_sites_zone_places_the_local_times_of_song_meter_names(tmp_path):
