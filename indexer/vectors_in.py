@@ -312,6 +312,9 @@ def _match_files(incoming: Incoming, media_root: Path | None, source: Path) -> t
     for (root, rel), rows in by_file.items():
         base = Path(media_root if media_root is not None else str(root)).expanduser().resolve()
         file = base / rel
+        if not file.resolve().is_relative_to(base) or Path(rel).is_absolute():
+            raise VectorsError(f"{source} names {rel!r}, which is not a path inside its root folder {base}; every "
+                               "row's path must lead to a file under its root (nothing was imported)")
         if not file.is_file():
             unmatched.append(rel if root is None else str(Path(root) / rel))
             continue

@@ -263,3 +263,16 @@ def test_birdnet_vectors_that_birdnet_gives_again_make_a_birdnet_set_and_others_
     other = run("vectors", "import", str(tmp_path / "other"), "--format", "hoplite", store=tmp_path / "store")
     assert other.exit_code == 0 and "gives other vectors" in other.stderr, other.output
     assert next(i for i in library.sets() if i.name == "other").foreign
+
+
+@pytest.mark.parametrize("name", ["../outside.flac", "sub/../../outside.flac", "/etc/hostname"])
+def test_a_recording_named_outside_its_root_is_refused(world, tmp_path, name):
+    """A hostile database (or Parquet file) cannot make the store point at a file outside the root."""
+    (world / "outside.flac").write_bytes((world / "media" / "sub" / "other.flac").read_bytes())
+    folder = tmp_path / "db"
+    db = _hoplite_made(folder, (world / "media").resolve())
+    db.db.execute("UPDATE recordings SET filename = ? WHERE filename = 'long.mkv'", (name,))
+    db.db.commit()
+    db.db.close()
+    result = run("vectors", "import", str(folder), "--format", "hoplite", store=world / "store")
+    assert result.exit_code == 1 and "not a path inside its root folder" in result.stderr, result.output
