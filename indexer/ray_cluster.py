@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from contextlib import contextmanager
 from queue import Empty, Queue
 from threading import Thread
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 INSTALL_HINT = 'pip install "audioscan[ray]"'
 # Seconds without a result before a build says why it waits (then again each as long).
 STALL_NOTICE = 60.0
+# Seconds between two looks at which nodes are alive: a node lost is said within this.
+NODE_CHECK = 5.0
 _DONE = object()  # the end of the results, as the watching thread hands it over
 
 
@@ -118,9 +121,11 @@ def check_models(ray: Any, load_models_here: Callable[[], object], gpus: float) 
 
 
 def watched(ray: Any, batches: Iterator[dict], wait: float, notice: Callable[[str], None]) -> Iterator[dict]:
-    """``batches`` as they come, watched: a build that gets nothing for a while says why it waits
-    (the resources free, the nodes that left), and after ``wait`` seconds of nothing stops with one
-    sentence; the files committed so far are kept and the next build resumes."""
+    """``batches`` as they come, watched.  A node that leaves is said at once (every
+    :data:`NODE_CHECK` seconds the cluster is asked), while Ray reschedules its work; a build that
+    gets nothing for :data:`STALL_NOTICE` seconds says why it waits (the resources free, the nodes
+    gone), and after ``wait`` seconds of nothing stops with one sentence; the files committed so
+    far are kept and the next build resumes."""
     queue: Queue = Queue(maxsize=4)
 
     def pump() -> None:
@@ -131,22 +136,36 @@ def watched(ray: Any, batches: Iterator[dict], wait: float, notice: Callable[[st
         except BaseException as err:  # handed to the driver, which raises it
             queue.put(err)
 
-    nodes = {node["NodeID"]: node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")}
+    nodes = _alive(ray)
+    said_lost: set[str] = set()
     Thread(target=pump, daemon=True, name="ray-results").start()
-    step, quiet = min(STALL_NOTICE, wait), 0.0
+    quiet_since = checked = time.monotonic()
+    noticed = 0.0
     while True:
         try:
-            item = queue.get(timeout=step)
+            item = queue.get(timeout=min(NODE_CHECK, wait))
         except Empty:
-            quiet += step
-            why = _waiting(ray, nodes)
+            item = None
+        now = time.monotonic()
+        if now - checked >= NODE_CHECK:
+            checked = now
+            lost = sorted(set(nodes.values()) - set(_alive(ray).values()) - said_lost)
+            if lost:
+                said_lost.update(lost)
+                notice(f"node(s) {', '.join(lost)} left the Ray cluster; their work goes to the nodes that remain, "
+                       "if they have room")
+        if item is None:
+            quiet = now - quiet_since
             if quiet >= wait:
-                raise EngineError(f"the Ray build made no progress for {quiet:.0f} s ({why}); the files committed so "
-                                  "far are kept: add nodes or free resources, then run the build again to resume")
-            notice(f"no results for {quiet:.0f} s: {why}; waiting up to {wait:.0f} s (Ctrl-C stops, keeping what "
-                   "is committed)")
+                raise EngineError(f"the Ray build made no progress for {quiet:.0f} s ({_waiting(ray, nodes)}); the "
+                                  "files committed so far are kept: add nodes or free resources, then run the build "
+                                  "again to resume")
+            if quiet - noticed >= min(STALL_NOTICE, wait):
+                noticed = quiet
+                notice(f"no results for {quiet:.0f} s: {_waiting(ray, nodes)}; waiting up to {wait:.0f} s "
+                       "(Ctrl-C stops, keeping what is committed)")
             continue
-        quiet = 0.0
+        quiet_since, noticed = now, 0.0
         if item is _DONE:
             return
         if isinstance(item, BaseException):
@@ -154,9 +173,15 @@ def watched(ray: Any, batches: Iterator[dict], wait: float, notice: Callable[[st
         yield item
 
 
+def _alive(ray: Any) -> dict[str, str]:
+    """Node id -> address of the cluster's live nodes."""
+    return {node["NodeID"]: f"{node['NodeManagerAddress']} (node {node['NodeID'][:8]})" for node in ray.nodes()
+            if node.get("Alive")}
+
+
 def _waiting(ray: Any, nodes_at_start: dict[str, str]) -> str:
     """What the cluster lacks: free CPUs and GPUs, and the nodes gone since the build started."""
-    alive = {node["NodeID"] for node in ray.nodes() if node.get("Alive")}
+    alive = _alive(ray)
     lost = sorted(address for node, address in nodes_at_start.items() if node not in alive)
     free = ray.available_resources()
     said = f"{free.get('CPU', 0):g} CPU(s) and {free.get('GPU', 0):g} GPU(s) free on the cluster"

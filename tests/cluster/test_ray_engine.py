@@ -196,13 +196,16 @@ def test_a_build_that_gets_no_results_says_why_and_stops_keeping_its_work(monkey
         yield {"late": 1}
 
     monkeypatch.setattr(ray_cluster, "STALL_NOTICE", 0.2)
+    monkeypatch.setattr(ray_cluster, "NODE_CHECK", 0.05)
     notices: list[str] = []
     results = ray_cluster.watched(fake, stalled(), wait=0.6, notice=notices.append)
     assert next(results) == {"first": 1}
-    with pytest.raises(EngineError, match=r"no progress for 1 s .*node\(s\) 10.0.0.2 left it.*resume"):
+    with pytest.raises(EngineError, match=r"no progress for 1 s .*node\(s\) 10.0.0.2 \(node w\) left it.*resume"):
         next(results)
     never.set()
-    assert notices and all("0 CPU(s)" in text and "10.0.0.2" in text for text in notices)
+    assert "10.0.0.2 (node w) left the Ray cluster" in notices[0]  # said at once, before any stall
+    stalls = [text for text in notices if text.startswith("no results")]
+    assert stalls and all("0 CPU(s)" in text and "10.0.0.2" in text for text in stalls)
 
 
 def test_ray_address_from_the_environment_is_joined_and_ray_cpus_beside_it_refused(monkeypatch):
