@@ -20,7 +20,7 @@ from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.models import threads
 from audioscan.query.classifier import Classifier
 from audioscan.query.moments import Moment
-from audioscan.query.runs import ProfileOf, Windows, moments
+from audioscan.query.runs import Profile, ProfileOf, Sounds
 from audioscan.query.training import Normalizer
 
 DEFAULT_THRESHOLD = 0.5
@@ -38,9 +38,6 @@ class Scored:
     ends: np.ndarray
     scores: np.ndarray
     decisions: np.ndarray
-
-    def windows(self) -> Windows:
-        return Windows(self.media_ids, self.starts, self.ends, self.decisions, self.scores)
 
 
 def _linear_decisions(classifier: Classifier, normalizer: Normalizer, vectors: np.ndarray,
@@ -98,31 +95,32 @@ def all_scores(snapshot: Snapshot, classifier: Classifier) -> Scored:
                                                                               "ends", "scores", "decisions")))
 
 
-def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT_THRESHOLD,
-               max_length: float | None = None) -> list[Moment]:
-    """Moments where the detector fires, best first (by decision value).
+def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT_THRESHOLD) -> list[Moment]:
+    """Moments where the detector fires, best first (by decision value): one per sound whose best
+    window scores at or above ``threshold``, its score that window's probability.
 
-    A detection is a run of a file's windows at or above ``threshold`` that overlap or
-    touch; its score is its best window's probability.  A run longer than ``max_length``
-    seconds is split at its valleys (``audioscan.query.runs``), so at ``--threshold 0`` the
+    Sounds are found on every window of their file (those under the threshold too: they show
+    where one sound ends and the next begins) by ``audioscan.query.runs``: one event is one
+    detection, two are two when the windows can tell them apart, and at ``--threshold 0`` the
     library becomes a ranked list of candidate moments, one per sound, that never overlap.
     Each is placed (peak, onset, offset) from its windows' decision values.
     """
-    keep = scored.scores >= threshold
-    return moments(scored.windows().take(keep), paths, max_length, _profiles(scored), decision=True)
+    keep = np.flatnonzero(scored.scores >= threshold)
+    order = keep[np.lexsort((scored.starts[keep], scored.media_ids[keep], -scored.decisions[keep]))]
+    sounds = Sounds(paths, _profiles(scored), float(scored.decisions.std()) if len(keep) else 0.0, decision=True)
+    found = (sounds.offer(media, start) for media, start in zip(scored.media_ids[order].tolist(),
+                                                               scored.starts[order].tolist()))
+    return [moment for moment in found if moment is not None]
 
 
 def _profiles(scored: Scored) -> ProfileOf:
-    """Every scored window of a file overlapping a stretch, with its decision value (those under
-    the threshold too: they show where one sound ends and the next begins)."""
+    """Each file's profile: its scored windows by start, ranked by decision value."""
     order = np.lexsort((scored.starts, scored.media_ids))
-    media, starts, ends, ranks = (scored.media_ids[order], scored.starts[order], scored.ends[order],
-                                  scored.decisions[order])
+    media = scored.media_ids[order]
 
-    def profile(media_id: int, start: float, end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lo, hi = np.searchsorted(media, media_id, "left"), np.searchsorted(media, media_id, "right")
-        near = lo + np.flatnonzero((starts[lo:hi] < end) & (ends[lo:hi] > start))
-        return starts[near], ends[near], ranks[near]
+    def profile(media_id: int) -> Profile:
+        mine = order[np.searchsorted(media, media_id, "left"): np.searchsorted(media, media_id, "right")]
+        return Profile(scored.starts[mine], scored.ends[mine], scored.decisions[mine], scored.scores[mine])
 
     return profile
 

@@ -1,28 +1,39 @@
-"""From scored windows to moments: runs of overlapping windows, split at their valleys,
-each placed where its sound is.
+"""From scored windows to moments: one moment per sound, whatever part of the list is asked for.
 
-Search and rescore both end here.  The windows that pass the cut (search: they score
-above the (k+1)-th best moment; rescore: the threshold) are joined into runs: a file's
-windows that overlap or touch.  A run longer than ``max_length`` is split at its valleys,
-judged on the profile of every window of the file under it (those under the cut too, so
-a cut that happens to fall inside one steady sound makes no valley), so one moment holds
-one sound and two sounds ten seconds apart are two moments; a run with no valley is one
-long sound and stays whole.  A moment then keeps only the windows that hold its sound,
-so it spans at most two windows plus the sound (a cut far under a short sound's best
-would otherwise stretch it over the whole file).
+Search and rescore both end here.  A moment is a sound, found from the profile of its
+file: every window of the file with its rank (cosine similarity for search; the
+classifier's decision value for detections - a calibrated probability is flat over whole
+stretches and would tie).  Windows are offered best first (:class:`Sounds`); a window that
+belongs to no sound found so far is the best window of a new one, whose windows are those
+around it down to the valleys on both sides.  Which sounds a file holds is thus a function
+of its profile alone, never of how many moments were asked for or where a cut fell: the
+first n moments of any longer list are the moments of a list of n.
 
-Every window of a moment covers a stretch several times longer than a short sound, but
-the windows that score near the moment's best say where it is: :func:`locate` reads the
-``peak`` and the sound's ``onset`` and ``offset`` from where they start and end.
+Two rules keep one sound one moment:
 
-Windows are ranked by ``ranks`` (cosine similarity for search, the classifier's decision
-value for detections - a calibrated probability is flat over whole stretches and would
-tie) and shown with ``scores`` (the cosine, or the probability).
+* **valleys**: walking away from a sound's best window, its windows end where the profile,
+  having fallen, rises again by more than ``VALLEY_DEPTH`` of the sound's height above the
+  level around it (a wiggle of one sound rises less); a window whose walk reaches a sound
+  found before without such a valley on the way is a shoulder of that sound, and one beside
+  a better window of a sound found before lies on its flank;
+* **gaps**: a sound whose best window holds the peak of a sound found before, or whose peak
+  lies between that sound's onset and offset, is that sound.  Closer than that, the window
+  that hears the lesser best hears the greater too, and the windows cannot say there were
+  two: two sounds are two moments when their peaks lie more than about half a window apart
+  (the lesser's best window, centred on it, reaching half a window each way), and one
+  sound's pieces are one moment.  ``bench/recorded_bench.py`` counts the detections of
+  each take.
+
+:func:`locate` reads a sound's ``peak``, ``onset`` and ``offset`` from the windows of its
+sound.  Its moment spans its best window, widened to the edges of the windows that hold the
+sound where it reaches beyond, and kept short of the moments of its file found before (so
+moments never overlap): the window that matched best and what it heard, not every window
+that heard some of it (nine 8 s windows 1 s apart hold some of a 1 s knock).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -31,106 +42,155 @@ from audioscan.query.moments import Moment
 
 # A window counts as evidence of where the sound is when it scores at least this far from the
 # level around the moment to its best.  That level is a low percentile of the file's windows
-# overlapping the moment: not the lowest (often a dip right after the sound, far under the
-# room's level), not the median (most windows over a short sound hold it).
+# starting within four windows of its best: not the lowest (often a dip right after the sound,
+# far under the room's level), not the median (most windows over a short sound hold it); four
+# windows, so that a sound lasting two windows still leaves most of them to the room.
 CORE_FRACTION = 0.5
 BACKGROUND_PERCENTILE = 25
+_LEVEL_WINDOWS = 4
 # A window weighs in the peak by how far it scores above this share of the way from that level
 # to the best: windows barely over the level are noise, and one of them tipped a tie of two steps.
 EVIDENCE_FLOOR = 0.1
-# A dip splits a run in two when it lies below the best windows on both of its sides by more
-# than this share of the lower side's height above the cut (the lowest window given): so the
-# wiggles of one steady sound are not valleys, and a dip between two faint sounds is.
+# Walking away from a sound's best window, a rise of more than this share of the sound's height
+# above the level around it, after a fall, is the next sound; a smaller one is a wiggle of this one.
 VALLEY_DEPTH = 0.25
 
 
-@dataclass
-class Windows:
-    """Windows of one set with what ranks them and what is shown for them."""
+@dataclass(frozen=True)
+class Profile:
+    """Every window of one file, by start: where it lies, what ranks it and what is shown for it
+    (``ranks`` and ``scores`` may be read lazily: anything that reads like an array by index and slice)."""
 
-    media_ids: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
     ranks: np.ndarray
     scores: np.ndarray
 
-    def take(self, keep: np.ndarray) -> "Windows":
-        return Windows(self.media_ids[keep], self.starts[keep], self.ends[keep], self.ranks[keep], self.scores[keep])
+
+# The profile of a file, by its media id.
+ProfileOf = Callable[[int], Profile]
 
 
-# Every window of a file overlapping [start, end), sorted by start: (starts, ends, ranks).
-ProfileOf = Callable[[int, float, float], tuple[np.ndarray, np.ndarray, np.ndarray]]
+@dataclass
+class _File:
+    """A file's profile and the sounds found in it so far: which sound each window belongs to
+    (-1: none yet), each sound's peak, onset and offset, its best window and its moment's span."""
+
+    profile: Profile
+    owner: np.ndarray
+    sounds: list[tuple[float, float, float]] = field(default_factory=list)
+    bests: list[int] = field(default_factory=list)
+    spans: list[tuple[float, float]] = field(default_factory=list)
 
 
-def moments(windows: Windows, paths: dict[int, str], max_length: float | None, profile_of: ProfileOf,
-            decision: bool = False) -> list[Moment]:
-    """The moments of the windows that passed the cut, best first (``decision``: ranks are
-    decision values to carry)."""
-    order = np.lexsort((windows.starts, windows.media_ids))
-    w = windows.take(order)
-    found: list[Moment] = []
-    if not len(order):
-        return found
-    lowest = float(w.ranks.min())
-    # A new run starts at a new file or where a window begins after everything before it ended.
-    breaks = np.flatnonzero((w.media_ids[1:] != w.media_ids[:-1])
-                            | (w.starts[1:] > _running_end(w.media_ids, w.ends)[:-1])) + 1
-    for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(order)]):
-        media = int(w.media_ids[a])
-        run = w.take(np.arange(a, b))
-        around = profile_of(media, float(run.starts[0]), float(run.ends.max()))
-        starts, ends, ranks = around
-        for begin, end, mine, (after, before) in _split(run, around, max_length, lowest):
-            piece = run.take(mine)
-            # Placed on every window of the file overlapping the piece short of the valleys around
-            # it: a cut falling inside one sound leaves some of its windows out of the piece, not
-            # out of the evidence.
-            near = (starts < end) & (ends > begin)
-            evidence = near & (starts > after) & (starts < before)
-            background = float(np.percentile(ranks[near], BACKGROUND_PERCENTILE))
-            peak, onset, offset = locate(starts[evidence], ends[evidence], ranks[evidence], background)
-            if max_length is not None:  # a moment of the size of its sound: the windows that hold it
-                holding = (piece.starts < offset) & (piece.ends > onset)
-                if holding.any():
-                    begin = max(begin, float(piece.starts[holding].min()))
-                    end = min(end, float(piece.ends[holding].max()))
-            peak, onset, offset = (float(np.clip(x, begin, end)) for x in (peak, onset, offset))
-            best = float(piece.ranks.max())
-            found.append(Moment(paths[media], begin, end, float(piece.scores.max()), peak=peak, onset=onset,
-                                offset=offset, decision=best if decision else None))
-    return sorted(found, key=lambda hit: -(hit.score if hit.decision is None else hit.decision))
+class Sounds:
+    """The moments of one set's windows, offered best first; one moment per sound (module docstring).
+
+    ``spread``: the standard deviation of the ranks over the set (or a fixed sample of it), the
+    least height a sound is judged by: in a file that is one sound from end to end, no window
+    lies at the room's level, and wiggles far smaller than the library's spread are not valleys.
+    ``decision``: ranks are a classifier's decision values, which each moment carries."""
+
+    def __init__(self, paths: dict[int, str], profile_of: ProfileOf, spread: float, decision: bool = False) -> None:
+        self._paths, self._profile_of, self._spread, self._decision = paths, profile_of, spread, decision
+        self._files: dict[int, _File] = {}
+
+    def offer(self, media_id: int, start: float) -> Moment | None:
+        """The moment of the sound whose best window is this one (of ``media_id``, starting at
+        ``start``), or None when it belongs to a sound found before (or is not in its profile)."""
+        found = self._files.get(media_id)
+        if found is None:
+            profile = self._profile_of(media_id)
+            found = self._files[media_id] = _File(profile, np.full(len(profile.starts), -1))
+        starts = found.profile.starts
+        i = int(np.searchsorted(starts, start))
+        if i == len(starts) or starts[i] != start or found.owner[i] >= 0:
+            return None
+        best = _climb(found, i)
+        ranks = found.profile.ranks
+        slope = [j for j in (best - 1, best + 1) if 0 <= j < len(ranks) and ranks[j] > ranks[best]]
+        if slope:  # on the flank of a sound found before (only those are better and still beside it)
+            found.owner[best] = found.owner[slope[0]]
+            return None
+        return self._new_sound(media_id, found, best)
+
+    def _new_sound(self, media_id: int, found: _File, best: int) -> Moment | None:
+        p, owner = found.profile, found.owner
+        ranks = p.ranks
+        width = float(p.ends[best] - p.starts[best])
+        reach = _LEVEL_WINDOWS * width
+        near = slice(*np.searchsorted(p.starts, [p.starts[best] - reach, p.starts[best] + reach]))
+        level = float(np.percentile(ranks[near], BACKGROUND_PERCENTILE))
+        height = float(ranks[best]) - level
+        bar, rise = level + CORE_FRACTION * height, VALLEY_DEPTH * max(height, self._spread)
+        left, met_left = _walk(found, best, -1, rise, bar)
+        right, met_right = _walk(found, best, 1, rise, bar)
+        mine = slice(left, right + 1)
+        for met in (met_left, met_right):
+            if met < 0:
+                continue
+            between = ranks[min(best, found.bests[met]): max(best, found.bests[met]) + 1]
+            if ranks[best] - between.min() <= rise:  # no valley on the way: a shoulder of that sound
+                owner[mine] = met
+                return None
+        peak, onset, offset = locate(p.starts[mine], p.ends[mine], ranks[mine], level)
+        held = [n for n, (before, on, off) in enumerate(found.sounds)
+                if p.starts[best] <= before <= p.ends[best] or on <= peak <= off]
+        if held:  # one window holds both, or it lies inside a better one: the windows cannot tell them apart
+            owner[mine] = held[0]
+            return None
+        before, after = p.starts[p.starts <= onset], p.ends[p.ends >= offset]  # window edges around the sound
+        begin = min(float(p.starts[best]), float(before.max()) if len(before) else onset)
+        end = max(float(p.ends[best]), float(after.min()) if len(after) else offset)
+        for before_begin, before_end in found.spans:  # moments found before keep their stretch
+            if before_end <= peak:
+                begin = max(begin, before_end)
+            elif before_begin >= peak:
+                end = min(end, before_begin)
+        peak, onset, offset = (float(np.clip(x, begin, end)) for x in (peak, onset, offset))
+        owner[mine] = len(found.sounds)
+        found.sounds.append((peak, onset, offset))
+        found.bests.append(best)
+        found.spans.append((begin, end))
+        return Moment(self._paths[media_id], begin, end, float(p.scores[best]), peak=peak, onset=onset,
+                      offset=offset, decision=float(ranks[best]) if self._decision else None)
 
 
-def _split(run: Windows, around: tuple[np.ndarray, np.ndarray, np.ndarray], max_length: float | None,
-           lowest: float) -> list[tuple[float, float, np.ndarray, tuple[float, float]]]:
-    """``(begin, end, which of the run's windows, (after, before))`` of each piece of a run, where
-    its evidence lies: the file's windows starting between the valley windows around it.
+def _climb(found: _File, i: int) -> int:
+    """The best window of the hill ``i`` stands on among windows of no sound yet (``i`` itself
+    when windows come best first; an approximate index may have missed a better neighbour)."""
+    ranks, owner = found.profile.ranks, found.owner
+    while True:
+        better = [j for j in (i - 1, i + 1) if 0 <= j < len(ranks) and owner[j] < 0 and ranks[j] > ranks[i]]
+        if not better:
+            return i
+        i = max(better, key=lambda j: ranks[j])
 
-    The run is split on the profile of its file's windows from its first start to its last
-    (``around``); neighbouring pieces meet at the middle of the valley window between them,
-    so the moments of one run never overlap."""
-    span = (float(run.starts[0]), float(run.ends.max()))
-    if max_length is None or span[1] - span[0] <= max_length:
-        return [(*span, np.arange(len(run.starts)), (-np.inf, np.inf))]
-    starts, ends, ranks = around
-    inner = np.flatnonzero((starts >= run.starts[0]) & (starts <= run.starts[-1]))
-    pieces = _pieces(starts[inner], ends[inner], ranks[inner], max_length, lowest)
-    out = []
-    for k, (lo, hi) in enumerate(pieces):
-        first, last = starts[inner[lo]], starts[inner[hi - 1]]
-        mine = np.flatnonzero((run.starts >= first) & (run.starts <= last))
-        if not len(mine):
-            continue  # a stretch of windows under the cut between two valleys
-        begin, end = float(run.starts[mine].min()), float(run.ends[mine].max())
-        after, before = -np.inf, np.inf
-        if k:
-            valley = inner[pieces[k - 1][1]]
-            begin, after = max(begin, float(starts[valley] + ends[valley]) / 2), float(starts[valley])
-        if k < len(pieces) - 1:
-            valley = inner[hi]
-            end, before = min(end, float(starts[valley] + ends[valley]) / 2), float(starts[valley])
-        out.append((begin, end, mine, (after, before)))
-    return out
+
+def _walk(found: _File, best: int, step: int, rise: float, bar: float) -> tuple[int, int]:
+    """Walk from ``best`` one way: ``(the last window of the sound that way, the sound met there
+    (-1: none))``.
+
+    The core runs on from ``best`` while windows score at least ``bar``.  The walk stops at the
+    file's end, at a window that overlaps no window of the core (it cannot hold what they
+    hold), at a window of a sound found before, or where the profile rises more than ``rise``
+    over its lowest point so far (the sound then ends at that valley)."""
+    p, owner = found.profile, found.owner
+    ranks = p.ranks
+    low, low_at, j, edge = float(ranks[best]), best, best, best
+    while True:
+        k = j + step
+        if not 0 <= k < len(ranks) or not (p.starts[k] < p.ends[edge] and p.ends[k] > p.starts[edge]):
+            return j, -1
+        if owner[k] >= 0:
+            return j, int(owner[k])
+        if ranks[k] > low + rise:
+            return low_at, -1
+        j = k
+        if ranks[k] < low:
+            low, low_at = float(ranks[k]), k
+        if edge == k - step and ranks[k] >= bar:
+            edge = k
 
 
 def locate(starts: np.ndarray, ends: np.ndarray, ranks: np.ndarray, background: float) -> tuple[float, float, float]:
@@ -201,43 +261,3 @@ def _covered_most(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray) -> 
     bend = before - 2 * here + after  # < 0: the best step stands above both of its neighbours
     shift = 0.5 * (before - after) / bend
     return float(middles[first] + shift * (middles[first + 1] - middles[first - 1]) / 2)
-
-
-def _running_end(media: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """For each window (sorted by file, start), the latest end of its file's windows so far."""
-    out = np.empty_like(ends)
-    cuts = np.flatnonzero(media[1:] != media[:-1]) + 1
-    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(media)]):
-        out[a:b] = np.maximum.accumulate(ends[a:b])
-    return out
-
-
-def _pieces(starts: np.ndarray, ends: np.ndarray, ranks: np.ndarray, max_length: float,
-            lowest: float) -> list[tuple[int, int]]:
-    """Split a file's windows at their deepest valleys while a piece spans more than ``max_length``;
-    each valley window is left out of both pieces.
-
-    A piece with no valley - one hump, or a plateau - is one sound however long it is, so it
-    is not cut into fragments that would each take a place among the results."""
-    out, todo = [], [(0, len(starts))]
-    while todo:
-        lo, hi = todo.pop()
-        cut = _valley(ranks[lo:hi], lowest) if hi - lo > 2 and ends[lo:hi].max() - starts[lo] > max_length else None
-        if cut is None:
-            out.append((lo, hi))
-        else:
-            todo += [(lo, lo + cut), (lo + cut + 1, hi)]
-    return sorted(out)
-
-
-def _valley(ranks: np.ndarray, lowest: float) -> int | None:
-    """The interior window lying deepest below the best windows on both sides of it, if it is a
-    valley: more than ``VALLEY_DEPTH`` of the lower side's height above ``lowest`` below it
-    (else it is a wiggle of one sound)."""
-    before = np.maximum.accumulate(ranks)[:-2]  # the best up to each interior window
-    after = np.maximum.accumulate(ranks[::-1])[::-1][2:]  # and from it on
-    sides = np.minimum(before, after)
-    depth = sides - ranks[1:-1]
-    depth[depth <= VALLEY_DEPTH * (sides - lowest)] = -np.inf
-    deepest = int(np.argmax(depth))
-    return deepest + 1 if np.isfinite(depth[deepest]) else None

@@ -3,8 +3,10 @@
 The query is either an audio clip, embedded once with the set's own model (a clip
 longer than a window is embedded window by window, like the library, and queried by
 the mean of those vectors), or a window already in the store, which needs no model
-at all.  Overlapping windows of one file that all match are one moment to a user,
-so hits are merged into segments that keep the best score.
+at all.  Overlapping windows of one file that all match are one moment to a user:
+windows are taken best first and each sound they find is one moment with its best
+window's score (``audioscan.query.runs``), so the first n hits of any -k are the hits of
+-k n.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from pathlib import Path
+from typing import Callable
 
 import faiss
 import numpy as np
@@ -28,7 +31,7 @@ from audioscan.models.engine import default_batch_size
 from audioscan.models.errors import ModelError
 from audioscan.query.errors import QueryError, QueryTooLargeError
 from audioscan.query.moments import Moment
-from audioscan.query.runs import ProfileOf, Windows, moments
+from audioscan.query.runs import Profile, ProfileOf, Sounds
 
 # A query is an example of a sound, not a recording to index: decoding stops past this, so
 # an hours-long (or hours-of-silence) upload costs the same memory as a ten-minute one.
@@ -38,6 +41,10 @@ MAX_QUERY_SECONDS = 600.0
 MIN_QUERY_SECONDS = 0.025
 # Beyond this many candidates re-ranking them is slower than reading every vector.
 _ANN_MAX_FETCH = 4096
+# The spread of a query's scores is measured on this many windows of the set, evenly spaced.
+_SPREAD_SAMPLE = 4096
+# A file's windows are scored this many at a time for its profile (bounded memory for long files).
+_PROFILE_PART = 4096
 
 
 def embed_clips(paths: list[Path], info: SetInfo, load: LoadOptions = LoadOptions()) -> np.ndarray:
@@ -164,6 +171,7 @@ class SetIndex:
         self._matrix: np.ndarray | None = None
         self._missing: faiss.Index | None = None  # unit vectors of live windows the index lacks
         self._by_file: tuple[np.ndarray, np.ndarray] | None = None
+        self._covariance: np.ndarray | None = None  # of a fixed sample of unit vectors, for the scores' spread
         self._loading = threading.Lock()  # an index is shared by threads (the page's): each load happens once
 
     @classmethod
@@ -232,58 +240,76 @@ class SetIndex:
 
     def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None,
                skip_media: frozenset[int] = frozenset(), min_score: float | None = None,
-               scores: np.ndarray | None = None) -> list[Moment]:
+               scores: np.ndarray | None = None, per_file: int | None = None) -> list[Moment]:
         """The ``k`` best moments for ``query``; ``exclude`` = (media id, start, end) to leave out,
-        ``skip_media`` files to leave out, ``min_score`` the lowest score worth returning.
-        ``scores``: every window's score, when they are not ``query``'s cosines (``query.joint``)."""
+        ``skip_media`` files to leave out, ``min_score`` the lowest score worth returning,
+        ``per_file`` the most moments of one file.
+        ``scores``: every window's score, when they are not ``query``'s cosines (``query.joint``).
+
+        Windows are offered to :class:`Sounds` best first until ``k`` moments are found, so the
+        moments are the same whatever ``k`` is; only how far down the list is read changes."""
+        if per_file is not None and per_file < 1:
+            raise QueryError(f"`per_file` {per_file} keeps no hit; give at least 1", value=per_file)
         if not len(self):
             return []
         per_moment = math.ceil(self.info.window / self.info.hop)
         fetch = min(len(self), max(4 * k * per_moment, 64))
         every = scores  # exact scores, computed once however often the fetch grows
+        spread = self._spread(query, scores)
         while True:
             if every is None and (self.ann is None or fetch > _ANN_MAX_FETCH):
                 every = self.exact_scores(query)
-            top, scores = self.top_windows(query, fetch, scores=every)
+            top, ranks = self.top_windows(query, fetch, scores=every)
+            keep = ~np.isin(self.media_ids[top], list(skip_media))
             if exclude is not None:
                 media_id, start, end = exclude
-                keep = ~((self.media_ids[top] == media_id) & (self.starts[top] < end) & (self.ends[top] > start))
-                top, scores = top[keep], scores[keep]
-            if skip_media:
-                keep = ~np.isin(self.media_ids[top], list(skip_media))
-                top, scores = top[keep], scores[keep]
-            if min_score is not None:
-                keep = scores >= min_score
-                complete_by_score = not keep.all()  # every later window scores lower still
-                top, scores = top[keep], scores[keep]
-            else:
-                complete_by_score = False
-            taken, complete = first_moments(self.media_ids[top], self.starts[top], self.ends[top], k)
-            if complete or complete_by_score or fetch >= len(self):
-                top, scores = top[:taken], scores[:taken]
-                windows = Windows(self.media_ids[top], self.starts[top], self.ends[top], scores, scores)
-                found = moments(windows, self.media_paths, 2 * self.info.window, self._profiles(query, every, exclude))
-                return found[:k]
+                keep &= ~((self.media_ids[top] == media_id) & (self.starts[top] < end) & (self.ends[top] > start))
+            sounds = Sounds(self.media_paths, self._profiles(query, every, exclude), spread)
+            found: list[Moment] = []
+            per_path: dict[str, int] = {}
+            for position, rank in zip(top[keep].tolist(), ranks[keep].tolist()):
+                if min_score is not None and rank < min_score:
+                    return found  # every later window scores lower still
+                moment = sounds.offer(int(self.media_ids[position]), float(self.starts[position]))
+                if moment is None or per_path.get(moment.path, 0) == per_file:
+                    continue
+                per_path[moment.path] = per_path.get(moment.path, 0) + 1
+                found.append(moment)
+                if len(found) == k:
+                    return found
+            if fetch >= len(self):
+                return found
             fetch = min(len(self), fetch * 4)
+
+    def _spread(self, query: np.ndarray, given: np.ndarray | None) -> float:
+        """The standard deviation of the query's scores over the set, the same whatever is
+        fetched (so moments do not depend on ``k``): of the ``given`` scores over a fixed sample
+        of windows, else from the covariance of that sample's unit vectors (one product a query)."""
+        sample = np.unique(np.linspace(0, len(self) - 1, min(len(self), _SPREAD_SAMPLE)).astype(np.int64))
+        if given is not None:
+            return float(given[sample].std())
+        with self._loading:
+            if self._covariance is None:
+                self._covariance = np.cov(unit_vectors(self._centred(self.snapshot.vectors_at(sample))),
+                                          rowvar=False).reshape(self.info.dim, self.info.dim)
+        unit = unit_vectors(self._centred(query)).astype(np.float64)
+        return float(np.sqrt(max(unit @ self._covariance @ unit, 0.0)))
 
     def _profiles(self, query: np.ndarray, every: np.ndarray | None,
                   exclude: tuple[int, float, float] | None) -> ProfileOf:
-        """Every window of a file overlapping a stretch with its exact cosine (from ``every`` when
-        the search computed it): the windows under the cut show where one sound ends.  The
-        query's own windows (``exclude``) are left out here too, or a hit beside them would be
-        placed on the query."""
+        """Each file's profile: every window of it with its exact cosine (from ``every`` when the
+        search computed it), by start.  The query's own windows (``exclude``) are left out here
+        too, or a hit beside them would be placed on the query."""
         unit = unit_vectors(self._centred(query))
 
-        def profile(media_id: int, start: float, end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def profile(media_id: int) -> Profile:
             mine = self.file_windows(media_id)
-            keep = (self.starts[mine] < end) & (self.ends[mine] > start)
             if exclude is not None and media_id == exclude[0]:
-                keep &= ~((self.starts[mine] < exclude[2]) & (self.ends[mine] > exclude[1]))
-            near = mine[keep]
-            near = near[np.argsort(self.starts[near], kind="stable")]
-            scores = every[near] if every is not None else unit_vectors(
-                self._centred(self.snapshot.vectors_at(near))) @ unit
-            return self.starts[near], self.ends[near], scores
+                mine = mine[~((self.starts[mine] < exclude[2]) & (self.ends[mine] > exclude[1]))]
+            mine = mine[np.argsort(self.starts[mine], kind="stable")]
+            ranks = every[mine] if every is not None else _Cosines(
+                mine, lambda part: unit_vectors(self._centred(self.snapshot.vectors_at(part))) @ unit)
+            return Profile(self.starts[mine], self.ends[mine], ranks, ranks)
 
         return profile
 
@@ -296,31 +322,24 @@ class SetIndex:
         return np.sort(order[np.searchsorted(media, media_id, "left"): np.searchsorted(media, media_id, "right")])
 
 
-def first_moments(media_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, k: int) -> tuple[int, bool]:
-    """How many of the windows (given best first) make the ``k`` best moments, and whether a
-    (k+1)-th moment was reached (else more windows may be needed).
+class _Cosines:
+    """The cosines of a file's windows (``positions``), computed a part at a time as they are
+    read: moments read the windows around a file's best ones, so a long file's vectors are not
+    all fetched for them.  Reads as an array does (``len``, an index, a slice)."""
 
-    Windows are taken in score order; one that overlaps or touches a moment already found in
-    its file widens that moment (bridging two if it joins them), any other starts a new
-    moment, until a (k+1)-th moment would begin.  So the moments are the stretches covered
-    by windows scoring above the (k+1)-th best distinct moment (which ``runs.moments`` then
-    splits at their valleys).
-    """
-    spans: dict[int, list[list[float]]] = {}
-    count = 0
-    for i, (media, start, end) in enumerate(zip(media_ids.tolist(), starts.tolist(), ends.tolist())):
-        mine = spans.setdefault(media, [])
-        joined = [m for m in mine if start <= m[1] and end >= m[0]]
-        if not joined:
-            if count == k:
-                return i, True
-            mine.append([start, end])
-            count += 1
-            continue
-        keep = joined[0]
-        for other in joined[1:]:
-            keep[0], keep[1] = min(keep[0], other[0]), max(keep[1], other[1])
-            mine.remove(other)
-            count -= 1
-        keep[0], keep[1] = min(keep[0], start), max(keep[1], end)
-    return len(media_ids), False
+    def __init__(self, positions: np.ndarray, score: Callable[[np.ndarray], np.ndarray]) -> None:
+        self._positions, self._score = positions, score
+        self._values = np.zeros(len(positions), dtype=np.float32)
+        self._done = np.zeros(-(-len(positions) // _PROFILE_PART), dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __getitem__(self, key: int | slice) -> np.ndarray:
+        lo, hi = key.indices(len(self))[:2] if isinstance(key, slice) else (int(key), int(key) + 1)
+        for part in range(lo // _PROFILE_PART, -(-max(hi, lo + 1) // _PROFILE_PART)):
+            if not self._done[part]:
+                chunk = slice(part * _PROFILE_PART, (part + 1) * _PROFILE_PART)
+                self._values[chunk] = self._score(self._positions[chunk])
+                self._done[part] = True
+        return self._values[key]

@@ -79,17 +79,17 @@ class Detector:
         return self._scores(where)[0]
 
     def rescore(self, threshold: float = DEFAULT_THRESHOLD, *, top: int | None = None,
-                precision: float | None = None, max_length: float | None = None, refine: bool = False,
+                precision: float | None = None, refine: bool = False,
                 device: str = "auto", where: MomentFilter | None = None) -> Results:
         """Detections at or above ``threshold`` (or the threshold reaching ``precision``), best first
-        by decision value (the ``top`` best when given); runs longer than ``max_length`` seconds
-        (default: two windows) are split at their valleys.  ``refine`` places each
+        by decision value (the ``top`` best when given), one per sound (``audioscan.query.runs``).
+        ``refine`` places each
         detection's sound from its span embedded again at a finer hop, with the model on
         ``device`` (``audioscan.query.refine``).  ``where`` scores only the windows it keeps."""
         if precision is not None:
             threshold = self.threshold_for(precision)
         scored, snapshot = self._scores(where)
-        return _detected(scored, snapshot, self, threshold, top, max_length, refine, device)
+        return _detected(scored, snapshot, self, threshold, top, refine, device)
 
     def _fine_scorer(self, snapshot: Snapshot) -> ScoreOf:
         """Decision values of vectors embedded anew from a moment's file, normalised as its windows are."""
@@ -134,14 +134,14 @@ class JointDetector:
         return joint_scored([found for found, _ in scored]), scored[0][1]
 
     def rescore(self, threshold: float = DEFAULT_THRESHOLD, *, top: int | None = None,
-                precision: float | None = None, max_length: float | None = None, refine: bool = False,
+                precision: float | None = None, refine: bool = False,
                 device: str = "auto", where: MomentFilter | None = None) -> Results:
         """As :meth:`Detector.rescore`; ``refine`` places each detection with the first set's model."""
         if precision is not None:
             raise QueryError("`precision` reads one detector's cross-validation, which combined detectors do not "
                              "have; give `threshold`")
         scored, snapshot = self._scores(where)
-        return _detected(scored, snapshot, self.detectors[0], threshold, top, max_length, refine, device)
+        return _detected(scored, snapshot, self.detectors[0], threshold, top, refine, device)
 
     def windows(self, where: MomentFilter | None = None) -> Results:
         """Every window of the first set (that ``where`` keeps) with its combined probability, by file and time."""
@@ -164,11 +164,9 @@ def _suggested(detector: Detector, scored: Scored, snapshot: Snapshot, count: in
 
 
 def _detected(scored: Scored, snapshot: Snapshot, placer: Detector, threshold: float, top: int | None,
-              max_length: float | None, refine: bool, device: str) -> Results:
-    """The detections of ``scored`` as rescore returns them: split at two of ``placer``'s windows
-    unless ``max_length`` says otherwise, the ``top`` best, refined with ``placer``'s model."""
-    found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold,
-                       2 * placer.info.window if max_length is None else max_length)
+              refine: bool, device: str) -> Results:
+    """The detections of ``scored`` as rescore returns them: the ``top`` best, refined with ``placer``'s model."""
+    found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold)
     found = found[:top] if top else found
     if refine:
         found = refine_moments(found, placer.info, placer._fine_scorer(snapshot), LoadOptions(device=device))

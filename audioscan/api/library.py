@@ -269,12 +269,14 @@ class Library:
     def search(self, query: str | Path | list | tuple[str, float], *, k: int = 10,
                model: str | Sequence[str] | None = None, start: float = 0.0, end: float | None = None,
                device: str = "auto", exclude_files: Sequence[str] = (), min_score: float | None = None,
-               refine: bool = False, where: MomentFilter | None = None) -> Results:
+               refine: bool = False, per_file: int | None = None, where: MomentFilter | None = None) -> Results:
         """The ``k`` best moments like ``query``: a clip file (embedded once, ``[start, end)`` of it),
         a list of clip files (searched by the mean of their vectors), or ``(indexed media, seconds)``
         for a stored window (no model runs; that window is left out).  ``exclude_files`` are indexed
         files to leave out of the hits; ``min_score`` drops hits scoring lower; ``refine`` places
-        each hit's sound from its span embedded again at a finer hop (``audioscan.query.refine``).
+        each hit's sound from its span embedded again at a finer hop (``audioscan.query.refine``);
+        ``per_file`` keeps at most that many hits of one file.  The first n hits of any ``k`` are the
+        hits of ``k=n``: each hit is one sound, found from every window of its file.
         ``where`` (``query.filters``) limits the windows searched: only theirs are read and scored.
 
         ``model`` may name several sets: each scores the query with its own model and their
@@ -302,7 +304,7 @@ class Library:
         indexes = [SetIndex.of(restrict(snapshot, where)) for snapshot in snapshots]
         index, vector = indexes[0], vectors[0]
         scores = joint_scores(indexes, vectors) if len(indexes) > 1 else None
-        hits = index.search(vector, k, excluded[0], skip, min_score, scores)
+        hits = index.search(vector, k, excluded[0], skip, min_score, scores, per_file)
         if refine:
             hits = refine_moments(hits, infos[0], lambda found, _: index.cosines(found, vector),
                                   LoadOptions(device=device))
@@ -410,3 +412,4 @@ def _as_progress(progress: Progress | Callable[[int, int], None] | None) -> Prog
     if progress is None or isinstance(progress, Progress):
         return progress
     return _CallbackProgress(progress)
+

@@ -24,6 +24,7 @@ def export() -> None:
 @click.option("--from-search", "clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Cut the hits of searching this clip (repeat for several: searched by their mean).")
 @click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True, help="Hits to cut with --from-search.")
+@click.option("--per-file", type=click.IntRange(1), default=None, help="With --from-search: at most N hits from one file.")
 @click.option("--from-rescore", "detector", default=None, help="Cut the detections of this detector.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=DEFAULT_THRESHOLD, show_default=True)
 @click.option("--precision", type=click.FloatRange(0, 1), default=None,
@@ -47,7 +48,8 @@ def export() -> None:
 @click.option("--channels", type=click.IntRange(1, 2), default=None, help="1 or 2 (default: the source's).")
 @click.option("--overwrite", is_flag=True, help="Replace a clips.csv in --out-dir that audioscan did not write.")
 @click.pass_obj
-def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int, detector: str | None,
+def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int, per_file: int | None,
+                  detector: str | None,
                   threshold: float, precision: float | None, top: int | None, from_labels: bool, label: str | None,
                   set_name: str | None, out_dir: Path, fmt: str, length: float | None, pad: float, rate: int | None,
                   channels: int | None, overwrite: bool, tight: bool) -> None:
@@ -68,7 +70,7 @@ def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int
     if moments_csv is not None:
         moments = library.read_moments(moments_csv)
     elif clips:
-        moments = library.search(list(clips) if len(clips) > 1 else clips[0], k=k, model=set_name)
+        moments = library.search(list(clips) if len(clips) > 1 else clips[0], k=k, model=set_name, per_file=per_file)
         name = "match"
     elif detector:
         found = library.detector(detector)
@@ -94,7 +96,8 @@ def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int
 
 
 # The options that shape one source's moments, by parameter: (the source, its flag, the option's flag).
-_SOURCE_OPTIONS = {"k": ("search", "--from-search", "-k"), "set_name": ("search", "--from-search", "--model"),
+_SOURCE_OPTIONS = {"k": ("search", "--from-search", "-k"), "per_file": ("search", "--from-search", "--per-file"),
+                   "set_name": ("search", "--from-search", "--model"),
                    "threshold": ("rescore", "--from-rescore", "--threshold"),
                    "precision": ("rescore", "--from-rescore", "--precision"),
                    "label": ("labels", "--from-labels", "--label")}

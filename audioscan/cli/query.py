@@ -17,7 +17,6 @@ from audioscan.api.moments import PERIODS, parse_time, timecode, write_file
 from audioscan.cli.console import confirm, echo_json, echo_table
 from audioscan.cli.context import writes
 from audioscan.cli.moments import emit, filter_options, moment_options
-from audioscan.cli.review import emit_estimate, emit_sample, refuse
 from audioscan.cli.summary import emit_summary
 
 
@@ -40,6 +39,7 @@ TIME = TimeType()
 @click.option("--from", "from_media", default=None, help="Search from a stored window of this indexed file...")
 @click.option("--at", type=TIME, default=None, help="...the window around this time; runs no model.")
 @click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True, help="How many hits.")
+@click.option("--per-file", type=click.IntRange(1), default=None, help="At most N hits from one file.")
 @click.option("-m", "--model", "set_names", multiple=True,
               help="Embedding set or model (needed when the store has several); repeat to combine sets.")
 @click.option("--device", default="auto", show_default=True, help="Where to embed the clip (auto, cpu, cuda[:n]).")
@@ -51,7 +51,8 @@ TIME = TimeType()
 @moment_options
 @click.pass_obj
 def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_media: str | None, at: float | None,
-           k: int, set_names: tuple[str, ...], device: str, exclude_files: tuple[str, ...], min_score: float | None,
+           k: int, per_file: int | None, set_names: tuple[str, ...], device: str, exclude_files: tuple[str, ...],
+           min_score: float | None,
            refine: bool, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool, overwrite: bool,
            where) -> None:
     """Find the moments that sound like CLIPS, or like a stored moment (--from FILE --at S).
@@ -61,9 +62,10 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
     library, and searched with the mean of those vectors.  --from/--at reads the
     stored vector and loads no model; the query's own window is left out of the hits.
     Several clips are searched by the mean of their vectors (a prototype of the sound).
-    Overlapping matching windows of one file are merged into one hit, split at its
-    valleys when it is longer than two windows; each hit's peak is where the windows
-    that match best overlap (--refine places it from a finer cut).  With several
+    Each hit is one sound: the matching windows around a file's best one, down to the
+    valleys on both sides, so the first N hits of any -k are the hits of -k N (--per-file
+    keeps at most N hits of one file); each hit's peak is where the windows that match
+    best overlap (--refine places it from a finer cut).  With several
     --model, each set scores the query with its own model and their standardised
     scores are combined on the first set's windows, weighted by how far each set's
     best window stands out (scores are then standard deviations above the sets'
@@ -76,7 +78,8 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
     query = (from_media, at) if not clips else (list(clips) if len(clips) > 1 else clips[0])
     model = set_names[0] if len(set_names) == 1 else (list(set_names) or None)
     hits = obj.library.search(query, k=k, model=model, start=start, end=end, device=device,
-                              exclude_files=exclude_files, min_score=min_score, refine=refine, where=where)
+                              exclude_files=exclude_files, min_score=min_score, refine=refine, per_file=per_file,
+                              where=where)
     emit(obj, obj.library.moments(hits), fmt, out, out_dir, use_timecode, overwrite)
 
 
@@ -269,36 +272,27 @@ def _share(value: float | None) -> str:
 @click.option("--threshold", type=click.FloatRange(0, 1), default=options.DEFAULT_THRESHOLD, show_default=True)
 @click.option("--precision", type=click.FloatRange(0, 1), default=None,
               help="Instead of --threshold: the lowest threshold whose cross-validated precision reaches this.")
-@click.option("--max-length", type=click.FloatRange(0, min_open=True), default=None,
-              help="Split detections longer than this many seconds at their valleys (default: two windows).")
 @click.option("--per-window", is_flag=True, help="Every window's score (path, start, end, score), by file and time.")
 @click.option("--summary", type=click.Choice(PERIODS), default=None,
               help="Count the detections per hour, day (the recording's own clock) or site, with the hours of "
                    "audio scored in each (table, csv or json).")
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N best detections.")
-@click.option("--sample", type=click.IntRange(1), default=None,
-              help="A review sample: N detections for a person to judge (a CSV with an empty verdict column).")
-@click.option("--by-score", is_flag=True, help="With --sample or --estimate: spread over four score bins, each judged "
-              "apart (precision rises with the score).")
-@click.option("--estimate", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="The judged sample: precision per score bin and the detections corrected for it.")
 @click.option("--refine", is_flag=True,
               help="Place each sound finely: embed each result's span again every quarter hop (costs model time).")
 @filter_options
 @moment_options
 @click.pass_obj
 def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, precision: float | None,
-            max_length: float | None,
             per_window: bool, top: int | None, refine: bool, fmt: str, out: Path | None, out_dir: Path | None,
-            use_timecode: bool, overwrite: bool, where, summary: str | None, sample: int | None, by_score: bool,
-            estimate: Path | None) -> None:
+            use_timecode: bool, overwrite: bool, where, summary: str | None) -> None:
     """Score every stored window with detector NAME and list the detections, best first.
 
-    A detection is a run of a file's windows scoring at least --threshold that overlap
-    or touch, with its best window's score.  Runs longer than --max-length are split at
-    their valleys (a window deep under the windows on both sides of it, dropped between
-    the two moments); a run with no valley is one long sound and stays whole.  So
-    --threshold 0 lists every candidate moment of the library, ranked.  Detections are
+    A detection is a sound whose best window scores at least --threshold, with that
+    window's score: the windows around it down to the valleys on both sides (a steady
+    sound with no valley is one detection however long), one detection for one event;
+    two sounds are two detections when the best window of the lesser does not hold the
+    greater's peak.  So --threshold 0 lists every candidate moment of the library, ranked, never
+    overlapping.  Detections are
     ordered by the classifier's decision value (the score shown is its calibrated
     probability, which can be equal for many); each has a peak, onset and offset.
     Several NAMES, trained on one label in different embedding sets (train --model),
@@ -308,26 +302,13 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
     if per_window and refine:
         raise click.UsageError("--refine places detections; --per-window lists windows as stored")
     detector = obj.library.detector(names, version=version)
-    if sample is not None or estimate is not None or by_score:
-        if by_score and sample is None and estimate is None:
-            raise click.UsageError("--by-score goes with --sample or --estimate")
-        if sample is not None and estimate is not None:
-            raise click.UsageError("--sample draws the rows to judge and --estimate reads them judged: one at a time")
-        flag = "--sample" if sample is not None else "--estimate"
-        refuse(flag, {"--per-window": per_window, "--top": top is not None, "--refine": refine,
-                      "--summary": summary is not None, "--out-dir": out_dir is not None, "--timecode": use_timecode})
-        if sample is not None:
-            emit_sample(obj, detector, sample, by_score, threshold, precision, where, fmt, out)
-        else:
-            emit_estimate(obj, detector, estimate, by_score, threshold, precision, where, fmt, out)
-        return
     if summary is not None:
         emit_summary(obj, detector, summary, threshold, precision, where, fmt, out,
                      {"--per-window": per_window, "--top": top is not None, "--refine": refine,
                       "--out-dir": out_dir is not None, "--timecode": use_timecode})
         return
     found = detector.windows(where) if per_window else detector.rescore(
-        threshold, precision=precision, max_length=max_length, top=top, refine=refine, where=where)
+        threshold, precision=precision, top=top, refine=refine, where=where)
     moments = obj.library.moments(found[:top] if top else found, label=detector.classifier.label)
     emit(obj, moments, fmt, out, out_dir, use_timecode, overwrite)
 

@@ -56,12 +56,14 @@ class Web:
         self.build_lock = threading.Lock()
 
     def search(self, query: Path | tuple[str, float], *, k: int, sets: str | None, start: float = 0.0,
+               per_file: int | None = None,
                end: float | None = None, where: MomentFilter | None = None) -> Results:
         """Search the sets named (comma-separated), or every set of the store, combined; ``where`` limits
         the moments searched."""
         names = [name.strip() for name in (sets or "").split(",") if name.strip()]
         names = names or [info.name for info in self.library.sets()]
-        return self.library.search(query, k=k, model=names or None, start=start, end=end, where=where)
+        return self.library.search(query, k=k, per_file=per_file, model=names or None, start=start, end=end,
+                                   where=where)
 
     def media(self, media_id: int, start: float, end: float) -> Path:
         """The indexed media file and a checked range, or NotIndexed / BadInput."""

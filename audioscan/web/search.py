@@ -18,7 +18,7 @@ from audioscan.web.inputs import (FILTER_FIELDS, MAX_TEXT, BadInput, Number, Tex
 
 _SEARCH = {"k": (Number(1, 200, whole=True), False), "media_id": (Number(0, whole=True), False),
            "at": (Number(0), False), "start": (Number(0), False), "end": (Number(0), False),
-           "sets": (Text(), False), **FILTER_FIELDS}
+           "sets": (Text(), False), "per_file": (Number(1, 200, whole=True), False), **FILTER_FIELDS}
 _RANGE = {"start": (Number(0), True), "end": (Number(0), True)}
 # A clip's file name is used only for its extension (FFmpeg guesses the format from it).
 _SUFFIX_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -33,7 +33,8 @@ async def search(request: Request) -> Response:
             if fields["at"] is None:
                 raise BadInput("give 'at' with 'media_id'")
             query = (web.media_path(fields["media_id"]), fields["at"])
-            found = await run_in_threadpool(lambda: web.search(query, k=k, sets=fields["sets"], where=where))
+            found = await run_in_threadpool(lambda: web.search(query, k=k, per_file=fields["per_file"],
+                                                               sets=fields["sets"], where=where))
             return JSONResponse({"hits": web.hits(found)})
         upload = form.get("clip")
         if upload is None or isinstance(upload, str):
@@ -45,7 +46,8 @@ async def search(request: Request) -> Response:
             handle.flush()
             try:
                 found = await run_in_threadpool(lambda: web.search(
-                    Path(handle.name), k=k, sets=fields["sets"], start=fields["start"] or 0.0, end=fields["end"],
+                    Path(handle.name), k=k, per_file=fields["per_file"], sets=fields["sets"],
+                    start=fields["start"] or 0.0, end=fields["end"],
                     where=where))
             except UserError as err:
                 raise _as_uploaded(err, Path(handle.name), _uploaded_name(upload.filename)) from None

@@ -38,13 +38,14 @@ def test_rescore_finds_the_unlabelled_siren_and_exports(world):
     assert len(line) == 3 and line[2].startswith("siren ")
 
 
-def test_detections_fuse_overlapping_windows_keeping_the_best():
+def test_overlapping_windows_above_the_threshold_are_one_detection_with_the_best_score():
     media = np.array([1, 1, 1, 1, 1, 1, 2, 2])
     starts = np.array([0.0, 1, 2, 3, 4, 5, 0, 1])
     scores = np.array([0.6, 0.9, 0.7, 0.4, 0.8, 0.2, 0.55, 0.4])
     hits = detections(Scored(np.arange(8), media, starts, starts + 8, scores, scores), {1: "a", 2: "b"},
                       threshold=0.5)
-    assert [(h.path, h.start, h.end, h.score) for h in hits] == [("a", 0.0, 12.0, 0.9), ("b", 0.0, 8.0, 0.55)]
+    assert [(h.path, h.score) for h in hits] == [("a", 0.9), ("b", 0.55)]  # one sound each
+    assert hits[0].start <= 1.0 and hits[0].end >= 9.0
 
 
 @pytest.mark.parametrize("normalize", ["file", "global"])

@@ -5,51 +5,42 @@ from audioscan.indexer.media.decode import decode_all
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
 from audioscan.query.errors import QueryError
-from audioscan.query.runs import Windows, moments
-from audioscan.query.search import SetIndex, embed_clip, first_moments
+from audioscan.query.runs import Profile, Sounds
+from audioscan.query.search import SetIndex, embed_clip
 from tests.conftest import tone_file
 from tests.indexer.helpers import build_once
 
 
-def _moments(media, starts, ends, scores, k, max_length=None):
-    """The moments search makes of windows given best first (every window given is the profile)."""
-    taken, complete = first_moments(media, starts, ends, k)
-    kept = Windows(media[:taken], starts[:taken], ends[:taken], scores[:taken], scores[:taken])
+def _moments(media, starts, ends, scores, k):
+    """The first ``k`` moments of windows given best first (every window given is the profile)."""
 
-    def profile(media_id, start, end):
-        near = np.flatnonzero((media == media_id) & (starts < end) & (ends > start))
-        near = near[np.argsort(starts[near])]
-        return starts[near], ends[near], scores[near]
+    def profile(media_id):
+        mine = np.flatnonzero(media == media_id)
+        mine = mine[np.argsort(starts[mine])]
+        return Profile(starts[mine], ends[mine], scores[mine], scores[mine])
 
-    return moments(kept, {1: "a", 2: "b"}, max_length, profile), complete
+    sounds = Sounds({1: "a", 2: "b"}, profile, float(scores.std()))
+    found = [sounds.offer(int(m), float(s)) for m, s in zip(media, starts)]
+    return [moment for moment in found if moment is not None][:k]
 
 
-def test_overlapping_windows_of_a_file_merge_into_one_hit_with_the_best_score():
+def test_overlapping_windows_of_a_file_are_one_hit_with_the_best_score_whatever_k():
     media = np.array([1, 1, 2, 1, 1])
     starts = np.array([10.0, 11.0, 0.0, 30.0, 12.0])
     ends = starts + 8
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
-    hits, complete = _moments(media, starts, ends, scores, k=3)
-    assert complete is False
-    assert [(h.path, h.start, h.end, h.score) for h in hits] == [
-        ("a", 10.0, 20.0, 0.9), ("b", 0.0, 8.0, 0.7), ("a", 30.0, 38.0, 0.6)]
-    hits, complete = _moments(media, starts, ends, scores, k=2)
-    assert complete and [h.path for h in hits] == ["a", "b"]
+    hits = _moments(media, starts, ends, scores, k=3)
+    assert [(h.path, h.score) for h in hits] == [("a", 0.9), ("b", 0.7), ("a", 0.6)]
+    assert hits[0].start == 10.0 and hits[2].start == 30.0
+    assert _moments(media, starts, ends, scores, k=2) == hits[:2]
 
 
-def test_a_window_bridging_two_moments_joins_them():
-    hits, _ = _moments(np.array([1, 1, 1]), np.array([0.0, 16.0, 8.0]), np.array([8.0, 24.0, 16.0]),
-                       np.array([0.9, 0.8, 0.7]), k=5)
-    assert [(h.start, h.end, h.score) for h in hits] == [(0.0, 24.0, 0.9)]
-
-
-def test_a_run_longer_than_its_limit_splits_at_its_valley():
+def test_two_humps_are_two_moments_that_never_overlap():
     starts = np.arange(0.0, 13.0)  # two sounds: windows 0-4 and 8-12 score high, 5-7 low
     scores = np.r_[np.linspace(0.6, 0.9, 5), [0.3, 0.2, 0.3], np.linspace(0.9, 0.6, 5)]
     order = np.argsort(-scores, kind="stable")
-    hits, _ = _moments(np.ones(13, np.int64)[order], starts[order], starts[order] + 8, scores[order], k=5,
-                       max_length=16)
-    assert len(hits) == 2 and all(h.end - h.start <= 16 for h in hits)
+    hits = _moments(np.ones(13, np.int64)[order], starts[order], starts[order] + 8, scores[order], k=5)
+    assert len(hits) == 2
     assert hits[0].end <= hits[1].start or hits[1].end <= hits[0].start
 
 
