@@ -17,6 +17,7 @@ from audioscan.api.moments import PERIODS, parse_time, timecode, write_file
 from audioscan.cli.console import confirm, echo_json, echo_table
 from audioscan.cli.context import writes
 from audioscan.cli.moments import emit, filter_options, moment_options
+from audioscan.cli.review import emit_estimate, emit_sample, refuse
 from audioscan.cli.summary import emit_summary
 
 
@@ -277,6 +278,12 @@ def _share(value: float | None) -> str:
               help="Count the detections per hour, day (the recording's own clock) or site, with the hours of "
                    "audio scored in each (table, csv or json).")
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N best detections.")
+@click.option("--sample", type=click.IntRange(1), default=None,
+              help="A review sample: N detections for a person to judge (a CSV with an empty verdict column).")
+@click.option("--by-score", is_flag=True, help="With --sample or --estimate: spread over four score bins, each judged "
+              "apart (precision rises with the score).")
+@click.option("--estimate", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The judged sample: precision per score bin and the detections corrected for it.")
 @click.option("--refine", is_flag=True,
               help="Place each sound finely: embed each result's span again every quarter hop (costs model time).")
 @filter_options
@@ -284,7 +291,8 @@ def _share(value: float | None) -> str:
 @click.pass_obj
 def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, precision: float | None,
             per_window: bool, top: int | None, refine: bool, fmt: str, out: Path | None, out_dir: Path | None,
-            use_timecode: bool, overwrite: bool, where, summary: str | None) -> None:
+            use_timecode: bool, overwrite: bool, where, summary: str | None, sample: int | None, by_score: bool,
+            estimate: Path | None) -> None:
     """Score every stored window with detector NAME and list the detections, best first.
 
     A detection is a sound whose best window scores at least --threshold, with that
@@ -302,6 +310,19 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
     if per_window and refine:
         raise click.UsageError("--refine places detections; --per-window lists windows as stored")
     detector = obj.library.detector(names, version=version)
+    if sample is not None or estimate is not None or by_score:
+        if by_score and sample is None and estimate is None:
+            raise click.UsageError("--by-score goes with --sample or --estimate")
+        if sample is not None and estimate is not None:
+            raise click.UsageError("--sample draws the rows to judge and --estimate reads them judged: one at a time")
+        flag = "--sample" if sample is not None else "--estimate"
+        refuse(flag, {"--per-window": per_window, "--top": top is not None, "--refine": refine,
+                      "--summary": summary is not None, "--out-dir": out_dir is not None, "--timecode": use_timecode})
+        if sample is not None:
+            emit_sample(obj, detector, sample, by_score, threshold, precision, where, fmt, out)
+        else:
+            emit_estimate(obj, detector, estimate, by_score, threshold, precision, where, fmt, out)
+        return
     if summary is not None:
         emit_summary(obj, detector, summary, threshold, precision, where, fmt, out,
                      {"--per-window": per_window, "--top": top is not None, "--refine": refine,
