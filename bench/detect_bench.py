@@ -204,11 +204,12 @@ def _covers_shot(hit, planted: list[Planted], shots: list[int]) -> bool:
 
 
 # ----------------------------------------------------------------------------- runs
-def build_with(recipe: str, media: Path, store: Path) -> float:
-    """Index ``media`` with BIRDNET or one LOGMEL recipe (the registry's LOGMEL, pinned to it for this run)."""
+def build_with(recipe: str, media: Path, store: Path, window: float | None = None, hop: float | None = None) -> float:
+    """Index ``media`` with BIRDNET or one LOGMEL recipe (the registry's LOGMEL, pinned to it for this
+    run), with the model's own cut or ``window``/``hop``."""
     if recipe == "BIRDNET":
         clock = time.perf_counter()
-        audioscan.open(store).build(media, models=["BIRDNET"])
+        audioscan.open(store).build(media, models=["BIRDNET"], window=window, hop=hop)
         return time.perf_counter() - clock
     pinned = dataclasses.replace(logmel.SPEC, recipe=recipe,
                                  build=lambda options, files: logmel.LogMelModel("cpu", recipe))
@@ -216,7 +217,7 @@ def build_with(recipe: str, media: Path, store: Path) -> float:
     registry._SPECS[logmel.NAME] = pinned
     try:
         clock = time.perf_counter()
-        audioscan.open(store).build(media)
+        audioscan.open(store).build(media, window=window, hop=hop)
         return time.perf_counter() - clock
     finally:
         registry._SPECS[logmel.NAME] = original
