@@ -134,7 +134,7 @@ class _Run:
         if self.options.ray is not None:
             models = {sid: (self.sets[sid].model, self.sets[sid].weights_id) for sid in self.needed}
             return embed_on_ray(self.files, models, self.options.load, self.batch_size, self.options.ray,
-                                self.options.batch_size, notice=self.progress.status)
+                                self.options.batch_size, notice=self.progress.notice)
         # Only the models some file still needs are loaded: a no-op rebuild loads none.
         loaded = {self.sets[sid].model: registry.load_model(self.sets[sid].model, self.options.load)
                   for sid in self.needed}

@@ -1,7 +1,8 @@
 """What the CLI shows people: progress bars on a terminal, tables, JSON.
 
 Progress goes to stderr and only when stderr is a terminal and --quiet is off, so a
-pipe or a script gets nothing but the result on stdout.
+pipe or a script gets nothing but the result on stdout; a notice a person must hear (a build
+waiting on its cluster, and why) goes to stderr whenever --quiet is off.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class BarProgress(Progress):
     def status(self, text: str) -> None:
         click.echo(text, err=True)
 
+    def notice(self, text: str) -> None:
+        click.echo(text, err=True)
+
     def start(self, files: int) -> None:
         from tqdm import tqdm
 
@@ -47,6 +51,20 @@ class BarProgress(Progress):
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+class NoticeProgress(Progress):
+    """No bar (stderr is no terminal: a log, a cluster job), but the notices a person must hear."""
+
+    def notice(self, text: str) -> None:
+        click.echo(text, err=True)
+
+
+def progress_for(quiet: bool) -> Progress:
+    """A bar on a terminal; elsewhere only notices; nothing with --quiet."""
+    if show_progress(quiet):
+        return BarProgress()
+    return Progress() if quiet else NoticeProgress()
 
 
 def echo_json(data: Any) -> None:

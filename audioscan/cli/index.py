@@ -11,7 +11,7 @@ import audioscan.api as api
 from audioscan.api import options
 from audioscan.api.moments import table_csv
 from audioscan.cli.cluster import cluster_of, ray_options
-from audioscan.cli.console import BarProgress, confirm, echo_json, echo_table, show_progress
+from audioscan.cli.console import confirm, echo_json, echo_table, progress_for
 from audioscan.cli.context import writes
 
 FORMATS = click.Choice(["table", "json"])
@@ -64,7 +64,7 @@ def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window:
     to date, so none falls behind.
     """
     cluster = cluster_of(engine, ray)
-    progress = BarProgress() if show_progress(obj.quiet) else api.Progress()
+    progress = progress_for(obj.quiet)
     report = obj.library.build(list(paths), models=models, window=window, hop=hop, device=device,
                                precision=precision, weights=weights, batch_size=batch_size,
                                decode_workers=decode_workers, commit_every=commit_every, dtype=dtype,
