@@ -17,6 +17,7 @@ from audioscan.api.moments import PERIODS, parse_time, timecode, write_file
 from audioscan.cli.console import confirm, echo_json, echo_table
 from audioscan.cli.context import writes
 from audioscan.cli.moments import emit, filter_options, moment_options
+from audioscan.cli.many import emit_many
 from audioscan.cli.review import emit_estimate, emit_sample, refuse
 from audioscan.cli.summary import emit_summary
 
@@ -268,7 +269,11 @@ def _share(value: float | None) -> str:
 
 
 @click.command("rescore")
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1)
+@click.option("--all", "every", is_flag=True,
+              help="Every detector (or the NAMES given) over one set's windows in one run, each at the threshold it "
+                   "was trained with: a table per window of their probabilities, or with --top N each window's N "
+                   "best labels.")
 @click.option("--version", type=int, default=None, help="Detector version (default: newest).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=options.DEFAULT_THRESHOLD, show_default=True)
 @click.option("--precision", type=click.FloatRange(0, 1), default=None,
@@ -277,7 +282,8 @@ def _share(value: float | None) -> str:
 @click.option("--summary", type=click.Choice(PERIODS), default=None,
               help="Count the detections per hour, day (the recording's own clock) or site, with the hours of "
                    "audio scored in each (table, csv or json).")
-@click.option("--top", type=click.IntRange(1), default=None, help="Only the N best detections.")
+@click.option("--top", type=click.IntRange(1), default=None,
+              help="Only the N best detections (with --all: each window's N best labels).")
 @click.option("--sample", type=click.IntRange(1), default=None,
               help="A review sample: N detections for a person to judge (a CSV with an empty verdict column).")
 @click.option("--by-score", is_flag=True, help="With --sample or --estimate: spread over four score bins, each judged "
@@ -292,7 +298,7 @@ def _share(value: float | None) -> str:
 def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, precision: float | None,
             per_window: bool, top: int | None, refine: bool, fmt: str, out: Path | None, out_dir: Path | None,
             use_timecode: bool, overwrite: bool, where, summary: str | None, sample: int | None, by_score: bool,
-            estimate: Path | None) -> None:
+            estimate: Path | None, every: bool) -> None:
     """Score every stored window with detector NAME and list the detections, best first.
 
     A detection is a sound whose best window scores at least --threshold, with that
@@ -309,6 +315,16 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
     """
     if per_window and refine:
         raise click.UsageError("--refine places detections; --per-window lists windows as stored")
+    if every:
+        source = click.get_current_context().get_parameter_source
+        emit_many(obj, names, top, where, fmt, out,
+                  {"--version": version is not None, "--threshold": source("threshold").name != "DEFAULT",
+                   "--precision": precision is not None, "--per-window": per_window, "--refine": refine,
+                   "--summary": summary is not None, "--sample": sample is not None, "--estimate": estimate is not None,
+                   "--by-score": by_score, "--out-dir": out_dir is not None, "--timecode": use_timecode})
+        return
+    if not names:
+        raise click.UsageError("give the detector NAME to rescore with (or --all for every detector)")
     detector = obj.library.detector(names, version=version)
     if sample is not None or estimate is not None or by_score:
         if by_score and sample is None and estimate is None:
