@@ -2,9 +2,9 @@
 every detector at its own threshold - the one it was trained to report (``train --threshold``),
 shown by ``detectors`` - so a window is kept when any detector fires on it.
 
-The windows are taken once (one snapshot, one filter) and every detector scores each of them once,
-so five detectors cost five passes of arithmetic over vectors read from the same mapped segments,
-not five rescores, each forming moments.  The table is per window, as a multi-label classifier's
+The windows are taken once (one snapshot, one filter), each segment's vectors are read once, and
+every detector scores each window once: five detectors cost five products over one read, not five
+rescores, each reading every vector and forming moments.  The table is per window, as a multi-label classifier's
 output is: a column per detector, or with ``top`` each window's best labels above their thresholds.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from audioscan.indexer.store.snapshot import Snapshot
 from audioscan.query.classifier import Classifier
-from audioscan.query.rescore import DEFAULT_THRESHOLD, all_scores
+from audioscan.query.rescore import DEFAULT_THRESHOLD, joined, score_windows_of
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,9 @@ def own_threshold(classifier: Classifier) -> float:
 
 def score_many(snapshot: Snapshot, classifiers: Sequence[Classifier]) -> ManyScores:
     """Each classifier's probability for every window of ``snapshot`` (taken with ``stats=True``)."""
-    scored = [all_scores(snapshot, classifier) for classifier in classifiers]
+    parts = list(score_windows_of(snapshot, classifiers))
+    scored = [joined([segment[k] for segment in parts]) for k in range(len(classifiers))]
     first = scored[0]
-    if any(not np.array_equal(other.ids, first.ids) for other in scored[1:]):
-        raise ValueError("detectors of one set scored the same snapshot's windows in another order")
     paths = {mid: media.path for mid, media in snapshot.media.items()}
     return ManyScores(columns=[Column(c.name, c.label, own_threshold(c)) for c in classifiers],
                       paths=[paths[int(m)] for m in first.media_ids], starts=first.starts, ends=first.ends,

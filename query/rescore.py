@@ -11,7 +11,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -73,21 +73,35 @@ def _blas() -> ThreadpoolController:
 
 def score_windows(snapshot: Snapshot, classifier: Classifier) -> Iterator[Scored]:
     """Probabilities for every live window of a snapshot (taken with ``stats=True``), one segment at a time."""
-    normalizer = Normalizer.load(snapshot, classifier.normalize)
+    for scored in score_windows_of(snapshot, [classifier]):
+        yield scored[0]
+
+
+def score_windows_of(snapshot: Snapshot, classifiers: Sequence[Classifier]) -> Iterator[list[Scored]]:
+    """Each classifier's probabilities for every live window, one segment at a time: a segment's
+    vectors are read once for all of them (``rescore --all``)."""
+    normalizers = [Normalizer.load(snapshot, classifier.normalize) for classifier in classifiers]
     workers = threads.count()
     with ThreadPoolExecutor(workers) as pool:
         for positions, ids, vectors in snapshot.iter_segments():
             media = snapshot.media_ids[positions]
-            if classifier.linear is not None:
-                decisions = _linear_decisions(classifier, normalizer, vectors, media, pool, workers)
-            else:
-                decisions = np.asarray(classifier.decision(normalizer.apply(vectors, media)), dtype=np.float64)
-            yield Scored(ids, media, snapshot.starts[positions], snapshot.ends[positions],
-                         classifier.calibration(decisions), decisions)
+            out = []
+            for classifier, normalizer in zip(classifiers, normalizers):
+                if classifier.linear is not None:
+                    decisions = _linear_decisions(classifier, normalizer, vectors, media, pool, workers)
+                else:
+                    decisions = np.asarray(classifier.decision(normalizer.apply(vectors, media)), dtype=np.float64)
+                out.append(Scored(ids, media, snapshot.starts[positions], snapshot.ends[positions],
+                                  classifier.calibration(decisions), decisions))
+            yield out
 
 
 def all_scores(snapshot: Snapshot, classifier: Classifier) -> Scored:
-    parts = list(score_windows(snapshot, classifier))
+    return joined(list(score_windows(snapshot, classifier)))
+
+
+def joined(parts: list[Scored]) -> Scored:
+    """One :class:`Scored` of a run's segments."""
     if not parts:
         empty = np.zeros(0)
         return Scored(empty.astype(np.int64), empty.astype(np.int64), empty, empty, empty, empty)
