@@ -142,7 +142,8 @@ class Classifier:
 
 
 def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, normalize: str,
-        threshold: float = 0.5, progress: Callable[[str], None] | None = None) -> Classifier:
+        threshold: float = 0.5, progress: Callable[[str], None] | None = None,
+        precision: float | None = None) -> Classifier:
     """Train, calibrate and cross-validate on grouped folds; raises a QueryError when the classes
     are too small.  ``progress`` hears what is being fitted (a tree model takes a while)."""
     from sklearn.base import clone
@@ -186,7 +187,7 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
                "folds": len(splits), "grouping": training.grouping if honest else "windows",
                "calibration": method, "positive_regions": training.positive_regions,
                "base_rate": round(training.base_rate, 4)}
-    metrics.update(quality.cv_figures(y, held, calibration(held), weights, threshold))
+    metrics.update(quality.cv_figures(y, held, calibration(held), weights, threshold, precision))
     chance = float(weights[y == 1].sum() / weights.sum())  # a random ranking's AP on these examples
     reliable, reasons = quality.verdict(metrics, chance, training.positive_regions, honest)
     metrics.update(reliable=reliable, warnings=reasons, seconds=round(time.perf_counter() - clock, 3))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from audioscan.query.errors import QueryError
+
 PRECISION_TARGETS = (0.5, 0.8, 0.9)
 MIN_ROC_AUC = 0.7
 MIN_AP_OVER_BASE = 2.0
@@ -20,18 +22,26 @@ _CURVE_POINTS = 101
 
 
 def cv_figures(y: np.ndarray, scores: np.ndarray, probabilities: np.ndarray, weights: np.ndarray,
-               threshold: float) -> dict:
-    """AP, ROC AUC, precision and recall at ``threshold``, thresholds for the target precisions,
-    and a thinned precision-recall curve over calibrated probabilities."""
+               threshold: float, precision_target: float | None = None) -> dict:
+    """AP, ROC AUC, precision and recall at ``threshold`` (or at the lowest threshold whose
+    cross-validated precision reaches ``precision_target``: the detector's own, which ``rescore
+    --all`` uses), thresholds for the target precisions, and a thinned precision-recall curve over
+    calibrated probabilities."""
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
     figures = {
         "cv_ap": round(float(average_precision_score(y, scores, sample_weight=weights)), 4),
         "cv_roc_auc": round(float(roc_auc_score(y, scores, sample_weight=weights)), 4),
     }
-    figures.update(at_threshold(y, probabilities, weights, threshold))
     precision, recall, cuts = precision_recall_curve(y, probabilities, sample_weight=weights)
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    if precision_target is not None:
+        reached = _lowest_threshold(precision, cuts, precision_target)
+        if reached is None:
+            raise QueryError(f"no threshold reached precision {precision_target:g} in cross-validation; label more "
+                             "examples (see 'audioscan suggest') or give `threshold`")
+        threshold = reached
+    figures.update(at_threshold(y, probabilities, weights, threshold))
     keep = np.unique(np.linspace(0, len(cuts) - 1, min(len(cuts), _CURVE_POINTS)).round().astype(int))
     figures["pr_curve"] = {"threshold": np.round(cuts[keep], 6).tolist(),
                            "precision": np.round(precision[keep], 4).tolist(),

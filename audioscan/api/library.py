@@ -334,13 +334,15 @@ class Library:
     # ------------------------------------------------------------------ detectors
     def train(self, name: str, *, label: str | None = None, model: str | None = None, classifier: str = "logreg",
               normalize: str = "auto", tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN,
-              negatives: str = "both", threshold: float = DEFAULT_THRESHOLD,
+              negatives: str = "both", threshold: float = DEFAULT_THRESHOLD, precision: float | None = None,
               progress: Callable[[str], None] | None = None) -> Detector:
         """Train and store the next version of detector ``name`` from the labels (stored vectors only).
 
         ``negatives``: automatic negatives from the labelled files, the rest of the library, or
         both (the library fills in what short labelled files cannot give).  ``threshold`` is the
-        one the figures (precision, recall) are reported at.  ``metrics["reliable"]`` is False,
+        one the figures (precision, recall) are reported at and the detector's own (``rescore --all``);
+        ``precision`` sets it instead: the lowest whose cross-validated precision reaches it.
+        ``metrics["reliable"]`` is False,
         with ``metrics["warnings"]`` saying why, when the detector should not be trusted yet.
         """
         label = label or name
@@ -349,7 +351,8 @@ class Library:
             normalize = default_normalization(info) if normalize == "auto" else normalize
             data = training_set(store, store.snapshot(info, stats=True), label, normalize, tolerance, neg_margin,
                                 negatives)
-            trained = classifiers.fit(data, name, label, info.id, classifier, normalize, threshold, progress)
+            trained = classifiers.fit(data, name, label, info.id, classifier, normalize, threshold, progress,
+                                      precision=precision)
             classifiers.save(store, trained)
         return Detector(self, trained, info)
 

@@ -223,11 +223,14 @@ def labels_remove(obj, ids: tuple[int, ...]) -> None:
               help="Where automatic negatives come from: the labelled files (the original rule), other indexed "
                    "files, or both (other files fill in what short labelled files cannot give).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=options.DEFAULT_THRESHOLD, show_default=True,
-              help="The threshold to report cross-validated precision and recall at.")
+              help="The threshold to report cross-validated precision and recall at, and the detector's own "
+                   "(rescore --all).")
+@click.option("--precision", "precision", type=click.FloatRange(0, 1), default=None,
+              help="Instead of --threshold: the lowest threshold whose cross-validated precision reaches this.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def train(obj, name: str, label: str | None, set_name: str | None, kind: str, normalize: str, tolerance: float,
-          neg_margin: float, negatives: str, threshold: float, fmt: str) -> None:
+          neg_margin: float, negatives: str, threshold: float, precision: float | None, fmt: str) -> None:
     """Train a calibrated detector NAME from labels, on stored vectors only (seconds, no model).
 
     Cross-validation folds are grouped by file (or by stretch of overlapping windows),
@@ -237,9 +240,11 @@ def train(obj, name: str, label: str | None, set_name: str | None, kind: str, no
     check_label_name(label or name)  # the label to learn, held to the rule every label name meets
     progress = None if obj.quiet or not sys.stderr.isatty() else (
         lambda text: click.echo(f"\r{name}: {text}...".ljust(60), err=True, nl=False))
+    if precision is not None and click.get_current_context().get_parameter_source("threshold").name != "DEFAULT":
+        raise click.UsageError("--precision chooses the threshold; give it or --threshold, not both")
     detector = obj.library.train(name, label=label, model=set_name, classifier=kind, normalize=normalize,
                                  tolerance=tolerance, neg_margin=neg_margin, negatives=negatives,
-                                 threshold=threshold, progress=progress)
+                                 threshold=threshold, precision=precision, progress=progress)
     if progress:
         click.echo("\r".ljust(61) + "\r", err=True, nl=False)
     report, m = detector.summary(), detector.metrics

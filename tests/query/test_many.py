@@ -45,3 +45,16 @@ def test_top_labels_per_window_and_what_all_refuses(world):
                         ([], "give the detector NAME")):
         refused = cli(world, "rescore", *args)
         assert refused.exit_code == 2 and words in refused.stderr, (args, refused.stderr)
+
+
+def test_train_precision_sets_the_detectors_own_threshold_that_rescore_all_uses(world):
+    label_sirens(world)
+    trained = cli(world, "train", "siren", "--precision", "0.8", "--format", "json")
+    assert trained.exit_code == 0, trained.stderr
+    figures = json.loads(trained.stdout)
+    detector = audioscan.open(world / "store").detector("siren")
+    assert figures["threshold"] == detector.threshold_for(0.8) and figures["cv_precision"] >= 0.8
+    rows = json.loads(cli(world, "rescore", "--all", "--format", "json").stdout)
+    assert rows and all(row["siren"] >= figures["threshold"] for row in rows)
+    both = cli(world, "train", "siren", "--precision", "0.8", "--threshold", "0.3")
+    assert both.exit_code == 2 and "not both" in both.stderr
