@@ -8,12 +8,19 @@ cost (measured apart) and its overhead per window.  LOGMEL is the cheapest model
 this is Ray's worst case: with a neural model on GPUs the embedding stage dominates and
 the fixed cost disappears in it.  Both stores are compared window by window.
 
+Then, on a cluster of three nodes on this machine (``ray.cluster_utils.Cluster``: a head of one CPU
+and two workers sharing the rest, the build joining it by address as it would a real one), the
+same build again, and the time from a node's loss to the build's first line about it: a worker is
+removed a few seconds into a build (``index build --engine ray`` in a process of its own) and its
+standard error is read until the line naming the lost node appears.
+
     .venv/bin/python bench/ray_bench.py [--files 40] [--seconds 60] [--cpus 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,6 +77,39 @@ def same_vectors(a: Path, b: Path) -> float:
     return min(float(v @ ray[k] / (np.linalg.norm(v) * np.linalg.norm(ray[k]) + 1e-12)) for k, v in local.items())
 
 
+def three_nodes(cpus: int):
+    """A head of one CPU and two workers sharing the other ``cpus`` (at least one each)."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    workers = [cluster.add_node(num_cpus=max(1, (cpus - 1) // 2 + (1 if i < (cpus - 1) % 2 else 0)))
+               for i in range(2)]
+    return cluster, workers
+
+
+def loss_to_first_line(library: Path, store: Path, cpus: int) -> tuple[float | None, str]:
+    """Seconds from a worker's removal mid-build to the build's line naming it (None: never said),
+    and the build's last line."""
+    cluster, workers = three_nodes(cpus)
+    try:
+        build_process = subprocess.Popen([sys.executable, "-m", "audioscan", "--store", str(store), "index", "build",
+                                          str(library), "--engine", "ray", "--ray-address", cluster.address,
+                                          "--ray-wait", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True)
+        time.sleep(10)  # into the build: the actors and decoders are running
+        cluster.remove_node(workers[0])
+        removed = time.perf_counter()
+        said = None
+        assert build_process.stderr is not None
+        for line in build_process.stderr:
+            if said is None and "left the Ray cluster" in line:
+                said = time.perf_counter() - removed
+        out, _ = build_process.communicate()
+        return said, (out.strip().splitlines() or [""])[-1]
+    finally:
+        cluster.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=40)
@@ -92,6 +132,18 @@ def main() -> None:
               f"({(steady - local_s) / windows * 1e3:+.2f} ms per window)")
         lowest = same_vectors(Path(tmp) / "local", Path(tmp) / "ray")
         print(f"  lowest cosine between the two stores' vectors of a window: {lowest:.6f}")
+        cluster, _ = three_nodes(args.cpus)
+        try:
+            nodes_s, nodes_windows = timed_build(Path(tmp) / "nodes", library, RayOptions(address=cluster.address),
+                                                 workers=1)
+        finally:
+            cluster.shutdown()
+        print(f"  Ray engine (3 nodes on this machine, {args.cpus} CPUs in all): {nodes_s:.1f} s, "
+              f"{nodes_windows / nodes_s:.0f} windows/s ({nodes_s / local_s:.2f}x the local engine's time)")
+        said, last = loss_to_first_line(library, Path(tmp) / "lost", args.cpus)
+        print("  a worker removed mid-build: " + ("never said" if said is None else
+                                                  f"the build's first line about it came {said:.1f} s later")
+              + f"; the build went on: {last}")
 
 
 if __name__ == "__main__":
