@@ -345,3 +345,35 @@ def test_on_a_three_node_cluster_the_embedding_runs_where_the_resource_is(tmp_pa
         _assert_same_store(store, local)
     finally:
         cluster.shutdown()
+
+
+def test_a_worker_lost_mid_build_is_named_and_the_build_finishes_on_the_others(tmp_path):
+    """Three nodes; a worker removed a few seconds into the build: the build names it at once and
+    finishes on the nodes that remain, every file indexed (the store checks clean)."""
+    import time
+
+    from ray.cluster_utils import Cluster
+
+    from audioscan.indexer.media.samples import scene, write_media
+
+    library = tmp_path / "library"
+    for i in range(24):
+        write_media(library / f"take{i:02d}.flac", scene(60, 16_000, "rain", [("siren", 10, 20)], seed=i), 16_000)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker = cluster.add_node(num_cpus=1)
+    cluster.add_node(num_cpus=1)
+    try:
+        build = subprocess.Popen([sys.executable, "-m", "audioscan", "--store", str(tmp_path / "store"), "index",
+                                  "build", str(library), "--engine", "ray", "--ray-address", cluster.address,
+                                  "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(8)
+        assert build.poll() is None, "the build ended before a node could be lost; give it more files"
+        cluster.remove_node(worker)
+        out, err = build.communicate(timeout=240)
+    finally:
+        cluster.shutdown()
+    assert build.returncode == 0, err
+    assert "left the Ray cluster" in err
+    assert json.loads(out)["files_indexed"] == 24
+    with Store.open(tmp_path / "store") as opened:
+        assert check_store(opened) == []
