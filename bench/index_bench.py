@@ -8,7 +8,8 @@ first the model alone on decoded audio, then whole builds.
 
 Targets (2-core machine): decode >= 300x real time per core; a no-op rebuild of
 1,000 small files <= 1 s; LOGMEL's shared frames >= 5x the windows/s of framing each window.
-Run: ``.venv/bin/python bench/index_bench.py``.
+Last, whole builds with one and with two decoding threads (``--decode-workers``).
+Run: ``.venv/bin/python bench/index_bench.py [decode] [logmel] [rebuild] [decoders]``.
 """
 
 from __future__ import annotations
@@ -112,8 +113,24 @@ def rebuild(folder: Path, files: int = 1000) -> None:
     print(f"no-op rebuild / first build = {min(timings[1:]) / timings[0]:.3f}  (target: no-op <= 1 s)")
 
 
+def decoder_rates(folder: Path, minutes: float = 20.0) -> None:
+    """Whole LOGMEL builds of the recorded-like library with one decoding thread (the baseline, in
+    the same run) and with two: what a second decoder gives a build the model outruns."""
+    library = folder / "decoders"
+    make_library(library, recordings=round(minutes / 2), takes=2, seed=6)
+    rates = {}
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "store", write=True) as opened:
+            clock = time.perf_counter()
+            report = build(opened, library, BuildOptions(decode_workers=workers))
+            rates[workers] = report.windows_embedded / (time.perf_counter() - clock)
+        print(f"  build, {workers} decoding thread(s): {rates[workers]:5.0f} windows/s")
+    print(f"  two decoders / one = {rates[2] / rates[1]:.2f}x")
+
+
 if __name__ == "__main__":
+    parts = {"decode": decode_speed, "logmel": logmel_rates, "rebuild": rebuild, "decoders": decoder_rates}
+    chosen = sys.argv[1:] or list(parts)  # e.g. `index_bench.py decoders`
     with tempfile.TemporaryDirectory() as tmp:
-        decode_speed(Path(tmp))
-        logmel_rates(Path(tmp))
-        rebuild(Path(tmp))
+        for name in chosen:
+            parts[name](Path(tmp))
