@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from audioscan.api.detector import Detector, JointDetector
 
 # sample_csv: the sample as the file a person fills in, for front-ends.
-__all__ = ["detections_over_time", "review_estimate", "review_sample", "sample_csv"]
+__all__ = ["PERIODS", "detections_over_time", "review_estimate", "review_sample", "sample_csv"]
 
 
 def detections_over_time(detector: "Detector | JointDetector", by: str, threshold: float = DEFAULT_THRESHOLD, *,

@@ -1,4 +1,5 @@
-"""The Detectors tab: train, page through detections, suggestions to judge, roll back."""
+"""The Detectors tab: train, page through detections, detections over time, suggestions to judge,
+roll back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from audioscan.web.inputs import FILTER_FIELDS, Number, Text, json_fields, moment_filter, query_fields
+from audioscan.api.summaries import PERIODS, detections_over_time
+from audioscan.web.inputs import FILTER_FIELDS, Choice, Number, Text, json_fields, moment_filter, query_fields
 
 _DETECTIONS = {"name": (Text(), True), "version": (Number(1, whole=True), False), "threshold": (Number(0, 1), False),
                "page": (Number(1, 1e6, whole=True), False), "per_page": (Number(1, 200, whole=True), False),
@@ -33,6 +35,19 @@ async def detections(request: Request) -> Response:
                          "version": detector.version})
 
 
+async def summary(request: Request) -> Response:
+    """Detections per hour, day or site with the hours of audio behind each (``rescore --summary``),
+    for the tab's chart."""
+    web = request.app.state.web
+    params = query_fields(request, {"name": (Text(), True), "by": (Choice(tuple(PERIODS)), True),
+                                    "threshold": (Number(0, 1), False), **FILTER_FIELDS})
+    detector = await run_in_threadpool(web.library.detector, params["name"])
+    counts = await run_in_threadpool(lambda: detections_over_time(
+        detector, params["by"], params["threshold"] or 0.0, where=moment_filter(params)))
+    return JSONResponse({"by": params["by"], "periods": [{"period": c.period, "detections": c.detections,
+                                                           "hours": round(c.hours, 4)} for c in counts]})
+
+
 async def suggestions(request: Request) -> Response:
     web = request.app.state.web
     params = query_fields(request, {"name": (Text(), True), "n": (Number(1, 200, whole=True), False),
@@ -49,4 +64,4 @@ async def rollback(request: Request) -> Response:
 
 
 ROUTES = [Route("/api/train", train, methods=["POST"]), Route("/api/detections", detections),
-          Route("/api/suggestions", suggestions), Route("/api/rollback", rollback, methods=["POST"])]
+          Route("/api/summary", summary), Route("/api/suggestions", suggestions), Route("/api/rollback", rollback, methods=["POST"])]

@@ -136,6 +136,22 @@ async function rescore(number = 1) {
   $('#next').disabled = page >= pages;
   $('#prev').onclick = () => rescore(page - 1);
   $('#next').onclick = () => rescore(page + 1);
+  drawSummary().catch((e) => put($('#summary'), html`<span class="err">${e.message}</span>`));
+}
+
+// Detections per hour, day or site, as bars of detections per hour of audio (the rate, which the
+// hours behind each count make comparable); drawn here as SVG from numbers, with no script from elsewhere.
+async function drawSummary() {
+  const by = $('#summary-by').value;
+  if (!by) { $('#summary').textContent = ''; return; }
+  const found = await (await call(`/api/summary?name=${encodeURIComponent(label())}&by=${by}&threshold=${encodeURIComponent($('#threshold').value || 0)}${filterQuery()}`)).json();
+  const rates = found.periods.map((p) => p.hours ? p.detections / p.hours : 0);
+  const top = Math.max(1e-9, ...rates), width = 18, height = 120;
+  const bars = found.periods.map((p, i) => html`<rect x="${i * width}" y="${height - Math.round(rates[i] / top * height)}"
+    width="${width - 2}" height="${Math.round(rates[i] / top * height)}"><title>${p.period}: ${p.detections} detections in ${p.hours.toFixed(2)} h</title></rect>`);
+  put($('#summary'), html`<svg class="chart" width="${Math.max(1, found.periods.length) * width}" height="${height}"
+    role="img" aria-label="detections per hour of audio, by ${by}">${bars}</svg>
+    <div><small>detections per hour of audio, by ${by}; ${found.periods.length} periods (hover a bar)</small></div>`);
 }
 
 async function suggestions() {
@@ -216,6 +232,7 @@ $('#search').addEventListener('drop', (e) => {  // drop a clip anywhere on the s
   if (e.dataTransfer.files.length) { $('#clip').files = e.dataTransfer.files; search(); }
 });
 $('#go').onclick = search; $('#train').onclick = train; $('#rescore').onclick = () => rescore(1);
+$('#summary-by').onchange = () => drawSummary().catch((e) => put($('#summary'), html`<span class="err">${e.message}</span>`));
 $('#suggest').onclick = suggestions; $('#build').onclick = build; $('#label').onchange = loadLabels;
 document.addEventListener('keydown', (e) => {
   if (['INPUT', 'TEXTAREA'].includes(document.activeElement.tagName) || !focused) return;

@@ -103,6 +103,9 @@ def test_search_listen_judge_train_rescore_and_take_away(browser_page, world, tm
     ranked = [float(s) for s in page.locator("#detections .score").all_inner_texts()]
     assert ranked == sorted(ranked, reverse=True)
     expect(page.locator("#versions tr")).to_have_count(1)
+    page.select_option("#summary-by", "day")  # detections over time: a chart drawn on the page
+    expect(page.locator("#summary svg.chart rect").first).to_be_attached(timeout=60_000)
+    expect(page.locator("#summary")).to_contain_text("detections per hour of audio, by day")
     _shot(page, tmp_path, "detectors.png")
 
     # Take the detections away as clips (the CLI's own code, zipped).

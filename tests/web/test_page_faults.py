@@ -34,6 +34,7 @@ SAMPLES: dict[tuple[str, str], tuple[str, dict | str | None]] = {
     ("POST", "/api/labels/{label_id:int}/delete"): ("/api/labels/1/delete", {}),
     ("POST", "/api/train"): ("/api/train", {"name": "siren", "label": "siren"}),
     ("GET", "/api/detections"): ("/api/detections?name=siren", None),
+    ("GET", "/api/summary"): ("/api/summary?name=siren&by=hour", None),
     ("GET", "/api/suggestions"): ("/api/suggestions?name=siren", None),
     ("POST", "/api/rollback"): ("/api/rollback", {"name": "siren", "version": 1}),
     ("POST", "/api/export"): ("/api/export", {"kind": "csv", "moments": [{"media_id": 1, "start": 20, "end": 24}],

@@ -60,3 +60,15 @@ def test_a_filter_that_cannot_match_is_one_sentence(placed, server, fields, word
         status, text, _ = answer
         said = json.loads(text)["error"]
         assert status == 400 and words in said and "\n" not in said and "Traceback" not in said, said
+
+
+def test_the_summary_route_counts_as_rescore_summary_does_and_refuses_an_unknown_period(placed, server):
+    from audioscan.api.summaries import detections_over_time
+
+    status, text, _ = fetch(server.url + "/api/summary?name=siren&by=site&threshold=0.5", "GET", None, {})
+    assert status == 200, text
+    expected = detections_over_time(Library(placed / "store").detector("siren"), "site", 0.5)
+    assert json.loads(text) == {"by": "site", "periods": [{"period": c.period, "detections": c.detections,
+                                                           "hours": round(c.hours, 4)} for c in expected]}
+    status, text, _ = fetch(server.url + "/api/summary?name=siren&by=<b>week</b>", "GET", None, {})
+    assert status == 400 and "'by' must be one of hour, day, site" in json.loads(text)["error"]
