@@ -42,6 +42,8 @@ from audioscan.models.engine import default_batch_size
 _SHIP_CHUNK = 4 << 20
 # Memory one decoding task holds: FFmpeg's buffers plus a few batches of windows.
 DECODE_MEMORY = 512 << 20
+# Times a decoding task is run again when its node dies under it (the actors Ray Data restarts itself).
+DECODE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,8 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
                # Decoders are tasks with their own resources, so Ray never fuses them into the
                # embedding actors (which would leave a GPU waiting on a demuxer).
                .map_batches(partial(_decode_rows, batch_size=batch_size, readers=readers), batch_size=1,
-                            batch_format="numpy", num_cpus=1, memory=DECODE_MEMORY)
+                            batch_format="numpy", num_cpus=1, memory=DECODE_MEMORY,
+                            max_retries=DECODE_RETRIES)
                .map_batches(_Embedder, fn_constructor_kwargs={"models": models, "load": load,
                                                               "batch_size": model_batch},
                             batch_size=None, batch_format="numpy", num_gpus=gpus, num_cpus=0 if gpus else 1,

@@ -42,7 +42,10 @@ def test_negative_scores_and_times_stay_numbers_in_every_csv_written(tmp_path):
 
     class Item:  # a stored label as labels.to_csv reads it
         label, positive, start, end, kind = "-1", True, 1.5, 2.5, "range"
-        media = type("Media", (), {"path": "/m/a.wav"})()
+        media = type("Media", (), {"path": "/m/a.wav", "site": None})()
+
+        def clock(self) -> None:  # a file whose start is not known
+            return None
 
     assert _all_numbers(_numeric_cells(to_csv([Item()]), ["start", "end", "negative"]))
     # Text is still guarded, and comes back as it was.

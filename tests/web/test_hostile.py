@@ -135,6 +135,8 @@ BAD_INPUTS = {
     ("GET", "/api/detections"): ["", "name=siren&threshold=nan", "name=siren&threshold=2", "name=siren&page=0",
                                  "name=siren&per_page=-1", "name=siren&version=abc", "name="],
     ("GET", "/api/suggestions"): ["", "name=siren&n=0", "name=siren&n=abc"],
+    ("GET", "/api/summary"): ["", "name=siren", "name=siren&by=week", "name=siren&by=hour&threshold=nan",
+                              "name=siren&by=%3Cscript%3E", "name=siren&by=day&hours=25:00-03:00"],
     ("GET", "/media/1/audio"): ["", "start=abc&end=3", "start=nan&end=3", "start=0&end=inf", "start=5&end=1",
                                 "start=0&end=290", "start=-1&end=3"],
     ("GET", "/media/1/spectrogram.png"): ["", "start=1&end=nan", "start=0&end=500"],
