@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import click
 
 from audioscan.api import Progress
+from audioscan.api.moments import write_file
 
 
 def show_progress(quiet: bool) -> bool:
@@ -65,6 +67,16 @@ def progress_for(quiet: bool) -> Progress:
     if show_progress(quiet):
         return BarProgress()
     return Progress() if quiet else NoticeProgress()
+
+
+def emit_text(obj, text: str, out: Path | None) -> None:
+    """``text`` printed, or written to ``out`` (whose path is then printed, unless --quiet)."""
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_file(out, text)
+        if not obj.quiet:
+            click.echo(str(out))
 
 
 def echo_json(data: Any) -> None:

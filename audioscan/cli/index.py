@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-import audioscan.api as api
 from audioscan.api import options
 from audioscan.api.moments import table_csv
 from audioscan.cli.cluster import cluster_of, ray_options

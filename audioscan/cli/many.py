@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from audioscan.api.many import many_rows, many_text, score_every_detector
-from audioscan.api.moments import write_file
-from audioscan.cli.console import echo_table
+from audioscan.cli.console import echo_table, emit_text
 
 
 def emit_many(obj, names: tuple[str, ...], top: int | None, where, fmt: str, out: Path | None,
@@ -28,7 +27,5 @@ def emit_many(obj, names: tuple[str, ...], top: int | None, where, fmt: str, out
     header, rows = many_rows(found, top)
     if fmt == "table":
         echo_table(header, rows)
-    elif out is None:
-        click.echo(many_text(header, rows, fmt), nl=False)
     else:
-        write_file(out, many_text(header, rows, fmt))
+        emit_text(obj, many_text(header, rows, fmt), out)

@@ -13,8 +13,8 @@ import click
 
 from audioscan.api import options
 from audioscan.api.labels import READ_FORMATS, check_label_name
-from audioscan.api.moments import parse_time, timecode, write_file
-from audioscan.cli.console import confirm, echo_json, echo_table
+from audioscan.api.moments import parse_time, timecode
+from audioscan.cli.console import confirm, echo_json, echo_table, emit_text
 from audioscan.cli.context import writes
 from audioscan.cli.moments import emit, filter_options, moment_options
 from audioscan.cli.rescore import rescore
@@ -176,15 +176,6 @@ def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Pat
         emit_text(obj, json_text([item.as_json() for item in items]), out)
     else:  # the moments formats, and the rules every command that lists moments keeps (no table in a file)
         emit(obj, obj.library.labels.moments(items), fmt, out, out_dir, use_timecode, overwrite)
-
-
-def emit_text(obj, text: str, out: Path | None) -> None:
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        write_file(out, text)
-        if not obj.quiet:
-            click.echo(str(out))
 
 
 def json_text(data) -> str:

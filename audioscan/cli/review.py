@@ -10,7 +10,7 @@ import click
 
 from audioscan.api.moments import table_csv, write_file
 from audioscan.api.summaries import review_estimate, review_sample, sample_csv
-from audioscan.cli.console import echo_table
+from audioscan.cli.console import echo_table, emit_text
 
 
 def refuse(flag: str, refused: dict[str, bool]) -> None:
@@ -59,7 +59,4 @@ def emit_estimate(obj, detector, verdicts: Path, by_score: bool, threshold: floa
         return
     text = (table_csv(list(rows[0]), [["" if v is None else str(v) for v in row.values()] for row in rows])
             if fmt == "csv" else json.dumps({"bins": rows, "total": total}, indent=2) + "\n")
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        write_file(out, text)
+    emit_text(obj, text, out)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from audioscan.api.moments import table_csv, write_file
+from audioscan.api.moments import table_csv
 from audioscan.api.summaries import detections_over_time
-from audioscan.cli.console import echo_table
+from audioscan.cli.console import echo_table, emit_text
 
 SUMMARY_FORMATS = ("table", "csv", "json")
 
@@ -34,9 +34,4 @@ def emit_summary(obj, detector, by: str, threshold: float, precision: float | No
     text = (table_csv([by, "detections", "hours"], [[c.period, str(c.detections), f"{c.hours:.4f}"] for c in counts])
             if fmt == "csv" else json.dumps([{by: c.period, "detections": c.detections, "hours": round(c.hours, 4)}
                                              for c in counts], indent=2) + "\n")
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        write_file(out, text)
-        if not obj.quiet:
-            click.echo(str(out))
+    emit_text(obj, text, out)
