@@ -26,8 +26,12 @@ from audioscan.indexer.media.decode import decode_all
 from audioscan.indexer.media.samples import write_media
 
 RATE = 16_000
-FOLEY_DEV = Path(os.environ.get("AUDIOSCAN_FOLEY_DEV",
-                                Path(__file__).resolve().parents[2] / "shared" / "data" / "foley-dev"))
+# Where the takes are: $AUDIOSCAN_FOLEY_DEV, else beside the repository (../shared), else where this
+# project's machines keep the shared folder (a clone elsewhere, as CI makes, still finds them).
+_FOLEY_PLACES = [Path(__file__).resolve().parents[2] / "shared" / "data" / "foley-dev",
+                 Path("/work/shared/data/foley-dev")]
+FOLEY_DEV = Path(os.environ.get("AUDIOSCAN_FOLEY_DEV") or next(
+    (place for place in _FOLEY_PLACES if (place / "takes.csv").exists()), _FOLEY_PLACES[0]))
 AUDIBLE_DB = 40.0
 ROOM_DBFS = -45.0
 ROOM_RMS = 10 ** (ROOM_DBFS / 20)
