@@ -235,3 +235,19 @@ def to_markers(moments: list[Moment]) -> str:
                          timecode(m.end, m.fps), timecode(m.end - m.start, m.fps), "Comment",
                          safe_cell(Path(m.path).name)])
     return buffer.getvalue()
+
+
+def csv_rows(text: str, source: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every non-blank row of a CSV a person wrote (``,``, ``;`` or tab, as its
+    first line uses most), each cell stripped and read back from its formula guard."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = ";" if first.count(";") > first.count(",") else "\t" if first.count("\t") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    numbered = []
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                numbered.append((reader.line_num, [unsafe_cell(cell.strip()) for cell in row]))
+    except csv.Error as err:
+        raise QueryError(f"{source}:{reader.line_num}: {err}; is it a CSV file?") from None
+    return numbered

@@ -11,15 +11,13 @@ which) is refused, as is an offset the zone did not have then.  Every bad row is
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from pathlib import Path
 from typing import NamedTuple
 
 from audioscan.indexer.media.recorded import time_zone
 from audioscan.query.errors import QueryError, quoted
-from audioscan.query.formats import unsafe_cell
+from audioscan.query.formats import csv_rows
 from audioscan.query.label_files import read_text_file
 from audioscan.query.labels import Media, bad_rows, resolve_media
 
@@ -63,16 +61,7 @@ def read_times_file(path: Path, media: list[Media]) -> list[GivenTime]:
 
 def _rows(text: str, source: str) -> list[tuple[int, dict[str, str]]]:
     """The numbered rows as {path, start, zone}: by a header naming them, else in that order."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = ";" if first.count(";") > first.count(",") else "\t" if first.count("\t") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    numbered = []
-    try:
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                numbered.append((reader.line_num, [unsafe_cell(cell.strip()) for cell in row]))
-    except csv.Error as err:
-        raise QueryError(f"{source}:{reader.line_num}: {err}; is it a CSV file?") from None
+    numbered = csv_rows(text, source)
     if not numbered:
         return []
     header = [cell.lower() for cell in numbered[0][1]]

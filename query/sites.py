@@ -9,15 +9,13 @@ Every bad row is named as ``file:line: what`` and then nothing is stored.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 from typing import NamedTuple
 
 from audioscan.indexer.media.recorded import time_zone
 from audioscan.query.errors import QueryError, quoted
-from audioscan.query.formats import unsafe_cell
+from audioscan.query.formats import csv_rows
 from audioscan.query.label_files import read_text_file
 from audioscan.query.labels import bad_rows, refused_character
 
@@ -55,16 +53,7 @@ def read_sites_file(path: Path, roots: list[Path]) -> list[SiteRow]:
     """Every row of the sites CSV at ``path``, checked; one sentence naming every bad row when any is bad."""
     source = path.name
     text = read_text_file(path)
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = ";" if first.count(";") > first.count(",") else "\t" if first.count("\t") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    numbered = []
-    try:
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                numbered.append((reader.line_num, [unsafe_cell(cell.strip()) for cell in row]))
-    except csv.Error as err:
-        raise QueryError(f"{source}:{reader.line_num}: {err}; is it a CSV file?") from None
+    numbered = csv_rows(text, source)
     columns = ["site", "latitude", "longitude", "folder"]
     if numbered and "site" in [cell.lower() for cell in numbered[0][1]]:
         columns = ["zone" if cell.lower() in ("time zone", "time_zone", "timezone", "tz") else cell.lower()
