@@ -101,29 +101,30 @@ def main() -> None:
         make_store(base / "store", base / "media", args.rows)
         rows = args.rows // FILES * FILES
         vector_mb = rows * DIM * 4 / 1e6
-        read = step(f"audioscan.open({str(base / 'store')!r}).vectors()")
-        out = step(f"audioscan.open({str(base / 'store')!r}).export_vectors({str(base / 'v.parquet')!r})")
-        half = step(f"audioscan.open({str(base / 'store')!r}).export_vectors({str(base / 'h.parquet')!r}, half=True)")
-        back = step(f"audioscan.open({str(base / 'new')!r}).import_vectors({str(base / 'v.parquet')!r}, "
-                    f"media_root={str(base / 'media')!r})")
+        print(f"{rows:,} windows x {DIM} ({vector_mb:.0f} MB of float32 vectors), {FILES} files")
+        print(f"{'step':<28}{'seconds':>9}{'MB/s':>8}{'peak MB':>9}{'x read':>8}", flush=True)
+        store, media = repr(str(base / "store")), repr(str(base / "media"))
+        read = step(f"audioscan.open({store}).vectors()")
+        steps = [("read into memory (baseline)", None),
+                 ("export parquet float32", f"audioscan.open({store}).export_vectors({str(base / 'v.parquet')!r})"),
+                 ("export parquet --half",
+                  f"audioscan.open({store}).export_vectors({str(base / 'h.parquet')!r}, half=True)"),
+                 ("import parquet", f"audioscan.open({str(base / 'new')!r}).import_vectors("
+                                    f"{str(base / 'v.parquet')!r}, media_root={media})"),
+                 ("export hoplite", f"audioscan.open({store}).export_vectors({str(base / 'hop')!r}, fmt='hoplite')"),
+                 ("import hoplite", f"audioscan.open({str(base / 'new2')!r}).import_vectors("
+                                    f"{str(base / 'hop')!r}, fmt='hoplite', media_root={media})")]
+        if hoplite_installed():
+            steps.append(("perch-hoplite's own insert", _HOPLITE_INSERT.format(
+                db=str(base / "theirs"), dim=DIM, files=FILES, per_file=rows // FILES)))
+        for name, body in steps:  # each printed as it ends: a long run's figures are never all lost
+            figures = read if body is None else step(body)
+            print(f"{name:<28}{figures['seconds']:>9.2f}{vector_mb / figures['seconds']:>8.0f}"
+                  f"{figures['peak_mb']:>9.0f}{figures['seconds'] / read['seconds']:>8.2f}", flush=True)
         sizes = {name: (base / name).stat().st_size / 1e6 for name in ("v.parquet", "h.parquet")}
-        hop_out = step(f"audioscan.open({str(base / 'store')!r}).export_vectors({str(base / 'hop')!r}, "
-                       "fmt='hoplite')")
-        hop_in = step(f"audioscan.open({str(base / 'new2')!r}).import_vectors({str(base / 'hop')!r}, "
-                      f"fmt='hoplite', media_root={str(base / 'media')!r})")
-        theirs = step(_HOPLITE_INSERT.format(db=str(base / "theirs"), dim=DIM, files=FILES, per_file=rows // FILES)
-                      ) if hoplite_installed() else None
         sizes["hoplite"] = sum(p.stat().st_size for p in (base / "hop").iterdir()) / 1e6
-    print(f"{rows:,} windows x {DIM} ({vector_mb:.0f} MB of float32 vectors), {FILES} files")
-    print(f"{'step':<28}{'seconds':>9}{'MB/s':>8}{'peak MB':>9}{'x read':>8}")
-    steps = [("read into memory (baseline)", read), ("export parquet float32", out),
-             ("export parquet --half", half), ("import parquet", back), ("export hoplite", hop_out),
-             ("import hoplite", hop_in)] + ([("perch-hoplite's own insert", theirs)] if theirs else [])
-    for name, figures in steps:
-        print(f"{name:<28}{figures['seconds']:>9.2f}{vector_mb / figures['seconds']:>8.0f}"
-              f"{figures['peak_mb']:>9.0f}{figures['seconds'] / read['seconds']:>8.2f}")
-    print(f"file sizes: float32 {sizes['v.parquet']:.0f} MB, float16 {sizes['h.parquet']:.0f} MB, "
-          f"hoplite {sizes['hoplite']:.0f} MB")
+        print(f"file sizes: float32 {sizes['v.parquet']:.0f} MB, float16 {sizes['h.parquet']:.0f} MB, "
+              f"hoplite {sizes['hoplite']:.0f} MB")
 
 
 if __name__ == "__main__":
