@@ -187,7 +187,8 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     unreadable: list[str] = []
     entries = [FileEntry(scope + e.rel, e.abs, e.size, e.mtime_ns)
                for e in walk(root, skip=store.path.resolve(), unreadable=unreadable)]
-    selected = (lambda rel: rel.startswith(scope) and options.select(rel[len(scope):])) if options.select else None
+    select = options.select
+    selected = (lambda rel: rel.startswith(scope) and select(rel[len(scope):])) if select is not None else None
     if selected is not None:
         entries = [e for e in entries if selected(e.rel)]
     progress.status(f"{len(entries)} files under {root}; checking which are new or changed")
@@ -285,6 +286,7 @@ def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Comm
     if job.replaces:
         change.retire.append((job.media.id, None))
     outcome = entry.outcome
+    assert outcome is not None  # a job is finished only once its outcome came
     broken = [sets[sid].model for sid, parts in entry.parts.items()
               if not all(np.isfinite(p[2]).all() for p in parts)]
     if broken and not isinstance(outcome, Failed):

@@ -100,7 +100,8 @@ def _description(metadata: dict, folder: Path) -> dict:
         return {**ours, "weights_id": weights if weights.startswith(FOREIGN_WEIGHTS) else FOREIGN_WEIGHTS + weights}
     config = metadata.get("model_config")
     config = config if isinstance(config, dict) else {}
-    inner = config.get("model_config") if isinstance(config.get("model_config"), dict) else {}
+    nested = config.get("model_config")
+    inner = nested if isinstance(nested, dict) else {}
     key = str(config.get("model_key") or "hoplite")
     return {"set": folder.name, "model": f"HOPLITE-{key}", "window": inner.get("window_size_s"),
             "hop": inner.get("hop_size_s"), "sample_rate": inner.get("sample_rate"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from audioscan.indexer.media.decode import Probe, probe
 from audioscan.indexer.media.discover import FileEntry, fingerprint
@@ -56,7 +56,7 @@ class Plan(FileTally):
 
 
 def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: list[int],
-              unreadable: list[str] = (), scope: str = "", selected: Callable[[str], bool] | None = None) -> Plan:
+              unreadable: Sequence[str] = (), scope: str = "", selected: Callable[[str], bool] | None = None) -> Plan:
     """Sort every file under the root into skip, move, embed, fail, remove or unavailable.
 
     A file is removed (its windows dropped) only when the folder that held it was
@@ -105,7 +105,7 @@ class _Planner:
         self.vanished = {row.fingerprint: row for row in self.known.values()
                          if row.status == "ok" and row.fingerprint and row.path not in on_disk}
         self.vanished_sizes = {row.size for row in self.vanished.values()}
-        self.elsewhere: dict[int, list[tuple[MediaRow, Path]]] = {}
+        self.elsewhere: dict[int | None, list[tuple[MediaRow, Path]]] = {}
         for row, folder in store.media_elsewhere(root_id):
             self.elsewhere.setdefault(row.size, []).append((row, folder))
         self.moved_ids: set[int] = set()
@@ -113,8 +113,9 @@ class _Planner:
     def visit(self, entry: FileEntry) -> None:
         """Decide one listed file: settle it unopened, fail it, move it, or embed it."""
         plan, row = self.plan, self.known.get(entry.rel)
-        unchanged = row and row.status != "missing" and (row.size, row.mtime_ns) == (entry.size, entry.mtime_ns)
-        if unchanged and row.status in ("ok", "unavailable"):
+        unchanged = row is not None and row.status != "missing" and (row.size, row.mtime_ns) == (entry.size,
+                                                                                                  entry.mtime_ns)
+        if row is not None and unchanged and row.status in ("ok", "unavailable"):
             plan.files_seen += 1
             if row.status == "unavailable" or row.recorded_source is None:
                 # back from an unmounted disk (vectors kept, no inference), or indexed before starts were looked for
@@ -123,7 +124,7 @@ class _Planner:
                 plan.bookkeeping.media.append(row)
             self._settle(row, entry)
             return
-        if unchanged and not row.retry:
+        if row is not None and unchanged and not row.retry:
             plan.files_seen += 1
             plan.files_skipped += 1  # unchanged and still broken: its recorded reason stands
             plan.still_failing += 1
@@ -177,7 +178,7 @@ class _Planner:
         if todo:
             self.plan.jobs.append(Job(moved, entry.abs, todo, replaces=False, had_vectors=bool(self.done.get(moved.id))))
 
-    def sweep_absent(self, root_unavailable: bool, unreadable: list[str]) -> None:
+    def sweep_absent(self, root_unavailable: bool, unreadable: Sequence[str]) -> None:
         """Known files not listed: unavailable under an unreadable folder, else gone (removed)."""
         plan = self.plan
         for row in self.known.values():

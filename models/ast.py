@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,8 @@ def load_encoder(name: str, files: dict[str, Path]):
         logging.disable_progress_bar()
         try:
             with weights.reading(name, files[WEIGHTS], f"it and the {CONFIG} beside it do not load as {name}"):
-                module, info = ASTModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+                loaded: Any = ASTModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+                module, info = loaded  # (model, loading info), which transformers' types do not say
         finally:
             logging.set_verbosity(verbosity)
             logging.enable_progress_bar()

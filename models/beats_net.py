@@ -149,10 +149,11 @@ class Encoder(nn.Module):
     def __init__(self, cfg: BeatsConfig) -> None:
         super().__init__()
         self.pos_conv = nn.Sequential(WeightNormConv1d(cfg.encoder_embed_dim, cfg.conv_pos, cfg.conv_pos_groups))
-        self.layers = nn.ModuleList([EncoderLayer(cfg) for _ in range(cfg.encoder_layers)])
+        layers = [EncoderLayer(cfg) for _ in range(cfg.encoder_layers)]
         if cfg.relative_position_embedding:  # one bias table, shared by every layer as in the reference
-            for layer in self.layers[1:]:
-                layer.self_attn.relative_attention_bias = self.layers[0].self_attn.relative_attention_bias
+            for layer in layers[1:]:
+                layer.self_attn.relative_attention_bias = layers[0].self_attn.relative_attention_bias
+        self.layers = nn.ModuleList(layers)
         self.layer_norm = nn.LayerNorm(cfg.encoder_embed_dim)
         self.layer_norm_first = cfg.layer_norm_first
 

@@ -9,7 +9,7 @@ fp32.  Inference runs under ``torch.inference_mode`` and the module in eval mode
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -81,7 +81,7 @@ class TorchEmbedder:
     name: str
     dim: int
     sample_rate: int
-    module: object
+    module: Any  # a torch module (torch is imported only when a model loads)
     forward: Callable
     options: LoadOptions = LoadOptions()
     prepare: Callable | None = None

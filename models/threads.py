@@ -50,8 +50,8 @@ _chosen: int | None = None
 def _quota(v2: Path = _CGROUP_V2, v1: tuple[Path, Path] = _CGROUP_V1) -> int | None:
     """The CPUs this process's cgroup may use per period, rounded up; None when unlimited."""
     try:
-        quota, period = v2.read_text().split()[:2]
-        return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+        limit, every = v2.read_text().split()[:2]
+        return None if limit == "max" else max(1, math.ceil(int(limit) / int(every)))
     except (OSError, ValueError):
         pass
     try:

@@ -144,6 +144,8 @@ def download(file: WeightFile) -> Path:
         return Path(hf_hub_download(file.hf_repo, file.filename))
     import torch
 
+    if file.url is None:
+        raise ModelError(f"{file.filename} names no place to download it from")
     target = torch_hub_checkpoints() / file.filename
     target.parent.mkdir(parents=True, exist_ok=True)
     torch.hub.download_url_to_file(file.url, str(target), progress=True)

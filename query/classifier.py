@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -97,7 +97,7 @@ class Classifier:
     normalize: str
     calibration: Calibration
     version: int = 0
-    linear: dict | None = None  # scaler mean/scale, coef, intercept (logreg)
+    linear: dict[str, Any] | None = None  # scaler mean/scale, coef (arrays), intercept (a float) (logreg)
     blob: bytes | None = None  # skops bytes of the tree model (hgb)
     metrics: dict = field(default_factory=dict)
     _tree: object = None
@@ -133,7 +133,7 @@ class Classifier:
         data = json.loads(model)
         if data.get("format", 0) > FORMAT:
             raise QueryError(f"detector {name} v{version} was saved by a newer audioscan; upgrade to use it")
-        linear = None
+        linear: dict[str, Any] | None = None
         if data["linear"] is not None:
             linear = {k: np.asarray(v, dtype=np.float32) for k, v in data["linear"].items()}
             linear["intercept"] = float(np.asarray(data["linear"]["intercept"]).reshape(-1)[0])
@@ -158,11 +158,10 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
     splits, honest = _folds(y, groups)
     method = "isotonic" if min(positives, negatives) >= ISOTONIC_MIN_PER_CLASS else "sigmoid"
     base = _base_estimator(kind)
-    scaler = None
+    mean, scale = X.mean(axis=0), X.std(axis=0)  # logreg learns on standardised features
+    scale = np.where(scale > 0, scale, 1.0)
     if kind == "logreg":
-        mean, scale = X.mean(axis=0), X.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        scaler, X = (mean, scale), (X - mean) / scale
+        X = (X - mean) / scale
     with threadpool_limits(limits=threads.count()):
         held = np.empty(len(y))
         for k, (train, test) in enumerate(splits, start=1):
@@ -176,7 +175,7 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
         estimator = clone(base).fit(X, y, sample_weight=weights)
     linear, blob = None, None
     if kind == "logreg":
-        linear = {"mean": scaler[0].astype(np.float32), "scale": scaler[1].astype(np.float32),
+        linear = {"mean": mean.astype(np.float32), "scale": scale.astype(np.float32),
                   "coef": estimator.coef_[0].astype(np.float32), "intercept": float(estimator.intercept_[0])}
     else:
         import skops.io as sio

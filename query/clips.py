@@ -47,7 +47,9 @@ def clip_span(item: Moment, length: float | None, pad: float, tight: bool = Fals
     if length is not None:
         start = min(max(0.0, item.centre - length / 2), max(0.0, duration - length))
         return start, min(duration, start + length)
-    begin, end = (item.onset, item.offset) if tight and item.onset is not None else (item.start, item.end)
+    begin, end = item.start, item.end
+    if tight and item.onset is not None and item.offset is not None:
+        begin, end = item.onset, item.offset
     return max(0.0, begin - pad), min(duration, end + pad)
 
 

@@ -34,11 +34,16 @@ _MAX_NAME_BYTES = 200
 OWNED_RECORD = ".audioscan-exports.json"
 
 
+def moments_text(moments: list[Moment], fmt: str, *, use_timecode: bool = False) -> str:
+    """``moments`` as one text in ``fmt`` (for stdout or a download)."""
+    check_destination(fmt, {m.path for m in moments}, out_dir=None, use_timecode=use_timecode)
+    return render(fmt, moments, use_timecode, combined=True)
+
+
 def write_moments(moments: list[Moment], fmt: str, *, out: Path | None = None, out_dir: Path | None = None,
-                  use_timecode: bool = False, overwrite: bool = False) -> list[Path] | str:
-    """Write ``moments``: to ``out`` (one file), into ``out_dir`` (one file per media file, never
-    over a file we did not write unless ``overwrite``), or return the text for stdout.  Returns
-    the written paths, or the text."""
+                  use_timecode: bool = False, overwrite: bool = False) -> list[Path]:
+    """Write ``moments`` to ``out`` (one file) or into ``out_dir`` (one file per media file, never
+    over a file we did not write unless ``overwrite``); returns the written paths."""
     check_destination(fmt, {m.path for m in moments}, out_dir=out_dir, use_timecode=use_timecode)
     if out_dir is not None:
         by_path: dict[str, list[Moment]] = {}
@@ -47,10 +52,9 @@ def write_moments(moments: list[Moment], fmt: str, *, out: Path | None = None, o
         names = file_names(list(by_path), SUFFIXES[fmt])
         return write_owned(out_dir, {names[path]: render(fmt, items, use_timecode, combined=False)
                                      for path, items in by_path.items()}, overwrite=overwrite)
-    text = render(fmt, moments, use_timecode, combined=True)
     if out is None:
-        return text
-    return [write_file(out, text)]
+        raise ValueError("write_moments writes to `out` or `out_dir`; moments_text gives the text")
+    return [write_file(out, render(fmt, moments, use_timecode, combined=True))]
 
 
 def check_destination(fmt: str, paths: set[str], *, out_dir: Path | None, use_timecode: bool) -> None:

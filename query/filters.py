@@ -140,6 +140,9 @@ def _clock_seconds(media: dict[int, MediaInfo], media_ids: np.ndarray, starts: n
     for k, media_id in enumerate(files.tolist()):
         item = media[media_id]
         start = item.recorded
+        if start is None:  # no clock: its windows are not kept (callers keep only files with a start)
+            base_local[k] = base_utc[k] = np.nan
+            continue
         if start.tz() is None:
             base_local[k], base_utc[k] = (start.local.replace(fold=0) - _EPOCH).total_seconds(), np.nan
             continue
@@ -162,7 +165,9 @@ def _clock_seconds(media: dict[int, MediaInfo], media_ids: np.ndarray, starts: n
 
 
 def _offset(start: RecordingStart, seconds: float) -> float:
-    return start.at(seconds).utcoffset().total_seconds()
+    """The UTC offset, in seconds, of the clock ``seconds`` into a recording of known zone."""
+    offset = start.at(seconds).utcoffset()
+    return 0.0 if offset is None else offset.total_seconds()
 
 
 def _offset_changes(start: RecordingStart, length: float) -> list[tuple[float, float]]:

@@ -36,7 +36,8 @@ def all_media(store: StoreReader) -> list[Media]:
 
 def resolve_media(store: StoreReader | None, text: str, media: list[Media] | None = None) -> Media:
     """The media file a user means by ``text``, or one sentence saying why there is none."""
-    media = media if media is not None else all_media(store)
+    if media is None:
+        media = all_media(store) if store is not None else []  # no store and no list: no file is known
     by_abs = {m.path: m for m in media}
     given = Path(text).expanduser()
     candidates = [given if given.is_absolute() else Path.cwd() / given]
@@ -141,15 +142,22 @@ def bad_rows(problems: list[str]) -> QueryError:
 
 class LabelRow(NamedTuple):
     """One label as it enters: from a file's row (``where`` says which: ``labels.csv:12``), the
-    CLI or the page.  ``media`` is the path as given until it is resolved to a :class:`Media`;
-    ``end`` is None for a point marker."""
+    CLI or the page.  ``media`` is the path as given (None: the file's rows name none, and the
+    reader was given one); ``end`` is None for a point marker."""
 
-    media: "str | Media | None"
+    media: str | None
     label: str
     start: float
     end: float | None
     positive: bool
     where: str = ""
+
+
+class PlacedLabel(NamedTuple):
+    """A label row and the indexed file its path was found to name."""
+
+    media: Media
+    row: LabelRow
 
 
 def label_row(media: str | None, name: str, start: float, end: float | None, negative: bool, where: str,
@@ -180,40 +188,40 @@ def every_row(row_of: Callable, numbered: Iterable[tuple[int, object]], source: 
     return out
 
 
-def prepare_labels(rows: Sequence[LabelRow]) -> list[tuple[int, str, float, float, str, bool]]:
-    """The store's (media id, label, start, end, kind, positive) of ``rows`` (media resolved).
+def prepare_labels(placed: Sequence[PlacedLabel]) -> list[tuple[int, str, float, float, str, bool]]:
+    """The store's (media id, label, start, end, kind, positive) of the ``placed`` rows.
 
     Every row is checked before any is stored; the rows of a file that cannot be labelled are
     reported all together, each as ``file:line: why``, so a file is fixed once."""
     refused = {}
-    for name in {row.label for row in rows}:  # a million rows share a handful of names
+    for name in {row.label for _, row in placed}:  # a million rows share a handful of names
         try:
             check_label_name(name)
         except QueryError as err:
             refused[name] = err.template
     prepared, problems = [], []
-    for row in rows:
+    for media, row in placed:
         try:
             if row.label in refused:
                 raise QueryError(refused[row.label])
+            end = float(row.start) if row.end is None else float(row.end)
             marker = row.end is None
-            end = float(row.start) if marker else float(row.end)
-            check_times(row.media, float(row.start), end, marker,
+            check_times(media, float(row.start), end, marker,
                         marker_hint="leave the end empty for a marker" if row.where else "for a single moment use `marker`")
         except QueryError as err:
             problems.append(f"{row.where}: {err.template}" if row.where else err.template)
             continue
-        prepared.append((row.media.id, row.label.strip(), float(row.start), end, "marker" if marker else "range",
+        prepared.append((media.id, row.label.strip(), float(row.start), end, "marker" if marker else "range",
                          row.positive))
     if problems:
         raise bad_rows(problems)
     return prepared
 
 
-def add_labels(store: StoreAnnotator, rows: Sequence[LabelRow], source: str) -> list[int]:
-    """Add ``rows`` (media resolved) in one transaction once every one is checked; a row equal to one
+def add_labels(store: StoreAnnotator, placed: Sequence[PlacedLabel], source: str) -> list[int]:
+    """Add the ``placed`` rows in one transaction once every one is checked; a row equal to one
     already stored is not added again.  Returns the ids of those added."""
-    return store.add_labels(prepare_labels(rows), source)
+    return store.add_labels(prepare_labels(placed), source)
 
 
 def stored_already(store: StoreReader, prepared: list[tuple[int, str, float, float, str, bool]]) -> int:

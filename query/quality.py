@@ -29,7 +29,7 @@ def cv_figures(y: np.ndarray, scores: np.ndarray, probabilities: np.ndarray, wei
     calibrated probabilities."""
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-    figures = {
+    figures: dict[str, object] = {
         "cv_ap": round(float(average_precision_score(y, scores, sample_weight=weights)), 4),
         "cv_roc_auc": round(float(roc_auc_score(y, scores, sample_weight=weights)), 4),
     }

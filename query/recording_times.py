@@ -38,7 +38,8 @@ def read_times_file(path: Path, media: list[Media]) -> list[GivenTime]:
     sentence naming every bad row when any is bad."""
     source = path.name
     rows = _rows(read_text_file(path), source)
-    given, problems, seen = [], [], {}
+    given, problems = [], []
+    seen: dict[int, int] = {}  # media id: the line that gave its start
     for number, cells in rows:
         where = f"{source}:{number}"
         try:
@@ -106,11 +107,12 @@ def _clock(text: str, zone: str | None, where: str) -> dt.datetime:
     if not offsets:
         raise QueryError(f"{where}: {local:%Y-%m-%d %H:%M:%S} never happened in {zone} (the clocks skipped that "
                          "hour); check the start")
-    if when.tzinfo is not None:
-        if when.utcoffset() not in offsets:
+    given = when.utcoffset()
+    if given is not None:
+        if given not in offsets:
             raise QueryError(f"{where}: the offset of {quoted(text)} is not {zone}'s at that time "
                              f"({', '.join(_offset_text(o) for o in offsets)})")
-        return local.replace(fold=offsets.index(when.utcoffset()))
+        return local.replace(fold=offsets.index(given))
     elif len(offsets) > 1:
         raise QueryError(f"{where}: {local:%Y-%m-%d %H:%M:%S} happened twice in {zone} (the clocks went back); "
                          f"give its offset, {' or '.join(_offset_text(o) for o in offsets)}")
@@ -120,12 +122,12 @@ def _clock(text: str, zone: str | None, where: str) -> dt.datetime:
 def _offsets(local: dt.datetime, tz: dt.tzinfo) -> list[dt.timedelta]:
     """The UTC offsets under which wall time ``local`` happened in ``tz``: none in a skipped hour, two
     in a repeated one (``fold`` picks between them; a reading that does not come back unchanged never was)."""
-    found = []
+    found: list[dt.timedelta] = []
     for fold in (0, 1):
         aware = local.replace(tzinfo=tz, fold=fold)
         if aware.astimezone(dt.timezone.utc).astimezone(tz).replace(tzinfo=None) == local:
             offset = aware.utcoffset()
-            if offset not in found:
+            if offset is not None and offset not in found:
                 found.append(offset)
     return found
 

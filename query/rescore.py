@@ -11,7 +11,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -40,9 +40,10 @@ class Scored:
     decisions: np.ndarray
 
 
-def _linear_decisions(classifier: Classifier, normalizer: Normalizer, vectors: np.ndarray,
+def _linear_decisions(linear: dict[str, Any], normalizer: Normalizer, vectors: np.ndarray,
                       media_ids: np.ndarray, pool: ThreadPoolExecutor, workers: int) -> np.ndarray:
-    linear = classifier.linear
+    """A linear detector's decision values (``Classifier.linear``'s numbers), with each file's
+    normalisation folded into the weights: one matrix product a block, on every worker."""
     weights = (linear["coef"] / linear["scale"]).astype(np.float64)
     offset = linear["intercept"] - float(weights @ linear["mean"])
     out = np.empty(len(vectors), dtype=np.float64)
@@ -88,7 +89,7 @@ def score_windows_of(snapshot: Snapshot, classifiers: Sequence[Classifier]) -> I
             out = []
             for classifier, normalizer in zip(classifiers, normalizers):
                 if classifier.linear is not None:
-                    decisions = _linear_decisions(classifier, normalizer, vectors, media, pool, workers)
+                    decisions = _linear_decisions(classifier.linear, normalizer, vectors, media, pool, workers)
                 else:
                     decisions = np.asarray(classifier.decision(normalizer.apply(vectors, media)), dtype=np.float64)
                 out.append(Scored(ids, media, snapshot.starts[positions], snapshot.ends[positions],

@@ -34,7 +34,7 @@ that heard some of it (nine 8 s windows 1 s apart hold some of a 1 s knock).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -56,6 +56,15 @@ EVIDENCE_FLOOR = 0.1
 VALLEY_DEPTH = 0.25
 
 
+class Values(Protocol):
+    """What a profile's ranks and scores are read through: an index or a slice (an array, or values
+    computed as they are read)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: int | slice) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Profile:
     """Every window of one file, by start: where it lies, what ranks it and what is shown for it
@@ -63,8 +72,8 @@ class Profile:
 
     starts: np.ndarray
     ends: np.ndarray
-    ranks: np.ndarray
-    scores: np.ndarray
+    ranks: Values
+    scores: Values
 
 
 # The profile of a file, by its media id.

@@ -19,7 +19,7 @@ from typing import Callable
 import faiss
 import numpy as np
 
-from audioscan.indexer.store.ann import load_ann, unit_vectors
+from audioscan.indexer.store.ann import SetAnn, load_ann, unit_vectors
 from audioscan.indexer.media.decode import decode_all
 from audioscan.indexer.errors import MediaError
 from audioscan.indexer.store.records import SetInfo
@@ -202,19 +202,19 @@ class SetIndex:
         """
         count = min(count, len(self))
         if self.ann is not None and not exact and scores is None:
-            return self._approximate_top(query, count)
+            return self._approximate_top(self.ann, query, count)
         query = unit_vectors(self._centred(query))
         scores = self.matrix() @ query if scores is None else scores
         top = np.argpartition(-scores, count - 1)[:count] if count < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
         return top, scores[top]
 
-    def _approximate_top(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    def _approximate_top(self, ann: SetAnn, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Candidates from the index (its dead windows filtered out) and from the windows
         committed after it (scored exactly), re-ranked by their exact cosine."""
         unit = unit_vectors(self._centred(query))
-        candidates = np.searchsorted(self.ids, self.ann.search(query, count))
-        missing = self.ann.missing
+        candidates = np.searchsorted(self.ids, ann.search(query, count))
+        missing = ann.missing
         if len(missing):
             with self._loading:
                 if self._missing is None:  # scored by FAISS too: one thread pool, no BLAS fighting OpenMP

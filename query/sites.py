@@ -61,7 +61,8 @@ def read_sites_file(path: Path, roots: list[Path]) -> list[SiteRow]:
         numbered = numbered[1:]
         if not {"site", "folder"} <= set(columns):
             raise QueryError(f"{source}: the header needs 'site' and 'folder' columns (and 'latitude', 'longitude')")
-    rows, problems, owner = [], [], {}
+    rows, problems = [], []
+    owner: dict[str, tuple[str, int]] = {}  # folder: (site, line)
     for number, cells in numbered:
         where = f"{source}:{number}"
         try:

@@ -30,7 +30,8 @@ def suggest(scored: Scored, labels: list[Label], paths: dict[int, str], count: i
         per_file: dict[int, int] = {}
         for i in picked:
             per_file[int(scored.media_ids[i])] = per_file.get(int(scored.media_ids[i]), 0) + 1
-        for i in candidates:
+        for candidate in candidates:
+            i = int(candidate)
             if len(picked) == count:
                 break
             media = int(scored.media_ids[i])
@@ -39,7 +40,7 @@ def suggest(scored: Scored, labels: list[Label], paths: dict[int, str], count: i
             if any(scored.media_ids[j] == media and scored.starts[i] < scored.ends[j] and scored.ends[i] > scored.starts[j]
                    for j in picked):
                 continue
-            picked.append(int(i))
+            picked.append(i)
             per_file[media] = per_file.get(media, 0) + 1
     # A suggestion is one window: all that is known of where its sound is, is the window.
     return [Moment(paths[int(scored.media_ids[i])], float(scored.starts[i]), float(scored.ends[i]),

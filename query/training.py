@@ -88,6 +88,8 @@ class Normalizer:
         if mode not in NORMALIZATIONS:
             raise QueryError(f"`normalize` must be one of {', '.join(NORMALIZATIONS)}", value=mode)
         stats = snapshot.stats
+        if stats is None:
+            raise ValueError("Normalizer.load needs a snapshot taken with its per-file statistics (stats=True)")
         ids = stats.media_ids
         means = stats.means.astype(np.float64)
         stds = stats.stds.astype(np.float64)
@@ -162,7 +164,7 @@ def training_set(store: StoreReader, snapshot: Snapshot, label: str, normalize: 
     for item in labels:
         by_media.setdefault(item.media.id, []).append(item)
     rng = np.random.RandomState(SEED)
-    positive, hard, auto = [], [], []
+    parts: dict[str, list[np.ndarray]] = {"positive": [], "hard": [], "auto": []}
     unlabelled_windows = 0  # windows of labelled files that are neither positive nor hard negative
     for media_id, items in by_media.items():
         mine = np.flatnonzero(snapshot.media_ids == media_id)
@@ -170,11 +172,11 @@ def training_set(store: StoreReader, snapshot: Snapshot, label: str, normalize: 
         pos = _near(starts, ends, [i for i in items if i.positive], tolerance)
         neg = _near(starts, ends, [i for i in items if not i.positive], tolerance) & ~pos
         free = _every(starts, AUTO_NEGATIVE_EVERY) & (_distance(starts, ends, items) > neg_margin) & ~pos & ~neg
-        positive.append(mine[pos])
-        hard.append(mine[neg])
-        auto.append(mine[free])
+        parts["positive"].append(mine[pos])
+        parts["hard"].append(mine[neg])
+        parts["auto"].append(mine[free])
         unlabelled_windows += int((~pos & ~neg).sum())
-    positive, hard, auto = (np.concatenate(parts) for parts in (positive, hard, auto))
+    positive, hard, auto = (np.concatenate(parts[kind]) for kind in ("positive", "hard", "auto"))
     wanted = NEGATIVES_PER_POSITIVE * len(positive)
     keep = min(len(auto), wanted) if negatives != "library" else 0
     auto = np.sort(rng.choice(auto, keep, replace=False)) if keep else auto[:0]

@@ -146,7 +146,7 @@ def _datasets(roots: list[str]) -> dict[str, str]:
 
 def hoplite_metadata(info: SetInfo, datasets: dict[str, str], version: str) -> dict:
     """``model_config``, ``audio_sources`` and our own ``audioscan`` entry, as hoplite's metadata holds them."""
-    model = {"window_size_s": info.window, "hop_size_s": info.hop, "sample_rate": info.sample_rate}
+    model: dict[str, object] = {"window_size_s": info.window, "hop_size_s": info.hop, "sample_rate": info.sample_rate}
     if info.model == "BIRDNET":
         model["class_list_name"] = "birdnet_v2_4"
     globs = [{"dataset_name": name, "base_path": root, "file_glob": "**/*", "min_audio_len_s": 0.0,

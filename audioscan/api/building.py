@@ -43,6 +43,8 @@ def build(self: Library, paths: str | Path | Sequence[str | Path], *, models: Se
     names each folder (and file) given that site first (see :meth:`Recordings.name_site`).
     """
     items = [Path(p).expanduser() for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    if not items:
+        raise QueryError("give a folder of media or media files to index")
     for item in items:
         if not item.exists():
             raise QueryError(f"{item} does not exist; give a folder of media or media files")
@@ -58,7 +60,7 @@ def build(self: Library, paths: str | Path | Sequence[str | Path], *, models: Se
     if site is not None:
         check_site_name(site)
     try:
-        with self._writer() as store:
+        with self._whole(write=True) as store:
             for folder, files in _group_paths(items):
                 options = BuildOptions(targets=targets, load=load, batch_size=batch_size,
                                        decode_workers=decode_workers, commit_seconds=commit_every,
@@ -69,6 +71,7 @@ def build(self: Library, paths: str | Path | Sequence[str | Path], *, models: Se
     finally:  # the files committed before an interruption are the site's too
         if site is not None and Store.exists(self.path):
             self.recordings.name_site(items, site)
+    assert report is not None  # one report a folder, and there is at least one
     return report
 
 

@@ -57,7 +57,7 @@ def import_vectors(self: Library, path: str | Path, *, fmt: str = "parquet", nam
         incoming, not_native = as_native_birdnet(read_hoplite(Path(path)), root)
     else:
         incoming, not_native = read_vectors(Path(path)), None
-    with self._writer() as store:
+    with self._whole(write=True) as store:
         done = import_incoming(store, incoming, name=name, media_root=root)
     try:
         placed = self.labels.add_rows(

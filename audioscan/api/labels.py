@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 
+from audioscan.indexer.store.protocols import StoreReader
 from audioscan.query import label_files
 from audioscan.query.editor_files import FrameRate
 from audioscan.query import labels as labelling
@@ -56,6 +58,25 @@ def _resolved(store, text: str, known: list, skip_missing: bool):
     return found
 
 
+def _prepared(store: StoreReader, given: list[labelling.LabelRow], skip_missing: bool
+              ) -> tuple[list[tuple[int, str, float, float, str, bool]], list[tuple[str, str]]]:
+    """The store's rows of ``given`` (each once), every one checked, and - with ``skip_missing`` - the
+    (path, why) of the rows left out for naming no indexed file."""
+    known = labelling.all_media(store)
+    resolved: dict[str, labelling.Media | str] = {}
+    ready, skipped = [], []
+    for row in given:
+        text = row.media or ""
+        if text not in resolved:
+            resolved[text] = _resolved(store, text, known, skip_missing)
+        target = resolved[text]
+        if isinstance(target, str):
+            skipped.append((text, target))
+            continue
+        ready.append(labelling.PlacedLabel(target, row))
+    return list(dict.fromkeys(labelling.prepare_labels(ready))), skipped
+
+
 class Labels:
     """The labels of a library: time ranges and markers on media, positive or negative."""
 
@@ -68,36 +89,28 @@ class Labels:
         id, or None when the same label is already there."""
         with self._library._annotator() as store:
             target = labelling.resolve_media(store, str(media))
-            added = labelling.add_labels(store, [labelling.LabelRow(media=target, label=label, start=start, end=end,
-                                                                    positive=not negative)], source)
+            row = labelling.LabelRow(media=str(media), label=label, start=start, end=end, positive=not negative)
+            added = labelling.add_labels(store, [labelling.PlacedLabel(target, row)], source)
         return added[0] if added else None
 
-    def add_rows(self, rows: Iterable[tuple[str, str, float, float | None, bool]], *, source: str = "api",
-                 skip_missing: bool = False, check: bool = False) -> "ImportReport":
+    def add_rows(self, rows: Iterable[labelling.LabelRow | tuple[str, str, float, float | None, bool]], *,
+                 source: str = "api", skip_missing: bool = False, check: bool = False) -> "ImportReport":
         """Add many (media, label, start, end or None, positive) rows at once, in one short transaction.
 
         Every row is checked first and every bad one reported (``file:line: why`` for the rows of a
         file); a row naming a file that is not indexed (or gone from disk) stops the whole import -
         nothing is added - unless ``skip_missing``, which adds the others and reports the rows it
         left out.  ``check``: check everything and report what would be added, storing nothing."""
-        rows = [labelling.LabelRow(*row) for row in rows]
-        with (self._library._reader() if check else self._library._annotator()) as store:
-            known = labelling.all_media(store)
-            resolved: dict[str, labelling.Media | str] = {}
-            ready, skipped = [], []
-            for row in rows:
-                if row.media not in resolved:
-                    resolved[row.media] = _resolved(store, row.media, known, skip_missing)
-                target = resolved[row.media]
-                if isinstance(target, str):
-                    skipped.append((row.media, target))
-                    continue
-                ready.append(row._replace(media=target))
-            prepared = list(dict.fromkeys(labelling.prepare_labels(ready)))
-            if check:
-                ids, already = [], labelling.stored_already(store, prepared)
-            else:
-                ids = store.add_labels(prepared, source)
+        given = [labelling.LabelRow(*row) for row in rows]
+        ids: list[int] = []
+        if check:
+            with self._library._reader() as store:
+                prepared, skipped = _prepared(store, given, skip_missing)
+                already = labelling.stored_already(store, prepared)
+        else:
+            with self._library._annotator() as writer:
+                prepared, skipped = _prepared(writer, given, skip_missing)
+                ids = writer.add_labels(prepared, source)
                 already = len(prepared) - len(ids)
         names: dict[str, tuple[int, int]] = {}
         for _, name, _, _, _, positive in prepared:
@@ -133,7 +146,7 @@ class Labels:
 
         return rate
 
-    def list(self, label: str | None = None, *, where: MomentFilter | None = None) -> list[labelling.Label]:
+    def list(self, label: str | None = None, *, where: MomentFilter | None = None) -> builtins.list[labelling.Label]:
         """Every label (of one name), or those ``where`` keeps (judged by where each starts)."""
         with self._library._reader() as store:
             items = store.labels(label)
@@ -151,7 +164,7 @@ class Labels:
             return labelling.remove_labels(store, list(ids))
 
     def conflicts(self, label: str | None = None, *, ids: Iterable[int] | None = None
-                  ) -> list[tuple[labelling.Label, labelling.Label]]:
+                  ) -> builtins.list[tuple[labelling.Label, labelling.Label]]:
         """Positive and negative labels of one name that overlap on one file; with ``ids``, only the
         pairs one of those labels is in (what an import or an add just brought)."""
         items = self.list(label)
@@ -160,12 +173,12 @@ class Labels:
     def to_arrow(self, label: str | None = None) -> pa.Table:
         return pa.Table.from_pylist([item.as_json() for item in self.list(label)])
 
-    def to_csv(self, items: list[labelling.Label]) -> str:
+    def to_csv(self, items: builtins.list[labelling.Label]) -> str:
         """Labels as the CSV ``import_file`` reads back (``path,start,end,label,negative``; then ``datetime``
         and ``site``, which an import does not need)."""
         return labelling.to_csv(items)
 
-    def moments(self, items: list[labelling.Label]) -> list[Moment]:
+    def moments(self, items: builtins.list[labelling.Label]) -> builtins.list[Moment]:
         """Labels as moments for export (negatives marked " (negative)", as Audacity tracks read back)."""
         rates = self._library._frame_rates()
         return [Moment(i.media.path, i.start, i.end, None,

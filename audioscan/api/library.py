@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, ContextManager, Iterable, Sequence
+from typing import Callable, ContextManager, Iterable, Sequence, overload
 
 import numpy as np
 import pyarrow as pa
@@ -65,6 +65,11 @@ class Library:
 
     def _writer(self) -> ContextManager[StoreWriter]:
         return Store.open(self.path, write=True)
+
+    def _whole(self, write: bool = False) -> ContextManager[Store]:
+        """The store itself, for the store package's own operations of several steps (build, import,
+        compact, forget, status, check), which take it whole (``indexer/store/protocols.py``)."""
+        return Store.open(self.path, write=write)
 
     def moments(self, hits: Sequence[Moment], *, label: str = "") -> list[Moment]:
         """Hits or detections as moments for export, with each video's frame rate for timecodes, and
@@ -134,7 +139,7 @@ class Library:
 
     def forget(self, folder: str | Path) -> int:
         """Drop the vectors of every file under an indexed folder (labels are kept); returns the file count."""
-        with self._writer() as store:
+        with self._whole(write=True) as store:
             return forget(store, Path(folder))
 
     def remove_set(self, name: str) -> tuple[SetInfo, int]:
@@ -157,7 +162,7 @@ class Library:
         float32, rewriting every set's vectors in it); the journal of labels and detectors is written
         anew as one snapshot of them."""
         stored = None if dtype is None else building.stored_dtype(dtype)
-        with self._writer() as store:
+        with self._whole(write=True) as store:
             reports = [compact_set(store, info, force=True, dtype=stored) for info in store.sets()]
             store.rewrite_journal()
             return reports
@@ -173,7 +178,7 @@ class Library:
 
     # ------------------------------------------------------------------ inspecting
     def status(self) -> dict:
-        with self._reader() as store:
+        with self._whole() as store:
             return store_status(store)
 
     def check(self) -> tuple[list[str], list[str]]:
@@ -185,7 +190,7 @@ class Library:
             found = damage(self.path)
             if found is not None:
                 raise catalog.damaged(self.path / catalog.CATALOG_FILE, found)
-        with self._reader() as store:
+        with self._whole() as store:
             return check_store(store) + store.journal_problems(), leftovers(store)
 
     def sets(self) -> list[SetInfo]:
@@ -238,15 +243,17 @@ class Library:
             snapshots = [store.snapshot(info, stats=needs_stats(info)) for info in infos]
             known = list(snapshots[0].media.values())
             skip = frozenset(labelling.resolve_media(store, str(f), known).id for f in exclude_files)
-            media = (labelling.resolve_media(store, str(query[0]), known) if isinstance(query, tuple) else None)
+            media = labelling.resolve_media(store, str(query[0]), known) if isinstance(query, tuple) else None
             vectors, excluded = [], []
             for info, snapshot in zip(infos, snapshots):
-                if media is not None:
+                if isinstance(query, tuple) and media is not None:
                     vector, exclude = stored_query(snapshot, media.id, media.rel, float(query[1]))
                 elif isinstance(query, list):
                     vector, exclude = embed_clips([Path(q) for q in query], info, LoadOptions(device=device)), None
-                else:
+                elif isinstance(query, (str, Path)):
                     vector, exclude = embed_clip(Path(query), info, start, end, LoadOptions(device=device)), None
+                else:
+                    raise QueryError("`query` is a clip file, a list of clip files or (indexed media, seconds)")
                 vectors.append(vector)
                 excluded.append(exclude)
         indexes = [SetIndex.of(restrict(snapshot, where)) for snapshot in snapshots]
@@ -303,6 +310,12 @@ class Library:
                                       precision=precision)
             classifiers.save(store, trained)
         return Detector(self, trained, info)
+
+    @overload
+    def detector(self, name: str, *, version: int | None = None) -> Detector: ...
+
+    @overload
+    def detector(self, name: Sequence[str], *, version: int | None = None) -> Detector | JointDetector: ...
 
     def detector(self, name: str | Sequence[str], *, version: int | None = None) -> Detector | JointDetector:
         """Detector ``name``, or several names' evidence combined (trained on one label in different sets)."""

@@ -7,9 +7,10 @@ Sites name folders (:meth:`Recordings.name_site`); a file belongs to the site of
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from audioscan.indexer.store.journal import SiteEntry
 from audioscan.query import labels as labelling
@@ -66,7 +67,7 @@ class Recordings:
             given = read_times_file(Path(path), labelling.all_media(store))
             return store.give_times([(row.media.id, row.local, row.zone) for row in given])
 
-    def list(self) -> list[RecordingRow]:
+    def list(self) -> builtins.list[RecordingRow]:
         """Every indexed file with its start (or none) and site, by path."""
         with self._library._reader() as store:
             media = [item for item in store.media().values() if item.status == "ok"]
@@ -75,7 +76,7 @@ class Recordings:
                              source=None if item.recorded is None else item.recorded.source, site=item.site)
                 for item in sorted(media, key=lambda item: item.path)]
 
-    def load_sites(self, path: str | Path) -> list[SiteRow]:
+    def load_sites(self, path: str | Path) -> builtins.list[SiteRow]:
         """Store the sites of the CSV at ``path`` (site, latitude, longitude, folder; see ``query.sites``):
         every row is checked first, and a file with a bad row stores nothing.  Returns every site."""
         path = Path(path)
@@ -85,14 +86,14 @@ class Recordings:
             store.set_sites(list(sites.values()), [(row.folder, row.site) for row in rows])
         return self.sites()
 
-    def name_site(self, paths: list[str | Path], name: str) -> None:
+    def name_site(self, paths: Sequence[str | Path], name: str) -> None:
         """Name each folder (or file) of ``paths`` site ``name`` (its coordinates, if any, are kept)."""
         check_site_name(name)
         with self._library._annotator() as store:
             store.set_sites([SiteEntry(name.strip(), None, None)],
                             [(str(Path(item).expanduser().resolve()), name.strip()) for item in paths])
 
-    def sites(self) -> list[SiteRow]:
+    def sites(self) -> builtins.list[SiteRow]:
         """Every site with its folders, and the indexed files and hours of audio it holds."""
         with self._library._reader() as store:
             sites, folders = store.sites(), store.site_folders()

@@ -30,10 +30,17 @@ class Context:
         return api.open(self.store)
 
 
+def given(param: str, ctx: click.Context | None = None) -> bool:
+    """Whether the user gave the option ``param`` (its value did not come from its default)."""
+    source = (ctx or click.get_current_context()).get_parameter_source(param)
+    return source is not None and source is not click.core.ParameterSource.DEFAULT
+
+
 def writes(command: click.Command) -> click.Command:
     """Mark a command that changes the store or writes files, so Ctrl-C says that what was
     committed is kept (a command that only reads has nothing to keep)."""
     callback = command.callback
+    assert callback is not None  # every command of ours has one
 
     @functools.wraps(callback)
     def marked(*args, **kwargs):

@@ -6,11 +6,10 @@ import sys
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from audioscan.api.options import CLIP_FORMATS, DEFAULT_THRESHOLD
 from audioscan.cli.console import show_progress
-from audioscan.cli.context import writes
+from audioscan.cli.context import given, writes
 
 
 @click.group("export")
@@ -103,11 +102,11 @@ _SOURCE_OPTIONS = {"k": ("search", "--from-search", "-k"), "per_file": ("search"
                    "label": ("labels", "--from-labels", "--label")}
 
 
-def _refuse_other_sources_options(ctx: click.Context, given: dict[str, bool]) -> None:
+def _refuse_other_sources_options(ctx: click.Context, chosen: dict[str, bool]) -> None:
     """An option of a source that was not chosen would change nothing: say so rather than cut
     clips the user believes were filtered or searched another way."""
     for param, (source, source_flag, flag) in _SOURCE_OPTIONS.items():
-        if not given[source] and ctx.get_parameter_source(param) is not ParameterSource.DEFAULT:
+        if not chosen[source] and given(param, ctx):
             raise click.UsageError(f"{flag} goes with {source_flag}; leave it out with this source")
 
 

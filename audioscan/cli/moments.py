@@ -8,7 +8,7 @@ from typing import Callable
 
 import click
 
-from audioscan.api.moments import Moment, MomentFilter, timecode, write_moments
+from audioscan.api.moments import Moment, MomentFilter, moments_text, timecode, write_moments
 from audioscan.api.options import MOMENT_FORMATS
 from audioscan.cli.console import echo_table
 
@@ -73,9 +73,10 @@ def emit(obj, moments: list[Moment], fmt: str, out: Path | None, out_dir: Path |
                    [[m.score] + ([show(m, m.peak)] if peaks else []) + [show(m, m.start), show(m, m.end), m.path]
                     + ([m.label] if m.score is None else []) for m in moments])
         return
+    if out is None and out_dir is None:
+        click.echo(moments_text(moments, fmt, use_timecode=use_timecode), nl=False)
+        return
     written = write_moments(moments, fmt, out=out, out_dir=out_dir, use_timecode=use_timecode, overwrite=overwrite)
-    if isinstance(written, str):
-        click.echo(written, nl=False)
-    elif not obj.quiet:
+    if not obj.quiet:
         for path in written:
             click.echo(str(path))

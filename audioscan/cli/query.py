@@ -15,7 +15,7 @@ from audioscan.api import options
 from audioscan.api.labels import READ_FORMATS, check_label_name
 from audioscan.api.moments import parse_time, timecode
 from audioscan.cli.console import confirm, echo_json, echo_table, emit_text
-from audioscan.cli.context import writes
+from audioscan.cli.context import given, writes
 from audioscan.cli.moments import emit, filter_options, moment_options
 from audioscan.cli.rescore import rescore
 
@@ -229,7 +229,7 @@ def train(obj, name: str, label: str | None, set_name: str | None, kind: str, no
     check_label_name(label or name)  # the label to learn, held to the rule every label name meets
     progress = None if obj.quiet or not sys.stderr.isatty() else (
         lambda text: click.echo(f"\r{name}: {text}...".ljust(60), err=True, nl=False))
-    if precision is not None and click.get_current_context().get_parameter_source("threshold").name != "DEFAULT":
+    if precision is not None and given("threshold"):
         raise click.UsageError("--precision chooses the threshold; give it or --threshold, not both")
     detector = obj.library.train(name, label=label, model=set_name, classifier=kind, normalize=normalize,
                                  tolerance=tolerance, neg_margin=neg_margin, negatives=negatives,

@@ -9,6 +9,7 @@ import click
 
 from audioscan.api import options
 from audioscan.api.moments import PERIODS
+from audioscan.cli.context import given
 from audioscan.cli.many import emit_many
 from audioscan.cli.moments import emit, filter_options, moment_options
 from audioscan.cli.review import emit_estimate, emit_sample, refuse
@@ -63,9 +64,8 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
     if per_window and refine:
         raise click.UsageError("--refine places detections; --per-window lists windows as stored")
     if every:
-        source = click.get_current_context().get_parameter_source
         emit_many(obj, names, top, where, fmt, out,
-                  {"--version": version is not None, "--threshold": source("threshold").name != "DEFAULT",
+                  {"--version": version is not None, "--threshold": given("threshold"),
                    "--precision": precision is not None, "--per-window": per_window, "--refine": refine,
                    "--summary": summary is not None, "--sample": sample is not None, "--estimate": estimate is not None,
                    "--by-score": by_score, "--out-dir": out_dir is not None, "--timecode": use_timecode})
@@ -81,10 +81,10 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
         flag = "--sample" if sample is not None else "--estimate"
         refuse(flag, {"--per-window": per_window, "--top": top is not None, "--refine": refine,
                       "--summary": summary is not None, "--out-dir": out_dir is not None, "--timecode": use_timecode})
-        if sample is not None:
-            emit_sample(obj, detector, sample, by_score, threshold, precision, where, fmt, out)
-        else:
+        if estimate is not None:
             emit_estimate(obj, detector, estimate, by_score, threshold, precision, where, fmt, out)
+        elif sample is not None:
+            emit_sample(obj, detector, sample, by_score, threshold, precision, where, fmt, out)
         return
     if summary is not None:
         emit_summary(obj, detector, summary, threshold, precision, where, fmt, out,

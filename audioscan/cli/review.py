@@ -45,8 +45,7 @@ def emit_estimate(obj, detector, verdicts: Path, by_score: bool, threshold: floa
     bins = review_estimate(detector, verdicts, threshold, precision=precision, where=where, by_score=by_score)
     rows = [{"bin": item.bin.name(), "detections": item.detections, "judged": item.judged, "right": item.right,
              "precision": None if item.precision is None else round(item.precision, 4),
-             "precision_low": None if item.interval() is None else round(item.interval()[0], 4),
-             "precision_high": None if item.interval() is None else round(item.interval()[1], 4),
+             **_interval_cells(item.interval()),
              "corrected": None if item.corrected is None else round(item.corrected, 2)} for item in bins]
     unjudged = sum(item.detections for item in bins if not item.judged)
     total = {"bin": "all", "detections": sum(item.detections for item in bins),
@@ -60,3 +59,9 @@ def emit_estimate(obj, detector, verdicts: Path, by_score: bool, threshold: floa
     text = (table_csv(list(rows[0]), [["" if v is None else str(v) for v in row.values()] for row in rows])
             if fmt == "csv" else json.dumps({"bins": rows, "total": total}, indent=2) + "\n")
     emit_text(obj, text, out)
+
+
+def _interval_cells(interval: tuple[float, float] | None) -> dict[str, float | None]:
+    """An estimate's precision interval as two cells (empty when too few detections were judged)."""
+    low, high = (None, None) if interval is None else (round(interval[0], 4), round(interval[1], 4))
+    return {"precision_low": low, "precision_high": high}

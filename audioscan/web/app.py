@@ -95,7 +95,7 @@ def allowed_hosts(host: str) -> frozenset[str]:
         machine = {socket.gethostname(), socket.getfqdn()}
         for name in list(machine):
             try:
-                machine |= {info[4][0] for info in socket.getaddrinfo(name, None)}
+                machine |= {str(info[4][0]) for info in socket.getaddrinfo(name, None)}
             except OSError:
                 continue
         names |= {name.lower() for name in machine}
@@ -129,8 +129,9 @@ async def _too_large(request: Request, err: Exception) -> Response:
     return JSONResponse({"error": "the request is too large"}, status_code=413)
 
 
-async def _user_error(request: Request, err: UserError) -> Response:
-    return JSONResponse({"error": str(err)}, status_code=_STATUS.get(err.kind, 400))
+async def _user_error(request: Request, err: Exception) -> Response:
+    """Starlette hands the handler of UserError only UserErrors; its kind picks the status."""
+    return JSONResponse({"error": str(err)}, status_code=_STATUS.get(getattr(err, "kind", ""), 400))
 
 
 async def _any_error(request: Request, err: Exception) -> Response:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from audioscan.api import Library
-from audioscan.api.moments import Moment, write_moments
+from audioscan.api.moments import Moment, moments_text, write_moments
 from audioscan.api.previews import MAX_SPAN_SECONDS
 from audioscan.web.inputs import BadInput, Choice, Items, NotIndexed, Number, Text, json_fields
 
@@ -51,7 +51,7 @@ async def export(request: Request) -> Response:
             data = _zip({path.name: path.read_bytes() for path in written})
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": 'attachment; filename="label-tracks.zip"'})
-    text = write_moments(moments, fmt)
+    text = moments_text(moments, fmt)
     return Response(text, media_type="text/plain; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

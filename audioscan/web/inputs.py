@@ -121,7 +121,7 @@ def fields_of(data: Any, fields: Mapping[str, tuple[Any, bool]], where: str = "t
     """The declared ``fields`` (name -> (kind, required)) of ``data``, checked; others are ignored."""
     if not isinstance(data, dict):
         raise BadInput(f"{where} must be a JSON object")
-    out = {}
+    out: dict[str, Any] = {}
     for name, (kind, required) in fields.items():
         value = data.get(name)
         if value is None:

@@ -25,13 +25,14 @@ MAX_CONCURRENT = 256
 class PacedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a deadline on each request's headers (see the module docstring)."""
 
+    _deadline: asyncio.TimerHandle | None = None
+
     @property
     def waiting(self) -> "OrderedDict[PacedH11Protocol, None]":
         """This server's connections waiting for request headers, oldest first."""
-        state = self.server_state
-        if not hasattr(state, "waiting_for_headers"):
-            state.waiting_for_headers = OrderedDict()
-        return state.waiting_for_headers
+        waiting: OrderedDict[PacedH11Protocol, None] = vars(self.server_state).setdefault(
+            "waiting_for_headers", OrderedDict())  # kept on the server's state, which every connection shares
+        return waiting
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -61,10 +62,9 @@ class PacedH11Protocol(H11Protocol):
             oldest._drop()
 
     def _stop_waiting(self) -> None:
-        deadline = getattr(self, "_deadline", None)
+        deadline, self._deadline = self._deadline, None
         if deadline is not None:
             deadline.cancel()
-            self._deadline = None
         self.waiting.pop(self, None)
 
     def _drop(self) -> None:

@@ -24,7 +24,7 @@ from audioscan.indexer.errors import MediaError
 from audioscan.indexer.media.decode import open_audio
 
 PREROLL_SECONDS = 2.0
-AAC_RATES = tuple(av.codec.Codec("aac", "w").audio_rates)  # the rates an MP4 clip's sound can have
+AAC_RATES = tuple(av.codec.Codec("aac", "w").audio_rates or ())  # the rates an MP4 clip's sound can have
 _PCM = {"s16": "pcm_s16le", "s32": "pcm_s32le", "flt": "pcm_f32le", "dbl": "pcm_f64le", "u8": "pcm_u8"}
 _FLAC = {"s16": "s16", "s32": "s32"}
 
@@ -47,12 +47,13 @@ def read_span(path: Path, start: float, end: float, rate: int | None = None,
     except MediaError as err:
         raise MediaError(f"cannot cut {path.name}: {err.template}") from err
     with container:
-        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        base = stream.time_base
+        origin = float(stream.start_time * base) if stream.start_time is not None and base is not None else 0.0
         # Seeking is exact only when timestamps resolve single samples; Matroska's are milliseconds,
         # so such a file is read from its start and its samples counted instead.
-        fine = stream.time_base is not None and stream.time_base <= Fraction(1, stream.codec_context.sample_rate)
-        if start > PREROLL_SECONDS and fine:
-            container.seek(int((origin + start - PREROLL_SECONDS) / stream.time_base), stream=stream, backward=True)
+        fine = base is not None and base <= Fraction(1, stream.codec_context.sample_rate)
+        if start > PREROLL_SECONDS and base is not None and fine:
+            container.seek(int((origin + start - PREROLL_SECONDS) / base), stream=stream, backward=True)
         frames = _frames(container, stream)
         head = next(frames, None)
         if head is None:

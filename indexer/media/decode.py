@@ -103,7 +103,7 @@ def open_audio(source: Path | BinaryIO) -> tuple[av.container.InputContainer, av
         container = av.open(_openable(source), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, ValueError) as err:
         raise MediaError(f"it is not a readable media file ({_short(err)})") from err
-    if not container.streams.audio:
+    if not isinstance(container, av.container.InputContainer) or not container.streams.audio:
         container.close()
         raise MediaError("it has no audio stream")
     return container, container.streams.audio[0]
@@ -219,29 +219,32 @@ def decode(source: Path | BinaryIO, rates: Sequence[int], start: float = 0.0, en
     rates = sorted(set(rates))
     container, stream = open_audio(source)
     with container:
-        stream.thread_type = "AUTO"
-        stream.thread_count = threads.count()
+        stream.codec_context.thread_type = "AUTO"
+        stream.codec_context.thread_count = threads.count()
         if start > 0:
             _seek(container, stream, start)
         mixers = {rate: _Downmixer(rate) for rate in rates}
         blockers = {rate: _Blocker(max(1, round(block_seconds * rate))) for rate in rates}
         # Samples still to drop (before ``start``) and still to keep (before ``end``), per rate.
-        skip = {rate: None for rate in rates}
-        left = {rate: (None if end is None else max(0, round((end - start) * rate))) for rate in rates}
+        skip: dict[int, int | None] = {rate: None for rate in rates}
+        left: dict[int, int | None] = {rate: (None if end is None else max(0, round((end - start) * rate)))
+                                       for rate in rates}
 
         def emit(rate: int, pieces: list[np.ndarray], frame_time: float | None) -> Iterator[tuple[int, np.ndarray]]:
-            if skip[rate] is None:
-                skip[rate] = max(0, round((start - (frame_time or 0.0)) * rate)) if start > 0 else 0
+            to_skip, to_keep = skip[rate], left[rate]
+            if to_skip is None:
+                to_skip = max(0, round((start - (frame_time or 0.0)) * rate)) if start > 0 else 0
             trimmed = []
             for piece in pieces:
-                if skip[rate]:
-                    cut = min(skip[rate], len(piece))
-                    piece, skip[rate] = piece[cut:], skip[rate] - cut
-                if left[rate] is not None:
-                    piece = piece[: left[rate]]
-                    left[rate] -= len(piece)
+                if to_skip:
+                    cut = min(to_skip, len(piece))
+                    piece, to_skip = piece[cut:], to_skip - cut
+                if to_keep is not None:
+                    piece = piece[:to_keep]
+                    to_keep -= len(piece)
                 if len(piece):
                     trimmed.append(piece)
+            skip[rate], left[rate] = to_skip, to_keep
             for block in blockers[rate].add(trimmed):
                 yield rate, block
 

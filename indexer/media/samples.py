@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import Sequence
 
 import av
 import numpy as np
@@ -49,7 +50,7 @@ def synth(kind: str, seconds: float, rate: int, seed: int = 0) -> np.ndarray:
             s = int(start)
             sound[s: s + length] += tone[: max(0, n - s)]
     elif kind == "hum":
-        sound = sum(0.15 / k * np.sin(2 * np.pi * 100 * k * t) for k in (1, 2, 3))
+        sound = np.sum([0.15 / k * np.sin(2 * np.pi * 100 * k * t) for k in (1, 2, 3)], axis=0)
     elif kind == "rain":
         white = rng.standard_normal(n)
         sound = 0.08 * (white - np.concatenate([[0.0], white[:-1]]))
@@ -62,7 +63,7 @@ def synth(kind: str, seconds: float, rate: int, seed: int = 0) -> np.ndarray:
     return sound.astype(np.float32)
 
 
-def scene(seconds: float, rate: int, background: str, events: list[tuple[str, float, float]],
+def scene(seconds: float, rate: int, background: str, events: Sequence[tuple[str, float, float]],
           seed: int = 0) -> np.ndarray:
     """A background sound with ``(kind, start, end)`` events mixed in at known times."""
     audio = synth(background, seconds, rate, seed)

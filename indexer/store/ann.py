@@ -31,6 +31,7 @@ import hashlib
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import faiss
 import numpy as np
@@ -120,7 +121,7 @@ def unit_vectors(vectors: np.ndarray) -> np.ndarray:
 
 def index_ids(index: faiss.Index) -> np.ndarray:
     """The window ids an index holds, list by list."""
-    lists = faiss.extract_index_ivf(index).invlists
+    lists: Any = faiss.extract_index_ivf(index).invlists  # an ArrayInvertedLists, never None once trained
     held = [faiss.rev_swig_ptr(lists.get_ids(k), lists.list_size(k))
             for k in range(lists.nlist) if lists.list_size(k)]
     return np.concatenate(held).astype(np.int64) if held else np.zeros(0, dtype=np.int64)
@@ -128,8 +129,10 @@ def index_ids(index: faiss.Index) -> np.ndarray:
 
 def index_centre(index: faiss.Index) -> np.ndarray | None:
     """The mean a centred index subtracts (None for an uncentred one)."""
-    for i in range(index.chain.size()):
-        transform = faiss.downcast_VectorTransform(index.chain.at(i))
+    pretransform: Any = index  # an IndexPreTransform, whose chain (a SWIG vector) faiss's stubs call a list
+    chain = pretransform.chain
+    for i in range(chain.size()):
+        transform = faiss.downcast_VectorTransform(chain.at(i))
         if isinstance(transform, faiss.CenteringTransform):
             return faiss.vector_to_array(transform.mean)
     return None
@@ -137,8 +140,8 @@ def index_centre(index: faiss.Index) -> np.ndarray | None:
 
 def _new_index(dim: int, centre: np.ndarray | None, sample: np.ndarray, windows: int) -> faiss.Index:
     """An index trained for a set of ``windows`` windows on ``sample`` (raw vectors)."""
-    inner = faiss.index_factory(dim, f"IVF{list_count(windows)},PQ{subquantizers(dim)}x4fs",
-                                faiss.METRIC_INNER_PRODUCT)
+    inner: Any = faiss.index_factory(dim, f"IVF{list_count(windows)},PQ{subquantizers(dim)}x4fs",
+                                     faiss.METRIC_INNER_PRODUCT)  # an IndexIVFPQFastScan
     inner.cp.niter = KMEANS_ITERATIONS
     # The sizes are chosen above; this keeps FAISS's advice about small samples off stderr.
     inner.cp.min_points_per_centroid = inner.pq.cp.min_points_per_centroid = 1
@@ -225,6 +228,7 @@ class BaseBuilder(threading.Thread):
         self.join()
         if self.error is not None:
             raise self.error
+        assert self.indexes is not None  # run() sets one of the two
         return self.indexes, self.snapshot.ids
 
 
@@ -275,8 +279,9 @@ def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int =
     if since.any():
         _add(delta, snapshot, since)
     # The delta is written even when empty, so the next build only reads and adds to a small file.
-    parts = {"base": (ann_name(store.token, current), index, kind),
-             "delta": (ann_name(store.token, current, "delta"), delta, kind)}
+    parts: dict[str, tuple[str, faiss.Index | None, str]] = {
+        "base": (ann_name(store.token, current), index, kind),
+        "delta": (ann_name(store.token, current, "delta"), delta, kind)}
     _write_parts(store, info, parts, current, old_files)
     return "built"
 
@@ -318,7 +323,7 @@ def _write_parts(store: Store, info: SetInfo, parts: dict[str, tuple[str, faiss.
             if index is not None:
                 path = store.files.set_dir(info.name) / name
                 written.append(path)
-                write_index(path, index, checksum=False)
+                write_index(path, index)
         counts = dict(counts or {})
         counts.update({part: index.ntotal for part, (_, index, _) in parts.items() if index is not None})
         _record(store, info, {part: (name, kind, counts[part]) for part, (name, _, kind) in parts.items()}, current,
@@ -379,10 +384,10 @@ class SetAnn:
             kept = ids[0] >= 0
             scores.append(approximate[0][kept])
             found.append(ids[0][kept])
-        scores, found = np.concatenate(scores), np.concatenate(found)
-        if len(found) > wanted:
-            found = found[np.argpartition(-scores, wanted - 1)[:wanted]]
-        return found
+        held, nearest = np.concatenate(found), np.concatenate(scores)
+        if len(held) > wanted:
+            held = held[np.argpartition(-nearest, wanted - 1)[:wanted]]
+        return held
 
 
 def load_ann(snapshot: Snapshot, centred: bool = False) -> SetAnn | None:

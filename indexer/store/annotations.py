@@ -26,6 +26,7 @@ from audioscan.indexer.store.journal import DetectorEntry, LabelEntry, SetEntry,
 from audioscan.indexer.store.places import read_places, write_places
 from audioscan.indexer.store.records import utcnow
 from audioscan.indexer.store.snapshot import MediaInfo
+from audioscan.indexer.store.scalar import one_row, scalar
 
 ANNOTATION_TABLES = """
     -- Labels are time ranges on media (not window ids), so they survive re-windowing,
@@ -206,9 +207,9 @@ class Annotations:
                         metrics: dict) -> int:
         """Store the next version of classifier ``name``; keeps the newest few. Returns the version."""
         with self._edit() as con:
-            next_id, version = con.execute(
-                "SELECT (SELECT coalesce(max(id), 0) + 1 FROM classifiers), "
-                "(SELECT coalesce(max(version), 0) + 1 FROM classifiers WHERE name = ?)", [name]).fetchone()
+            next_id, version = one_row(
+                con, "SELECT (SELECT coalesce(max(id), 0) + 1 FROM classifiers), "
+                "(SELECT coalesce(max(version), 0) + 1 FROM classifiers WHERE name = ?)", [name])
             con.execute("INSERT INTO classifiers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [next_id, name, version, label, set_id, kind, model, blob, json.dumps(metrics), utcnow()])
             con.execute("DELETE FROM classifiers WHERE name = ? AND version <= ?", [name, version - KEEP_VERSIONS])
@@ -229,8 +230,8 @@ class Annotations:
     def remove_classifier(self, name: str, version: int | None = None) -> int:
         """Delete one version of a classifier, or all of them; returns how many were deleted."""
         with self._edit() as con:
-            count = con.execute("SELECT count(*) FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)",
-                                [name, version, version]).fetchone()[0]
+            count = scalar(con, "SELECT count(*) FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)",
+                                [name, version, version])
             con.execute("DELETE FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)", [name, version, version])
             if count:
                 journal.append(self.path, {"op": "remove_detectors", "name": name, "version": version})
@@ -306,7 +307,7 @@ def write_work(con: duckdb.DuckDBPyConnection, work: Work) -> None:
             con.execute("INSERT INTO roots VALUES (?, ?, ?)", [roots[root], root, now])
         key = (roots[root], path)
         if key not in media:
-            media[key] = con.execute("SELECT next FROM id_counters WHERE name = 'media'").fetchone()[0]
+            media[key] = scalar(con, "SELECT next FROM id_counters WHERE name = 'media'")
             con.execute("UPDATE id_counters SET next = next + 1 WHERE name = 'media'")
             con.execute("INSERT INTO media (id, root_id, path, status, error, updated_at) VALUES "
                         "(?, ?, ?, 'missing', 'listed again by index repair for its labels', ?)",

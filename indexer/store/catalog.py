@@ -23,6 +23,7 @@ import duckdb
 from audioscan.indexer.errors import StoreBusyError, StoreError, StoreFullError
 from audioscan.indexer.store.annotations import ANNOTATION_TABLES
 from audioscan.indexer.store.integrity import CATALOG_FILE, damage, is_lock_conflict
+from audioscan.indexer.store.scalar import scalar
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -277,8 +278,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 def version(con: duckdb.DuckDBPyConnection) -> int:
     """The schema version of an open catalog (0 for an empty file)."""
-    has_meta = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'").fetchone()[0]
+    has_meta = scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'")
     if not has_meta:
         return 0
     row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -298,7 +298,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Bring the catalog to :data:`SCHEMA_VERSION`; returns the version it started at."""
     found = version(con)
     check_version(found, path)
-    if found == 0 and con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]:
+    if found == 0 and scalar(con, "SELECT count(*) FROM information_schema.tables"):
         raise StoreError(f"{path} is a DuckDB database that audioscan did not create; "
                          "give `store` a folder of its own")
     for target in range(found + 1, SCHEMA_VERSION + 1):

@@ -16,6 +16,7 @@ from audioscan.indexer.media.windows import window_starts
 from audioscan.indexer.store import catalog
 from audioscan.indexer.store.segments import checksum, read_segment
 from audioscan.indexer.store.store import Store
+from audioscan.indexer.store.scalar import scalar
 
 
 def check_store(store: Store) -> list[str]:
@@ -41,10 +42,10 @@ def check_store(store: Store) -> list[str]:
                 "JOIN media m ON m.id = ms.media_id JOIN roots r ON r.id = m.root_id LEFT JOIN windows w "
                 "ON w.media_id = ms.media_id AND w.set_id = ms.set_id AND w.alive WHERE ms.set_id = ? "
                 "GROUP BY ms.media_id, r.path, m.path, m.duration, m.status, ms.n_windows", [info.id]).fetchall()
-            orphans = con.execute(
+            orphans = scalar(con,
                 "SELECT count(*) FROM windows w LEFT JOIN media_sets ms ON ms.media_id = w.media_id "
                 "AND ms.set_id = w.set_id WHERE w.set_id = ? AND w.alive AND ms.media_id IS NULL",
-                [info.id]).fetchone()[0]
+                [info.id])
         expected_ids = {seg: np.asarray(ids, dtype=np.int64) for seg, ids in by_segment}
         for seg_id, file, n_vectors, recorded in segments:
             want = expected_ids.pop(seg_id, np.zeros(0, np.int64))

@@ -23,6 +23,7 @@ from audioscan.indexer.store.annotations import journal_lock, start_journal
 from audioscan.indexer.store.files import StoreFiles, segment_name
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.segments import write_segment
+from audioscan.indexer.store.scalar import scalar
 
 
 _MEDIA_COLUMNS = ("id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, updated_at, retry, fps, "
@@ -88,7 +89,7 @@ class Commits:
         committed = False
         try:
             first = self.reserve_ids("segments", len(pieces)) if pieces else 0
-            rows = []
+            rows: list[list[object]] = []
             for offset, (info, ids, parts) in enumerate(pieces):
                 segment_id = first + offset
                 path = self.files.set_dir(info.name, create=True) / segment_name(self.token, segment_id)
@@ -100,7 +101,7 @@ class Commits:
                 for row in rows:
                     con.execute("INSERT INTO segments (id, set_id, file, n_vectors, created_at, checksum) "
                                 "VALUES (?, ?, ?, ?, ?, ?)", row)
-                apply(con, [row[0] for row in rows])
+                apply(con, [first + offset for offset in range(len(rows))])
             committed = True
         except BaseException:
             if not committed:
@@ -183,7 +184,7 @@ class Commits:
     def retire_files(con: duckdb.DuckDBPyConnection, set_id: int, files: Sequence[str]) -> None:
         """Inside a transaction: files no longer listed, kept for readers until the grace period ends."""
         if files:
-            name = con.execute("SELECT name FROM sets WHERE id = ?", [set_id]).fetchone()[0]
+            name = scalar(con, "SELECT name FROM sets WHERE id = ?", [set_id])
             con.executemany("INSERT OR REPLACE INTO retired_files (set_id, file, retired_at, set_name) "
                             "VALUES (?, ?, ?, ?)", [[set_id, file, utcnow(), name] for file in files])
 
@@ -197,7 +198,7 @@ class Commits:
                                                "SELECT file FROM ann_indexes WHERE set_id = ?",
                                                [info.id, info.id]).fetchall()]
             self.retire_files(con, info.id, files)
-            dropped = con.execute("SELECT count(*) FROM classifiers WHERE set_id = ?", [info.id]).fetchone()[0]
+            dropped = scalar(con, "SELECT count(*) FROM classifiers WHERE set_id = ?", [info.id])
             for table in ("windows", "media_sets", "segments", "ann_indexes", "classifiers"):
                 con.execute(f"DELETE FROM {table} WHERE set_id = ?", [info.id])
             con.execute("DELETE FROM sets WHERE id = ?", [info.id])

@@ -170,8 +170,8 @@ class Work:
             self.labels, self.detectors, self.times, self.sites, self.site_folders = {}, {}, {}, {}, {}
         if op in ("snapshot", "give_times"):
             for values in record.get("times", []):
-                entry = TimeEntry.from_list(values)
-                self.times[(entry.root, entry.path)] = entry
+                given = TimeEntry.from_list(values)
+                self.times[(given.root, given.path)] = given
         if op in ("snapshot", "set_sites"):
             for values in record.get("sites", []):
                 site = SiteEntry.from_list(values)
@@ -179,19 +179,19 @@ class Work:
             self.site_folders.update({str(folder): str(site) for folder, site in record.get("folders", [])})
         if op in ("snapshot", "add_labels"):
             for values in record["labels"]:
-                entry = LabelEntry.from_list(values)
-                self.labels[entry.id] = entry
+                label = LabelEntry.from_list(values)
+                self.labels[label.id] = label
         if op == "snapshot":
             for data in record["detectors"]:
-                entry = DetectorEntry.from_json(data)
-                self.detectors[(entry.name, entry.version)] = entry
+                detector = DetectorEntry.from_json(data)
+                self.detectors[(detector.name, detector.version)] = detector
         elif op == "remove_labels":
             for label_id in record["ids"]:
                 self.labels.pop(int(label_id), None)
         elif op == "add_detector":
-            entry = DetectorEntry.from_json(record["detector"])
-            self.detectors[(entry.name, entry.version)] = entry
-            for key in [key for key in self.detectors if key[0] == entry.name and key[1] < record["keep_from"]]:
+            added = DetectorEntry.from_json(record["detector"])
+            self.detectors[(added.name, added.version)] = added
+            for key in [key for key in self.detectors if key[0] == added.name and key[1] < record["keep_from"]]:
                 del self.detectors[key]
         elif op == "remove_detectors":
             version = record["version"]

@@ -10,6 +10,7 @@ and are found again by the next build.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from contextlib import AbstractContextManager
 from typing import Callable, Sequence
 
@@ -18,6 +19,7 @@ import duckdb
 from audioscan.indexer.store import journal
 from audioscan.indexer.store.journal import SiteEntry, TimeEntry, Work
 from audioscan.indexer.store.records import utcnow
+from audioscan.indexer.store.scalar import scalar
 
 PLACE_TABLES = ("given_times", "sites", "site_folders")
 
@@ -26,7 +28,7 @@ class Places:
     """Given starts and sites, as named methods of the store (mixed into ``Store``, which provides
     ``_edit`` and ``connect``)."""
 
-    path: object
+    path: Path
     _edit: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
     connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -88,8 +90,8 @@ def read_places(con: duckdb.DuckDBPyConnection, work: Work) -> None:
     if not set(PLACE_TABLES) <= present:
         return
     work.times = {(entry.root, entry.path): entry for entry in _time_entries(con)}
-    has_zone = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'sites' "
-                           "AND column_name = 'zone'").fetchone()[0]
+    has_zone = scalar(con, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'sites' "
+                           "AND column_name = 'zone'")
     work.sites = {row[0]: SiteEntry(*row) for row in con.execute(
         f"SELECT name, latitude, longitude, {'zone' if has_zone else 'NULL'} FROM sites ORDER BY name").fetchall()}
     work.site_folders = dict(con.execute("SELECT folder, site FROM site_folders ORDER BY folder").fetchall())
@@ -99,7 +101,7 @@ def write_places(con: duckdb.DuckDBPyConnection, work: Work, media_id: Callable[
     """Put ``work``'s given starts and sites into a catalog that holds none yet; ``media_id(root, path)``
     finds (or lists as missing) the file a start belongs to."""
     now = utcnow()
-    inserts = {"given_times": [[media_id(entry.root, entry.path), dt.datetime.fromisoformat(entry.local), entry.zone,
+    inserts: dict[str, list[list[object]]] = {"given_times": [[media_id(entry.root, entry.path), dt.datetime.fromisoformat(entry.local), entry.zone,
                                 entry.fold, now] for entry in work.times.values()],
                "sites": [[site.name, site.latitude, site.longitude, site.zone] for site in work.sites.values()],
                "site_folders": [list(pair) for pair in work.site_folders.items()]}

@@ -20,10 +20,12 @@ from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.remembered import REMEMBERED
 from audioscan.indexer.store.sites import SiteFolders
 from audioscan.indexer.store.snapshot import AnnPart, FileStats, MediaInfo, SegmentRow, Snapshot
+from audioscan.indexer.store.scalar import scalar
 
 # A snapshot's window arrays: catalog column and dtype, in Snapshot's order.
-_WINDOW_COLUMNS = (("id", np.int64), ("media_id", np.int64), ("start_s", np.float64), ("end_s", np.float64),
-                   ("segment_id", np.int64))
+# The catalog's window columns: the Snapshot field each fills, and its type there.
+_WINDOW_COLUMNS = {"id": ("ids", np.int64), "media_id": ("media_ids", np.int64), "start_s": ("starts", np.float64),
+                   "end_s": ("ends", np.float64), "segment_id": ("segment_of", np.int64)}
 
 
 class Reading:
@@ -83,30 +85,31 @@ class Reading:
         columns = "SELECT id, media_id, start_s, end_s, segment_id FROM windows WHERE set_id = ? AND alive"
         if last is None or not {s.id for s in last.segments} <= {s.id for s in segments}:
             rows = con.execute(f"{columns} ORDER BY id", [info.id]).fetchnumpy()
-            windows = [rows[name].astype(dtype) for name, dtype in _WINDOW_COLUMNS]
+            windows = {field: rows[column].astype(dtype) for column, (field, dtype) in _WINDOW_COLUMNS.items()}
             file_stats = self._file_stats(con, info) if stats else None
-            return Snapshot(info, self.files, *windows, segments, media, ann, file_stats)
+            return Snapshot(info=info, files=self.files, **windows, segments=segments, media=media, ann=ann,
+                            stats=file_stats)
         # Windows are never revived and new ones get higher ids: what changed since ``last`` is
         # the windows above its highest id, and those of its windows that died (rare: a file
         # changed or went away), found only when the count of its ids still alive fell.
         newest = int(last.ids[-1]) if len(last.ids) else -1
         added = con.execute(f"{columns} AND id > ? ORDER BY id", [info.id, newest]).fetchnumpy()
-        alive = con.execute("SELECT count(*) FROM windows WHERE set_id = ? AND alive AND id <= ?",
-                            [info.id, newest]).fetchone()[0]
+        alive = scalar(con, "SELECT count(*) FROM windows WHERE set_id = ? AND alive AND id <= ?",
+                            [info.id, newest])
         keep = np.ones(len(last.ids), dtype=bool)
         if alive != len(last.ids):
             still = con.execute("SELECT id FROM windows WHERE set_id = ? AND alive AND id <= ?",
                                 [info.id, newest]).fetchnumpy()["id"]
             keep = np.isin(last.ids, still)
-        old = (last.ids, last.media_ids, last.starts, last.ends, last.segment_of)
-        windows = [np.concatenate([column[keep], added[name].astype(dtype)])
-                   for column, (name, dtype) in zip(old, _WINDOW_COLUMNS)]
+        windows = {field: np.concatenate([getattr(last, field)[keep], added[column].astype(dtype)])
+                   for column, (field, dtype) in _WINDOW_COLUMNS.items()}
         file_stats = None
         if stats:
             changed = np.unique(np.concatenate([added["media_id"].astype(np.int64), last.media_ids[~keep]]))
             file_stats = (self._file_stats(con, info) if last.stats is None
                           else self._stats_updated(con, info, last.stats, changed))
-        return Snapshot(info, self.files, *windows, segments, media, ann, file_stats)
+        return Snapshot(info=info, files=self.files, **windows, segments=segments, media=media, ann=ann,
+                        stats=file_stats)
 
     def _stats_updated(self, con: duckdb.DuckDBPyConnection, info: SetInfo, kept: FileStats,
                        changed: np.ndarray) -> FileStats:
@@ -131,5 +134,5 @@ class Reading:
                            f"{only}ORDER BY media_id", args).fetchnumpy()
         empty = np.zeros((0, info.dim), dtype=np.float32)
         return FileStats(rows["media_id"].astype(np.int64), rows["n_windows"].astype(np.int64),
-                         np.stack(rows["mean"]).astype(np.float32) if len(rows["mean"]) else empty,
-                         np.stack(rows["std"]).astype(np.float32) if len(rows["std"]) else empty)
+                         np.stack(list(rows["mean"])).astype(np.float32) if len(rows["mean"]) else empty,
+                         np.stack(list(rows["std"])).astype(np.float32) if len(rows["std"]) else empty)

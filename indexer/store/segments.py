@@ -19,13 +19,16 @@ import struct
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
 
 import faiss
 import numpy as np
 
 from audioscan.indexer.errors import StoreError, StoreFullError
 from audioscan.indexer.store.files import TMP_SUFFIX
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 DTYPES = ("fp32", "fp16")
 # Memory-mapped fp32 segments kept open per process (address space, not memory: the pages
@@ -44,6 +47,7 @@ DEFAULT_DTYPE = "float16"
 
 
 def _new_index(dim: int, dtype: str) -> faiss.Index:
+    inner: faiss.Index
     if dtype == "fp16":
         inner = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
     else:
@@ -74,10 +78,14 @@ def write_segment(path: Path, ids: np.ndarray, parts: Sequence[np.ndarray], dtyp
     if dtype == "fp32":
         _check_layout()
         size = 2 * len(_flat_header(b"IxM2", dim, 0)) + 16 + len(ids) * (4 * dim + 8)
-        return _durable(path, lambda write: _write_flat(write, ids, parts, dim), size=size)
+        digest = new_digest()
+        _durable(path, lambda write: _write_flat(write, ids, parts, dim), digest, size)
+        return digest.hexdigest()
     index = _new_index(dim, dtype)
     index.add_with_ids(np.ascontiguousarray(np.concatenate(parts), dtype=np.float32), ids)
-    return write_index(path, index, size=len(ids) * (2 * dim + 8))  # two bytes a number, eight an id
+    digest = new_digest()
+    write_index(path, index, digest, size=len(ids) * (2 * dim + 8))  # two bytes a number, eight an id
+    return digest.hexdigest()
 
 
 @functools.cache
@@ -115,29 +123,35 @@ def _write_flat(write: Callable[[bytes | np.ndarray], None], ids: np.ndarray, pa
     write(ids.view(np.uint8))
 
 
-def write_index(path: Path, index: faiss.Index, checksum: bool = True, size: int | None = None) -> str | None:
-    """Write any FAISS index to ``path`` so that a crash leaves it whole or absent; returns its
-    checksum, or None when not asked.  The bytes stream from FAISS to the file, hashed on the
+def new_digest() -> "hashlib.blake2b":
+    """The checksum a segment's bytes are recorded under (BLAKE2b-128), fed as they are written."""
+    return hashlib.blake2b(digest_size=16)
+
+
+def write_index(path: Path, index: faiss.Index, digest: "hashlib.blake2b | None" = None,
+                size: int | None = None) -> None:
+    """Write any FAISS index to ``path`` so that a crash leaves it whole or absent, feeding its
+    bytes to ``digest`` when given.  The bytes stream from FAISS to the file, hashed on the
     way, never copied whole into memory.  ``size``: about the bytes it takes, when known."""
-    return _durable(path, lambda write: faiss.write_index(index, faiss.PyCallbackIOWriter(write, _WRITE_CHUNK)),
-                    checksum, size)
+    writer = getattr(faiss, "PyCallbackIOWriter")  # in faiss's Python layer, not in its stubs
+    _durable(path, lambda write: faiss.write_index(index, writer(write, _WRITE_CHUNK)), digest, size)
 
 
 def _durable(path: Path, fill: Callable[[Callable[[bytes | np.ndarray], None]], None],
-             checksum: bool = True, size: int | None = None) -> str | None:
+             digest: "hashlib.blake2b | None" = None, size: int | None = None) -> None:
     """Have ``fill`` write the file's bytes through the function it is given, to a temporary
-    name, fsynced and renamed into place, so a crash leaves ``path`` whole or absent; returns
-    the checksum of the bytes (or None when not asked).  ``size``: the bytes it will take, when
+    name, fsynced and renamed into place, so a crash leaves ``path`` whole or absent; the bytes
+    are fed to ``digest`` on the way when one is given.  ``size``: the bytes it will take, when
     known, for the sentence a full disk gets."""
     tmp = path.with_name(path.name + TMP_SUFFIX)
-    digest = hashlib.blake2b(digest_size=16) if checksum else None
     try:
         with open(tmp, "xb") as handle:  # a name of this writer's own: never someone else's file
 
             def write(chunk: bytes | np.ndarray) -> None:
-                handle.write(chunk)
+                data = cast("Buffer", chunk)  # numpy's stubs declare its buffer protocol from Python 3.12 only
+                handle.write(data)
                 if digest is not None:
-                    digest.update(chunk)
+                    digest.update(data)
 
             fill(write)
             handle.flush()
@@ -151,12 +165,11 @@ def _durable(path: Path, fill: Callable[[Callable[[bytes | np.ndarray], None]], 
                              "the command again: what was committed before is kept") from None
         raise StoreError(f"cannot write {path.name} into {path.parent} ({err.strerror or err}); what was "
                          "committed before is kept") from None
-    return digest.hexdigest() if digest is not None else None
 
 
 def checksum(path: Path) -> str:
     """The checksum :func:`write_segment` recorded, computed again from the file."""
-    digest = hashlib.blake2b(digest_size=16)
+    digest = new_digest()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHECKSUM_CHUNK):
             digest.update(chunk)
@@ -194,14 +207,14 @@ def read_segment(path: Path) -> tuple[np.ndarray, np.ndarray]:
     the next snapshot's fetch skips FAISS's open and finds the pages already mapped.
     """
     info = path.stat() if path.exists() else None
-    key = (str(path), info.st_ino, info.st_size, info.st_mtime_ns) if info else None
+    key = (str(path), info.st_ino, info.st_size, info.st_mtime_ns) if info else ()
     with _OPEN_LOCK:
         if key in _OPEN:
             _OPEN.move_to_end(key)
             return _OPEN[key]
-    index = read_index(path, mmap=True)
+    index: Any = read_index(path, mmap=True)  # an IndexIDMap2, which faiss's stubs do not know
     ids = faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
-    inner = faiss.downcast_index(index.index)
+    inner: Any = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexFlat):
         raw = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d)
         vectors = np.asarray(_Mapped(index, raw)).reshape(inner.ntotal, inner.d)

@@ -41,6 +41,7 @@ from audioscan.indexer.store.places import Places
 from audioscan.indexer.store.reading import Reading
 from audioscan.indexer.store.records import MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.remembered import REMEMBERED
+from audioscan.indexer.store.scalar import scalar
 
 CATALOG_FILE = catalog.CATALOG_FILE
 # What an empty store folder may hold before its catalog exists (a crash right after creating it).
@@ -97,7 +98,7 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         milliseconds), so a long-running reader can ask before every question.  A checkpoint
         alone may move the token too: that costs a reader one needless refresh, never a stale one.
         """
-        token = []
+        token: list[tuple[int, int, int] | None] = []
         for name in (CATALOG_FILE, CATALOG_FILE + ".wal"):
             try:
                 found = (Path(path) / name).stat()
@@ -172,8 +173,9 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         except (StoreError, duckdb.Error):
             pass  # the store stays consistent; this writer's leftovers age out instead
         finally:
-            self._lock.release()
-            self._lock = None
+            lock, self._lock = self._lock, None
+            if lock is not None:
+                lock.release()
 
     def _open_reader(self) -> None:
         self._refuse_lost_catalog()
@@ -209,7 +211,7 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         The only way ids of windows, segments and media are made: a counter in the
         catalog, so two writers can never be handed the same id.
         """
-        first = con.execute("SELECT next FROM id_counters WHERE name = ?", [name]).fetchone()[0]
+        first = scalar(con, "SELECT next FROM id_counters WHERE name = ?", [name])
         con.execute("UPDATE id_counters SET next = ? WHERE name = ?", [first + count, name])
         return first
 
@@ -268,7 +270,7 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
             if name in {info.name for info in self.sets()}:  # same model and cut, other weights: keep them apart
                 name = f"{name}-{weights_id if valid_set_name(weights_id) and len(weights_id) <= 16 else weights_id[:8]}"
         with self.connect() as con, catalog.transaction(con):
-            set_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM sets").fetchone()[0]
+            set_id = scalar(con, "SELECT coalesce(max(id), 0) + 1 FROM sets")
             info = SetInfo(set_id, name, model, weights_id, window, hop, sample_rate, dim, dtype)
             con.execute("INSERT INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [info.id, info.name, info.model, info.weights_id, info.window, info.hop,
@@ -306,10 +308,11 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         text = str(root)
         with self.connect() as con, catalog.transaction(con):
             row = con.execute("SELECT id FROM roots WHERE path = ?", [text]).fetchone()
-            if row is None:
-                row = con.execute("SELECT coalesce(max(id), 0) + 1 FROM roots").fetchone()
-                con.execute("INSERT INTO roots VALUES (?, ?, ?)", [row[0], text, utcnow()])
-        return row[0]
+            if row is not None:
+                return int(row[0])
+            root_id = int(scalar(con, "SELECT coalesce(max(id), 0) + 1 FROM roots"))
+            con.execute("INSERT INTO roots VALUES (?, ?, ?)", [root_id, text, utcnow()])
+        return root_id
 
     def roots(self) -> dict[int, Path]:
         """Every folder ever indexed, by id."""
@@ -395,6 +398,6 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
     def record_run(self, command: str, started: dt.datetime, stats: dict) -> None:
         self._require_write()
         with self.connect() as con, catalog.transaction(con):
-            run_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
+            run_id = scalar(con, "SELECT coalesce(max(id), 0) + 1 FROM runs")
             con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?)", [run_id, command, started, utcnow(),
                                                                    json.dumps(stats)])
