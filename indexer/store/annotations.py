@@ -21,29 +21,12 @@ import pyarrow as pa
 
 from filelock import FileLock
 
-from audioscan.indexer.store import journal
+from audioscan.indexer.store import catalog, journal
 from audioscan.indexer.store.journal import DetectorEntry, LabelEntry, SetEntry, Work
 from audioscan.indexer.store.places import read_places, write_places
 from audioscan.indexer.store.records import utcnow
-from audioscan.indexer.store.snapshot import MediaInfo
 from audioscan.indexer.store.scalar import one_row, scalar
-
-ANNOTATION_TABLES = """
-    -- Labels are time ranges on media (not window ids), so they survive re-windowing,
-    -- new models and moves.  kind: range | marker (start_s = end_s); positive = false
-    -- for negatives and rejected detections.
-    CREATE TABLE labels (
-        id BIGINT PRIMARY KEY, media_id BIGINT NOT NULL, label VARCHAR NOT NULL,
-        start_s DOUBLE NOT NULL, end_s DOUBLE NOT NULL, kind VARCHAR NOT NULL,
-        positive BOOLEAN NOT NULL, source VARCHAR, created_at TIMESTAMP);
-    -- Trained classifiers, kept as plain numbers (JSON) plus, for tree models, a skops
-    -- file (never a pickle).  Each retrain adds a version; the newest 5 are kept.
-    CREATE TABLE classifiers (
-        id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, version INTEGER NOT NULL,
-        label VARCHAR NOT NULL, set_id INTEGER NOT NULL, kind VARCHAR NOT NULL,
-        model JSON NOT NULL, blob BLOB, metrics JSON NOT NULL, created_at TIMESTAMP,
-        UNIQUE (name, version));
-"""
+from audioscan.indexer.store.snapshot import MediaInfo
 
 KEEP_VERSIONS = 5
 # Labels inserted per transaction: a million-row import becomes five short transactions.
@@ -101,7 +84,6 @@ class Annotations:
         """One change to the user's work: a catalog transaction whose body also appends the change to
         the journal (see ``journal``) before it commits; a journal not yet started gets a snapshot of
         the work as the catalog holds it first."""
-        from audioscan.indexer.store import catalog
 
         if not self.annotate:
             raise RuntimeError("this Store was opened read-only; open it with annotate=True to change "
@@ -125,7 +107,6 @@ class Annotations:
         every row before, and an import cut short by a crash is completed by running it again
         (the rows already in are skipped).
         """
-        from audioscan.indexer.store import catalog  # catalog imports this module's table definitions
 
         fresh = list(dict.fromkeys((int(m), str(lb), float(a), float(b), str(k), bool(p))
                                    for m, lb, a, b, k, p in rows))
@@ -177,7 +158,6 @@ class Annotations:
 
     def rewrite_journal(self) -> None:
         """Write the journal anew as one snapshot of the work the catalog holds (repair, compaction)."""
-        from audioscan.indexer.store import catalog
 
         with journal_lock(self.path), catalog.connect(self.catalog_path, read_only=False) as con:
             journal.rewrite(self.path, read_work(con))

@@ -21,7 +21,6 @@ from typing import Iterator
 import duckdb
 
 from audioscan.indexer.errors import StoreBusyError, StoreError, StoreFullError
-from audioscan.indexer.store.annotations import ANNOTATION_TABLES
 from audioscan.indexer.store.integrity import CATALOG_FILE, damage, is_lock_conflict
 from audioscan.indexer.store.scalar import scalar
 
@@ -69,7 +68,21 @@ MIGRATIONS: dict[int, str] = {
         FROM windows w JOIN media m ON m.id = w.media_id JOIN roots r ON r.id = m.root_id
         JOIN sets s ON s.id = w.set_id WHERE w.alive;
     """,
-    2: ANNOTATION_TABLES + """
+    2: """
+    -- Labels are time ranges on media (not window ids), so they survive re-windowing,
+    -- new models and moves.  kind: range | marker (start_s = end_s); positive = false
+    -- for negatives and rejected detections.
+    CREATE TABLE labels (
+        id BIGINT PRIMARY KEY, media_id BIGINT NOT NULL, label VARCHAR NOT NULL,
+        start_s DOUBLE NOT NULL, end_s DOUBLE NOT NULL, kind VARCHAR NOT NULL,
+        positive BOOLEAN NOT NULL, source VARCHAR, created_at TIMESTAMP);
+    -- Trained classifiers, kept as plain numbers (JSON) plus, for tree models, a skops
+    -- file (never a pickle).  Each retrain adds a version; the newest 5 are kept.
+    CREATE TABLE classifiers (
+        id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, version INTEGER NOT NULL,
+        label VARCHAR NOT NULL, set_id INTEGER NOT NULL, kind VARCHAR NOT NULL,
+        model JSON NOT NULL, blob BLOB, metrics JSON NOT NULL, created_at TIMESTAMP,
+        UNIQUE (name, version));
     -- A derived approximate-search index of a large set (sets/<set>/<file>), valid while
     -- the set's live windows still match its signature; never the only copy of a vector.
     CREATE TABLE ann_indexes (set_id INTEGER PRIMARY KEY, file VARCHAR NOT NULL, kind VARCHAR NOT NULL,

@@ -87,6 +87,82 @@ def test_imports_run_one_way():
     assert not wrong, "\n".join(wrong)
 
 
+def _runtime_imports(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The modules of ours that ``module`` imports when it runs - at its top or inside a function,
+    relative imports resolved, ``from package import module`` as that module - leaving out imports
+    for type checking only and its own packages (which Python runs before it in any case)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(node) for block in ast.walk(tree)
+                   if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                   for statement in block.body for node in ast.walk(statement)}
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1] + [node.module or ""]).strip(".") \
+                if node.level else (node.module or "")
+            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+        else:
+            continue
+        for name in names:
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name and name != module and not module.startswith(name + "."):
+                found.add(name)
+    return found
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, round a circle (Tarjan's strongly connected
+    components of more than one module)."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for other in graph[module]:
+            if other not in order:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], order[other])
+        if low[module] == order[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return circles
+
+
+def test_no_modules_import_each_other_round_a_circle():
+    modules = _modules()
+    graph = {module: _runtime_imports(module, path, modules) for module, path in modules.items()}
+    assert _circles(graph) == []
+
+
+def test_the_import_graph_counts_imports_inside_functions_and_not_those_for_types_alone(tmp_path):
+    path = tmp_path / "a.py"
+    path.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import c\n"
+                    "def f():\n    from pkg import b\n")
+    assert _runtime_imports("pkg.a", path, {"pkg.a": path, "pkg.b": path, "pkg.c": path}) == {"pkg.b"}
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
 def test_nothing_imports_the_cli():
     users = [m for m, path in _modules().items() if not m.startswith(("audioscan.cli", "audioscan.__main__"))
              and any(n.startswith("audioscan.cli") for n in _imports(path))]
