@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from query_bench import latency, make_store  # noqa: E402
 
-from audioscan.indexer.store import ann  # noqa: E402
+from audioscan.indexer.store import ann_build  # noqa: E402
 from audioscan.indexer.store.store import Store  # noqa: E402
 from audioscan.query.search import SetIndex  # noqa: E402
 
@@ -37,7 +37,7 @@ def figures(folder: Path, rows: int, dtype: str, queries_from: np.ndarray | None
     make_store(folder, rows, DIM, rho=0.9, dtype=dtype)
     with Store.open(folder, write=True) as store:
         info = store.find_set()
-        ann.build_ann(store, info, minimum=0)
+        ann_build.build_ann(store, info, minimum=0)
     with Store.open(folder) as store:
         info = store.find_set()
         snapshot = store.snapshot(info)

@@ -29,7 +29,7 @@ from scipy.signal import lfilter
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audioscan.indexer.build import BuildOptions  # noqa: E402
-from audioscan.indexer.store.ann import build_ann  # noqa: E402
+from audioscan.indexer.store.ann_build import build_ann  # noqa: E402
 from audioscan.indexer.store.compact import compact_set  # noqa: E402
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow  # noqa: E402
 from audioscan.indexer.store.store import Store  # noqa: E402

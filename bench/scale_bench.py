@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from query_bench import latency, make_store, peak_gib  # noqa: E402
 
 from audioscan.indexer.build import BuildOptions  # noqa: E402
-from audioscan.indexer.store import ann, catalog  # noqa: E402
+from audioscan.indexer.store import ann, ann_build, catalog  # noqa: E402
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow  # noqa: E402
 from audioscan.indexer.store.store import Store  # noqa: E402
 from audioscan.query.search import SetIndex  # noqa: E402
@@ -80,7 +80,7 @@ def add_windows(folder: Path, info, count: int, seed: int) -> float:
 def index_update(folder: Path, info) -> tuple[str | None, float]:
     clock = time.perf_counter()
     with Store.open(folder, write=True) as store:
-        done = ann.build_ann(store, info, minimum=0)
+        done = ann_build.build_ann(store, info, minimum=0)
     return done, time.perf_counter() - clock
 
 
@@ -182,7 +182,7 @@ def run(count: int, dim: int, rho: float) -> None:
         done, full = index_update(folder, info)
         against = (f" ({HOPLITE_INSERT / (inserting + full):.1f}x faster than perch-hoplite's insert of the "
                    f"same size, {HOPLITE_INSERT:.0f} s here; target >= 10x)") if (count, dim) == (100_000, 768) else ""
-        print(f"  full index build ({ann.list_count(count)} lists, {ann.subquantizers(dim)} sub-quantisers, "
+        print(f"  full index build ({ann_build.list_count(count)} lists, {ann_build.subquantizers(dim)} sub-quantisers, "
               f"{done}): {full:.1f} s; insert plus a searchable index {inserting + full:.1f} s{against}")
 
         whole = snapshot_seconds(store, info, whole=True)
@@ -214,10 +214,10 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["100000:768", "1000000:768", "100000:5120"])
     parser.add_argument("--rho", type=float, default=0.9,
                         help="AR(1) correlation of consecutive windows' noise (0.9: like 8 s windows every 1 s)")
-    parser.add_argument("--subvector-dims", type=int, default=ann.SUBVECTOR_DIMS,
+    parser.add_argument("--subvector-dims", type=int, default=ann_build.SUBVECTOR_DIMS,
                         help="dimensions per 4-bit sub-quantiser (default: the store's own; 2 doubles the codes)")
     args = parser.parse_args()
-    ann.SUBVECTOR_DIMS = args.subvector_dims
+    ann_build.SUBVECTOR_DIMS = args.subvector_dims
     for size in args.sizes:
         count, dim = (int(v) for v in size.split(":"))
         run(count, dim, args.rho)

@@ -46,7 +46,7 @@ def _workload(name: str, data: Path) -> None:
     import numpy as np
 
     if name == "index build":
-        from audioscan.indexer.store.ann import BaseBuilder
+        from audioscan.indexer.store.ann_build import BaseBuilder
         from audioscan.indexer.store.store import Store
 
         with Store.open(data / "vectors") as store:

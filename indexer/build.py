@@ -29,7 +29,7 @@ from audioscan.indexer.pipeline import Batcher, Decoded, Embedded, Failed, Resul
 from audioscan.indexer.plan import FileTally, Job, Plan, make_plan
 from audioscan.indexer.progress import Progress
 from audioscan.indexer.ray_engine import RayOptions, embed_on_ray
-from audioscan.indexer.store.ann import ANN_MIN_WINDOWS, build_ann, start_rebuild
+from audioscan.indexer.store.ann_build import ANN_MIN_WINDOWS, build_ann, start_rebuild
 from audioscan.indexer.store.compact import compact_set
 from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.segments import DEFAULT_DTYPE, VECTOR_DTYPES

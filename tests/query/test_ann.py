@@ -7,7 +7,9 @@ import pytest
 
 from audioscan.indexer.build import forget
 from audioscan.indexer.store import ann as ann_module
-from audioscan.indexer.store.ann import build_ann, load_ann
+from audioscan.indexer.store import ann_build
+from audioscan.indexer.store.ann import load_ann
+from audioscan.indexer.store.ann_build import build_ann
 from audioscan.indexer.store.check import check_store
 from audioscan.indexer.store.store import Store
 from audioscan.query.search import SetIndex
@@ -147,7 +149,7 @@ def test_a_set_larger_than_its_probes_is_searched_with_exact_scores_and_high_rec
         snapshot = store.snapshot(info)
         assert snapshot.ann["base"].kind == "ivfpq"
         index = SetIndex(snapshot)
-        assert ann_module.list_count(len(index)) == 128 > ann_module.NPROBE
+        assert ann_build.list_count(len(index)) == 128 > ann_module.NPROBE
         vectors = snapshot.vectors()
         rows = rng.choice(len(index), 50, replace=False)
         noise = rng.standard_normal((50, 32)).astype(np.float32) / np.sqrt(32)  # 5 % of each vector's length
@@ -192,7 +194,7 @@ def test_a_due_rebuild_runs_during_the_build_and_what_it_embeds_lands_in_a_delta
 
 def test_a_set_too_small_to_learn_codes_from_is_searched_exactly(tmp_path):
     with Store.open(tmp_path / "store", write=True) as store:
-        info = _clustered_set(store, tmp_path, 1, ann_module.CODEBOOK_SIZE - 1, np.random.default_rng(5))
+        info = _clustered_set(store, tmp_path, 1, ann_build.CODEBOOK_SIZE - 1, np.random.default_rng(5))
         assert build_ann(store, info, minimum=0) is None
         index = SetIndex(store.snapshot(info))
         assert index.ann is None and store.snapshot(info).ann == {}
@@ -203,7 +205,7 @@ def test_a_set_too_small_to_learn_codes_from_is_searched_exactly(tmp_path):
 def test_the_lists_trained_apart_are_those_faiss_trains_through_the_pre_transform(centred):
     import faiss
 
-    from audioscan.indexer.store.ann import KMEANS_ITERATIONS, _new_index
+    from audioscan.indexer.store.ann_build import KMEANS_ITERATIONS, _new_index
 
     sample = (np.random.default_rng(3).standard_normal((2000, 16)) + 0.5).astype(np.float32)
     centre = sample.mean(axis=0) if centred else None
