@@ -223,7 +223,6 @@ def _reader_actors(ray: Any, paths: Sequence[str], count: int) -> list[Any]:
     so that one slow read (a cold disk, a large seek) does not hold every decoder."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    @ray.remote(num_cpus=0, max_concurrency=8)
     class MediaReader:
         def __init__(self, allowed: Sequence[str]) -> None:
             self.allowed = frozenset(allowed)
@@ -241,8 +240,9 @@ def _reader_actors(ray: Any, paths: Sequence[str], count: int) -> list[Any]:
                 handle.seek(offset)
                 return handle.read(size)
 
+    reader = ray.remote(num_cpus=0, max_concurrency=8)(MediaReader)  # as a call: type checkers skip class decorators
     here = ray.get_runtime_context().get_node_id()
-    return [MediaReader.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(
+    return [reader.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(
         list(paths)) for _ in range(count)]
 
 
