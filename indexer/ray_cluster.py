@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from queue import Empty, Queue
 from threading import Thread
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -32,20 +34,76 @@ NODE_CHECK = 5.0
 _DONE = object()  # the end of the results, as the watching thread hands it over
 
 
+# A line of the log of Ray's core (C++) below FATAL (its critical, "C"), in its text or its JSON form
+# (RAY_BACKEND_LOG_JSON=1): "[2026-01-01 10:00:00,123 E 4242 4243] core_worker.cc:2465: ...".
+_CORE_LINE = re.compile(rb"(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [TDIWE] \d+ \d+\] "
+                        rb'|\{"asctime":"[^"\n]*","levelname":"[TDIWE]")[^\n]*(\n|\Z)')
+
+
 @contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Standard output carries only audioscan's own output: Ray's processes (raylets, workers and
-    their state dumps) write to the descriptor they inherit, so for the Ray session that descriptor
-    is standard error, and every process Ray starts inherits it so."""
+def ray_output() -> Iterator[None]:
+    """For a Ray session, standard output carries only audioscan's output, and standard error no
+    line of the log of Ray's core.
+
+    Ray's processes (a local Ray's raylet and workers, their state dumps) write to the descriptors
+    they inherit, so standard output is standard error for the session.  Ray's core in this process
+    logs to its file (python-core-driver-*.log in the session's logs) and writes a copy of each line
+    of ERROR and above to standard error, calling errors what are none for a build: every Ray Data
+    actor pool has "Actor ... has constructor arguments in the object store and max_restarts > 0"
+    (Ray Data hands its actors its own object refs).  The core's one switch, RAY_BACKEND_LOG_LEVEL,
+    would empty its file too, and prints a line of its own.  So standard error goes through a
+    process of its own that leaves out those copies and passes all else as it comes: audioscan's
+    lines, a traceback, a FATAL line of the core (written as the core ends this process: a thread
+    of it would end too).  A failure still reaches the build as Ray's exception, one sentence."""
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    read, write = os.pipe()
     try:
-        os.dup2(2, 1)
+        kept = subprocess.Popen([sys.executable, "-c", f"from {__name__} import without_core_log; without_core_log()"],
+                                stdin=read, stdout=2, start_new_session=True)
+    except BaseException:
+        os.close(write)
+        raise
+    finally:
+        os.close(read)
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    try:
+        os.dup2(write, 2)
+        os.dup2(write, 1)
+        os.close(write)
         yield
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_out)
+        os.close(saved_err)
+        # What passed through the filter comes before what follows; a process Ray left holding the
+        # pipe would keep it open, and the filter then ends with that process.
+        with suppress(subprocess.TimeoutExpired):
+            kept.wait(10)
+
+
+def without_core_log(source: int = 0, sink: int = 1) -> None:
+    """Copy ``source`` to ``sink`` as it comes, less the lines of Ray's core log below FATAL: the
+    filter :func:`ray_output` starts (in a session of its own, so Ctrl-C is for the build alone)."""
+    held = b""
+    while chunk := os.read(source, 1 << 16):
+        passed, held = core_lines_left_out(held + chunk)
+        view = memoryview(passed)
+        while view:
+            view = view[os.write(sink, view):]
+
+
+def core_lines_left_out(data: bytes) -> tuple[bytes, bytes]:
+    """``data`` less its lines of Ray's core log below FATAL, and the part to hold for the next
+    read: a core line whose end has not come yet."""
+    held = b""
+    unended = _CORE_LINE.search(data, data.rfind(b"\n") + 1)  # in the last line, which has no end yet
+    if unended:
+        data, held = data[:unended.start()], data[unended.start():]
+    return _CORE_LINE.sub(b"", data), held
 
 
 def join(ray: Any, address: str | None, options: RayOptions) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 from audioscan.indexer.errors import EngineError
 from audioscan.indexer.media.windows import WindowBatch
 from audioscan.indexer.ray_cluster import (INSTALL_HINT, actor_count, check_models, explained, join,
-                                           stdout_to_stderr, watched)
+                                           ray_output, watched)
 from audioscan.indexer.pipeline import (Batch, Batcher, Decoded, Embedded, Failed, Result, SampleWindows, Source,
                                          decode_events)
 from audioscan.models import registry
@@ -42,8 +42,6 @@ from audioscan.models.engine import default_batch_size
 _SHIP_CHUNK = 4 << 20
 # Memory one decoding task holds: FFmpeg's buffers plus a few batches of windows.
 DECODE_MEMORY = 512 << 20
-# Times a decoding task is run again when its node dies under it (the actors Ray Data restarts itself).
-DECODE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -259,7 +257,7 @@ def embed_on_ray(files: Sequence[tuple[Path, Sequence[SampleWindows], bool]], mo
     if address and options.num_cpus:
         raise EngineError(f"`ray_cpus` sizes a Ray started here, and this build joins the cluster at {address} "
                           "(`ray_address` or RAY_ADDRESS), which has its own; drop `ray_cpus`")
-    with stdout_to_stderr():
+    with ray_output():
         try:
             if started_here:
                 join(ray, address, options)
@@ -286,10 +284,10 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
     check_models(ray, partial(_Embedder, models, load, 1), gpus)
     dataset = (ray.data.from_items(items, override_num_blocks=len(items))
                # Decoders are tasks with their own resources, so Ray never fuses them into the
-               # embedding actors (which would leave a GPU waiting on a demuxer).
+               # embedding actors (which would leave a GPU waiting on a demuxer).  Ray Data runs a
+               # task again, as often as it takes, when its node dies under it, and restarts its actors.
                .map_batches(partial(_decode_rows, batch_size=batch_size, readers=readers), batch_size=1,
-                            batch_format="numpy", num_cpus=1, memory=DECODE_MEMORY,
-                            max_retries=DECODE_RETRIES)
+                            batch_format="numpy", num_cpus=1, memory=DECODE_MEMORY)
                .map_batches(_Embedder, fn_constructor_kwargs={"models": models, "load": load,
                                                               "batch_size": model_batch},
                             batch_size=None, batch_format="numpy", num_gpus=gpus, num_cpus=0 if gpus else 1,

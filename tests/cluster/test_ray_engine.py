@@ -30,6 +30,19 @@ def _ray_build(store: Path, root: Path, *extra: str, crash_at: str = "") -> subp
                           env=env, capture_output=True, text=True, timeout=240)
 
 
+# A line of Ray's own: its core's log ("[2026-01-01 10:00:00,123 E 12 34] core_worker.cc:2465: ..."), its Python
+# loggers ("2026-01-01 10:00:00,123 INFO worker.py:1841 -- ..."), its warnings, and what its processes print
+# ("(raylet) ...", "(pid=12) ...", "[state-dump] ...").
+_RAY_LINE = re.compile(r"^\s*(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z] \d+ \d+\]"
+                       r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\s+[A-Z]+ \S+\.py:\d+ --"
+                       r"|\((raylet|pid=|\w+ pid=)|\[state-dump\]|.*Ray\w*Warning:)")
+
+
+def _ray_lines(result: subprocess.CompletedProcess) -> list[str]:
+    """The lines of a build's output that Ray wrote: none, the output being audioscan's alone."""
+    return [line for line in (result.stdout + result.stderr).splitlines() if _RAY_LINE.match(line)]
+
+
 def _failures(store: Path) -> dict[str, str]:
     with Store.open(store) as opened:
         return {item["path"]: item["error"] for item in store_status(opened)["failed"]}
@@ -62,6 +75,7 @@ def test_a_ray_build_stores_what_a_local_build_stores(tmp_path, library_template
     assert _failures(store) == _failures(local) and len(_failures(local)) == 4
     for name in ("empty.wav", "garbage.mp4", "silent.flac", "no-audio.mp4"):
         assert name in result.stderr  # reported on the spot, as a local build reports them
+    assert _ray_lines(result) == []  # nothing of Ray's internals (its core's "constructor arguments" line...)
     again = _ray_build(store, library_template)
     assert again.returncode == 0 and "0 windows embedded" in again.stdout  # nothing re-embedded
 
@@ -78,6 +92,30 @@ def test_a_killed_driver_leaves_a_clean_store_that_resumes(tmp_path, library_tem
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["files_indexed"] > 0  # stdout is audioscan's JSON, nothing of Ray's
     _assert_same_store(store, local)
+
+
+def test_in_a_ray_session_the_core_log_stays_off_the_terminal_and_the_rest_gets_through():
+    """What a Ray session's standard error passes: audioscan's lines, what Ray's processes print, and a
+    FATAL line of Ray's core, even one written as the core ends the process (no Python left to flush
+    anything); not the core's copies of its ERROR lines, which its log file holds.  Standard output
+    stays audioscan's: nothing of the session's."""
+    import textwrap
+
+    core = "[2026-12-08 01:04:59,411 E 31700 32125] core_worker.cc:2465: Actor with class name: 'MapWorker' has"
+    fatal = "[2026-12-08 01:05:00,001 C 31700 31700] core_worker.cc:99: Check failed: the raylet is gone"
+    script = textwrap.dedent("""
+        import os, sys
+        from audioscan.indexer.ray_cluster import ray_output
+        core, fatal = (line.encode() + b"\\n" for line in sys.argv[1:])
+        with ray_output():
+            os.write(2, b"a notice of audioscan's\\n" + core)
+            os.write(1, b"what a Ray process prints\\n")
+            os.write(2, fatal)
+            os._exit(3)  # as Ray's core ends a process
+    """)
+    result = subprocess.run([sys.executable, "-c", script, core, fatal], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3 and result.stdout == ""
+    assert result.stderr.splitlines() == ["a notice of audioscan's", "what a Ray process prints", fatal]
 
 
 def test_without_ray_the_engine_says_how_to_install_it(tmp_path, library_template):
