@@ -161,7 +161,7 @@ def check_models(ray: Any, load_models_here: Callable[[], object], gpus: float) 
 
     need = ("GPU", gpus) if gpus else ("CPU", 1)
     nodes = [node for node in ray.nodes() if node.get("Alive") and node.get("Resources", {}).get(need[0], 0) >= need[1]]
-    checks = {f"{node['NodeManagerAddress']} (node {node['NodeID'][:8]})": load_models.options(
+    checks = {node_named(node["NodeManagerAddress"], node["NodeID"]): load_models.options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote() for node in nodes}
     failed: dict[str, BaseException] = {}
     for where, check in checks.items():
@@ -231,9 +231,14 @@ def watched(ray: Any, batches: Iterator[dict], wait: float, notice: Callable[[st
         yield item
 
 
+def node_named(address: str, node_id: str) -> str:
+    """A node as the user reads it: several nodes may share one address (raylets on one machine)."""
+    return f"{address} (node {node_id[:8]})"
+
+
 def _alive(ray: Any) -> dict[str, str]:
-    """Node id -> address of the cluster's live nodes."""
-    return {node["NodeID"]: f"{node['NodeManagerAddress']} (node {node['NodeID'][:8]})" for node in ray.nodes()
+    """Node id -> name of the cluster's live nodes."""
+    return {node["NodeID"]: node_named(node["NodeManagerAddress"], node["NodeID"]) for node in ray.nodes()
             if node.get("Alive")}
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from audioscan.indexer.errors import EngineError
 from audioscan.indexer.media.windows import WindowBatch
-from audioscan.indexer.ray_cluster import (INSTALL_HINT, actor_count, check_models, explained, join,
+from audioscan.indexer.ray_cluster import (INSTALL_HINT, actor_count, check_models, explained, join, node_named,
                                            ray_output, watched)
 from audioscan.indexer.pipeline import (Batch, Batcher, Decoded, Embedded, Failed, Result, SampleWindows, Source,
                                          decode_events)
@@ -178,7 +178,8 @@ def _missing_here(job: int, path: str) -> Failed:
     mounted here at the same path.  Retried by the next build, which may run elsewhere."""
     import ray
 
-    return Failed(job, f"not found at this path on Ray node {ray.util.get_node_ip_address()}, though the machine "
+    node = node_named(ray.util.get_node_ip_address(), ray.get_runtime_context().get_node_id())
+    return Failed(job, f"not found at this path on Ray node {node}, though the machine "
                        "that started the build has it; mount the media at the same path on every node, or build "
                        "with --ship-media", True)
 
