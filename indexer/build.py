@@ -133,8 +133,9 @@ class _Run:
             return iter(())
         if self.options.ray is not None:
             models = {sid: (self.sets[sid].model, self.sets[sid].weights_id) for sid in self.needed}
-            return embed_on_ray(self.files, models, self.options.load, self.batch_size, self.options.ray,
-                                self.options.batch_size, notice=self.progress.notice)
+            return embed_on_ray(self.files, models, load=self.options.load, batch_size=self.batch_size,
+                                options=self.options.ray,
+                                model_batch=self.options.batch_size, notice=self.progress.notice)
         # Only the models some file still needs are loaded: a no-op rebuild loads none.
         loaded = {self.sets[sid].model: registry.load_model(self.sets[sid].model, self.options.load)
                   for sid in self.needed}
@@ -181,8 +182,9 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     sets = []
     for name, window_spec in dict.fromkeys(targets):
         spec = registry.spec(name)
-        sets.append(store.ensure_set(spec.name, spec.weights_id(options.load), window_spec.window, window_spec.hop,
-                                     spec.sample_rate, spec.dim, options.dtype))
+        sets.append(store.ensure_set(spec.name, spec.weights_id(options.load), window=window_spec.window,
+                                     hop=window_spec.hop,
+                                     sample_rate=spec.sample_rate, dim=spec.dim, dtype=options.dtype))
     root_id, scope = place_root(store, root)
     unreadable: list[str] = []
     entries = [FileEntry(scope + e.rel, e.abs, e.size, e.mtime_ns)
@@ -192,8 +194,9 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     if selected is not None:
         entries = [e for e in entries if selected(e.rel)]
     progress.status(f"{len(entries)} files under {root}; checking which are new or changed")
-    plan = make_plan(store, root_id, entries, [info.id for info in sets], [scope + u for u in unreadable], scope,
-                     selected)
+    plan = make_plan(store, root_id, entries=entries, set_ids=[info.id for info in sets],
+                     unreadable=[scope + u for u in unreadable], scope=scope,
+                     selected=selected)
     store.commit(plan.bookkeeping)
     store.plan_files(root_id, scope, [job.media.path for job in plan.jobs])  # behind until committed
     tally = {f.name: copy(getattr(plan, f.name)) for f in fields(FileTally)}
@@ -202,7 +205,7 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     # An approximate index that is due for a rebuild is rebuilt while the engine embeds; it gets
     # what the engine committed meanwhile as a delta at the end.
     rebuilding = {info.id: start_rebuild(store, info, centred[info.id], options.ann_min_windows) for info in sets}
-    _Run(store, plan, {info.id: info for info in sets}, options, report, progress).run()
+    _Run(store, plan, sets={info.id: info for info in sets}, options=options, report=report, progress=progress).run()
     for info in sets:
         compact_set(store, info)
         build_ann(store, info, centred[info.id], options.ann_min_windows, prepared=rebuilding[info.id])
@@ -297,9 +300,9 @@ def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Comm
         names = ", ".join(sets[sid].name for sid in job.set_ids)
         report.failures.append((job.media.path, outcome.reason + (f" (for {names})" if adding_sets else "")))
         if not adding_sets:
-            change.media.append(MediaRow(job.media.id, job.media.root_id, job.media.path, job.media.size,
-                                         job.media.mtime_ns, job.media.fingerprint, None, "failed",
-                                         outcome.reason, outcome.retry))
+            change.media.append(MediaRow(job.media.id, job.media.root_id, path=job.media.path, size=job.media.size,
+                                         mtime_ns=job.media.mtime_ns, fingerprint=job.media.fingerprint, duration=None,
+                                         status="failed", error=outcome.reason, retry=outcome.retry))
         return
     change.media.append(replace(job.media, fingerprint=job.media.fingerprint or outcome.fingerprint,
                                 duration=outcome.duration, status="ok",

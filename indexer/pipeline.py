@@ -117,7 +117,8 @@ def _decode_one(job: int, source: Source, cuts: Sequence[SampleWindows], batch_s
             emitted[cut.set_id] += len(windows.starts)
             yield Batch(job, cut.set_id, windows)
     facts = header_facts(_open(source))
-    yield Decoded(job, totals[lowest] / lowest, totals, digest, facts.fps, emitted, facts.declared)
+    yield Decoded(job, totals[lowest] / lowest, totals=totals, fingerprint=digest, fps=facts.fps, windows=emitted,
+                  declared=facts.declared)
 
 
 def decode_events(job: int, source: Source, cuts: Sequence[SampleWindows], batch_size: int,

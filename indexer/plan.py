@@ -163,8 +163,8 @@ class _Planner:
         if source is not None:
             self._move(replace(source, **recorded), entry)
             return
-        media = MediaRow(row.id if row else self.store.new_media_id(), self.root_id, entry.rel, entry.size,
-                         entry.mtime_ns, digest, None, "ok", **recorded)
+        media = MediaRow(row.id if row else self.store.new_media_id(), self.root_id, path=entry.rel, size=entry.size,
+                         mtime_ns=entry.mtime_ns, fingerprint=digest, duration=None, status="ok", **recorded)
         self.plan.jobs.append(Job(media, entry.abs, list(self.set_ids), replaces=row is not None))
 
     def _move(self, source: MediaRow, entry: FileEntry) -> None:
@@ -214,8 +214,9 @@ class _Planner:
 
     def _fail(self, row: MediaRow | None, entry: FileEntry, reason: str, retry: bool = False) -> None:
         media_id = row.id if row else self.store.new_media_id()
-        self.plan.bookkeeping.media.append(MediaRow(media_id, self.root_id, entry.rel, entry.size, entry.mtime_ns,
-                                                    None, None, "failed", reason, retry))
+        self.plan.bookkeeping.media.append(MediaRow(media_id, self.root_id, path=entry.rel, size=entry.size,
+                                                    mtime_ns=entry.mtime_ns, fingerprint=None, duration=None,
+                                                    status="failed", error=reason, retry=retry))
         if row:
             self.plan.bookkeeping.retire.append((media_id, None))
         self.plan.failures.append((entry.rel, reason))

@@ -104,9 +104,9 @@ def _outcome(job: int, text: str) -> Decoded | Failed:
     outcome = json.loads(text)
     if "failed" in outcome:
         return Failed(job, outcome["failed"], outcome["retry"])
-    return Decoded(job, outcome["duration"], {int(k): v for k, v in outcome["totals"].items()},
-                   outcome["fingerprint"], outcome["fps"], {int(k): v for k, v in outcome["windows"].items()},
-                   outcome.get("declared"))
+    return Decoded(job, outcome["duration"], totals={int(k): v for k, v in outcome["totals"].items()},
+                   fingerprint=outcome["fingerprint"], fps=outcome["fps"],
+                   windows={int(k): v for k, v in outcome["windows"].items()}, declared=outcome.get("declared"))
 
 
 def _columns(rows: list[dict]) -> dict[str, np.ndarray]:
@@ -167,8 +167,8 @@ def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, readers: Sequenc
         for event in decode_events(int(job), source, cuts, batch_size, bool(hash_it)):
             if isinstance(event, Batch):
                 windows = event.windows
-                yield _columns([_window_row(event.job, event.set_id, windows.starts, windows.ends, windows.span,
-                                            windows.win)])
+                yield _columns([_window_row(event.job, event.set_id, starts=windows.starts, ends=windows.ends,
+                                            data=windows.span, width=windows.win)])
             else:
                 yield _columns([_outcome_row(event.job, _outcome_text(event))])
 
@@ -212,8 +212,8 @@ class _Embedder:
             self.batchers[int(set_id)].add(int(job), WindowBatch(starts_, ends_, span, int(width)))
         for set_id, batcher in self.batchers.items():
             for done in batcher.run(set_id, partial=True):
-                rows.append(_window_row(done.job, set_id, done.starts, done.ends, done.vectors,
-                                        done.vectors.shape[1]))
+                rows.append(_window_row(done.job, set_id, starts=done.starts, ends=done.ends, data=done.vectors,
+                                        width=done.vectors.shape[1]))
         return _columns(rows)
 
 
@@ -262,7 +262,8 @@ def embed_on_ray(files: Sequence[tuple[Path, Sequence[SampleWindows], bool]], mo
         try:
             if started_here:
                 join(ray, address, options)
-            yield from _stream(ray, files, models, load, batch_size, options, model_batch, notice)
+            yield from _stream(ray, files, models=models, load=load, batch_size=batch_size, options=options,
+                               model_batch=model_batch, notice=notice)
         except (ConnectionError, ray.exceptions.RayError) as err:
             raise explained(err, address) from None
         finally:

@@ -266,10 +266,10 @@ def import_vectors(store: Store, incoming: Incoming, *, name: str | None = None,
     rate = int(description.get("sample_rate") or DEFAULT_RATE)
     dim = incoming.dim
     wanted = name or str(description.get("set") or path.name.removesuffix(".parquet"))
-    _refuse_existing(store, wanted, model, weights_id, window, hop, rate)
+    _refuse_existing(store, wanted, model=model, weights_id=weights_id, window=window, hop=hop, rate=rate)
     files, unmatched = _match_files(incoming, media_root, path)
     rows = _media_rows(store, files)
-    info = store.ensure_set(model, weights_id, window, hop, rate, dim, name=wanted)
+    info = store.ensure_set(model, weights_id, window=window, hop=hop, sample_rate=rate, dim=dim, name=wanted)
     try:
         windows = _commit_windows(store, info, incoming, files, rows)
     except BaseException:
@@ -336,8 +336,9 @@ def _media_rows(store: Store, files: list[_File]) -> dict[tuple[Path, str], tupl
                 continue
             stat = os.stat(root / file.rel)
             facts = header_facts(root / file.rel)
-            row = MediaRow(store.new_media_id() if row is None else row.id, root_id, file.rel, stat.st_size,
-                           stat.st_mtime_ns, fingerprint(root / file.rel), facts.declared, "ok", fps=facts.fps)
+            row = MediaRow(store.new_media_id() if row is None else row.id, root_id, path=file.rel, size=stat.st_size,
+                           mtime_ns=stat.st_mtime_ns, fingerprint=fingerprint(root / file.rel),
+                           duration=facts.declared, status="ok", fps=facts.fps)
             rows[(root, file.rel)] = (row, True)
     return rows
 

@@ -52,7 +52,8 @@ def embedder(name: str, module, multi_layer: bool, options: LoadOptions = LoadOp
         return torch.cat([mean_over_time(out.hidden_states[i]) for i in layers], dim=1)
 
     width = config.hidden_size * (4 if multi_layer else 1)
-    return TorchEmbedder(name, width, SAMPLE_RATE, module, forward, options, prepare=prepare)
+    return TorchEmbedder(name, width, sample_rate=SAMPLE_RATE, module=module, forward=forward, options=options,
+                         prepare=prepare)
 
 
 def load_encoder(name: str, files: dict[str, Path]):

@@ -31,8 +31,8 @@ def embedder(module, options: LoadOptions = LoadOptions()) -> TorchEmbedder:
     """Wrap a :class:`models.beats_net.BEATs` (real or tiny) as an embedding model."""
     from audioscan.models.beats_net import preprocess
 
-    return TorchEmbedder("BEATS", module.cfg.encoder_embed_dim, SAMPLE_RATE, module,
-                         lambda model, bank: mean_over_time(model(bank)), options, prepare=preprocess)
+    return TorchEmbedder("BEATS", module.cfg.encoder_embed_dim, sample_rate=SAMPLE_RATE, module=module,
+                         forward=lambda model, bank: mean_over_time(model(bank)), options=options, prepare=preprocess)
 
 
 def _build(options: LoadOptions, files: dict[str, Path]) -> TorchEmbedder:

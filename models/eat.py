@@ -38,8 +38,9 @@ def embedder(name: str, module, options: LoadOptions = LoadOptions()) -> TorchEm
     """Wrap a :class:`models.eat_net.EAT` (real or tiny) as an embedding model."""
     from audioscan.models.eat_net import preprocess
 
-    return TorchEmbedder(name, module.cfg.embed_dim, SAMPLE_RATE, module,
-                         lambda model, bank: model(bank)[:, 1:].mean(dim=1), options, prepare=preprocess)
+    return TorchEmbedder(name, module.cfg.embed_dim, sample_rate=SAMPLE_RATE, module=module,
+                         forward=lambda model, bank: model(bank)[:, 1:].mean(dim=1), options=options,
+                         prepare=preprocess)
 
 
 def _build(name: str):

@@ -62,7 +62,8 @@ def embedder(name: str, module, normalize_waveform: bool, multi_layer: bool,
         hidden, _ = model.extract_features(wave)
         return torch.cat([mean_over_time(hidden[i]) for i in layers], dim=1)
 
-    return TorchEmbedder(name, width * (4 if multi_layer else 1), SAMPLE_RATE, module, forward, options)
+    return TorchEmbedder(name, width * (4 if multi_layer else 1), sample_rate=SAMPLE_RATE, module=module,
+                         forward=forward, options=options)
 
 
 def _build(name: str, base: str, multi_layer: bool):

@@ -186,11 +186,13 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
                "folds": len(splits), "grouping": training.grouping if honest else "windows",
                "calibration": method, "positive_regions": training.positive_regions,
                "base_rate": round(training.base_rate, 4)}
-    metrics.update(quality.cv_figures(y, held, calibration(held), weights, threshold, precision))
+    metrics.update(quality.cv_figures(y, held, probabilities=calibration(held), weights=weights, threshold=threshold,
+                                      precision_target=precision))
     chance = float(weights[y == 1].sum() / weights.sum())  # a random ranking's AP on these examples
     reliable, reasons = quality.verdict(metrics, chance, training.positive_regions, honest)
     metrics.update(reliable=reliable, warnings=reasons, seconds=round(time.perf_counter() - clock, 3))
-    classifier = Classifier(name, label, set_id, kind, normalize, calibration, linear=linear, blob=blob,
+    classifier = Classifier(name, label, set_id=set_id, kind=kind, normalize=normalize, calibration=calibration,
+                            linear=linear, blob=blob,
                             metrics=metrics)
     classifier._tree = estimator if blob is not None else None
     return classifier
@@ -261,9 +263,9 @@ def _labelled_share(labelled: np.ndarray, y: np.ndarray, weights: np.ndarray, ta
 
 def save(store: StoreAnnotator, classifier: Classifier) -> int:
     """Store ``classifier`` as the next version of its name (the store keeps the newest few)."""
-    classifier.version = store.save_classifier(classifier.name, classifier.label, classifier.set_id,
-                                               classifier.kind, classifier.model_json(), classifier.blob,
-                                               classifier.metrics)
+    classifier.version = store.save_classifier(classifier.name, classifier.label, set_id=classifier.set_id,
+                                               kind=classifier.kind, model=classifier.model_json(),
+                                               blob=classifier.blob, metrics=classifier.metrics)
     return classifier.version
 
 
@@ -275,8 +277,8 @@ def load(store: StoreReader, name: str, version: int | None = None) -> Classifie
         known = f"; trained so far: {', '.join(names)}" if names else ""
         which = f"'{name}'" + (f" version {version}" if version else "")
         raise QueryNotFoundError(f"no detector {which}; train it with 'audioscan train {name}'{known}")
-    return Classifier.from_row(row.name, row.version, row.label, row.set_id, row.kind, row.model, row.blob,
-                               row.metrics)
+    return Classifier.from_row(row.name, row.version, label=row.label, set_id=row.set_id, kind=row.kind,
+                               model=row.model, blob=row.blob, metrics=row.metrics)
 
 
 def self_check() -> dict[str, str]:

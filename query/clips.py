@@ -63,7 +63,7 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
     Clips get names no file there has; a ``clips.csv`` there that is not a manifest we wrote
     (another header) is refused unless ``overwrite``, so a user's own table is never lost."""
     items = list(items)
-    _check_options(fmt, length, pad, rate, channels, tight)
+    _check_options(fmt, length, pad=pad, rate=rate, channels=channels, tight=tight)
     if tight and any(item.onset is None for item in items):
         bare = sum(item.onset is None for item in items)
         raise QueryError(f"`tight` cuts each sound's estimated onset to offset, and {bare} of these {len(items)} "
@@ -91,7 +91,8 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
         else:
             name = unique_name(_clip_stem(item, clip_start), suffix, taken)
             try:
-                _cut(Path(item.path), out_dir / name, clip_start, clip_end, suffix[1:], rate, channels)
+                _cut(Path(item.path), out_dir / name, start=clip_start, end=clip_end, fmt=suffix[1:], rate=rate,
+                     channels=channels)
             except MediaError as err:
                 failed.append((item.path, str(err)))
             else:
@@ -154,7 +155,7 @@ def _cut(source: Path, target: Path, start: float, end: float, fmt: str, rate: i
     if end <= start:
         raise MediaError(f"{start:g}-{end:g} s is empty in {source.name}")
     if fmt == "mp4":
-        write_video(source, target, start, end, rate, channels)
+        write_video(source, target, start=start, end=end, rate=rate, channels=channels)
     else:
         write_audio(target, read_span(source, start, end, rate, channels), fmt)
 

@@ -84,8 +84,8 @@ def parse_edl(text: str, source: str, rate: FrameRate, media: str | None, label:
         if not path or not name:
             raise QueryError(f"{where}: the event needs a '* FROM CLIP NAME:' and a '* COMMENT:' with its label "
                              "(or give `media` and `label`)")
-        return label_row(path, name, _seconds(event.source_in, fps, "the source in", where),
-                         _seconds(event.source_out, fps, "the source out", where), negative, where)
+        return label_row(path, name, start=_seconds(event.source_in, fps, "the source in", where),
+                         end=_seconds(event.source_out, fps, "the source out", where), negative=negative, where=where)
 
     return every_row(row_of, [(event.number, event) for event in events], source)
 
@@ -111,7 +111,7 @@ def parse_markers(text: str, source: str, rate: FrameRate, media: str | None, la
         if not path or not name:
             raise QueryError(f"{where}: the marker needs a File and a Marker Name (or give `media` and `label`)")
         fps = rate(path)
-        return label_row(path, name, _seconds(cells.get("In", ""), fps, "In", where),
-                         _seconds(cells.get("Out", ""), fps, "Out", where), negative, where)
+        return label_row(path, name, start=_seconds(cells.get("In", ""), fps, "In", where),
+                         end=_seconds(cells.get("Out", ""), fps, "Out", where), negative=negative, where=where)
 
     return every_row(row_of, numbered[1:], source)

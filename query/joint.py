@@ -86,8 +86,9 @@ def joint_scored(scored: list[Scored]) -> Scored:
     weights = _weights(decisions)
     probabilities = [first.scores.astype(np.float64)] + [onto(first, other, other.scores.astype(np.float64))
                                                          for other in scored[1:]]
-    return Scored(first.ids, first.media_ids, first.starts, first.ends,
-                  _mean(np.stack(probabilities), weights), _weighted(first, scored, decisions, weights))
+    return Scored(first.ids, first.media_ids, starts=first.starts, ends=first.ends,
+                  scores=_mean(np.stack(probabilities), weights),
+                  decisions=_weighted(first, scored, decisions, weights))
 
 
 def _weights(columns: list[np.ndarray]) -> np.ndarray:

@@ -69,7 +69,7 @@ def parse_raven(text: str, source: str, negative: bool) -> list[LabelRow]:
         path, name, start, end = found
         if start is None or end is None:
             raise QueryError(f"{source}:{number}: the begin and end times are not numbers")
-        return label_row(path, name, start, end, negative, f"{source}:{number}")
+        return label_row(path, name, start=start, end=end, negative=negative, where=f"{source}:{number}")
 
     return every_row(row_of, formats.parse_raven(text, source), source)
 
@@ -146,8 +146,8 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool,
         if not name and need_label:
             raise QueryError(f"{where}: no label; add a 'label' column or give `label`")
         end = cells.get("end")
-        return label_row(cells["path"], name, _parse_time(cells["start"], "start", where),
-                    _parse_time(end, "end", where) if end else None, negative, where,
+        return label_row(cells["path"], name, start=_parse_time(cells["start"], "start", where),
+                    end=_parse_time(end, "end", where) if end else None, negative=negative, where=where,
                     said_negative=_negative_cell(cells.get("negative", ""), where))
 
     return every_row(row_of, numbered, source)
@@ -172,7 +172,7 @@ def parse_audacity(text: str, source: str, label: str | None, negative: bool) ->
         name = label or SCORE_SUFFIX.sub("", name.removesuffix(NEGATIVE_SUFFIX))
         if not name:
             raise QueryError(f"{where}: the label has no text; give `label`")
-        return label_row(None, name, start, end, negative, where, said_negative=marked)
+        return label_row(None, name, start=start, end=end, negative=negative, where=where, said_negative=marked)
 
     return every_row(row_of, enumerate(text.splitlines(), start=1), source)
 
@@ -191,9 +191,9 @@ def read_label_file(path: Path, media: str | None = None, label: str | None = No
     text = read_text_file(path)
     rate = rate or (lambda name: None)
     if editor_files.looks_like_edl(text):
-        return editor_files.parse_edl(text, path.name, rate, media, label, negative)
+        return editor_files.parse_edl(text, path.name, rate=rate, media=media, label=label, negative=negative)
     if editor_files.looks_like_markers(text):
-        return editor_files.parse_markers(text, path.name, rate, media, label, negative)
+        return editor_files.parse_markers(text, path.name, rate=rate, media=media, label=label, negative=negative)
     begins = text.lstrip()[:1]
     if begins in ("[", "{"):
         return parse_json(text, path.name, media, label, negative)
@@ -232,7 +232,7 @@ def parse_json(text: str, source: str, media: str | None, label: str | None, neg
         start = _parse_time(str(item.get("start")), "start", at)
         end = None if item.get("kind") == "marker" or item.get("end") is None else \
             _parse_time(str(item["end"]), "end", at)
-        return label_row(path, name, start, end, negative, at, said_negative=bool(said))
+        return label_row(path, name, start=start, end=end, negative=negative, where=at, said_negative=bool(said))
 
     return every_row(row_of, items, source)
 

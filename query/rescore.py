@@ -89,11 +89,12 @@ def score_windows_of(snapshot: Snapshot, classifiers: Sequence[Classifier]) -> I
             out = []
             for classifier, normalizer in zip(classifiers, normalizers):
                 if classifier.linear is not None:
-                    decisions = _linear_decisions(classifier.linear, normalizer, vectors, media, pool, workers)
+                    decisions = _linear_decisions(classifier.linear, normalizer, vectors=vectors, media_ids=media,
+                                                  pool=pool, workers=workers)
                 else:
                     decisions = np.asarray(classifier.decision(normalizer.apply(vectors, media)), dtype=np.float64)
-                out.append(Scored(ids, media, snapshot.starts[positions], snapshot.ends[positions],
-                                  classifier.calibration(decisions), decisions))
+                out.append(Scored(ids, media, starts=snapshot.starts[positions], ends=snapshot.ends[positions],
+                                  scores=classifier.calibration(decisions), decisions=decisions))
             yield out
 
 
@@ -105,7 +106,8 @@ def joined(parts: list[Scored]) -> Scored:
     """One :class:`Scored` of a run's segments."""
     if not parts:
         empty = np.zeros(0)
-        return Scored(empty.astype(np.int64), empty.astype(np.int64), empty, empty, empty, empty)
+        return Scored(empty.astype(np.int64), empty.astype(np.int64), starts=empty, ends=empty, scores=empty,
+                      decisions=empty)
     return Scored(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("ids", "media_ids", "starts",
                                                                               "ends", "scores", "decisions")))
 

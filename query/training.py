@@ -201,9 +201,11 @@ def training_set(store: StoreReader, snapshot: Snapshot, label: str, normalize: 
     vectors = snapshot.vectors_at(positions)
     features = Normalizer.load(snapshot, normalize).apply(vectors, snapshot.media_ids[positions])
     total = len(positive) + len(hard) + unlabelled_windows
-    return TrainingSet(features, y, snapshot.ids[positions], len(positive), len(hard), len(auto), len(library),
-                       groups, weights, len(np.unique(_stretches(snapshot, positions[y == 1]))),
-                       len(positive) / max(total, 1), grouping)
+    return TrainingSet(features, y, window_ids=snapshot.ids[positions], positives=len(positive),
+                       hard_negatives=len(hard), auto_negatives=len(auto), library_negatives=len(library),
+                       groups=groups, weights=weights,
+                       positive_regions=len(np.unique(_stretches(snapshot, positions[y == 1]))),
+                       base_rate=len(positive) / max(total, 1), grouping=grouping)
 
 
 def _held(snapshot: Snapshot, positive: np.ndarray, labels: list[Label], tolerance: float) -> np.ndarray:

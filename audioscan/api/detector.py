@@ -89,7 +89,7 @@ class Detector:
         if precision is not None:
             threshold = self.threshold_for(precision)
         scored, snapshot = self._scores(where)
-        return _detected(scored, snapshot, self, threshold, top, refine, device)
+        return _detected(scored, snapshot, placer=self, threshold=threshold, top=top, refine=refine, device=device)
 
     def _fine_scorer(self, snapshot: Snapshot) -> ScoreOf:
         """Decision values of vectors embedded anew from a moment's file, normalised as its windows are."""
@@ -141,7 +141,8 @@ class JointDetector:
             raise QueryError("`precision` reads one detector's cross-validation, which combined detectors do not "
                              "have; give `threshold`")
         scored, snapshot = self._scores(where)
-        return _detected(scored, snapshot, self.detectors[0], threshold, top, refine, device)
+        return _detected(scored, snapshot, placer=self.detectors[0], threshold=threshold, top=top, refine=refine,
+                         device=device)
 
     def windows(self, where: MomentFilter | None = None) -> Results:
         """Every window of the first set (that ``where`` keeps) with its combined probability, by file and time."""

@@ -181,7 +181,7 @@ class Labels:
     def moments(self, items: builtins.list[labelling.Label]) -> builtins.list[Moment]:
         """Labels as moments for export (negatives marked " (negative)", as Audacity tracks read back)."""
         rates = self._library._frame_rates()
-        return [Moment(i.media.path, i.start, i.end, None,
-                       i.label + ("" if i.positive else labelling.NEGATIVE_SUFFIX), rates.get(i.media.path),
+        return [Moment(i.media.path, i.start, end=i.end, score=None,
+                       label=i.label + ("" if i.positive else labelling.NEGATIVE_SUFFIX), fps=rates.get(i.media.path),
                        recording=i.media.recorded, site=i.media.site)
                 for i in items]

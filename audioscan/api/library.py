@@ -113,8 +113,8 @@ class Library:
         """Cut each moment from its source into ``out_dir`` (see ``audioscan.query.clips``): ``length``
         seconds centred on its peak, or its sound's onset to offset with ``tight``, or its span; a
         ``clips.csv`` there that audioscan did not write is refused unless ``overwrite``."""
-        return export_clips(self._wanted(moments, label), Path(out_dir), format, length, pad, rate, channels,
-                            progress, overwrite, tight)
+        return export_clips(self._wanted(moments, label), Path(out_dir), fmt=format, length=length, pad=pad,
+                            rate=rate, channels=channels, progress=progress, overwrite=overwrite, tight=tight)
 
     def read_moments(self, path: str | Path) -> list[Moment]:
         """The moments of a CSV of ``path,start,end[,label]``, as ``export clips MOMENTS.csv`` cuts
@@ -259,7 +259,8 @@ class Library:
         indexes = [SetIndex.of(restrict(snapshot, where)) for snapshot in snapshots]
         index, vector = indexes[0], vectors[0]
         scores = joint_scores(indexes, vectors) if len(indexes) > 1 else None
-        hits = index.search(vector, k, excluded[0], skip, min_score, scores, per_file)
+        hits = index.search(vector, k, exclude=excluded[0], skip_media=skip, min_score=min_score, scores=scores,
+                            per_file=per_file)
         if refine:
             hits = refine_moments(hits, infos[0], lambda found, _: index.cosines(found, vector),
                                   LoadOptions(device=device))
@@ -304,10 +305,10 @@ class Library:
         with self._annotator() as store:
             info = store.find_set(model)
             normalize = default_normalization(info) if normalize == "auto" else normalize
-            data = training_set(store, store.snapshot(info, stats=True), label, normalize, tolerance, neg_margin,
-                                negatives)
-            trained = classifiers.fit(data, name, label, info.id, classifier, normalize, threshold, progress,
-                                      precision=precision)
+            data = training_set(store, store.snapshot(info, stats=True), label=label, normalize=normalize,
+                                tolerance=tolerance, neg_margin=neg_margin, negatives=negatives)
+            trained = classifiers.fit(data, name, label=label, set_id=info.id, kind=classifier, normalize=normalize,
+                                      threshold=threshold, progress=progress, precision=precision)
             classifiers.save(store, trained)
         return Detector(self, trained, info)
 

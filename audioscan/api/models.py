@@ -37,8 +37,10 @@ class ModelInfo:
 def list_models() -> list[ModelInfo]:
     """Every registered model, in the registry's order."""
     options = LoadOptions()
-    return [ModelInfo(spec.name, spec.dim, spec.sample_rate, spec.params, spec.available(options), spec.source,
-                      spec.licence, spec.window) for spec in (registry.spec(name) for name in registry.names())]
+    specs = [registry.spec(name) for name in registry.names()]
+    return [ModelInfo(spec.name, spec.dim, sample_rate=spec.sample_rate, params=spec.params,
+                      available=spec.available(options), source=spec.source, licence=spec.licence,
+                      window=spec.window) for spec in specs]
 
 
 def fetch_weights(names: list[str]) -> Iterator[tuple[str, str | None, Path | None]]:

@@ -80,7 +80,8 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
     hits = obj.library.search(query, k=k, model=model, start=start, end=end, device=device,
                               exclude_files=exclude_files, min_score=min_score, refine=refine, per_file=per_file,
                               where=where)
-    emit(obj, obj.library.moments(hits), fmt, out, out_dir, use_timecode, overwrite)
+    emit(obj, obj.library.moments(hits), fmt=fmt, out=out, out_dir=out_dir, use_timecode=use_timecode,
+         overwrite=overwrite)
 
 
 @click.group("labels")
@@ -175,7 +176,8 @@ def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Pat
     elif fmt == "json" and out_dir is None:
         emit_text(obj, json_text([item.as_json() for item in items]), out)
     else:  # the moments formats, and the rules every command that lists moments keeps (no table in a file)
-        emit(obj, obj.library.labels.moments(items), fmt, out, out_dir, use_timecode, overwrite)
+        emit(obj, obj.library.labels.moments(items), fmt=fmt, out=out, out_dir=out_dir, use_timecode=use_timecode,
+             overwrite=overwrite)
 
 
 def json_text(data) -> str:
@@ -274,7 +276,7 @@ def suggest_command(obj, names: tuple[str, ...], count: int, fmt: str, out: Path
     rescore takes them (one label's detectors in different sets), are asked together."""
     detector = obj.library.detector(names)
     moments = obj.library.moments(detector.suggest(count, where), label=detector.classifier.label)
-    emit(obj, moments, fmt, out, out_dir, use_timecode, overwrite)
+    emit(obj, moments, fmt=fmt, out=out, out_dir=out_dir, use_timecode=use_timecode, overwrite=overwrite)
 
 
 @click.group("detectors", invoke_without_command=True)

@@ -64,8 +64,8 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
     if per_window and refine:
         raise click.UsageError("--refine places detections; --per-window lists windows as stored")
     if every:
-        emit_many(obj, names, top, where, fmt, out,
-                  {"--version": version is not None, "--threshold": given("threshold"),
+        emit_many(obj, names, top=top, where=where, fmt=fmt, out=out,
+                  refused={"--version": version is not None, "--threshold": given("threshold"),
                    "--precision": precision is not None, "--per-window": per_window, "--refine": refine,
                    "--summary": summary is not None, "--sample": sample is not None, "--estimate": estimate is not None,
                    "--by-score": by_score, "--out-dir": out_dir is not None, "--timecode": use_timecode})
@@ -82,16 +82,18 @@ def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, 
         refuse(flag, {"--per-window": per_window, "--top": top is not None, "--refine": refine,
                       "--summary": summary is not None, "--out-dir": out_dir is not None, "--timecode": use_timecode})
         if estimate is not None:
-            emit_estimate(obj, detector, estimate, by_score, threshold, precision, where, fmt, out)
+            emit_estimate(obj, detector, verdicts=estimate, by_score=by_score, threshold=threshold,
+                          precision=precision, where=where, fmt=fmt, out=out)
         elif sample is not None:
-            emit_sample(obj, detector, sample, by_score, threshold, precision, where, fmt, out)
+            emit_sample(obj, detector, size=sample, by_score=by_score, threshold=threshold, precision=precision,
+                        where=where, fmt=fmt, out=out)
         return
     if summary is not None:
-        emit_summary(obj, detector, summary, threshold, precision, where, fmt, out,
-                     {"--per-window": per_window, "--top": top is not None, "--refine": refine,
+        emit_summary(obj, detector, by=summary, threshold=threshold, precision=precision, where=where, fmt=fmt, out=out,
+                     refused={"--per-window": per_window, "--top": top is not None, "--refine": refine,
                       "--out-dir": out_dir is not None, "--timecode": use_timecode})
         return
     found = detector.windows(where) if per_window else detector.rescore(
         threshold, precision=precision, top=top, refine=refine, where=where)
     moments = obj.library.moments(found[:top] if top else found, label=detector.classifier.label)
-    emit(obj, moments, fmt, out, out_dir, use_timecode, overwrite)
+    emit(obj, moments, fmt=fmt, out=out, out_dir=out_dir, use_timecode=use_timecode, overwrite=overwrite)

@@ -262,7 +262,8 @@ def _add_to_delta(store: Store, snapshot: Snapshot, ann: "SetAnn", current: str,
     _add(delta, snapshot, chosen)
     parts = {"base": (snapshot.ann["base"].file, None, kind),
              "delta": (ann_name(store.token, current, "delta"), delta, kind)}
-    _write_parts(store, info, parts, current, [snapshot.ann["delta"].file], {"base": ann.parts[0].ntotal})
+    _write_parts(store, info, parts=parts, current=current, replaced=[snapshot.ann["delta"].file],
+                 counts={"base": ann.parts[0].ntotal})
     return "added"
 
 

@@ -49,7 +49,7 @@ def check_store(store: Store) -> list[str]:
         expected_ids = {seg: np.asarray(ids, dtype=np.int64) for seg, ids in by_segment}
         for seg_id, file, n_vectors, recorded in segments:
             want = expected_ids.pop(seg_id, np.zeros(0, np.int64))
-            problem = _check_segment(store, info, file, n_vectors, recorded, want)
+            problem = _check_segment(store, info, file=file, n_vectors=n_vectors, recorded=recorded, want=want)
             if problem:
                 problems.append(f"set {info.name}: {problem}")
         for seg_id in expected_ids:

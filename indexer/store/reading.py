@@ -53,7 +53,8 @@ class Reading:
             # A local time of no known zone (a Song Meter's name) is in the zone its site's clocks keep.
             start = RecordingStart(local.replace(fold=fold), zone or site_zones.get(site), source) \
                 if local is not None else None
-            media[media_id] = MediaInfo(media_id, root, rel, duration, status, fps, start, site)
+            media[media_id] = MediaInfo(media_id, root, rel=rel, duration=duration, status=status, fps=fps,
+                                        recorded=start, site=site)
         return media
 
     def media(self) -> dict[int, MediaInfo]:

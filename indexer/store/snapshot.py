@@ -105,8 +105,9 @@ class Snapshot:
     def only(self, keep: np.ndarray) -> "Snapshot":
         """The windows ``keep`` (a boolean mask) marks, as a snapshot of their own: reading it reads only
         their vectors, and it has no approximate index (a filtered question scores its windows exactly)."""
-        return Snapshot(self.info, self.files, self.ids[keep], self.media_ids[keep], self.starts[keep],
-                        self.ends[keep], self.segment_of[keep], self.segments, self.media, {}, self.stats)
+        return Snapshot(self.info, self.files, ids=self.ids[keep], media_ids=self.media_ids[keep],
+                        starts=self.starts[keep], ends=self.ends[keep], segment_of=self.segment_of[keep],
+                        segments=self.segments, media=self.media, ann={}, stats=self.stats)
 
     def segment_path(self, segment: SegmentRow) -> Path:
         return self.files.file(self.info.name, segment.file)

@@ -271,7 +271,8 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
                 name = f"{name}-{weights_id if valid_set_name(weights_id) and len(weights_id) <= 16 else weights_id[:8]}"
         with self.connect() as con, catalog.transaction(con):
             set_id = scalar(con, "SELECT coalesce(max(id), 0) + 1 FROM sets")
-            info = SetInfo(set_id, name, model, weights_id, window, hop, sample_rate, dim, dtype)
+            info = SetInfo(set_id, name, model=model, weights_id=weights_id, window=window, hop=hop,
+                           sample_rate=sample_rate, dim=dim, dtype=dtype)
             con.execute("INSERT INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [info.id, info.name, info.model, info.weights_id, info.window, info.hop,
                          info.sample_rate, info.dim, info.dtype, utcnow()])

@@ -163,6 +163,32 @@ def test_the_import_graph_counts_imports_inside_functions_and_not_those_for_type
     assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+# More arguments than this, given by position, and a reader must count to know which is which.
+MOST_BY_POSITION = 5
+
+
+def _our_callables(modules: dict[str, Path]) -> set[str]:
+    """The names of the functions and classes the package defines."""
+    return {node.name for path in modules.values() for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def test_no_call_of_ours_passes_more_than_five_arguments_by_position():
+    """Records (MediaRow, Snapshot, TrainingSet...) and long signatures are filled by name: a
+    sixth positional argument is where two adjacent ints get swapped unseen."""
+    modules = _modules()
+    ours = _our_callables(modules)
+    by_position = []
+    for module, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and len(node.args) > MOST_BY_POSITION:
+                name = ast.unparse(node.func).rsplit(".", 1)[-1]
+                if name in ours:
+                    by_position.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node.func)} "
+                                       f"({len(node.args)} by position)")
+    assert by_position == []
+
+
 def test_nothing_imports_the_cli():
     users = [m for m, path in _modules().items() if not m.startswith(("audioscan.cli", "audioscan.__main__"))
              and any(n.startswith("audioscan.cli") for n in _imports(path))]
