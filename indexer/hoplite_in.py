@@ -21,7 +21,7 @@ import numpy as np
 
 from audioscan.indexer.store import hoplite
 from audioscan.indexer.store.records import FOREIGN_WEIGHTS
-from audioscan.indexer.store.segments import checksum
+from audioscan.indexer.store.segments import content_id
 from audioscan.indexer.vectors_in import Incoming, IncomingLabel, VectorsError
 
 
@@ -105,4 +105,4 @@ def _description(metadata: dict, folder: Path) -> dict:
     key = str(config.get("model_key") or "hoplite")
     return {"set": folder.name, "model": f"HOPLITE-{key}", "window": inner.get("window_size_s"),
             "hop": inner.get("hop_size_s"), "sample_rate": inner.get("sample_rate"),
-            "weights_id": f"{FOREIGN_WEIGHTS}{key}-{checksum(folder / hoplite.SQLITE_NAME)[:12]}"}
+            "weights_id": f"{FOREIGN_WEIGHTS}{key}-{content_id(folder / hoplite.SQLITE_NAME)[:12]}"}

@@ -38,7 +38,7 @@ from audioscan.indexer.media.decode import header_facts
 from audioscan.indexer.media.discover import fingerprint
 from audioscan.indexer.store.files import valid_set_name
 from audioscan.indexer.store.records import FOREIGN_WEIGHTS, Commit, FileVectors, MediaRow, SetInfo
-from audioscan.indexer.store.segments import checksum
+from audioscan.indexer.store.segments import content_id
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
 
@@ -260,7 +260,7 @@ def import_vectors(store: Store, incoming: Incoming, *, name: str | None = None,
     description = incoming.description
     window, hop = _cut(incoming)
     model = str(description.get("model") or "IMPORTED").upper()
-    weights_id = str(description.get("weights_id") or f"{FOREIGN_WEIGHTS}{checksum(path)[:12]}")
+    weights_id = str(description.get("weights_id") or f"{FOREIGN_WEIGHTS}{content_id(path)[:12]}")
     if model not in registry.names() and not weights_id.startswith(FOREIGN_WEIGHTS):
         weights_id = f"{FOREIGN_WEIGHTS}{weights_id}"  # a model audioscan cannot run: no build ever fills this set
     rate = int(description.get("sample_rate") or DEFAULT_RATE)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from audioscan.indexer.store import catalog
 from audioscan.indexer.store.records import utcnow
-from audioscan.indexer.store.segments import checksum, fsync_dir
+from audioscan.indexer.store.segments import checksum, fsync_dir, matches
 
 GOOD_COPY, GOOD_RECORD = catalog.GOOD_COPY, catalog.GOOD_RECORD  # the record: {"checksum", "taken"}
 
@@ -46,7 +46,7 @@ def intact_good_copy(folder: Path) -> tuple[Path, dt.datetime] | None:
     copy = folder / GOOD_COPY
     try:
         record = json.loads((folder / GOOD_RECORD).read_text(encoding="utf-8"))
-        if copy.is_file() and checksum(copy) == record["checksum"]:
+        if copy.is_file() and matches(copy, str(record["checksum"])):
             return copy, dt.datetime.fromisoformat(record["taken"])
     except (OSError, ValueError, KeyError, TypeError):
         pass

@@ -14,7 +14,7 @@ import numpy as np
 from audioscan.indexer.errors import StoreError
 from audioscan.indexer.media.windows import window_starts
 from audioscan.indexer.store import catalog
-from audioscan.indexer.store.segments import checksum, read_segment
+from audioscan.indexer.store.segments import matches, read_segment
 from audioscan.indexer.store.store import Store
 from audioscan.indexer.store.scalar import scalar
 
@@ -80,7 +80,7 @@ def _check_segment(store: Store, info, file: str, n_vectors: int, recorded: str 
         return str(err)
     if not path.exists():
         return f"segment file {file} is missing"
-    if recorded is not None and checksum(path) != recorded:
+    if recorded is not None and not matches(path, recorded):
         return f"segment file {file} is damaged (its checksum differs from the one recorded at commit)"
     try:
         ids, vectors = read_segment(path)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from audioscan.indexer.errors import StoreError
 from audioscan.indexer.store import catalog
 from audioscan.indexer.store.salvage import Salvaged
-from audioscan.indexer.store.segments import checksum, read_segment
+from audioscan.indexer.store.segments import matches, read_segment
 from audioscan.indexer.store.store import Store
 
 
@@ -29,7 +29,7 @@ class RepairReport:
 def _damaged(store: Store, set_name: str, file: str, recorded: str | None) -> bool:
     try:
         path = store.files.file(set_name, file)
-        if not path.exists() or (recorded is not None and checksum(path) != recorded):
+        if not path.exists() or (recorded is not None and not matches(path, recorded)):
             return True
         read_segment(path)
     except (StoreError, OSError):

@@ -19,10 +19,11 @@ import struct
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar, cast
 
 import faiss
 import numpy as np
+import xxhash
 
 from audioscan.indexer.errors import StoreError, StoreFullError
 from audioscan.indexer.store.files import TMP_SUFFIX
@@ -37,6 +38,8 @@ _OPEN_MAX = 256
 _OPEN: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _OPEN_LOCK = threading.Lock()
 _CHECKSUM_CHUNK = 8 << 20
+_XXH3 = "xxh3:"  # how a recorded XXH3-128 checksum begins (one recorded as bare hex is BLAKE2b-128)
+_Digest = TypeVar("_Digest", "xxhash.xxh3_128", "hashlib.blake2b")
 _WRITE_CHUNK = 8 << 20
 
 
@@ -80,12 +83,12 @@ def write_segment(path: Path, ids: np.ndarray, parts: Sequence[np.ndarray], dtyp
         size = 2 * len(_flat_header(b"IxM2", dim, 0)) + 16 + len(ids) * (4 * dim + 8)
         digest = new_digest()
         _durable(path, lambda write: _write_flat(write, ids, parts, dim), digest, size)
-        return digest.hexdigest()
+        return as_recorded(digest)
     index = _new_index(dim, dtype)
     index.add_with_ids(np.ascontiguousarray(np.concatenate(parts), dtype=np.float32), ids)
     digest = new_digest()
     write_index(path, index, digest, size=len(ids) * (2 * dim + 8))  # two bytes a number, eight an id
-    return digest.hexdigest()
+    return as_recorded(digest)
 
 
 @functools.cache
@@ -123,12 +126,23 @@ def _write_flat(write: Callable[[bytes | np.ndarray], None], ids: np.ndarray, pa
     write(ids.view(np.uint8))
 
 
-def new_digest() -> "hashlib.blake2b":
-    """The checksum a segment's bytes are recorded under (BLAKE2b-128), fed as they are written."""
-    return hashlib.blake2b(digest_size=16)
+def new_digest() -> xxhash.xxh3_128:
+    """The checksum a segment's bytes are recorded under, fed as they are written: XXH3-128.
+
+    It guards against accidental damage - a torn write, a flipped bit, a truncated copy - not an
+    adversary, and for that a 128-bit hash with full avalanche misses a random change as rarely as
+    BLAKE2b-128 did (2^-128), at memory speed (10 GB/s here against BLAKE2b's 0.3-1 GB/s, which
+    made it the largest single cost of a commit)."""
+    return xxhash.xxh3_128()
 
 
-def write_index(path: Path, index: faiss.Index, digest: "hashlib.blake2b | None" = None,
+def as_recorded(digest: xxhash.xxh3_128) -> str:
+    """A digest as the catalog records it: named, so a checksum an earlier version recorded
+    (BLAKE2b-128, bare hex) is still read as what it is (:func:`matches`)."""
+    return _XXH3 + digest.hexdigest()
+
+
+def write_index(path: Path, index: faiss.Index, digest: xxhash.xxh3_128 | None = None,
                 size: int | None = None) -> None:
     """Write any FAISS index to ``path`` so that a crash leaves it whole or absent, feeding its
     bytes to ``digest`` when given.  The bytes stream from FAISS to the file, hashed on the
@@ -138,7 +152,7 @@ def write_index(path: Path, index: faiss.Index, digest: "hashlib.blake2b | None"
 
 
 def _durable(path: Path, fill: Callable[[Callable[[bytes | np.ndarray], None]], None],
-             digest: "hashlib.blake2b | None" = None, size: int | None = None) -> None:
+             digest: xxhash.xxh3_128 | None = None, size: int | None = None) -> None:
     """Have ``fill`` write the file's bytes through the function it is given, to a temporary
     name, fsynced and renamed into place, so a crash leaves ``path`` whole or absent; the bytes
     are fed to ``digest`` on the way when one is given.  ``size``: the bytes it will take, when
@@ -168,12 +182,30 @@ def _durable(path: Path, fill: Callable[[Callable[[bytes | np.ndarray], None]], 
 
 
 def checksum(path: Path) -> str:
-    """The checksum :func:`write_segment` recorded, computed again from the file."""
-    digest = new_digest()
+    """The checksum of a file as a commit records it now."""
+    return as_recorded(_fed(path, new_digest()))
+
+
+def matches(path: Path, recorded: str) -> bool:
+    """Whether the file's bytes are the ones ``recorded`` was taken of.  A segment (or good copy of
+    the catalog) written before XXH3 keeps its BLAKE2b-128 until compaction rewrites it, so both
+    are read: nothing has to be hashed again when a store is opened by this version."""
+    if recorded.startswith(_XXH3):
+        return checksum(path) == recorded
+    return _fed(path, hashlib.blake2b(digest_size=16)).hexdigest() == recorded
+
+
+def content_id(path: Path) -> str:
+    """A file's identity across versions (BLAKE2b-128, hex): a set imported from a file is named by
+    it, so it must stay what earlier versions computed, whatever commits record."""
+    return _fed(path, hashlib.blake2b(digest_size=16)).hexdigest()
+
+
+def _fed(path: Path, digest: _Digest) -> _Digest:
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHECKSUM_CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest
 
 
 class _Mapped:

@@ -151,6 +151,39 @@ def test_a_segment_written_in_parts_is_byte_for_byte_what_faiss_writes(tmp_path,
 
 
 
+def test_a_segment_checksum_recorded_by_an_earlier_version_still_verifies_and_still_finds_damage(small_store):
+    """Commits record XXH3-128 ("xxh3:..."); a segment written before keeps the bare BLAKE2b-128 it
+    was recorded with until compaction rewrites it, and check, repair and the good copy read both."""
+    import hashlib
+
+    from audioscan.indexer.store import catalog
+    from audioscan.indexer.store.check import check_store
+    from audioscan.indexer.store.segments import matches
+
+    with Store.open(small_store) as store:
+        info = store.sets()[0]
+        recorded = {file: value for file, value in _segment_checksums(store, info.id)}
+        path = store.files.set_dir(info.name) / next(iter(recorded))
+    assert all(value.startswith("xxh3:") for value in recorded.values())
+    old = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    with catalog.connect(small_store / catalog.CATALOG_FILE, read_only=False) as con:
+        con.execute("UPDATE segments SET checksum = ? WHERE file = ?", [old, path.name])
+    with Store.open(small_store) as store:
+        assert check_store(store) == []
+    assert matches(path, old) and matches(path, recorded[path.name])
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert not matches(path, old) and not matches(path, recorded[path.name])
+    with Store.open(small_store) as store:
+        assert any(path.name in problem and "damaged" in problem for problem in check_store(store))
+
+
+def _segment_checksums(store: Store, set_id: int) -> list[tuple[str, str]]:
+    with store.connect() as con:
+        return con.execute("SELECT file, checksum FROM segments WHERE set_id = ?", [set_id]).fetchall()
+
+
 def test_media_rows_of_one_commit_are_upserted_as_one_row_at_a_time_would_be(small_store):
     from audioscan.indexer.store.records import Commit, MediaRow
 
