@@ -295,7 +295,7 @@ class Library:
         """Train and store the next version of detector ``name`` from the labels (stored vectors only).
 
         ``negatives``: automatic negatives from the labelled files, the rest of the library, or
-        both (the library fills in what short labelled files cannot give).  ``threshold`` is the
+        both (the whole library is the background the sound is told from).  ``threshold`` is the
         one the figures (precision, recall) are reported at and the detector's own (``rescore --all``);
         ``precision`` sets it instead: the lowest whose cross-validated precision reaches it.
         ``metrics["reliable"]`` is False,

@@ -212,7 +212,7 @@ def labels_remove(obj, ids: tuple[int, ...]) -> None:
               help="Automatic negatives are drawn only this far (seconds) from every label.")
 @click.option("--negatives", type=click.Choice(options.NEGATIVE_SOURCES), default="both", show_default=True,
               help="Where automatic negatives come from: the labelled files (the original rule), other indexed "
-                   "files, or both (other files fill in what short labelled files cannot give).")
+                   "files, or both (the whole library is the background the sound is told from).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=options.DEFAULT_THRESHOLD, show_default=True,
               help="The threshold to report cross-validated precision and recall at, and the detector's own "
                    "(rescore --all).")

@@ -19,17 +19,40 @@ def test_positives_only_on_a_short_file_trains_with_seeded_library_negatives(wor
         snapshot = store.snapshot(store.find_set(), stats=True)
         first = training_set(store, snapshot, "siren")
         again = training_set(store, snapshot, "siren")
-    assert first.auto_negatives == 0 and first.library_negatives == 3 * first.positives
     assert np.array_equal(first.window_ids, again.window_ids)
     other = next(m.id for m in snapshot.media.values() if m.rel.endswith("other.flac"))
     library = first.window_ids[first.y == 0]
-    media = snapshot.media_ids[snapshot.positions(library)]
+    at = snapshot.positions(library)
+    media = snapshot.media_ids[at]
     assert other not in media and len(np.unique(media)) == 2  # spread over the other files
+    # The whole rest of the library is the background: one window per 4 s of every other file.
+    elsewhere = snapshot.media_ids != other
+    grid = sum(len(np.unique(np.floor(snapshot.starts[snapshot.media_ids == m] / 4 + 1e-9)))
+               for m in np.unique(snapshot.media_ids[elsewhere]))
+    assert first.auto_negatives == 0 and first.library_negatives == grid > 3 * first.positives
+    assert all(s % 4 == 0 for s in snapshot.starts[at])
     result = cli(world, "train", "siren", "--format", "json")
     report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["library_negatives"] == first.library_negatives
     assert report["reliable"] is False and "region" in " ".join(report["warnings"])
     assert "not reliable" in result.stderr and "suggest" in result.stderr
+
+
+def test_sampled_negatives_carry_the_odds_of_the_library_they_stand_for(world):
+    """Each sampled negative weighs the unlabelled windows of the library over the number drawn,
+    so the weighted share of positives is the library's, not that of the labelled file."""
+    cli(world, "labels", "add", "other.flac", "30", "40", "siren")
+    with Store.open(world / "store") as store:
+        snapshot = store.snapshot(store.find_set(), stats=True)
+        data = training_set(store, snapshot, "siren")
+        alone = training_set(store, snapshot, "siren", negatives="labelled", neg_margin=0.0)
+    negatives = data.weights[data.y == 0]
+    assert np.allclose(negatives, negatives[0])
+    unlabelled = len(snapshot.ids) - data.positives
+    assert np.isclose(negatives.sum(), unlabelled)
+    library_odds = data.weights[data.y == 1].sum() / data.weights.sum()
+    file_odds = alone.weights[alone.y == 1].sum() / alone.weights.sum()
+    assert library_odds < file_odds / 3  # the 60 s file is under a quarter of the library
 
 
 def test_grouped_folds_never_put_overlapping_windows_on_both_sides(world):
