@@ -11,12 +11,14 @@ twice, at different levels in different recordings of room noise (``--recordings
   with ``--refine``, and the extent (offset - onset) against the take's length (median of
   the ratio; p90);
 * detection: for each group with at least four planted takes, the first three planted are
-  labelled and ``train`` runs on nothing else; at the default threshold, take recall and
-  detection precision over the held-out takes, and detections per held-out take found
+  labelled and ``train`` runs on nothing else; at the default threshold (and at each of
+  ``--thresholds``: a detector's probabilities are calibrated, so lower ones trade precision
+  for recall), take recall and detection precision over the held-out takes, and detections per held-out take found
   (detections whose onset-offset overlaps it: one event should be one detection, > 1 means
   pieces).
 
     nice .venv/bin/python bench/recorded_bench.py [--models logmel-v2 logmel-v2@2/0.5 BIRDNET] [--seeds 1]
+        [--thresholds 0.3 0.2]
 
 A model is a LOGMEL recipe or BIRDNET, with ``@WINDOW/HOP`` for another cut than its default.
 """
@@ -74,7 +76,8 @@ def make_library(media: Path, recordings: int, seed: int) -> tuple[list[Instance
     return planted, queries
 
 
-def evaluate(store: Path, planted: list[Instance], queries: dict[str, Path], refine: bool) -> dict:
+def evaluate(store: Path, planted: list[Instance], queries: dict[str, Path], refine: bool,
+             thresholds: tuple[float, ...] = ()) -> dict:
     lib = audioscan.open(store)
     out: dict = {key: [] for key in ("p5", "ap10", "ap10_short", "error", "error_refined", "extent_ratio")}
     for group, path in queries.items():
@@ -92,7 +95,8 @@ def evaluate(store: Path, planted: list[Instance], queries: dict[str, Path], ref
         if refine:
             refined = lib.search(path, k=10, refine=True)
             out["error_refined"] += errors(refined, matches(refined, planted, group), planted)
-    counts = {"trained": 0, "tp": 0, "detected": 0, "held_out": 0, "pieces": 0}
+    counts = {"trained": 0, "tp": 0, "detected": 0, "held_out": 0, "pieces": 0,
+              **{f"{key}@{t:g}": 0 for t in thresholds for key in ("tp", "detected")}}
     for group in queries:
         mine = [i for i, p in enumerate(planted) if p.group == group]
         if len(mine) < 4:
@@ -111,6 +115,10 @@ def evaluate(store: Path, planted: list[Instance], queries: dict[str, Path], ref
         found = matches(above, planted, group, set(shots))
         counts["tp"] += sum(i is not None for i in found)
         counts["detected"] += len(above)
+        for t in thresholds:
+            lower = [h for h in detector.rescore(t) if not _covers_shot(h, planted, shots)]
+            counts[f"tp@{t:g}"] += sum(i is not None for i in matches(lower, planted, group, set(shots)))
+            counts[f"detected@{t:g}"] += len(lower)
         for i in set(mine) - set(shots):  # detections beyond the first whose sound overlaps a held-out take
             take = planted[i]
             counts["pieces"] += max(0, sum(h.path.endswith(take.file) and h.onset < take.end and h.offset > take.start
@@ -137,6 +145,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--models", nargs="+", default=[logmel.RECIPE_VERSION])
     parser.add_argument("--refine", action="store_true", help="also the peak error with --refine (model time)")
+    parser.add_argument("--thresholds", type=float, nargs="*", default=[],
+                        help="also take recall / precision of the 3-shot detectors at these thresholds")
     args = parser.parse_args()
     runs: dict[str, list[dict]] = {model: [] for model in args.models}
     for seed in args.seeds:
@@ -150,7 +160,7 @@ def main() -> None:
                 store = Path(tmp) / f"store-{model.replace('/', '-')}"
                 took = build(model, media, store)
                 print(f"  {model}: indexed in {took:.1f} s", flush=True)
-                runs[model].append(evaluate(store, planted, queries, args.refine))
+                runs[model].append(evaluate(store, planted, queries, args.refine, tuple(args.thresholds)))
     results = {model: pooled(found) for model, found in runs.items()}
     mean = lambda values: f"{np.mean(values):.3f}" if values else "-"  # noqa: E731
     print(f"\n{'':40s}" + "".join(f"{model:>26s}" for model in results))
@@ -167,6 +177,9 @@ def main() -> None:
         ("take recall at the default threshold", lambda r: _ratio(r["tp"], r["held_out"])),
         ("precision at the default threshold", lambda r: _ratio(r["tp"], r["detected"])),
         ("detections per held-out take", lambda r: _ratio(r["tp"] + r["pieces"], r["tp"])),
+        *((f"recall / precision at threshold {t:g}",
+           lambda r, t=t: f"{_ratio(r[f'tp@{t:g}'], r['held_out'])} / {_ratio(r[f'tp@{t:g}'], r[f'detected@{t:g}'])}")
+          for t in args.thresholds),
     ):
         print(f"{title:40s}" + "".join(f"{fn(results[model]):>26s}" for model in results))
 
