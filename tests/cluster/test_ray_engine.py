@@ -256,7 +256,7 @@ def test_ray_address_from_the_environment_is_joined_and_ray_cpus_beside_it_refus
     fake.shutdown = lambda: None
     fake.exceptions = type("exceptions", (), {"RayError": RuntimeError})
     monkeypatch.setattr(ray_engine, "import_ray", lambda: fake)
-    monkeypatch.setattr(ray_engine, "_stream", lambda *args: iter(()))
+    monkeypatch.setattr(ray_engine, "_stream", lambda *args, **kwargs: iter(()))
     monkeypatch.setenv("RAY_ADDRESS", "head:6379")
     assert list(ray_engine.embed_on_ray([], {}, LoadOptions(), 4, ray_engine.RayOptions())) == []
     assert fake.inits[0]["address"] == "head:6379" and "num_cpus" not in fake.inits[0]
