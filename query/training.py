@@ -23,7 +23,7 @@ Two additions make detectors tell the truth:
   each standing for an equal part, so probabilities keep the odds of the library a
   detector scores - not those of the training set, nor those of the labelled files, which
   hold the sound because someone chose them for it (with them, 0.5 had meant precision
-  0.23 on the bench; with the library's odds 0.62); a positive counts by the share of its take it holds
+  0.23 on the bench; with the library's odds 0.58); a positive counts by the share of its take it holds
   (a window grazing a take's edge is barely evidence of it: bench/detect_bench.py, 3-shot
   held-out AP 0.62 -> 0.68); and every example carries a group (its file,
   or its stretch of overlapping windows when the positives lie in one file), so
