@@ -112,9 +112,8 @@ class _Planner:
 
     def visit(self, entry: FileEntry) -> None:
         """Decide one listed file: settle it unopened, fail it, move it, or embed it."""
-        plan, row = self.plan, self.known.get(entry.rel)
-        unchanged = row is not None and row.status != "missing" and (row.size, row.mtime_ns) == (entry.size,
-                                                                                                  entry.mtime_ns)
+        plan, row, listed = self.plan, self.known.get(entry.rel), (entry.size, entry.mtime_ns)
+        unchanged = row is not None and row.status != "missing" and (row.size, row.mtime_ns) == listed
         if row is not None and unchanged and row.status in ("ok", "unavailable"):
             plan.files_seen += 1
             if row.status == "unavailable" or row.recorded_source is None:
