@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-import faiss
 import numpy as np
 
 from audioscan.indexer.store.ann import SetAnn, load_ann, unit_vectors
@@ -147,7 +146,7 @@ def needs_stats(info: SetInfo) -> bool:
 
 class SetIndex:
     """Searches one snapshot of a set: through its approximate index when it has one (the index's
-    dead windows filtered out, windows committed after it scored exactly beside it, every
+    dead windows filtered out, windows committed after it coded in memory beside it, every
     candidate re-ranked exactly), else exactly.
 
     The exact path loads the snapshot's unit vectors in memory on first use (so repeated
@@ -169,7 +168,6 @@ class SetIndex:
         self.ends = snapshot.ends
         self.ann = load_ann(snapshot, centred) if use_ann else None
         self._matrix: np.ndarray | None = None
-        self._missing: faiss.Index | None = None  # unit vectors of live windows the index lacks
         self._by_file: tuple[np.ndarray, np.ndarray] | None = None
         self._covariance: np.ndarray | None = None  # of a fixed sample of unit vectors, for the scores' spread
         self._loading = threading.Lock()  # an index is shared by threads (the page's): each load happens once
@@ -210,19 +208,15 @@ class SetIndex:
         return top, scores[top]
 
     def _approximate_top(self, ann: SetAnn, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates from the index (its dead windows filtered out) and from the windows
-        committed after it (scored exactly), re-ranked by their exact cosine."""
+        """Candidates from the index (its dead windows filtered out; the windows committed after it
+        coded in memory with its own lists and codebooks, once per snapshot), re-ranked by their
+        exact cosine."""
         unit = unit_vectors(self._centred(query))
-        candidates = np.searchsorted(self.ids, ann.search(query, count))
-        missing = ann.missing
-        if len(missing):
+        if len(ann.missing) and ann.covering is None:
             with self._loading:
-                if self._missing is None:  # scored by FAISS too: one thread pool, no BLAS fighting OpenMP
-                    unindexed = faiss.IndexFlatIP(self.info.dim)
-                    unindexed.add(unit_vectors(self._centred(self.snapshot.vectors_at(missing))))
-                    self._missing = unindexed
-            _, best = self._missing.search(unit[None], min(count, len(missing)))
-            candidates = np.concatenate([candidates, missing[best[0][best[0] >= 0]]])
+                if ann.covering is None:
+                    ann.cover(self.snapshot.vectors_at(ann.missing), self.ids[ann.missing])
+        candidates = np.searchsorted(self.ids, ann.search(query, count))
         scores = unit_vectors(self._centred(self.snapshot.vectors_at(candidates))) @ unit
         order = np.argsort(-scores, kind="stable")[:count]
         return candidates[order], scores[order]

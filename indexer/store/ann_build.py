@@ -15,8 +15,8 @@ in two parts: a *base*, written by a full build and never rewritten, and a small
 (an empty copy of the base's trained index) to which each build adds the windows it
 committed, so an update costs what was added, not the set's size.  Windows removed
 since (changed or deleted files) are hidden at search time by an ID selector, and
-windows committed after the index was written are scored exactly beside it
-(``query.search``).  The base is rebuilt only when a fifth of it is dead, the delta
+windows committed after the index was written are coded in memory with its lists and
+codebooks by the reader (``SetAnn.cover``).  The base is rebuilt only when a fifth of it is dead, the delta
 passes a tenth of it (its lists were trained on the base's windows), or a centred set's
 mean has drifted - in a background thread while a build embeds.
 
