@@ -31,7 +31,7 @@ from audioscan.indexer.progress import Progress
 from audioscan.indexer.ray_engine import RayOptions, embed_on_ray
 from audioscan.indexer.store.ann_build import ANN_MIN_WINDOWS, build_ann, start_rebuild
 from audioscan.indexer.store.compact import compact_set
-from audioscan.indexer.store.records import Commit, FileVectors, MediaRow, SetInfo, utcnow
+from audioscan.indexer.store.records import MIX, Commit, FileVectors, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.segments import DEFAULT_DTYPE, VECTOR_DTYPES
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
@@ -39,14 +39,24 @@ from audioscan.models.base import LoadOptions
 from audioscan.models.engine import default_batch_size
 
 
+@dataclass(frozen=True)
+class Target:
+    """One set a build fills: a model, its cut, and how it hears a multichannel file (``channels``:
+    'mix', one mono downmix; 'split', each channel apart)."""
+
+    model: str
+    windows: WindowSpec
+    channels: str = MIX
+
+
 @dataclass
 class BuildOptions:
-    """What to build.  ``targets`` are (model, window spec) pairs; without them, every model of
-    ``models`` with the window spec ``windows``."""
+    """What to build.  ``targets`` are the sets to fill; without them, every model of ``models`` with
+    the window spec ``windows``, mixed."""
 
     models: list[str] = field(default_factory=lambda: [registry.DEFAULT_MODEL])
     windows: WindowSpec = field(default_factory=WindowSpec)
-    targets: list[tuple[str, WindowSpec]] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
     select: Callable[[str], bool] | None = None  # which files (relative paths) this build looks at
     load: LoadOptions = field(default_factory=LoadOptions)
     batch_size: int | None = None  # None: chosen per model and device, once a model is needed
@@ -82,9 +92,9 @@ class BuildReport(FileTally):
 
 @dataclass
 class _Pending:
-    """Windows of one job embedded so far, per set, in window order."""
+    """Windows of one job embedded so far, per set: (starts, ends, vectors, channel) pieces in any order."""
 
-    parts: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    parts: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]] = field(default_factory=dict)
     received: dict[int, int] = field(default_factory=dict)
     outcome: Decoded | Failed | None = None
 
@@ -121,8 +131,8 @@ class _Run:
         self.batch_size = options.batch_size or min(
             (default_batch_size(registry.spec(sets[sid].model).params, options.load.device)
              for sid in self.needed), default=1)
-        self.files = [(job.path, [SampleWindows(sid, sets[sid].sample_rate,
-                                      *sets[sid].window_samples())
+        self.files = [(job.path, [SampleWindows(sid, sets[sid].sample_rate, *sets[sid].window_samples(),
+                                                split=sets[sid].split)
                                   for sid in job.set_ids], job.media.fingerprint is None) for job in plan.jobs]
         self.pending: dict[int, _Pending] = {}
         self.finished: set[int] = set()
@@ -158,7 +168,8 @@ class _Run:
             return  # windows of a file that failed part-way
         entry = self.pending.setdefault(result.job, _Pending())
         if isinstance(result, Embedded):
-            entry.parts.setdefault(result.set_id, []).append((result.starts, result.ends, result.vectors))
+            entry.parts.setdefault(result.set_id, []).append(
+                (result.starts, result.ends, result.vectors, result.channel))
             entry.received[result.set_id] = entry.received.get(result.set_id, 0) + len(result.starts)
             self.progress.advance(0, len(result.starts))  # the bar shows the work; the report what was kept
             crash_point("embedded")
@@ -178,13 +189,13 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
     root = root.resolve()
     if not root.is_dir():
         raise StoreError(f"{root} is not a folder; give the folder of media to index")
-    targets = options.targets or [(name, options.windows) for name in dict.fromkeys(options.models)]
+    targets = options.targets or [Target(name, options.windows) for name in dict.fromkeys(options.models)]
     sets = []
-    for name, window_spec in dict.fromkeys(targets):
-        spec = registry.spec(name)
-        sets.append(store.ensure_set(spec.name, spec.weights_id(options.load), window=window_spec.window,
-                                     hop=window_spec.hop,
-                                     sample_rate=spec.sample_rate, dim=spec.dim, dtype=options.dtype))
+    for target in dict.fromkeys(targets):
+        spec = registry.spec(target.model)
+        sets.append(store.ensure_set(spec.name, spec.weights_id(options.load), window=target.windows.window,
+                                     hop=target.windows.hop, sample_rate=spec.sample_rate, dim=spec.dim,
+                                     dtype=options.dtype, channels=target.channels))
     root_id, scope = place_root(store, root)
     unreadable: list[str] = []
     entries = [FileEntry(scope + e.rel, e.abs, e.size, e.mtime_ns)
@@ -216,20 +227,22 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
 
 
 def build_targets(existing: list[SetInfo], models: list[str] | None, window: float | None,
-                  hop: float | None) -> list[tuple[str, WindowSpec]]:
+                  hop: float | None, channels: str | None = None) -> list[Target]:
     """Which sets a build fills: every set the store holds when nothing is chosen (so no set
     falls behind); else the chosen models (or the store's models, or LOGMEL) with the chosen window spec
-    (each model's own unless given: 8 s / 1 s, BIRDNET 3 s / 1 s)."""
+    (each model's own unless given: 8 s / 1 s, BIRDNET 3 s / 1 s), hearing files as ``channels`` says
+    (default: the mono mix)."""
     existing = [info for info in existing if not info.foreign]  # sets of another tool's vectors: no model to run
-    if not models and window is None and hop is None and existing:
-        return list(dict.fromkeys((info.model, info.window_spec) for info in existing))
+    if not models and window is None and hop is None and channels is None and existing:
+        return list(dict.fromkeys(Target(info.model, info.window_spec, info.channels) for info in existing))
     names = list(dict.fromkeys(m.upper() for m in models)) if models else (
         list(dict.fromkeys(info.model for info in existing)) or [registry.DEFAULT_MODEL])
     out = []
     for name in names:
         spec = registry.spec(name)
-        out.append((name, WindowSpec.checked(spec.window if window is None else window,
-                                             spec.hop if hop is None else hop, WindowSpec(spec.window, spec.hop))))
+        out.append(Target(name, WindowSpec.checked(spec.window if window is None else window,
+                                                   spec.hop if hop is None else hop, WindowSpec(spec.window, spec.hop)),
+                          channels or MIX))
     return out
 
 
@@ -309,13 +322,14 @@ def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Comm
                                 error=shortfall(outcome.duration, outcome.declared), retry=False, fps=outcome.fps))
     for set_id, parts in entry.parts.items():
         rate = sets[set_id].sample_rate
-        parts.sort(key=lambda part: int(part[0][0]))  # a cluster may return a file's batches in any order
+        parts.sort(key=lambda part: (part[3], int(part[0][0])))  # a cluster may return a file's batches in any order
         vectors = np.concatenate([p[2] for p in parts]).astype(np.float32, copy=False)
+        channels = np.concatenate([np.full(len(p[0]), p[3], np.int16) for p in parts]) if sets[set_id].split else None
         change.vectors.append(FileVectors(
             job.media.id, set_id,
             np.concatenate([p[0] for p in parts]) / rate,
             np.concatenate([p[1] for p in parts]) / rate,
-            vectors))
+            vectors, channels=channels))
         report.windows_embedded += len(vectors)  # counted once kept: a file failing part-way keeps none
     report.files_indexed += 1
 

@@ -18,10 +18,11 @@ from typing import BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 
-from audioscan.indexer.media.decode import decode, header_facts
+from audioscan.indexer.media.decode import Hearing, decode_hearings, header_facts
 from audioscan.indexer.media.discover import fingerprint
 from audioscan.indexer.errors import MediaError
 from audioscan.indexer.media.windows import StreamWindower, WindowBatch
+from audioscan.indexer.store.records import MIX_CHANNEL
 from audioscan.models.base import EmbeddingModel, embed_windows
 
 # Peak amplitude under which a whole file counts as silent (-80 dBFS).
@@ -33,12 +34,18 @@ Source = Path | Callable[[], BinaryIO]
 
 @dataclass(frozen=True)
 class SampleWindows:
-    """How one embedding set wants its audio: rate and window/hop in samples."""
+    """How one embedding set wants its audio: rate, window/hop in samples, and whether each channel
+    is cut apart (``split``) or the mono mix is."""
 
     set_id: int
     rate: int
     win: int
     hop: int
+    split: bool = False
+
+    @property
+    def hearing(self) -> Hearing:
+        return Hearing(self.rate, self.split)
 
 
 @dataclass
@@ -46,6 +53,7 @@ class Batch:
     job: int
     set_id: int
     windows: WindowBatch
+    channel: int = MIX_CHANNEL  # in a split set, the channel (from 1) these windows are of
 
 
 @dataclass
@@ -57,6 +65,7 @@ class Embedded:
     starts: np.ndarray
     ends: np.ndarray
     vectors: np.ndarray
+    channel: int = MIX_CHANNEL
 
 
 @dataclass
@@ -92,33 +101,39 @@ def _open(source: Source) -> Path | BinaryIO:
 
 def _decode_one(job: int, source: Source, cuts: Sequence[SampleWindows], batch_size: int, hash_it: bool) -> Iterator[Event]:
     digest = fingerprint(_open(source)) if hash_it else None
-    windowers = {cut.set_id: StreamWindower(cut.win, cut.hop, batch_size) for cut in cuts}
-    by_rate: dict[int, list[SampleWindows]] = {}
+    # A windower per set and channel (0: the mix); a split set's are made when its channels are known.
+    windowers: dict[tuple[int, int], StreamWindower] = {}
+    by_hearing: dict[Hearing, list[SampleWindows]] = {}
     for cut in cuts:
-        by_rate.setdefault(cut.rate, []).append(cut)
-    totals = dict.fromkeys(by_rate, 0)
+        by_hearing.setdefault(cut.hearing, []).append(cut)
+    totals = dict.fromkeys(by_hearing, 0)
     emitted = {cut.set_id: 0 for cut in cuts}
     peak = 0.0
-    for rate, block in decode(_open(source), list(by_rate)):
-        totals[rate] += len(block)
-        if len(block):
+    for hearing, block in decode_hearings(_open(source), list(by_hearing)):
+        totals[hearing] += block.shape[-1]
+        if block.size:
             peak = max(peak, float(np.abs(block).max()))
-        for cut in by_rate[rate]:
-            for windows in windowers[cut.set_id].feed(block):
-                emitted[cut.set_id] += len(windows.starts)
-                yield Batch(job, cut.set_id, windows)
-    lowest = min(by_rate)
+        channels = enumerate(block, start=1) if hearing.split else [(MIX_CHANNEL, block)]
+        for channel, samples in channels:
+            for cut in by_hearing[hearing]:
+                windower = windowers.get((cut.set_id, channel))
+                if windower is None:
+                    windower = windowers[cut.set_id, channel] = StreamWindower(cut.win, cut.hop, batch_size)
+                for windows in windower.feed(samples):
+                    emitted[cut.set_id] += len(windows.starts)
+                    yield Batch(job, cut.set_id, windows, channel)
+    lowest = min(by_hearing)
     if totals[lowest] == 0:
         raise MediaError("no audio could be decoded from it")
     if peak < SILENCE_PEAK:
         raise MediaError("its audio is silent (peak below -80 dBFS), so there is nothing to index")
-    for cut in cuts:
-        for windows in windowers[cut.set_id].finish():
-            emitted[cut.set_id] += len(windows.starts)
-            yield Batch(job, cut.set_id, windows)
+    for (set_id, channel), windower in windowers.items():
+        for windows in windower.finish():
+            emitted[set_id] += len(windows.starts)
+            yield Batch(job, set_id, windows, channel)
     facts = header_facts(_open(source))
-    yield Decoded(job, totals[lowest] / lowest, totals=totals, fingerprint=digest, fps=facts.fps, windows=emitted,
-                  declared=facts.declared)
+    yield Decoded(job, totals[lowest] / lowest.rate, totals={h.rate: n for h, n in totals.items()},
+                  fingerprint=digest, fps=facts.fps, windows=emitted, declared=facts.declared)
 
 
 def decode_events(job: int, source: Source, cuts: Sequence[SampleWindows], batch_size: int,
@@ -205,11 +220,11 @@ class Batcher:
 
     def __init__(self, model: EmbeddingModel, batch_size: int) -> None:
         self.model, self.batch_size = model, batch_size
-        self.rows: list[tuple[int, WindowBatch]] = []
+        self.rows: list[tuple[int, int, WindowBatch]] = []  # (job, channel, windows)
         self.count = 0
 
-    def add(self, job: int, windows: WindowBatch) -> None:
-        self.rows.append((job, windows))
+    def add(self, job: int, windows: WindowBatch, channel: int = MIX_CHANNEL) -> None:
+        self.rows.append((job, channel, windows))
         self.count += len(windows.starts)
 
     def run(self, set_id: int, partial: bool) -> Iterator[Embedded]:
@@ -217,20 +232,21 @@ class Batcher:
         while self.count >= self.batch_size or (partial and self.count):
             take, batch_rows = min(self.batch_size, self.count), []
             while take:
-                job, windows = self.rows[0]
+                job, channel, windows = self.rows[0]
                 n = min(take, len(windows.starts))
                 if n == len(windows.starts):
                     self.rows.pop(0)
                 else:
                     windows, rest = windows.split(n)
-                    self.rows[0] = (job, rest)
-                batch_rows.append((job, windows))
+                    self.rows[0] = (job, channel, rest)
+                batch_rows.append((job, channel, windows))
                 take -= n
                 self.count -= n
-            vectors = embed_windows(self.model, [(w.span, w.offsets) for _, w in batch_rows], batch_rows[0][1].win)
+            vectors = embed_windows(self.model, [(w.span, w.offsets) for _, _, w in batch_rows], batch_rows[0][2].win)
             offset = 0
-            for job, windows in batch_rows:
-                yield Embedded(job, set_id, windows.starts, windows.ends, vectors[offset: offset + len(windows.starts)])
+            for job, channel, windows in batch_rows:
+                yield Embedded(job, set_id, windows.starts, windows.ends, vectors[offset: offset + len(windows.starts)],
+                               channel=channel)
                 offset += len(windows.starts)
 
 
@@ -240,7 +256,7 @@ def embed_locally(files: Sequence[tuple[Source, Sequence[SampleWindows], bool]],
     with DecodePool(files, batch_size, workers) as pool:
         for event in pool:
             if isinstance(event, Batch):
-                batchers[event.set_id].add(event.job, event.windows)
+                batchers[event.set_id].add(event.job, event.windows, event.channel)
             else:
                 yield event
             for set_id, batcher in batchers.items():

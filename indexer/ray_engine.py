@@ -82,11 +82,11 @@ def import_ray() -> Any:
 
 # --- rows that travel between the stages (one schema for windows and outcomes) -------------
 
-def _window_row(job: int, set_id: int, starts: np.ndarray, ends: np.ndarray, data: np.ndarray,
-                width: int) -> dict:
+def _window_row(job: int, set_id: int, starts: np.ndarray, ends: np.ndarray, data: np.ndarray, *,
+                width: int, channel: int) -> dict:
     return {"job": job, "set_id": set_id, "width": width, "starts": starts.astype(np.int64).tobytes(),
             "ends": ends.astype(np.int64).tobytes(), "data": np.ascontiguousarray(data, np.float32).tobytes(),
-            "outcome": ""}
+            "outcome": "", "channel": channel}
 
 
 def _outcome_text(event: Decoded | Failed) -> str:
@@ -97,7 +97,8 @@ def _outcome_text(event: Decoded | Failed) -> str:
 
 
 def _outcome_row(job: int, text: str) -> dict:
-    return {"job": job, "set_id": -1, "width": 0, "starts": b"", "ends": b"", "data": b"", "outcome": text}
+    return {"job": job, "set_id": -1, "width": 0, "starts": b"", "ends": b"", "data": b"", "outcome": text,
+            "channel": 0}
 
 
 def _outcome(job: int, text: str) -> Decoded | Failed:
@@ -110,7 +111,7 @@ def _outcome(job: int, text: str) -> Decoded | Failed:
 
 
 def _columns(rows: list[dict]) -> dict[str, np.ndarray]:
-    keys = ("job", "set_id", "width", "starts", "ends", "data", "outcome")
+    keys = ("job", "set_id", "width", "starts", "ends", "data", "outcome", "channel")
     return {key: np.asarray([row[key] for row in rows], dtype=object if key in ("starts", "ends", "data", "outcome")
                             else np.int64) for key in keys}
 
@@ -168,7 +169,7 @@ def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, readers: Sequenc
             if isinstance(event, Batch):
                 windows = event.windows
                 yield _columns([_window_row(event.job, event.set_id, starts=windows.starts, ends=windows.ends,
-                                            data=windows.span, width=windows.win)])
+                                            data=windows.span, width=windows.win, channel=event.channel)])
             else:
                 yield _columns([_outcome_row(event.job, _outcome_text(event))])
 
@@ -201,19 +202,19 @@ class _Embedder:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows: list[dict] = []
-        for job, set_id, width, starts, ends, data, outcome in zip(
+        for job, set_id, width, starts, ends, data, outcome, channel in zip(
                 batch["job"], batch["set_id"], batch["width"], batch["starts"], batch["ends"], batch["data"],
-                batch["outcome"]):
+                batch["outcome"], batch["channel"]):
             if set_id < 0:
                 rows.append(_outcome_row(int(job), outcome))
                 continue
             starts_, ends_ = np.frombuffer(starts, np.int64), np.frombuffer(ends, np.int64)
             span = np.frombuffer(data, np.float32)
-            self.batchers[int(set_id)].add(int(job), WindowBatch(starts_, ends_, span, int(width)))
+            self.batchers[int(set_id)].add(int(job), WindowBatch(starts_, ends_, span, int(width)), int(channel))
         for set_id, batcher in self.batchers.items():
             for done in batcher.run(set_id, partial=True):
                 rows.append(_window_row(done.job, set_id, starts=done.starts, ends=done.ends, data=done.vectors,
-                                        width=done.vectors.shape[1]))
+                                        width=done.vectors.shape[1], channel=done.channel))
         return _columns(rows)
 
 
@@ -280,7 +281,7 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     readers = _reader_actors(ray, [str(path) for path, _, _ in files], options.readers) if options.ship_media else None
     items = [{"job": job, "path": str(path),
-              "cuts": json.dumps([[c.set_id, c.rate, c.win, c.hop] for c in cuts]), "hash_it": hash_it}
+              "cuts": json.dumps([[c.set_id, c.rate, c.win, c.hop, c.split] for c in cuts]), "hash_it": hash_it}
              for job, (path, cuts, hash_it) in enumerate(files)]
     actors, gpus = actor_count(ray, options)
     check_models(ray, partial(_Embedder, models, load, 1), gpus)
@@ -297,11 +298,12 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
                             compute=ray.data.ActorPoolStrategy(min_size=actors,
                                                                max_size=max(actors, options.max_actors or actors))))
     for batch in watched(ray, dataset.iter_batches(batch_size=None, batch_format="numpy"), options.wait, notice):
-        for job, set_id, width, starts, ends, data, outcome in zip(
+        for job, set_id, width, starts, ends, data, outcome, channel in zip(
                 batch["job"], batch["set_id"], batch["width"], batch["starts"], batch["ends"], batch["data"],
-                batch["outcome"]):
+                batch["outcome"], batch["channel"]):
             if set_id < 0:
                 yield _outcome(int(job), outcome)
             else:
                 yield Embedded(int(job), int(set_id), np.frombuffer(starts, np.int64),
-                               np.frombuffer(ends, np.int64), np.frombuffer(data, np.float32).reshape(-1, int(width)))
+                               np.frombuffer(ends, np.int64), np.frombuffer(data, np.float32).reshape(-1, int(width)),
+                               channel=int(channel))

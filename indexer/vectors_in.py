@@ -34,10 +34,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audioscan.indexer.errors import StoreError
-from audioscan.indexer.media.decode import header_facts
+from audioscan.indexer.media.decode import MAX_SPLIT_CHANNELS, header_facts
 from audioscan.indexer.media.discover import fingerprint
 from audioscan.indexer.store.files import valid_set_name
-from audioscan.indexer.store.records import FOREIGN_WEIGHTS, Commit, FileVectors, MediaRow, SetInfo
+from audioscan.indexer.store.records import (FOREIGN_WEIGHTS, MIX, MIX_CHANNEL, SPLIT, Commit, FileVectors, MediaRow,
+                                             SetInfo)
 from audioscan.indexer.store.segments import content_id
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
@@ -64,6 +65,7 @@ class IncomingLabel:
     end: float
     label: str
     positive: bool
+    channel: int = MIX_CHANNEL
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,11 @@ class Incoming:
     fetch: Callable[[np.ndarray], np.ndarray]
     labels: tuple[IncomingLabel, ...] = ()
     uncertain: int = 0  # labels the other tool holds as neither positive nor negative (left out)
+    channels: np.ndarray | None = None  # each row's channel (from 1) of vectors of each channel apart; None: mixes
+
+    @property
+    def split(self) -> bool:
+        return self.channels is not None
 
     def vectors_at(self, rows: np.ndarray) -> np.ndarray:
         """The vectors of ``rows`` (in that order), as float32."""
@@ -129,7 +136,7 @@ def read_vectors(path: Path) -> Incoming:
             raise VectorsError(f"{path} has no column {', '.join(missing)} (it has: {', '.join(names)}); "
                                f"a file of vectors needs {', '.join(REQUIRED)} (and root when paths are relative)")
         try:
-            table = reader.read(columns=[name for name in ("root", "path", "start", "end") if name in names])
+            table = reader.read(columns=[name for name in ("root", "path", "start", "end", "channel") if name in names])
             dim, group_starts = _check_vectors(path, reader)
         except (pa.ArrowException, OSError) as err:
             raise VectorsError(f"{path} cannot be read whole ({_first_line(err)}); nothing was imported") from None
@@ -147,7 +154,8 @@ def read_vectors(path: Path) -> Incoming:
                            f"time range ({len(bad)} such row(s)); give finite seconds with start before end")
     roots = table.column("root").to_pylist() if "root" in names else [None] * table.num_rows
     paths = [str(value) for value in table.column("path").to_pylist()]
-    _refuse_repeats(path, roots, paths, starts)
+    channels = _channels(path, table.column("channel")) if "channel" in names else None
+    _refuse_repeats(path, roots, paths, starts, channels)
     try:
         description = json.loads(metadata[METADATA_KEY]) if METADATA_KEY in metadata else {}
     except ValueError:
@@ -155,7 +163,24 @@ def read_vectors(path: Path) -> Incoming:
     return Incoming(source=path, roots=roots, paths=paths, starts=starts, ends=ends, dim=dim,
                     description=description if isinstance(description, dict) else {},
                     fetch=functools.partial(_parquet_vectors, path, group_starts, dim),
-                    labels=_parquet_labels(labels_path(path)))
+                    labels=_parquet_labels(labels_path(path)), channels=channels)
+
+
+def _channels(path: Path, column: pa.ChunkedArray) -> np.ndarray | None:
+    """The rows' channels: None when every row is a mix (0), else each row's channel from 1; a file
+    mixing both, or holding what is no channel, is refused (a set hears files one way)."""
+    values = column.to_numpy(zero_copy_only=False) if not column.null_count else None
+    if values is None or values.dtype.kind not in "iu" or not len(values):
+        if values is not None and not len(values):
+            return None
+        raise VectorsError(f"{path}: the channel column holds {'empty values' if values is None else values.dtype} "
+                           "where whole numbers belong (0 for a mono mix, else the channel from 1)")
+    if not values.any():
+        return None
+    if values.min() < 1 or values.max() > MAX_SPLIT_CHANNELS:
+        raise VectorsError(f"{path}: the channel column mixes mono mixes (0) with single channels, or holds "
+                           f"numbers past {MAX_SPLIT_CHANNELS}; a set holds either mixes or channels from 1")
+    return values.astype(np.int16)
 
 
 def labels_path(vectors: Path) -> Path:
@@ -168,14 +193,22 @@ def _parquet_labels(path: Path) -> tuple[IncomingLabel, ...]:
     if not path.is_file():
         return ()
     try:
-        table = pq.read_table(path, columns=["root", "path", "start", "end", "label", "negative"])
+        names = pq.read_schema(path).names
+        table = pq.read_table(path, columns=["root", "path", "start", "end", "label", "negative",
+                                             *(["channel"] if "channel" in names else [])])
     except (pa.ArrowException, OSError, KeyError) as err:
         raise VectorsError(f"{path} is there but cannot be read as the labels of the vectors ({_first_line(err)}); "
                            "move it away to import the vectors alone") from None
-    return tuple(IncomingLabel(root=row["root"], path=str(row["path"]), start=float(row["start"]),
-                               end=float(row["start"] if row["end"] is None else row["end"]),
-                               label=str(row["label"]), positive=not row["negative"])
-                 for row in table.to_pylist())
+    labels = tuple(IncomingLabel(root=row["root"], path=str(row["path"]), start=float(row["start"]),
+                                 end=float(row["start"] if row["end"] is None else row["end"]),
+                                 label=str(row["label"]), positive=not row["negative"],
+                                 channel=int(row.get("channel") or MIX_CHANNEL))
+                   for row in table.to_pylist())
+    wrong = [item.channel for item in labels if not 0 <= item.channel <= MAX_SPLIT_CHANNELS]
+    if wrong:
+        raise VectorsError(f"{path}: a label's channel is {wrong[0]}, which is no channel; give 0 (the whole file) "
+                           f"or a channel from 1 to {MAX_SPLIT_CHANNELS}")
+    return labels
 
 
 def _check_vectors(path: Path, reader: pq.ParquetFile) -> tuple[int, np.ndarray]:
@@ -225,9 +258,11 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(column.to_numpy(), dtype=np.float64)
 
 
-def _refuse_repeats(path: Path, roots: list[str | None], paths: list[str], starts: np.ndarray) -> None:
+def _refuse_repeats(path: Path, roots: list[str | None], paths: list[str], starts: np.ndarray,
+                    channels: np.ndarray | None) -> None:
     seen: dict[tuple, int] = {}
-    for row, key in enumerate(zip(roots, paths, starts.tolist())):
+    heard = channels.tolist() if channels is not None else [MIX_CHANNEL] * len(paths)
+    for row, key in enumerate(zip(roots, paths, starts.tolist(), heard)):
         if key in seen:
             raise VectorsError(f"{path}: rows {seen[key] + 1} and {row + 1} are the same window of {key[1]} "
                                f"(start {key[2]:g} s); each window may come once")
@@ -269,7 +304,8 @@ def import_vectors(store: Store, incoming: Incoming, *, name: str | None = None,
     _refuse_existing(store, wanted, model=model, weights_id=weights_id, window=window, hop=hop, rate=rate)
     files, unmatched = _match_files(incoming, media_root, path)
     rows = _media_rows(store, files)
-    info = store.ensure_set(model, weights_id, window=window, hop=hop, sample_rate=rate, dim=dim, name=wanted)
+    info = store.ensure_set(model, weights_id, window=window, hop=hop, sample_rate=rate, dim=dim, name=wanted,
+                            channels=SPLIT if incoming.split else MIX)
     try:
         windows = _commit_windows(store, info, incoming, files, rows)
     except BaseException:
@@ -318,7 +354,8 @@ def _match_files(incoming: Incoming, media_root: Path | None, source: Path) -> t
         if not file.is_file():
             unmatched.append(rel if root is None else str(Path(root) / rel))
             continue
-        order = np.asarray(rows)[np.argsort(incoming.starts[rows], kind="stable")]
+        heard = incoming.channels[rows] if incoming.channels is not None else np.zeros(len(rows), np.int16)
+        order = np.asarray(rows)[np.lexsort((incoming.starts[rows], heard))]
         found.append(_File(root=base, rel=rel, rows=order))
     return found, unmatched
 
@@ -376,7 +413,8 @@ def _commit_batch(store: Store, info: SetInfo, incoming: Incoming, batch: list[_
         if new:
             change.media.append(replace(row, duration=_duration(row, incoming.ends[file.rows])))
         change.vectors.append(FileVectors(row.id, info.id, incoming.starts[file.rows], incoming.ends[file.rows],
-                                          vectors[at: at + len(file.rows)]))
+                                          vectors[at: at + len(file.rows)],
+                                          channels=None if incoming.channels is None else incoming.channels[file.rows]))
         at += len(file.rows)
     store.commit(change)
     return change.windows()

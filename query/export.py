@@ -36,7 +36,7 @@ OWNED_RECORD = ".audioscan-exports.json"
 
 def moments_text(moments: list[Moment], fmt: str, *, use_timecode: bool = False) -> str:
     """``moments`` as one text in ``fmt`` (for stdout or a download)."""
-    check_destination(fmt, {m.path for m in moments}, out_dir=None, use_timecode=use_timecode)
+    check_destination(fmt, moments, out_dir=None, use_timecode=use_timecode)
     return render(fmt, moments, use_timecode, combined=True)
 
 
@@ -44,7 +44,7 @@ def write_moments(moments: list[Moment], fmt: str, *, out: Path | None = None, o
                   use_timecode: bool = False, overwrite: bool = False) -> list[Path]:
     """Write ``moments`` to ``out`` (one file) or into ``out_dir`` (one file per media file, never
     over a file we did not write unless ``overwrite``); returns the written paths."""
-    check_destination(fmt, {m.path for m in moments}, out_dir=out_dir, use_timecode=use_timecode)
+    check_destination(fmt, moments, out_dir=out_dir, use_timecode=use_timecode)
     if out_dir is not None:
         by_path: dict[str, list[Moment]] = {}
         for moment in moments:
@@ -57,10 +57,12 @@ def write_moments(moments: list[Moment], fmt: str, *, out: Path | None = None, o
     return [write_file(out, render(fmt, moments, use_timecode, combined=True))]
 
 
-def check_destination(fmt: str, paths: set[str], *, out_dir: Path | None, use_timecode: bool) -> None:
+def check_destination(fmt: str, moments: list[Moment], *, out_dir: Path | None, use_timecode: bool) -> None:
     """Refuse, in one sentence, what ``fmt`` cannot honour, rather than write something else: times as
-    timecodes where the format fixes its times, or the moments of several media files in one file of
-    a format that describes a single file (an Audacity track has no paths)."""
+    timecodes where the format fixes its times, the moments of several media files in one file of
+    a format that describes a single file (an Audacity track has no paths), or of several channels of
+    one file in such a format (an Audacity label track has no channel)."""
+    paths = {m.path for m in moments}
     if use_timecode and fmt not in TIMECODE_FORMATS:
         raise QueryError(f"`timecode` changes the times of {', '.join(TIMECODE_FORMATS)} and the table; {fmt} "
                          f"{'always holds timecodes' if fmt in ('edl', 'markers') else 'holds seconds by definition'}",
@@ -68,6 +70,13 @@ def check_destination(fmt: str, paths: set[str], *, out_dir: Path | None, use_ti
     if fmt in PER_FILE_FORMATS and len(paths) > 1 and out_dir is None:
         raise QueryError(f"`format` {fmt} describes one media file and these moments come from {len(paths)}: give "
                          "`out_dir` for one file per media file", value=fmt)
+    if fmt in PER_FILE_FORMATS:
+        for path in paths:
+            heard = sorted({m.channel for m in moments if m.path == path})
+            if len(heard) > 1:
+                raise QueryError(f"`format` {fmt} has no place for a channel, and these moments of {Path(path).name} "
+                                 f"are on channels {', '.join(map(str, heard))}: keep one with `channel`, or write "
+                                 "raven or csv, which name each moment's channel", value=fmt)
 
 
 def write_audacity(rows: list[tuple[str, float, float, str]], out_dir: Path) -> list[Path]:

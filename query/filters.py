@@ -1,5 +1,5 @@
-"""Which windows a question is about: sites, dates, hours of the night and paths (``--site``,
-``--after``/``--before``, ``--hours``, ``--path``).
+"""Which windows a question is about: sites, dates, hours of the night, paths and channels (``--site``,
+``--after``/``--before``, ``--hours``, ``--path``, ``--channel``).
 
 A filter picks windows *before* anything is scored: :func:`restrict` gives a snapshot of the
 chosen windows alone, so a filtered rescore or search reads and scores only those vectors.  A
@@ -14,6 +14,8 @@ file, in the recording's own zone, daylight-saving changes included (``media.rec
   recording whose zone is unknown cannot be placed against (so it is left out).
 * A time filter leaves out files whose start is not known; ``--site`` and ``--path`` need none.
 * ``--path GLOB``: the file's absolute path, its path in its indexed folder, or its name.
+* ``--channel N``: windows of channel N (from 1) of a set that hears each channel apart; a mixed set's
+  windows hold every channel, so the filter keeps them (as a label of channel N trains on them).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from typing import Iterable
 
 import numpy as np
 
+from audioscan.indexer.media.decode import MAX_SPLIT_CHANNELS
 from audioscan.indexer.media.recorded import RecordingStart
+from audioscan.indexer.store.records import MIX_CHANNEL
 from audioscan.indexer.store.snapshot import MediaInfo, Snapshot
 from audioscan.query.errors import QueryError, quoted
 
@@ -54,20 +58,27 @@ class MomentFilter:
     before: Bound | None = None
     hours: tuple[float, float] | None = None  # seconds of the day: [from, to), wrapping past midnight
     paths: tuple[str, ...] = ()
+    channels: tuple[int, ...] = ()
 
     @classmethod
     def parse(cls, *, sites: Iterable[str] = (), after: str | None = None, before: str | None = None,
-              hours: str | None = None, paths: Iterable[str] = ()) -> "MomentFilter":
+              hours: str | None = None, paths: Iterable[str] = (), channels: Iterable[int] = ()) -> "MomentFilter":
         """The filter the options' text says, or one sentence on what is wrong with it."""
+        chosen = tuple(dict.fromkeys(int(c) for c in channels))
+        wrong = [c for c in chosen if not 1 <= c <= MAX_SPLIT_CHANNELS]
+        if wrong:
+            raise QueryError(f"`channel` {wrong[0]} is not a channel; channels count from 1 (to "
+                             f"{MAX_SPLIT_CHANNELS})", value=wrong[0])
         made = cls(tuple(sites), _bound(after, "after") if after else None,
-                   _bound(before, "before") if before else None, _hours(hours) if hours else None, tuple(paths))
+                   _bound(before, "before") if before else None, _hours(hours) if hours else None, tuple(paths),
+                   chosen)
         if made.after and made.before and made.after.aware == made.before.aware and (
                 made.after.seconds >= made.before.seconds):
             raise QueryError(f"`after` {quoted(after)} is not before `before` {quoted(before)}; nothing can match")
         return made
 
     def __bool__(self) -> bool:
-        return bool(self.sites or self.after or self.before or self.hours or self.paths)
+        return bool(self.sites or self.after or self.before or self.hours or self.paths or self.channels)
 
     @property
     def timed(self) -> bool:
@@ -81,6 +92,7 @@ class MomentFilter:
         if self.hours:
             parts.append(f"hours {_clock(self.hours[0])}-{_clock(self.hours[1])}")
         parts += [f"path {', '.join(self.paths)}"] if self.paths else []
+        parts += [f"channel {', '.join(map(str, self.channels))}"] if self.channels else []
         return "; ".join(parts)
 
     def files(self, media: dict[int, MediaInfo]) -> set[int]:
@@ -95,9 +107,12 @@ class MomentFilter:
             return False
         return not self.timed or item.recorded is not None
 
-    def windows(self, media: dict[int, MediaInfo], media_ids: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Which windows (given by media id and start in seconds) the filter keeps, as a boolean mask."""
+    def windows(self, media: dict[int, MediaInfo], media_ids: np.ndarray, starts: np.ndarray,
+                channels: np.ndarray) -> np.ndarray:
+        """Which windows (given by media id, start in seconds and channel) the filter keeps, as a boolean mask."""
         keep = np.isin(media_ids, np.fromiter(self.files(media), dtype=np.int64))
+        if self.channels:
+            keep &= np.isin(channels, [MIX_CHANNEL, *self.channels])
         if not self.timed or not keep.any():
             return keep
         local, instant = _clock_seconds(media, media_ids, starts, keep)
@@ -117,7 +132,7 @@ def restrict(snapshot: Snapshot, where: MomentFilter | None) -> Snapshot:
     filter); one sentence when none is kept."""
     if not where:
         return snapshot
-    keep = where.windows(snapshot.media, snapshot.media_ids, snapshot.starts)
+    keep = where.windows(snapshot.media, snapshot.media_ids, snapshot.starts, snapshot.channels)
     if not keep.any():
         raise nothing_matches(where)
     return snapshot.only(keep)

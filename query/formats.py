@@ -2,14 +2,16 @@
 
 Where a format has a place for it, a moment's ``peak`` (where its sound is) goes with it.
 
-* ``csv`` / ``json`` / ``ndjson``: ``path,start,end,score,label,peak,onset,offset,decision,datetime,site``
+* ``csv`` / ``json`` / ``ndjson``: ``path,start,end,score,label,peak,onset,offset,decision,datetime,site,channel``
   (seconds, or timecodes with ``timecode=True``; ``datetime`` is the start's clock time in ISO 8601,
-  empty where the recording's start is not known; ``site`` its file's site, if any); CSV cells are neutralised against
-  spreadsheet formulas.  ``labels import`` reads the first five back.
+  empty where the recording's start is not known; ``site`` its file's site, if any; ``channel`` the channel
+  heard, from 1, in a set indexed with ``--channels split``, 0 for the mono mix); CSV cells are neutralised
+  against spreadsheet formulas.  ``labels import`` reads the first five and ``channel`` back.
 * ``audacity``: an Audacity label track, ``start<TAB>end<TAB>text`` in seconds, one per file
   (the format has no place for a peak).
 * ``raven``: a Raven Pro selection table (tab-separated; ``Selection``, ``View``,
-  ``Channel``, ``Begin Time (s)``, ``End Time (s)``, ``Low Freq (Hz)``, ``High Freq (Hz)``,
+  ``Channel`` (from 1, as Raven counts; the mono mix, which Raven has no number for, is 1),
+  ``Begin Time (s)``, ``End Time (s)``, ``Low Freq (Hz)``, ``High Freq (Hz)``,
   ``Peak Time (s)`` as Raven's own measurement column; ``Begin Date Time``
   (``YYYY/MM/DD HH:MM:SS.sss``) and ``Begin Clock Time`` (``HH:MM:SS.sss``), the recorder's clock time
   of the begin as Raven's real-clock-time measurements give it, empty where the start is not known;
@@ -18,10 +20,10 @@ Where a format has a place for it, a moment's ``peak`` (where its sound is) goes
 * ``edl``: a CMX 3600 edit decision list (``TITLE:``, ``FCM: NON-DROP FRAME``, one cut
   event per moment: source in/out at the file's timecode, record timecodes running from
   01:00:00:00, ``* FROM CLIP NAME:`` and ``* COMMENT:`` notes with the score and the peak's
-  source timecode), at each file's frame rate.
+  source timecode, and the channel of a split set's moment), at each file's frame rate.
 * ``markers``: a markers CSV for video editors (``Marker Name``, ``Description``, ``In``,
   ``Out``, ``Duration``, ``Marker Type``, ``File``), timecodes at the file's frame rate; the
-  description holds the score and the peak's timecode.
+  description holds the score, the peak's timecode and the channel of a split set's moment.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ TIMECODE_FORMATS = ("csv", "json", "ndjson")
 EDITOR_FORMATS = ("edl", "markers")
 RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)",
                  "Peak Time (s)", "Begin Date Time", "Begin Clock Time"]
-CSV_COLUMNS = ["path", "start", "end", "score", "label", "peak", "onset", "offset", "decision", "datetime", "site"]
+CSV_COLUMNS = ["path", "start", "end", "score", "label", "peak", "onset", "offset", "decision", "datetime", "site",
+               "channel"]
 # Selections span the whole band unless we know better: 0 Hz to the Nyquist of the analysis rate.
 RAVEN_HIGH_HZ = 8000.0
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -103,7 +106,7 @@ def to_csv(moments: list[Moment], use_timecode: bool = False) -> str:
     for m in moments:
         writer.writerow([safe_cell(m.path), time(m, m.start), time(m, m.end), _number(m.score),
                          safe_cell(m.label), time(m, m.peak), time(m, m.onset), time(m, m.offset),
-                         _number(m.decision), m.iso_start() or "", safe_cell(m.site or "")])
+                         _number(m.decision), m.iso_start() or "", safe_cell(m.site or ""), str(m.channel)])
     return buffer.getvalue()
 
 
@@ -133,9 +136,10 @@ def audacity_track(rows: list[tuple[float, float, str]]) -> str:
 def to_raven(moments: list[Moment], combined: bool) -> str:
     columns = RAVEN_COLUMNS + (["Begin Path", "Begin File", "File Offset (s)"] if combined else []) + ["Label", "Score"]
     lines = ["\t".join(columns)]
-    for number, m in enumerate(sorted(moments, key=lambda m: (m.path, m.start)), start=1):
+    for number, m in enumerate(sorted(moments, key=lambda m: (m.path, m.start, m.channel)), start=1):
         clock = m.clock()
-        row = [str(number), "Spectrogram 1", "1", f"{m.start:.6f}", f"{m.end:.6f}", "0.0", f"{RAVEN_HIGH_HZ:.1f}",
+        row = [str(number), "Spectrogram 1", str(raven_channel(m.channel)), f"{m.start:.6f}", f"{m.end:.6f}", "0.0",
+               f"{RAVEN_HIGH_HZ:.1f}",
                "" if m.peak is None else f"{m.peak:.6f}",
                "" if clock is None else f"{clock:%Y/%m/%d %H:%M:%S}.{clock.microsecond // 1000:03d}",
                "" if clock is None else f"{clock:%H:%M:%S}.{clock.microsecond // 1000:03d}"]
@@ -146,15 +150,22 @@ def to_raven(moments: list[Moment], combined: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def raven_channel(channel: int) -> int:
+    """Raven's ``Channel`` of a moment: its channel, counted from 1 as Raven counts; the mono mix (0),
+    which Raven has no number for, is written as channel 1, the one channel of a mono file."""
+    return max(1, channel)
+
+
 def one_line(text: str) -> str:
     """``text`` as one cell of a line-based format: every control character (tab, CR, LF...) becomes
     a space, so a label or a file name can never start a row, a column or an EDL note of its own."""
     return _CONTROL.sub(" ", text)
 
 
-def parse_raven(text: str, source: str) -> list[tuple[int, tuple[str | None, str, float | None, float | None]]]:
-    """(line number, (media path or None, label, begin, end)) of each selection of a Raven table;
-    begin and end are None where they are not numbers, for the caller to report with the other bad rows.
+def parse_raven(text: str, source: str) -> list[tuple[int, tuple[str | None, str, float | None, float | None, str]]]:
+    """(line number, (media path or None, label, begin, end, channel)) of each selection of a Raven table;
+    begin and end are None where they are not numbers, for the caller to report with the other bad rows;
+    channel is the ``Channel`` cell as written (empty where the table has none).
 
     The label is our ``Label`` column, else Raven's common annotation columns
     (``Annotation``, ``Species``, ``Class``), else empty; the path comes from ``Begin Path``
@@ -178,7 +189,8 @@ def parse_raven(text: str, source: str) -> list[tuple[int, tuple[str | None, str
                 path = cells[where[column]].strip()
                 break
         label = cells[where[label_column]].strip() if label_column else ""
-        out.append((number, (path, label, *_raven_span(cells, where))))
+        channel = cells[where["Channel"]].strip() if "Channel" in where else ""
+        out.append((number, (path, label, *_raven_span(cells, where), channel)))
     return out
 
 
@@ -220,9 +232,11 @@ def to_edl(moments: list[Moment], title: str = "audioscan") -> str:
 
 
 def _score_and_peak(m: Moment, fps: float | None) -> str:
-    """``score 0.91 peak 00:01:02:03`` (what is known of the two), for a format's free-text note."""
+    """``score 0.91 peak 00:01:02:03 channel 2`` (what is known of them; the channel of a split set's
+    moment only), for a format's free-text note."""
     parts = [] if m.score is None else [f"score {m.score:.2f}"]
-    return " ".join(parts + ([] if m.peak is None else [f"peak {timecode(m.peak, fps)}"]))
+    parts += [] if m.peak is None else [f"peak {timecode(m.peak, fps)}"]
+    return " ".join(parts + ([f"channel {m.channel}"] if m.channel else []))
 
 
 def to_markers(moments: list[Moment]) -> str:

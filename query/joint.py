@@ -37,13 +37,17 @@ def standardised(scores: np.ndarray) -> np.ndarray:
 
 def onto(first: SetIndex | Scored, other: SetIndex | Scored, scores: np.ndarray) -> np.ndarray:
     """For each window of ``first``, the best of ``scores`` (one per window of ``other``) among
-    ``other``'s windows centred within it; NaN where there is none (a file ``other`` lacks)."""
+    ``other``'s windows centred within it; NaN where there is none (a file ``other`` lacks).  Windows
+    meet on their channel when both sets hear each channel apart, else on their file (a mix holds
+    every channel)."""
     centres = (other.starts + other.ends) / 2
-    keys = other.media_ids * _FILE_SPAN + centres
+    by_stream = bool(first.channels.any() and other.channels.any())
+    first_streams = first.streams if by_stream else first.media_ids
+    keys = (other.streams if by_stream else other.media_ids) * _FILE_SPAN + centres
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
-    lo = np.searchsorted(keys, first.media_ids * _FILE_SPAN + first.starts, side="left")
-    hi = np.searchsorted(keys, first.media_ids * _FILE_SPAN + first.ends, side="right")
+    lo = np.searchsorted(keys, first_streams * _FILE_SPAN + first.starts, side="left")
+    hi = np.searchsorted(keys, first_streams * _FILE_SPAN + first.ends, side="right")
     out = np.full(len(first.starts), np.nan)
     some = hi > lo
     if some.any():
@@ -88,7 +92,7 @@ def joint_scored(scored: list[Scored]) -> Scored:
                                                          for other in scored[1:]]
     return Scored(first.ids, first.media_ids, starts=first.starts, ends=first.ends,
                   scores=_mean(np.stack(probabilities), weights),
-                  decisions=_weighted(first, scored, decisions, weights))
+                  decisions=_weighted(first, scored, decisions, weights), channels=first.channels)
 
 
 def _weights(columns: list[np.ndarray]) -> np.ndarray:

@@ -23,6 +23,8 @@ from audioscan.query.errors import QueryError, quoted
 from audioscan.query.formats import unsafe_cell
 from audioscan.query.labels import NEGATIVE_SUFFIX, SCORE_SUFFIX, LabelRow, every_row, label_row
 from audioscan.query.timecode import parse_time
+from audioscan.indexer.media.decode import MAX_SPLIT_CHANNELS
+from audioscan.indexer.store.records import MIX_CHANNEL
 
 
 def _parse_time(text: str, what: str, where: str) -> float:
@@ -64,14 +66,24 @@ def looks_like_raven(text: str) -> bool:
 
 def parse_raven(text: str, source: str, negative: bool) -> list[LabelRow]:
     """A row per selection of a Raven table (media None when it names no file); a label ending in
-    " (negative)", as ``labels list --format raven`` writes negatives, is negative."""
-    def row_of(number: int, found: tuple[str | None, str, float | None, float | None]) -> LabelRow:
-        path, name, start, end = found
-        if start is None or end is None:
-            raise QueryError(f"{source}:{number}: the begin and end times are not numbers")
-        return label_row(path, name, start=start, end=end, negative=negative, where=f"{source}:{number}")
+    " (negative)", as ``labels list --format raven`` writes negatives, is negative.
 
-    return every_row(row_of, formats.parse_raven(text, source), source)
+    ``Channel`` is the channel a selection marks, except in a table whose every selection says channel
+    1: Raven numbers a mono file's only channel 1, BirdNET-Analyzer writes 1 for every file
+    (BirdNET-Analyzer #144), and so do we for a whole file or a mix, so such a table says nothing
+    about channels and its labels are of whole files."""
+    found = formats.parse_raven(text, source)
+    by_channel = any(cells[4].strip() not in ("", "1") for _, cells in found)
+
+    def row_of(number: int, cells: tuple[str | None, str, float | None, float | None, str]) -> LabelRow:
+        path, name, start, end, channel = cells
+        where = f"{source}:{number}"
+        if start is None or end is None:
+            raise QueryError(f"{where}: the begin and end times are not numbers")
+        return label_row(path, name, start=start, end=end, negative=negative, where=where,
+                         channel=_channel_cell(channel, where) if by_channel else MIX_CHANNEL)
+
+    return every_row(row_of, found, source)
 
 
 def looks_like_audacity(text: str) -> bool:
@@ -88,6 +100,22 @@ def looks_like_audacity(text: str) -> bool:
 # How a ``negative`` cell may say yes or no; pandas writes a column of 0/1 with gaps as 0.0/1.0.
 _NEGATIVE_WORDS = {"true": True, "yes": True, "negative": True, "false": False, "no": False, "positive": False}
 _BINARY = re.compile(r"([01])(?:\.0*)?")
+
+
+def _channel_cell(text: object, where: str) -> int:
+    """The channel a row marks: empty (or absent) for the whole file (0), else a whole number from 0 (the
+    mix, the whole file) to the most channels a file is split into; anything else is a bad row."""
+    word = "" if text is None else str(text).strip()
+    if not word:
+        return MIX_CHANNEL
+    try:
+        channel = int(float(word)) if re.fullmatch(r"\d+(?:\.0*)?", word) else -1
+    except ValueError:
+        channel = -1
+    if not 0 <= channel <= MAX_SPLIT_CHANNELS:
+        raise QueryError(f"{where}: {quoted(word)} in the channel column is not a channel; give a whole number "
+                         f"from 1 to {MAX_SPLIT_CHANNELS}, or 0 or nothing for the whole file")
+    return channel
 
 
 def _negative_cell(text: str, where: str) -> bool:
@@ -147,8 +175,9 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool,
             raise QueryError(f"{where}: no label; add a 'label' column or give `label`")
         end = cells.get("end")
         return label_row(cells["path"], name, start=_parse_time(cells["start"], "start", where),
-                    end=_parse_time(end, "end", where) if end else None, negative=negative, where=where,
-                    said_negative=_negative_cell(cells.get("negative", ""), where))
+                         end=_parse_time(end, "end", where) if end else None, negative=negative, where=where,
+                         said_negative=_negative_cell(cells.get("negative", ""), where),
+                         channel=_channel_cell(cells.get("channel"), where))
 
     return every_row(row_of, numbered, source)
 
@@ -232,7 +261,8 @@ def parse_json(text: str, source: str, media: str | None, label: str | None, neg
         start = _parse_time(str(item.get("start")), "start", at)
         end = None if item.get("kind") == "marker" or item.get("end") is None else \
             _parse_time(str(item["end"]), "end", at)
-        return label_row(path, name, start=start, end=end, negative=negative, where=at, said_negative=bool(said))
+        return label_row(path, name, start=start, end=end, negative=negative, where=at, said_negative=bool(said),
+                         channel=_channel_cell(item.get("channel"), at))
 
     return every_row(row_of, items, source)
 

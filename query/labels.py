@@ -16,7 +16,10 @@ import unicodedata
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple, Sequence
 
+import numpy as np
+
 from audioscan.indexer.store.annotations import Label
+from audioscan.indexer.store.records import MIX_CHANNEL, NewLabel
 from audioscan.indexer.store.snapshot import MediaInfo
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader
 from audioscan.query.errors import QueryError, QueryNotFoundError, quoted
@@ -151,6 +154,7 @@ class LabelRow(NamedTuple):
     end: float | None
     positive: bool
     where: str = ""
+    channel: int = MIX_CHANNEL  # 0: the whole file; else the one channel (from 1) it marks
 
 
 class PlacedLabel(NamedTuple):
@@ -161,14 +165,14 @@ class PlacedLabel(NamedTuple):
 
 
 def label_row(media: str | None, name: str, start: float, end: float | None, negative: bool, where: str,
-         said_negative: bool = False) -> LabelRow:
+              said_negative: bool = False, channel: int = MIX_CHANNEL) -> LabelRow:
     """The row a file's line describes.  Every reader ends here, so each format spells a marker and
     a negative the same way: an end equal to the start (or none) is a marker, and a name ending in
     " (negative)" - as every export writes a negative - is negative."""
     marked = name.endswith(NEGATIVE_SUFFIX)
     return LabelRow(media=media, label=name.removesuffix(NEGATIVE_SUFFIX), start=start,
                     end=None if end is None or end == start else end,
-                    positive=not (negative or said_negative or marked), where=where)
+                    positive=not (negative or said_negative or marked), where=where, channel=channel)
 
 
 def every_row(row_of: Callable, numbered: Iterable[tuple[int, object]], source: str) -> list[LabelRow]:
@@ -188,8 +192,8 @@ def every_row(row_of: Callable, numbered: Iterable[tuple[int, object]], source: 
     return out
 
 
-def prepare_labels(placed: Sequence[PlacedLabel]) -> list[tuple[int, str, float, float, str, bool]]:
-    """The store's (media id, label, start, end, kind, positive) of the ``placed`` rows.
+def prepare_labels(placed: Sequence[PlacedLabel]) -> list[NewLabel]:
+    """The labels the ``placed`` rows are, as the store takes them.
 
     Every row is checked before any is stored; the rows of a file that cannot be labelled are
     reported all together, each as ``file:line: why``, so a file is fixed once."""
@@ -211,8 +215,8 @@ def prepare_labels(placed: Sequence[PlacedLabel]) -> list[tuple[int, str, float,
         except QueryError as err:
             problems.append(f"{row.where}: {err.template}" if row.where else err.template)
             continue
-        prepared.append((media.id, row.label.strip(), float(row.start), end, "marker" if marker else "range",
-                         row.positive))
+        prepared.append(NewLabel(media_id=media.id, label=row.label.strip(), start=float(row.start), end=end,
+                                 kind="marker" if marker else "range", positive=row.positive, channel=row.channel))
     if problems:
         raise bad_rows(problems)
     return prepared
@@ -224,9 +228,10 @@ def add_labels(store: StoreAnnotator, placed: Sequence[PlacedLabel], source: str
     return store.add_labels(prepare_labels(placed), source)
 
 
-def stored_already(store: StoreReader, prepared: list[tuple[int, str, float, float, str, bool]]) -> int:
-    """How many of ``prepared`` rows the store holds already (an import would skip them)."""
-    stored = {(item.media.id, item.label, item.start, item.end, item.kind, item.positive) for item in store.labels()}
+def stored_already(store: StoreReader, prepared: list[NewLabel]) -> int:
+    """How many of ``prepared`` labels the store holds already (an import would skip them)."""
+    stored = {NewLabel(media_id=item.media.id, label=item.label, start=item.start, end=item.end, kind=item.kind,
+                       positive=item.positive, channel=item.channel) for item in store.labels()}
     return sum(1 for row in dict.fromkeys(prepared) if row in stored)
 
 
@@ -240,12 +245,27 @@ def remove_labels(store: StoreAnnotator, ids: list[int]) -> int:
 
 
 def conflicts(labels: list[Label]) -> list[tuple[Label, Label]]:
-    """Positive and negative labels of one name that overlap on one file (they contradict)."""
+    """Positive and negative labels of one name that overlap on one file and a channel both mark (they
+    contradict; a label of the whole file marks every channel)."""
     groups: dict[tuple[str, int], list[Label]] = {}
     for item in labels:
         groups.setdefault((item.label, item.media.id), []).append(item)
     return [(pos, neg) for group in groups.values() for pos in group if pos.positive
-            for neg in group if not neg.positive and pos.start <= neg.end and neg.start <= pos.end]
+            for neg in group if not neg.positive and pos.start <= neg.end and neg.start <= pos.end
+            and same_channel(pos.channel, neg.channel)]
+
+
+def same_channel(one: int, other: int) -> bool:
+    """Whether labels (or a label and a window) of these channels mark the same sound: the same channel,
+    or either is the whole file (0: a label of the whole file, a window of the mix)."""
+    return one == other or MIX_CHANNEL in (one, other)
+
+
+def marked_channels(label_channel: int, channels: np.ndarray) -> np.ndarray:
+    """Which of windows of these ``channels`` a label of ``label_channel`` marks (:func:`same_channel`)."""
+    if label_channel == MIX_CHANNEL:
+        return np.ones(len(channels), dtype=bool)
+    return (channels == label_channel) | (channels == MIX_CHANNEL)
 
 
 def conflicting_pairs(labels: list[Label], ids: set[int]) -> list[tuple[Label, Label]]:
@@ -261,9 +281,10 @@ def conflicting_pairs(labels: list[Label], ids: set[int]) -> list[tuple[Label, L
 def to_csv(labels: list[Label]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "start", "end", "label", "negative", "datetime", "site"])
+    writer.writerow(["path", "start", "end", "label", "negative", "datetime", "site", "channel"])
     for item in labels:
         writer.writerow([safe_cell(item.media.path), repr(float(item.start)),  # every digit: it must read back
                          "" if item.kind == "marker" else repr(float(item.end)), safe_cell(item.label),
-                         "1" if not item.positive else "0", item.clock() or "", safe_cell(item.media.site or "")])
+                         "1" if not item.positive else "0", item.clock() or "", safe_cell(item.media.site or ""),
+                         str(item.channel)])
     return buffer.getvalue()

@@ -31,19 +31,21 @@ class Column:
 
 @dataclass(frozen=True)
 class ManyScores:
-    """Every scored window (``paths``, ``starts``, ``ends``) and its probability by each column."""
+    """Every scored window (``paths``, ``starts``, ``ends``, ``channels``) and its probability by each column."""
 
     columns: list[Column]
     paths: list[str]
     starts: np.ndarray
     ends: np.ndarray
     scores: np.ndarray  # [windows, columns]
+    channels: np.ndarray  # 0: the mix; from 1, a split set's channel
 
     def fired(self) -> np.ndarray:
         """The rows where at least one detector reaches its threshold, in file and time order."""
         thresholds = np.asarray([column.threshold for column in self.columns])
         keep = np.flatnonzero((self.scores >= thresholds).any(axis=1))
-        return keep[np.lexsort((self.starts[keep], np.asarray(self.paths, dtype=object)[keep].astype(str)))]
+        return keep[np.lexsort((self.starts[keep], self.channels[keep],
+                                np.asarray(self.paths, dtype=object)[keep].astype(str)))]
 
     def top_labels(self, row: int, count: int) -> list[tuple[str, float]]:
         """The row's ``count`` best labels among the detectors that fire on it, best first."""
@@ -65,4 +67,5 @@ def score_many(snapshot: Snapshot, classifiers: Sequence[Classifier]) -> ManySco
     paths = {mid: media.path for mid, media in snapshot.media.items()}
     return ManyScores(columns=[Column(c.name, c.label, own_threshold(c)) for c in classifiers],
                       paths=[paths[int(m)] for m in first.media_ids], starts=first.starts, ends=first.ends,
-                      scores=np.column_stack([found.scores for found in scored]) if scored else np.zeros((0, 0)))
+                      scores=np.column_stack([found.scores for found in scored]) if scored else np.zeros((0, 0)),
+                      channels=first.channels)

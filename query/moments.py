@@ -19,7 +19,8 @@ class Moment:
     sound and ``onset``/``offset`` its estimated extent (``audioscan.query.runs``).  A
     detection also carries the classifier's ``decision`` value, which ranks detections whose
     calibrated probabilities are equal.  ``recording`` is when its file's recording started (None:
-    not known), which gives the moment a clock time (:meth:`clock`); ``site`` is its file's site.
+    not known), which gives the moment a clock time (:meth:`clock`); ``site`` is its file's site;
+    ``channel`` which channel of it was heard (a set indexed with ``--channels split``), 0 for the mix.
     """
 
     path: str
@@ -35,6 +36,7 @@ class Moment:
     decision: float | None = None
     recording: RecordingStart | None = None
     site: str | None = None
+    channel: int = 0  # 0: the file's mono mix (or, for a label, the whole file); else the channel, from 1
 
     def clock(self, seconds: float | None = None) -> dt.datetime | None:
         """The clock time ``seconds`` into the file (default: the moment's start), or None when its
@@ -65,6 +67,7 @@ class Moment:
             data["label"] = self.label
         data["datetime"] = self.iso_start()
         data["site"] = self.site
+        data["channel"] = self.channel
         return data
 
     def _time(self, seconds: float, use_timecode: bool) -> float | str:

@@ -9,14 +9,14 @@ windows cost a single matrix-vector product straight on the stored vectors.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.indexer.store.snapshot import STREAM_CHANNELS, Snapshot
 from audioscan.models import threads
 from audioscan.query.classifier import Classifier
 from audioscan.query.moments import Moment
@@ -38,6 +38,12 @@ class Scored:
     ends: np.ndarray
     scores: np.ndarray
     decisions: np.ndarray
+    channels: np.ndarray  # 0: the mix; in a split set, each window's channel from 1
+
+    @property
+    def streams(self) -> np.ndarray:
+        """Each window's stream key (``snapshot.stream_key``): moments are found per stream."""
+        return self.media_ids * STREAM_CHANNELS + self.channels
 
 
 def _linear_decisions(linear: dict[str, Any], normalizer: Normalizer, vectors: np.ndarray,
@@ -94,7 +100,8 @@ def score_windows_of(snapshot: Snapshot, classifiers: Sequence[Classifier]) -> I
                 else:
                     decisions = np.asarray(classifier.decision(normalizer.apply(vectors, media)), dtype=np.float64)
                 out.append(Scored(ids, media, starts=snapshot.starts[positions], ends=snapshot.ends[positions],
-                                  scores=classifier.calibration(decisions), decisions=decisions))
+                                  scores=classifier.calibration(decisions), decisions=decisions,
+                                  channels=snapshot.channels[positions]))
             yield out
 
 
@@ -107,9 +114,8 @@ def joined(parts: list[Scored]) -> Scored:
     if not parts:
         empty = np.zeros(0)
         return Scored(empty.astype(np.int64), empty.astype(np.int64), starts=empty, ends=empty, scores=empty,
-                      decisions=empty)
-    return Scored(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("ids", "media_ids", "starts",
-                                                                              "ends", "scores", "decisions")))
+                      decisions=empty, channels=empty.astype(np.int16))
+    return Scored(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Scored)})
 
 
 def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT_THRESHOLD) -> list[Moment]:
@@ -123,27 +129,30 @@ def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT
     Each is placed (peak, onset, offset) from its windows' decision values.
     """
     keep = np.flatnonzero(scored.scores >= threshold)
-    order = keep[np.lexsort((scored.starts[keep], scored.media_ids[keep], -scored.decisions[keep]))]
+    streams = scored.streams
+    order = keep[np.lexsort((scored.starts[keep], streams[keep], -scored.decisions[keep]))]
     sounds = Sounds(paths, _profiles(scored), float(scored.decisions.std()) if len(keep) else 0.0, decision=True)
-    found = (sounds.offer(media, start) for media, start in zip(scored.media_ids[order].tolist(),
-                                                               scored.starts[order].tolist()))
+    found = (sounds.offer(stream, start) for stream, start in zip(streams[order].tolist(),
+                                                                 scored.starts[order].tolist()))
     return [moment for moment in found if moment is not None]
 
 
 def _profiles(scored: Scored) -> ProfileOf:
-    """Each file's profile: its scored windows by start, ranked by decision value."""
-    order = np.lexsort((scored.starts, scored.media_ids))
-    media = scored.media_ids[order]
+    """Each stream's profile: its scored windows by start, ranked by decision value."""
+    streams = scored.streams
+    order = np.lexsort((scored.starts, streams))
+    grouped = streams[order]
 
-    def profile(media_id: int) -> Profile:
-        mine = order[np.searchsorted(media, media_id, "left"): np.searchsorted(media, media_id, "right")]
+    def profile(stream: int) -> Profile:
+        mine = order[np.searchsorted(grouped, stream, "left"): np.searchsorted(grouped, stream, "right")]
         return Profile(scored.starts[mine], scored.ends[mine], scored.decisions[mine], scored.scores[mine])
 
     return profile
 
 
 def per_window(scored: Scored, paths: dict[int, str]) -> list[Moment]:
-    """Every window's score, by file and time (for people who do their own analysis)."""
-    order = np.lexsort((scored.starts, scored.media_ids))
+    """Every window's score, by file, channel and time (for people who do their own analysis)."""
+    order = np.lexsort((scored.starts, scored.channels, scored.media_ids))
     return [Moment(paths[int(scored.media_ids[i])], float(scored.starts[i]), float(scored.ends[i]),
-                   float(scored.scores[i]), decision=float(scored.decisions[i])) for i in order]
+                   float(scored.scores[i]), decision=float(scored.decisions[i]), channel=int(scored.channels[i]))
+            for i in order]

@@ -38,6 +38,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from audioscan.indexer.store.snapshot import stream_parts
 from audioscan.query.moments import Moment
 
 # A window counts as evidence of where the sound is when it scores at least this far from the
@@ -76,7 +77,7 @@ class Profile:
     scores: Values
 
 
-# The profile of a file, by its media id.
+# The profile of a stream (one file's mix, or one channel of it), by its key (``snapshot.stream_key``).
 ProfileOf = Callable[[int], Profile]
 
 
@@ -94,6 +95,7 @@ class _File:
 
 class Sounds:
     """The moments of one set's windows, offered best first; one moment per sound (module docstring).
+    ``paths``: each media file's path, by media id.
 
     ``spread``: the standard deviation of the ranks over the set (or a fixed sample of it), the
     least height a sound is judged by: in a file that is one sound from end to end, no window
@@ -104,13 +106,14 @@ class Sounds:
         self._paths, self._profile_of, self._spread, self._decision = paths, profile_of, spread, decision
         self._files: dict[int, _File] = {}
 
-    def offer(self, media_id: int, start: float) -> Moment | None:
-        """The moment of the sound whose best window is this one (of ``media_id``, starting at
-        ``start``), or None when it belongs to a sound found before (or is not in its profile)."""
-        found = self._files.get(media_id)
+    def offer(self, stream: int, start: float) -> Moment | None:
+        """The moment of the sound whose best window is this one (of ``stream``, a file's mix or one
+        channel of it, starting at ``start``), or None when it belongs to a sound found before (or is
+        not in its profile).  Each stream is a signal of its own: a sound on two channels is two moments."""
+        found = self._files.get(stream)
         if found is None:
-            profile = self._profile_of(media_id)
-            found = self._files[media_id] = _File(profile, np.full(len(profile.starts), -1))
+            profile = self._profile_of(stream)
+            found = self._files[stream] = _File(profile, np.full(len(profile.starts), -1))
         starts = found.profile.starts
         i = int(np.searchsorted(starts, start))
         if i == len(starts) or starts[i] != start or found.owner[i] >= 0:
@@ -121,9 +124,9 @@ class Sounds:
         if slope:  # on the flank of a sound found before (only those are better and still beside it)
             found.owner[best] = found.owner[slope[0]]
             return None
-        return self._new_sound(media_id, found, best)
+        return self._new_sound(stream, found, best)
 
-    def _new_sound(self, media_id: int, found: _File, best: int) -> Moment | None:
+    def _new_sound(self, stream: int, found: _File, best: int) -> Moment | None:
         p, owner = found.profile, found.owner
         ranks = p.ranks
         width = float(p.ends[best] - p.starts[best])
@@ -161,8 +164,9 @@ class Sounds:
         found.sounds.append((peak, onset, offset))
         found.bests.append(best)
         found.spans.append((begin, end))
+        media_id, channel = stream_parts(stream)
         return Moment(self._paths[media_id], begin, end, float(p.scores[best]), peak=peak, onset=onset,
-                      offset=offset, decision=float(ranks[best]) if self._decision else None)
+                      offset=offset, decision=float(ranks[best]) if self._decision else None, channel=channel)
 
 
 def _climb(found: _File, i: int) -> int:

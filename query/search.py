@@ -21,8 +21,8 @@ import numpy as np
 from audioscan.indexer.store.ann import SetAnn, load_ann, unit_vectors
 from audioscan.indexer.media.decode import decode_all
 from audioscan.indexer.errors import MediaError
-from audioscan.indexer.store.records import SetInfo
-from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.indexer.store.records import MIX_CHANNEL, SetInfo
+from audioscan.indexer.store.snapshot import Snapshot, stream_key
 from audioscan.indexer.media.windows import window_starts
 from audioscan.models import registry
 from audioscan.models.base import LoadOptions, embed_windows
@@ -109,14 +109,18 @@ def _silent(path: Path, start: float, end: float | None) -> str:
     return f"{path} has no audio{_span(start, end)}; check {chosen}"
 
 
-def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float) -> tuple[np.ndarray, tuple]:
-    """The stored vector of the window of a media file that best centres on ``at`` (no model runs).
+def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float,
+                 channel: int | None = None) -> tuple[np.ndarray, tuple[int, float, float]]:
+    """The stored vector of the window of a media file that best centres on ``at`` (no model runs), of
+    ``channel`` in a set that hears each channel apart (needed there when the file has several).
 
-    Returns the vector and (media id, start, end) of that window, to keep it out of the hits.
+    Returns the vector and (stream key, start, end) of that window, to keep it out of the hits.
     """
     if not math.isfinite(at):
         raise QueryError(f"`at` {at:g} is not a time; give seconds from the start of {rel}", value=at)
-    mine = np.flatnonzero((snapshot.media_ids == media_id) & (snapshot.starts <= at) & (snapshot.ends >= at))
+    on_file = snapshot.media_ids == media_id
+    channel = _query_channel(snapshot, on_file, rel, channel)
+    mine = np.flatnonzero(on_file & (snapshot.channels == channel) & (snapshot.starts <= at) & (snapshot.ends >= at))
     if not len(mine):
         media = snapshot.media.get(media_id)
         duration = media.duration if media else None
@@ -130,8 +134,28 @@ def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float) -> tupl
         raise QueryError(f"{rel} has no vectors in set {snapshot.info.name}; index it with that model first")
     centre = (snapshot.starts[mine] + snapshot.ends[mine]) / 2
     best = mine[np.argmin(np.abs(centre - at))]
-    window = (media_id, float(snapshot.starts[best]), float(snapshot.ends[best]))
+    window = (stream_key(media_id, channel), float(snapshot.starts[best]), float(snapshot.ends[best]))
     return snapshot.vectors_at(np.asarray([best]))[0], window
+
+
+def _query_channel(snapshot: Snapshot, on_file: np.ndarray, rel: str, channel: int | None) -> int:
+    """The channel a stored query is of: the mix (0) in a mixed set; in a split set the one asked for,
+    or the file's only one; one sentence when it is not there or must be chosen."""
+    held = sorted(set(np.unique(snapshot.channels[on_file]).tolist()))
+    if not snapshot.info.split:
+        if channel not in (None, MIX_CHANNEL):
+            raise QueryError(f"set {snapshot.info.name} holds one mono mix of each file, no channel of its own; "
+                             "leave `from_channel` out, or search a set indexed with each channel apart", value=channel)
+        return MIX_CHANNEL
+    if channel is None:
+        if len(held) > 1:
+            raise QueryError(f"set {snapshot.info.name} hears each channel of {rel} apart; give `from_channel` (one of "
+                             f"{', '.join(map(str, held))}) to say which one to search from")
+        return held[0] if held else 1
+    if held and channel not in held:
+        raise QueryError(f"{rel} has no channel {channel} in set {snapshot.info.name}; its channels are "
+                         f"{', '.join(map(str, held))}", value=channel)
+    return channel
 
 
 def needs_stats(info: SetInfo) -> bool:
@@ -163,12 +187,14 @@ class SetIndex:
         self.centre = snapshot.set_mean().astype(np.float32) if centred else None
         self.ids = snapshot.ids
         self.media_ids = snapshot.media_ids
+        self.channels = snapshot.channels
+        self.streams = snapshot.streams
         self.media_paths = {media_id: media.path for media_id, media in snapshot.media.items()}
         self.starts = snapshot.starts
         self.ends = snapshot.ends
         self.ann = load_ann(snapshot, centred) if use_ann else None
         self._matrix: np.ndarray | None = None
-        self._by_file: tuple[np.ndarray, np.ndarray] | None = None
+        self._by_stream: tuple[np.ndarray, np.ndarray] | None = None
         self._covariance: np.ndarray | None = None  # of a fixed sample of unit vectors, for the scores' spread
         self._loading = threading.Lock()  # an index is shared by threads (the page's): each load happens once
 
@@ -235,7 +261,7 @@ class SetIndex:
     def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None,
                skip_media: frozenset[int] = frozenset(), min_score: float | None = None,
                scores: np.ndarray | None = None, per_file: int | None = None) -> list[Moment]:
-        """The ``k`` best moments for ``query``; ``exclude`` = (media id, start, end) to leave out,
+        """The ``k`` best moments for ``query``; ``exclude`` = (stream key, start, end) to leave out,
         ``skip_media`` files to leave out, ``min_score`` the lowest score worth returning,
         ``per_file`` the most moments of one file.
         ``scores``: every window's score, when they are not ``query``'s cosines (``query.joint``).
@@ -256,15 +282,15 @@ class SetIndex:
             top, ranks = self.top_windows(query, fetch, scores=every)
             keep = ~np.isin(self.media_ids[top], list(skip_media))
             if exclude is not None:
-                media_id, start, end = exclude
-                keep &= ~((self.media_ids[top] == media_id) & (self.starts[top] < end) & (self.ends[top] > start))
+                stream, start, end = exclude
+                keep &= ~((self.streams[top] == stream) & (self.starts[top] < end) & (self.ends[top] > start))
             sounds = Sounds(self.media_paths, self._profiles(query, every, exclude), spread)
             found: list[Moment] = []
             per_path: dict[str, int] = {}
             for position, rank in zip(top[keep].tolist(), ranks[keep].tolist()):
                 if min_score is not None and rank < min_score:
                     return found  # every later window scores lower still
-                moment = sounds.offer(int(self.media_ids[position]), float(self.starts[position]))
+                moment = sounds.offer(int(self.streams[position]), float(self.starts[position]))
                 if moment is None or per_path.get(moment.path, 0) == per_file:
                     continue
                 per_path[moment.path] = per_path.get(moment.path, 0) + 1
@@ -291,14 +317,14 @@ class SetIndex:
 
     def _profiles(self, query: np.ndarray, every: np.ndarray | None,
                   exclude: tuple[int, float, float] | None) -> ProfileOf:
-        """Each file's profile: every window of it with its exact cosine (from ``every`` when the
+        """Each stream's profile: every window of it with its exact cosine (from ``every`` when the
         search computed it), by start.  The query's own windows (``exclude``) are left out here
         too, or a hit beside them would be placed on the query."""
         unit = unit_vectors(self._centred(query))
 
-        def profile(media_id: int) -> Profile:
-            mine = self.file_windows(media_id)
-            if exclude is not None and media_id == exclude[0]:
+        def profile(stream: int) -> Profile:
+            mine = self.stream_windows(stream)
+            if exclude is not None and stream == exclude[0]:
                 mine = mine[~((self.starts[mine] < exclude[2]) & (self.ends[mine] > exclude[1]))]
             mine = mine[np.argsort(self.starts[mine], kind="stable")]
             ranks = every[mine] if every is not None else _Cosines(
@@ -307,13 +333,14 @@ class SetIndex:
 
         return profile
 
-    def file_windows(self, media_id: int) -> np.ndarray:
-        """Positions of one file's windows (an index by file is built on first use)."""
-        if self._by_file is None:
-            order = np.argsort(self.media_ids, kind="stable")
-            self._by_file = order, self.media_ids[order]
-        order, media = self._by_file
-        return np.sort(order[np.searchsorted(media, media_id, "left"): np.searchsorted(media, media_id, "right")])
+    def stream_windows(self, stream: int) -> np.ndarray:
+        """Positions of one stream's windows (a file's, or one channel's of it; an index by stream is
+        built on first use)."""
+        if self._by_stream is None:
+            order = np.argsort(self.streams, kind="stable")
+            self._by_stream = order, self.streams[order]
+        order, grouped = self._by_stream
+        return np.sort(order[np.searchsorted(grouped, stream, "left"): np.searchsorted(grouped, stream, "right")])
 
 
 class _Cosines:

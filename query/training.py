@@ -46,7 +46,7 @@ from audioscan.models import registry
 from audioscan.models.errors import ModelError
 from audioscan.indexer.store.protocols import StoreReader
 from audioscan.query.errors import QueryError, quoted
-from audioscan.query.labels import Label
+from audioscan.query.labels import Label, marked_channels, same_channel
 
 TOLERANCE = 12.0
 NEG_MARGIN = 120.0
@@ -175,15 +175,20 @@ def training_set(store: StoreReader, snapshot: Snapshot, label: str, normalize: 
     parts: dict[str, list[np.ndarray]] = {"positive": [], "hard": [], "auto": []}
     unlabelled_windows = 0  # windows of labelled files that are neither positive nor hard negative
     for media_id, items in by_media.items():
-        mine = np.flatnonzero(snapshot.media_ids == media_id)
-        starts, ends = snapshot.starts[mine], snapshot.ends[mine]
-        pos = _near(starts, ends, [i for i in items if i.positive], tolerance)
-        neg = _near(starts, ends, [i for i in items if not i.positive], tolerance) & ~pos
-        free = _every(starts, AUTO_NEGATIVE_EVERY) & (_distance(starts, ends, items) > neg_margin) & ~pos & ~neg
-        parts["positive"].append(mine[pos])
-        parts["hard"].append(mine[neg])
-        parts["auto"].append(mine[free])
-        unlabelled_windows += int((~pos & ~neg).sum())
+        on_file = np.flatnonzero(snapshot.media_ids == media_id)
+        # Each stream of the file (its mix, or each channel of a split set) by the labels that mark it; a
+        # window near a label of another channel is no automatic negative (the sound may reach it too).
+        for channel in np.unique(snapshot.channels[on_file]).tolist():
+            mine = on_file[snapshot.channels[on_file] == channel]
+            heard = [i for i in items if same_channel(i.channel, channel)]
+            starts, ends = snapshot.starts[mine], snapshot.ends[mine]
+            pos = _near(starts, ends, [i for i in heard if i.positive], tolerance)
+            neg = _near(starts, ends, [i for i in heard if not i.positive], tolerance) & ~pos
+            free = _every(starts, AUTO_NEGATIVE_EVERY) & (_distance(starts, ends, items) > neg_margin) & ~pos & ~neg
+            parts["positive"].append(mine[pos])
+            parts["hard"].append(mine[neg])
+            parts["auto"].append(mine[free])
+            unlabelled_windows += int((~pos & ~neg).sum())
     positive, hard, auto = (np.concatenate(parts[kind]) for kind in ("positive", "hard", "auto"))
     keep = min(len(auto), MAX_NEGATIVES) if negatives != "library" else 0
     auto = np.sort(rng.choice(auto, keep, replace=False)) if keep else auto[:0]
@@ -222,9 +227,10 @@ def _held(snapshot: Snapshot, positive: np.ndarray, labels: list[Label], toleran
     range it overlaps: a window holding a whole take, or filled by a longer one, counts 1; one
     grazing a take's edge counts little), at least ``MIN_HELD``; 1 for markers."""
     starts, ends, media = snapshot.starts[positive], snapshot.ends[positive], snapshot.media_ids[positive]
+    channels = snapshot.channels[positive]
     held = np.zeros(len(positive))
     for item in labels:
-        mine = media == item.media.id
+        mine = (media == item.media.id) & marked_channels(item.channel, channels)
         if not item.positive or not mine.any():
             continue
         if item.kind == "marker":

@@ -1,7 +1,8 @@
 """Vectors out to the tools people already use: one Parquet row per window, or a perch-hoplite database.
 
 The interchange shape (DESIGN.md, "From and to other tools"): ``root``, ``path`` (relative to the
-root), ``start``, ``end`` (seconds), ``channel`` (0: the mono mix every set is indexed as), ``id``
+root), ``start``, ``end`` (seconds), ``channel`` (0: the mono mix a set is indexed as by default; from 1,
+each channel of a set built with ``--channels split``), ``id``
 (the window's id in the store) and ``vector`` (a fixed-size list of float32, or float16 with
 ``half``), with the set - model, weights, window, hop, rate, dimension - and the audioscan version
 in the schema's metadata under ``audioscan``, so pandas, DuckDB, polars or another store can read
@@ -10,7 +11,7 @@ what the numbers are.  ``audioscan vectors import`` reads it back.
 The file is written segment by segment in row groups of :data:`CHUNK_ROWS`, so memory holds one
 segment's live vectors at most, never the set; it is written under a temporary name and renamed,
 so a reader never sees half a file.  Labels go to a file of their own (``labels_parquet``) with
-the same keys (root, path, start, end).
+the same keys (root, path, start, end) and each label's channel (0: the whole file).
 
 The hoplite database (:func:`write_hoplite`, layout in ``indexer/store/hoplite.py``) holds a
 deployment per library root (project and name: the root's folder name), or per site where
@@ -20,7 +21,8 @@ file named relative to its root (the dataset's ``base_path``) with its start tim
 offsets, the labels as POSITIVE/NEGATIVE annotations with provenance ``audioscan``, the model and
 cut in ``model_config`` and the set's description under ``audioscan``.  Its vectors are scaled to
 unit length: hoplite ranks by inner product, and on unit vectors that is the cosine audioscan
-ranks by, so the same query finds the same windows in both.
+ranks by, so the same query finds the same windows in both.  A split set is refused there: hoplite's
+windows have no channel.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ from audioscan.query.errors import QueryError
 # The schema metadata key that holds the set's description (JSON).
 METADATA_KEY = b"audioscan"
 CHUNK_ROWS = 65_536
-MONO_MIX = 0
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def write_parquet(snapshot: Snapshot, out: Path, *, half: bool, version: str) ->
                         "path": pa.array([rels[int(m)] for m in media_ids], pa.string()),
                         "start": pa.array(snapshot.starts[positions[part]], pa.float64()),
                         "end": pa.array(snapshot.ends[positions[part]], pa.float64()),
-                        "channel": pa.array(np.full(len(media_ids), MONO_MIX, np.int16), pa.int16()),
+                        "channel": pa.array(snapshot.channels[positions[part]], pa.int16()),
                         "id": pa.array(ids[part], pa.int64()),
                         "vector": pa.FixedSizeListArray.from_arrays(pa.array(flat), info.dim),
                     }, schema=schema))
@@ -116,6 +117,7 @@ def write_labels_parquet(labels: list[Label], out: Path) -> int:
         "negative": pa.array([not item.positive for item in labels], pa.bool_()),
         "kind": pa.array([item.kind for item in labels], pa.string()),
         "source": pa.array([item.source for item in labels], pa.string()),
+        "channel": pa.array([item.channel for item in labels], pa.int16()),
     })
     tmp = out.with_name(out.name + ".tmp")
     try:
@@ -167,6 +169,9 @@ def write_hoplite(snapshot: Snapshot, labels: list[Label], out: Path, *, centre:
     if out.exists():
         raise QueryError(f"{out} is already there; a hoplite database is written to a new folder - give another `out`")
     info = snapshot.info
+    if info.split:
+        raise QueryError(f"set {info.name} hears each channel apart, and a hoplite database has no place for a "
+                         "window's channel; export it as Parquet (its rows say the channel), or a mixed set as hoplite")
     roots = sorted({media.root for media in snapshot.media.values()} | {item.media.root for item in labels})
     datasets = _datasets(roots)
     writer = hoplite.HopliteWriter(out, info.dim, hoplite_metadata(info, datasets, version))

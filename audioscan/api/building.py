@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from audioscan.indexer.build import BuildOptions, BuildReport, build as build_folder, build_targets, selection
 from audioscan.indexer.progress import Progress
 from audioscan.indexer.ray_engine import RayOptions
+from audioscan.indexer.store.records import CHANNEL_MODES
 from audioscan.indexer.store.segments import DEFAULT_DTYPE, VECTOR_DTYPES
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
@@ -31,7 +32,8 @@ def build(self: Library, paths: str | Path | Sequence[str | Path], *, models: Se
           weights: str | Path | None = None, batch_size: int | None = None, decode_workers: int = 1,
           commit_every: float = 20.0, dtype: str = DEFAULT_DTYPE,
           progress: Progress | Callable[[int, int], None] | None = None, include: Sequence[str] = (),
-          exclude: Sequence[str] = (), ray: RayOptions | None = None, site: str | None = None) -> BuildReport:
+          exclude: Sequence[str] = (), ray: RayOptions | None = None, site: str | None = None,
+          channels: str | None = None) -> BuildReport:
     """Index every media file under each folder, and each named file (again: only what changed),
     like ``index build``.  With no ``models``, ``window`` or ``hop``, every set the store already
     holds is brought up to date (LOGMEL 8 s / 1 s for a new store).  ``include``/``exclude`` are
@@ -40,8 +42,13 @@ def build(self: Library, paths: str | Path | Sequence[str | Path], *, models: Se
     (half the bytes, scores within about 1e-3) or float32; a set keeps its own.  ``ray``: decode and
     embed on a Ray cluster (:class:`RayOptions`; ``RayOptions()`` starts a local one) instead of in
     this process.  ``site``
-    names each folder (and file) given that site first (see :meth:`Recordings.name_site`).
+    names each folder (and file) given that site first (see :meth:`Recordings.name_site`).  ``channels``:
+    'split' indexes each channel of a multichannel file as its own stream, in a set of its own (named
+    ``...-split``); 'mix' (the default for a new set) one mono downmix, as the original scan did.
     """
+    if channels is not None and channels not in CHANNEL_MODES:
+        raise QueryError(f"`channels` {channels!r} is neither of {' or '.join(CHANNEL_MODES)}; give 'mix' (one "
+                         "mono downmix a file) or 'split' (each channel its own stream)")
     items = [Path(p).expanduser() for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     if not items:
         raise QueryError("give a folder of media or media files to index")
@@ -49,12 +56,12 @@ def build(self: Library, paths: str | Path | Sequence[str | Path], *, models: Se
         if not item.exists():
             raise QueryError(f"{item} does not exist; give a folder of media or media files")
     existing = self.sets() if Store.exists(self.path) else []
-    targets = build_targets(existing, list(models or []), window, hop)
+    targets = build_targets(existing, list(models or []), window, hop, channels)
     load = LoadOptions(device=device, precision=precision, weights=Path(weights) if weights else None)
     stored = stored_dtype(dtype)
-    if weights is not None and len({name for name, _ in targets}) > 1:
+    if weights is not None and len({target.model for target in targets}) > 1:
         raise QueryError("`weights` names the file of one model; give a single `models` with it")
-    for name in dict.fromkeys(name for name, _ in targets):
+    for name in dict.fromkeys(target.model for target in targets):
         registry.spec(name).weights_id(load)  # unknown models and missing weights fail before any change
     report = None
     if site is not None:

@@ -13,6 +13,7 @@ import numpy as np
 from audioscan.api.native_vectors import as_native_birdnet
 from audioscan.indexer.hoplite_in import read_hoplite
 from audioscan.indexer.vectors_in import VectorsImported, import_vectors as import_incoming, labels_path, read_vectors
+from audioscan.query.labels import LabelRow
 from audioscan.query.search import needs_stats
 from audioscan.query.vectors_out import VectorsWritten, write_hoplite, write_labels_parquet, write_parquet
 
@@ -61,8 +62,9 @@ def import_vectors(self: Library, path: str | Path, *, fmt: str = "parquet", nam
         done = import_incoming(store, incoming, name=name, media_root=root)
     try:
         placed = self.labels.add_rows(
-            [(str(Path(media_root if media_root is not None else label.root or "") / label.path), label.label,
-              label.start, None if label.end == label.start else label.end, label.positive)
+            [LabelRow(media=str(Path(media_root if media_root is not None else label.root or "") / label.path),
+                      label=label.label, start=label.start, end=None if label.end == label.start else label.end,
+                      positive=label.positive, channel=label.channel)
              for label in done.pending], source=f"import:{Path(path).name}", skip_missing=True)
     except BaseException:
         self.remove_set(done.set_name)

@@ -12,10 +12,12 @@ import numpy as np
 import pyarrow as pa
 
 from audioscan.indexer.store.protocols import StoreReader
+from audioscan.indexer.store.records import NewLabel
 from audioscan.query import label_files
 from audioscan.query.editor_files import FrameRate
 from audioscan.query import labels as labelling
-from audioscan.query.errors import QueryNotFoundError
+from audioscan.indexer.media.decode import MAX_SPLIT_CHANNELS
+from audioscan.query.errors import QueryError, QueryNotFoundError
 from audioscan.query.filters import MomentFilter, nothing_matches
 from audioscan.query.moments import Moment
 
@@ -59,8 +61,8 @@ def _resolved(store, text: str, known: list, skip_missing: bool):
 
 
 def _prepared(store: StoreReader, given: list[labelling.LabelRow], skip_missing: bool
-              ) -> tuple[list[tuple[int, str, float, float, str, bool]], list[tuple[str, str]]]:
-    """The store's rows of ``given`` (each once), every one checked, and - with ``skip_missing`` - the
+              ) -> tuple[list[NewLabel], list[tuple[str, str]]]:
+    """The labels ``given`` are (each once), every one checked, and - with ``skip_missing`` - the
     (path, why) of the rows left out for naming no indexed file."""
     known = labelling.all_media(store)
     resolved: dict[str, labelling.Media | str] = {}
@@ -84,12 +86,17 @@ class Labels:
         self._library = library
 
     def add(self, media: str, start: float, end: float | None, label: str, *, negative: bool = False,
-            source: str = "api") -> int | None:
-        """Label ``[start, end)`` of ``media`` (``end=None``: a point marker); returns the new label's
-        id, or None when the same label is already there."""
+            source: str = "api", channel: int = 0) -> int | None:
+        """Label ``[start, end)`` of ``media`` (``end=None``: a point marker) on ``channel`` (0: the whole
+        file; else one channel, from 1, which trains a set built with --channels split on that channel
+        alone); returns the new label's id, or None when the same label is already there."""
+        if not 0 <= channel <= MAX_SPLIT_CHANNELS:
+            raise QueryError(f"`channel` {channel} is not a channel; give one from 1 to {MAX_SPLIT_CHANNELS}, or 0 "
+                             "for the whole file", value=channel)
         with self._library._annotator() as store:
             target = labelling.resolve_media(store, str(media))
-            row = labelling.LabelRow(media=str(media), label=label, start=start, end=end, positive=not negative)
+            row = labelling.LabelRow(media=str(media), label=label, start=start, end=end, positive=not negative,
+                                     channel=channel)
             added = labelling.add_labels(store, [labelling.PlacedLabel(target, row)], source)
         return added[0] if added else None
 
@@ -113,9 +120,9 @@ class Labels:
                 ids = writer.add_labels(prepared, source)
                 already = len(prepared) - len(ids)
         names: dict[str, tuple[int, int]] = {}
-        for _, name, _, _, _, positive in prepared:
-            positives, negatives = names.get(name, (0, 0))
-            names[name] = (positives + positive, negatives + (not positive))
+        for item in prepared:
+            positives, negatives = names.get(item.label, (0, 0))
+            names[item.label] = (positives + item.positive, negatives + (not item.positive))
         return ImportReport(added=len(prepared) - already, skipped=skipped, ids=ids, already=already, names=names)
 
     def import_file(self, path: str | Path, *, media: str | None = None, label: str | None = None,
@@ -154,7 +161,8 @@ class Labels:
             return items
         media = {item.media.id: item.media for item in items}
         keep = where.windows(media, np.asarray([item.media.id for item in items], dtype=np.int64),
-                             np.asarray([item.start for item in items], dtype=np.float64))
+                             np.asarray([item.start for item in items], dtype=np.float64),
+                             np.asarray([item.channel for item in items], dtype=np.int16))
         if not keep.any():
             raise nothing_matches(where)
         return [item for item, kept in zip(items, keep) if kept]
@@ -175,7 +183,7 @@ class Labels:
 
     def to_csv(self, items: builtins.list[labelling.Label]) -> str:
         """Labels as the CSV ``import_file`` reads back (``path,start,end,label,negative``; then ``datetime``
-        and ``site``, which an import does not need)."""
+        and ``site``, which an import does not need, and ``channel``, which it reads)."""
         return labelling.to_csv(items)
 
     def moments(self, items: builtins.list[labelling.Label]) -> builtins.list[Moment]:
@@ -183,5 +191,5 @@ class Labels:
         rates = self._library._frame_rates()
         return [Moment(i.media.path, i.start, end=i.end, score=None,
                        label=i.label + ("" if i.positive else labelling.NEGATIVE_SUFFIX), fps=rates.get(i.media.path),
-                       recording=i.media.recorded, site=i.media.site)
+                       recording=i.media.recorded, site=i.media.site, channel=i.channel)
                 for i in items]

@@ -208,21 +208,22 @@ class Library:
 
     def vectors(self, model: str | None = None) -> tuple[np.ndarray, pa.Table]:
         """Every live vector of a set (``[n, dim]`` float32) and a table of their windows
-        (``id, path, start, end``), row for row.
+        (``id, path, start, end, channel``), row for row.
 
         The vectors are a copy in memory (n x dim x 4 bytes: 3 GB for a million 768-d windows),
         gathered from the set's memory-mapped segments; for a set larger than memory, walk
         ``lib.snapshot(model).iter_segments()`` instead, one segment at a time."""
         snapshot = self.snapshot(model)
         table = pa.table({"id": snapshot.ids, "path": pa.array(snapshot.paths().tolist(), pa.string()),
-                          "start": snapshot.starts, "end": snapshot.ends})
+                          "start": snapshot.starts, "end": snapshot.ends, "channel": snapshot.channels})
         return snapshot.vectors(), table
 
     # ------------------------------------------------------------------ searching
     def search(self, query: str | Path | list | tuple[str, float], *, k: int = 10,
                model: str | Sequence[str] | None = None, start: float = 0.0, end: float | None = None,
                device: str = "auto", exclude_files: Sequence[str] = (), min_score: float | None = None,
-               refine: bool = False, per_file: int | None = None, where: MomentFilter | None = None) -> Results:
+               refine: bool = False, per_file: int | None = None, where: MomentFilter | None = None,
+               from_channel: int | None = None) -> Results:
         """The ``k`` best moments like ``query``: a clip file (embedded once, ``[start, end)`` of it),
         a list of clip files (searched by the mean of their vectors), or ``(indexed media, seconds)``
         for a stored window (no model runs; that window is left out).  ``exclude_files`` are indexed
@@ -231,6 +232,8 @@ class Library:
         ``per_file`` keeps at most that many hits of one file.  The first n hits of any ``k`` are the
         hits of ``k=n``: each hit is one sound, found from every window of its file.
         ``where`` (``query.filters``) limits the windows searched: only theirs are read and scored.
+        ``from_channel``: the channel of a stored window's file to search from, in a set that hears each
+        channel apart (``index build --channels split``; needed when the file has several).
 
         ``model`` may name several sets: each scores the query with its own model and their
         evidence is combined on the first set's windows (``audioscan.query.joint``); scores are
@@ -247,7 +250,7 @@ class Library:
             vectors, excluded = [], []
             for info, snapshot in zip(infos, snapshots):
                 if isinstance(query, tuple) and media is not None:
-                    vector, exclude = stored_query(snapshot, media.id, media.rel, float(query[1]))
+                    vector, exclude = stored_query(snapshot, media.id, media.rel, float(query[1]), from_channel)
                 elif isinstance(query, list):
                     vector, exclude = embed_clips([Path(q) for q in query], info, LoadOptions(device=device)), None
                 elif isinstance(query, (str, Path)):

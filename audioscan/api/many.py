@@ -38,19 +38,20 @@ def score_every_detector(library: "Library", names: Sequence[str] = (), *, model
 
 
 def many_rows(found: ManyScores, top: int | None) -> tuple[list[str], list[list[object]]]:
-    """The table: path, start, end, then each detector's probability, or the ``top`` best labels (with
-    their probabilities) of each window some detector fires on."""
+    """The table: path, start, end, channel (0: the mix), then each detector's probability, or the ``top``
+    best labels (with their probabilities) of each window some detector fires on."""
     rows = found.fired()
     if top is None:
-        header = ["path", "start", "end", *[column.name for column in found.columns]]
-        return header, [[found.paths[r], float(found.starts[r]), float(found.ends[r]),
+        header = ["path", "start", "end", "channel", *[column.name for column in found.columns]]
+        return header, [[found.paths[r], float(found.starts[r]), float(found.ends[r]), int(found.channels[r]),
                          *[round(float(s), 4) for s in found.scores[r]]] for r in rows]
-    header = ["path", "start", "end"] + [f"{what}_{k}" for k in range(1, top + 1) for what in ("label", "score")]
+    header = ["path", "start", "end", "channel"] + [f"{what}_{k}" for k in range(1, top + 1)
+                                                    for what in ("label", "score")]
     table = []
     for r in rows:
         labels = found.top_labels(int(r), top)
         cells: list[object] = [cell for label, score in labels for cell in (label, round(score, 4))]
-        table.append([found.paths[r], float(found.starts[r]), float(found.ends[r]), *cells,
+        table.append([found.paths[r], float(found.starts[r]), float(found.ends[r]), int(found.channels[r]), *cells,
                       *([""] * (2 * top - len(cells)))])
     return header, table
 

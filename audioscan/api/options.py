@@ -4,6 +4,7 @@ The CLI builds its ``click.Choice`` lists and ``show_default`` values from these
 the page its menus, so a new classifier kind or format appears everywhere at once.
 """
 
+from audioscan.indexer.store.records import CHANNEL_MODES
 from audioscan.indexer.store.segments import DEFAULT_DTYPE, VECTOR_DTYPES
 from audioscan.query.classifier import KINDS as CLASSIFIER_KINDS
 from audioscan.query.clips import CLIP_FORMATS
@@ -12,5 +13,5 @@ from audioscan.query.rescore import DEFAULT_THRESHOLD
 from audioscan.query.training import CHOICES as NORMALIZATIONS
 from audioscan.query.training import NEG_MARGIN, NEGATIVE_SOURCES, TOLERANCE
 
-__all__ = ["CLASSIFIER_KINDS", "CLIP_FORMATS", "DEFAULT_DTYPE", "DEFAULT_THRESHOLD", "MOMENT_FORMATS",
+__all__ = ["CHANNEL_MODES", "CLASSIFIER_KINDS", "CLIP_FORMATS", "DEFAULT_DTYPE", "DEFAULT_THRESHOLD", "MOMENT_FORMATS",
            "NEGATIVE_SOURCES", "NEG_MARGIN", "NORMALIZATIONS", "TOLERANCE", "VECTOR_DTYPES"]

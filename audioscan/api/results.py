@@ -32,6 +32,7 @@ class Results(builtins.list):
             "decision": pa.array([h.decision for h in self], pa.float64()),
             "datetime": pa.array([h.iso_start() for h in self], pa.string()),
             "site": pa.array([h.site for h in self], pa.string()),
+            "channel": pa.array([h.channel for h in self], pa.int16()),
         })
 
 

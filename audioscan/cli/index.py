@@ -45,6 +45,10 @@ def index() -> None:
 @click.option("--dtype", type=click.Choice(list(options.VECTOR_DTYPES)), default=options.DEFAULT_DTYPE, show_default=True,
               help="How new sets keep their vectors: float16 (half the disk; a score moves by about 1e-3) or "
                    "float32 (bit for bit); a set keeps its own ('index compact --dtype' converts one).")
+@click.option("--channels", type=click.Choice(list(options.CHANNEL_MODES)), default=None,
+              help="How a multichannel file is heard: mix (one mono downmix, the default for a new set) or split "
+                   "(each channel its own stream, in a set of its own named ...-split; every result names "
+                   "the channel).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where decoding and embedding run: this process, or a Ray cluster (pip install "
                    "\"audioscan[ray]\"); this process stays the store's only writer either way.")
@@ -56,18 +60,20 @@ def index() -> None:
 def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window: float | None, hop: float | None,
                   include: tuple[str, ...], exclude: tuple[str, ...], weights: Path | None,
                   batch_size: int | None, device: str, precision: str, decode_workers: int, commit_every: float,
-                  dtype: str, engine: str, site: str | None, strict: bool, fmt: str, **ray: object) -> None:
+                  dtype: str, channels: str | None, engine: str, site: str | None, strict: bool, fmt: str,
+                  **ray: object) -> None:
     """Index every media file under each FOLDER, and each FILE given (again: only what changed).
 
-    With no --model, --window or --hop, every embedding set the store holds is brought up
-    to date, so none falls behind.
+    With no --model, --window, --hop or --channels, every embedding set the store holds is
+    brought up to date, so none falls behind.
     """
     cluster = cluster_of(engine, ray)
     progress = progress_for(obj.quiet)
     report = obj.library.build(list(paths), models=models, window=window, hop=hop, device=device,
                                precision=precision, weights=weights, batch_size=batch_size,
                                decode_workers=decode_workers, commit_every=commit_every, dtype=dtype,
-                               progress=progress, include=include, exclude=exclude, ray=cluster, site=site)
+                               progress=progress, include=include, exclude=exclude, ray=cluster, site=site,
+                               channels=channels)
     if fmt == "json":
         echo_json(report.as_json())
     elif not obj.quiet:

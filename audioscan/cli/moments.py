@@ -35,12 +35,13 @@ def moment_options(command: Callable) -> Callable:
 
 
 def filter_options(command: Callable) -> Callable:
-    """``--site``, ``--after``, ``--before``, ``--hours`` and ``--path``, given to the command as one
+    """``--site``, ``--after``, ``--before``, ``--hours``, ``--path`` and ``--channel``, given to the command as one
     ``where`` (a ``MomentFilter``): the windows it keeps are the only ones read and scored."""
     @functools.wraps(command)
     def filtered(*args, sites: tuple[str, ...], after: str | None, before: str | None, hours: str | None,
-                 path_globs: tuple[str, ...], **kwargs):
-        where = MomentFilter.parse(sites=sites, after=after, before=before, hours=hours, paths=path_globs)
+                 path_globs: tuple[str, ...], channels: tuple[int, ...], **kwargs):
+        where = MomentFilter.parse(sites=sites, after=after, before=before, hours=hours, paths=path_globs,
+                                   channels=channels)
         return command(*args, where=where, **kwargs)
 
     for option in reversed([
@@ -54,6 +55,8 @@ def filter_options(command: Callable) -> Callable:
                           "(22:00-04:00 crosses midnight)."),
         click.option("--path", "path_globs", multiple=True,
                      help="Only files matching this glob (absolute path, path in its folder, or name; repeat)."),
+        click.option("--channel", "channels", multiple=True, type=click.IntRange(1),
+                     help="Only this channel (from 1) of a set built with --channels split (repeat for several)."),
     ]):
         filtered = option(filtered)
     return filtered
@@ -68,9 +71,11 @@ def emit(obj, moments: list[Moment], fmt: str, out: Path | None, out_dir: Path |
             raise click.UsageError("--out and --out-dir write files: choose a --format (csv, json, raven, ...)")
         show = (lambda m, s: timecode(s, m.fps) if s is not None else "") if use_timecode else (lambda m, s: s)
         peaks = any(m.peak is not None for m in moments)
-        echo_table(["score"] + (["peak"] if peaks else []) + ["start", "end", "path"]
-                   + (["label"] if any(m.score is None for m in moments) else []),
-                   [[m.score] + ([show(m, m.peak)] if peaks else []) + [show(m, m.start), show(m, m.end), m.path]
+        channels = any(m.channel for m in moments)
+        echo_table(["score"] + (["peak"] if peaks else []) + ["start", "end"] + (["channel"] if channels else [])
+                   + ["path"] + (["label"] if any(m.score is None for m in moments) else []),
+                   [[m.score] + ([show(m, m.peak)] if peaks else []) + [show(m, m.start), show(m, m.end)]
+                    + ([m.channel] if channels else []) + [m.path]
                     + ([m.label] if m.score is None else []) for m in moments])
         return
     if out is None and out_dir is None:

@@ -38,6 +38,8 @@ TIME = TimeType()
 @click.option("--end", type=TIME, default=None, help="Clip end (default: end of the clip).")
 @click.option("--from", "from_media", default=None, help="Search from a stored window of this indexed file...")
 @click.option("--at", type=TIME, default=None, help="...the window around this time; runs no model.")
+@click.option("--from-channel", type=click.IntRange(1), default=None,
+              help="...of this channel, in a set built with --channels split (needed when the file has several).")
 @click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True, help="How many hits.")
 @click.option("--per-file", type=click.IntRange(1), default=None, help="At most N hits from one file.")
 @click.option("-m", "--model", "set_names", multiple=True,
@@ -51,7 +53,8 @@ TIME = TimeType()
 @moment_options
 @click.pass_obj
 def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_media: str | None, at: float | None,
-           k: int, per_file: int | None, set_names: tuple[str, ...], device: str, exclude_files: tuple[str, ...],
+           from_channel: int | None, k: int, per_file: int | None, set_names: tuple[str, ...], device: str,
+           exclude_files: tuple[str, ...],
            min_score: float | None,
            refine: bool, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool, overwrite: bool,
            where) -> None:
@@ -73,13 +76,15 @@ def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_m
     """
     if bool(clips) == (from_media is not None) or (from_media is None) != (at is None):
         raise click.UsageError("give either CLIP..., or --from FILE with --at TIME")
+    if from_channel is not None and from_media is None:
+        raise click.UsageError("--from-channel says which channel of the --from FILE to search from; give --from")
     if len(clips) > 1 and (start or end is not None):
         raise click.UsageError("--start/--end cut one clip; give a single CLIP with them")
     query = (from_media, at) if not clips else (list(clips) if len(clips) > 1 else clips[0])
     model = set_names[0] if len(set_names) == 1 else (list(set_names) or None)
     hits = obj.library.search(query, k=k, model=model, start=start, end=end, device=device,
                               exclude_files=exclude_files, min_score=min_score, refine=refine, per_file=per_file,
-                              where=where)
+                              where=where, from_channel=from_channel)
     emit(obj, obj.library.moments(hits), fmt=fmt, out=out, out_dir=out_dir, use_timecode=use_timecode,
          overwrite=overwrite)
 
@@ -95,14 +100,17 @@ def labels() -> None:
 @click.argument("values", nargs=-1, required=True)
 @click.option("--marker", is_flag=True, help="A point marker: MEDIA TIME LABEL (windows within the tolerance count).")
 @click.option("--negative", is_flag=True, help="This moment does NOT contain the label.")
+@click.option("--channel", type=click.IntRange(1), default=None,
+              help="Only this channel (from 1) holds it: a set built with --channels split trains on that channel "
+                   "alone (default: the whole file).")
 @click.pass_obj
-def labels_add(obj, media: str, values: tuple[str, ...], marker: bool, negative: bool) -> None:
+def labels_add(obj, media: str, values: tuple[str, ...], marker: bool, negative: bool, channel: int | None) -> None:
     """Label MEDIA: START END LABEL for a range, or START LABEL with --marker."""
     if len(values) != (2 if marker else 3):
         raise click.UsageError("give START END LABEL (or START LABEL with --marker)")
     start = parse_time(values[0])
     end = None if marker else parse_time(values[1])
-    added = obj.library.labels.add(media, start, end, values[-1], negative=negative, source="cli")
+    added = obj.library.labels.add(media, start, end, values[-1], negative=negative, source="cli", channel=channel or 0)
     if not obj.quiet:
         kind = "marker" if marker else "range"
         click.echo(f"added {'negative ' if negative else ''}{kind} '{values[-1]}' on {media}" if added is not None else

@@ -56,14 +56,14 @@ class Web:
         self.build_lock = threading.Lock()
 
     def search(self, query: Path | tuple[str, float], *, k: int, sets: str | None, start: float = 0.0,
-               per_file: int | None = None,
-               end: float | None = None, where: MomentFilter | None = None) -> Results:
+               per_file: int | None = None, end: float | None = None, where: MomentFilter | None = None,
+               from_channel: int | None = None) -> Results:
         """Search the sets named (comma-separated), or every set of the store, combined; ``where`` limits
-        the moments searched."""
+        the moments searched; ``from_channel`` is the channel of a stored query's file (a split set's)."""
         names = [name.strip() for name in (sets or "").split(",") if name.strip()]
         names = names or [info.name for info in self.library.sets()]
         return self.library.search(query, k=k, per_file=per_file, model=names or None, start=start, end=end,
-                                   where=where)
+                                   where=where, from_channel=from_channel)
 
     def media(self, media_id: int, start: float, end: float) -> Path:
         """The indexed media file and a checked range, or NotIndexed / BadInput."""

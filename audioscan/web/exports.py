@@ -28,7 +28,7 @@ MAX_CLIPS_SECONDS = 1800.0
 _END_SLACK_SECONDS = 1.0
 _MOMENT = {"media_id": (Number(0, whole=True), True), "start": (Number(0), True), "end": (Number(0), True),
            "score": (Number(), False), "label": (Text(), False), "peak": (Number(0), False),
-           "onset": (Number(0), False), "offset": (Number(0), False)}
+           "onset": (Number(0), False), "offset": (Number(0), False), "channel": (Number(0, 255, whole=True), False)}
 _BODY = {"kind": (Choice(("clips", *_EXPORTS)), True), "moments": (Items(_MOMENT, longest=MAX_MOMENTS), True),
          "length": (Number(0.1, MAX_SPAN_SECONDS), False)}
 
@@ -82,7 +82,7 @@ def _moment(number: int, item: dict, files: Mapping[int, Any]) -> Moment:
         raise BadInput(f"{where} ({start:g}-{end:g} s) lies outside its file {Path(media.path).name}, which lasts "
                        f"{duration:g} s")
     return Moment(media.path, start, end, item["score"], item["label"] or "", duration=media.duration,
-                  peak=item["peak"], onset=item["onset"], offset=item["offset"])
+                  peak=item["peak"], onset=item["onset"], offset=item["offset"], channel=item["channel"] or 0)
 
 
 def _check_clips(moments: list[Moment], length: float | None) -> None:

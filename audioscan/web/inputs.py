@@ -151,11 +151,14 @@ def query_fields(request: Request, fields: Mapping[str, tuple[Any, bool]]) -> di
 
 
 # The page's filter fields (one site, one path glob): the moments of search and detections they keep.
-FILTER_FIELDS = {name: (Text(), False) for name in ("site", "after", "before", "hours", "path")}
+FILTER_FIELDS: dict[str, tuple[Text | Number, bool]] = {
+    **{name: (Text(), False) for name in ("site", "after", "before", "hours", "path")},
+    "channel": (Number(1, 255, whole=True), False)}
 
 
 def moment_filter(fields: Mapping[str, Any]) -> MomentFilter:
     """The filter the page's fields say (see ``FILTER_FIELDS``), as every command takes it."""
     return MomentFilter.parse(sites=[fields["site"]] if fields.get("site") else [], after=fields.get("after"),
                               before=fields.get("before"), hours=fields.get("hours"),
-                              paths=[fields["path"]] if fields.get("path") else [])
+                              paths=[fields["path"]] if fields.get("path") else [],
+                              channels=[fields["channel"]] if fields.get("channel") else [])

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from audioscan.web.inputs import Flag, LabelName, Number, Text, json_fields, query_fields
 
 _NEW = {"media_id": (Number(0, whole=True), True), "start": (Number(0), True), "end": (Number(0), True),
-        "label": (LabelName(), True), "positive": (Flag(), True)}
+        "label": (LabelName(), True), "positive": (Flag(), True), "channel": (Number(0, 255, whole=True), False)}
 
 
 async def list_labels(request: Request) -> Response:
@@ -25,7 +25,8 @@ async def add_label(request: Request) -> Response:
     body = await json_fields(request, _NEW)
     path = web.media_path(body["media_id"])
     new_id = await run_in_threadpool(lambda: web.library.labels.add(
-        path, body["start"], body["end"], body["label"], negative=not body["positive"], source="web"))
+        path, body["start"], body["end"], body["label"], negative=not body["positive"], source="web",
+        channel=body["channel"] or 0))
     return JSONResponse({"id": new_id})
 
 

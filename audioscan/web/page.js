@@ -24,7 +24,8 @@ async function call(url, options = {}) {
 }
 const post = (url, body) => call(url, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(body)});
 const label = () => $('#label').value.trim() || 'sound';
-const FILTERS = ['site', 'after', 'before', 'hours', 'path'];  // the moments search and detections are limited to
+// the moments search and detections are limited to
+const FILTERS = ['site', 'after', 'before', 'hours', 'path', 'channel'];
 const filtered = (form) => { for (const f of FILTERS) { const v = $('#f-' + f).value.trim(); if (v) form.append(f, v); } return form; };
 const filterQuery = () => FILTERS.map((f) => [f, $('#f-' + f).value.trim()]).filter(([, v]) => v)
   .map(([f, v]) => `&${f}=${encodeURIComponent(v)}`).join('');
@@ -33,9 +34,10 @@ const seconds = (s) => (Math.round(s * 10) / 10).toFixed(1) + ' s';
 function card(hit, list) {
   const el = document.createElement('div');
   el.className = 'card';
-  const q = `start=${hit.start}&end=${hit.end}`;
+  const q = `start=${hit.start}&end=${hit.end}` + (hit.channel ? `&channel=${hit.channel}` : '');
   put(el, html`<div class="name" title="${hit.path}"></div>
-    <div>${seconds(hit.start)} – ${seconds(hit.end)} · score <b class="score">${hit.score.toFixed(3)}</b></div>
+    <div>${seconds(hit.start)} – ${seconds(hit.end)}${hit.channel ? ` · channel ${hit.channel}` : ''} · score
+      <b class="score">${hit.score.toFixed(3)}</b></div>
     ${hit.datetime || hit.site ? html`<div class="clock" title="when the recording says this moment began, and its site">${
       [hit.datetime, hit.site && 'site ' + hit.site].filter(Boolean).join(' · ')}</div>` : ''}
     <div class="peak">sound at <b>${seconds(hit.peak ?? (hit.start + hit.end) / 2)}</b>${hit.onset == null ? '' :
@@ -68,7 +70,7 @@ function setFocus(el) {
 
 async function judge(el, hit, positive) {
   const made = await (await post('/api/labels', {media_id: hit.media_id, start: hit.start, end: hit.end,
-                                                 label: label(), positive})).json();
+                                                 label: label(), positive, channel: hit.channel || 0})).json();
   put(el.querySelector('.judged'), positive ? html`<span class="yes">labelled ✓</span>` : html`<span class="no">labelled ✗</span>`);
   el.dataset.labelId = made.id;
   loadLabels();
@@ -94,6 +96,7 @@ async function search() {
 async function searchWindow(hit) {
   const form = new FormData();
   form.append('media_id', hit.media_id); form.append('at', (hit.start + hit.end) / 2); form.append('k', $('#k').value);
+  if (hit.channel) form.append('from_channel', hit.channel);
   if ($('#sets').value) form.append('sets', $('#sets').value);
   const found = await (await call('/api/search', {method: 'POST', body: filtered(form)})).json();
   tab('search'); show('results', found.hits);
@@ -105,7 +108,8 @@ async function loadLabels() {
   const found = await (await call('/api/labels?label=' + encodeURIComponent(label()))).json();
   if (asked !== labelsAsked) return;
   const rows = found.labels.map((l) => html`<tr><td class="${l.negative ? 'no' : 'yes'}">${l.negative ? '✗' : '✓'}</td>
-    <td>${l.path.split('/').pop()}</td><td>${seconds(l.start)} – ${seconds(l.end)}</td>
+    <td>${l.path.split('/').pop()}${l.channel ? ` · channel ${l.channel}` : ''}</td>
+    <td>${seconds(l.start)} – ${seconds(l.end)}</td>
     <td><button data-undo="${l.id}">undo</button></td></tr>`);
   put($('#labels'), html`<table>${rows}</table>`);
   $('#labels').querySelectorAll('[data-undo]').forEach((b) => b.onclick = async () => {
@@ -172,7 +176,7 @@ async function loadVersions() {
 
 async function exportList(list, kind) {
   const moments = lists[list].map((h) => ({media_id: h.media_id, start: h.start, end: h.end, score: h.score,
-    peak: h.peak ?? null, onset: h.onset ?? null, offset: h.offset ?? null, label: label()}));
+    peak: h.peak ?? null, onset: h.onset ?? null, offset: h.offset ?? null, label: label(), channel: h.channel || 0}));
   const response = await post('/api/export', {kind, moments, length: kind === 'clips' ? 8 : null});
   const name = (response.headers.get('content-disposition') || '').split('filename=')[1]?.replaceAll('"', '') || kind;
   const link = document.createElement('a');

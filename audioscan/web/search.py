@@ -17,9 +17,10 @@ from audioscan.web.inputs import (FILTER_FIELDS, MAX_TEXT, BadInput, Number, Tex
                                   query_fields)
 
 _SEARCH = {"k": (Number(1, 200, whole=True), False), "media_id": (Number(0, whole=True), False),
+           "from_channel": (Number(1, 255, whole=True), False),
            "at": (Number(0), False), "start": (Number(0), False), "end": (Number(0), False),
            "sets": (Text(), False), "per_file": (Number(1, 200, whole=True), False), **FILTER_FIELDS}
-_RANGE = {"start": (Number(0), True), "end": (Number(0), True)}
+_RANGE = {"start": (Number(0), True), "end": (Number(0), True), "channel": (Number(0, 255, whole=True), False)}
 # A clip's file name is used only for its extension (FFmpeg guesses the format from it).
 _SUFFIX_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
 
@@ -34,7 +35,8 @@ async def search(request: Request) -> Response:
                 raise BadInput("give 'at' with 'media_id'")
             query = (web.media_path(fields["media_id"]), fields["at"])
             found = await run_in_threadpool(lambda: web.search(query, k=k, per_file=fields["per_file"],
-                                                               sets=fields["sets"], where=where))
+                                                               sets=fields["sets"], where=where,
+                                                               from_channel=fields["from_channel"]))
             return JSONResponse({"hits": web.hits(found)})
         upload = form.get("clip")
         if upload is None or isinstance(upload, str):
@@ -69,20 +71,22 @@ def _as_uploaded(err: UserError, temporary: Path, shown: str) -> UserError:
     return err
 
 
-def _range(request: Request) -> tuple[int, float, float]:
+def _range(request: Request) -> tuple[int, float, float, int]:
     fields = query_fields(request, _RANGE)
-    return int(request.path_params["media_id"]), fields["start"], fields["end"]
+    return int(request.path_params["media_id"]), fields["start"], fields["end"], fields["channel"] or 0
 
 
 async def audio(request: Request) -> Response:
-    media_id, start, end = _range(request)
-    body = await run_in_threadpool(moment_wav, request.app.state.web.media(media_id, start, end), start, end)
+    media_id, start, end, channel = _range(request)
+    source = request.app.state.web.media(media_id, start, end)
+    body = await run_in_threadpool(lambda: moment_wav(source, start, end, channel=channel))
     return _ranged(request, body, "audio/wav")
 
 
 async def spectrogram(request: Request) -> Response:
-    media_id, start, end = _range(request)
-    body = await run_in_threadpool(spectrogram_png, request.app.state.web.media(media_id, start, end), start, end)
+    media_id, start, end, channel = _range(request)
+    source = request.app.state.web.media(media_id, start, end)
+    body = await run_in_threadpool(lambda: spectrogram_png(source, start, end, channel=channel))
     return Response(body, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 

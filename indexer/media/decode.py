@@ -82,13 +82,25 @@ def _creation_time(container: av.container.InputContainer) -> str | None:
 # Float sources may hold NaN, infinities or absurd peaks (a broken float WAV); samples are
 # made finite and clipped here so no model ever sees them (+24 dBFS is far above real audio).
 _PEAK_LIMIT = 16.0
+# The most channels a file is split into (``Hearing.split``); a stream's key has room for this many.
+MAX_SPLIT_CHANNELS = 255
 
 
-def _clean(frame: av.AudioFrame) -> np.ndarray:
-    samples = frame.to_ndarray().reshape(-1)
+def _clean(frame: av.AudioFrame, split: bool) -> np.ndarray:
+    """A resampled frame's samples, finite and bounded: ``[n]`` for a mix, ``[channels, n]`` split (planar)."""
+    samples = frame.to_ndarray() if split else frame.to_ndarray().reshape(-1)
     if not np.isfinite(samples).all() or np.abs(samples).max(initial=0.0) > _PEAK_LIMIT:
         samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0), -_PEAK_LIMIT, _PEAK_LIMIT)
     return samples.astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True, order=True)
+class Hearing:
+    """One signal a decoding pass hands out: audio at ``rate``, as one mono mix or, ``split``, every
+    channel apart (``[channels, n]`` blocks; channel k of the file is row k - 1)."""
+
+    rate: int
+    split: bool = False
 
 
 def _openable(source: Path | BinaryIO) -> str | BinaryIO:
@@ -146,19 +158,22 @@ def frame_rate(source: Path | BinaryIO) -> float | None:
     return header_facts(source).fps
 
 
-class _Downmixer:
-    """Resamples one audio stream to mono at one rate with libswresample.
+class _Resampler:
+    """Resamples one audio stream to one :class:`Hearing` with libswresample.
 
-    swresample's standard downmix matrix (5.1: centre 1.0, front 0.707, surround 0.5,
-    LFE 0), the one ``ffmpeg -ac 1`` uses as the original scan did, and it handles any
-    channel layout - 7.1 and 8 discrete channels included - without us touching the
-    interleaved planes.
+    A mix uses swresample's standard downmix matrix (5.1: centre 1.0, front 0.707, surround 0.5,
+    LFE 0), the one ``ffmpeg -ac 1`` uses as the original scan did, and it handles any channel
+    layout - 7.1 and 8 discrete channels included - without us touching the interleaved planes.
+    Split keeps the layout of the stream's first frame, planar, so each channel is one row; a
+    stream whose layout changes mid-way is remixed to that first layout, so a file keeps one set
+    of channels from start to end.
     """
 
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
+    def __init__(self, hearing: Hearing) -> None:
+        self.hearing = hearing
         self._resampler: av.AudioResampler | None = None
         self._layout: str | None = None
+        self._target: av.AudioLayout | str | None = None if hearing.split else "mono"
 
     def push(self, frame: av.AudioFrame | None) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -166,10 +181,16 @@ class _Downmixer:
             layout = f"{frame.layout.name}/{len(frame.layout.channels)}/{frame.sample_rate}/{frame.format.name}"
             if self._resampler is not None and layout != self._layout:
                 out += self._drain()  # the stream changed shape mid-way: start a new resampler
+            if self._target is None:
+                if len(frame.layout.channels) > MAX_SPLIT_CHANNELS:
+                    raise MediaError(f"it has {len(frame.layout.channels)} channels, more than the "
+                                     f"{MAX_SPLIT_CHANNELS} a split set indexes apart; index it in a mixed set")
+                self._target = frame.layout
             if self._resampler is None:
-                self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.rate)
+                self._resampler = av.AudioResampler(format="fltp" if self.hearing.split else "flt",
+                                                    layout=self._target, rate=self.hearing.rate)
                 self._layout = layout
-            out += [_clean(f) for f in self._resampler.resample(frame)]
+            out += [_clean(f, self.hearing.split) for f in self._resampler.resample(frame)]
         else:
             out += self._drain()
         return out
@@ -177,13 +198,14 @@ class _Downmixer:
     def _drain(self) -> list[np.ndarray]:
         if self._resampler is None:
             return []
-        rest = [_clean(f) for f in self._resampler.resample(None)]
+        rest = [_clean(f, self.hearing.split) for f in self._resampler.resample(None)]
         self._resampler = None
         return rest
 
 
 class _Blocker:
-    """Gathers small decoded pieces into blocks of a fixed number of samples."""
+    """Gathers small decoded pieces into blocks of a fixed number of samples (along the last axis, so a
+    split hearing's ``[channels, n]`` pieces are blocked as a mix's ``[n]`` ones are)."""
 
     def __init__(self, block: int) -> None:
         self.block = block
@@ -193,60 +215,69 @@ class _Blocker:
     def add(self, pieces: list[np.ndarray]) -> Iterator[np.ndarray]:
         for piece in pieces:
             self._parts.append(piece)
-            self._size += len(piece)
+            self._size += piece.shape[-1]
         if self._size >= self.block:
-            joined = np.concatenate(self._parts)
-            full = (len(joined) // self.block) * self.block
+            joined = np.concatenate(self._parts, axis=-1)
+            full = (joined.shape[-1] // self.block) * self.block
             for i in range(0, full, self.block):
-                yield joined[i: i + self.block]
-            rest = joined[full:]
-            self._parts, self._size = ([rest], len(rest)) if len(rest) else ([], 0)
+                yield joined[..., i: i + self.block]
+            rest = joined[..., full:]
+            self._parts, self._size = ([rest], rest.shape[-1]) if rest.shape[-1] else ([], 0)
 
     def rest(self) -> Iterator[np.ndarray]:
         if self._size:
-            yield np.concatenate(self._parts)
+            yield np.concatenate(self._parts, axis=-1)
         self._parts, self._size = [], 0
 
 
 def decode(source: Path | BinaryIO, rates: Sequence[int], start: float = 0.0, end: float | None = None,
            block_seconds: float = BLOCK_SECONDS) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(rate, block)`` pairs of mono float32 audio for each rate in ``rates``.
+    """Yield ``(rate, block)`` pairs of mono float32 audio for each rate in ``rates`` (see :func:`decode_hearings`)."""
+    for hearing, block in decode_hearings(source, [Hearing(rate) for rate in rates], start, end, block_seconds):
+        yield hearing.rate, block
 
-    Blocks of one rate are consecutive and cover ``[start, end)`` of the first audio
+
+def decode_hearings(source: Path | BinaryIO, hearings: Sequence[Hearing], start: float = 0.0,
+                    end: float | None = None, block_seconds: float = BLOCK_SECONDS
+                    ) -> Iterator[tuple[Hearing, np.ndarray]]:
+    """Yield ``(hearing, block)`` pairs of float32 audio for each of ``hearings``, from one decoding pass.
+
+    Blocks of one hearing are consecutive and cover ``[start, end)`` of the first audio
     stream (to the end of the file when ``end`` is None).  Raises :class:`MediaError`
     when the file cannot be opened or has no audio stream.
     """
-    rates = sorted(set(rates))
+    hearings = sorted(set(hearings))
     container, stream = open_audio(source)
     with container:
         stream.codec_context.thread_type = "AUTO"
         stream.codec_context.thread_count = threads.count()
         if start > 0:
             _seek(container, stream, start)
-        mixers = {rate: _Downmixer(rate) for rate in rates}
-        blockers = {rate: _Blocker(max(1, round(block_seconds * rate))) for rate in rates}
-        # Samples still to drop (before ``start``) and still to keep (before ``end``), per rate.
-        skip: dict[int, int | None] = {rate: None for rate in rates}
-        left: dict[int, int | None] = {rate: (None if end is None else max(0, round((end - start) * rate)))
-                                       for rate in rates}
+        resamplers = {h: _Resampler(h) for h in hearings}
+        blockers = {h: _Blocker(max(1, round(block_seconds * h.rate))) for h in hearings}
+        # Samples still to drop (before ``start``) and still to keep (before ``end``), per hearing.
+        skip: dict[Hearing, int | None] = {h: None for h in hearings}
+        left: dict[Hearing, int | None] = {h: (None if end is None else max(0, round((end - start) * h.rate)))
+                                           for h in hearings}
 
-        def emit(rate: int, pieces: list[np.ndarray], frame_time: float | None) -> Iterator[tuple[int, np.ndarray]]:
-            to_skip, to_keep = skip[rate], left[rate]
+        def emit(hearing: Hearing, pieces: list[np.ndarray],
+                 frame_time: float | None) -> Iterator[tuple[Hearing, np.ndarray]]:
+            to_skip, to_keep = skip[hearing], left[hearing]
             if to_skip is None:
-                to_skip = max(0, round((start - (frame_time or 0.0)) * rate)) if start > 0 else 0
+                to_skip = max(0, round((start - (frame_time or 0.0)) * hearing.rate)) if start > 0 else 0
             trimmed = []
             for piece in pieces:
                 if to_skip:
-                    cut = min(to_skip, len(piece))
-                    piece, to_skip = piece[cut:], to_skip - cut
+                    cut = min(to_skip, piece.shape[-1])
+                    piece, to_skip = piece[..., cut:], to_skip - cut
                 if to_keep is not None:
-                    piece = piece[:to_keep]
-                    to_keep -= len(piece)
-                if len(piece):
+                    piece = piece[..., :to_keep]
+                    to_keep -= piece.shape[-1]
+                if piece.shape[-1]:
                     trimmed.append(piece)
-            skip[rate], left[rate] = to_skip, to_keep
-            for block in blockers[rate].add(trimmed):
-                yield rate, block
+            skip[hearing], left[hearing] = to_skip, to_keep
+            for block in blockers[hearing].add(trimmed):
+                yield hearing, block
 
         bad_in_a_row = 0
         for frame in _frames(container, stream):
@@ -256,14 +287,14 @@ def decode(source: Path | BinaryIO, rates: Sequence[int], start: float = 0.0, en
                     break
                 continue
             bad_in_a_row = 0
-            for rate in rates:
-                yield from emit(rate, mixers[rate].push(frame), frame.time)
+            for hearing in hearings:
+                yield from emit(hearing, resamplers[hearing].push(frame), frame.time)
             if all(v is not None and v <= 0 for v in left.values()):
                 break
-        for rate in rates:
-            yield from emit(rate, mixers[rate].push(None), None)
-            for block in blockers[rate].rest():
-                yield rate, block
+        for hearing in hearings:
+            yield from emit(hearing, resamplers[hearing].push(None), None)
+            for block in blockers[hearing].rest():
+                yield hearing, block
 
 
 def _frames(container: av.container.InputContainer, stream: av.AudioStream) -> Iterator[av.AudioFrame | None]:

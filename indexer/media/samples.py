@@ -77,7 +77,7 @@ def write_media(path: Path, audio: np.ndarray, rate: int, video: bool = False) -
     """Encode ``audio`` (mono ``[n]`` or ``[channels, n]``) into the container ``path`` names."""
     path.parent.mkdir(parents=True, exist_ok=True)
     planes = np.atleast_2d(np.asarray(audio, dtype=np.float32))
-    layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}[planes.shape[0]]
+    layout = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 6: "5.1", 8: "7.1"}[planes.shape[0]]
     codec = _AUDIO_CODECS[path.suffix.lower()]
     out_rate = _OPUS_RATE if codec == "libopus" else rate
     with av.open(str(path), "w") as container:

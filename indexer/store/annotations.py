@@ -24,7 +24,7 @@ from filelock import FileLock
 from audioscan.indexer.store import catalog, journal
 from audioscan.indexer.store.journal import DetectorEntry, LabelEntry, SetEntry, Work
 from audioscan.indexer.store.places import read_places, write_places
-from audioscan.indexer.store.records import utcnow
+from audioscan.indexer.store.records import MIX_CHANNEL, NewLabel, utcnow
 from audioscan.indexer.store.scalar import one_row, scalar
 from audioscan.indexer.store.snapshot import MediaInfo
 
@@ -45,6 +45,7 @@ class Label:
     kind: str  # range | marker
     positive: bool
     source: str | None
+    channel: int = MIX_CHANNEL  # 0: the whole file; else the one channel (from 1) it marks
 
     def clock(self) -> str | None:
         """The label's start as its recorder's clock read it (ISO 8601), or None when its file's start is unknown."""
@@ -53,7 +54,7 @@ class Label:
     def as_json(self) -> dict:
         return {"id": self.id, "path": self.media.path, "start": self.start, "end": self.end, "label": self.label,
                 "kind": self.kind, "negative": not self.positive, "media_status": self.media.status,
-                "source": self.source, "datetime": self.clock(), "site": self.media.site}
+                "source": self.source, "datetime": self.clock(), "site": self.media.site, "channel": self.channel}
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,8 @@ class Annotations:
             yield con
 
     # ---------------------------------------------------------------- labels
-    def add_labels(self, rows: Sequence[tuple[int, str, float, float, str, bool]], source: str) -> list[int]:
-        """Insert (media id, label, start, end, kind, positive) rows, skipping exact duplicates (of
+    def add_labels(self, rows: Sequence[NewLabel], source: str) -> list[int]:
+        """Insert labels, skipping exact duplicates (of
         stored labels and of each other); returns the ids of the rows added.
 
         In bulk, whatever the count: the rows are laid out as Arrow tables first, and each
@@ -108,27 +109,32 @@ class Annotations:
         (the rows already in are skipped).
         """
 
-        fresh = list(dict.fromkeys((int(m), str(lb), float(a), float(b), str(k), bool(p))
-                                   for m, lb, a, b, k, p in rows))
+        fresh = list(dict.fromkeys(rows))
         added: list[int] = []
         for first in range(0, len(fresh), LABEL_CHUNK):
             if first:
                 time.sleep(catalog.READER_RETRY_SECONDS + 0.05)  # a reader waiting for the catalog gets its turn
             chunk = fresh[first: first + LABEL_CHUNK]
-            columns = list(zip(*chunk))
             table = pa.table({"ord": pa.array(range(len(chunk)), pa.int64()),
-                              "media_id": pa.array(columns[0], pa.int64()), "label": pa.array(columns[1], pa.string()),
-                              "start_s": pa.array(columns[2], pa.float64()), "end_s": pa.array(columns[3], pa.float64()),
-                              "kind": pa.array(columns[4], pa.string()), "positive": pa.array(columns[5], pa.bool_())})
+                              "media_id": pa.array([r.media_id for r in chunk], pa.int64()),
+                              "label": pa.array([r.label for r in chunk], pa.string()),
+                              "start_s": pa.array([r.start for r in chunk], pa.float64()),
+                              "end_s": pa.array([r.end for r in chunk], pa.float64()),
+                              "kind": pa.array([r.kind for r in chunk], pa.string()),
+                              "positive": pa.array([r.positive for r in chunk], pa.bool_()),
+                              "channel": pa.array([r.channel for r in chunk], pa.int16())})
             with self._edit() as con:
                 con.register("new_labels", table)
                 try:
                     new_ids = [row[0] for row in con.execute(
-                        "INSERT INTO labels SELECT (SELECT coalesce(max(id), 0) FROM labels) + row_number() OVER "
-                        "(ORDER BY n.ord), n.media_id, n.label, n.start_s, n.end_s, n.kind, n.positive, ?, ? "
+                        "INSERT INTO labels (id, media_id, label, start_s, end_s, kind, positive, source, created_at, "
+                        "channel) SELECT (SELECT coalesce(max(id), 0) FROM labels) + row_number() OVER "
+                        "(ORDER BY n.ord), n.media_id, n.label, n.start_s, n.end_s, n.kind, n.positive, ?, ?, "
+                        "n.channel "
                         "FROM new_labels n ANTI JOIN labels l ON l.media_id = n.media_id AND l.label = n.label "
                         "AND l.start_s = n.start_s AND l.end_s = n.end_s AND l.kind = n.kind "
-                        "AND l.positive = n.positive RETURNING id", [source, utcnow()]).fetchall()]
+                        "AND l.positive = n.positive AND l.channel = n.channel RETURNING id",
+                        [source, utcnow()]).fetchall()]
                 finally:
                     con.unregister("new_labels")
                 if new_ids:
@@ -140,11 +146,14 @@ class Annotations:
     def labels(self, label: str | None = None) -> list[Label]:
         """Every label (of one name), each with its media file as it is now."""
         with self.connect() as con:
-            rows = con.execute("SELECT id, media_id, label, start_s, end_s, kind, positive, source FROM labels "
-                               "WHERE ? IS NULL OR label = ? ORDER BY label, media_id, start_s, id",
+            rows = con.execute("SELECT id, media_id, label, start_s, end_s, kind, positive, source, channel "
+                               "FROM labels WHERE ? IS NULL OR label = ? "
+                               "ORDER BY label, media_id, channel, start_s, id",
                                [label, label]).fetchall()
             media = self._media(con)
-        return [Label(label_id, media[media_id], *rest) for label_id, media_id, *rest in rows]
+        return [Label(id=label_id, media=media[media_id], label=name, start=start, end=end, kind=kind,
+                      positive=positive, source=source, channel=channel)
+                for label_id, media_id, name, start, end, kind, positive, source, channel in rows]
 
     def remove_labels(self, ids: Sequence[int]) -> list[int]:
         """Delete labels by id; returns the ids that existed."""
@@ -227,11 +236,11 @@ class Annotations:
 
 # ---------------------------------------------------------------- the work as the catalog holds it
 _LABEL_COLUMNS = ("SELECT l.id, r.path, m.path, l.label, l.start_s, l.end_s, l.kind, l.positive, l.source, "
-                  "CAST(l.created_at AS VARCHAR) FROM labels l JOIN media m ON m.id = l.media_id "
+                  "CAST(l.created_at AS VARCHAR), l.channel FROM labels l JOIN media m ON m.id = l.media_id "
                   "JOIN roots r ON r.id = m.root_id")
 _DETECTOR_COLUMNS = ("SELECT c.id, c.name, c.version, c.label, s.name, s.model, s.weights_id, s.window_s, s.hop_s, "
                      "s.sample_rate, s.dim, s.dtype, c.kind, c.model, c.blob, c.metrics, "
-                     "CAST(c.created_at AS VARCHAR) FROM classifiers c JOIN sets s ON s.id = c.set_id")
+                     "CAST(c.created_at AS VARCHAR), s.channels FROM classifiers c JOIN sets s ON s.id = c.set_id")
 
 
 def _label_entries(con: duckdb.DuckDBPyConnection, first: int | None = None, last: int | None = None
@@ -247,7 +256,7 @@ def _detector_entries(con: duckdb.DuckDBPyConnection, where: str = "true", value
     rows = con.execute(f"{_DETECTOR_COLUMNS} WHERE {where} ORDER BY c.name, c.version", list(values)).fetchall()
     return [DetectorEntry(id=row[0], name=row[1], version=row[2], label=row[3],
                           set=SetEntry(name=row[4], model=row[5], weights_id=row[6], window=row[7], hop=row[8],
-                                       sample_rate=row[9], dim=row[10], dtype=row[11]),
+                                       sample_rate=row[9], dim=row[10], dtype=row[11], channels=row[17]),
                           kind=row[12], model=row[13], blob=None if row[14] is None else bytes(row[14]),
                           metrics=row[15], created=row[16]) for row in rows]
 
@@ -295,7 +304,7 @@ def write_work(con: duckdb.DuckDBPyConnection, work: Work) -> None:
         return media[key]
 
     label_rows = [(entry.id, media_id(entry.root, entry.path), entry.label, entry.start, entry.end, entry.kind,
-                   entry.positive, entry.source, entry.created) for entry in work.labels.values()]
+                   entry.positive, entry.source, entry.created, entry.channel) for entry in work.labels.values()]
     write_places(con, work, media_id)
     if label_rows:
         columns = list(zip(*label_rows))
@@ -303,20 +312,22 @@ def write_work(con: duckdb.DuckDBPyConnection, work: Work) -> None:
                           "label": pa.array(columns[2], pa.string()), "start_s": pa.array(columns[3], pa.float64()),
                           "end_s": pa.array(columns[4], pa.float64()), "kind": pa.array(columns[5], pa.string()),
                           "positive": pa.array(columns[6], pa.bool_()), "source": pa.array(columns[7], pa.string()),
-                          "created_at": pa.array(columns[8], pa.string())})
+                          "created_at": pa.array(columns[8], pa.string()),
+                          "channel": pa.array(columns[9], pa.int16())})
         con.register("restored_labels", table)
         try:
-            con.execute("INSERT INTO labels SELECT id, media_id, label, start_s, end_s, kind, positive, source, "
-                        "CAST(created_at AS TIMESTAMP) FROM restored_labels")
+            con.execute("INSERT INTO labels (id, media_id, label, start_s, end_s, kind, positive, source, created_at, "
+                        "channel) SELECT id, media_id, label, start_s, end_s, kind, positive, source, "
+                        "CAST(created_at AS TIMESTAMP), channel FROM restored_labels")
         finally:
             con.unregister("restored_labels")
     for entry in work.detectors.values():
         described = entry.set
         if described.name not in sets:
             sets[described.name] = max(sets.values(), default=0) + 1
-            con.execute("INSERT INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            con.execute(f"INSERT INTO sets ({catalog.SET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [sets[described.name], described.name, described.model, described.weights_id, described.window,
-                         described.hop, described.sample_rate, described.dim, described.dtype, now])
+                         described.hop, described.sample_rate, described.dim, described.dtype, now, described.channels])
         con.execute("INSERT INTO classifiers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP))",
                     [entry.id, entry.name, entry.version, entry.label, sets[described.name], entry.kind, entry.model,
                      entry.blob, entry.metrics, entry.created])

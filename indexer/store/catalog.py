@@ -149,9 +149,23 @@ MIGRATIONS: dict[int, str] = {
     -- time of no known zone there (a Song Meter's file name) is in it.
     ALTER TABLE sites ADD COLUMN zone VARCHAR;
     """,
+    9: """
+    -- How a set hears a multichannel file: 'mix' (one mono downmix, as every set before) or 'split' (each
+    -- channel its own stream).  A window's channel: 0 for the mix, else the channel's number from 1.
+    ALTER TABLE sets ADD COLUMN channels VARCHAR NOT NULL DEFAULT 'mix';
+    ALTER TABLE windows ADD COLUMN channel SMALLINT NOT NULL DEFAULT 0;
+    -- A label's channel: 0 for the whole file (every channel and the mix), else the one channel it marks.
+    ALTER TABLE labels ADD COLUMN channel SMALLINT NOT NULL DEFAULT 0;
+    CREATE OR REPLACE VIEW live_windows AS
+        SELECT w.id, r.path AS root, m.path, s.name AS set_name, w.start_s, w.end_s, w.channel
+        FROM windows w JOIN media m ON m.id = w.media_id JOIN roots r ON r.id = m.root_id
+        JOIN sets s ON s.id = w.set_id WHERE w.alive;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
+# The sets table's columns, named in every insert (a migration adds its columns at the end).
+SET_COLUMNS = "id, name, model, weights_id, window_s, hop_s, sample_rate, dim, dtype, created_at, channels"
 # The last good copy of the catalog and its record (see ``backup``).
 GOOD_COPY = "catalog.good.duckdb"
 GOOD_RECORD = "catalog.good.json"

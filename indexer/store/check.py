@@ -36,9 +36,10 @@ def check_store(store: Store) -> list[str]:
             dupes = con.execute(
                 "SELECT r.path, m.path, w.start_s, count(*) FROM windows w JOIN media m ON m.id = w.media_id "
                 "JOIN roots r ON r.id = m.root_id WHERE w.set_id = ? AND w.alive "
-                "GROUP BY r.path, m.path, w.start_s HAVING count(*) > 1 LIMIT 5", [info.id]).fetchall()
+                "GROUP BY r.path, m.path, w.start_s, w.channel HAVING count(*) > 1 LIMIT 5", [info.id]).fetchall()
             counts = con.execute(
-                "SELECT r.path || '/' || m.path, m.duration, m.status, ms.n_windows, count(w.id) FROM media_sets ms "
+                "SELECT r.path || '/' || m.path, m.duration, m.status, ms.n_windows, count(w.id), "
+                "count(DISTINCT w.channel) FROM media_sets ms "
                 "JOIN media m ON m.id = ms.media_id JOIN roots r ON r.id = m.root_id LEFT JOIN windows w "
                 "ON w.media_id = ms.media_id AND w.set_id = ms.set_id AND w.alive WHERE ms.set_id = ? "
                 "GROUP BY ms.media_id, r.path, m.path, m.duration, m.status, ms.n_windows", [info.id]).fetchall()
@@ -59,10 +60,11 @@ def check_store(store: Store) -> list[str]:
         if orphans:
             problems.append(f"set {info.name}: {orphans} live windows belong to no fully embedded file")
         win, hop = info.window_samples()
-        for path, duration, status, recorded, live in counts:
-            # Another tool's windows are cut its own way: only the catalog's two counts must agree.
+        for path, duration, status, recorded, live, channels in counts:
+            # Another tool's windows are cut its own way: only the catalog's two counts must agree.  A split
+            # set cuts each channel of a file as the mix is cut.
             expected = recorded if info.foreign else len(window_starts(round((duration or 0) * info.sample_rate),
-                                                                       win, hop))
+                                                                       win, hop)) * (channels if info.split else 1)
             if status not in ("ok", "unavailable"):
                 problems.append(f"set {info.name}: {path} is '{status}' but still has vectors")
             elif not recorded == live == expected:

@@ -131,6 +131,7 @@ class Commits:
                 "set_id": np.full(count, set_id, np.int32),
                 "start_s": np.concatenate([i.starts for i in items]).astype(np.float64),
                 "end_s": np.concatenate([i.ends for i in items]).astype(np.float64),
+                "channel": np.concatenate([i.channel_column() for i in items]),
             })
             for item in items:
                 vec = item.vectors.astype(np.float64)
@@ -144,7 +145,8 @@ class Commits:
                 table = pa.table({**table, "segment_id": np.full(len(table["id"]), segment_id, np.int32),
                                   "alive": np.ones(len(table["id"]), dtype=bool)})
                 con.register("new_windows", table)
-                con.execute("INSERT INTO windows SELECT * FROM new_windows")
+                con.execute("INSERT INTO windows (id, media_id, set_id, start_s, end_s, channel, segment_id, alive) "
+                            "SELECT id, media_id, set_id, start_s, end_s, channel, segment_id, alive FROM new_windows")
                 con.unregister("new_windows")
             if stats_rows:
                 con.executemany("INSERT INTO media_sets VALUES (?, ?, ?, ?, ?)", stats_rows)

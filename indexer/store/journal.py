@@ -48,16 +48,19 @@ class LabelEntry:
     positive: bool
     source: str | None
     created: str | None
+    channel: int = 0  # 0: the whole file; else the one channel (from 1) it marks
 
     def as_list(self) -> list:
         return [self.id, self.root, self.path, self.label, self.start, self.end, self.kind, self.positive,
-                self.source, self.created]
+                self.source, self.created, self.channel]
 
     @classmethod
     def from_list(cls, values: list) -> "LabelEntry":
-        id_, root, path, label, start, end, kind, positive, source, created = values
+        # journals written before channels hold ten fields: their labels are on whole files
+        id_, root, path, label, start, end, kind, positive, source, created, channel = [*values, 0][:11]
         return cls(id=int(id_), root=str(root), path=str(path), label=str(label), start=float(start),
-                   end=float(end), kind=str(kind), positive=bool(positive), source=source, created=created)
+                   end=float(end), kind=str(kind), positive=bool(positive), source=source, created=created,
+                   channel=int(channel))
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class SetEntry:
     sample_rate: int
     dim: int
     dtype: str
+    channels: str = "mix"  # journals written before channels describe mixed sets
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from audioscan.indexer.store.sites import SiteFolders
 from audioscan.indexer.store.snapshot import AnnPart, FileStats, MediaInfo, SegmentRow, Snapshot
 from audioscan.indexer.store.scalar import scalar
 
-# A snapshot's window arrays: catalog column and dtype, in Snapshot's order.
 # The catalog's window columns: the Snapshot field each fills, and its type there.
 _WINDOW_COLUMNS = {"id": ("ids", np.int64), "media_id": ("media_ids", np.int64), "start_s": ("starts", np.float64),
-                   "end_s": ("ends", np.float64), "segment_id": ("segment_of", np.int64)}
+                   "end_s": ("ends", np.float64), "segment_id": ("segment_of", np.int64),
+                   "channel": ("channels", np.int16)}
 
 
 class Reading:
@@ -83,7 +83,7 @@ class Reading:
         ann = {part: AnnPart(file, kind, signature) for part, file, kind, signature in con.execute(
             "SELECT part, file, kind, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchall()}
         media = self._media(con)
-        columns = "SELECT id, media_id, start_s, end_s, segment_id FROM windows WHERE set_id = ? AND alive"
+        columns = f"SELECT {', '.join(_WINDOW_COLUMNS)} FROM windows WHERE set_id = ? AND alive"
         if last is None or not {s.id for s in last.segments} <= {s.id for s in segments}:
             rows = con.execute(f"{columns} ORDER BY id", [info.id]).fetchnumpy()
             windows = {field: rows[column].astype(dtype) for column, (field, dtype) in _WINDOW_COLUMNS.items()}

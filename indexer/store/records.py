@@ -12,6 +12,11 @@ from audioscan.indexer.media.windows import WindowSpec
 
 # The weights identity of a set imported from another tool (see ``SetInfo.foreign``).
 FOREIGN_WEIGHTS = "imported-"
+# How a set hears a multichannel file: one mono downmix (every set's default), or each channel apart.
+MIX, SPLIT = "mix", "split"
+CHANNEL_MODES = (MIX, SPLIT)
+# A window's or a label's channel: 0 is the mix (for a label, the whole file), else a channel's number from 1.
+MIX_CHANNEL = 0
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,12 @@ class SetInfo:
     sample_rate: int
     dim: int
     dtype: str
+    channels: str = "mix"  # 'mix': one mono downmix of every file; 'split': each channel its own stream
+
+    @property
+    def split(self) -> bool:
+        """Each channel of a file is its own stream (``index build --channels split``)."""
+        return self.channels == SPLIT
 
     @property
     def foreign(self) -> bool:
@@ -65,6 +76,20 @@ class MediaRow:
     recorded_source: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class NewLabel:
+    """A label to store: a range (or a point ``marker``: ``start == end``) of one media file that does
+    (``positive``) or does not hold the sound ``label``, on one ``channel`` (0: the whole file)."""
+
+    media_id: int
+    label: str
+    start: float
+    end: float
+    kind: str  # range | marker
+    positive: bool
+    channel: int = MIX_CHANNEL
+
+
 @dataclass
 class FileVectors:
     """All window vectors of one media file in one set, with the windows' times in seconds."""
@@ -74,6 +99,13 @@ class FileVectors:
     starts: np.ndarray
     ends: np.ndarray
     vectors: np.ndarray
+    channels: np.ndarray | None = None  # each window's channel (from 1) in a split set; None: the mix
+
+    def channel_column(self) -> np.ndarray:
+        """Each window's channel as the catalog keeps it (0: the mix)."""
+        if self.channels is None:
+            return np.full(len(self.starts), MIX_CHANNEL, np.int16)
+        return self.channels.astype(np.int16, copy=False)
 
 
 @dataclass

@@ -24,6 +24,22 @@ from audioscan.indexer.store.segments import read_index, read_segment
 
 T = TypeVar("T")
 
+# A stream is what a set hears as one signal: a file's mono mix (channel 0), or in a split set one channel of
+# it.  Its key packs the file and the channel into one integer, so windows group by stream as fast as by
+# file; a split build refuses files of more channels than fit.
+STREAM_CHANNELS = 256
+
+
+def stream_key(media_id: int, channel: int) -> int:
+    """The key of one channel of one file (channel 0: its mix)."""
+    return media_id * STREAM_CHANNELS + channel
+
+
+def stream_parts(key: int) -> tuple[int, int]:
+    """(media id, channel) of a stream key."""
+    media_id, channel = divmod(int(key), STREAM_CHANNELS)
+    return media_id, channel
+
 
 @dataclass(frozen=True)
 class SegmentRow:
@@ -82,6 +98,7 @@ class Snapshot:
     starts: np.ndarray
     ends: np.ndarray
     segment_of: np.ndarray
+    channels: np.ndarray  # 0: the mix; in a split set, each window's channel from 1
     segments: list[SegmentRow]
     media: dict[int, MediaInfo]
     ann: dict[str, AnnPart] = field(default_factory=dict)
@@ -107,7 +124,13 @@ class Snapshot:
         their vectors, and it has no approximate index (a filtered question scores its windows exactly)."""
         return Snapshot(self.info, self.files, ids=self.ids[keep], media_ids=self.media_ids[keep],
                         starts=self.starts[keep], ends=self.ends[keep], segment_of=self.segment_of[keep],
-                        segments=self.segments, media=self.media, ann={}, stats=self.stats)
+                        channels=self.channels[keep], segments=self.segments, media=self.media, ann={},
+                        stats=self.stats)
+
+    @property
+    def streams(self) -> np.ndarray:
+        """Each window's stream key (:func:`stream_key`): what moments, profiles and labels group by."""
+        return self.kept("streams", lambda: self.media_ids * STREAM_CHANNELS + self.channels)
 
     def segment_path(self, segment: SegmentRow) -> Path:
         return self.files.file(self.info.name, segment.file)

@@ -39,7 +39,8 @@ from audioscan.indexer.store.integrity import damage
 from audioscan.indexer.store.lock import HOLDER_FILE, LOCK_FILE, WriterLock
 from audioscan.indexer.store.places import Places
 from audioscan.indexer.store.reading import Reading
-from audioscan.indexer.store.records import MediaRow, SetInfo, utcnow
+from audioscan.indexer.store.catalog import SET_COLUMNS
+from audioscan.indexer.store.records import MIX, SPLIT, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.remembered import REMEMBERED
 from audioscan.indexer.store.scalar import scalar
 
@@ -237,8 +238,8 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
     def sets(self) -> list[SetInfo]:
         def ask() -> list[SetInfo]:
             with self.connect() as con:
-                rows = con.execute("SELECT id, name, model, weights_id, window_s, hop_s, sample_rate, dim, dtype "
-                                   "FROM sets ORDER BY id").fetchall()
+                rows = con.execute("SELECT id, name, model, weights_id, window_s, hop_s, sample_rate, dim, dtype, "
+                                   "channels FROM sets ORDER BY id").fetchall()
             return [SetInfo(*row) for row in rows]
 
         return list(REMEMBERED.answer(self.catalog_path, Store.generation(self.path), "sets", ask))
@@ -251,13 +252,13 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         return self._sets_by_id[set_id]
 
     def ensure_set(self, model: str, weights_id: str, window: float, hop: float, sample_rate: int,
-                   dim: int, dtype: str = "fp32", *, name: str | None = None) -> SetInfo:
+                   dim: int, dtype: str = "fp32", *, name: str | None = None, channels: str = MIX) -> SetInfo:
         """The set for exactly these parameters, created on first use (named ``name`` when given,
-        else after its model and cut)."""
+        else after its model and cut; a set of each channel apart is another set, ``-split`` after its name)."""
         self._require_write()
         for info in self.sets():
-            if (info.model, info.weights_id, info.window, info.hop, info.sample_rate) == (
-                    model, weights_id, window, hop, sample_rate):
+            if (info.model, info.weights_id, info.window, info.hop, info.sample_rate, info.channels) == (
+                    model, weights_id, window, hop, sample_rate, channels):
                 if info.dim != dim:
                     raise StoreError(f"set {info.name} holds {info.dim}-d vectors but {model} now gives {dim}-d")
                 return info
@@ -266,16 +267,16 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
                 raise StoreError(f"'{name}' cannot name a new set: it must be a plain folder name not taken by "
                                  "another set")
         else:
-            name = f"{model}-w{window:g}-h{hop:g}"
+            name = f"{model}-w{window:g}-h{hop:g}" + ("-split" if channels == SPLIT else "")
             if name in {info.name for info in self.sets()}:  # same model and cut, other weights: keep them apart
                 name = f"{name}-{weights_id if valid_set_name(weights_id) and len(weights_id) <= 16 else weights_id[:8]}"
         with self.connect() as con, catalog.transaction(con):
             set_id = scalar(con, "SELECT coalesce(max(id), 0) + 1 FROM sets")
             info = SetInfo(set_id, name, model=model, weights_id=weights_id, window=window, hop=hop,
-                           sample_rate=sample_rate, dim=dim, dtype=dtype)
-            con.execute("INSERT INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           sample_rate=sample_rate, dim=dim, dtype=dtype, channels=channels)
+            con.execute(f"INSERT INTO sets ({SET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [info.id, info.name, info.model, info.weights_id, info.window, info.hop,
-                         info.sample_rate, info.dim, info.dtype, utcnow()])
+                         info.sample_rate, info.dim, info.dtype, utcnow(), info.channels])
         self._sets_by_id = {}
         self.files.set_dir(info.name, create=True)
         return info

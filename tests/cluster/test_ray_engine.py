@@ -13,11 +13,14 @@ import sys
 import numpy as np
 import pytest
 
+from audioscan.indexer.build import Target
 from audioscan.indexer.media.decode import decode_all
+from audioscan.indexer.media.samples import scene, write_media
+from audioscan.indexer.media.windows import WindowSpec
 from audioscan.indexer.store.check import check_store
 from audioscan.indexer.store.store import Store
 from tests.cluster.helpers import assert_same_store, failures, ray_build, ray_lines
-from tests.indexer.helpers import live_windows
+from tests.indexer.helpers import build_once, live_windows
 
 pytest.importorskip("ray", reason="the Ray engine is the optional extra audioscan[ray]; make test installs it")
 
@@ -324,3 +327,24 @@ def test_ray_option_values_that_cannot_work_are_one_sentence(tmp_path, library_t
     result = CliRunner().invoke(main, ["--store", str(tmp_path / "store"), "index", "build", str(library_template),
                                        "--engine", "ray", *args])
     assert result.exit_code == 2 and words in result.output and "Traceback" not in result.output
+
+
+def test_a_ray_build_hears_each_channel_apart_as_a_local_build_does(tmp_path):
+    """``--channels split`` on the cluster: every channel's windows, with the vectors a local build gives."""
+    media = tmp_path / "media"
+    write_media(media / "pair.flac", np.stack([scene(20, 16_000, "rain", [("siren", 4, 8)], seed=1),
+                                               scene(20, 16_000, "hum", [("knock", 12, 13)], seed=2)]), 16_000)
+    result = ray_build(tmp_path / "ray", media, "--channels", "split")
+    assert result.returncode == 0, result.stderr
+    local = tmp_path / "local"
+    build_once(local, media, targets=[Target("LOGMEL", WindowSpec(), "split")], batch_size=4)
+
+    def by_window(store):
+        with Store.open(store) as opened:
+            snapshot = opened.snapshot(opened.find_set())
+            vectors = snapshot.vectors()
+        return {(int(c), round(float(s), 6)): v for c, s, v in zip(snapshot.channels, snapshot.starts, vectors)}
+
+    ours, theirs = by_window(tmp_path / "ray"), by_window(local)
+    assert sorted(ours) == sorted(theirs) and {channel for channel, _ in ours} == {1, 2}
+    assert all(np.allclose(ours[key], theirs[key], atol=1e-4) for key in theirs)

@@ -111,11 +111,12 @@ def _second_model() -> ModelSpec:
 def test_several_models_share_one_decoding_pass(library, store_path, monkeypatch):
     monkeypatch.setitem(registry._SPECS, "HALF", _second_model())
     calls = []
-    real = pipeline.decode
-    monkeypatch.setattr(pipeline, "decode", lambda path, rates, *a, **k: calls.append(rates) or real(path, rates, *a, **k))
+    real = pipeline.decode_hearings
+    monkeypatch.setattr(pipeline, "decode_hearings",
+                        lambda path, hearings, *a, **k: calls.append(hearings) or real(path, hearings, *a, **k))
     report = build_once(store_path, library, models=["LOGMEL", "HALF"])
     assert len(calls) == report.files_indexed + 1  # the silent file fails only once decoded
-    assert all(sorted(rates) == [8_000, 16_000] for rates in calls)
+    assert all(sorted(h.rate for h in hearings) == [8_000, 16_000] for hearings in calls)
     sets = {s for s, _, _, _ in live_windows(store_path)}
     assert sets == {"LOGMEL-w8-h1", "HALF-w8-h1"}
     with Store.open(store_path) as store:
@@ -174,17 +175,17 @@ def test_the_summary_counts_the_windows_it_stored(library, store_path, monkeypat
     from audioscan.api import Library
     from audioscan.indexer.errors import MediaError
 
-    real = pipeline.decode
+    real = pipeline.decode_hearings
 
-    def fails_late(source, rates, *args, **kwargs):
-        blocks = real(source, rates, *args, **kwargs)
+    def fails_late(source, hearings, *args, **kwargs):
+        blocks = real(source, hearings, *args, **kwargs)
         if not str(getattr(source, "name", source)).endswith("a.wav"):
             yield from blocks
             return
         yield from (block for _, block in zip(range(1), blocks))  # one block decodes, then the file breaks
         raise MediaError("it breaks off in the middle")
 
-    monkeypatch.setattr(pipeline, "decode", fails_late)
+    monkeypatch.setattr(pipeline, "decode_hearings", fails_late)
     report = Library(store_path).build(library, batch_size=1)  # each window embedded as soon as it is cut
     with Store.open(store_path) as store:
         stored = sum(len(store.snapshot(info).ids) for info in store.sets())

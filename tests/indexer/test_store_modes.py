@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader, StoreWriter
-from audioscan.indexer.store.records import Commit
+from audioscan.indexer.store.records import Commit, NewLabel
 from audioscan.indexer.store.store import Store
 
 
@@ -29,7 +29,8 @@ def test_each_mode_offers_its_protocol(store_path):
 def test_a_reader_changes_nothing(store_path):
     with Store.open(store_path) as reader:
         with pytest.raises(RuntimeError, match="read-only"):
-            reader.add_labels([(1, "x", 0.0, 1.0, "range", True)], "test")
+            reader.add_labels([NewLabel(media_id=1, label="x", start=0.0, end=1.0, kind="range", positive=True)],
+                              "test")
         with pytest.raises(RuntimeError, match="read-only"):
             reader.remove_classifier("x")
         with pytest.raises(RuntimeError, match="read-only"):

@@ -107,7 +107,7 @@ def test_each_filter_keeps_exactly_the_windows_brute_force_finds(night, where):
     lib = audioscan.open(night / "store")
     snapshot = lib.snapshot()
     made = MomentFilter.parse(**where)
-    mask = made.windows(snapshot.media, snapshot.media_ids, snapshot.starts)
+    mask = made.windows(snapshot.media, snapshot.media_ids, snapshot.starts, snapshot.channels)
     reference = brute_force(lib, where)
     assert reference, "each case keeps something"
     assert set(snapshot.ids[mask].tolist()) == reference

@@ -13,9 +13,11 @@ from tests.indexer.helpers import build_once
 class _Windows:
     """The parts of a SetIndex that ``onto`` reads."""
 
-    def __init__(self, media_ids, starts, ends) -> None:
+    def __init__(self, media_ids, starts, ends, channels=None) -> None:
         self.media_ids, self.starts, self.ends = (np.asarray(a, dtype=float) for a in (media_ids, starts, ends))
         self.media_ids = self.media_ids.astype(np.int64)
+        self.channels = np.zeros(len(self.starts), np.int16) if channels is None else np.asarray(channels, np.int16)
+        self.streams = self.media_ids * 256 + self.channels
 
     def __len__(self) -> int:
         return len(self.starts)

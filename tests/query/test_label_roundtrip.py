@@ -35,8 +35,9 @@ def _names(seed: int, count: int = 12) -> list[str]:
 
 
 class _Item:  # what labels.to_csv reads: a label with its media file
-    def __init__(self, label: str, positive: bool, start: float) -> None:
+    def __init__(self, label: str, positive: bool, start: float, channel: int) -> None:
         self.label, self.positive, self.start, self.end, self.kind = label, positive, start, start + 1.5, "range"
+        self.channel = channel
         self.media = type("Media", (), {"path": "/media/a b.wav", "site": None})()
 
     def clock(self) -> None:  # a file whose recording start is not known
@@ -47,16 +48,26 @@ class _Item:  # what labels.to_csv reads: a label with its media file
 def test_every_format_gives_back_the_same_labels(seed):
     names = _names(seed)
     wanted = [(name, float(i), float(i) + 1.5, i % 3 != 0) for i, name in enumerate(names)]
-    moments = [Moment("/media/a b.wav", start, end, None, name + ("" if positive else NEGATIVE_SUFFIX))
-               for name, start, end, positive in wanted]
-    csv_rows = parse_csv(to_csv([_Item(name, positive, start) for name, start, _, positive in wanted]), "x.csv",
+    channels = [i % 4 for i in range(len(wanted))]  # 0: the whole file; else one channel of a split set
+    moments = [Moment("/media/a b.wav", start, end, None, name + ("" if positive else NEGATIVE_SUFFIX), channel=channel)
+               for (name, start, end, positive), channel in zip(wanted, channels)]
+    csv_rows = parse_csv(to_csv([_Item(name, positive, start, channel)
+                                 for (name, start, _, positive), channel in zip(wanted, channels)]), "x.csv",
                          None, False)
     assert [row[1:5] for row in csv_rows] == wanted
+    assert [row.channel for row in csv_rows] == channels
     raven = parse_raven(formats.render("raven", moments, combined=True), "x.txt", False)
     assert [row[1:5] for row in raven] == wanted
+    assert [row.channel for row in raven] == [max(1, c) for c in channels]  # Raven counts from 1: the mix is 1
+    mixed = [m.__class__(**{**m.__dict__, "channel": 0}) for m in moments]
+    whole = parse_raven(formats.render("raven", mixed, combined=True), "x.txt", False)
+    assert [row.channel for row in whole] == [0] * len(wanted)  # every row on channel 1: whole files, as written
     listed = json.dumps([{"path": "/media/a b.wav", "start": start, "end": end, "label": name, "kind": "range",
-                          "negative": not positive} for name, start, end, positive in wanted])  # labels list --format json
-    assert [row[1:5] for row in parse_json(listed, "x.json", None, None, False)] == wanted
+                          "negative": not positive, "channel": channel}
+                         for (name, start, end, positive), channel in zip(wanted, channels)])  # as labels list writes
+    from_json = parse_json(listed, "x.json", None, None, False)
+    assert [row[1:5] for row in from_json] == wanted
+    assert [row.channel for row in from_json] == channels
     audacity = parse_audacity(formats.render("audacity", moments), "x.txt", None, False)
     assert [(row.label, row.start, pytest.approx(row.end), row.positive) for row in audacity] == wanted
 

@@ -22,7 +22,7 @@ def test_every_detector_scores_the_windows_at_its_own_threshold(world):
     result = cli(world, "rescore", "--all", "--format", "json")
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert rows and all(set(row) == {"path", "start", "end", "siren", "hum"} for row in rows)
+    assert rows and all(set(row) == {"path", "start", "end", "channel", "siren", "hum"} for row in rows)
     assert all(row["siren"] >= 0.4 or row["hum"] >= 0.7 for row in rows)
     library = audioscan.open(world / "store")
     alone = {name: {(m.path, m.start): round(m.score, 4) for m in library.detector(name).windows()}
@@ -38,7 +38,7 @@ def test_every_detector_scores_the_windows_at_its_own_threshold(world):
 def test_top_labels_per_window_and_what_all_refuses(world):
     _two_detectors(world)
     rows = json.loads(cli(world, "rescore", "--all", "--top", "1", "--format", "json").stdout)
-    assert rows and all(set(row) == {"path", "start", "end", "label_1", "score_1"} for row in rows)
+    assert rows and all(set(row) == {"path", "start", "end", "channel", "label_1", "score_1"} for row in rows)
     assert {row["label_1"] for row in rows} <= {"siren", "hum"}
     for args, words in ((["--all", "--threshold", "0.3"], "--threshold go with one detector's moments"),
                         (["--all", "--per-window"], "--per-window go with"),

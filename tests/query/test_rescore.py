@@ -20,7 +20,7 @@ def test_rescore_finds_the_unlabelled_siren_and_exports(world):
                            "cv_roc_auc", "seconds"}
     found = json.loads(cli(world, "rescore", "siren", "--format", "json").stdout)
     assert {"path", "start", "end", "score", "label", "peak", "onset", "offset", "decision", "datetime",
-            "site"} == set(found[0])
+            "site", "channel"} == set(found[0])
     assert all(h["start"] <= h["onset"] <= h["peak"] <= h["offset"] <= h["end"] for h in found)
     # The siren at 200-210 in long.mkv was never labelled: it must be detected.
     assert any(h["path"].endswith("long.mkv") and h["start"] < 205 < h["end"] for h in found)
@@ -29,7 +29,7 @@ def test_rescore_finds_the_unlabelled_siren_and_exports(world):
     top = json.loads(cli(world, "rescore", "siren", "--format", "json", "--top", "1").stdout)
     assert top == found[:1]
     csv_text = cli(world, "rescore", "siren", "--format", "csv").stdout
-    assert csv_text.splitlines()[0] == "path,start,end,score,label,peak,onset,offset,decision,datetime,site" and len(csv_text.splitlines()) == len(found) + 1
+    assert csv_text.splitlines()[0] == "path,start,end,score,label,peak,onset,offset,decision,datetime,site,channel" and len(csv_text.splitlines()) == len(found) + 1
     out = cli(world, "rescore", "siren", "--format", "audacity", "--out-dir", str(world / "tracks"))
     tracks = sorted(p.name for p in (world / "tracks").iterdir() if p.name != OWNED_RECORD)  # our record of them
     assert out.exit_code == 0 and tracks == sorted({h["path"].rsplit("/", 1)[1].rsplit(".", 1)[0] + ".txt"
@@ -42,7 +42,8 @@ def test_overlapping_windows_above_the_threshold_are_one_detection_with_the_best
     media = np.array([1, 1, 1, 1, 1, 1, 2, 2])
     starts = np.array([0.0, 1, 2, 3, 4, 5, 0, 1])
     scores = np.array([0.6, 0.9, 0.7, 0.4, 0.8, 0.2, 0.55, 0.4])
-    hits = detections(Scored(np.arange(8), media, starts, starts + 8, scores, scores), {1: "a", 2: "b"},
+    mixed = np.zeros(8, np.int16)
+    hits = detections(Scored(np.arange(8), media, starts, starts + 8, scores, scores, mixed), {1: "a", 2: "b"},
                       threshold=0.5)
     assert [(h.path, h.score) for h in hits] == [("a", 0.9), ("b", 0.55)]  # one sound each
     assert hits[0].start <= 1.0 and hits[0].end >= 9.0

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from audioscan.indexer.media.decode import decode_all
+from audioscan.indexer.store.snapshot import stream_key, stream_parts
 from audioscan.indexer.store.store import Store
 from audioscan.models import registry
 from audioscan.query.errors import QueryError
@@ -14,13 +15,13 @@ from tests.indexer.helpers import build_once
 def _moments(media, starts, ends, scores, k):
     """The first ``k`` moments of windows given best first (every window given is the profile)."""
 
-    def profile(media_id):
-        mine = np.flatnonzero(media == media_id)
+    def profile(stream):
+        mine = np.flatnonzero(media == stream_parts(stream)[0])
         mine = mine[np.argsort(starts[mine])]
         return Profile(starts[mine], ends[mine], scores[mine], scores[mine])
 
     sounds = Sounds({1: "a", 2: "b"}, profile, float(scores.std()))
-    found = [sounds.offer(int(m), float(s)) for m, s in zip(media, starts)]
+    found = [sounds.offer(stream_key(int(m), 0), float(s)) for m, s in zip(media, starts)]
     return [moment for moment in found if moment is not None][:k]
 
 

@@ -27,7 +27,8 @@ def by_hand(lib, by: str, where: dict | None = None) -> dict[str, tuple[int, flo
                                                                                  else "%Y-%m-%d"))
         counts[key] = counts.get(key, 0) + 1
     snapshot = lib.snapshot()
-    keep = MomentFilter.parse(**(where or {})).windows(snapshot.media, snapshot.media_ids, snapshot.starts) \
+    keep = MomentFilter.parse(**(where or {})).windows(snapshot.media, snapshot.media_ids, snapshot.starts,
+                                                       snapshot.channels) \
         if where else np.ones(len(snapshot.ids), dtype=bool)
     seconds: dict[str, float] = {}
     step = 0.01

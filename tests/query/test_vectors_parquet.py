@@ -94,7 +94,8 @@ def test_another_tools_vectors_make_a_set_that_every_stored_vector_command_uses(
     assert library.detector("siren").rescore(0.5)[0].path.endswith("long.mkv")
     refused = run("search", str(media / "knock.mp3"), store=store)
     assert refused.exit_code == 1 and "--from" in refused.stderr and "another tool" in refused.stderr
-    assert all(model != info.model for model, _ in build_targets(library.sets(), None, None, None))  # no build fills it
+    assert all(target.model != info.model  # no build fills it
+               for target in build_targets(library.sets(), None, None, None))
     assert run("index", "check", store=store).exit_code == 0
 
 

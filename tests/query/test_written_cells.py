@@ -41,7 +41,7 @@ def test_negative_scores_and_times_stay_numbers_in_every_csv_written(tmp_path):
     assert _all_numbers(_numeric_cells(written, ["start", "end", "score", "decision"]))
 
     class Item:  # a stored label as labels.to_csv reads it
-        label, positive, start, end, kind = "-1", True, 1.5, 2.5, "range"
+        label, positive, start, end, kind, channel = "-1", True, 1.5, 2.5, "range", 0
         media = type("Media", (), {"path": "/m/a.wav", "site": None})()
 
         def clock(self) -> None:  # a file whose start is not known

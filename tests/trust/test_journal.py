@@ -13,8 +13,14 @@ from audioscan.indexer.store import journal
 from audioscan.indexer.store.annotations import read_work
 from audioscan.indexer.store.journal import SiteEntry
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader
+from audioscan.indexer.store.records import NewLabel
 from audioscan.indexer.store.store import Store
 from tests.indexer.helpers import commit_synthetic
+
+
+def _range(store, label: str, start: float, end: float, positive: bool) -> NewLabel:
+    """A range label on the store's first file."""
+    return NewLabel(media_id=_media_id(store), label=label, start=start, end=end, kind="range", positive=positive)
 
 
 def _media_id(store: Store) -> int:
@@ -23,7 +29,7 @@ def _media_id(store: Store) -> int:
 
 # Each method that changes the user's work, run once on a store with a label and a detector.
 WRITES = {
-    "add_labels": lambda store: store.add_labels([(_media_id(store), "door", 1.0, 2.0, "range", False)], "test"),
+    "add_labels": lambda store: store.add_labels([_range(store, "door", 1.0, 2.0, positive=False)], "test"),
     "remove_labels": lambda store: store.remove_labels([1]),
     "save_classifier": lambda store: store.save_classifier("knock", "knock", store.find_set().id, "logreg", "{}",
                                                            b"\x00\x01", {"ap": 0.5}),
@@ -50,7 +56,7 @@ def labelled(store_path):
     with Store.open(store_path, write=True) as store:
         store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
         commit_synthetic(store, "a.wav", 5)
-        store.add_labels([(_media_id(store), "siren", 0.0, 3.0, "range", True)], "test")
+        store.add_labels([_range(store, "siren", 0.0, 3.0, positive=True)], "test")
         store.save_classifier("siren", "siren", store.find_set().id, "logreg", '{"w": [1]}', None, {"ap": 1.0})
     return store_path
 
@@ -72,10 +78,10 @@ def test_every_write_of_the_users_work_is_in_the_journal(write, labelled):
 def test_a_line_cut_short_is_skipped_and_the_next_change_stands(labelled):
     path = labelled / journal.JOURNAL_FILE
     with Store.open(labelled, annotate=True) as store:
-        store.add_labels([(_media_id(store), "door", 1.0, 2.0, "range", False)], "test")
+        store.add_labels([_range(store, "door", 1.0, 2.0, positive=False)], "test")
     path.write_bytes(path.read_bytes()[:-7])  # a crash in the middle of the last line
     with Store.open(labelled, annotate=True) as store:
-        store.add_labels([(_media_id(store), "bell", 3.0, 4.0, "range", True)], "test")
+        store.add_labels([_range(store, "bell", 3.0, 4.0, positive=True)], "test")
     replayed = journal.replay(labelled)
     assert replayed.damaged == 1 and not replayed.complete
     assert {entry.label for entry in replayed.work.labels.values()} == {"siren", "bell"}
