@@ -8,14 +8,18 @@ where its sound is, not the middle of the windows that found it - (the original 
 clips), clamped inside the file; ``tight`` cuts only the sound's estimated onset to offset;
 ``pad`` widens the span or the tight cut (a fixed ``length`` takes no pad).  Every option is
 honoured in every format or refused before anything is cut.  ``clips.csv`` lists what each
-clip is: ``source,start,end,clip_start,clip_end,label,score,clip``.
+clip is: ``source,start,end,clip_start,clip_end,label,score,clip,channel``.
+
+A moment heard on one channel (a set built with ``--channels split``) is cut as that channel alone
+(a mono clip, ``_ch2`` in its name) unless ``channels`` asks for a layout; an mp4 clip keeps its
+source's sound whole (the video's audio track), and its manifest row names the channel.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -30,7 +34,9 @@ from audioscan.query.timecode import clock
 
 CLIP_FORMATS = ("wav", "flac", "mp4")
 MANIFEST = "clips.csv"
-MANIFEST_COLUMNS = ["source", "start", "end", "clip_start", "clip_end", "label", "score", "clip"]
+MANIFEST_COLUMNS = ["source", "start", "end", "clip_start", "clip_end", "label", "score", "clip", "channel"]
+# The manifest as written before channels: still ours, read with every clip of the whole file (channel 0).
+_MANIFEST_BEFORE_CHANNELS = MANIFEST_COLUMNS[:-1]
 
 
 @dataclass
@@ -83,16 +89,17 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
         clip_start, clip_end = clip_span(item, length, pad, tight)
         row = {"source": item.path, "start": f"{item.start:.3f}", "end": f"{item.end:.3f}",
                "clip_start": f"{clip_start:.3f}", "clip_end": f"{clip_end:.3f}", "label": item.label,
-               "score": "" if item.score is None else f"{item.score:.4f}"}
+               "score": "" if item.score is None else f"{item.score:.4f}", "channel": str(item.channel)}
         suffix = "." + (fmt if fmt != "mp4" or frame_rate(Path(item.path)) else "wav")
-        if any(_holds(out_dir / before["clip"], Path(item.path), rate, channels)
+        alone = item.channel if channels is None and suffix != ".mp4" else 0  # the one channel cut, if any
+        if any(_holds(out_dir / before["clip"], Path(item.path), rate, 1 if alone else channels)
                for before in known.get(_key(row, suffix), [])):
             skipped += 1
         else:
             name = unique_name(_clip_stem(item, clip_start), suffix, taken)
             try:
                 _cut(Path(item.path), out_dir / name, start=clip_start, end=clip_end, fmt=suffix[1:], rate=rate,
-                     channels=channels)
+                     channels=channels, alone=alone)
             except MediaError as err:
                 failed.append((item.path, str(err)))
             else:
@@ -145,24 +152,32 @@ def _clip_stem(item: Moment, clip_start: float) -> str:
     """``<source stem>_<hh-mm-ss.mmm>[_<label>]``: where the clip comes from and what it is, with the
     label whole (:func:`unique_name` replaces its unsafe characters rather than cutting at them)."""
     label = f"_{item.label}" if item.label else ""
-    return f"{Path(item.path).stem}_{clock(clip_start)}{label}"
+    channel = f"_ch{item.channel}" if item.channel else ""
+    return f"{Path(item.path).stem}_{clock(clip_start)}{channel}{label}"
 
 
 def _cut(source: Path, target: Path, start: float, end: float, fmt: str, rate: int | None,
-         channels: int | None) -> None:
+         channels: int | None, alone: int = 0) -> None:
+    """Cut ``[start, end)`` of ``source`` into ``target``: of channel ``alone`` only (from 1) when given."""
     if not source.is_file():
         raise MediaError(f"{source} is not on disk any more")
     if end <= start:
         raise MediaError(f"{start:g}-{end:g} s is empty in {source.name}")
     if fmt == "mp4":
         write_video(source, target, start=start, end=end, rate=rate, channels=channels)
-    else:
-        write_audio(target, read_span(source, start, end, rate, channels), fmt)
+        return
+    span = read_span(source, start, end, rate, channels)
+    if alone:
+        if alone > span.samples.shape[0]:
+            raise MediaError(f"{source.name} has {span.samples.shape[0]} channel(s) now, not channel {alone}; "
+                             "index it again")
+        span = replace(span, samples=span.samples[alone - 1: alone], layout="mono")
+    write_audio(target, span, fmt)
 
 
 def _key(row: dict, suffix: str) -> tuple:
-    """What makes two clips the same besides rate and channels: source, span, label and format."""
-    return row["source"], row["clip_start"], row["clip_end"], row["label"], suffix.lower()
+    """What makes two clips the same besides rate and channels: source, span, label, channel heard and format."""
+    return row["source"], row["clip_start"], row["clip_end"], row["label"], row["channel"] or "0", suffix.lower()
 
 
 def _read_manifest(path: Path, overwrite: bool) -> list[dict]:
@@ -172,7 +187,7 @@ def _read_manifest(path: Path, overwrite: bool) -> list[dict]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         text = ""
-    if text.split("\n", 1)[0].strip() != ",".join(MANIFEST_COLUMNS):
+    if text.split("\n", 1)[0].strip() not in (",".join(MANIFEST_COLUMNS), ",".join(_MANIFEST_BEFORE_CHANNELS)):
         if overwrite:
             return []
         raise QueryError(f"{path} is already there and is not a clip manifest audioscan wrote; choose another "

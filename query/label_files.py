@@ -289,8 +289,7 @@ def _json_line(line: str, where: str) -> object:
         return QueryError(f"{where}: not valid JSON")
 
 
-def read_moments_file(path: Path) -> list[tuple[str, str, float, float | None]]:
-    """(path, label, start, end or None) rows of a moments CSV (``path,start,end[,label]``),
-    as ``export clips`` cuts them; the label is optional here."""
-    return [(row.media, row.label, row.start, row.end)  # each row names its file: parse_csv refuses one that does not
-            for row in parse_csv(read_text_file(path), path.name, None, False, need_label=False) if row.media]
+def read_moments_file(path: Path) -> list[LabelRow]:
+    """The rows of a moments CSV (``path,start,end[,label][,channel]``), as ``export clips`` cuts them; the
+    label is optional here, and every row names its file (``parse_csv`` refuses one that does not)."""
+    return [row for row in parse_csv(read_text_file(path), path.name, None, False, need_label=False) if row.media]

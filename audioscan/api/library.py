@@ -127,11 +127,12 @@ class Library:
             with self._reader() as store:
                 known = labelling.all_media(store)
         resolved: dict[str, str] = {}
-        for where, *_ in rows:
+        for row in rows:
+            where = str(row.media)  # each row names its file
             if where not in resolved:
                 resolved[where] = labelling.resolve_path(where, known, path.parent)
-        return [Moment(resolved[where], start, start if end is None else end, None, name)
-                for where, name, start, end in rows]
+        return [Moment(resolved[str(row.media)], row.start, row.start if row.end is None else row.end, None,
+                       row.label, channel=row.channel) for row in rows]
 
     # ------------------------------------------------------------------ building
     # Index media (``api/building.py``).

@@ -56,8 +56,9 @@ def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int
     classifier's detections, or from labels.
 
     Names read <source>_<hh-mm-ss.mmm>_<label>.<ext>; clips.csv in --out-dir says what each
-    clip is (source,start,end,clip_start,clip_end,label,score,clip). Running it again skips
-    the clips already there.
+    clip is (source,start,end,clip_start,clip_end,label,score,clip,channel). A moment of one
+    channel (a set built with --channels split) is cut as that channel alone unless --channels
+    says otherwise. Running it again skips the clips already there.
     """
     sources = sum(bool(x) for x in (moments_csv, clips, detector, from_labels))
     if sources != 1:

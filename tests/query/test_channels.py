@@ -8,12 +8,15 @@ noise (a siren on 1 at 10-14 s, a chirp on 2 at 24-28 s, a hum-like chirp on 3 a
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import numpy as np
 import pytest
 
 import audioscan
+from audioscan.indexer.media.cut import read_span
 from audioscan.indexer.media.samples import scene, write_media
 from audioscan.indexer.store.store import Store
 from audioscan.query import formats
@@ -159,3 +162,19 @@ def test_parquet_keeps_each_windows_channel_and_imports_back_as_a_split_set(worl
         sorted(zip(rels.tolist(), split.channels.tolist(), split.starts.tolist()))
     refused = cli(world, "vectors", "export", "-m", SPLIT, "--format", "hoplite", "--out", str(tmp_path / "db"))
     assert refused.exit_code == 1 and "channel" in refused.stderr and not (tmp_path / "db").exists()
+
+
+def test_a_clip_of_a_channels_moment_is_that_channel_alone_and_the_manifest_says_which(world, tmp_path):
+    moments = tmp_path / "moments.csv"
+    moments.write_text("path,start,end,label,channel\narray.flac,24,28,chirp,2\narray.flac,24,28,chirp,0\n")
+    out = tmp_path / "clips"
+    made = cli(world, "export", "clips", str(moments), "--out-dir", str(out), "--format", "flac")
+    assert made.exit_code == 0, made.stderr
+    rows = list(csv.DictReader(io.StringIO((out / "clips.csv").read_text())))
+    assert [row["channel"] for row in rows] == ["2", "0"]
+    alone, whole = (read_span(out / row["clip"], 0, 4) for row in rows)
+    assert "_ch2" in rows[0]["clip"] and alone.samples.shape[0] == 1 and whole.samples.shape[0] == 3
+    source = read_span(world / "media" / "array.flac", 24, 28)
+    assert np.allclose(alone.samples[0], source.samples[1])  # the second channel, sample for sample
+    again = cli(world, "export", "clips", str(moments), "--out-dir", str(out), "--format", "flac")
+    assert again.exit_code == 0 and len(list(out.glob("*.flac"))) == 2  # found again by the manifest, not cut anew
