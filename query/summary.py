@@ -5,7 +5,9 @@ owls in forty), so each period carries the audio that was scored in it: the stre
 cover (overlapping windows counted once), cut at the period's boundaries on the recording's own
 clock, daylight-saving changes included.  A detection falls in the period of its start.  Hours and
 days are the recorder's local clock (``2024-03-31T02`` is 02:00-03:00 there); a file whose start is
-not known counts under the period ``unknown``; a file no site holds, under the site ``none``.
+not known counts under the period ``unknown``; a file no site holds, under the site ``none``.  In a
+set that hears each channel apart every channel is a stream of its own, which detections come from,
+so each channel's audio counts (three microphones for an hour are three hours scored).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audioscan.indexer.media.recorded import RecordingStart
-from audioscan.indexer.store.snapshot import Snapshot
+from audioscan.indexer.store.snapshot import Snapshot, stream_parts
 from audioscan.query.moments import Moment
 
 PERIODS = ("hour", "day", "site")
@@ -37,8 +39,8 @@ def summarise(found: list[Moment], snapshot: Snapshot, by: str) -> list[PeriodCo
     """``found`` counted per period ``by`` (hour, day or site), beside the audio of ``snapshot``'s
     windows (the windows that were scored) in each period, by period."""
     seconds: dict[str, float] = {}
-    for media_id, spans in _covered(snapshot).items():
-        item = snapshot.media[media_id]
+    for stream, spans in _covered(snapshot).items():
+        item = snapshot.media[stream_parts(stream)[0]]
         for key, length in _split(spans, item.recorded, item.site, by):
             seconds[key] = seconds.get(key, 0.0) + length
     counts: dict[str, int] = {}
@@ -50,14 +52,16 @@ def summarise(found: list[Moment], snapshot: Snapshot, by: str) -> list[PeriodCo
 
 
 def _covered(snapshot: Snapshot) -> dict[int, list[tuple[float, float]]]:
-    """Per file, the stretches its windows cover (merged), inside the file's duration."""
-    order = np.lexsort((snapshot.starts, snapshot.media_ids))
+    """Per stream (a file, or one channel of it), the stretches its windows cover (merged), inside the
+    file's duration."""
+    streams = snapshot.streams
+    order = np.lexsort((snapshot.starts, streams))
     covered: dict[int, list[tuple[float, float]]] = {}
-    for media_id, start, end in zip(snapshot.media_ids[order].tolist(), snapshot.starts[order].tolist(),
-                                    snapshot.ends[order].tolist()):
-        duration = snapshot.media[media_id].duration
+    for stream, start, end in zip(streams[order].tolist(), snapshot.starts[order].tolist(),
+                                  snapshot.ends[order].tolist()):
+        duration = snapshot.media[stream_parts(stream)[0]].duration
         end = min(end, duration) if duration else end
-        spans = covered.setdefault(media_id, [])
+        spans = covered.setdefault(stream, [])
         if spans and start <= spans[-1][1]:
             spans[-1] = (spans[-1][0], max(spans[-1][1], end))
         elif end > start:

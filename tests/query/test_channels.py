@@ -19,6 +19,7 @@ import audioscan
 from audioscan.indexer.media.cut import read_span
 from audioscan.indexer.media.samples import scene, write_media
 from audioscan.indexer.store.store import Store
+from audioscan.api.summaries import detections_over_time
 from audioscan.query import formats
 from audioscan.query.export import write_moments
 from audioscan.query.moments import Moment
@@ -101,11 +102,20 @@ def test_a_stored_query_of_a_multichannel_file_names_its_channel(world):
     assert mixed.exit_code == 1 and "one mono mix" in mixed.stderr
 
 
-def test_a_label_of_one_channel_trains_that_channel_and_its_detections_stay_there(world):
+@pytest.fixture(scope="module")
+def trained(world):
+    """A siren labelled on channel 1 of the array (and its channel 2 said to hold none), and on the mono
+    file as a whole; a detector trained on the split set from them."""
     lib = audioscan.open(world / "store")
     lib.labels.add("array.flac", 10, 14, "siren", channel=1)
     lib.labels.add("array.flac", 24, 28, "siren", channel=2, negative=True)
     lib.labels.add("mono.wav", 5, 9, "siren")
+    assert cli(world, "train", "siren", "-m", SPLIT).exit_code == 0
+    return lib
+
+
+def test_a_label_of_one_channel_trains_that_channel_and_its_detections_stay_there(world, trained):
+    lib = trained
     listed = {(item.media.rel, item.channel, item.positive) for item in lib.labels.list("siren")}
     assert listed == {("array.flac", 1, True), ("array.flac", 2, False), ("mono.wav", 0, True)}
     with Store.open(world / "store") as store:
@@ -115,7 +125,6 @@ def test_a_label_of_one_channel_trains_that_channel_and_its_detections_stay_ther
     at = np.searchsorted(snapshot.ids, positives)
     on_array = snapshot.media_ids[at] == next(m.id for m in snapshot.media.values() if m.rel == "array.flac")
     assert on_array.any() and set(snapshot.channels[at][on_array].tolist()) == {1}
-    assert cli(world, "train", "siren", "-m", SPLIT).exit_code == 0
     found = json.loads(cli(world, "rescore", "siren", "--threshold", "0.5", "--format", "json").stdout)
     array = [(h["channel"], h["peak"]) for h in found if h["path"].endswith("array.flac")]
     assert any(channel == 1 and 10 <= peak <= 14 for channel, peak in array)
@@ -178,3 +187,10 @@ def test_a_clip_of_a_channels_moment_is_that_channel_alone_and_the_manifest_says
     assert np.allclose(alone.samples[0], source.samples[1])  # the second channel, sample for sample
     again = cli(world, "export", "clips", str(moments), "--out-dir", str(out), "--format", "flac")
     assert again.exit_code == 0 and len(list(out.glob("*.flac"))) == 2  # found again by the manifest, not cut anew
+
+
+def test_a_summary_counts_each_channels_audio_as_scored(trained):
+    lib = trained
+    rows = detections_over_time(lib.detector("siren"), "site")
+    mixed_hours = sum(item.duration for item in lib.media().values() if item.status == "ok") / 3600
+    assert sum(row.hours for row in rows) == pytest.approx(mixed_hours + 2 * 45 / 3600, abs=2e-3)  # 3 streams
