@@ -45,7 +45,8 @@ def test_clips_from_detections_fixed_length_manifest_and_rerun(world):
                 "--length", "8", "--out-dir", str(out))
     assert first.exit_code == 0 and "3 clip(s) written" in first.stdout
     rows = list(csv.DictReader(io.StringIO((out / "clips.csv").read_text())))
-    assert list(rows[0]) == ["source", "start", "end", "clip_start", "clip_end", "label", "score", "clip"]
+    assert list(rows[0]) == ["source", "start", "end", "clip_start", "clip_end", "label", "score", "clip",
+                            "channel"]
     assert len(rows) == 3 and all(re.fullmatch(r".+_\d\d-\d\d-\d\d\.\d{3}_siren\.wav", r["clip"]) for r in rows)
     for row in rows:
         assert abs(float(row["clip_end"]) - float(row["clip_start"]) - 8) < 1e-6
