@@ -88,7 +88,7 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
     for number, item in enumerate(items, start=1):
         clip_start, clip_end = clip_span(item, length, pad, tight)
         row = {"source": item.path, "start": f"{item.start:.3f}", "end": f"{item.end:.3f}",
-               "clip_start": f"{clip_start:.3f}", "clip_end": f"{clip_end:.3f}", "label": item.label,
+               "clip_start": f"{clip_start:.3f}", "clip_end": f"{clip_end:.3f}", "label": item.marked_label,
                "score": "" if item.score is None else f"{item.score:.4f}", "channel": str(item.channel)}
         suffix = "." + (fmt if fmt != "mp4" or frame_rate(Path(item.path)) else "wav")
         alone = item.channel if channels is None and suffix != ".mp4" else 0  # the one channel cut, if any
@@ -151,7 +151,7 @@ def _holds(clip: Path, source: Path, rate: int | None, channels: int | None) -> 
 def _clip_stem(item: Moment, clip_start: float) -> str:
     """``<source stem>_<hh-mm-ss.mmm>[_<label>]``: where the clip comes from and what it is, with the
     label whole (:func:`unique_name` replaces its unsafe characters rather than cutting at them)."""
-    label = f"_{item.label}" if item.label else ""
+    label = f"_{item.marked_label}" if item.label else ""
     channel = f"_ch{item.channel}" if item.channel else ""
     return f"{Path(item.path).stem}_{clock(clip_start)}{channel}{label}"
 

@@ -105,7 +105,7 @@ def to_csv(moments: list[Moment], use_timecode: bool = False) -> str:
 
     for m in moments:
         writer.writerow([safe_cell(m.path), time(m, m.start), time(m, m.end), _number(m.score),
-                         safe_cell(m.label), time(m, m.peak), time(m, m.onset), time(m, m.offset),
+                         safe_cell(m.marked_label), time(m, m.peak), time(m, m.onset), time(m, m.offset),
                          _number(m.decision), m.iso_start() or "", safe_cell(m.site or ""), str(m.channel)])
     return buffer.getvalue()
 
@@ -124,7 +124,7 @@ def _number(value: float | None) -> str:
 
 
 def _audacity_text(moment: Moment) -> str:
-    label = one_line(moment.label)
+    label = one_line(moment.marked_label)
     return f"{label or 'match'} {moment.score:.2f}" if moment.score is not None else label
 
 
@@ -145,7 +145,7 @@ def to_raven(moments: list[Moment], combined: bool) -> str:
                "" if clock is None else f"{clock:%H:%M:%S}.{clock.microsecond // 1000:03d}"]
         if combined:
             row += [one_line(m.path), one_line(Path(m.path).name), f"{m.start:.6f}"]
-        row += [one_line(m.label), "" if m.score is None else f"{m.score:.4f}"]
+        row += [one_line(m.marked_label), "" if m.score is None else f"{m.score:.4f}"]
         lines.append("\t".join(row))
     return "\n".join(lines) + "\n"
 
@@ -223,7 +223,7 @@ def to_edl(moments: list[Moment], title: str = "audioscan") -> str:
         lines.append(f"{number:03d}  AX       AA/V  C        {timecode(m.start, fps)} {timecode(m.end, fps)} "
                      f"{timecode(0, fps, record)} {timecode(0, fps, record + length)}")
         lines.append(f"* FROM CLIP NAME: {one_line(Path(m.path).name)}")
-        note = " ".join(part for part in (one_line(m.label), _score_and_peak(m, fps)) if part)
+        note = " ".join(part for part in (one_line(m.marked_label), _score_and_peak(m, fps)) if part)
         if note:
             lines.append(f"* COMMENT: {note}")
         lines.append("")
@@ -245,7 +245,7 @@ def to_markers(moments: list[Moment]) -> str:
     writer.writerow(["Marker Name", "Description", "In", "Out", "Duration", "Marker Type", "File"])
     for m in moments:
         description = _score_and_peak(m, m.fps)
-        writer.writerow([safe_cell(m.label or "match"), description, timecode(m.start, m.fps),
+        writer.writerow([safe_cell(m.marked_label or "match"), description, timecode(m.start, m.fps),
                          timecode(m.end, m.fps), timecode(m.end - m.start, m.fps), "Comment",
                          safe_cell(Path(m.path).name)])
     return buffer.getvalue()

@@ -24,6 +24,7 @@ from audioscan.indexer.store.snapshot import MediaInfo
 from audioscan.indexer.store.protocols import StoreAnnotator, StoreReader
 from audioscan.query.errors import QueryError, QueryNotFoundError, quoted
 from audioscan.query.formats import safe_cell
+from audioscan.query.moments import NEGATIVE_SUFFIX
 
 MAX_LABEL_LENGTH = 200
 # Slack for times a little past the decoded end (editors round durations up).
@@ -126,7 +127,6 @@ def check_label_name(name: str) -> None:
                          "score (' 0.86'), so it would not come back as it is; name it differently")
 
 
-NEGATIVE_SUFFIX = " (negative)"
 SCORE_SUFFIX = re.compile(r"(?<=\S) [01]\.\d\d$")
 
 

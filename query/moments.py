@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from audioscan.indexer.media.recorded import RecordingStart
 from audioscan.query.timecode import timecode
 
+# How every text export marks a negative label after its name (and every reader reads one back).
+NEGATIVE_SUFFIX = " (negative)"
+
 
 @dataclass(frozen=True)
 class Moment:
@@ -37,6 +40,12 @@ class Moment:
     recording: RecordingStart | None = None
     site: str | None = None
     channel: int = 0  # 0: the file's mono mix (or, for a label, the whole file); else the channel, from 1
+    negative: bool = False  # a label saying the sound is NOT there (only labels are negative)
+
+    @property
+    def marked_label(self) -> str:
+        """The label as text exports write it: a negative's name followed by `` (negative)``."""
+        return self.label + NEGATIVE_SUFFIX if self.negative else self.label
 
     def clock(self, seconds: float | None = None) -> dt.datetime | None:
         """The clock time ``seconds`` into the file (default: the moment's start), or None when its
@@ -65,6 +74,8 @@ class Moment:
             data["decision"] = _number(self.decision)
         if self.label:
             data["label"] = self.label
+        if self.negative:
+            data["negative"] = True
         data["datetime"] = self.iso_start()
         data["site"] = self.site
         data["channel"] = self.channel

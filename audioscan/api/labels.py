@@ -187,9 +187,9 @@ class Labels:
         return labelling.to_csv(items)
 
     def moments(self, items: builtins.list[labelling.Label]) -> builtins.list[Moment]:
-        """Labels as moments for export (negatives marked " (negative)", as Audacity tracks read back)."""
+        """Labels as moments for export (each export marks a negative as its readers read one back)."""
         rates = self._library._frame_rates()
         return [Moment(i.media.path, i.start, end=i.end, score=None,
-                       label=i.label + ("" if i.positive else labelling.NEGATIVE_SUFFIX), fps=rates.get(i.media.path),
+                       label=i.label, negative=not i.positive, fps=rates.get(i.media.path),
                        recording=i.media.recorded, site=i.media.site, channel=i.channel)
                 for i in items]
