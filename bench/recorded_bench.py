@@ -15,7 +15,8 @@ twice, at different levels in different recordings of room noise (``--recordings
   ``--thresholds``: a detector's probabilities are calibrated, so lower ones trade precision
   for recall), take recall and detection precision over the held-out takes, and detections per held-out take found
   (detections whose onset-offset overlaps it: one event should be one detection, > 1 means
-  pieces).
+  pieces); and the most take recall that cuts of each detector's own could reach at precision >= 0.4
+  if they knew the answers (:func:`known_cuts`): what no threshold chosen from the labels can beat.
 
     nice .venv/bin/python bench/recorded_bench.py [--models logmel-v2 logmel-v2@2/0.5 BIRDNET] [--seeds 1]
         [--thresholds 0.3 0.2]
@@ -79,7 +80,7 @@ def make_library(media: Path, recordings: int, seed: int) -> tuple[list[Instance
 def evaluate(store: Path, planted: list[Instance], queries: dict[str, Path], refine: bool,
              thresholds: tuple[float, ...] = ()) -> dict:
     lib = audioscan.open(store)
-    out: dict = {key: [] for key in ("p5", "ap10", "ap10_short", "error", "error_refined", "extent_ratio")}
+    out: dict = {key: [] for key in ("p5", "ap10", "ap10_short", "error", "error_refined", "extent_ratio", "ranked")}
     for group, path in queries.items():
         relevant = sum(p.group == group for p in planted)
         hits = lib.search(path, k=10)
@@ -115,6 +116,9 @@ def evaluate(store: Path, planted: list[Instance], queries: dict[str, Path], ref
         found = matches(above, planted, group, set(shots))
         counts["tp"] += sum(i is not None for i in found)
         counts["detected"] += len(above)
+        every = [h for h in detector.rescore(0.0) if not _covers_shot(h, planted, shots)]
+        out["ranked"].append([(h.score, i is not None) for h, i in zip(every, matches(every, planted, group,
+                                                                                          set(shots)))])
         for t in thresholds:
             lower = [h for h in detector.rescore(t) if not _covers_shot(h, planted, shots)]
             counts[f"tp@{t:g}"] += sum(i is not None for i in matches(lower, planted, group, set(shots)))
@@ -124,6 +128,25 @@ def evaluate(store: Path, planted: list[Instance], queries: dict[str, Path], ref
             counts["pieces"] += max(0, sum(h.path.endswith(take.file) and h.onset < take.end and h.offset > take.start
                                            for h in above) - 1)
     return {**out, **counts}
+
+
+def known_cuts(ranked: list[list[tuple[float, bool]]], held_out: int, floor: float = 0.4) -> tuple[float, float]:
+    """(take recall, precision) of the best threshold of each detector's own, chosen knowing which of its
+    detections (``ranked``: each detector's (probability, found a held-out take)) are right, at pooled
+    precision >= ``floor``: for each price ``lam`` of a detection each detector keeps the cut that most
+    exceeds ``lam`` per detection in takes found (the Lagrangian bound); the best such price that keeps
+    the precision.  A default threshold chosen from the labels alone can only do worse."""
+    best = (0.0, 0.0)
+    for lam in np.linspace(0.01, 0.99, 99):
+        tp = detected = 0
+        for found in ranked:
+            right = np.cumsum([ok for _, ok in sorted(found, key=lambda x: -x[0])])
+            gain = np.r_[0.0, right - lam * np.arange(1, len(right) + 1)]
+            keep = int(np.argmax(gain))
+            tp, detected = tp + (int(right[keep - 1]) if keep else 0), detected + keep
+        if detected and tp / detected >= floor and tp / max(held_out, 1) > best[0]:
+            best = (tp / held_out, tp / detected)
+    return best
 
 
 def audible_of(path: Path) -> np.ndarray:
@@ -177,6 +200,8 @@ def main() -> None:
         ("take recall at the default threshold", lambda r: _ratio(r["tp"], r["held_out"])),
         ("precision at the default threshold", lambda r: _ratio(r["tp"], r["detected"])),
         ("detections per held-out take", lambda r: _ratio(r["tp"] + r["pieces"], r["tp"])),
+        ("known per-detector cuts: recall / precision", lambda r: "%.3f / %.3f" % known_cuts(r["ranked"],
+                                                                                             r["held_out"])),
         *((f"recall / precision at threshold {t:g}",
            lambda r, t=t: f"{_ratio(r[f'tp@{t:g}'], r['held_out'])} / {_ratio(r[f'tp@{t:g}'], r[f'detected@{t:g}'])}")
           for t in args.thresholds),
