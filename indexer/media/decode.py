@@ -9,7 +9,7 @@ is the number of samples actually decoded, because a truncated file's header lie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence
 
@@ -36,6 +36,7 @@ class Probe:
 
     is_media: bool
     error: str | None = None
+    _: KW_ONLY
     creation_time: str | None = None  # the container's tag, when it has one (see ``media.recorded``)
     comment: str | None = None  # its comment tag (an AudioMoth says its clock's zone there), cut to 500 characters
 
@@ -87,8 +88,11 @@ MAX_SPLIT_CHANNELS = 255
 
 
 def _clean(frame: av.AudioFrame, split: bool) -> np.ndarray:
-    """A resampled frame's samples, finite and bounded: ``[n]`` for a mix, ``[channels, n]`` split (planar)."""
-    samples = frame.to_ndarray() if split else frame.to_ndarray().reshape(-1)
+    """A resampled frame's samples, finite and bounded: ``[n]`` for a mix, ``[channels, n]`` split.  Both
+    are read packed (interleaved): PyAV's planar ``to_ndarray`` crashes the process on a 7.1 frame."""
+    samples = frame.to_ndarray().reshape(-1)
+    if split:
+        samples = np.ascontiguousarray(samples.reshape(-1, len(frame.layout.channels)).T)
     if not np.isfinite(samples).all() or np.abs(samples).max(initial=0.0) > _PEAK_LIMIT:
         samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0), -_PEAK_LIMIT, _PEAK_LIMIT)
     return samples.astype(np.float32, copy=False)
@@ -164,9 +168,11 @@ class _Resampler:
     A mix uses swresample's standard downmix matrix (5.1: centre 1.0, front 0.707, surround 0.5,
     LFE 0), the one ``ffmpeg -ac 1`` uses as the original scan did, and it handles any channel
     layout - 7.1 and 8 discrete channels included - without us touching the interleaved planes.
-    Split keeps the layout of the stream's first frame, planar, so each channel is one row; a
-    stream whose layout changes mid-way is remixed to that first layout, so a file keeps one set
-    of channels from start to end.
+    swresample builds no downmix for a layout of more channels than it knows the order of (a 32-channel
+    array): such a mix is the mean of the channels, resampled in the file's own layout.
+    Split keeps the layout of the stream's first frame, each channel one row; a stream whose layout
+    changes mid-way is remixed to that first layout, so a file keeps one set of channels from start
+    to end.
     """
 
     def __init__(self, hearing: Hearing) -> None:
@@ -174,6 +180,7 @@ class _Resampler:
         self._resampler: av.AudioResampler | None = None
         self._layout: str | None = None
         self._target: av.AudioLayout | str | None = None if hearing.split else "mono"
+        self._averaged = False  # a mix taken as the mean of channels swresample cannot downmix
 
     def push(self, frame: av.AudioFrame | None) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -187,18 +194,29 @@ class _Resampler:
                                      f"{MAX_SPLIT_CHANNELS} a split set indexes apart; index it in a mixed set")
                 self._target = frame.layout
             if self._resampler is None:
-                self._resampler = av.AudioResampler(format="fltp" if self.hearing.split else "flt",
-                                                    layout=self._target, rate=self.hearing.rate)
+                self._resampler = av.AudioResampler(format="flt", layout=self._target, rate=self.hearing.rate)
                 self._layout = layout
-            out += [_clean(f, self.hearing.split) for f in self._resampler.resample(frame)]
+            try:
+                pieces = self._resampler.resample(frame)
+            except av.error.ArgumentError:
+                if self._target != "mono":
+                    raise
+                self._target, self._averaged = frame.layout, True
+                self._resampler = av.AudioResampler(format="flt", layout=self._target, rate=self.hearing.rate)
+                pieces = self._resampler.resample(frame)
+            out += [self._samples(f) for f in pieces]
         else:
             out += self._drain()
         return out
 
+    def _samples(self, frame: av.AudioFrame) -> np.ndarray:
+        rows = _clean(frame, self.hearing.split or self._averaged)
+        return rows.mean(axis=0) if self._averaged else rows
+
     def _drain(self) -> list[np.ndarray]:
         if self._resampler is None:
             return []
-        rest = [_clean(f, self.hearing.split) for f in self._resampler.resample(None)]
+        rest = [self._samples(f) for f in self._resampler.resample(None)]
         self._resampler = None
         return rest
 
