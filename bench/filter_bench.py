@@ -49,17 +49,17 @@ def make_season(folder: Path, windows: int, dim: int) -> None:
             media_id = store.new_media_id()
             labels = np.repeat(rng.integers(0, 64, PER_FILE // 20 + 1), 20)[:PER_FILE]
             vectors = (centres[labels] + 0.7 * rng.standard_normal((PER_FILE, dim))).astype(np.float32)
-            change.media.append(MediaRow(media_id, root, f"site{site}/{start:%Y%m%d_%H%M%S}.WAV", 1, 1,
-                                         f"{media_id}", PER_FILE + 7.0, "ok", recorded_local=start,
-                                         recorded_zone="UTC", recorded_source="audiomoth"))
+            change.media.append(MediaRow(media_id, root, path=f"site{site}/{start:%Y%m%d_%H%M%S}.WAV", size=1,
+                                         mtime_ns=1, fingerprint=f"{media_id}", duration=PER_FILE + 7.0, status="ok",
+                                         recorded_local=start, recorded_zone="UTC", recorded_source="audiomoth"))
             times = np.arange(PER_FILE, dtype=np.float64)
-            change.vectors.append(FileVectors(media_id, info.id, times, times + 8, vectors))
+            change.vectors.append(FileVectors(media_id, info.id, starts=times, ends=times + 8, vectors=vectors))
             if change.windows() >= BuildOptions.commit_windows:
                 store.commit(change)
                 change = Commit()
         store.commit(change)
         compact_set(store, info)
-        store.set_sites([SiteEntry(f"site{s}", None, None) for s in range(SITES)],
+        store.set_sites([SiteEntry(f"site{s}", None, longitude=None) for s in range(SITES)],
                         [(str(folder / f"site{s}"), f"site{s}") for s in range(SITES)])
 
 

@@ -47,7 +47,8 @@ def peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
-def make_store(folder: Path, count: int, dim: int, rho: float = 0.0, dtype: str = "fp32") -> tuple[Store, object, float]:
+def make_store(folder: Path, count: int, dim: int, rho: float = 0.0, dtype: str = "fp32") -> tuple[Store, object,
+                                                                                                   float]:
     """``count`` windows of clustered vectors, committed and compacted as ``index build`` does
     (a commit every ``commit_windows``, small segments merged at the end); ``rho`` > 0 makes
     each window's noise an AR(1) step from the previous window's, as overlapping windows of
@@ -70,9 +71,10 @@ def make_store(folder: Path, count: int, dim: int, rho: float = 0.0, dtype: str 
             if rho:
                 noise = lfilter([np.sqrt(1 - rho ** 2)], [1.0, -rho], noise, axis=0)
             vectors = (centres[labels] + 0.7 * noise).astype(np.float32)
-            change.media.append(MediaRow(media_id, root, f"f{media_id}.wav", 1, 1, f"{media_id}", n + 7.0, "ok"))
+            change.media.append(MediaRow(media_id, root, path=f"f{media_id}.wav", size=1, mtime_ns=1,
+                                         fingerprint=f"{media_id}", duration=n + 7.0, status="ok"))
             times = np.arange(n, dtype=np.float64)
-            change.vectors.append(FileVectors(media_id, info.id, times, times + 8, vectors))
+            change.vectors.append(FileVectors(media_id, info.id, starts=times, ends=times + 8, vectors=vectors))
             if change.windows() >= BuildOptions.commit_windows or start + n >= count:
                 started = time.perf_counter()
                 store.commit(change)
@@ -131,7 +133,8 @@ def bench_train(store: Store, info, kinds: list[str]) -> classifiers.Classifier:
             vectors = snapshot.vectors_at(picks)
             features = normalizer.apply(vectors, snapshot.media_ids[picks])
             y = (features[:, 0] > 0.3).astype(np.int8)  # a learnable, unbalanced target
-            data = TrainingSet(features, y, snapshot.ids[picks], int(y.sum()), 0, int(len(y) - y.sum()))
+            data = TrainingSet(features, y, window_ids=snapshot.ids[picks], positives=int(y.sum()), hard_negatives=0,
+                               auto_negatives=int(len(y) - y.sum()))
             trained = classifiers.fit(data, "bench", "bench", info.id, kind, "file")
             print(f"  train {kind:6s} on {size:>6} labelled windows: {time.perf_counter() - clock:6.2f} s "
                   f"(cv AP {trained.metrics['cv_ap']:.3f}, {trained.metrics['calibration']})")

@@ -69,9 +69,11 @@ def add_windows(folder: Path, info, count: int, seed: int) -> float:
         root = store.ensure_root(folder)
         for first in range(0, count, 1000):
             media_id = store.new_media_id()
-            change.media.append(MediaRow(media_id, root, f"new{media_id}.wav", 1, 1, f"n{media_id}", 1007.0, "ok"))
+            change.media.append(MediaRow(media_id, root, path=f"new{media_id}.wav", size=1, mtime_ns=1,
+                                         fingerprint=f"n{media_id}", duration=1007.0, status="ok"))
             times = np.arange(1000, dtype=np.float64)
-            change.vectors.append(FileVectors(media_id, info.id, times, times + 8, vectors[first: first + 1000]))
+            change.vectors.append(FileVectors(media_id, info.id, starts=times, ends=times + 8,
+                                              vectors=vectors[first: first + 1000]))
             if change.windows() >= BuildOptions.commit_windows or first + 1000 >= count:
                 store.commit(change)
                 change = Commit()

@@ -43,9 +43,10 @@ def make_store(store: Path, media: Path, rows: int) -> None:
             (media / name).write_bytes(b"")  # a file to match; its bytes are never decoded
             media_id = opened.new_media_id()
             starts = np.arange(per_file, dtype=float)
-            batch.media.append(MediaRow(media_id, root, name, 0, 0, f"fp{number}", per_file + 7.0, "ok"))
-            batch.vectors.append(FileVectors(media_id, info.id, starts, starts + 8,
-                                             rng.standard_normal((per_file, DIM)).astype(np.float32)))
+            batch.media.append(MediaRow(media_id, root, path=name, size=0, mtime_ns=0, fingerprint=f"fp{number}",
+                                        duration=per_file + 7.0, status="ok"))
+            batch.vectors.append(FileVectors(media_id, info.id, starts=starts, ends=starts + 8,
+                                             vectors=rng.standard_normal((per_file, DIM)).astype(np.float32)))
             if batch.windows() >= 100_000:
                 opened.commit(batch)
                 batch = Commit()
@@ -78,7 +79,8 @@ deployment = db.insert_deployment(name="media", project="media")
 rng = np.random.default_rng(0)
 for number in range({files}):
     recording = db.insert_recording(filename=f"take{{number:04d}}.wav", deployment_id=deployment)
-    db.insert_windows_batch([{{"recording_id": recording, "offsets": [float(s), float(s + 8)]}} for s in range({per_file})],
+    db.insert_windows_batch([{{"recording_id": recording, "offsets": [float(s),
+                                                                      float(s + 8)]}} for s in range({per_file})],
                             rng.standard_normal(({per_file}, {dim})).astype(np.float32), handle_duplicates="allow")
 db.commit()
 """

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from copy import copy
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import KW_ONLY, dataclass, field, fields, replace
 from pathlib import Path
 from fnmatch import fnmatch
 from typing import Callable, Iterator
@@ -49,13 +49,14 @@ class Target:
     channels: str = MIX
 
 
-@dataclass
+@dataclass(frozen=True)
 class BuildOptions:
     """What to build.  ``targets`` are the sets to fill; without them, every model of ``models`` with
     the window spec ``windows``, mixed."""
 
     models: list[str] = field(default_factory=lambda: [registry.DEFAULT_MODEL])
     windows: WindowSpec = field(default_factory=WindowSpec)
+    _: KW_ONLY
     targets: list[Target] = field(default_factory=list)
     select: Callable[[str], bool] | None = None  # which files (relative paths) this build looks at
     load: LoadOptions = field(default_factory=LoadOptions)
@@ -72,6 +73,7 @@ class BuildOptions:
 class BuildReport(FileTally):
     """The plan's tally, plus what embedding added: files indexed or failed, windows, time."""
 
+    _: KW_ONLY
     files_indexed: int = 0
     files_failed: int = 0
     files_unavailable: int = 0
@@ -121,6 +123,12 @@ class Committer:
             self.change, self._last = Commit(), time.monotonic()
 
 
+def _cut_of(info: SetInfo) -> SampleWindows:
+    """How the set ``info`` wants its audio, in samples."""
+    win, hop = info.window_samples()
+    return SampleWindows(info.id, info.sample_rate, win=win, hop=hop, split=info.split)
+
+
 class _Run:
     """One pass of an engine over a plan's jobs: collect each file's vectors, commit whole files."""
 
@@ -131,9 +139,8 @@ class _Run:
         self.batch_size = options.batch_size or min(
             (default_batch_size(registry.spec(sets[sid].model).params, options.load.device)
              for sid in self.needed), default=1)
-        self.files = [(job.path, [SampleWindows(sid, sets[sid].sample_rate, *sets[sid].window_samples(),
-                                                split=sets[sid].split)
-                                  for sid in job.set_ids], job.media.fingerprint is None) for job in plan.jobs]
+        self.files = [(job.path, [_cut_of(sets[sid]) for sid in job.set_ids], job.media.fingerprint is None)
+                      for job in plan.jobs]
         self.pending: dict[int, _Pending] = {}
         self.finished: set[int] = set()
         self.committer = Committer(store, options.commit_seconds, options.commit_windows)
@@ -198,7 +205,7 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
                                      dtype=options.dtype, channels=target.channels))
     root_id, scope = place_root(store, root)
     unreadable: list[str] = []
-    entries = [FileEntry(scope + e.rel, e.abs, e.size, e.mtime_ns)
+    entries = [FileEntry(scope + e.rel, e.abs, size=e.size, mtime_ns=e.mtime_ns)
                for e in walk(root, skip=store.path.resolve(), unreadable=unreadable)]
     select = options.select
     selected = (lambda rel: rel.startswith(scope) and select(rel[len(scope):])) if select is not None else None
@@ -326,10 +333,8 @@ def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Comm
         vectors = np.concatenate([p[2] for p in parts]).astype(np.float32, copy=False)
         channels = np.concatenate([np.full(len(p[0]), p[3], np.int16) for p in parts]) if sets[set_id].split else None
         change.vectors.append(FileVectors(
-            job.media.id, set_id,
-            np.concatenate([p[0] for p in parts]) / rate,
-            np.concatenate([p[1] for p in parts]) / rate,
-            vectors, channels=channels))
+            job.media.id, set_id, starts=np.concatenate([p[0] for p in parts]) / rate,
+            ends=np.concatenate([p[1] for p in parts]) / rate, vectors=vectors, channels=channels))
         report.windows_embedded += len(vectors)  # counted once kept: a file failing part-way keeps none
     report.files_indexed += 1
 

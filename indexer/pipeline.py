@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
 
@@ -39,6 +39,7 @@ class SampleWindows:
 
     set_id: int
     rate: int
+    _: KW_ONLY
     win: int
     hop: int
     split: bool = False
@@ -48,33 +49,36 @@ class SampleWindows:
         return Hearing(self.rate, self.split)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Batch:
     job: int
     set_id: int
+    _: KW_ONLY
     windows: WindowBatch
     channel: int = MIX_CHANNEL  # in a split set, the channel (from 1) these windows are of
 
 
-@dataclass
+@dataclass(frozen=True)
 class Embedded:
     """Vectors of consecutive windows of one file in one set (starts/ends in samples)."""
 
     job: int
     set_id: int
+    _: KW_ONLY
     starts: np.ndarray
     ends: np.ndarray
     vectors: np.ndarray
     channel: int = MIX_CHANNEL
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decoded:
     """A file decoded to the end: its duration in seconds (from decoded samples), how many
     windows each set got from it, and, when it was asked for, its content fingerprint."""
 
     job: int
     duration: float
+    _: KW_ONLY
     totals: dict[int, int]
     fingerprint: str | None = None
     fps: float | None = None
@@ -99,7 +103,8 @@ def _open(source: Source) -> Path | BinaryIO:
     return source if isinstance(source, Path) else source()
 
 
-def _decode_one(job: int, source: Source, cuts: Sequence[SampleWindows], batch_size: int, hash_it: bool) -> Iterator[Event]:
+def _decode_one(job: int, source: Source, cuts: Sequence[SampleWindows], batch_size: int,
+                hash_it: bool) -> Iterator[Event]:
     digest = fingerprint(_open(source)) if hash_it else None
     # A windower per set and channel (0: the mix); a split set's are made when its channels are known.
     windowers: dict[tuple[int, int], StreamWindower] = {}
@@ -121,7 +126,7 @@ def _decode_one(job: int, source: Source, cuts: Sequence[SampleWindows], batch_s
                     windower = windowers[cut.set_id, channel] = StreamWindower(cut.win, cut.hop, batch_size)
                 for windows in windower.feed(samples):
                     emitted[cut.set_id] += len(windows.starts)
-                    yield Batch(job, cut.set_id, windows, channel)
+                    yield Batch(job, cut.set_id, windows=windows, channel=channel)
     lowest = min(by_hearing)
     if totals[lowest] == 0:
         raise MediaError("no audio could be decoded from it")
@@ -130,7 +135,7 @@ def _decode_one(job: int, source: Source, cuts: Sequence[SampleWindows], batch_s
     for (set_id, channel), windower in windowers.items():
         for windows in windower.finish():
             emitted[set_id] += len(windows.starts)
-            yield Batch(job, set_id, windows, channel)
+            yield Batch(job, set_id, windows=windows, channel=channel)
     facts = header_facts(_open(source))
     yield Decoded(job, totals[lowest] / lowest.rate, totals={h.rate: n for h, n in totals.items()},
                   fingerprint=digest, fps=facts.fps, windows=emitted, declared=facts.declared)
@@ -245,8 +250,8 @@ class Batcher:
             vectors = embed_windows(self.model, [(w.span, w.offsets) for _, _, w in batch_rows], batch_rows[0][2].win)
             offset = 0
             for job, channel, windows in batch_rows:
-                yield Embedded(job, set_id, windows.starts, windows.ends, vectors[offset: offset + len(windows.starts)],
-                               channel=channel)
+                yield Embedded(job, set_id, starts=windows.starts, ends=windows.ends,
+                               vectors=vectors[offset: offset + len(windows.starts)], channel=channel)
                 offset += len(windows.starts)
 
 

@@ -8,7 +8,7 @@ its old path is a move, which keeps its vectors and costs no inference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,7 +19,7 @@ from audioscan.indexer.store.records import Commit, MediaRow
 from audioscan.indexer.store.store import Store
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
     """One media file to decode and embed into ``set_ids``.
 
@@ -30,6 +30,7 @@ class Job:
 
     media: MediaRow
     path: Path
+    _: KW_ONLY
     set_ids: list[int]
     replaces: bool
     had_vectors: bool = False  # some set already holds this file's vectors (only sets are added)
@@ -42,6 +43,7 @@ class FileTally:
 
     files_seen: int = 0
     files_skipped: int = 0
+    _: KW_ONLY
     files_reused: int = 0
     files_removed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
@@ -51,6 +53,7 @@ class FileTally:
 
 @dataclass
 class Plan(FileTally):
+    _: KW_ONLY
     jobs: list[Job] = field(default_factory=list)
     bookkeeping: Commit = field(default_factory=Commit)
 
@@ -164,7 +167,7 @@ class _Planner:
             return
         media = MediaRow(row.id if row else self.store.new_media_id(), self.root_id, path=entry.rel, size=entry.size,
                          mtime_ns=entry.mtime_ns, fingerprint=digest, duration=None, status="ok", **recorded)
-        self.plan.jobs.append(Job(media, entry.abs, list(self.set_ids), replaces=row is not None))
+        self.plan.jobs.append(Job(media, entry.abs, set_ids=list(self.set_ids), replaces=row is not None))
 
     def _move(self, source: MediaRow, entry: FileEntry) -> None:
         """A vanished file found again under a new path: same id, vectors and labels."""
@@ -175,7 +178,8 @@ class _Planner:
         self.plan.files_reused += 1
         todo = self._missing_sets(moved)
         if todo:
-            self.plan.jobs.append(Job(moved, entry.abs, todo, replaces=False, had_vectors=bool(self.done.get(moved.id))))
+            self.plan.jobs.append(Job(moved, entry.abs, set_ids=todo, replaces=False,
+                                      had_vectors=bool(self.done.get(moved.id))))
 
     def sweep_absent(self, root_unavailable: bool, unreadable: Sequence[str]) -> None:
         """Known files not listed: unavailable under an unreadable folder, else gone (removed)."""
@@ -207,7 +211,8 @@ class _Planner:
     def _settle(self, row: MediaRow, entry: FileEntry) -> None:
         todo = self._missing_sets(row)
         if todo:
-            self.plan.jobs.append(Job(row, entry.abs, todo, replaces=False, had_vectors=bool(self.done.get(row.id))))
+            self.plan.jobs.append(Job(row, entry.abs, set_ids=todo, replaces=False,
+                                      had_vectors=bool(self.done.get(row.id))))
         else:
             self.plan.files_skipped += 1
 

@@ -21,7 +21,7 @@ import io
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Sequence
@@ -58,6 +58,7 @@ class RayOptions:
 
     address: str | None = None
     ship_media: bool = False
+    _: KW_ONLY
     actors: int | None = None
     actors_per_gpu: int = 1
     num_cpus: int | None = None
@@ -159,7 +160,8 @@ def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, readers: Sequenc
     """A planned file in, its window batches and then its outcome out, a batch at a time; shipped
     files are spread over the ``readers``."""
     for job, path, cuts_text, hash_it in zip(batch["job"], batch["path"], batch["cuts"], batch["hash_it"]):
-        cuts = [SampleWindows(*values) for values in json.loads(cuts_text)]
+        cuts = [SampleWindows(set_id, rate, win=win, hop=hop, split=split)
+                for set_id, rate, win, hop, split in json.loads(cuts_text)]
         reader = None if not readers else readers[int(job) % len(readers)]
         if reader is None and not os.path.exists(path):
             yield _columns([_outcome_row(int(job), _outcome_text(_missing_here(int(job), str(path))))])
@@ -210,7 +212,8 @@ class _Embedder:
                 continue
             starts_, ends_ = np.frombuffer(starts, np.int64), np.frombuffer(ends, np.int64)
             span = np.frombuffer(data, np.float32)
-            self.batchers[int(set_id)].add(int(job), WindowBatch(starts_, ends_, span, int(width)), int(channel))
+            self.batchers[int(set_id)].add(int(job), WindowBatch(starts_, ends_, span=span, win=int(width)),
+                                           int(channel))
         for set_id, batcher in self.batchers.items():
             for done in batcher.run(set_id, partial=True):
                 rows.append(_window_row(done.job, set_id, starts=done.starts, ends=done.ends, data=done.vectors,
@@ -304,6 +307,6 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
             if set_id < 0:
                 yield _outcome(int(job), outcome)
             else:
-                yield Embedded(int(job), int(set_id), np.frombuffer(starts, np.int64),
-                               np.frombuffer(ends, np.int64), np.frombuffer(data, np.float32).reshape(-1, int(width)),
-                               channel=int(channel))
+                yield Embedded(int(job), int(set_id), starts=np.frombuffer(starts, np.int64),
+                               ends=np.frombuffer(ends, np.int64),
+                               vectors=np.frombuffer(data, np.float32).reshape(-1, int(width)), channel=int(channel))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -61,6 +61,7 @@ class IncomingLabel:
 
     root: str | None
     path: str
+    _: KW_ONLY
     start: float
     end: float
     label: str
@@ -76,6 +77,7 @@ class Incoming:
 
     source: Path
     roots: list[str | None]
+    _: KW_ONLY
     paths: list[str]
     starts: np.ndarray
     ends: np.ndarray
@@ -113,6 +115,7 @@ class VectorsImported:
 
     set_name: str
     files: int
+    _: KW_ONLY
     windows: int
     unmatched: list[str]
     labels: int = 0  # labels placed on the set's media
@@ -412,8 +415,8 @@ def _commit_batch(store: Store, info: SetInfo, incoming: Incoming, batch: list[_
         row, new = rows[(file.root, file.rel)]
         if new:
             change.media.append(replace(row, duration=_duration(row, incoming.ends[file.rows])))
-        change.vectors.append(FileVectors(row.id, info.id, incoming.starts[file.rows], incoming.ends[file.rows],
-                                          vectors[at: at + len(file.rows)],
+        change.vectors.append(FileVectors(row.id, info.id, starts=incoming.starts[file.rows],
+                                          ends=incoming.ends[file.rows], vectors=vectors[at: at + len(file.rows)],
                                           channels=None if incoming.channels is None else incoming.channels[file.rows]))
         at += len(file.rows)
     store.commit(change)

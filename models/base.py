@@ -3,7 +3,7 @@ need to know which family they are talking to."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import KW_ONLY, dataclass, fields
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -80,6 +80,7 @@ class ModelSpec:
 
     name: str
     dim: int
+    _: KW_ONLY
     sample_rate: int
     source: str
     build: Callable[[LoadOptions, dict[str, Path]], EmbeddingModel]

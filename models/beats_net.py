@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 import torch
@@ -20,12 +20,13 @@ FBANK_MEAN, FBANK_STD = 15.41663, 6.55582
 _ALPHA = 32.0  # the reference's attention logit rescaling
 
 
-@dataclass
+@dataclass(frozen=True)
 class BeatsConfig:
     """The checkpoint's ``cfg`` (defaults = BEATs iter3); unknown keys are ignored."""
 
     input_patch_size: int = 16
     embed_dim: int = 512
+    _: KW_ONLY
     conv_bias: bool = False
     encoder_layers: int = 12
     encoder_embed_dim: int = 768

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 import torch
@@ -20,12 +20,13 @@ _PREFIX = "model."
 _IGNORED = ("fc_norm.", "head.")
 
 
-@dataclass
+@dataclass(frozen=True)
 class EatConfig:
     """The fields of the release's ``config.json`` that shape the encoder."""
 
     embed_dim: int = 768
     depth: int = 12
+    _: KW_ONLY
     num_heads: int = 12
     patch_size: int = 16
     stride: int = 16

@@ -8,7 +8,7 @@ fp32.  Inference runs under ``torch.inference_mode`` and the module in eval mode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -80,6 +80,7 @@ class TorchEmbedder:
 
     name: str
     dim: int
+    _: KW_ONLY
     sample_rate: int
     module: Any  # a torch module (torch is imported only when a model loads)
     forward: Callable

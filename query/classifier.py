@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -64,6 +64,7 @@ class Calibration:
 
     method: str
     x: list[float] = field(default_factory=list)
+    _: KW_ONLY
     y: list[float] = field(default_factory=list)
     a: float = 0.0
     b: float = 0.0
@@ -72,7 +73,7 @@ class Calibration:
     @classmethod
     def from_sklearn(cls, calibrator) -> "Calibration":
         if hasattr(calibrator, "X_thresholds_"):
-            return cls("isotonic", calibrator.X_thresholds_.tolist(), calibrator.y_thresholds_.tolist())
+            return cls("isotonic", calibrator.X_thresholds_.tolist(), y=calibrator.y_thresholds_.tolist())
         return cls("sigmoid", a=float(calibrator.a_), b=float(calibrator.b_))
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
@@ -92,6 +93,7 @@ class Classifier:
 
     name: str
     label: str
+    _: KW_ONLY
     set_id: int
     kind: str
     normalize: str
@@ -137,8 +139,9 @@ class Classifier:
         if data["linear"] is not None:
             linear = {k: np.asarray(v, dtype=np.float32) for k, v in data["linear"].items()}
             linear["intercept"] = float(np.asarray(data["linear"]["intercept"]).reshape(-1)[0])
-        return cls(name, label, set_id, kind, data["normalize"], Calibration(**data["calibration"]), version,
-                   linear, blob, json.loads(metrics))
+        return cls(name, label, set_id=set_id, kind=kind, normalize=data["normalize"],
+                   calibration=Calibration(**data["calibration"]), version=version, linear=linear, blob=blob,
+                   metrics=json.loads(metrics))
 
 
 def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, normalize: str,
@@ -226,7 +229,7 @@ def _calibrate(method: str, scores: np.ndarray, y: np.ndarray, weights: np.ndarr
         from sklearn.isotonic import IsotonicRegression
 
         fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y, sample_weight=weights)
-        return Calibration("isotonic", fitted.X_thresholds_.tolist(), fitted.y_thresholds_.tolist())
+        return Calibration("isotonic", fitted.X_thresholds_.tolist(), y=fitted.y_thresholds_.tolist())
     from scipy.optimize import minimize
     from scipy.special import expit, xlogy
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -39,10 +39,11 @@ MANIFEST_COLUMNS = ["source", "start", "end", "clip_start", "clip_end", "label",
 _MANIFEST_BEFORE_CHANNELS = MANIFEST_COLUMNS[:-1]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClipReport:
     written: list[Path]
     skipped: int
+    _: KW_ONLY
     failed: list[tuple[str, str]]
     manifest: Path
 
@@ -110,7 +111,7 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
         if progress:
             progress(number, len(items))
     _write_manifest(manifest, rows)
-    return ClipReport(written, skipped, failed, manifest)
+    return ClipReport(written, skipped, failed=failed, manifest=manifest)
 
 
 def _check_options(fmt: str, length: float | None, pad: float, rate: int | None, channels: int | None,

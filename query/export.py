@@ -81,7 +81,8 @@ def check_destination(fmt: str, moments: list[Moment], *, out_dir: Path | None, 
 
 def write_audacity(rows: list[tuple[str, float, float, str]], out_dir: Path) -> list[Path]:
     """One Audacity label track per media file from (path, start, end, text) rows."""
-    return write_moments([Moment(path, start, end, None, text) for path, start, end, text in rows], "audacity",
+    return write_moments([Moment(path, start, end=end, score=None, label=text) for path, start, end, text in rows],
+                         "audacity",
                          out_dir=out_dir)
 
 

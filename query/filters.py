@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from fnmatch import fnmatch
 from typing import Iterable
 
@@ -55,6 +55,7 @@ class MomentFilter:
 
     sites: tuple[str, ...] = ()
     after: Bound | None = None
+    _: KW_ONLY
     before: Bound | None = None
     hours: tuple[float, float] | None = None  # seconds of the day: [from, to), wrapping past midnight
     paths: tuple[str, ...] = ()
@@ -70,8 +71,8 @@ class MomentFilter:
             raise QueryError(f"`channel` {wrong[0]} is not a channel; channels count from 1 (to "
                              f"{MAX_SPLIT_CHANNELS})", value=wrong[0])
         made = cls(tuple(sites), _bound(after, "after") if after else None,
-                   _bound(before, "before") if before else None, _hours(hours) if hours else None, tuple(paths),
-                   chosen)
+                   before=_bound(before, "before") if before else None, hours=_hours(hours) if hours else None,
+                   paths=tuple(paths), channels=chosen)
         if made.after and made.before and made.after.aware == made.before.aware and (
                 made.after.seconds >= made.before.seconds):
             raise QueryError(f"`after` {quoted(after)} is not before `before` {quoted(before)}; nothing can match")

@@ -10,7 +10,7 @@ output is: a column per detector, or with ``top`` each window's best labels abov
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Sequence
 
 import numpy as np
@@ -35,6 +35,7 @@ class ManyScores:
 
     columns: list[Column]
     paths: list[str]
+    _: KW_ONLY
     starts: np.ndarray
     ends: np.ndarray
     scores: np.ndarray  # [windows, columns]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from audioscan.indexer.media.recorded import RecordingStart
 from audioscan.query.timecode import timecode
@@ -28,6 +28,7 @@ class Moment:
 
     path: str
     start: float
+    _: KW_ONLY
     end: float
     score: float | None = None
     label: str = ""

@@ -9,7 +9,7 @@ windows cost a single matrix-vector product straight on the stored vectors.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import KW_ONLY, dataclass, fields
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
 
@@ -27,13 +27,14 @@ DEFAULT_THRESHOLD = 0.5
 _BLOCK_ROWS = 256
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scored:
     """Probabilities of some windows, with the decision values they were calibrated from
     (what ranks them: calibration is flat over stretches, decision values are not)."""
 
     ids: np.ndarray
     media_ids: np.ndarray
+    _: KW_ONLY
     starts: np.ndarray
     ends: np.ndarray
     scores: np.ndarray
@@ -145,7 +146,7 @@ def _profiles(scored: Scored) -> ProfileOf:
 
     def profile(stream: int) -> Profile:
         mine = order[np.searchsorted(grouped, stream, "left"): np.searchsorted(grouped, stream, "right")]
-        return Profile(scored.starts[mine], scored.ends[mine], scored.decisions[mine], scored.scores[mine])
+        return Profile(scored.starts[mine], scored.ends[mine], ranks=scored.decisions[mine], scores=scored.scores[mine])
 
     return profile
 
@@ -153,6 +154,6 @@ def _profiles(scored: Scored) -> ProfileOf:
 def per_window(scored: Scored, paths: dict[int, str]) -> list[Moment]:
     """Every window's score, by file, channel and time (for people who do their own analysis)."""
     order = np.lexsort((scored.starts, scored.channels, scored.media_ids))
-    return [Moment(paths[int(scored.media_ids[i])], float(scored.starts[i]), float(scored.ends[i]),
-                   float(scored.scores[i]), decision=float(scored.decisions[i]), channel=int(scored.channels[i]))
+    return [Moment(paths[int(scored.media_ids[i])], float(scored.starts[i]), end=float(scored.ends[i]),
+                   score=float(scored.scores[i]), decision=float(scored.decisions[i]), channel=int(scored.channels[i]))
             for i in order]

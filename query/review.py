@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -52,6 +52,7 @@ class BinEstimate:
 
     bin: ScoreBin
     detections: int
+    _: KW_ONLY
     judged: int
     right: int
 

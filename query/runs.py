@@ -33,7 +33,7 @@ that heard some of it (nine 8 s windows 1 s apart hold some of a 1 s knock).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -79,6 +79,7 @@ class Profile:
 
     starts: np.ndarray
     ends: np.ndarray
+    _: KW_ONLY
     ranks: Values
     scores: Values
 
@@ -87,13 +88,14 @@ class Profile:
 ProfileOf = Callable[[int], Profile]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _File:
     """A file's profile and the sounds found in it so far: which sound each window belongs to
     (-1: none yet), each sound's peak, onset and offset, its best window and its moment's span."""
 
     profile: Profile
     owner: np.ndarray
+    _: KW_ONLY
     sounds: list[tuple[float, float, float]] = field(default_factory=list)
     bests: list[int] = field(default_factory=list)
     spans: list[tuple[float, float]] = field(default_factory=list)
@@ -171,7 +173,7 @@ class Sounds:
         found.bests.append(best)
         found.spans.append((begin, end))
         media_id, channel = stream_parts(stream)
-        return Moment(self._paths[media_id], begin, end, float(p.scores[best]), peak=peak, onset=onset,
+        return Moment(self._paths[media_id], begin, end=end, score=float(p.scores[best]), peak=peak, onset=onset,
                       offset=offset, decision=float(ranks[best]) if self._decision else None, channel=channel)
 
 

@@ -329,7 +329,7 @@ class SetIndex:
             mine = mine[np.argsort(self.starts[mine], kind="stable")]
             ranks = every[mine] if every is not None else _Cosines(
                 mine, lambda part: unit_vectors(self._centred(self.snapshot.vectors_at(part))) @ unit)
-            return Profile(self.starts[mine], self.ends[mine], ranks, ranks)
+            return Profile(self.starts[mine], self.ends[mine], ranks=ranks, scores=ranks)
 
         return profile
 

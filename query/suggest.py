@@ -44,8 +44,8 @@ def suggest(scored: Scored, labels: list[Label], paths: dict[int, str], count: i
             picked.append(i)
             per_file[media] = per_file.get(media, 0) + 1
     # A suggestion is one window: all that is known of where its sound is, is the window.
-    return [Moment(paths[int(scored.media_ids[i])], float(scored.starts[i]), float(scored.ends[i]),
-                   float(scored.scores[i]), peak=float(scored.starts[i] + scored.ends[i]) / 2,
+    return [Moment(paths[int(scored.media_ids[i])], float(scored.starts[i]), end=float(scored.ends[i]),
+                   score=float(scored.scores[i]), peak=float(scored.starts[i] + scored.ends[i]) / 2,
                    onset=float(scored.starts[i]), offset=float(scored.ends[i]), decision=float(scored.decisions[i]),
                    channel=int(scored.channels[i]))
             for i in picked]

@@ -36,7 +36,7 @@ models) or over the whole set (the default for LOGMEL) - ``--normalize``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
@@ -65,10 +65,11 @@ CHOICES = ("auto", *NORMALIZATIONS)
 NEGATIVE_SOURCES = ("labelled", "library", "both")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainingSet:
     features: np.ndarray
     y: np.ndarray
+    _: KW_ONLY
     window_ids: np.ndarray
     positives: int
     hard_negatives: int
@@ -81,12 +82,13 @@ class TrainingSet:
     grouping: str = "file"  # file | stretch
 
 
-@dataclass
+@dataclass(frozen=True)
 class Normalizer:
     """Per-file (or one global) mean and std, applied row by row by media id."""
 
     mode: str
     media_ids: np.ndarray  # sorted
+    _: KW_ONLY
     means: np.ndarray
     stds: np.ndarray
 
@@ -109,7 +111,7 @@ class Normalizer:
             stds = np.broadcast_to(np.sqrt(np.maximum(var, 0)), stds.shape)
         if mode == "none":
             means, stds = np.zeros_like(means), np.ones_like(stds)
-        return cls(mode, ids, means.astype(np.float32), np.maximum(stds, STD_FLOOR).astype(np.float32))
+        return cls(mode, ids, means=means.astype(np.float32), stds=np.maximum(stds, STD_FLOOR).astype(np.float32))
 
     def rows(self, media_ids: np.ndarray) -> np.ndarray:
         """Row index into ``means``/``stds`` for each media id."""

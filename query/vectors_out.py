@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -56,6 +56,7 @@ class VectorsWritten:
 
     path: Path
     rows: int
+    _: KW_ONLY
     labels_path: Path | None = None
     labels: int = 0
 

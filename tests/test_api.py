@@ -38,11 +38,11 @@ def test_the_readme_notebook_example(tmp_path, monkeypatch):
     table = found.to_arrow()
     assert isinstance(table, pa.Table) and table.column_names == ["path", "start", "end", "score", "peak", "onset",
                                                                   "offset", "label", "decision", "datetime",
-                                                                  "site"]
+                                                                  "site", "channel"]
     row = table.to_pylist()[0]
     assert row.pop("datetime") == found[0].iso_start()
     assert row == {field: getattr(found[0], field) for field in row}
     X, windows = lib.vectors("LOGMEL")              # vectors + a pyarrow table of windows
     assert X.shape == (windows.num_rows, lib.set("LOGMEL").dim) and np.isfinite(X).all()
-    assert set(windows.column_names) == {"id", "path", "start", "end"}
+    assert set(windows.column_names) == {"id", "path", "start", "end", "channel"}
     assert lib.detectors()[0]["name"] == "siren" and lib.check() == ([], [])

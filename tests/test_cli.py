@@ -31,7 +31,7 @@ def test_build_status_check_search_in_json(library, store_path, tmp_path):
     clip = tone_file(tmp_path / "q.wav", 4, "siren")
     hits = json.loads(run("search", str(clip), "-k", "3", "--format", "json", store=store_path).stdout)
     assert 1 <= len(hits) <= 3 and set(hits[0]) == {"path", "start", "end", "score", "peak", "onset", "offset",
-                                                    "datetime", "site"}
+                                                    "datetime", "site", "channel"}
     assert run("index", "build", str(library), "--strict", store=store_path).exit_code == 1
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import functools
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -38,6 +38,7 @@ class ImportReport:
 
     added: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    _: KW_ONLY
     ids: list[int] = field(default_factory=list)
     already: int = 0
     names: dict[str, tuple[int, int]] = field(default_factory=dict)

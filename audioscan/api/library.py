@@ -131,8 +131,8 @@ class Library:
             where = str(row.media)  # each row names its file
             if where not in resolved:
                 resolved[where] = labelling.resolve_path(where, known, path.parent)
-        return [Moment(resolved[str(row.media)], row.start, row.start if row.end is None else row.end, None,
-                       row.label, channel=row.channel) for row in rows]
+        return [Moment(resolved[str(row.media)], row.start, end=row.start if row.end is None else row.end, score=None,
+                       label=row.label, channel=row.channel) for row in rows]
 
     # ------------------------------------------------------------------ building
     # Index media (``api/building.py``).

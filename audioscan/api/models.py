@@ -6,7 +6,7 @@ weight files on disk.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +23,7 @@ class ModelInfo:
 
     name: str
     dim: int
+    _: KW_ONLY
     sample_rate: int
     params: int
     available: bool  # runs offline now: needs no weights, or they are on this machine

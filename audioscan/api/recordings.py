@@ -8,7 +8,7 @@ Sites name folders (:meth:`Recordings.name_site`); a file belongs to the site of
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -28,6 +28,7 @@ class RecordingRow:
 
     path: str
     start: str | None
+    _: KW_ONLY
     zone: str | None
     source: str | None
     site: str | None
@@ -43,6 +44,7 @@ class SiteRow:
 
     name: str
     latitude: float | None
+    _: KW_ONLY
     longitude: float | None
     zone: str | None
     folders: list[str]
@@ -82,7 +84,8 @@ class Recordings:
         path = Path(path)
         with self._library._annotator() as store:
             rows = read_sites_file(path, list(store.roots().values()))
-            sites = {row.site: SiteEntry(row.site, row.latitude, row.longitude, row.zone) for row in rows}
+            sites = {row.site: SiteEntry(row.site, row.latitude, longitude=row.longitude,
+                                         zone=row.zone) for row in rows}
             store.set_sites(list(sites.values()), [(row.folder, row.site) for row in rows])
         return self.sites()
 
@@ -90,7 +93,7 @@ class Recordings:
         """Name each folder (or file) of ``paths`` site ``name`` (its coordinates, if any, are kept)."""
         check_site_name(name)
         with self._library._annotator() as store:
-            store.set_sites([SiteEntry(name.strip(), None, None)],
+            store.set_sites([SiteEntry(name.strip(), None, longitude=None)],
                             [(str(Path(item).expanduser().resolve()), name.strip()) for item in paths])
 
     def sites(self) -> builtins.list[SiteRow]:

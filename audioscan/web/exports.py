@@ -81,7 +81,7 @@ def _moment(number: int, item: dict, files: Mapping[int, Any]) -> Moment:
     if start >= duration or end > duration + _END_SLACK_SECONDS:
         raise BadInput(f"{where} ({start:g}-{end:g} s) lies outside its file {Path(media.path).name}, which lasts "
                        f"{duration:g} s")
-    return Moment(media.path, start, end, item["score"], item["label"] or "", duration=media.duration,
+    return Moment(media.path, start, end=end, score=item["score"], label=item["label"] or "", duration=media.duration,
                   peak=item["peak"], onset=item["onset"], offset=item["offset"], channel=item["channel"] or 0)
 
 

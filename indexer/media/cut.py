@@ -13,7 +13,7 @@ H.264 beside the audio in AAC, which stores only :data:`AAC_RATES`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,12 +29,13 @@ _PCM = {"s16": "pcm_s16le", "s32": "pcm_s32le", "flt": "pcm_f32le", "dbl": "pcm_
 _FLAC = {"s16": "s16", "s32": "s32"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Span:
     """Decoded audio of a cut: ``samples[channels, n]`` in the source's own format."""
 
     samples: np.ndarray
     rate: int
+    _: KW_ONLY
     layout: str
     format: str  # packed sample format name (s16, s32, flt, dbl, u8)
 
@@ -76,7 +77,7 @@ def read_span(path: Path, start: float, end: float, rate: int | None = None,
                 break
     if not parts:
         raise MediaError(f"{path.name} has no audio between {start:g} s and {end:g} s")
-    return Span(np.ascontiguousarray(np.concatenate(parts, axis=1)), out_rate, layout, fmt)
+    return Span(np.ascontiguousarray(np.concatenate(parts, axis=1)), out_rate, layout=layout, format=fmt)
 
 
 def _layout(channels: int | None) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -24,6 +24,7 @@ class FileEntry:
 
     rel: str
     abs: Path
+    _: KW_ONLY
     size: int
     mtime_ns: int
 
@@ -70,7 +71,7 @@ def walk(root: Path, skip: Path | None = None, unreadable: list[str] | None = No
                     yield from visit(Path(entry.path), child_rel + "/")
                 elif entry.is_file(follow_symlinks=True):
                     st = entry.stat(follow_symlinks=True)
-                    yield FileEntry(catalog_name(child_rel), Path(entry.path), st.st_size, st.st_mtime_ns)
+                    yield FileEntry(catalog_name(child_rel), Path(entry.path), size=st.st_size, mtime_ns=st.st_mtime_ns)
             except OSError:
                 continue  # vanished or unreadable while we looked: the next build sees it
 

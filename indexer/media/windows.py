@@ -10,7 +10,7 @@ streaming cutter and the whole-file rule agree to the sample.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Iterator
 
 import numpy as np
@@ -62,7 +62,7 @@ def window_starts(total: int, win: int, hop: int) -> np.ndarray:
     return starts
 
 
-@dataclass
+@dataclass(frozen=True)
 class WindowBatch:
     """Consecutive windows of one signal: start/end in samples, and the samples they cover.
 
@@ -74,6 +74,7 @@ class WindowBatch:
 
     starts: np.ndarray
     ends: np.ndarray
+    _: KW_ONLY
     span: np.ndarray
     win: int
 
@@ -86,8 +87,8 @@ class WindowBatch:
         """The first ``count`` windows, and the rest (each with only the samples it covers)."""
         cut = int(self.offsets[count]) if count < len(self.starts) else len(self.span)
         head_end = int(self.offsets[count - 1]) + self.win
-        return (WindowBatch(self.starts[:count], self.ends[:count], self.span[:head_end], self.win),
-                WindowBatch(self.starts[count:], self.ends[count:], self.span[cut:], self.win))
+        return (WindowBatch(self.starts[:count], self.ends[:count], span=self.span[:head_end], win=self.win),
+                WindowBatch(self.starts[count:], self.ends[count:], span=self.span[cut:], win=self.win))
 
 
 class StreamWindower:
@@ -130,7 +131,8 @@ class StreamWindower:
         if self._last is None and self.total < self.win:
             span = np.zeros(self.win, dtype=np.float32)
             span[: self.total] = self._buf[: self.total]
-            yield WindowBatch(np.zeros(1, dtype=np.int64), np.full(1, self.total, dtype=np.int64), span, self.win)
+            yield WindowBatch(np.zeros(1, dtype=np.int64), np.full(1, self.total, dtype=np.int64), span=span,
+                              win=self.win)
             return
         if self._last is None or self._last + self.win < self.total:
             self._starts.append(self.total - self.win)
@@ -143,4 +145,4 @@ class StreamWindower:
         begin = int(starts[0]) - self._buf_start
         span = self._buf[begin: begin + int(starts[-1] - starts[0]) + self.win].copy()
         self._starts = []
-        return WindowBatch(starts, np.minimum(starts + self.win, self.total), span, self.win)
+        return WindowBatch(starts, np.minimum(starts + self.win, self.total), span=span, win=self.win)

@@ -9,7 +9,7 @@ written once they are coded in memory (:meth:`SetAnn.cover`); ``query.search`` r
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import faiss
@@ -75,6 +75,7 @@ class SetAnn:
 
     parts: list[faiss.Index]
     missing: np.ndarray  # positions (into the snapshot) of live windows the index does not hold
+    _: KW_ONLY
     dead: np.ndarray  # window ids the index holds that are no longer live
     covering: faiss.Index | None = field(default=None, init=False, repr=False)  # the missing, coded in memory
 
@@ -137,4 +138,4 @@ def load_ann(snapshot: Snapshot, centred: bool = False) -> SetAnn | None:
     held = np.concatenate([index_ids(part) for part in parts])
     dead = held[~np.isin(held, snapshot.ids, assume_unique=True)]
     missing = np.flatnonzero(~np.isin(snapshot.ids, held, assume_unique=True))
-    return SetAnn(parts, missing, dead)
+    return SetAnn(parts, missing, dead=dead)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator, Sequence
 
@@ -25,10 +25,13 @@ from audioscan.indexer.store import catalog, journal
 from audioscan.indexer.store.journal import DetectorEntry, LabelEntry, SetEntry, Work
 from audioscan.indexer.store.places import read_places, write_places
 from audioscan.indexer.store.records import MIX_CHANNEL, NewLabel, utcnow
-from audioscan.indexer.store.scalar import one_row, scalar
+from audioscan.indexer.store.scalar import one_row, records, scalar
 from audioscan.indexer.store.snapshot import MediaInfo
 
 KEEP_VERSIONS = 5
+# A classifier row's columns, named as ClassifierRow's fields (``blob``: the column, or NULL to leave it).
+_CLASSIFIER_FIELDS = ("name, version, label, set_id, kind, model, {blob}, metrics, "
+                      "CAST(created_at AS VARCHAR) AS created")
 # Labels inserted per transaction: a million-row import becomes five short transactions.
 LABEL_CHUNK = 200_000
 
@@ -39,6 +42,7 @@ class Label:
 
     id: int
     media: MediaInfo
+    _: KW_ONLY
     label: str
     start: float
     end: float
@@ -61,6 +65,7 @@ class Label:
 class ClassifierRow:
     name: str
     version: int
+    _: KW_ONLY
     label: str
     set_id: int
     kind: str
@@ -210,18 +215,18 @@ class Annotations:
     def classifier(self, name: str, version: int | None = None) -> ClassifierRow | None:
         """The newest (or the given) version of a classifier, or None."""
         with self.connect() as con:
-            row = con.execute(
-                "SELECT name, version, label, set_id, kind, model, blob, metrics, CAST(created_at AS VARCHAR) "
-                "FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?) ORDER BY version DESC LIMIT 1",
-                [name, version, version]).fetchone()
-        return ClassifierRow(*row) if row else None
+            found = records(ClassifierRow, con, f"SELECT {_CLASSIFIER_FIELDS.format(blob='blob')} FROM classifiers "
+                            "WHERE name = ? AND (? IS NULL OR version = ?) ORDER BY version DESC LIMIT 1",
+                            [name, version, version])
+        return found[0] if found else None
 
     def remove_classifier(self, name: str, version: int | None = None) -> int:
         """Delete one version of a classifier, or all of them; returns how many were deleted."""
         with self._edit() as con:
             count = scalar(con, "SELECT count(*) FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)",
                                 [name, version, version])
-            con.execute("DELETE FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)", [name, version, version])
+            con.execute("DELETE FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)", [name, version,
+                                                                                                  version])
             if count:
                 journal.append(self.path, {"op": "remove_detectors", "name": name, "version": version})
         return count
@@ -229,9 +234,8 @@ class Annotations:
     def classifiers(self) -> list[ClassifierRow]:
         """Every kept version of every classifier (without tree blobs), by name and version."""
         with self.connect() as con:
-            rows = con.execute("SELECT name, version, label, set_id, kind, model, NULL, metrics, "
-                               "CAST(created_at AS VARCHAR) FROM classifiers ORDER BY name, version").fetchall()
-        return [ClassifierRow(*row) for row in rows]
+            return records(ClassifierRow, con, f"SELECT {_CLASSIFIER_FIELDS.format(blob='NULL AS blob')} "
+                           "FROM classifiers ORDER BY name, version")
 
 
 # ---------------------------------------------------------------- the work as the catalog holds it

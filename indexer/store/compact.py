@@ -11,7 +11,7 @@ snapshot a moment earlier still finds them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 
 import duckdb
 import numpy as np
@@ -27,10 +27,11 @@ DEAD_FRACTION = 0.3
 AUTO_SMALL_SEGMENTS = 8
 
 
-@dataclass
+@dataclass(frozen=True)
 class CompactReport:
     set_name: str
     segments_before: int
+    _: KW_ONLY
     segments_after: int
     vectors_dropped: int
 
@@ -64,7 +65,7 @@ def compact_set(store: Store, info: SetInfo, force: bool = False, dtype: str | N
     converting = dtype is not None and dtype != info.dtype
     chosen = health if converting else _chosen(info, health, force)
     if not converting and (not chosen or (len(chosen) == 1 and chosen[0][2] == chosen[0][3])):
-        return CompactReport(info.name, len(health), len(health), 0)
+        return CompactReport(info.name, len(health), segments_after=len(health), vectors_dropped=0)
     if converting:
         info = replace(info, dtype=str(dtype))
     target = max(1, TARGET_BYTES // (4 * info.dim))
@@ -100,4 +101,5 @@ def compact_set(store: Store, info: SetInfo, force: bool = False, dtype: str | N
             store.record_dtype(con, info, info.dtype)
 
     store.commit_segments(pieces, apply)
-    return CompactReport(info.name, len(health), len(health) - len(chosen) + len(pieces), dropped)
+    return CompactReport(info.name, len(health), segments_after=len(health) - len(chosen) + len(pieces),
+                         vectors_dropped=dropped)

@@ -23,7 +23,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -78,6 +78,7 @@ class Recording:
 
     id: int
     filename: str
+    _: KW_ONLY
     datetime: str | None
     deployment: str
     project: str
@@ -89,6 +90,7 @@ class Annotation:
 
     recording_id: int
     start: float
+    _: KW_ONLY
     end: float
     label: str
     label_type: int
@@ -101,6 +103,7 @@ class Windows:
 
     ids: np.ndarray
     recording_ids: np.ndarray
+    _: KW_ONLY
     starts: np.ndarray
     ends: np.ndarray
 

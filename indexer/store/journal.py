@@ -24,7 +24,7 @@ import base64
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -40,6 +40,7 @@ class LabelEntry:
 
     id: int
     root: str
+    _: KW_ONLY
     path: str
     label: str
     start: float
@@ -70,6 +71,7 @@ class SetEntry:
 
     name: str
     model: str
+    _: KW_ONLY
     weights_id: str
     window: float
     hop: float
@@ -85,6 +87,7 @@ class DetectorEntry:
 
     id: int
     name: str
+    _: KW_ONLY
     version: int
     label: str
     set: SetEntry
@@ -114,6 +117,7 @@ class TimeEntry:
 
     root: str
     path: str
+    _: KW_ONLY
     local: str
     zone: str | None
     fold: int = 0  # 1: the second time that wall time happened (a repeated autumn hour)
@@ -135,6 +139,7 @@ class SiteEntry:
 
     name: str
     latitude: float | None
+    _: KW_ONLY
     longitude: float | None
     zone: str | None = None
 
@@ -153,7 +158,7 @@ class SiteEntry:
             return self
         located = self.latitude is not None
         return SiteEntry(self.name, self.latitude if located else known.latitude,
-                         self.longitude if located else known.longitude, self.zone or known.zone)
+                         longitude=self.longitude if located else known.longitude, zone=self.zone or known.zone)
 
 
 @dataclass
@@ -163,6 +168,7 @@ class Work:
 
     labels: dict[int, LabelEntry] = field(default_factory=dict)
     detectors: dict[tuple[str, int], DetectorEntry] = field(default_factory=dict)
+    _: KW_ONLY
     times: dict[tuple[str, str], TimeEntry] = field(default_factory=dict)
     sites: dict[str, SiteEntry] = field(default_factory=dict)
     site_folders: dict[str, str] = field(default_factory=dict)
@@ -233,6 +239,7 @@ class Replayed:
 
     work: Work
     lines: int
+    _: KW_ONLY
     damaged: int  # lines whose checksum failed (skipped)
     complete: bool  # it starts with a snapshot and no line was damaged: it alone is the whole of the work
 

@@ -19,7 +19,7 @@ import duckdb
 from audioscan.indexer.store import journal
 from audioscan.indexer.store.journal import SiteEntry, TimeEntry, Work
 from audioscan.indexer.store.records import utcnow
-from audioscan.indexer.store.scalar import scalar
+from audioscan.indexer.store.scalar import records, scalar
 
 PLACE_TABLES = ("given_times", "sites", "site_folders")
 
@@ -65,8 +65,7 @@ class Places:
     def sites(self) -> list[SiteEntry]:
         """Every site the user named, by name."""
         with self.connect() as con:
-            return [SiteEntry(*row) for row in con.execute(
-                "SELECT name, latitude, longitude, zone FROM sites ORDER BY name").fetchall()]
+            return records(SiteEntry, con, "SELECT name, latitude, longitude, zone FROM sites ORDER BY name")
 
     def site_folders(self) -> dict[str, str]:
         """Every folder named for a site (absolute path -> site)."""
@@ -92,8 +91,9 @@ def read_places(con: duckdb.DuckDBPyConnection, work: Work) -> None:
     work.times = {(entry.root, entry.path): entry for entry in _time_entries(con)}
     has_zone = scalar(con, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'sites' "
                            "AND column_name = 'zone'")
-    work.sites = {row[0]: SiteEntry(*row) for row in con.execute(
-        f"SELECT name, latitude, longitude, {'zone' if has_zone else 'NULL'} FROM sites ORDER BY name").fetchall()}
+    work.sites = {site.name: site for site in records(
+        SiteEntry, con, f"SELECT name, latitude, longitude, {'zone' if has_zone else 'NULL AS zone'} FROM sites "
+                        "ORDER BY name")}
     work.site_folders = dict(con.execute("SELECT folder, site FROM site_folders ORDER BY folder").fetchall())
 
 
@@ -101,7 +101,8 @@ def write_places(con: duckdb.DuckDBPyConnection, work: Work, media_id: Callable[
     """Put ``work``'s given starts and sites into a catalog that holds none yet; ``media_id(root, path)``
     finds (or lists as missing) the file a start belongs to."""
     now = utcnow()
-    inserts: dict[str, list[list[object]]] = {"given_times": [[media_id(entry.root, entry.path), dt.datetime.fromisoformat(entry.local), entry.zone,
+    inserts: dict[str, list[list[object]]] = {"given_times": [[media_id(entry.root, entry.path),
+                                                               dt.datetime.fromisoformat(entry.local), entry.zone,
                                 entry.fold, now] for entry in work.times.values()],
                "sites": [[site.name, site.latitude, site.longitude, site.zone] for site in work.sites.values()],
                "site_folders": [list(pair) for pair in work.site_folders.items()]}

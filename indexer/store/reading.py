@@ -20,7 +20,7 @@ from audioscan.indexer.store.records import SetInfo
 from audioscan.indexer.store.remembered import REMEMBERED
 from audioscan.indexer.store.sites import SiteFolders
 from audioscan.indexer.store.snapshot import AnnPart, FileStats, MediaInfo, SegmentRow, Snapshot
-from audioscan.indexer.store.scalar import scalar
+from audioscan.indexer.store.scalar import records, scalar
 
 # The catalog's window columns: the Snapshot field each fills, and its type there.
 _WINDOW_COLUMNS = {"id": ("ids", np.int64), "media_id": ("media_ids", np.int64), "start_s": ("starts", np.float64),
@@ -78,8 +78,8 @@ class Reading:
 
     def _snapshot_since(self, con: duckdb.DuckDBPyConnection, info: SetInfo, stats: bool,
                         last: Snapshot | None) -> Snapshot:
-        segments = [SegmentRow(*row) for row in con.execute(
-            "SELECT id, file, n_vectors, checksum FROM segments WHERE set_id = ? ORDER BY id", [info.id]).fetchall()]
+        segments = records(SegmentRow, con, "SELECT id, file, n_vectors, checksum FROM segments WHERE set_id = ? "
+                           "ORDER BY id", [info.id])
         ann = {part: AnnPart(file, kind, signature) for part, file, kind, signature in con.execute(
             "SELECT part, file, kind, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchall()}
         media = self._media(con)
@@ -123,8 +123,8 @@ class Reading:
         media_ids = np.concatenate([kept.media_ids[stay], fresh.media_ids])
         order = np.argsort(media_ids, kind="stable")
         return FileStats(media_ids[order], np.concatenate([kept.n_windows[stay], fresh.n_windows])[order],
-                         np.concatenate([kept.means[stay], fresh.means])[order],
-                         np.concatenate([kept.stds[stay], fresh.stds])[order])
+                         means=np.concatenate([kept.means[stay], fresh.means])[order],
+                         stds=np.concatenate([kept.stds[stay], fresh.stds])[order])
 
     @staticmethod
     def _file_stats(con: duckdb.DuckDBPyConnection, info: SetInfo, media_ids: np.ndarray | None = None) -> FileStats:
@@ -135,5 +135,5 @@ class Reading:
                            f"{only}ORDER BY media_id", args).fetchnumpy()
         empty = np.zeros((0, info.dim), dtype=np.float32)
         return FileStats(rows["media_id"].astype(np.int64), rows["n_windows"].astype(np.int64),
-                         np.stack(list(rows["mean"])).astype(np.float32) if len(rows["mean"]) else empty,
-                         np.stack(list(rows["std"])).astype(np.float32) if len(rows["std"]) else empty)
+                         means=np.stack(list(rows["mean"])).astype(np.float32) if len(rows["mean"]) else empty,
+                         stds=np.stack(list(rows["std"])).astype(np.float32) if len(rows["std"]) else empty)

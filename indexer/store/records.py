@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,7 @@ class SetInfo:
 
     id: int
     name: str
+    _: KW_ONLY
     model: str
     weights_id: str
     window: float
@@ -54,12 +55,13 @@ class SetInfo:
         return self.window_spec.samples(self.sample_rate)
 
 
-@dataclass
+@dataclass(frozen=True)
 class MediaRow:
     """A media file's catalog row; ``status`` is ok, failed or missing."""
 
     id: int
     root_id: int
+    _: KW_ONLY
     path: str
     size: int | None
     mtime_ns: int | None
@@ -90,12 +92,13 @@ class NewLabel:
     channel: int = MIX_CHANNEL
 
 
-@dataclass
+@dataclass(frozen=True)
 class FileVectors:
     """All window vectors of one media file in one set, with the windows' times in seconds."""
 
     media_id: int
     set_id: int
+    _: KW_ONLY
     starts: np.ndarray
     ends: np.ndarray
     vectors: np.ndarray
@@ -108,7 +111,7 @@ class FileVectors:
         return self.channels.astype(np.int16, copy=False)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Commit:
     """Everything one atomic commit changes.
 
@@ -118,6 +121,7 @@ class Commit:
 
     media: list[MediaRow] = field(default_factory=list)
     retire: list[tuple[int, int | None]] = field(default_factory=list)
+    _: KW_ONLY
     vectors: list[FileVectors] = field(default_factory=list)
     non_media: list[tuple[int, str, int, int]] = field(default_factory=list)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import duckdb
@@ -38,6 +38,7 @@ class Salvaged:
 
     set_aside: Path | None  # where the damaged catalog went (None: it was missing)
     base: str  # where the library's bookkeeping came from, in words
+    _: KW_ONLY
     labels: int
     detectors: int
     detector_versions: int
@@ -62,6 +63,7 @@ class _Source:
 
     path: Path
     words: str
+    _: KW_ONLY
     readable: list[str]
     version: int
 
@@ -88,7 +90,7 @@ def _source(path: Path, words: str) -> _Source | None:
             found = catalog.version(con) if "meta" in readable else 0
     except duckdb.Error:
         return None
-    return _Source(path, words, readable, found)
+    return _Source(path, words, readable=readable, version=found)
 
 
 def rebuild(folder: Path) -> Salvaged:

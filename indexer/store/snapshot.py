@@ -10,7 +10,7 @@ compaction finishes on the state it started with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Callable, Hashable, Iterator, TypeVar
 
@@ -45,6 +45,7 @@ def stream_parts(key: int) -> tuple[int, int]:
 class SegmentRow:
     id: int
     file: str
+    _: KW_ONLY
     n_vectors: int
     checksum: str | None
 
@@ -65,6 +66,7 @@ class MediaInfo:
 
     id: int
     root: str
+    _: KW_ONLY
     rel: str
     duration: float | None
     status: str
@@ -77,22 +79,24 @@ class MediaInfo:
         return str(Path(self.root) / self.rel)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FileStats:
     """Per media file of the set: window count, mean and std of its vectors (rows sorted by media id)."""
 
     media_ids: np.ndarray
     n_windows: np.ndarray
+    _: KW_ONLY
     means: np.ndarray
     stds: np.ndarray
 
 
-@dataclass
+@dataclass(frozen=True)
 class Snapshot:
     """A set as of one commit: window arrays sorted by id, and the files holding their vectors."""
 
     info: SetInfo
     files: StoreFiles
+    _: KW_ONLY
     ids: np.ndarray
     media_ids: np.ndarray
     starts: np.ndarray

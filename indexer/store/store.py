@@ -42,7 +42,7 @@ from audioscan.indexer.store.reading import Reading
 from audioscan.indexer.store.catalog import SET_COLUMNS
 from audioscan.indexer.store.records import MIX, SPLIT, MediaRow, SetInfo, utcnow
 from audioscan.indexer.store.remembered import REMEMBERED
-from audioscan.indexer.store.scalar import scalar
+from audioscan.indexer.store.scalar import records, scalar
 
 CATALOG_FILE = catalog.CATALOG_FILE
 # What an empty store folder may hold before its catalog exists (a crash right after creating it).
@@ -53,6 +53,11 @@ _STORE_NAMES = {CATALOG_FILE, CATALOG_FILE + ".wal", CATALOG_FILE + ".tmp", CATA
 # connection of their own to number windows, segment files and media (each connection costs
 # 15-25 ms, four of them a commit before); ids a writer leaves unused are never handed out.
 _ID_BLOCKS = {"windows": 1 << 16, "segments": 64, "media": 256}
+
+
+# The media table's columns a MediaRow holds, named as its fields.
+_MEDIA_FIELDS = ("id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, retry, fps, recorded_local, "
+                 "recorded_zone, recorded_source")
 
 
 class Store(Annotations, Places, Commits, Garbage, Reading):
@@ -238,9 +243,9 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
     def sets(self) -> list[SetInfo]:
         def ask() -> list[SetInfo]:
             with self.connect() as con:
-                rows = con.execute("SELECT id, name, model, weights_id, window_s, hop_s, sample_rate, dim, dtype, "
-                                   "channels FROM sets ORDER BY id").fetchall()
-            return [SetInfo(*row) for row in rows]
+                return records(SetInfo, con,
+                               "SELECT id, name, model, weights_id, window_s AS \"window\", hop_s AS hop, "
+                               "sample_rate, dim, dtype, channels FROM sets ORDER BY id")
 
         return list(REMEMBERED.answer(self.catalog_path, Store.generation(self.path), "sets", ask))
 
@@ -334,7 +339,8 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         """Fold a root into one that contains it (its files keep their ids, vectors and labels)."""
         self._require_write()
         with self.connect() as con, catalog.transaction(con):
-            con.execute("UPDATE media SET root_id = ?, path = ? || path WHERE root_id = ?", [parent_id, prefix, child_id])
+            con.execute("UPDATE media SET root_id = ?, path = ? || path WHERE root_id = ?", [parent_id, prefix,
+                                                                                             child_id])
             con.execute("UPDATE non_media SET root_id = ?, path = ? || path WHERE root_id = ?",
                         [parent_id, prefix, child_id])
             con.execute("UPDATE planned SET root_id = ?, path = ? || path WHERE root_id = ?",
@@ -363,12 +369,10 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         """Indexed files of other roots (with their root folder): where a renamed or re-mounted
         root's files may have come from."""
         with self.connect() as con:
-            rows = con.execute("SELECT m.id, m.root_id, m.path, m.size, m.mtime_ns, m.fingerprint, m.duration, "
-                               "m.status, m.error, m.retry, m.fps, m.recorded_local, m.recorded_zone, "
-                               "m.recorded_source, r.path FROM media m JOIN roots r ON r.id = m.root_id "
-                               "WHERE m.root_id <> ? AND m.status IN ('ok', 'unavailable') AND "
-                               "m.fingerprint IS NOT NULL", [root_id]).fetchall()
-        return [(MediaRow(*row[:14]), Path(row[14])) for row in rows]
+            rows = records(MediaRow, con, f"SELECT {_MEDIA_FIELDS} FROM media WHERE root_id <> ? AND status IN "
+                           "('ok', 'unavailable') AND fingerprint IS NOT NULL", [root_id])
+            roots = dict(con.execute("SELECT id, path FROM roots").fetchall())
+        return [(row, Path(roots[row.root_id])) for row in rows]
 
     def embedded_sets_of(self, media_id: int) -> set[int]:
         with self.connect() as con:
@@ -377,10 +381,8 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
 
     def media_of_root(self, root_id: int) -> dict[str, MediaRow]:
         with self.connect() as con:
-            rows = con.execute("SELECT id, root_id, path, size, mtime_ns, fingerprint, duration, status, error, "
-                               "retry, fps, recorded_local, recorded_zone, recorded_source FROM media WHERE root_id = ?",
-                               [root_id]).fetchall()
-        return {row[2]: MediaRow(*row) for row in rows}
+            rows = records(MediaRow, con, f"SELECT {_MEDIA_FIELDS} FROM media WHERE root_id = ?", [root_id])
+        return {row.path: row for row in rows}
 
     def embedded_sets(self, root_id: int) -> dict[int, set[int]]:
         """For each media id under the root, the sets it is completely embedded in."""

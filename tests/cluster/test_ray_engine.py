@@ -254,7 +254,7 @@ def test_a_file_a_worker_cannot_see_names_the_node_and_the_way_out(monkeypatch):
     node = type("Context", (), {"get_node_id": staticmethod(lambda: "ab12cd34" + "0" * 48)})
     monkeypatch.setattr(ray, "get_runtime_context", lambda: node)  # no Ray started for this
     batch = {"job": np.array([3]), "path": np.array(["/nowhere/door.mp3"], dtype=object),
-             "cuts": np.array(["[[1, 16000, 8000, 1000]]"], dtype=object), "hash_it": np.array([False])}
+             "cuts": np.array(["[[1, 16000, 8000, 1000, false]]"], dtype=object), "hash_it": np.array([False])}
     [row] = list(_decode_rows(batch, 4, None))
     failed = _outcome(3, row["outcome"][0])
     assert failed.retry and "on Ray node" in failed.reason and "(node ab12cd34)" in failed.reason

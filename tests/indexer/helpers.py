@@ -39,6 +39,7 @@ def commit_synthetic(store: Store, path: str, n: int, seed: int = 0) -> None:
     media_id = store.new_media_id()
     root_id = store.ensure_root(store.path.parent)
     vectors = np.random.default_rng(seed).standard_normal((n, info.dim)).astype(np.float32)
-    store.commit(Commit(media=[MediaRow(media_id, root_id, path, 1, 1, f"fp{path}{seed}", n + 7.0, "ok")],
-                        vectors=[FileVectors(media_id, info.id, np.arange(n, dtype=float),
-                                             np.arange(n, dtype=float) + 8, vectors)]))
+    store.commit(Commit(media=[MediaRow(media_id, root_id, path=path, size=1, mtime_ns=1,
+                                        fingerprint=f"fp{path}{seed}", duration=n + 7.0, status="ok")],
+                        vectors=[FileVectors(media_id, info.id, starts=np.arange(n, dtype=float),
+                                             ends=np.arange(n, dtype=float) + 8, vectors=vectors)]))

@@ -105,7 +105,7 @@ def _second_model() -> ModelSpec:
     class Half(logmel.LogMelModel):
         name, sample_rate = "HALF", 8_000
 
-    return ModelSpec("HALF", logmel.DIM, 8_000, "test", lambda o, f: Half(), recipe="half-v1")
+    return ModelSpec("HALF", logmel.DIM, sample_rate=8_000, source="test", build=lambda o, f: Half(), recipe="half-v1")
 
 
 def test_several_models_share_one_decoding_pass(library, store_path, monkeypatch):
@@ -122,8 +122,8 @@ def test_several_models_share_one_decoding_pass(library, store_path, monkeypatch
     with Store.open(store_path) as store:
         assert check_store(store) == []
     # Adding a model later embeds only that model's set.
-    monkeypatch.setitem(registry._SPECS, "HALF2", ModelSpec("HALF2", logmel.DIM, 8_000, "t",
-                                                              lambda o, f: _second_model().load(o), recipe="h2"))
+    monkeypatch.setitem(registry._SPECS, "HALF2", ModelSpec("HALF2", logmel.DIM, sample_rate=8_000, source="t",
+                                                            build=lambda o, f: _second_model().load(o), recipe="h2"))
     report = build_once(store_path, library, models=["LOGMEL", "HALF2"])
     assert report.files_indexed == len(GOOD) and report.windows_embedded == len(live_windows(store_path)) // 3
 

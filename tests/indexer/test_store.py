@@ -190,11 +190,15 @@ def test_media_rows_of_one_commit_are_upserted_as_one_row_at_a_time_would_be(sma
     with Store.open(small_store, write=True) as store:
         root = store.ensure_root(small_store.parent)
         first, second = store.new_media_id(), store.new_media_id()
-        store.commit(Commit(media=[MediaRow(first, root, "v.mp4", 5, 5, "a", 9.0, "ok", fps=25.0)]))
+        store.commit(Commit(media=[MediaRow(first, root, path="v.mp4", size=5, mtime_ns=5, fingerprint="a",
+                                            duration=9.0, status="ok", fps=25.0)]))
         store.commit(Commit(media=[
-            MediaRow(first, root, "v.mp4", 6, 6, "b", 9.5, "failed", error="unreadable", retry=True),
-            MediaRow(second, root, "w.mp4", 1, 1, "c", 3.0, "ok", fps=30.0),
-            MediaRow(second, root, "w.mp4", 2, 2, "d", 4.0, "ok"),  # the same file again, no frame rate
+            MediaRow(first, root, path="v.mp4", size=6, mtime_ns=6, fingerprint="b", duration=9.5, status="failed",
+                     error="unreadable", retry=True),
+            MediaRow(second, root, path="w.mp4", size=1, mtime_ns=1, fingerprint="c", duration=3.0, status="ok",
+                     fps=30.0),
+            MediaRow(second, root, path="w.mp4", size=2, mtime_ns=2, fingerprint="d", duration=4.0,
+                     status="ok"),  # the same file again, no frame rate
         ]))
         with store.connect() as con:
             rows = con.execute("SELECT id, path, size, fingerprint, duration, status, error, retry, fps "

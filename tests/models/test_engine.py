@@ -35,7 +35,8 @@ def test_default_batch_sizes_shrink_with_model_size():
 def _linear_embedder(precision: str) -> TorchEmbedder:
     torch.manual_seed(0)
     module = torch.nn.Sequential(torch.nn.Linear(100, 16))
-    return TorchEmbedder("T", 16, 16_000, module, lambda m, x: m(x), LoadOptions(device="cpu", precision=precision))
+    return TorchEmbedder("T", 16, sample_rate=16_000, module=module, forward=lambda m, x: m(x),
+                         options=LoadOptions(device="cpu", precision=precision))
 
 
 def test_inference_runs_without_gradients_and_returns_float32():

@@ -28,9 +28,9 @@ def _commit_lookalikes(store: Store, count: int, seed: int = 0) -> None:
     media_id = store.new_media_id()
     root_id = store.ensure_root(store.path.parent)
     starts = np.arange(count, dtype=float)
-    store.commit(Commit(media=[MediaRow(media_id, root_id, f"new{seed}.wav", 1, 1, f"fp-new{seed}", count + 7.0,
-                                        "ok")],
-                        vectors=[FileVectors(media_id, info.id, starts, starts + 8, vectors)]))
+    store.commit(Commit(media=[MediaRow(media_id, root_id, path=f"new{seed}.wav", size=1, mtime_ns=1,
+                                        fingerprint=f"fp-new{seed}", duration=count + 7.0, status="ok")],
+                        vectors=[FileVectors(media_id, info.id, starts=starts, ends=starts + 8, vectors=vectors)]))
 
 
 def _clustered_set(store: Store, folder, files: int, per_file: int, rng: np.random.Generator):
@@ -43,8 +43,9 @@ def _clustered_set(store: Store, folder, files: int, per_file: int, rng: np.rand
         media_id = store.new_media_id()
         vectors = centres[rng.integers(0, 40, per_file)] + 0.5 * rng.standard_normal((per_file, 32)).astype(np.float32)
         times = np.arange(per_file, dtype=np.float64)
-        change.media.append(MediaRow(media_id, root, f"f{media_id}.wav", 1, 1, f"{media_id}", per_file + 7.0, "ok"))
-        change.vectors.append(FileVectors(media_id, info.id, times, times + 8, vectors))
+        change.media.append(MediaRow(media_id, root, path=f"f{media_id}.wav", size=1, mtime_ns=1,
+                                     fingerprint=f"{media_id}", duration=per_file + 7.0, status="ok"))
+        change.vectors.append(FileVectors(media_id, info.id, starts=times, ends=times + 8, vectors=vectors))
     store.commit(change)
     return info
 

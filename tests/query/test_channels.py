@@ -135,8 +135,8 @@ def test_a_label_of_one_channel_trains_that_channel_and_its_detections_stay_ther
 
 @pytest.mark.parametrize("fmt", formats.TEXT_FORMATS)
 def test_every_format_says_the_channel_or_refuses_what_it_cannot_say(fmt, tmp_path):
-    moments = [Moment("/m/array.flac", 10.0, 18.0, 0.9, "siren", peak=12.0, channel=2),
-               Moment("/m/array.flac", 30.0, 38.0, 0.8, "siren", peak=35.0, channel=3)]
+    moments = [Moment("/m/array.flac", 10.0, end=18.0, score=0.9, label="siren", peak=12.0, channel=2),
+               Moment("/m/array.flac", 30.0, end=38.0, score=0.8, label="siren", peak=35.0, channel=3)]
     if fmt == "audacity":  # a label track has no channel: two channels of one file cannot share one
         with pytest.raises(audioscan.UserError, match="no place for a channel"):
             write_moments(moments, fmt, out=tmp_path / "track.txt")

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ def _toy(n_pos: int, n_neg: int, dim: int = 16, seed: int = 0) -> TrainingSet:
     x = rng.standard_normal((n_pos + n_neg, dim)).astype(np.float32)
     x[:n_pos, :3] += 1.5
     y = np.r_[np.ones(n_pos, np.int8), np.zeros(n_neg, np.int8)]
-    return TrainingSet(x, y, np.arange(len(y)), n_pos, 0, n_neg)
+    return TrainingSet(x, y, window_ids=np.arange(len(y)), positives=n_pos, hard_negatives=0, auto_negatives=n_neg)
 
 
 @pytest.mark.parametrize("kind", classifiers.KINDS)
@@ -52,9 +53,10 @@ def test_sample_weights_restore_the_base_rate():
     sampled = x_neg[rng.choice(n_neg_all, n_neg_all // 10, replace=False)]
     x = np.vstack([x_pos, sampled]).astype(np.float32)
     y = np.r_[np.ones(n_pos, np.int8), np.zeros(len(sampled), np.int8)]
-    weighted = TrainingSet(x, y, np.arange(len(y)), n_pos, 0, len(sampled),
-                           weights=np.r_[np.ones(n_pos), np.full(len(sampled), 10.0)])
-    plain = TrainingSet(x, y, np.arange(len(y)), n_pos, 0, len(sampled))
+    weighted = TrainingSet(x, y, window_ids=np.arange(len(y)), positives=n_pos, hard_negatives=0,
+                           auto_negatives=len(sampled), weights=np.r_[np.ones(n_pos), np.full(len(sampled), 10.0)])
+    plain = TrainingSet(x, y, window_ids=np.arange(len(y)), positives=n_pos, hard_negatives=0,
+                        auto_negatives=len(sampled))
     population = np.vstack([x_pos, x_neg]).astype(np.float32)
     def labelled(data: TrainingSet, name: str) -> float:  # the calibrated chance of a window being labelled
         trained = classifiers.fit(data, name, name, 1, "logreg", "none")
@@ -77,7 +79,8 @@ def test_probabilities_count_the_takes_nobody_labelled():
     negatives = np.vstack([room, unlabelled])
     x = np.vstack([labelled, negatives]).astype(np.float32)
     y = np.r_[np.ones(len(labelled), np.int8), np.zeros(len(negatives), np.int8)]
-    data = TrainingSet(x, y, np.arange(len(y)), len(labelled), 0, len(negatives), positive_regions=40)
+    data = TrainingSet(x, y, window_ids=np.arange(len(y)), positives=len(labelled), hard_negatives=0,
+                       auto_negatives=len(negatives), positive_regions=40)
     trained = classifiers.fit(data, "pu", "pu", 1, "logreg", "none")
     assert 0.2 <= trained.calibration.labelled_share <= 0.45
     held_out = rng.normal(3.0, 0.5, (200, 4)).astype(np.float32)
@@ -85,8 +88,8 @@ def test_probabilities_count_the_takes_nobody_labelled():
     assert trained.probability(held_out).mean() > 0.7  # ...until the unlabelled takes are counted
     assert trained.probability(rng.normal(0.0, 0.5, (200, 4)).astype(np.float32)).mean() < 0.05
     # Three takes are three samples of the share: the estimate is drawn toward no correction.
-    data.positive_regions = 3
-    few = classifiers.fit(data, "pu", "pu", 1, "logreg", "none").calibration.labelled_share
+    few = classifiers.fit(dataclasses.replace(data, positive_regions=3), "pu", "pu", 1, "logreg",
+                          "none").calibration.labelled_share
     assert trained.calibration.labelled_share < few < 1
 
 
@@ -95,8 +98,9 @@ def test_a_detector_that_cannot_tell_is_saved_but_flagged():
     x = rng.standard_normal((60, 8)).astype(np.float32)  # labels carry no signal at all
     y = np.r_[np.ones(15, np.int8), np.zeros(45, np.int8)]
     groups = np.repeat(np.arange(12), 5)
-    trained = classifiers.fit(TrainingSet(x, y, np.arange(60), 15, 0, 45, groups=groups, positive_regions=2,
-                                          base_rate=0.25), "r", "r", 1, "logreg", "none")
+    trained = classifiers.fit(TrainingSet(x, y, window_ids=np.arange(60), positives=15, hard_negatives=0,
+                                          auto_negatives=45, groups=groups, positive_regions=2, base_rate=0.25),
+                              "r", "r", 1, "logreg", "none")
     assert trained.metrics["reliable"] is False
     assert any("region" in w for w in trained.metrics["warnings"])
     assert any("ROC AUC" in w or "chance" in w for w in trained.metrics["warnings"])

@@ -30,7 +30,7 @@ def source(tmp_path_factory) -> Path:
 
 
 def moment(path: Path) -> Moment:
-    return Moment(str(path), 1.0, 2.5, 0.9, "siren", duration=4.0, peak=1.7, onset=1.4, offset=2.2)
+    return Moment(str(path), 1.0, end=2.5, score=0.9, label="siren", duration=4.0, peak=1.7, onset=1.4, offset=2.2)
 
 
 def shape(path: Path) -> tuple[str, int, int]:
@@ -80,7 +80,7 @@ def test_options_that_cannot_be_honoured_together_are_refused(tmp_path, source, 
 
 def test_tight_is_refused_for_moments_that_carry_no_onset(tmp_path, source):
     """A label or a listed span has no estimated onset: ``tight`` would cut it whole, silently."""
-    listed = Moment(str(source), 1.0, 2.5, label="siren")
+    listed = Moment(str(source), 1.0, end=2.5, label="siren")
     with pytest.raises(QueryError, match="1 of these 2 moments carry none"):
         export_clips([moment(source), listed], tmp_path / "out", tight=True)
 

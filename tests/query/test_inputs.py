@@ -85,7 +85,7 @@ def test_output_names_never_collide_escape_or_overflow(tmp_path):
 
 
 def test_csv_cells_that_spreadsheets_would_run_are_neutralised():
-    text = to_csv([Moment("=HYPERLINK(\"http://x\")", 1.0, 2.0, 0.5, "+cmd")])
+    text = to_csv([Moment("=HYPERLINK(\"http://x\")", 1.0, end=2.0, score=0.5, label="+cmd")])
     import csv
     import io
 

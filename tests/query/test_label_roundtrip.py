@@ -49,7 +49,7 @@ def test_every_format_gives_back_the_same_labels(seed):
     names = _names(seed)
     wanted = [(name, float(i), float(i) + 1.5, i % 3 != 0) for i, name in enumerate(names)]
     channels = [i % 4 for i in range(len(wanted))]  # 0: the whole file; else one channel of a split set
-    moments = [Moment("/media/a b.wav", start, end, None, name, negative=not positive, channel=channel)
+    moments = [Moment("/media/a b.wav", start, end=end, score=None, label=name, negative=not positive, channel=channel)
                for (name, start, end, positive), channel in zip(wanted, channels)]
     csv_rows = parse_csv(to_csv([_Item(name, positive, start, channel)
                                  for (name, start, _, positive), channel in zip(wanted, channels)]), "x.csv",

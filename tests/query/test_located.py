@@ -79,7 +79,8 @@ def test_detections_rank_by_decision_value_without_ties_and_split_the_two_sounds
     assert scores == sorted(scores, reverse=True)  # the probability never disagrees with the order
     windows = detector.windows()
     vectors, table = lib.vectors()
-    stored = {(p, s): v.tobytes() for p, s, v in zip(table.column("path").to_pylist(), table.column("start").to_pylist(),
+    stored = {(p, s): v.tobytes() for p, s, v in zip(table.column("path").to_pylist(),
+                                                     table.column("start").to_pylist(),
                                                     vectors)}
     # Windows whose stored vectors differ almost never tie: float16 vectors scored in float32 can meet in
     # one value now and then (here one pair in ~400), never a stretch of them as calibrated probabilities do.
@@ -99,8 +100,8 @@ def test_detections_rank_by_decision_value_without_ties_and_split_the_two_sounds
                for h, c in zip(refined, found))
 
 
-MOMENT = Moment("/media/a b.mkv", 4.0, 20.0, 0.875, "door", fps=25.0, peak=12.36, onset=11.9, offset=12.8,
-                decision=1.25)
+MOMENT = Moment("/media/a b.mkv", 4.0, end=20.0, score=0.875, label="door", fps=25.0, peak=12.36, onset=11.9,
+                offset=12.8, decision=1.25)
 
 
 def test_every_text_format_carries_the_peak_where_it_has_a_field_for_it():
@@ -120,7 +121,7 @@ def test_clips_centre_on_the_peak_and_tight_cuts_the_sound():
     assert clip_span(MOMENT, 8.0, 0.0) == pytest.approx((8.36, 16.36))
     assert clip_span(MOMENT, None, 0.5, tight=True) == pytest.approx((11.4, 13.3))
     assert clip_span(MOMENT, None, 0.0) == (4.0, 20.0)
-    plain = Moment("/media/x.wav", 4.0, 20.0, duration=14.0)  # no peak known: the middle, inside the file
+    plain = Moment("/media/x.wav", 4.0, end=20.0, duration=14.0)  # no peak known: the middle, inside the file
     assert clip_span(plain, 8.0, 0.0) == (6.0, 14.0) and clip_span(plain, None, 0.0, tight=True) == (4.0, 14.0)
 
 

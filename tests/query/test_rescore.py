@@ -43,7 +43,8 @@ def test_overlapping_windows_above_the_threshold_are_one_detection_with_the_best
     starts = np.array([0.0, 1, 2, 3, 4, 5, 0, 1])
     scores = np.array([0.6, 0.9, 0.7, 0.4, 0.8, 0.2, 0.55, 0.4])
     mixed = np.zeros(8, np.int16)
-    hits = detections(Scored(np.arange(8), media, starts, starts + 8, scores, scores, mixed), {1: "a", 2: "b"},
+    hits = detections(Scored(np.arange(8), media, starts=starts, ends=starts + 8, scores=scores, decisions=scores,
+                             channels=mixed), {1: "a", 2: "b"},
                       threshold=0.5)
     assert [(h.path, h.score) for h in hits] == [("a", 0.9), ("b", 0.55)]  # one sound each
     assert hits[0].start <= 1.0 and hits[0].end >= 9.0

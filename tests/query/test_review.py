@@ -19,7 +19,8 @@ def _planted(count: int = 2000, seed: int = 5) -> tuple[list[Moment], dict[tuple
     rng = np.random.default_rng(seed)
     scores = rng.uniform(0.5, 1.0, count)
     right = rng.uniform(size=count) < (scores - 0.5) * 1.8  # 0 at the threshold, 0.9 at the top
-    moments = [Moment(f"/m/f{i % 50}.wav", float(i), float(i) + 8, float(s), "owl") for i, s in enumerate(scores)]
+    moments = [Moment(f"/m/f{i % 50}.wav", float(i), end=float(i) + 8, score=float(s), label="owl") for i,
+               s in enumerate(scores)]
     return moments, {(m.path, m.start): bool(r) for m, r in zip(moments, right)}
 
 

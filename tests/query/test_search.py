@@ -18,7 +18,7 @@ def _moments(media, starts, ends, scores, k):
     def profile(stream):
         mine = np.flatnonzero(media == stream_parts(stream)[0])
         mine = mine[np.argsort(starts[mine])]
-        return Profile(starts[mine], ends[mine], scores[mine], scores[mine])
+        return Profile(starts[mine], ends[mine], ranks=scores[mine], scores=scores[mine])
 
     sounds = Sounds({1: "a", 2: "b"}, profile, float(scores.std()))
     found = [sounds.offer(stream_key(int(m), 0), float(s)) for m, s in zip(media, starts)]

@@ -186,8 +186,9 @@ def test_an_edl_of_mixed_frame_rates_keeps_one_rate_and_runs_forward():
     from audioscan.query.formats import to_edl
     from audioscan.query.moments import Moment
 
-    moments = [Moment("/m/a.wav", 10, 18, 0.9), Moment("/m/b.flac", 40, 48, 0.8),
-               Moment("/m/c.mp4", 3600, 3608, 0.7, fps=24.0), Moment("/m/d.mp4", 5, 13.5, 0.6, fps=24.0)]
+    moments = [Moment("/m/a.wav", 10, end=18, score=0.9), Moment("/m/b.flac", 40, end=48, score=0.8),
+               Moment("/m/c.mp4", 3600, end=3608, score=0.7, fps=24.0), Moment("/m/d.mp4", 5, end=13.5, score=0.6,
+                                                                               fps=24.0)]
     events = re.findall(r"^\d{3}\s+AX\s+AA/V\s+C\s+(\S+) (\S+) (\S+) (\S+)$", to_edl(moments), re.M)
     records = [(parse_timecode(rec_in, 24), parse_timecode(rec_out, 24)) for _, _, rec_in, rec_out in events]
     assert records[0][0] == 3600 and all(a[1] == b[0] for a, b in zip(records, records[1:]))

@@ -86,7 +86,8 @@ def test_one_stretch_of_positives_is_grouped_by_stretch():
 def test_two_humps_are_two_ranked_moments_split_at_their_valley():
     starts = np.arange(0.0, 30.0)
     scores = np.r_[np.linspace(0.2, 0.9, 10), np.linspace(0.8, 0.1, 10), np.linspace(0.2, 0.7, 10)]
-    scored = Scored(np.arange(30), np.zeros(30, np.int64), starts, starts + 8, scores, scores, np.zeros(30, np.int16))
+    scored = Scored(np.arange(30), np.zeros(30, np.int64), starts=starts, ends=starts + 8, scores=scores,
+                    decisions=scores, channels=np.zeros(30, np.int16))
     ranked = detections(scored, {0: "a"}, threshold=0.0)
     assert len(ranked) == 2  # two humps: one moment each
     assert ranked[0].score == scores.max() and ranked[0].start <= 9 < ranked[0].end
@@ -100,7 +101,8 @@ def test_two_humps_are_two_ranked_moments_split_at_their_valley():
 def test_a_run_without_a_valley_is_one_moment_however_long():
     starts = np.arange(0.0, 30.0)
     plateau = np.r_[np.linspace(0.2, 0.9, 5), np.full(20, 0.9) + np.linspace(0, 0.01, 20), np.linspace(0.9, 0.2, 5)]
-    scored = Scored(np.arange(30), np.zeros(30, np.int64), starts, starts + 8, plateau, plateau, np.zeros(30, np.int16))
+    scored = Scored(np.arange(30), np.zeros(30, np.int64), starts=starts, ends=starts + 8, scores=plateau,
+                    decisions=plateau, channels=np.zeros(30, np.int16))
     found = detections(scored, {0: "a"}, threshold=0.0)
     assert len(found) == 1 and found[0].start <= 12 and found[0].end >= 32  # one moment, however long
 

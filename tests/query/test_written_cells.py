@@ -32,7 +32,7 @@ def _all_numbers(cells: list[str]) -> bool:
 
 def test_negative_scores_and_times_stay_numbers_in_every_csv_written(tmp_path):
     source = tone_file(tmp_path / "a.wav", 3)
-    moment = Moment(str(source), 0.5, 2.0, -0.5359, "-gag", decision=-1.25)
+    moment = Moment(str(source), 0.5, end=2.0, score=-0.5359, label="-gag", decision=-1.25)
     report = export_clips([moment], tmp_path / "clips")
     manifest = (tmp_path / "clips" / MANIFEST).read_text()
     assert report.written and _all_numbers(_numeric_cells(manifest, ["start", "end", "clip_start", "score"]))
@@ -56,7 +56,8 @@ def test_negative_scores_and_times_stay_numbers_in_every_csv_written(tmp_path):
 def test_clip_names_keep_source_time_and_the_whole_label(tmp_path):
     source = tone_file(tmp_path / "take.wav", 3)
     labels = ["dog/bark", "<b>bold</b>", "a\\b:c"]
-    report = export_clips([Moment(str(source), 1.0, 2.0, None, label) for label in labels], tmp_path / "clips")
+    report = export_clips([Moment(str(source), 1.0, end=2.0, score=None, label=label) for label in labels],
+                          tmp_path / "clips")
     names = sorted(path.name for path in report.written)
     assert names == sorted(["take_00-00-01.000_a_b_c.wav", "take_00-00-01.000_dog_bark.wav",
                             "take_00-00-01.000__b_bold__b_.wav"])

@@ -4,6 +4,7 @@ nothing Unix-only on any command's path."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import re
 import sys
@@ -187,6 +188,43 @@ def test_no_call_of_ours_passes_more_than_five_arguments_by_position():
                     by_position.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node.func)} "
                                        f"({len(node.args)} by position)")
     assert by_position == []
+
+
+# Records of four fields or more name every field past the first two; these few are filled in place and so
+# not frozen (each says why).
+FIELDS_BY_POSITION = 2
+FILLED_IN_PLACE = {
+    "BuildReport": "a build's tally, added to as each file finishes",
+    "FileTally": "the planner's tally, counted file by file",
+    "Plan": "the planner's output, grown file by file",
+    "Work": "the journal as it is replayed, one change at a time",
+    "SetAnn": "keeps the in-memory cover of windows committed after it, made on the first search",
+    "TorchEmbedder": "a loaded model, moved to its device and evaluation mode once",
+    "Calibration": "its labelled share is set after the calibrator is fitted",
+    "Classifier": "given its version when stored, and its tree model when first used",
+}
+
+
+def test_records_name_their_fields_and_do_not_change():
+    """Every dataclass of four fields or more, anywhere in the package: keyword-only past its first two
+    fields (``Moment(path, start, end=..., score=...)``: no swapped pair passes unseen), and frozen unless
+    it is one of the few filled in place."""
+    wrong = []
+    for module in _modules():
+        if module.endswith("__main__"):
+            continue  # importing it runs the CLI
+        for name, value in vars(importlib.import_module(module)).items():
+            if not (isinstance(value, type) and dataclasses.is_dataclass(value) and value.__module__ == module):
+                continue
+            given = [f for f in dataclasses.fields(value) if f.init]
+            if len(given) < 4:
+                continue
+            by_position = [f.name for f in given if not f.kw_only]
+            if len(by_position) > FIELDS_BY_POSITION:
+                wrong.append(f"{module}.{name}: {', '.join(by_position)} by position")
+            if not value.__dataclass_params__.frozen and name not in FILLED_IN_PLACE:  # type: ignore[attr-defined]
+                wrong.append(f"{module}.{name}: not frozen")
+    assert wrong == []
 
 
 def test_nothing_imports_the_cli():

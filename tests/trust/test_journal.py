@@ -37,7 +37,7 @@ WRITES = {
     "remove_set": lambda store: store.remove_set(store.find_set()),
     "give_times": lambda store: store.give_times([(_media_id(store), dt.datetime(2024, 10, 27, 2, 30, fold=1),
                                                    "Europe/Berlin")]),
-    "set_sites": lambda store: store.set_sites([SiteEntry("B", 52.5, 13.4, "Europe/Berlin")],
+    "set_sites": lambda store: store.set_sites([SiteEntry("B", 52.5, longitude=13.4, zone="Europe/Berlin")],
                                                [(str(store.path.parent), "B")]),
 }
 
