@@ -30,7 +30,7 @@ def timed_write(folder: Path, ids: np.ndarray, vectors: np.ndarray, dtype: str, 
     for attempt in range(repeats):
         path = folder / f"seg-bench-{dtype}-{attempt}.faiss"
         started = time.perf_counter()
-        segments.write_segment(path, ids, [vectors], dtype)
+        segments.write_segment(path, ids, parts=[vectors], dtype=dtype)
         best = min(best, time.perf_counter() - started)
         path.unlink()
     return best
@@ -70,7 +70,7 @@ def main() -> None:
                 segments.new_digest = current
             print(f"{'durable write, ' + dtype:<26}{before:>20.3f} s{now:>14.3f} s{before / now:>13.2f}x")
             path = Path(folder) / "sample.faiss"
-            segments.write_segment(path, ids, [vectors], dtype)
+            segments.write_segment(path, ids, parts=[vectors], dtype=dtype)
             data = path.read_bytes()
             hash_before, hash_now = (timed_hash(data, make, args.repeats) for make in (blake2b, xxhash.xxh3_128))
             mb = len(data) / 1e6

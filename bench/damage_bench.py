@@ -34,7 +34,8 @@ BLOCK, HEADER = 262_144, 12_288
 def make_store(base: Path) -> Path:
     media = base / "media"
     for number in range(6):
-        write_media(media / f"take{number}.flac", scene(40, 16_000, "noise", [("siren", 10, 20)], seed=number), 16_000)
+        write_media(media / f"take{number}.flac",
+                    scene(40, 16_000, background="noise", events=[("siren", 10, 20)], seed=number), rate=16_000)
     library = audioscan.open(base / "store")
     library.build(media)
     rng = np.random.default_rng(0)

@@ -152,7 +152,7 @@ def evaluate(store: Path, planted: list[Planted], queries: dict[str, list[Path]]
         shots = takes[:3]
         for i in shots:
             p = planted[i]
-            lib.labels.add(p.file, p.start, p.end, f"bench-{kind}")
+            lib.labels.add(p.file, p.start, end=p.end, label=f"bench-{kind}")
         try:
             det = (lib.detector([lib.train(f"bench-{kind}-{i}", label=f"bench-{kind}", normalize=normalize,
                                            model=m).name for i, m in enumerate(model)]) if isinstance(model, list)

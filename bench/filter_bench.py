@@ -40,7 +40,7 @@ def make_season(folder: Path, windows: int, dim: int) -> None:
     centres = rng.standard_normal((64, dim)).astype(np.float32)
     first = dt.datetime(2024, 3, 1)
     with Store.open(folder, write=True) as store:
-        info = store.ensure_set("SYNTH", f"synthetic-{dim}", 8.0, 1.0, 16_000, dim)
+        info = store.ensure_set("SYNTH", f"synthetic-{dim}", window=8.0, hop=1.0, sample_rate=16_000, dim=dim)
         root = store.ensure_root(folder)
         change = Commit()
         for k in range(windows // PER_FILE):
@@ -83,8 +83,8 @@ def main() -> None:
         print(f"{len(lib.snapshot())} windows x {args.dim} in {args.windows // PER_FILE} one-hour files at {SITES} "
               f"sites, built in {time.perf_counter() - clock:.0f} s")
         for name in ("site0/20240301_020000.WAV", "site1/20240301_030000.WAV"):
-            lib.labels.add(name, 100, 400, "owl")
-        lib.labels.add("site2/20240301_010000.WAV", 0, 3000, "owl", negative=True)
+            lib.labels.add(name, 100, end=400, label="owl")
+        lib.labels.add("site2/20240301_010000.WAV", 0, end=3000, label="owl", negative=True)
         detector = lib.train("owl", negatives="labelled")
         where = MomentFilter.parse(sites=["site0"], hours="02:00-05:00")
         whole = timed(lambda: detector.rescore(0.5))

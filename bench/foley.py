@@ -161,7 +161,7 @@ def make_library(folder: Path, recordings: int, takes: int, seed: int) -> tuple[
             s = int(at * RATE)
             audio[s: s + len(sound)] += sound[: len(audio) - s]
             planted.append(Planted(name, kind, float(at), float(at) + len(dry) / RATE))
-        write_media(folder / name, np.clip(audio, -1, 1), RATE)
+        write_media(folder / name, np.clip(audio, -1, 1), rate=RATE)
     queries: dict[str, list[Path]] = {}
     for kind in KINDS:
         for q in range(3):
@@ -169,6 +169,6 @@ def make_library(folder: Path, recordings: int, takes: int, seed: int) -> tuple[
             padded = np.concatenate([np.zeros(int(0.1 * RATE)), clip, np.zeros(int(0.1 * RATE))]).astype(np.float32)
             padded += rng.standard_normal(len(padded)).astype(np.float32) * 0.003
             path = folder.parent / "queries" / f"{kind}-{q}.wav"
-            write_media(path, padded, RATE)
+            write_media(path, padded, rate=RATE)
             queries.setdefault(kind, []).append(path)
     return planted, queries

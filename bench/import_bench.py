@@ -30,8 +30,8 @@ FILES, SECONDS = 20, 60
 def make_library(folder: Path) -> list[str]:
     names = []
     for number in range(FILES):
-        audio = scene(SECONDS, 16_000, "noise", [("siren", 10, 20)], seed=number)
-        names.append(write_media(folder / f"take{number:02d}.flac", audio, 16_000).name)
+        audio = scene(SECONDS, 16_000, background="noise", events=[("siren", 10, 20)], seed=number)
+        names.append(write_media(folder / f"take{number:02d}.flac", audio, rate=16_000).name)
     return names
 
 

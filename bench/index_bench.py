@@ -44,8 +44,8 @@ FORMATS = [("wav", 44_100), ("flac", 48_000), ("mp3", 44_100), ("m4a", 48_000), 
 def decode_speed(folder: Path, seconds: float = 120.0) -> None:
     print(f"decode to 16 kHz mono, {seconds:.0f} s stereo files, one thread:")
     for ext, rate in FORMATS:
-        audio = scene(seconds, rate, "rain", [("siren", 10, 40), ("knock", 60, 90)], seed=1)
-        path = write_media(folder / f"decode.{ext}", np.stack([audio, audio[::-1]]), rate, video=ext == "mp4")
+        audio = scene(seconds, rate, background="rain", events=[("siren", 10, 40), ("knock", 60, 90)], seed=1)
+        path = write_media(folder / f"decode.{ext}", np.stack([audio, audio[::-1]]), rate=rate, video=ext == "mp4")
         best = float("inf")
         for _ in range(3):
             clock = time.perf_counter()
@@ -70,9 +70,9 @@ def logmel_rates(folder: Path, minutes: float = 20.0) -> None:
                                      ("frames shared, batch 64 (now)", model, 64)):
             clock, count = time.perf_counter(), 0
             for signal in signals:
-                starts = window_starts(len(signal), 128_000, 16_000)
+                starts = window_starts(len(signal), 128_000, hop=16_000)
                 for i in range(0, len(starts), batch):
-                    embed_windows(runner, [(signal, starts[i: i + batch])], 128_000)
+                    embed_windows(runner, [(signal, starts[i: i + batch])], win=128_000)
                 count += len(starts)
             rates.setdefault(label, []).append(count / (time.perf_counter() - clock))
     for label, measured in rates.items():
@@ -87,7 +87,7 @@ def logmel_rates(folder: Path, minutes: float = 20.0) -> None:
         with tempfile.TemporaryDirectory() as tmp, patch.object(registry, "load_model", patched):
             with Store.open(Path(tmp) / "store", write=True) as opened:
                 clock, cpu = time.perf_counter(), time.process_time()
-                report = build(opened, library, BuildOptions(batch_size=batch))
+                report = build(opened, library, options=BuildOptions(batch_size=batch))
                 wall, cpu = time.perf_counter() - clock, time.process_time() - cpu
         builds[label] = report.windows_embedded / wall
         print(f"  build, {label:6s}: {report.windows_embedded} windows in {wall:5.1f} s wall, {cpu:5.1f} s CPU: "
@@ -100,13 +100,13 @@ def rebuild(folder: Path, files: int = 1000) -> None:
     rng = np.random.default_rng(0)
     for i in range(files):
         write_media(library / f"d{i // 100:02d}" / f"f{i:04d}.wav",
-                    (rng.standard_normal(8_000) * 0.1).astype(np.float32), 16_000)
+                    (rng.standard_normal(8_000) * 0.1).astype(np.float32), rate=16_000)
     store = folder / "store"
     timings = []
     for label in ("first build", "no-op rebuild", "no-op rebuild"):
         clock = time.perf_counter()
         with Store.open(store, write=True) as opened:
-            report = build(opened, library, BuildOptions(batch_size=64))
+            report = build(opened, library, options=BuildOptions(batch_size=64))
         timings.append(time.perf_counter() - clock)
         print(f"{label:14s} of {files} files: {timings[-1]:6.2f} s  ({report.files_indexed} embedded, "
               f"{report.files_skipped} unchanged)")
@@ -122,7 +122,7 @@ def decoder_rates(folder: Path, minutes: float = 20.0) -> None:
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "store", write=True) as opened:
             clock = time.perf_counter()
-            report = build(opened, library, BuildOptions(decode_workers=workers))
+            report = build(opened, library, options=BuildOptions(decode_workers=workers))
             rates[workers] = report.windows_embedded / (time.perf_counter() - clock)
         print(f"  build, {workers} decoding thread(s): {rates[workers]:5.0f} windows/s")
     print(f"  two decoders / one = {rates[2] / rates[1]:.2f}x")

@@ -45,8 +45,8 @@ def without_journal() -> Iterator[None]:
 
 def make_library(folder: Path) -> None:
     for number in range(FILES):
-        write_media(folder / f"take{number:02d}.flac", scene(SECONDS, 16_000, "noise", [("siren", 10, 20)],
-                                                             seed=number), 16_000)
+        write_media(folder / f"take{number:02d}.flac",
+                    scene(SECONDS, 16_000, background="noise", events=[("siren", 10, 20)], seed=number), rate=16_000)
 
 
 def write_rows(path: Path, count: int, seed: int) -> None:
@@ -65,7 +65,7 @@ def measure(store: Path, media: Path, rows: Path, adds: int) -> dict[str, float]
     times = []
     for number in range(adds):
         started = time.perf_counter()
-        library.labels.add(f"take{number % FILES:02d}.flac", number % 50, number % 50 + 1.5, "door")
+        library.labels.add(f"take{number % FILES:02d}.flac", number % 50, end=number % 50 + 1.5, label="door")
         times.append(time.perf_counter() - started)
     started = time.perf_counter()
     library.labels.import_file(rows)

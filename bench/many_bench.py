@@ -40,8 +40,8 @@ def main() -> None:
         files = sorted({media.rel for media in lib.media().values()})
         for k in range(DETECTORS):
             name = f"call{k}"
-            lib.labels.add(files[2 * k], 100, 400, name)
-            lib.labels.add(files[2 * k + 1], 0, 3000, name, negative=True)
+            lib.labels.add(files[2 * k], 100, end=400, label=name)
+            lib.labels.add(files[2 * k + 1], 0, end=3000, label=name, negative=True)
             lib.train(name, negatives="labelled")
         names = [f"call{k}" for k in range(DETECTORS)]
         single = timed(lambda: [lib.detector(name).rescore(0.5) for name in names])

@@ -41,7 +41,7 @@ def random_model(name: str, device: str):
         from torchaudio.models import wav2vec2_model
 
         return wav2vec2.embedder(name, wav2vec2_model(**wav2vec2.architecture(base)),
-                                 wav2vec2.BUNDLES[base][3], multi, options)
+                                 normalize_waveform=wav2vec2.BUNDLES[base][3], multi_layer=multi, options=options)
     if base == "BEATS":
         from audioscan.models.beats_net import BEATs, BeatsConfig
 
@@ -49,11 +49,11 @@ def random_model(name: str, device: str):
     if base == "AST":
         from transformers import ASTConfig, ASTModel
 
-        return ast.embedder(name, ASTModel(ASTConfig()), multi, options)
+        return ast.embedder(name, ASTModel(ASTConfig()), multi_layer=multi, options=options)
     if name in eat.VARIANTS:
         from audioscan.models.eat_net import EAT, EatConfig
 
-        return eat.embedder(name, EAT(EatConfig(**eat.VARIANTS[name][1])), options)
+        return eat.embedder(name, EAT(EatConfig(**eat.VARIANTS[name][1])), options=options)
     raise SystemExit(f"unknown model {name}")
 
 
@@ -64,10 +64,10 @@ def windows_per_second(model, batch: int, seconds: float) -> float:
     window, hop = round(spec.window * model.sample_rate), round(spec.hop * model.sample_rate)
     span = (np.random.default_rng(0).standard_normal((batch - 1) * hop + window) * 0.1).astype(np.float32)
     pieces = [(span, np.arange(batch, dtype=np.int64) * hop)]
-    embed_windows(model, pieces, window)  # warm-up (allocations, kernels, autotuning)
+    embed_windows(model, pieces, win=window)  # warm-up (allocations, kernels, autotuning)
     done, clock = 0, time.perf_counter()
     while True:
-        embed_windows(model, pieces, window)
+        embed_windows(model, pieces, win=window)
         done += batch
         if time.perf_counter() - clock >= seconds:
             break
@@ -78,7 +78,8 @@ def windows_per_second(model, batch: int, seconds: float) -> float:
 
 def decode_rate() -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_media(Path(tmp) / "d.mkv", scene(120, 48_000, "rain", [("siren", 10, 50)]), 48_000)
+        path = write_media(Path(tmp) / "d.mkv", scene(120, 48_000, background="rain", events=[("siren", 10, 50)]),
+                           rate=48_000)
         clock = time.perf_counter()
         total = sum(len(block) for _, block in decode(path, [16_000]))
         return total / 16_000 / (time.perf_counter() - clock)

@@ -59,7 +59,8 @@ def make_store(folder: Path, count: int, dim: int, rho: float = 0.0, dtype: str 
     centres = rng.standard_normal((CLUSTERS, dim)).astype(np.float32)
     clock, inserting = time.perf_counter(), 0.0
     with Store.open(folder, write=True) as store:
-        info = store.ensure_set("SYNTH", f"synthetic-{dim}", 8.0, 1.0, 16_000, dim, dtype)
+        info = store.ensure_set("SYNTH", f"synthetic-{dim}", window=8.0, hop=1.0, sample_rate=16_000, dim=dim,
+                                dtype=dtype)
         root = store.ensure_root(folder)
         change = Commit()
         for start in range(0, count, PER_FILE):
@@ -135,7 +136,7 @@ def bench_train(store: Store, info, kinds: list[str]) -> classifiers.Classifier:
             y = (features[:, 0] > 0.3).astype(np.int8)  # a learnable, unbalanced target
             data = TrainingSet(features, y, window_ids=snapshot.ids[picks], positives=int(y.sum()), hard_negatives=0,
                                auto_negatives=int(len(y) - y.sum()))
-            trained = classifiers.fit(data, "bench", "bench", info.id, kind, "file")
+            trained = classifiers.fit(data, "bench", label="bench", set_id=info.id, kind=kind, normalize="file")
             print(f"  train {kind:6s} on {size:>6} labelled windows: {time.perf_counter() - clock:6.2f} s "
                   f"(cv AP {trained.metrics['cv_ap']:.3f}, {trained.metrics['calibration']})")
             if kind == "logreg" and size == 1000:

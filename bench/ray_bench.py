@@ -43,14 +43,14 @@ def make_library(folder: Path, files: int, seconds: float) -> None:
     for i in range(files):
         ext, rate = FORMATS[i % len(FORMATS)]
         events = [("siren", 5, 15), ("knock", seconds / 2, seconds / 2 + 5)]
-        audio = scene(seconds, rate, BACKGROUNDS[i % len(BACKGROUNDS)], events, seed=i)
-        write_media(folder / f"take{i:03d}.{ext}", audio, rate, video=ext == "mp4")
+        audio = scene(seconds, rate, background=BACKGROUNDS[i % len(BACKGROUNDS)], events=events, seed=i)
+        write_media(folder / f"take{i:03d}.{ext}", audio, rate=rate, video=ext == "mp4")
 
 
 def timed_build(store: Path, library: Path, ray: RayOptions | None, workers: int) -> tuple[float, int]:
     clock = time.perf_counter()
     with Store.open(store, write=True) as opened:
-        report = build(opened, library, BuildOptions(ray=ray, decode_workers=workers))
+        report = build(opened, library, options=BuildOptions(ray=ray, decode_workers=workers))
     return time.perf_counter() - clock, report.windows_embedded
 
 

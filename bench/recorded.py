@@ -123,5 +123,5 @@ def plant(folder: Path, name: str, seconds: float, chosen: list[Take], others: l
                     else at + spacing * rng.uniform(0.55, 0.7))
             s = int(here * RATE)
             audio[s: s + len(other)] += other[: max(0, len(audio) - s)]
-    write_media(folder / name, np.clip(audio, -1, 1), RATE)
+    write_media(folder / name, np.clip(audio, -1, 1), rate=RATE)
     return planted

@@ -64,7 +64,7 @@ def make_library(media: Path, recordings: int, seed: int) -> tuple[list[Instance
     chosen: list[Take] = []
     for name in targets:
         queries[name] = media.parent / "queries" / f"{name}.wav"
-        write_media(queries[name], audible(pool[name][-1]), RATE)
+        write_media(queries[name], audible(pool[name][-1]), rate=RATE)
         chosen += pool[name][:-1] * 2
     order = rng.permutation(len(chosen))
     per_file = -(-len(chosen) // recordings)
@@ -104,7 +104,7 @@ def evaluate(store: Path, planted: list[Instance], queries: dict[str, Path], ref
             continue
         shots = mine[:3]
         for i in shots:
-            lib.labels.add(planted[i].file, planted[i].start, planted[i].end, f"bench-{group}")
+            lib.labels.add(planted[i].file, planted[i].start, end=planted[i].end, label=f"bench-{group}")
         try:
             detector = lib.train(f"bench-{group}")
         except audioscan.UserError as err:

@@ -50,7 +50,7 @@ def _workload(name: str, data: Path) -> None:
         from audioscan.indexer.store.store import Store
 
         with Store.open(data / "vectors") as store:
-            BaseBuilder(store.snapshot(store.find_set()), False, None).run()
+            BaseBuilder(store.snapshot(store.find_set()), False, centre=None).run()
     elif name == "exact search":
         import faiss
 
@@ -64,7 +64,7 @@ def _workload(name: str, data: Path) -> None:
         from audioscan.indexer.store.store import Store
 
         with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "store", write=True) as store:
-            build(store, data / "recorded", BuildOptions())
+            build(store, data / "recorded", options=BuildOptions())
 
 
 def child(name: str, mode: str, data: Path) -> None:

@@ -35,7 +35,7 @@ def make_store(store: Path, media: Path, rows: int) -> None:
     per_file = rows // FILES
     rng = np.random.default_rng(0)
     with Store.open(store, write=True) as opened:
-        info = opened.ensure_set("LOGMEL", "bench", 8.0, 1.0, 16_000, DIM)
+        info = opened.ensure_set("LOGMEL", "bench", window=8.0, hop=1.0, sample_rate=16_000, dim=DIM)
         root = opened.ensure_root(media.resolve())
         batch = Commit()
         for number in range(FILES):

@@ -111,7 +111,7 @@ class _Pending:
 class Committer:
     """Collects finished files and commits them every ``seconds`` or ``windows``."""
 
-    def __init__(self, store: Store, seconds: float, windows: int) -> None:
+    def __init__(self, store: Store, seconds: float, *, windows: int) -> None:
         self.store, self.seconds, self.windows = store, seconds, windows
         self.change = Commit()
         self._last = time.monotonic()
@@ -132,7 +132,7 @@ def _cut_of(info: SetInfo) -> SampleWindows:
 class _Run:
     """One pass of an engine over a plan's jobs: collect each file's vectors, commit whole files."""
 
-    def __init__(self, store: Store, plan: Plan, sets: dict[int, SetInfo], options: BuildOptions,
+    def __init__(self, store: Store, plan: Plan, *, sets: dict[int, SetInfo], options: BuildOptions,
                  report: BuildReport, progress: Progress) -> None:
         self.plan, self.sets, self.options, self.report, self.progress = plan, sets, options, report, progress
         self.needed = {sid for job in plan.jobs for sid in job.set_ids}
@@ -143,7 +143,7 @@ class _Run:
                       for job in plan.jobs]
         self.pending: dict[int, _Pending] = {}
         self.finished: set[int] = set()
-        self.committer = Committer(store, options.commit_seconds, options.commit_windows)
+        self.committer = Committer(store, options.commit_seconds, windows=options.commit_windows)
 
     def results(self) -> Iterator[Result]:
         if not self.files:
@@ -157,7 +157,7 @@ class _Run:
         loaded = {self.sets[sid].model: registry.load_model(self.sets[sid].model, self.options.load)
                   for sid in self.needed}
         batchers = {sid: Batcher(loaded[self.sets[sid].model], self.batch_size) for sid in self.needed}
-        return embed_locally(self.files, batchers, self.batch_size, self.options.decode_workers)
+        return embed_locally(self.files, batchers, batch_size=self.batch_size, workers=self.options.decode_workers)
 
     def run(self) -> None:
         self.progress.start(len(self.plan.jobs))
@@ -183,13 +183,13 @@ class _Run:
         else:
             entry.outcome = result
         if entry.complete():
-            finish_job(self.plan.jobs[result.job], self.pending.pop(result.job), self.sets, self.committer.change,
-                       self.report)
+            finish_job(self.plan.jobs[result.job], self.pending.pop(result.job), sets=self.sets,
+                       change=self.committer.change, report=self.report)
             self.finished.add(result.job)
             self.progress.advance(1, 0)
 
 
-def build(store: Store, root: Path, options: BuildOptions, progress: Progress | None = None) -> BuildReport:
+def build(store: Store, root: Path, *, options: BuildOptions, progress: Progress | None = None) -> BuildReport:
     """Bring the store up to date with ``root``; returns the figures of this run."""
     progress = progress or Progress()
     started, clock = utcnow(), time.monotonic()
@@ -216,24 +216,25 @@ def build(store: Store, root: Path, options: BuildOptions, progress: Progress | 
                      unreadable=[scope + u for u in unreadable], scope=scope,
                      selected=selected)
     store.commit(plan.bookkeeping)
-    store.plan_files(root_id, scope, [job.media.path for job in plan.jobs])  # behind until committed
+    store.plan_files(root_id, scope, paths=[job.media.path for job in plan.jobs])  # behind until committed
     tally = {f.name: copy(getattr(plan, f.name)) for f in fields(FileTally)}
     report = BuildReport(**tally, files_failed=len(plan.failures), files_unavailable=len(plan.unavailable))
     centred = {info.id: registry.spec(info.model).centred(info.weights_id) for info in sets}
     # An approximate index that is due for a rebuild is rebuilt while the engine embeds; it gets
     # what the engine committed meanwhile as a delta at the end.
-    rebuilding = {info.id: start_rebuild(store, info, centred[info.id], options.ann_min_windows) for info in sets}
+    rebuilding = {info.id: start_rebuild(store, info, centred=centred[info.id],
+                                         minimum=options.ann_min_windows) for info in sets}
     _Run(store, plan, sets={info.id: info for info in sets}, options=options, report=report, progress=progress).run()
     for info in sets:
         compact_set(store, info)
-        build_ann(store, info, centred[info.id], options.ann_min_windows, prepared=rebuilding[info.id])
+        build_ann(store, info, centred=centred[info.id], minimum=options.ann_min_windows, prepared=rebuilding[info.id])
     store.collect_garbage()
     report.seconds = round(time.monotonic() - clock, 3)
-    store.record_run(f"index build {root}", started, report.as_json())
+    store.record_run(f"index build {root}", started, stats=report.as_json())
     return report
 
 
-def build_targets(existing: list[SetInfo], models: list[str] | None, window: float | None,
+def build_targets(existing: list[SetInfo], models: list[str] | None, *, window: float | None,
                   hop: float | None, channels: str | None = None) -> list[Target]:
     """Which sets a build fills: every set the store holds when nothing is chosen (so no set
     falls behind); else the chosen models (or the store's models, or LOGMEL) with the chosen window spec
@@ -247,13 +248,15 @@ def build_targets(existing: list[SetInfo], models: list[str] | None, window: flo
     out = []
     for name in names:
         spec = registry.spec(name)
-        out.append(Target(name, WindowSpec.checked(spec.window if window is None else window,
-                                                   spec.hop if hop is None else hop, WindowSpec(spec.window, spec.hop)),
+        out.append(Target(name,
+                          WindowSpec.checked(spec.window if window is None else window,
+                                             spec.hop if hop is None else hop,
+                                             default=WindowSpec(spec.window, spec.hop)),
                           channels or MIX))
     return out
 
 
-def selection(files: list[str], include: list[str], exclude: list[str]) -> Callable[[str], bool] | None:
+def selection(files: list[str], include: list[str], *, exclude: list[str]) -> Callable[[str], bool] | None:
     """A test of relative paths for named files and --include/--exclude glob patterns (matched
     against the relative path and the file name)."""
     if not files and not include and not exclude:
@@ -286,7 +289,7 @@ def place_root(store: Store, folder: Path) -> tuple[int, str]:
     root_id = store.ensure_root(folder)
     for child_id, path in roots.items():
         if folder in path.parents:
-            store.adopt_root(child_id, root_id, path.relative_to(folder).as_posix() + "/")
+            store.adopt_root(child_id, root_id, prefix=path.relative_to(folder).as_posix() + "/")
     return root_id, ""
 
 
@@ -298,7 +301,7 @@ def shortfall(decoded: float, declared: float | None) -> str | None:
     return f"truncated: {decoded:.1f} s of audio decoded, its header declares {declared:.1f} s"
 
 
-def finish_job(job: Job, entry: _Pending, sets: dict[int, SetInfo], change: Commit, report: BuildReport) -> None:
+def finish_job(job: Job, entry: _Pending, *, sets: dict[int, SetInfo], change: Commit, report: BuildReport) -> None:
     """Turn a finished job into catalog changes: vectors and an ok row, or a failure.
 
     A file that was already indexed and only lacked some sets keeps its row and its

@@ -123,7 +123,7 @@ def _decode_one(job: int, source: Source, cuts: Sequence[SampleWindows], batch_s
             for cut in by_hearing[hearing]:
                 windower = windowers.get((cut.set_id, channel))
                 if windower is None:
-                    windower = windowers[cut.set_id, channel] = StreamWindower(cut.win, cut.hop, batch_size)
+                    windower = windowers[cut.set_id, channel] = StreamWindower(cut.win, cut.hop, batch_size=batch_size)
                 for windows in windower.feed(samples):
                     emitted[cut.set_id] += len(windows.starts)
                     yield Batch(job, cut.set_id, windows=windows, channel=channel)
@@ -141,7 +141,7 @@ def _decode_one(job: int, source: Source, cuts: Sequence[SampleWindows], batch_s
                   fingerprint=digest, fps=facts.fps, windows=emitted, declared=facts.declared)
 
 
-def decode_events(job: int, source: Source, cuts: Sequence[SampleWindows], batch_size: int,
+def decode_events(job: int, source: Source, *, cuts: Sequence[SampleWindows], batch_size: int,
                   hash_it: bool) -> Iterator[Event]:
     """The window batches of one file, then its outcome; any failure costs this file only."""
     try:
@@ -157,7 +157,8 @@ def decode_events(job: int, source: Source, cuts: Sequence[SampleWindows], batch
 class DecodePool:
     """Decodes ``files[i]`` = (path, cuts, hash it too) on ``workers`` threads; iterate to get events."""
 
-    def __init__(self, files: Sequence[tuple[Source, Sequence[SampleWindows], bool]], batch_size: int, workers: int = 1,
+    def __init__(self, files: Sequence[tuple[Source, Sequence[SampleWindows], bool]], batch_size: int, *,
+                 workers: int = 1,
                  queue_batches: int = 8) -> None:
         self._files = files
         self._batch_size = batch_size
@@ -202,7 +203,7 @@ class DecodePool:
                 self._put(None)
                 return
             source, cuts, hash_it = self._files[index]
-            for event in decode_events(index, source, cuts, self._batch_size, hash_it):
+            for event in decode_events(index, source, cuts=cuts, batch_size=self._batch_size, hash_it=hash_it):
                 if not self._put(event):
                     return
 
@@ -228,7 +229,7 @@ class Batcher:
         self.rows: list[tuple[int, int, WindowBatch]] = []  # (job, channel, windows)
         self.count = 0
 
-    def add(self, job: int, windows: WindowBatch, channel: int = MIX_CHANNEL) -> None:
+    def add(self, job: int, windows: WindowBatch, *, channel: int = MIX_CHANNEL) -> None:
         self.rows.append((job, channel, windows))
         self.count += len(windows.starts)
 
@@ -247,7 +248,8 @@ class Batcher:
                 batch_rows.append((job, channel, windows))
                 take -= n
                 self.count -= n
-            vectors = embed_windows(self.model, [(w.span, w.offsets) for _, _, w in batch_rows], batch_rows[0][2].win)
+            vectors = embed_windows(self.model, [(w.span, w.offsets) for _, _, w in batch_rows],
+                                    win=batch_rows[0][2].win)
             offset = 0
             for job, channel, windows in batch_rows:
                 yield Embedded(job, set_id, starts=windows.starts, ends=windows.ends,
@@ -256,12 +258,12 @@ class Batcher:
 
 
 def embed_locally(files: Sequence[tuple[Source, Sequence[SampleWindows], bool]], batchers: dict[int, Batcher],
-                  batch_size: int, workers: int) -> Iterator[Result]:
+                  *, batch_size: int, workers: int) -> Iterator[Result]:
     """The local engine: decode threads feed this process's models, full batches first."""
-    with DecodePool(files, batch_size, workers) as pool:
+    with DecodePool(files, batch_size, workers=workers) as pool:
         for event in pool:
             if isinstance(event, Batch):
-                batchers[event.set_id].add(event.job, event.windows, event.channel)
+                batchers[event.set_id].add(event.job, event.windows, channel=event.channel)
             else:
                 yield event
             for set_id, batcher in batchers.items():

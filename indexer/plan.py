@@ -58,7 +58,7 @@ class Plan(FileTally):
     bookkeeping: Commit = field(default_factory=Commit)
 
 
-def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: list[int],
+def make_plan(store: Store, root_id: int, *, entries: list[FileEntry], set_ids: list[int],
               unreadable: Sequence[str] = (), scope: str = "", selected: Callable[[str], bool] | None = None) -> Plan:
     """Sort every file under the root into skip, move, embed, fail, remove or unavailable.
 
@@ -76,8 +76,8 @@ def make_plan(store: Store, root_id: int, entries: list[FileEntry], set_ids: lis
     disk is that file, moved (a renamed or re-mounted root): it keeps its id, vectors
     and labels.
     """
-    planner = _Planner(store, root_id, set_ids, {entry.rel for entry in entries},
-                       lambda path: path.startswith(scope) and (selected is None or selected(path)))
+    planner = _Planner(store, root_id, set_ids=set_ids, on_disk={entry.rel for entry in entries},
+                       in_scope=lambda path: path.startswith(scope) and (selected is None or selected(path)))
     for entry in entries:
         planner.visit(entry)
     planner.sweep_absent(root_unavailable=not entries or scope in unreadable, unreadable=unreadable)
@@ -88,7 +88,7 @@ def recorded_fields(rel: str, found: Probe) -> dict:
     """A media row's fields for the start a build finds for the file at ``rel`` from its name and what
     probing it read (``media.recorded``): looked for once per content, so a file without one is not
     opened again while unchanged."""
-    start = found_start(rel.rsplit("/", 1)[-1], found.creation_time, found.comment)
+    start = found_start(rel.rsplit("/", 1)[-1], found.creation_time, comment=found.comment)
     if start is None:
         return {"recorded_local": None, "recorded_zone": None, "recorded_source": NOT_FOUND}
     return {"recorded_local": start.local, "recorded_zone": start.zone, "recorded_source": start.source}
@@ -97,7 +97,7 @@ def recorded_fields(rel: str, found: Probe) -> dict:
 class _Planner:
     """The steps of :func:`make_plan`, over what the catalog knows of one root."""
 
-    def __init__(self, store: Store, root_id: int, set_ids: list[int], on_disk: set[str],
+    def __init__(self, store: Store, root_id: int, *, set_ids: list[int], on_disk: set[str],
                  in_scope: Callable[[str], bool]) -> None:
         self.store, self.root_id, self.set_ids, self.on_disk = store, root_id, set_ids, on_disk
         self.plan = Plan()

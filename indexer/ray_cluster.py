@@ -106,7 +106,7 @@ def core_lines_left_out(data: bytes) -> tuple[bytes, bytes]:
     return _CORE_LINE.sub(b"", data), held
 
 
-def join(ray: Any, address: str | None, options: RayOptions) -> None:
+def join(ray: Any, address: str | None, *, options: RayOptions) -> None:
     """Join the cluster at ``address`` (any form Ray takes: ``auto``, ``host:6379``, ``ray://host:10001``),
     or start Ray here; what Ray raises for a form it cannot use is one sentence."""
     try:
@@ -149,7 +149,7 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(err).__name__
 
 
-def check_models(ray: Any, load_models_here: Callable[[], object], gpus: float) -> None:
+def check_models(ray: Any, load_models_here: Callable[[], object], *, gpus: float) -> None:
     """Load the models on every node that could host an embedding actor, before any file is
     decoded: a node without the model's package, its weights or its GPU is one sentence naming the
     node now, instead of actors that fail there (or that Ray restarts for ever) mid-build."""
@@ -178,7 +178,7 @@ def check_models(ray: Any, load_models_here: Callable[[], object], gpus: float) 
                       "audioscan, models and weights")
 
 
-def watched(ray: Any, batches: Iterator[dict], wait: float, notice: Callable[[str], None]) -> Iterator[dict]:
+def watched(ray: Any, batches: Iterator[dict], *, wait: float, notice: Callable[[str], None]) -> Iterator[dict]:
     """``batches`` as they come, watched.  A node that leaves is said at once (every
     :data:`NODE_CHECK` seconds the cluster is asked), while Ray reschedules its work; a build that
     gets nothing for :data:`STALL_NOTICE` seconds says why it waits (the resources free, the nodes

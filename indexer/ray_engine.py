@@ -122,7 +122,7 @@ def _columns(rows: list[dict]) -> dict[str, np.ndarray]:
 class _RemoteFile(io.RawIOBase):
     """A file on the driver's machine, read through the reader actor (``--ship-media``)."""
 
-    def __init__(self, reader: Any, path: str, size: int) -> None:
+    def __init__(self, reader: Any, path: str, *, size: int) -> None:
         self._reader, self._path, self._size, self._pos = reader, path, size, 0
 
     def readable(self) -> bool:
@@ -142,7 +142,7 @@ class _RemoteFile(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         import ray
 
-        data = ray.get(self._reader.read.remote(self._path, self._pos, min(len(buffer), _SHIP_CHUNK)))
+        data = ray.get(self._reader.read.remote(self._path, self._pos, size=min(len(buffer), _SHIP_CHUNK)))
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
@@ -153,7 +153,7 @@ def _shipped(reader: Any, path: str) -> BinaryIO:
     import ray
 
     size = ray.get(reader.size.remote(path))
-    return io.BufferedReader(_RemoteFile(reader, path, size), buffer_size=_SHIP_CHUNK)
+    return io.BufferedReader(_RemoteFile(reader, path, size=size), buffer_size=_SHIP_CHUNK)
 
 
 def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, readers: Sequence[Any] | None) -> Iterator[dict]:
@@ -167,7 +167,7 @@ def _decode_rows(batch: dict[str, np.ndarray], batch_size: int, readers: Sequenc
             yield _columns([_outcome_row(int(job), _outcome_text(_missing_here(int(job), str(path))))])
             continue
         source: Source = Path(path) if reader is None else partial(_shipped, reader, str(path))
-        for event in decode_events(int(job), source, cuts, batch_size, bool(hash_it)):
+        for event in decode_events(int(job), source, cuts=cuts, batch_size=batch_size, hash_it=bool(hash_it)):
             if isinstance(event, Batch):
                 windows = event.windows
                 yield _columns([_window_row(event.job, event.set_id, starts=windows.starts, ends=windows.ends,
@@ -192,13 +192,13 @@ def _missing_here(job: int, path: str) -> Failed:
 class _Embedder:
     """Holds the models of the sets being built; embeds window rows, passes outcomes through."""
 
-    def __init__(self, models: dict[int, tuple[str, str]], load: LoadOptions, batch_size: int | None) -> None:
+    def __init__(self, models: dict[int, tuple[str, str]], load: LoadOptions, *, batch_size: int | None) -> None:
         """Loads each model once per actor (on the actor's GPU when it was given one); without a
         ``batch_size`` each model gets the default for the device this actor landed on."""
         loaded: dict[tuple[str, str], Any] = {}
         for name, weights_id in models.values():
             if (name, weights_id) not in loaded:
-                loaded[(name, weights_id)] = registry.load_model(name, load, weights_id)
+                loaded[(name, weights_id)] = registry.load_model(name, load, weights_id=weights_id)
         self.batchers = {sid: Batcher(loaded[key], batch_size or default_batch_size(
             registry.spec(key[0]).params, load.device)) for sid, key in models.items()}
 
@@ -213,7 +213,7 @@ class _Embedder:
             starts_, ends_ = np.frombuffer(starts, np.int64), np.frombuffer(ends, np.int64)
             span = np.frombuffer(data, np.float32)
             self.batchers[int(set_id)].add(int(job), WindowBatch(starts_, ends_, span=span, win=int(width)),
-                                           int(channel))
+                                           channel=int(channel))
         for set_id, batcher in self.batchers.items():
             for done in batcher.run(set_id, partial=True):
                 rows.append(_window_row(done.job, set_id, starts=done.starts, ends=done.ends, data=done.vectors,
@@ -238,7 +238,7 @@ def _reader_actors(ray: Any, paths: Sequence[str], count: int) -> list[Any]:
         def size(self, path: str) -> int:
             return os.stat(self._checked(path)).st_size
 
-        def read(self, path: str, offset: int, size: int) -> bytes:
+        def read(self, path: str, offset: int, *, size: int) -> bytes:
             with open(self._checked(path), "rb") as handle:
                 handle.seek(offset)
                 return handle.read(size)
@@ -250,7 +250,7 @@ def _reader_actors(ray: Any, paths: Sequence[str], count: int) -> list[Any]:
 
 
 def embed_on_ray(files: Sequence[tuple[Path, Sequence[SampleWindows], bool]], models: dict[int, tuple[str, str]],
-                 load: LoadOptions, batch_size: int, options: RayOptions,
+                 *, load: LoadOptions, batch_size: int, options: RayOptions,
                  model_batch: int | None = None, notice: Callable[[str], None] = lambda text: None
                  ) -> Iterator[Result]:
     """The cluster engine: the same results as ``embed_locally``, computed on Ray.  Decoders cut
@@ -265,7 +265,7 @@ def embed_on_ray(files: Sequence[tuple[Path, Sequence[SampleWindows], bool]], mo
     with ray_output():
         try:
             if started_here:
-                join(ray, address, options)
+                join(ray, address, options=options)
             yield from _stream(ray, files, models=models, load=load, batch_size=batch_size, options=options,
                                model_batch=model_batch, notice=notice)
         except (ConnectionError, ray.exceptions.RayError) as err:
@@ -287,7 +287,7 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
               "cuts": json.dumps([[c.set_id, c.rate, c.win, c.hop, c.split] for c in cuts]), "hash_it": hash_it}
              for job, (path, cuts, hash_it) in enumerate(files)]
     actors, gpus = actor_count(ray, options)
-    check_models(ray, partial(_Embedder, models, load, 1), gpus)
+    check_models(ray, partial(_Embedder, models, load, batch_size=1), gpus=gpus)
     dataset = (ray.data.from_items(items, override_num_blocks=len(items))
                # Decoders are tasks with their own resources, so Ray never fuses them into the
                # embedding actors (which would leave a GPU waiting on a demuxer).  Ray Data runs a
@@ -300,7 +300,8 @@ def _stream(ray: Any, files: Sequence[tuple[Path, Sequence[SampleWindows], bool]
                             resources=options.resources or None,
                             compute=ray.data.ActorPoolStrategy(min_size=actors,
                                                                max_size=max(actors, options.max_actors or actors))))
-    for batch in watched(ray, dataset.iter_batches(batch_size=None, batch_format="numpy"), options.wait, notice):
+    for batch in watched(ray, dataset.iter_batches(batch_size=None, batch_format="numpy"), wait=options.wait,
+                         notice=notice):
         for job, set_id, width, starts, ends, data, outcome, channel in zip(
                 batch["job"], batch["set_id"], batch["width"], batch["starts"], batch["ends"], batch["data"],
                 batch["outcome"], batch["channel"]):

@@ -32,7 +32,7 @@ SAMPLE_RATE = 16_000
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 
-def embedder(name: str, module, multi_layer: bool, options: LoadOptions = LoadOptions()) -> TorchEmbedder:
+def embedder(name: str, module, *, multi_layer: bool, options: LoadOptions = LoadOptions()) -> TorchEmbedder:
     """Wrap a transformers ``ASTModel`` (real or tiny) as an embedding model."""
     import torch
     from transformers import ASTFeatureExtractor
@@ -68,7 +68,7 @@ def load_encoder(name: str, files: dict[str, Path]):
         logging.set_verbosity_error()
         logging.disable_progress_bar()
         try:
-            with weights.reading(name, files[WEIGHTS], f"it and the {CONFIG} beside it do not load as {name}"):
+            with weights.reading(name, files[WEIGHTS], failure=f"it and the {CONFIG} beside it do not load as {name}"):
                 loaded: Any = ASTModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
                 module, info = loaded  # (model, loading info), which transformers' types do not say
         finally:
@@ -76,13 +76,13 @@ def load_encoder(name: str, files: dict[str, Path]):
             logging.enable_progress_bar()
     if info["missing_keys"]:
         raise weights.not_weights(name, files[WEIGHTS],
-                                  f"not an AST checkpoint (missing {sorted(info['missing_keys'])[:3]})")
+                                  why=f"not an AST checkpoint (missing {sorted(info['missing_keys'])[:3]})")
     return module
 
 
 def _build(name: str, multi_layer: bool):
     def build(options: LoadOptions, files: dict[str, Path]):
-        return embedder(name, load_encoder(name, files), multi_layer, options)
+        return embedder(name, load_encoder(name, files), multi_layer=multi_layer, options=options)
     return build
 
 

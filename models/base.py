@@ -36,7 +36,7 @@ class EmbeddingModel(Protocol):
         ...
 
 
-def embed_windows(model: EmbeddingModel, pieces: Sequence[tuple[np.ndarray, np.ndarray]], win: int) -> np.ndarray:
+def embed_windows(model: EmbeddingModel, pieces: Sequence[tuple[np.ndarray, np.ndarray]], *, win: int) -> np.ndarray:
     """The vectors of the windows ``signal[o: o + win]`` of each ``(signal, offsets)`` piece, in order.
 
     Every window must lie within its signal.  A model that shares work between
@@ -120,7 +120,8 @@ class ModelSpec:
         return found
 
     def resolve(self, options: LoadOptions, allow_download: bool = True) -> dict[str, Path]:
-        return {file.filename: weights.resolve(self.name, file, self._explicit(file, options), allow_download)
+        return {file.filename: weights.resolve(self.name, file, explicit=self._explicit(file, options),
+                                               allow_download=allow_download)
                 for file in self.files}
 
     def available(self, options: LoadOptions = LoadOptions()) -> bool:

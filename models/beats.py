@@ -41,11 +41,11 @@ def _build(options: LoadOptions, files: dict[str, Path]) -> TorchEmbedder:
     from audioscan.models.beats_net import BEATs, BeatsConfig, load_checkpoint
 
     path = files[FILENAME]
-    with weights.reading("BEATS", path, "it does not read as a PyTorch checkpoint"):
+    with weights.reading("BEATS", path, failure="it does not read as a PyTorch checkpoint"):
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
-        raise weights.not_weights("BEATS", path, "not a BEATs checkpoint (it has no 'model' state dict)")
-    with weights.reading("BEATS", path, "its tensors are not those of BEATS"):
+        raise weights.not_weights("BEATS", path, why="not a BEATs checkpoint (it has no 'model' state dict)")
+    with weights.reading("BEATS", path, failure="its tensors are not those of BEATS"):
         model = BEATs(BeatsConfig.from_dict(checkpoint.get("cfg") or {}))
         load_checkpoint(model, checkpoint["model"])
     return embedder(model, options)

@@ -132,7 +132,7 @@ class WeightNormConv1d(nn.Module):
     """A grouped Conv1d whose weight is ``g * v / |v|`` (norm over all but the kernel axis),
     keeping the ``weight_g`` / ``weight_v`` names of the checkpoint."""
 
-    def __init__(self, channels: int, kernel: int, groups: int) -> None:
+    def __init__(self, channels: int, kernel: int, *, groups: int) -> None:
         super().__init__()
         self.weight_g = nn.Parameter(torch.ones(1, 1, kernel))
         self.weight_v = nn.Parameter(torch.randn(channels, channels // groups, kernel) * 0.02)
@@ -149,7 +149,7 @@ class WeightNormConv1d(nn.Module):
 class Encoder(nn.Module):
     def __init__(self, cfg: BeatsConfig) -> None:
         super().__init__()
-        self.pos_conv = nn.Sequential(WeightNormConv1d(cfg.encoder_embed_dim, cfg.conv_pos, cfg.conv_pos_groups))
+        self.pos_conv = nn.Sequential(WeightNormConv1d(cfg.encoder_embed_dim, cfg.conv_pos, groups=cfg.conv_pos_groups))
         layers = [EncoderLayer(cfg) for _ in range(cfg.encoder_layers)]
         if cfg.relative_position_embedding:  # one bias table, shared by every layer as in the reference
             for layer in layers[1:]:

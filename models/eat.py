@@ -34,7 +34,7 @@ VARIANTS = {
 }
 
 
-def embedder(name: str, module, options: LoadOptions = LoadOptions()) -> TorchEmbedder:
+def embedder(name: str, module, *, options: LoadOptions = LoadOptions()) -> TorchEmbedder:
     """Wrap a :class:`models.eat_net.EAT` (real or tiny) as an embedding model."""
     from audioscan.models.eat_net import preprocess
 
@@ -49,17 +49,17 @@ def _build(name: str):
 
         from audioscan.models.eat_net import EAT, EatConfig, encoder_state
 
-        with weights.reading(name, files[CONFIG], f"it does not read as the JSON config of {name}"):
+        with weights.reading(name, files[CONFIG], failure=f"it does not read as the JSON config of {name}"):
             config = EatConfig.from_dict(json.loads(Path(files[CONFIG]).read_text()))
-        with weights.reading(name, files[WEIGHTS], "it does not read as safetensors"):
+        with weights.reading(name, files[WEIGHTS], failure="it does not read as safetensors"):
             state = encoder_state(load_file(str(files[WEIGHTS])))
         model = EAT(config)
-        with weights.reading(name, files[WEIGHTS], f"its tensors are not those of {name}"):
+        with weights.reading(name, files[WEIGHTS], failure=f"its tensors are not those of {name}"):
             missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise weights.not_weights(name, files[WEIGHTS], f"not an EAT checkpoint (missing {missing[:3]}, "
+            raise weights.not_weights(name, files[WEIGHTS], why=f"not an EAT checkpoint (missing {missing[:3]}, "
                                       f"unexpected {unexpected[:3]})")
-        return embedder(name, model, options)
+        return embedder(name, model, options=options)
     return build
 
 

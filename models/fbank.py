@@ -7,7 +7,7 @@ import numpy as np
 from audioscan.models import runtime
 
 
-def kaldi_fbank(batch: np.ndarray, scale: float = 1.0, frames: int | None = None, **options):
+def kaldi_fbank(batch: np.ndarray, scale: float = 1.0, *, frames: int | None = None, **options):
     """``[B, samples]`` float32 -> ``[B, frames, bins]`` log mel filter banks (torch, CPU).
 
     ``scale`` multiplies the waveform first (BEATs feeds 16-bit magnitudes); ``frames``

@@ -28,7 +28,7 @@ def spec(name: str) -> ModelSpec:
     return found
 
 
-def load_model(name: str, options: LoadOptions = LoadOptions(), weights_id: str | None = None) -> EmbeddingModel:
+def load_model(name: str, options: LoadOptions = LoadOptions(), *, weights_id: str | None = None) -> EmbeddingModel:
     """Build the model ``name``: the only place in the program that constructs one.
 
     The device is checked first for every model, LOGMEL included: a user who asks for

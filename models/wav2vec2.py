@@ -45,7 +45,7 @@ def architecture(base: str) -> dict:
     return dict(getattr(runtime.torchaudio().pipelines, base)._params)
 
 
-def embedder(name: str, module, normalize_waveform: bool, multi_layer: bool,
+def embedder(name: str, module, *, normalize_waveform: bool, multi_layer: bool,
              options: LoadOptions = LoadOptions()) -> TorchEmbedder:
     """Wrap a torchaudio ``Wav2Vec2Model`` (real or tiny) as an embedding model."""
     import torch
@@ -72,12 +72,12 @@ def _build(name: str, base: str, multi_layer: bool):
 
         filename, _, _, normalize, _ = BUNDLES[base]
         path = files[filename]
-        with weights.reading(name, path, "it does not read as a PyTorch checkpoint"):
+        with weights.reading(name, path, failure="it does not read as a PyTorch checkpoint"):
             state = torch.load(path, map_location="cpu", weights_only=True)  # before building: a bad file fails fast
         module = runtime.torchaudio().models.wav2vec2_model(**architecture(base))
-        with weights.reading(name, path, f"its tensors are not those of {name}"):
+        with weights.reading(name, path, failure=f"its tensors are not those of {name}"):
             module.load_state_dict(state)
-        return embedder(name, module, normalize, multi_layer, options)
+        return embedder(name, module, normalize_waveform=normalize, multi_layer=multi_layer, options=options)
     return build
 
 

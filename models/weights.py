@@ -93,14 +93,14 @@ def find_local(file: WeightFile, explicit: Path | None = None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def not_weights(model: str, path: Path, why: str) -> ModelError:
+def not_weights(model: str, path: Path, *, why: str) -> ModelError:
     """One sentence for a file that is not ``model``'s weights: which file, why, and what to give instead."""
     return ModelError(f"{path} is not weights of {model}: {why}; give `weights` the file "
                       f"'{fetch_command(model)}' fetches, or leave `weights` out", value=path)
 
 
 @contextmanager
-def reading(model: str, path: Path, failure: str) -> Iterator[None]:
+def reading(model: str, path: Path, *, failure: str) -> Iterator[None]:
     """Inside the block ``path`` is read (or its tensors loaded) for ``model``; whatever a file
     turns out to be instead (text, truncated, another model's state dict) ends as one sentence,
     :func:`not_weights` with ``failure`` ("it does not read as a PyTorch checkpoint"), never as
@@ -112,7 +112,7 @@ def reading(model: str, path: Path, failure: str) -> Iterator[None]:
     except ModelError:
         raise
     except Exception as err:  # noqa: BLE001  each loader has its own: pickle, zip, safetensors, json, torch
-        raise not_weights(model, path, f"{failure} ({_reason(err)})") from None
+        raise not_weights(model, path, why=f"{failure} ({_reason(err)})") from None
 
 
 def _reason(err: Exception) -> str:
@@ -152,7 +152,7 @@ def download(file: WeightFile) -> Path:
     return target
 
 
-def resolve(model: str, file: WeightFile, explicit: Path | None = None, allow_download: bool = True) -> Path:
+def resolve(model: str, file: WeightFile, *, explicit: Path | None = None, allow_download: bool = True) -> Path:
     """A local path to ``file``, downloading it only when allowed and the network answers."""
     local = find_local(file, explicit)
     if local is not None:

@@ -130,7 +130,7 @@ class Classifier:
                            "calibration": self.calibration.__dict__, "linear": linear})
 
     @classmethod
-    def from_row(cls, name: str, version: int, label: str, set_id: int, kind: str, model: str, blob: bytes | None,
+    def from_row(cls, name: str, version: int, *, label: str, set_id: int, kind: str, model: str, blob: bytes | None,
                  metrics: str) -> "Classifier":
         data = json.loads(model)
         if data.get("format", 0) > FORMAT:
@@ -144,7 +144,7 @@ class Classifier:
                    metrics=json.loads(metrics))
 
 
-def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, normalize: str,
+def fit(training: TrainingSet, name: str, *, label: str, set_id: int, kind: str, normalize: str,
         threshold: float = 0.5, progress: Callable[[str], None] | None = None,
         precision: float | None = None) -> Classifier:
     """Train, calibrate and cross-validate on grouped folds; raises a QueryError when the classes
@@ -192,7 +192,8 @@ def fit(training: TrainingSet, name: str, label: str, set_id: int, kind: str, no
     metrics.update(quality.cv_figures(y, held, probabilities=calibration(held), weights=weights, threshold=threshold,
                                       precision_target=precision))
     chance = float(weights[y == 1].sum() / weights.sum())  # a random ranking's AP on these examples
-    reliable, reasons = quality.verdict(metrics, chance, training.positive_regions, honest)
+    reliable, reasons = quality.verdict(metrics, chance, positive_regions=training.positive_regions,
+                                        honest_folds=honest)
     metrics.update(reliable=reliable, warnings=reasons, seconds=round(time.perf_counter() - clock, 3))
     classifier = Classifier(name, label, set_id=set_id, kind=kind, normalize=normalize, calibration=calibration,
                             linear=linear, blob=blob,
@@ -272,7 +273,7 @@ def save(store: StoreAnnotator, classifier: Classifier) -> int:
     return classifier.version
 
 
-def load(store: StoreReader, name: str, version: int | None = None) -> Classifier:
+def load(store: StoreReader, name: str, *, version: int | None = None) -> Classifier:
     """The newest (or the given) version of a stored classifier."""
     row = store.classifier(name, version)
     if row is None:

@@ -48,7 +48,7 @@ class ClipReport:
     manifest: Path
 
 
-def clip_span(item: Moment, length: float | None, pad: float, tight: bool = False) -> tuple[float, float]:
+def clip_span(item: Moment, length: float | None, *, pad: float, tight: bool = False) -> tuple[float, float]:
     """Where the clip of ``item`` starts and ends, inside its file."""
     duration = item.duration if item.duration is not None else float("inf")
     if length is not None:
@@ -60,7 +60,7 @@ def clip_span(item: Moment, length: float | None, pad: float, tight: bool = Fals
     return max(0.0, begin - pad), min(duration, end + pad)
 
 
-def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", length: float | None = None,
+def export_clips(items: Iterable[Moment], out_dir: Path, *, fmt: str = "wav", length: float | None = None,
                  pad: float = 0.0, rate: int | None = None, channels: int | None = None,
                  progress: Callable[[int, int], None] | None = None, overwrite: bool = False,
                  tight: bool = False) -> ClipReport:
@@ -87,7 +87,7 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
     taken = {path.name.lower() for path in out_dir.iterdir()}
     written, failed, skipped = [], [], 0
     for number, item in enumerate(items, start=1):
-        clip_start, clip_end = clip_span(item, length, pad, tight)
+        clip_start, clip_end = clip_span(item, length, pad=pad, tight=tight)
         row = {"source": item.path, "start": f"{item.start:.3f}", "end": f"{item.end:.3f}",
                "clip_start": f"{clip_start:.3f}", "clip_end": f"{clip_end:.3f}", "label": item.marked_label,
                "score": "" if item.score is None else f"{item.score:.4f}", "channel": str(item.channel)}
@@ -97,7 +97,7 @@ def export_clips(items: Iterable[Moment], out_dir: Path, fmt: str = "wav", lengt
                for before in known.get(_key(row, suffix), [])):
             skipped += 1
         else:
-            name = unique_name(_clip_stem(item, clip_start), suffix, taken)
+            name = unique_name(_clip_stem(item, clip_start), suffix, taken=taken)
             try:
                 _cut(Path(item.path), out_dir / name, start=clip_start, end=clip_end, fmt=suffix[1:], rate=rate,
                      channels=channels, alone=alone)
@@ -167,13 +167,13 @@ def _cut(source: Path, target: Path, start: float, end: float, fmt: str, rate: i
     if fmt == "mp4":
         write_video(source, target, start=start, end=end, rate=rate, channels=channels)
         return
-    span = read_span(source, start, end, rate, channels)
+    span = read_span(source, start, end=end, rate=rate, channels=channels)
     if alone:
         if alone > span.samples.shape[0]:
             raise MediaError(f"{source.name} has {span.samples.shape[0]} channel(s) now, not channel {alone}; "
                              "index it again")
         span = replace(span, samples=span.samples[alone - 1: alone], layout="mono")
-    write_audio(target, span, fmt)
+    write_audio(target, span, container_format=fmt)
 
 
 def _key(row: dict, suffix: str) -> tuple:

@@ -45,7 +45,7 @@ def _seconds(text: str, fps: float | None, what: str, where: str) -> float:
 class _Event:
     """A cut event of an EDL as read: its line, source in and out, and the notes below it."""
 
-    def __init__(self, number: int, source_in: str, source_out: str) -> None:
+    def __init__(self, number: int, source_in: str, *, source_out: str) -> None:
         self.number, self.source_in, self.source_out = number, source_in, source_out
         self.clip: str | None = None
         self.note = ""
@@ -61,7 +61,7 @@ def _edl_events(text: str, source: str) -> list[_Event]:
             if not all(_TIMECODE.fullmatch(token) for token in tokens[-4:]):
                 raise QueryError(f"{source}:{number}: an event line that does not end in four timecodes; "
                                  "is it a CMX 3600 EDL?")
-            events.append(_Event(number, tokens[-4], tokens[-3]))
+            events.append(_Event(number, tokens[-4], source_out=tokens[-3]))
         elif events and line.startswith("* FROM CLIP NAME:"):
             events[-1].clip = line.removeprefix("* FROM CLIP NAME:").strip()
         elif events and line.startswith("* COMMENT:"):
@@ -69,7 +69,7 @@ def _edl_events(text: str, source: str) -> list[_Event]:
     return events
 
 
-def parse_edl(text: str, source: str, rate: FrameRate, media: str | None, label: str | None,
+def parse_edl(text: str, source: str, *, rate: FrameRate, media: str | None, label: str | None,
               negative: bool) -> list[LabelRow]:
     """A row per cut event: the clip's file, the comment's label (less the score and peak the
     writer adds), the source in and out as start and end."""
@@ -87,10 +87,10 @@ def parse_edl(text: str, source: str, rate: FrameRate, media: str | None, label:
         return label_row(path, name, start=_seconds(event.source_in, fps, "the source in", where),
                          end=_seconds(event.source_out, fps, "the source out", where), negative=negative, where=where)
 
-    return every_row(row_of, [(event.number, event) for event in events], source)
+    return every_row(row_of, [(event.number, event) for event in events], source=source)
 
 
-def parse_markers(text: str, source: str, rate: FrameRate, media: str | None, label: str | None,
+def parse_markers(text: str, source: str, *, rate: FrameRate, media: str | None, label: str | None,
                   negative: bool) -> list[LabelRow]:
     """A row per marker: ``File`` (a name), ``Marker Name`` as the label, ``In`` and ``Out`` at the
     file's frame rate."""
@@ -114,4 +114,4 @@ def parse_markers(text: str, source: str, rate: FrameRate, media: str | None, la
         return label_row(path, name, start=_seconds(cells.get("In", ""), fps, "In", where),
                          end=_seconds(cells.get("Out", ""), fps, "Out", where), negative=negative, where=where)
 
-    return every_row(row_of, numbered[1:], source)
+    return every_row(row_of, numbered[1:], source=source)

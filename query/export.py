@@ -37,7 +37,7 @@ OWNED_RECORD = ".audioscan-exports.json"
 def moments_text(moments: list[Moment], fmt: str, *, use_timecode: bool = False) -> str:
     """``moments`` as one text in ``fmt`` (for stdout or a download)."""
     check_destination(fmt, moments, out_dir=None, use_timecode=use_timecode)
-    return render(fmt, moments, use_timecode, combined=True)
+    return render(fmt, moments, use_timecode=use_timecode, combined=True)
 
 
 def write_moments(moments: list[Moment], fmt: str, *, out: Path | None = None, out_dir: Path | None = None,
@@ -50,11 +50,11 @@ def write_moments(moments: list[Moment], fmt: str, *, out: Path | None = None, o
         for moment in moments:
             by_path.setdefault(moment.path, []).append(moment)
         names = file_names(list(by_path), SUFFIXES[fmt])
-        return write_owned(out_dir, {names[path]: render(fmt, items, use_timecode, combined=False)
+        return write_owned(out_dir, {names[path]: render(fmt, items, use_timecode=use_timecode, combined=False)
                                      for path, items in by_path.items()}, overwrite=overwrite)
     if out is None:
         raise ValueError("write_moments writes to `out` or `out_dir`; moments_text gives the text")
-    return [write_file(out, render(fmt, moments, use_timecode, combined=True))]
+    return [write_file(out, render(fmt, moments, use_timecode=use_timecode, combined=True))]
 
 
 def check_destination(fmt: str, moments: list[Moment], *, out_dir: Path | None, use_timecode: bool) -> None:
@@ -122,7 +122,7 @@ def file_names(paths: list[str], suffix: str) -> dict[str, str]:
     return names
 
 
-def unique_name(stem: str, suffix: str, taken: set[str]) -> str:
+def unique_name(stem: str, suffix: str, *, taken: set[str]) -> str:
     """``stem`` made safe, with ``suffix``, distinct from ``taken`` (compared case-insensitively).
 
     The stem comes in whole, never parsed as a path: it is made of a user's text (a label such as

@@ -108,7 +108,7 @@ class MomentFilter:
             return False
         return not self.timed or item.recorded is not None
 
-    def windows(self, media: dict[int, MediaInfo], media_ids: np.ndarray, starts: np.ndarray,
+    def windows(self, media: dict[int, MediaInfo], media_ids: np.ndarray, *, starts: np.ndarray,
                 channels: np.ndarray) -> np.ndarray:
         """Which windows (given by media id, start in seconds and channel) the filter keeps, as a boolean mask."""
         keep = np.isin(media_ids, np.fromiter(self.files(media), dtype=np.int64))
@@ -133,7 +133,7 @@ def restrict(snapshot: Snapshot, where: MomentFilter | None) -> Snapshot:
     filter); one sentence when none is kept."""
     if not where:
         return snapshot
-    keep = where.windows(snapshot.media, snapshot.media_ids, snapshot.starts, snapshot.channels)
+    keep = where.windows(snapshot.media, snapshot.media_ids, starts=snapshot.starts, channels=snapshot.channels)
     if not keep.any():
         raise nothing_matches(where)
     return snapshot.only(keep)

@@ -71,7 +71,7 @@ def unsafe_cell(text: str) -> str:
     return text[1:] if text.startswith("'") and text[1:].startswith((*_FORMULA_START, "'")) else text
 
 
-def render(fmt: str, moments: list[Moment], use_timecode: bool = False, combined: bool = True) -> str:
+def render(fmt: str, moments: list[Moment], *, use_timecode: bool = False, combined: bool = True) -> str:
     """The text of ``moments`` in ``fmt`` (``combined``: one file for several media files)."""
     if fmt == "csv":
         return to_csv(moments, use_timecode)
@@ -221,7 +221,7 @@ def to_edl(moments: list[Moment], title: str = "audioscan") -> str:
     for number, m in enumerate(moments, start=1):
         length = max(1, to_frames(m.end, fps) - to_frames(m.start, fps))
         lines.append(f"{number:03d}  AX       AA/V  C        {timecode(m.start, fps)} {timecode(m.end, fps)} "
-                     f"{timecode(0, fps, record)} {timecode(0, fps, record + length)}")
+                     f"{timecode(0, fps, offset_frames=record)} {timecode(0, fps, offset_frames=record + length)}")
         lines.append(f"* FROM CLIP NAME: {one_line(Path(m.path).name)}")
         note = " ".join(part for part in (one_line(m.marked_label), _score_and_peak(m, fps)) if part)
         if note:

@@ -35,7 +35,7 @@ def standardised(scores: np.ndarray) -> np.ndarray:
     return (scores - scores.mean()) / spread if spread > 0 else np.zeros_like(scores)
 
 
-def onto(first: SetIndex | Scored, other: SetIndex | Scored, scores: np.ndarray) -> np.ndarray:
+def onto(first: SetIndex | Scored, other: SetIndex | Scored, *, scores: np.ndarray) -> np.ndarray:
     """For each window of ``first``, the best of ``scores`` (one per window of ``other``) among
     ``other``'s windows centred within it; NaN where there is none (a file ``other`` lacks).  Windows
     meet on their channel when both sets hear each channel apart, else on their file (a mix holds
@@ -88,7 +88,7 @@ def joint_scored(scored: list[Scored]) -> Scored:
     first = scored[0]
     decisions = [standardised(found.decisions.astype(np.float64)) for found in scored]
     weights = _weights(decisions)
-    probabilities = [first.scores.astype(np.float64)] + [onto(first, other, other.scores.astype(np.float64))
+    probabilities = [first.scores.astype(np.float64)] + [onto(first, other, scores=other.scores.astype(np.float64))
                                                          for other in scored[1:]]
     return Scored(first.ids, first.media_ids, starts=first.starts, ends=first.ends,
                   scores=_mean(np.stack(probabilities), weights),
@@ -104,7 +104,7 @@ def _weights(columns: list[np.ndarray]) -> np.ndarray:
 def _weighted(first, others: list, columns: list[np.ndarray], weights: np.ndarray | None = None) -> np.ndarray:
     """The weighted mean of standardised ``columns`` (one per set) on ``first``'s windows."""
     weights = _weights(columns) if weights is None else weights
-    mapped = [columns[0]] + [onto(first, other, column) for other, column in zip(others[1:], columns[1:])]
+    mapped = [columns[0]] + [onto(first, other, scores=column) for other, column in zip(others[1:], columns[1:])]
     return _mean(np.stack(mapped), weights)
 
 

@@ -64,7 +64,7 @@ def looks_like_raven(text: str) -> bool:
     return "Begin Time (s)" in first.split("\t")
 
 
-def parse_raven(text: str, source: str, negative: bool) -> list[LabelRow]:
+def parse_raven(text: str, source: str, *, negative: bool) -> list[LabelRow]:
     """A row per selection of a Raven table (media None when it names no file); a label ending in
     " (negative)", as ``labels list --format raven`` writes negatives, is negative.
 
@@ -83,7 +83,7 @@ def parse_raven(text: str, source: str, negative: bool) -> list[LabelRow]:
         return label_row(path, name, start=start, end=end, negative=negative, where=where,
                          channel=_channel_cell(channel, where) if by_channel else MIX_CHANNEL)
 
-    return every_row(row_of, found, source)
+    return every_row(row_of, found, source=source)
 
 
 def looks_like_audacity(text: str) -> bool:
@@ -133,7 +133,7 @@ def _negative_cell(text: str, where: str) -> bool:
     return found.group(1) == "1"
 
 
-def parse_csv(text: str, source: str, label: str | None, negative: bool,
+def parse_csv(text: str, source: str, *, label: str | None, negative: bool,
               need_label: bool = True) -> list[LabelRow]:
     """Rows of ``path,start,end,label[,negative]`` (a header, if present, may name the columns;
     extra columns such as ``score`` from ``rescore --format csv`` are ignored).  The delimiter
@@ -179,10 +179,10 @@ def parse_csv(text: str, source: str, label: str | None, negative: bool,
                          said_negative=_negative_cell(cells.get("negative", ""), where),
                          channel=_channel_cell(cells.get("channel"), where))
 
-    return every_row(row_of, numbered, source)
+    return every_row(row_of, numbered, source=source)
 
 
-def parse_audacity(text: str, source: str, label: str | None, negative: bool) -> list[LabelRow]:
+def parse_audacity(text: str, source: str, *, label: str | None, negative: bool) -> list[LabelRow]:
     """Audacity label track lines ``start<TAB>end<TAB>text`` (frequency lines are skipped); the
     rows' media is None (the track does not say which file it labels).
 
@@ -203,7 +203,7 @@ def parse_audacity(text: str, source: str, label: str | None, negative: bool) ->
             raise QueryError(f"{where}: the label has no text; give `label`")
         return label_row(None, name, start=start, end=end, negative=negative, where=where, said_negative=marked)
 
-    return every_row(row_of, enumerate(text.splitlines(), start=1), source)
+    return every_row(row_of, enumerate(text.splitlines(), start=1), source=source)
 
 
 # What ``labels import`` reads, for its help: every format ``labels list`` writes.
@@ -211,7 +211,7 @@ READ_FORMATS = "CSV (path,start,end,label[,negative]; ',' ';' or tab), JSON, NDJ
                "an Audacity label track, or the EDL and markers CSV written for video editors (back at their frames)"
 
 
-def read_label_file(path: Path, media: str | None = None, label: str | None = None,
+def read_label_file(path: Path, media: str | None = None, *, label: str | None = None,
                     negative: bool = False, rate: FrameRate | None = None) -> list[LabelRow]:
     """The rows of a label file of any kind ``labels list`` writes: CSV, JSON, NDJSON, a Raven
     selection table, an Audacity label track (``media`` says which file a track or a one-file
@@ -225,22 +225,22 @@ def read_label_file(path: Path, media: str | None = None, label: str | None = No
         return editor_files.parse_markers(text, path.name, rate=rate, media=media, label=label, negative=negative)
     begins = text.lstrip()[:1]
     if begins in ("[", "{"):
-        return parse_json(text, path.name, media, label, negative)
+        return parse_json(text, path.name, media=media, label=label, negative=negative)
     if looks_like_raven(text):
-        rows = parse_raven(text, path.name, negative)
+        rows = parse_raven(text, path.name, negative=negative)
         if any((row.media or media) is None for row in rows):
             raise QueryError(f"{path.name} is a one-file Raven table: say which file it labels with `media`")
         if not all(label or row.label for row in rows):
             raise QueryError(f"{path.name} has selections without a label: name them with `label`")
         return [row._replace(media=media or row.media, label=label or row.label) for row in rows]
     if media is not None:
-        return [row._replace(media=media) for row in parse_audacity(text, path.name, label, negative)]
+        return [row._replace(media=media) for row in parse_audacity(text, path.name, label=label, negative=negative)]
     if looks_like_audacity(text):
         raise QueryError(f"{path.name} looks like an Audacity label track: say which file it labels with `media`")
-    return parse_csv(text, path.name, label, negative)
+    return parse_csv(text, path.name, label=label, negative=negative)
 
 
-def parse_json(text: str, source: str, media: str | None, label: str | None, negative: bool) -> list[LabelRow]:
+def parse_json(text: str, source: str, *, media: str | None, label: str | None, negative: bool) -> list[LabelRow]:
     """Rows of our JSON exports: a JSON list, or NDJSON (one object a line), of labels as ``labels list
     --format json`` writes them (with ``kind`` and ``negative``) or of moments (``path, start, end[, label]``)."""
     items, where = _json_items(text, source)
@@ -264,7 +264,7 @@ def parse_json(text: str, source: str, media: str | None, label: str | None, neg
         return label_row(path, name, start=start, end=end, negative=negative, where=at, said_negative=bool(said),
                          channel=_channel_cell(item.get("channel"), at))
 
-    return every_row(row_of, items, source)
+    return every_row(row_of, items, source=source)
 
 
 def _json_items(text: str, source: str) -> tuple[list[tuple[int, object]], str]:
@@ -292,4 +292,5 @@ def _json_line(line: str, where: str) -> object:
 def read_moments_file(path: Path) -> list[LabelRow]:
     """The rows of a moments CSV (``path,start,end[,label][,channel]``), as ``export clips`` cuts them; the
     label is optional here, and every row names its file (``parse_csv`` refuses one that does not)."""
-    return [row for row in parse_csv(read_text_file(path), path.name, None, False, need_label=False) if row.media]
+    return [row for row in parse_csv(read_text_file(path), path.name, label=None, negative=False,
+                                     need_label=False) if row.media]

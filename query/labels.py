@@ -38,7 +38,7 @@ def all_media(store: StoreReader) -> list[Media]:
     return list(store.media().values())
 
 
-def resolve_media(store: StoreReader | None, text: str, media: list[Media] | None = None) -> Media:
+def resolve_media(store: StoreReader | None, text: str, *, media: list[Media] | None = None) -> Media:
     """The media file a user means by ``text``, or one sentence saying why there is none."""
     if media is None:
         media = all_media(store) if store is not None else []  # no store and no list: no file is known
@@ -59,11 +59,11 @@ def resolve_media(store: StoreReader | None, text: str, media: list[Media] | Non
     raise QueryNotFoundError(f"{quoted(text, 120)} is not an indexed media file; check the path or run 'audioscan index build'")
 
 
-def resolve_path(text: str, media: list[Media], beside: Path) -> str:
+def resolve_path(text: str, media: list[Media], *, beside: Path) -> str:
     """The file a row of a file (a moments CSV) names: an indexed media file as :func:`resolve_media`
     finds it, else a file on disk beside that file, else one in the current folder."""
     try:
-        return resolve_media(None, text, media).path
+        return resolve_media(None, text, media=media).path
     except QueryNotFoundError:
         pass
     given = Path(text).expanduser()
@@ -74,7 +74,7 @@ def resolve_path(text: str, media: list[Media], beside: Path) -> str:
                              f"{quoted(str(beside), 80)} or in the current folder; check the path")
 
 
-def check_times(media: Media, start: float, end: float, marker: bool,
+def check_times(media: Media, start: float, *, end: float, marker: bool,
                 marker_hint: str = "for a single moment use `marker`") -> None:
     """One sentence when ``start``-``end`` cannot be a label of ``media``; ``marker_hint`` says how
     the caller's input spells a marker (an option, an empty cell)."""
@@ -164,7 +164,7 @@ class PlacedLabel(NamedTuple):
     row: LabelRow
 
 
-def label_row(media: str | None, name: str, start: float, end: float | None, negative: bool, where: str,
+def label_row(media: str | None, name: str, *, start: float, end: float | None, negative: bool, where: str,
               said_negative: bool = False, channel: int = MIX_CHANNEL) -> LabelRow:
     """The row a file's line describes.  Every reader ends here, so each format spells a marker and
     a negative the same way: an end equal to the start (or none) is a marker, and a name ending in
@@ -175,7 +175,7 @@ def label_row(media: str | None, name: str, start: float, end: float | None, neg
                     positive=not (negative or said_negative or marked), where=where, channel=channel)
 
 
-def every_row(row_of: Callable, numbered: Iterable[tuple[int, object]], source: str) -> list[LabelRow]:
+def every_row(row_of: Callable, numbered: Iterable[tuple[int, object]], *, source: str) -> list[LabelRow]:
     """``row_of(number, row)`` of every row; the rows that cannot be read are all reported
     together (a file is fixed once, not once per bad line), and then nothing is imported."""
     out, problems = [], []
@@ -210,7 +210,7 @@ def prepare_labels(placed: Sequence[PlacedLabel]) -> list[NewLabel]:
                 raise QueryError(refused[row.label])
             end = float(row.start) if row.end is None else float(row.end)
             marker = row.end is None
-            check_times(media, float(row.start), end, marker,
+            check_times(media, float(row.start), end=end, marker=marker,
                         marker_hint="leave the end empty for a marker" if row.where else "for a single moment use `marker`")
         except QueryError as err:
             problems.append(f"{row.where}: {err.template}" if row.where else err.template)
@@ -222,7 +222,7 @@ def prepare_labels(placed: Sequence[PlacedLabel]) -> list[NewLabel]:
     return prepared
 
 
-def add_labels(store: StoreAnnotator, placed: Sequence[PlacedLabel], source: str) -> list[int]:
+def add_labels(store: StoreAnnotator, placed: Sequence[PlacedLabel], *, source: str) -> list[int]:
     """Add the ``placed`` rows in one transaction once every one is checked; a row equal to one
     already stored is not added again.  Returns the ids of those added."""
     return store.add_labels(prepare_labels(placed), source)

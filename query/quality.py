@@ -21,7 +21,7 @@ MIN_POSITIVE_REGIONS = 3
 _CURVE_POINTS = 101
 
 
-def cv_figures(y: np.ndarray, scores: np.ndarray, probabilities: np.ndarray, weights: np.ndarray,
+def cv_figures(y: np.ndarray, scores: np.ndarray, *, probabilities: np.ndarray, weights: np.ndarray,
                threshold: float, precision_target: float | None = None) -> dict:
     """AP, ROC AUC, precision and recall at ``threshold`` (or at the lowest threshold whose
     cross-validated precision reaches ``precision_target``: the detector's own, which ``rescore
@@ -41,7 +41,7 @@ def cv_figures(y: np.ndarray, scores: np.ndarray, probabilities: np.ndarray, wei
             raise QueryError(f"no threshold reached precision {precision_target:g} in cross-validation; label more "
                              "examples (see 'audioscan suggest') or give `threshold`")
         threshold = reached
-    figures.update(at_threshold(y, probabilities, weights, threshold))
+    figures.update(at_threshold(y, probabilities, weights=weights, threshold=threshold))
     keep = np.unique(np.linspace(0, len(cuts) - 1, min(len(cuts), _CURVE_POINTS)).round().astype(int))
     figures["pr_curve"] = {"threshold": np.round(cuts[keep], 6).tolist(),
                            "precision": np.round(precision[keep], 4).tolist(),
@@ -50,7 +50,7 @@ def cv_figures(y: np.ndarray, scores: np.ndarray, probabilities: np.ndarray, wei
     return figures
 
 
-def at_threshold(y: np.ndarray, probabilities: np.ndarray, weights: np.ndarray, threshold: float) -> dict:
+def at_threshold(y: np.ndarray, probabilities: np.ndarray, *, weights: np.ndarray, threshold: float) -> dict:
     found = probabilities >= threshold
     true_positive = float(weights[found & (y == 1)].sum())
     chosen, relevant = float(weights[found].sum()), float(weights[y == 1].sum())
@@ -74,7 +74,7 @@ def threshold_for_precision(metrics: dict, target: float) -> float | None:
     return _lowest_threshold(np.asarray(curve["precision"]), np.asarray(curve["threshold"]), target)
 
 
-def verdict(metrics: dict, chance: float, positive_regions: int, honest_folds: bool) -> tuple[bool, list[str]]:
+def verdict(metrics: dict, chance: float, *, positive_regions: int, honest_folds: bool) -> tuple[bool, list[str]]:
     """Whether to trust the detector, and if not, why (each reason says what to do)."""
     reasons = []
     if positive_regions < MIN_POSITIVE_REGIONS:

@@ -79,7 +79,7 @@ def _given(cells: dict[str, str], where: str, media: list[Media]) -> GivenTime:
     if not cells.get("path") or not cells.get("start"):
         raise QueryError(f"{where}: the row needs a path and a start")
     try:
-        found = resolve_media(None, cells["path"], media)
+        found = resolve_media(None, cells["path"], media=media)
     except QueryError as err:
         raise QueryError(f"{where}: {err.template}") from None
     zone = cells.get("zone") or None

@@ -40,11 +40,11 @@ FINE_STEPS = 4
 ScoreOf = Callable[[np.ndarray, Moment], np.ndarray]
 
 
-def refine(found: list[Moment], info: SetInfo, score: ScoreOf, load: LoadOptions = LoadOptions()) -> list[Moment]:
+def refine(found: list[Moment], info: SetInfo, *, score: ScoreOf, load: LoadOptions = LoadOptions()) -> list[Moment]:
     """``found`` with each peak, onset and offset placed from windows ``hop / FINE_STEPS`` apart."""
     if not found:
         return found
-    model = registry.load_model(info.model, load, info.weights_id)
+    model = registry.load_model(info.model, load, weights_id=info.weights_id)
     win, hop = info.window_samples()
     step = max(1, hop // FINE_STEPS)
     batch = default_batch_size(registry.spec(info.model).params, load.device)
@@ -54,7 +54,8 @@ def refine(found: list[Moment], info: SetInfo, score: ScoreOf, load: LoadOptions
         # some that miss the sound through those that hold it to some that miss it again.
         begin = max(0.0, moment.centre - info.window - info.hop)
         try:
-            audio = decode_all(Path(moment.path), info.sample_rate, begin, moment.centre + info.window + info.hop)
+            audio = decode_all(Path(moment.path), info.sample_rate, start=begin,
+                               end=moment.centre + info.window + info.hop)
         except MediaError:
             out.append(moment)  # gone or unreadable now: the coarse place stands
             continue
@@ -62,7 +63,7 @@ def refine(found: list[Moment], info: SetInfo, score: ScoreOf, load: LoadOptions
             out.append(moment)  # one window: nothing finer to compare
             continue
         cuts = np.arange(0, len(audio) - win + 1, step)
-        vectors = np.concatenate([embed_windows(model, [(audio, cuts[i: i + batch])], win)
+        vectors = np.concatenate([embed_windows(model, [(audio, cuts[i: i + batch])], win=win)
                                   for i in range(0, len(cuts), batch)])
         ranks = np.asarray(score(vectors, moment), dtype=np.float64)
         starts = begin + cuts / info.sample_rate
@@ -72,7 +73,7 @@ def refine(found: list[Moment], info: SetInfo, score: ScoreOf, load: LoadOptions
         if not holding.any():
             out.append(moment)
             continue
-        placed = locate(starts[holding], ends[holding], ranks[holding], float(ranks.min()))
+        placed = locate(starts[holding], ends[holding], ranks=ranks[holding], background=float(ranks.min()))
         peak, onset, offset = (float(np.clip(x, moment.start, moment.end)) for x in placed)
         out.append(replace(moment, peak=peak, onset=onset, offset=offset))
     return out

@@ -119,7 +119,7 @@ def joined(parts: list[Scored]) -> Scored:
     return Scored(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Scored)})
 
 
-def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT_THRESHOLD) -> list[Moment]:
+def detections(scored: Scored, paths: dict[int, str], *, threshold: float = DEFAULT_THRESHOLD) -> list[Moment]:
     """Moments where the detector fires, best first (by decision value): one per sound whose best
     window scores at or above ``threshold``, its score that window's probability.
 
@@ -132,7 +132,7 @@ def detections(scored: Scored, paths: dict[int, str], threshold: float = DEFAULT
     keep = np.flatnonzero(scored.scores >= threshold)
     streams = scored.streams
     order = keep[np.lexsort((scored.starts[keep], streams[keep], -scored.decisions[keep]))]
-    sounds = Sounds(paths, _profiles(scored), float(scored.decisions.std()) if len(keep) else 0.0, decision=True)
+    sounds = Sounds(paths, _profiles(scored), spread=float(scored.decisions.std()) if len(keep) else 0.0, decision=True)
     found = (sounds.offer(stream, start) for stream, start in zip(streams[order].tolist(),
                                                                  scored.starts[order].tolist()))
     return [moment for moment in found if moment is not None]

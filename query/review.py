@@ -87,7 +87,7 @@ def bin_of(score: float, bins: Sequence[ScoreBin]) -> int:
     return len(bins) - 1
 
 
-def review_sample(detections: Sequence[Moment], threshold: float, size: int, by_score: bool,
+def review_sample(detections: Sequence[Moment], threshold: float, *, size: int, by_score: bool,
                   seed: int = SEED) -> list[tuple[ScoreBin, Moment]]:
     """``size`` detections to judge, spread evenly over the score bins that hold any (``by_score``),
     or drawn from all of them alike; each with its bin."""
@@ -154,7 +154,7 @@ def read_verdicts(path: Path) -> list[tuple[float, bool]]:
     return judged
 
 
-def estimate(detections: Sequence[Moment], threshold: float, judged: Sequence[tuple[float, bool]],
+def estimate(detections: Sequence[Moment], threshold: float, *, judged: Sequence[tuple[float, bool]],
              by_score: bool = True) -> list[BinEstimate]:
     """Each bin's detections, judgements and precision (see the module docstring)."""
     bins = score_bins(threshold) if by_score else score_bins(threshold, 1)

@@ -110,7 +110,7 @@ class Sounds:
     lies at the room's level, and wiggles far smaller than the library's spread are not valleys.
     ``decision``: ranks are a classifier's decision values, which each moment carries."""
 
-    def __init__(self, paths: dict[int, str], profile_of: ProfileOf, spread: float, decision: bool = False) -> None:
+    def __init__(self, paths: dict[int, str], profile_of: ProfileOf, *, spread: float, decision: bool = False) -> None:
         self._paths, self._profile_of, self._spread, self._decision = paths, profile_of, spread, decision
         self._files: dict[int, _File] = {}
 
@@ -153,7 +153,7 @@ class Sounds:
             if ranks[best] - between.min() <= rise:  # no valley on the way: a shoulder of that sound
                 owner[mine] = met
                 return None
-        peak, onset, offset = locate(p.starts[mine], p.ends[mine], ranks[mine], level)
+        peak, onset, offset = locate(p.starts[mine], p.ends[mine], ranks=ranks[mine], background=level)
         held = [n for n, (before, on, off) in enumerate(found.sounds)
                 if p.starts[best] <= before <= p.ends[best] or on <= peak <= off]
         if held:  # one window holds both, or it lies inside a better one: the windows cannot tell them apart
@@ -214,7 +214,7 @@ def _walk(found: _File, best: int, step: int, rise: float, bar: float) -> tuple[
             edge = k
 
 
-def locate(starts: np.ndarray, ends: np.ndarray, ranks: np.ndarray, background: float) -> tuple[float, float, float]:
+def locate(starts: np.ndarray, ends: np.ndarray, *, ranks: np.ndarray, background: float) -> tuple[float, float, float]:
     """Peak, onset and offset of the sound a moment's windows point to.
 
     The peak is the instant the evidence points to: each window counts, for every instant it

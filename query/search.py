@@ -46,12 +46,12 @@ _SPREAD_SAMPLE = 4096
 _PROFILE_PART = 4096
 
 
-def embed_clips(paths: list[Path], info: SetInfo, load: LoadOptions = LoadOptions()) -> np.ndarray:
+def embed_clips(paths: list[Path], info: SetInfo, *, load: LoadOptions = LoadOptions()) -> np.ndarray:
     """One query from several example clips: the mean of their vectors (a prototype)."""
     return np.mean([embed_clip(path, info, load=load) for path in paths], axis=0)
 
 
-def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None = None,
+def embed_clip(path: Path, info: SetInfo, *, start: float = 0.0, end: float | None = None,
                load: LoadOptions = LoadOptions()) -> np.ndarray:
     """The query vector of ``[start, end)`` of a clip, with the set's own model.
 
@@ -71,7 +71,8 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
     if end is not None and end - start > MAX_QUERY_SECONDS:
         raise QueryTooLargeError(f"{start:g}-{end:g} s is too long: {choose}", value=end - start)
     try:
-        audio = decode_all(path, info.sample_rate, start, start + MAX_QUERY_SECONDS + 1 if end is None else end)
+        audio = decode_all(path, info.sample_rate, start=start,
+                           end=start + MAX_QUERY_SECONDS + 1 if end is None else end)
     except MediaError as err:
         raise QueryError(f"cannot read {path}: {err.template}") from err
     if len(audio) > MAX_QUERY_SECONDS * info.sample_rate:
@@ -81,15 +82,15 @@ def embed_clip(path: Path, info: SetInfo, start: float = 0.0, end: float | None 
     if len(audio) < MIN_QUERY_SECONDS * info.sample_rate:
         raise QueryError(f"{path} holds {len(audio) / info.sample_rate:.3g} s of audio{_span(start, end)}; a query "
                          f"clip must last at least {MIN_QUERY_SECONDS:g} s, one analysis frame of every model")
-    model = registry.load_model(info.model, load, info.weights_id)
+    model = registry.load_model(info.model, load, weights_id=info.weights_id)
     win, hop = info.window_samples()
     if len(audio) <= win:
         padded = np.zeros(win, dtype=np.float32)
         padded[: len(audio)] = audio
         return model.embed(padded[None, :])[0]
-    starts = window_starts(len(audio), win, hop)
+    starts = window_starts(len(audio), win, hop=hop)
     batch = default_batch_size(registry.spec(info.model).params, load.device)
-    vectors = np.concatenate([embed_windows(model, [(audio, starts[i: i + batch])], win)
+    vectors = np.concatenate([embed_windows(model, [(audio, starts[i: i + batch])], win=win)
                               for i in range(0, len(starts), batch)])
     return vectors.mean(axis=0)
 
@@ -109,7 +110,7 @@ def _silent(path: Path, start: float, end: float | None) -> str:
     return f"{path} has no audio{_span(start, end)}; check {chosen}"
 
 
-def stored_query(snapshot: Snapshot, media_id: int, rel: str, at: float,
+def stored_query(snapshot: Snapshot, media_id: int, *, rel: str, at: float,
                  channel: int | None = None) -> tuple[np.ndarray, tuple[int, float, float]]:
     """The stored vector of the window of a media file that best centres on ``at`` (no model runs), of
     ``channel`` in a set that hears each channel apart (needed there when the file has several).
@@ -218,7 +219,7 @@ class SetIndex:
                 self._matrix = matrix
         return self._matrix
 
-    def top_windows(self, query: np.ndarray, count: int, exact: bool = False,
+    def top_windows(self, query: np.ndarray, count: int, *, exact: bool = False,
                     scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions (into ``self.ids``) and cosine scores of the ``count`` best windows, best first.
 
@@ -258,7 +259,7 @@ class SetIndex:
     def _centred(self, vectors: np.ndarray) -> np.ndarray:
         return vectors if self.centre is None else vectors - self.centre
 
-    def search(self, query: np.ndarray, k: int, exclude: tuple[int, float, float] | None = None,
+    def search(self, query: np.ndarray, k: int, *, exclude: tuple[int, float, float] | None = None,
                skip_media: frozenset[int] = frozenset(), min_score: float | None = None,
                scores: np.ndarray | None = None, per_file: int | None = None) -> list[Moment]:
         """The ``k`` best moments for ``query``; ``exclude`` = (stream key, start, end) to leave out,
@@ -284,7 +285,7 @@ class SetIndex:
             if exclude is not None:
                 stream, start, end = exclude
                 keep &= ~((self.streams[top] == stream) & (self.starts[top] < end) & (self.ends[top] > start))
-            sounds = Sounds(self.media_paths, self._profiles(query, every, exclude), spread)
+            sounds = Sounds(self.media_paths, self._profiles(query, every, exclude), spread=spread)
             found: list[Moment] = []
             per_path: dict[str, int] = {}
             for position, rank in zip(top[keep].tolist(), ranks[keep].tolist()):

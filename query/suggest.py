@@ -16,7 +16,7 @@ from audioscan.query.rescore import Scored
 from audioscan.query.moments import Moment
 
 
-def suggest(scored: Scored, labels: list[Label], paths: dict[int, str], count: int) -> list[Moment]:
+def suggest(scored: Scored, labels: list[Label], *, paths: dict[int, str], count: int) -> list[Moment]:
     labelled = np.zeros(len(scored.ids), dtype=bool)
     for item in labels:
         mine = (scored.media_ids == item.media.id) & marked_channels(item.channel, scored.channels)

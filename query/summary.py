@@ -35,7 +35,7 @@ class PeriodCount:
     hours: float
 
 
-def summarise(found: list[Moment], snapshot: Snapshot, by: str) -> list[PeriodCount]:
+def summarise(found: list[Moment], snapshot: Snapshot, *, by: str) -> list[PeriodCount]:
     """``found`` counted per period ``by`` (hour, day or site), beside the audio of ``snapshot``'s
     windows (the windows that were scored) in each period, by period."""
     seconds: dict[str, float] = {}

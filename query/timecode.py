@@ -50,7 +50,7 @@ def to_frames(seconds: float, fps: float | None) -> int:
     return int(round(seconds * (fps or DEFAULT_FPS)))
 
 
-def timecode(seconds: float, fps: float | None, offset_frames: int = 0) -> str:
+def timecode(seconds: float, fps: float | None, *, offset_frames: int = 0) -> str:
     """SMPTE NDF timecode of ``seconds`` (plus ``offset_frames``) at ``fps``."""
     base = nominal_fps(fps)
     frames = to_frames(seconds, fps) + offset_frames

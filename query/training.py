@@ -159,7 +159,7 @@ def _distance(starts: np.ndarray, ends: np.ndarray, labels: list[Label]) -> np.n
     return best
 
 
-def training_set(store: StoreReader, snapshot: Snapshot, label: str, normalize: str = "file",
+def training_set(store: StoreReader, snapshot: Snapshot, *, label: str, normalize: str = "file",
                  tolerance: float = TOLERANCE, neg_margin: float = NEG_MARGIN,
                  negatives: str = "both") -> TrainingSet:
     """Positives, hard and automatic negatives of ``label`` from one snapshot of a set."""

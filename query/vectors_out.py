@@ -67,7 +67,7 @@ def set_description(info: SetInfo, version: str) -> dict:
             "hop": info.hop, "sample_rate": info.sample_rate, "dim": info.dim, "audioscan_version": version}
 
 
-def vector_schema(dim: int, half: bool, description: dict) -> pa.Schema:
+def vector_schema(dim: int, half: bool, *, description: dict) -> pa.Schema:
     value = pa.float16() if half else pa.float32()
     return pa.schema([("root", pa.string()), ("path", pa.string()), ("start", pa.float64()), ("end", pa.float64()),
                       ("channel", pa.int16()), ("id", pa.int64()), ("vector", pa.list_(value, dim))],
@@ -77,7 +77,7 @@ def vector_schema(dim: int, half: bool, description: dict) -> pa.Schema:
 def write_parquet(snapshot: Snapshot, out: Path, *, half: bool, version: str) -> VectorsWritten:
     """Every live window of ``snapshot`` with its vector, to ``out`` (see the module docstring)."""
     info = snapshot.info
-    schema = vector_schema(info.dim, half, set_description(info, version))
+    schema = vector_schema(info.dim, half, description=set_description(info, version))
     roots = {mid: media.root for mid, media in snapshot.media.items()}
     rels = {mid: media.rel for mid, media in snapshot.media.items()}
     dtype = np.float16 if half else np.float32
@@ -147,7 +147,7 @@ def _datasets(roots: list[str]) -> dict[str, str]:
     return names
 
 
-def hoplite_metadata(info: SetInfo, datasets: dict[str, str], version: str) -> dict:
+def hoplite_metadata(info: SetInfo, datasets: dict[str, str], *, version: str) -> dict:
     """``model_config``, ``audio_sources`` and our own ``audioscan`` entry, as hoplite's metadata holds them."""
     model: dict[str, object] = {"window_size_s": info.window, "hop_size_s": info.hop, "sample_rate": info.sample_rate}
     if info.model == "BIRDNET":
@@ -162,7 +162,7 @@ def hoplite_metadata(info: SetInfo, datasets: dict[str, str], version: str) -> d
             "audioscan": set_description(info, version)}
 
 
-def write_hoplite(snapshot: Snapshot, labels: list[Label], out: Path, *, centre: np.ndarray | None,
+def write_hoplite(snapshot: Snapshot, labels: list[Label], *, out: Path, centre: np.ndarray | None,
                   version: str, sites: Sequence[SiteEntry] = ()) -> VectorsWritten:
     """Every live window of ``snapshot`` and ``labels`` as a perch-hoplite database in the new folder
     ``out`` (see the module docstring); built beside it and moved into place whole.  ``centre``: the
@@ -175,7 +175,7 @@ def write_hoplite(snapshot: Snapshot, labels: list[Label], out: Path, *, centre:
                          "window's channel; export it as Parquet (its rows say the channel), or a mixed set as hoplite")
     roots = sorted({media.root for media in snapshot.media.values()} | {item.media.root for item in labels})
     datasets = _datasets(roots)
-    writer = hoplite.HopliteWriter(out, info.dim, hoplite_metadata(info, datasets, version))
+    writer = hoplite.HopliteWriter(out, info.dim, metadata=hoplite_metadata(info, datasets, version=version))
     try:
         located = {site.name: site for site in sites}
         deployments: dict[tuple[str, str | None], int] = {}
@@ -185,14 +185,14 @@ def write_hoplite(snapshot: Snapshot, labels: list[Label], out: Path, *, centre:
             if (media.root, media.site) not in deployments:
                 project, place = datasets[media.root], located.get(media.site or "")
                 deployments[(media.root, media.site)] = writer.deployment(
-                    media.site or project, project, place.latitude if place else None,
-                    place.longitude if place else None)
+                    media.site or project, project, latitude=place.latitude if place else None,
+                    longitude=place.longitude if place else None)
             return deployments[(media.root, media.site)]
 
         def recording(media: MediaInfo) -> int:
             if (media.root, media.rel) not in recordings:
                 started = None if media.recorded is None else media.recorded.at(0).isoformat()
-                recordings[(media.root, media.rel)] = writer.recording(media.rel, deployment(media), started)
+                recordings[(media.root, media.rel)] = writer.recording(media.rel, deployment(media), datetime=started)
             return recordings[(media.root, media.rel)]
 
         rows = 0
@@ -200,9 +200,9 @@ def write_hoplite(snapshot: Snapshot, labels: list[Label], out: Path, *, centre:
             media_ids = snapshot.media_ids[positions]
             places = {int(m): recording(snapshot.media[int(m)])
                       for m in np.unique(media_ids)}
-            writer.windows(np.asarray([places[int(m)] for m in media_ids], dtype=np.int64),
-                           snapshot.starts[positions], snapshot.ends[positions],
-                           unit_vectors(vectors if centre is None else vectors - centre))
+            writer.windows(np.asarray([places[int(m)] for m in media_ids], dtype=np.int64), snapshot.starts[positions],
+                           ends=snapshot.ends[positions],
+                           vectors=unit_vectors(vectors if centre is None else vectors - centre))
             rows += len(positions)
         written = writer.annotations(
             hoplite.Annotation(recording_id=recording(item.media), start=item.start,

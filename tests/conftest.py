@@ -31,10 +31,27 @@ def no_network(monkeypatch):
 def tone_file(path: Path, seconds: float, kind: str = "siren", rate: int = 16_000, seed: int = 0,
               video: bool = False, stereo: bool = False) -> Path:
     """One encoded file of ``kind`` (see ``indexer.media.samples.synth``) over background noise."""
-    audio = scene(seconds, rate, "noise", [(kind, 0.0, seconds)] if kind else [], seed=seed)
+    audio = scene(seconds, rate, background="noise", events=[(kind, 0.0, seconds)] if kind else [], seed=seed)
     if stereo:
         audio = np.stack([audio, audio * 0.5])
-    return write_media(path, audio, rate, video=video)
+    return write_media(path, audio, rate=rate, video=video)
+
+
+# A scene to write: seconds, sample rate, background, (kind, start, end) events, seed.
+Scene = tuple[float, int, str, list[tuple[str, float, float]], int]
+# A street siren, a kitchen knock and forest chirps: the small library several query tests search.
+STREET_KITCHEN_FOREST: dict[str, Scene] = {
+    "street.mkv": (40, 48_000, "rain", [("siren", 20, 30)], 1),
+    "kitchen.flac": (30, 44_100, "hum", [("knock", 5, 15)], 2),
+    "forest.mp3": (30, 44_100, "rain", [("chirp", 0, 30)], 3),
+}
+
+
+def write_scenes(folder: Path, scenes: dict[str, Scene]) -> Path:
+    """Write each named scene into ``folder`` (as its name's container), at its own rate."""
+    for name, (seconds, rate, background, events, seed) in scenes.items():
+        write_media(folder / name, scene(seconds, rate, background=background, events=events, seed=seed), rate=rate)
+    return folder
 
 
 def make_library(root: Path) -> dict[str, Path]:
@@ -56,7 +73,7 @@ def make_library(root: Path) -> dict[str, Path]:
     truncated = tone_file(broken / "truncated.mp3", 10, "siren", 44_100, seed=9)
     data = truncated.read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
-    write_media(broken / "silent.flac", synth("silence", 9, 16_000), 16_000)
+    write_media(broken / "silent.flac", synth("silence", 9, rate=16_000), rate=16_000)
     write_video_without_audio(broken / "no-audio.mp4")
     (root / "notes.txt").write_text("not media\n")
     (root / ".hidden").mkdir(exist_ok=True)
@@ -93,10 +110,12 @@ SIRENS = {"long.mkv": [(20, 30), (200, 210)], "other.flac": [(30, 40)]}
 
 
 def make_world(root: Path) -> None:
-    write_media(root / "long.mkv", scene(300, 48_000, "rain", [("siren", 20, 30), ("siren", 200, 210),
-                                                              ("knock", 100, 110)], seed=1), 48_000)
-    write_media(root / "sub" / "other.flac", scene(60, 44_100, "hum", [("siren", 30, 40)], seed=2), 44_100)
-    write_media(root / "knock.mp3", scene(40, 44_100, "noise", [("knock", 10, 20)], seed=3), 44_100)
+    write_media(root / "long.mkv", scene(300, 48_000, background="rain", events=[("siren", 20, 30), ("siren", 200, 210),
+                                                              ("knock", 100, 110)], seed=1), rate=48_000)
+    write_media(root / "sub" / "other.flac", scene(60, 44_100, background="hum", events=[("siren", 30, 40)], seed=2),
+                rate=44_100)
+    write_media(root / "knock.mp3", scene(40, 44_100, background="noise", events=[("knock", 10, 20)], seed=3),
+                rate=44_100)
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,13 @@ from audioscan.indexer.media.samples import scene, write_media
 
 def test_the_readme_notebook_example(tmp_path, monkeypatch):
     media = tmp_path / "Videos"
-    write_media(media / "ep01.mkv", scene(40, 48_000, "rain", [("siren", 10, 20), ("siren", 28, 34)], seed=1), 48_000)
-    write_media(media / "ep02.wav", scene(30, 16_000, "noise", [("knock", 5, 12)], seed=2), 16_000)
-    write_media(tmp_path / "clip.wav", scene(4, 16_000, "rain", [("siren", 0, 4)], seed=3), 16_000)
+    write_media(media / "ep01.mkv",
+                scene(40, 48_000, background="rain", events=[("siren", 10, 20), ("siren", 28, 34)],
+                      seed=1), rate=48_000)
+    write_media(media / "ep02.wav", scene(30, 16_000, background="noise", events=[("knock", 5, 12)], seed=2),
+                rate=16_000)
+    write_media(tmp_path / "clip.wav", scene(4, 16_000, background="rain", events=[("siren", 0, 4)], seed=3),
+                rate=16_000)
     monkeypatch.chdir(tmp_path)
 
     lib = audioscan.open("lib.idx")                 # read-only unless asked
@@ -27,10 +31,10 @@ def test_the_readme_notebook_example(tmp_path, monkeypatch):
     assert any(h.path.endswith("ep01.mkv") and h.start < 20 and h.end > 10 for h in hits)
     again = lib.search(("ep01.mkv", 15.0), k=3)     # a stored window: no model runs
     assert again and all(h.score <= 1.0 for h in again)
-    first = lib.labels.add("ep01.mkv", 10, 20, "siren")
+    first = lib.labels.add("ep01.mkv", 10, end=20, label="siren")
     assert [item.id for item in lib.labels.list("siren")] == [first]
-    assert lib.labels.add("ep01.mkv", 10, 20, "siren") is None   # the same label is not stored twice
-    lib.labels.add("ep02.wav", 0, 30, "siren", negative=True)
+    assert lib.labels.add("ep01.mkv", 10, end=20, label="siren") is None   # the same label is not stored twice
+    lib.labels.add("ep02.wav", 0, end=30, label="siren", negative=True)
     det = lib.train("siren")
     found = det.rescore(threshold=0.5)              # detections, best first
     assert found and found[0].path.endswith("ep01.mkv")

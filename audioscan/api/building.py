@@ -56,7 +56,7 @@ def build(self: Library, paths: str | Path | Sequence[str | Path], *, models: Se
         if not item.exists():
             raise QueryError(f"{item} does not exist; give a folder of media or media files")
     existing = self.sets() if Store.exists(self.path) else []
-    targets = build_targets(existing, list(models or []), window, hop, channels)
+    targets = build_targets(existing, list(models or []), window=window, hop=hop, channels=channels)
     load = LoadOptions(device=device, precision=precision, weights=Path(weights) if weights else None)
     stored = stored_dtype(dtype)
     if weights is not None and len({target.model for target in targets}) > 1:
@@ -72,8 +72,8 @@ def build(self: Library, paths: str | Path | Sequence[str | Path], *, models: Se
                 options = BuildOptions(targets=targets, load=load, batch_size=batch_size,
                                        decode_workers=decode_workers, commit_seconds=commit_every,
                                        dtype=stored,
-                                       select=selection(files, list(include), list(exclude)), ray=ray)
-                done = build_folder(store, folder, options, _as_progress(progress))
+                                       select=selection(files, list(include), exclude=list(exclude)), ray=ray)
+                done = build_folder(store, folder, options=options, progress=_as_progress(progress))
                 report = done if report is None else report.add(done)
     finally:  # the files committed before an interruption are the site's too
         if site is not None and Store.exists(self.path):

@@ -160,15 +160,15 @@ def _suggested(detector: Detector, scored: Scored, snapshot: Snapshot, count: in
     """The ``count`` unlabelled moments nearest the decision boundary of ``scored``."""
     with detector.library._reader() as store:
         labels = store.labels(detector.classifier.label)
-    return placed(suggest(scored, labels, {mid: m.path for mid, m in snapshot.media.items()}, count),
+    return placed(suggest(scored, labels, paths={mid: m.path for mid, m in snapshot.media.items()}, count=count),
                   snapshot.media.values())
 
 
 def _detected(scored: Scored, snapshot: Snapshot, placer: Detector, threshold: float, top: int | None,
               refine: bool, device: str) -> Results:
     """The detections of ``scored`` as rescore returns them: the ``top`` best, refined with ``placer``'s model."""
-    found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold)
+    found = detections(scored, {mid: m.path for mid, m in snapshot.media.items()}, threshold=threshold)
     found = found[:top] if top else found
     if refine:
-        found = refine_moments(found, placer.info, placer._fine_scorer(snapshot), LoadOptions(device=device))
+        found = refine_moments(found, placer.info, score=placer._fine_scorer(snapshot), load=LoadOptions(device=device))
     return placed(found, snapshot.media.values())

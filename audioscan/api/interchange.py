@@ -36,7 +36,7 @@ def export_vectors(self: Library, out: str | Path, *, model: str | None = None, 
             snapshot = store.snapshot(info, stats=needs_stats(info))
             sites = store.sites()
         centre = snapshot.set_mean().astype(np.float32) if needs_stats(snapshot.info) else None
-        return write_hoplite(snapshot, self.labels.list() if labels else [], out, centre=centre,
+        return write_hoplite(snapshot, self.labels.list() if labels else [], out=out, centre=centre,
                              version=__version__, sites=sites)
     written = write_parquet(self.snapshot(model), out, half=half, version=__version__)
     if labels:

@@ -47,7 +47,7 @@ class ImportReport:
 def _resolved(store, text: str, known: list, skip_missing: bool):
     """The indexed media file ``text`` names, or - with ``skip_missing`` - why there is none."""
     try:
-        found = labelling.resolve_media(store, text, known)
+        found = labelling.resolve_media(store, text, media=known)
     except QueryNotFoundError as err:
         if not skip_missing:
             raise QueryNotFoundError(f"{err.template} (give `skip_missing` to import the other rows)") from None
@@ -86,7 +86,7 @@ class Labels:
     def __init__(self, library: "Library") -> None:
         self._library = library
 
-    def add(self, media: str, start: float, end: float | None, label: str, *, negative: bool = False,
+    def add(self, media: str, start: float, *, end: float | None, label: str, negative: bool = False,
             source: str = "api", channel: int = 0) -> int | None:
         """Label ``[start, end)`` of ``media`` (``end=None``: a point marker) on ``channel`` (0: the whole
         file; else one channel, from 1, which trains a set built with --channels split on that channel
@@ -98,7 +98,7 @@ class Labels:
             target = labelling.resolve_media(store, str(media))
             row = labelling.LabelRow(media=str(media), label=label, start=start, end=end, positive=not negative,
                                      channel=channel)
-            added = labelling.add_labels(store, [labelling.PlacedLabel(target, row)], source)
+            added = labelling.add_labels(store, [labelling.PlacedLabel(target, row)], source=source)
         return added[0] if added else None
 
     def add_rows(self, rows: Iterable[labelling.LabelRow | tuple[str, str, float, float | None, bool]], *,
@@ -147,7 +147,7 @@ class Labels:
         @functools.cache
         def rate(name: str) -> float | None:
             try:
-                found = labelling.resolve_media(None, name, known)
+                found = labelling.resolve_media(None, name, media=known)
             except QueryNotFoundError:
                 return None
             return self._library._frame_rates({found.path}).get(found.path)
@@ -162,8 +162,8 @@ class Labels:
             return items
         media = {item.media.id: item.media for item in items}
         keep = where.windows(media, np.asarray([item.media.id for item in items], dtype=np.int64),
-                             np.asarray([item.start for item in items], dtype=np.float64),
-                             np.asarray([item.channel for item in items], dtype=np.int16))
+                             starts=np.asarray([item.start for item in items], dtype=np.float64),
+                             channels=np.asarray([item.channel for item in items], dtype=np.int16))
         if not keep.any():
             raise nothing_matches(where)
         return [item for item, kept in zip(items, keep) if kept]

@@ -130,7 +130,7 @@ class Library:
         for row in rows:
             where = str(row.media)  # each row names its file
             if where not in resolved:
-                resolved[where] = labelling.resolve_path(where, known, path.parent)
+                resolved[where] = labelling.resolve_path(where, known, beside=path.parent)
         return [Moment(resolved[str(row.media)], row.start, end=row.start if row.end is None else row.end, score=None,
                        label=row.label, channel=row.channel) for row in rows]
 
@@ -246,16 +246,18 @@ class Library:
                 raise QueryError("`model` names the same embedding set twice; give different sets to combine")
             snapshots = [store.snapshot(info, stats=needs_stats(info)) for info in infos]
             known = list(snapshots[0].media.values())
-            skip = frozenset(labelling.resolve_media(store, str(f), known).id for f in exclude_files)
-            media = labelling.resolve_media(store, str(query[0]), known) if isinstance(query, tuple) else None
+            skip = frozenset(labelling.resolve_media(store, str(f), media=known).id for f in exclude_files)
+            media = labelling.resolve_media(store, str(query[0]), media=known) if isinstance(query, tuple) else None
             vectors, excluded = [], []
             for info, snapshot in zip(infos, snapshots):
                 if isinstance(query, tuple) and media is not None:
-                    vector, exclude = stored_query(snapshot, media.id, media.rel, float(query[1]), from_channel)
+                    vector, exclude = stored_query(snapshot, media.id, rel=media.rel, at=float(query[1]),
+                                                   channel=from_channel)
                 elif isinstance(query, list):
-                    vector, exclude = embed_clips([Path(q) for q in query], info, LoadOptions(device=device)), None
+                    vector, exclude = embed_clips([Path(q) for q in query], info, load=LoadOptions(device=device)), None
                 elif isinstance(query, (str, Path)):
-                    vector, exclude = embed_clip(Path(query), info, start, end, LoadOptions(device=device)), None
+                    vector, exclude = embed_clip(Path(query), info, start=start, end=end,
+                                                 load=LoadOptions(device=device)), None
                 else:
                     raise QueryError("`query` is a clip file, a list of clip files or (indexed media, seconds)")
                 vectors.append(vector)
@@ -266,8 +268,8 @@ class Library:
         hits = index.search(vector, k, exclude=excluded[0], skip_media=skip, min_score=min_score, scores=scores,
                             per_file=per_file)
         if refine:
-            hits = refine_moments(hits, infos[0], lambda found, _: index.cosines(found, vector),
-                                  LoadOptions(device=device))
+            hits = refine_moments(hits, infos[0], score=lambda found, _: index.cosines(found, vector),
+                                  load=LoadOptions(device=device))
         return placed(hits, snapshots[0].media.values())
 
     def load(self) -> list[SetInfo]:
@@ -332,7 +334,7 @@ class Library:
                 return JointDetector([self.detector(one) for one in names])
             name = names[0]
         with self._reader() as store:
-            trained = classifiers.load(store, name, version)
+            trained = classifiers.load(store, name, version=version)
             info = next((s for s in store.sets() if s.id == trained.set_id), None)
         if info is None:
             raise QueryError(f"the set detector {name} was trained on is no longer in the store; train it again")

@@ -56,7 +56,7 @@ def many_rows(found: ManyScores, top: int | None) -> tuple[list[str], list[list[
     return header, table
 
 
-def many_text(header: list[str], rows: list[list[object]], fmt: str) -> str:
+def many_text(header: list[str], rows: list[list[object]], *, fmt: str) -> str:
     """The table as CSV (cells guarded against spreadsheet formulas) or a JSON list of objects."""
     if fmt == "json":
         return json.dumps([dict(zip(header, row)) for row in rows], indent=2, ensure_ascii=False) + "\n"

@@ -66,7 +66,8 @@ def as_native_birdnet(incoming: Incoming, media_root: Path | None) -> tuple[Inco
     for row, vector in zip(rows.tolist(), stored):
         root = media_root if media_root is not None else Path(incoming.roots[row] or "")
         try:
-            again = embed_clip(root / incoming.paths[row], info, float(incoming.starts[row]), float(incoming.ends[row]))
+            again = embed_clip(root / incoming.paths[row], info, start=float(incoming.starts[row]),
+                               end=float(incoming.ends[row]))
         except UserError as err:
             return incoming, f"a stored window could not be embedded again to check them ({err.template})"
         cosine = float(again @ vector / max(np.linalg.norm(again) * np.linalg.norm(vector), 1e-12))

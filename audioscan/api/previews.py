@@ -20,10 +20,10 @@ MAX_SPAN_SECONDS = 120.0
 _PLAY_RATE = 22_050
 
 
-def moment_wav(source: Path, start: float, end: float, channel: int = 0) -> bytes:
+def moment_wav(source: Path, start: float, *, end: float, channel: int = 0) -> bytes:
     """``[start, end)`` of ``source`` as 16-bit WAV (mono or stereo, 22.05 kHz: enough to judge by ear); of
     one ``channel`` (from 1) when a split set's moment is on it."""
-    span = read_span(source, start, end, rate=_PLAY_RATE, channels=None)
+    span = read_span(source, start, end=end, rate=_PLAY_RATE, channels=None)
     samples = _heard(span.samples.astype(np.float32), channel)
     if span.format not in ("flt", "dbl"):
         samples = samples / float(np.iinfo(span.samples.dtype).max)
@@ -45,11 +45,11 @@ def _heard(samples: np.ndarray, channel: int) -> np.ndarray:
     return samples[channel - 1: channel] if 1 <= channel <= samples.shape[0] else samples
 
 
-def spectrogram_png(source: Path, start: float, end: float, width: int = 240, height: int = 64,
+def spectrogram_png(source: Path, start: float, *, end: float, width: int = 240, height: int = 64,
                     channel: int = 0) -> bytes:
     """A grey-scale log spectrogram of the moment (of one ``channel``, from 1, or the mono mix),
     ``width`` x ``height`` pixels, low frequencies at the bottom."""
-    span = read_span(source, start, end, rate=16_000, channels=None if channel else 1)
+    span = read_span(source, start, end=end, rate=16_000, channels=None if channel else 1)
     audio = _heard(span.samples, channel).astype(np.float32).mean(axis=0)
     if span.format not in ("flt", "dbl"):
         audio = audio / float(np.iinfo(span.samples.dtype).max)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["PERIODS", "detections_over_time", "review_estimate", "review_sample", "sample_csv"]
 
 
-def detections_over_time(detector: "Detector | JointDetector", by: str, threshold: float = DEFAULT_THRESHOLD, *,
+def detections_over_time(detector: "Detector | JointDetector", by: str, *, threshold: float = DEFAULT_THRESHOLD, 
                          precision: float | None = None, where: MomentFilter | None = None) -> list[PeriodCount]:
     """The detections ``detector.rescore`` finds (with the same threshold or precision and filter), counted
     per ``by`` (hour, day or site) with the hours of audio scored in each."""
@@ -32,7 +32,7 @@ def detections_over_time(detector: "Detector | JointDetector", by: str, threshol
     first = getattr(detector, "detectors", [detector])[0]
     with first.library._reader() as store:
         scored = restrict(store.snapshot(first.info), where)  # the windows that were scored: no vector is read
-    return summarise(found, scored, by)
+    return summarise(found, scored, by=by)
 
 
 def _threshold(detector: "Detector | JointDetector", threshold: float, precision: float | None) -> float:
@@ -44,20 +44,21 @@ def _threshold(detector: "Detector | JointDetector", threshold: float, precision
     return detector.threshold_for(precision)
 
 
-def review_sample(detector: "Detector | JointDetector", size: int, threshold: float = DEFAULT_THRESHOLD, *,
+def review_sample(detector: "Detector | JointDetector", size: int, *, threshold: float = DEFAULT_THRESHOLD, 
                   precision: float | None = None, where: MomentFilter | None = None,
                   by_score: bool = True) -> list[tuple[review.ScoreBin, Moment]]:
     """``size`` of the detections ``rescore`` finds for a person to judge, spread over the score bins
     (``by_score``) or drawn alike (``query.review``)."""
     threshold = _threshold(detector, threshold, precision)
-    return review.review_sample(list(detector.rescore(threshold, where=where)), threshold, size, by_score)
+    return review.review_sample(list(detector.rescore(threshold, where=where)), threshold, size=size,
+                                by_score=by_score)
 
 
-def review_estimate(detector: "Detector | JointDetector", verdicts: str | Path, threshold: float = DEFAULT_THRESHOLD,
-                    *, precision: float | None = None, where: MomentFilter | None = None,
+def review_estimate(detector: "Detector | JointDetector", verdicts: str | Path, *, threshold: float = DEFAULT_THRESHOLD,
+                    precision: float | None = None, where: MomentFilter | None = None,
                     by_score: bool = True) -> list[review.BinEstimate]:
     """Precision per score bin from a judged sample (``verdicts``, the file :func:`review_sample` gave,
     with yes or no in each verdict), and the detections corrected for it."""
     judged = review.read_verdicts(Path(verdicts))
     threshold = _threshold(detector, threshold, precision)
-    return review.estimate(list(detector.rescore(threshold, where=where)), threshold, judged, by_score)
+    return review.estimate(list(detector.rescore(threshold, where=where)), threshold, judged=judged, by_score=by_score)

@@ -69,7 +69,7 @@ def progress_for(quiet: bool) -> Progress:
     return Progress() if quiet else NoticeProgress()
 
 
-def emit_text(obj, text: str, out: Path | None) -> None:
+def emit_text(obj, text: str, *, out: Path | None) -> None:
     """``text`` printed, or written to ``out`` (whose path is then printed, unless --quiet)."""
     if out is None:
         click.echo(text, nl=False)

@@ -47,7 +47,7 @@ def export() -> None:
 @click.option("--channels", type=click.IntRange(1, 2), default=None, help="1 or 2 (default: the source's).")
 @click.option("--overwrite", is_flag=True, help="Replace a clips.csv in --out-dir that audioscan did not write.")
 @click.pass_obj
-def clips_command(obj, moments_csv: Path | None, clips: tuple[Path, ...], k: int, per_file: int | None,
+def clips_command(obj, moments_csv: Path | None, *, clips: tuple[Path, ...], k: int, per_file: int | None,
                   detector: str | None,
                   threshold: float, precision: float | None, top: int | None, from_labels: bool, label: str | None,
                   set_name: str | None, out_dir: Path, fmt: str, length: float | None, pad: float, rate: int | None,

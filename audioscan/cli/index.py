@@ -57,7 +57,7 @@ def index() -> None:
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any file under FOLDER is failed (now or before).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-def build_command(obj, paths: tuple[Path, ...], models: tuple[str, ...], window: float | None, hop: float | None,
+def build_command(obj, paths: tuple[Path, ...], *, models: tuple[str, ...], window: float | None, hop: float | None,
                   include: tuple[str, ...], exclude: tuple[str, ...], weights: Path | None,
                   batch_size: int | None, device: str, precision: str, decode_workers: int, commit_every: float,
                   dtype: str, channels: str | None, engine: str, site: str | None, strict: bool, fmt: str,
@@ -176,7 +176,7 @@ def repair_command(obj) -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask (needed when not on a terminal).")
 @click.pass_obj
-def forget_command(obj, folder: Path, yes: bool) -> None:
+def forget_command(obj, folder: Path, *, yes: bool) -> None:
     """Drop the vectors of every file under FOLDER for good (their labels are kept).
 
     A build never does this by itself: a folder that is empty or unreadable (a disk not
@@ -193,7 +193,7 @@ def forget_command(obj, folder: Path, yes: bool) -> None:
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask (needed when not on a terminal).")
 @click.pass_obj
-def remove_set_command(obj, name: str, yes: bool) -> None:
+def remove_set_command(obj, name: str, *, yes: bool) -> None:
     """Drop the embedding set NAME (see 'index status'), and the detectors trained on it."""
     confirm(f"drop every vector of set {name}?", yes)
     info, dropped = obj.library.remove_set(name)
@@ -205,7 +205,7 @@ def remove_set_command(obj, name: str, yes: bool) -> None:
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_obj
-def times_command(obj, file: Path | None, fmt: str) -> None:
+def times_command(obj, file: Path | None, *, fmt: str) -> None:
     """When each recording started, and where that was found (container, audiomoth, song meter, user).
 
     With FILE (a CSV of path, start, time zone), its starts are stored first and win over found
@@ -236,7 +236,7 @@ def times_command(obj, file: Path | None, fmt: str) -> None:
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def sites_command(obj, file: Path | None, fmt: str) -> None:
+def sites_command(obj, file: Path | None, *, fmt: str) -> None:
     """Sites, their folders, and the files and hours of audio each holds.
 
     With FILE (a CSV of site, latitude, longitude, folder, and optionally time zone: the zone the site's

@@ -11,7 +11,7 @@ from audioscan.api.many import many_rows, many_text, score_every_detector
 from audioscan.cli.console import echo_table, emit_text
 
 
-def emit_many(obj, names: tuple[str, ...], top: int | None, where, fmt: str, out: Path | None,
+def emit_many(obj, names: tuple[str, ...], *, top: int | None, where, fmt: str, out: Path | None,
               refused: dict[str, bool]) -> None:
     given = [flag for flag, present in refused.items() if present]
     if given:
@@ -28,4 +28,4 @@ def emit_many(obj, names: tuple[str, ...], top: int | None, where, fmt: str, out
     if fmt == "table":
         echo_table(header, rows)
     else:
-        emit_text(obj, many_text(header, rows, fmt), out)
+        emit_text(obj, many_text(header, rows, fmt=fmt), out=out)

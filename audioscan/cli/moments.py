@@ -62,7 +62,7 @@ def filter_options(command: Callable) -> Callable:
     return filtered
 
 
-def emit(obj, moments: list[Moment], fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,
+def emit(obj, moments: list[Moment], *, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,
          overwrite: bool = False) -> None:
     if out is not None and out_dir is not None:
         raise click.UsageError("give --out FILE or --out-dir DIR, not both")

@@ -52,7 +52,7 @@ TIME = TimeType()
 @filter_options
 @moment_options
 @click.pass_obj
-def search(obj, clips: tuple[Path, ...], start: float, end: float | None, from_media: str | None, at: float | None,
+def search(obj, clips: tuple[Path, ...], *, start: float, end: float | None, from_media: str | None, at: float | None,
            from_channel: int | None, k: int, per_file: int | None, set_names: tuple[str, ...], device: str,
            exclude_files: tuple[str, ...],
            min_score: float | None,
@@ -104,13 +104,14 @@ def labels() -> None:
               help="Only this channel (from 1) holds it: a set built with --channels split trains on that channel "
                    "alone (default: the whole file).")
 @click.pass_obj
-def labels_add(obj, media: str, values: tuple[str, ...], marker: bool, negative: bool, channel: int | None) -> None:
+def labels_add(obj, media: str, *, values: tuple[str, ...], marker: bool, negative: bool, channel: int | None) -> None:
     """Label MEDIA: START END LABEL for a range, or START LABEL with --marker."""
     if len(values) != (2 if marker else 3):
         raise click.UsageError("give START END LABEL (or START LABEL with --marker)")
     start = parse_time(values[0])
     end = None if marker else parse_time(values[1])
-    added = obj.library.labels.add(media, start, end, values[-1], negative=negative, source="cli", channel=channel or 0)
+    added = obj.library.labels.add(media, start, end=end, label=values[-1], negative=negative, source="cli",
+                                   channel=channel or 0)
     if not obj.quiet:
         kind = "marker" if marker else "range"
         click.echo(f"added {'negative ' if negative else ''}{kind} '{values[-1]}' on {media}" if added is not None else
@@ -139,7 +140,7 @@ track or a one-file Raven table with --media.  A negative column says true/false
               help="Import the rows whose files are indexed and list the others (default: import nothing then).")
 @click.option("--check", is_flag=True, help="Check every row and say what would be imported; store nothing.")
 @click.pass_obj
-def labels_import(obj, file: Path, media: str | None, label: str | None, negative: bool, skip_missing: bool,
+def labels_import(obj, file: Path, *, media: str | None, label: str | None, negative: bool, skip_missing: bool,
                   check: bool) -> None:
     report = obj.library.labels.import_file(file, media=media, label=label, negative=negative,
                                             skip_missing=skip_missing, check=check)
@@ -163,7 +164,7 @@ def labels_import(obj, file: Path, media: str | None, label: str | None, negativ
 @filter_options
 @moment_options
 @click.pass_obj
-def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,
+def labels_list(obj, label: str | None, *, fmt: str, out: Path | None, out_dir: Path | None, use_timecode: bool,
                 overwrite: bool, where) -> None:
     """Every label, or export them (every format re-imports with 'labels import'; edl and markers,
     for video editors, come back at their whole frames); labels of files gone from disk are kept
@@ -180,9 +181,9 @@ def labels_list(obj, label: str | None, fmt: str, out: Path | None, out_dir: Pat
                      i.media.path, "" if i.media.status == "ok" else f"file {i.media.status}"]
                     for i, m in zip(items, moments)])
     elif fmt == "csv" and out_dir is None:
-        emit_text(obj, obj.library.labels.to_csv(items), out)
+        emit_text(obj, obj.library.labels.to_csv(items), out=out)
     elif fmt == "json" and out_dir is None:
-        emit_text(obj, json_text([item.as_json() for item in items]), out)
+        emit_text(obj, json_text([item.as_json() for item in items]), out=out)
     else:  # the moments formats, and the rules every command that lists moments keeps (no table in a file)
         emit(obj, obj.library.labels.moments(items), fmt=fmt, out=out, out_dir=out_dir, use_timecode=use_timecode,
              overwrite=overwrite)
@@ -228,7 +229,7 @@ def labels_remove(obj, ids: tuple[int, ...]) -> None:
               help="Instead of --threshold: the lowest threshold whose cross-validated precision reaches this.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def train(obj, name: str, label: str | None, set_name: str | None, kind: str, normalize: str, tolerance: float,
+def train(obj, name: str, *, label: str | None, set_name: str | None, kind: str, normalize: str, tolerance: float,
           neg_margin: float, negatives: str, threshold: float, precision: float | None, fmt: str) -> None:
     """Train a calibrated detector NAME from labels, on stored vectors only (seconds, no model).
 
@@ -278,7 +279,7 @@ def _share(value: float | None) -> str:
 @filter_options
 @moment_options
 @click.pass_obj
-def suggest_command(obj, names: tuple[str, ...], count: int, fmt: str, out: Path | None, out_dir: Path | None,
+def suggest_command(obj, names: tuple[str, ...], *, count: int, fmt: str, out: Path | None, out_dir: Path | None,
                     use_timecode: bool, overwrite: bool, where) -> None:
     """Unlabelled moments detector NAME is least sure about: label these next.  Several NAMES, as
     rescore takes them (one label's detectors in different sets), are asked together."""
@@ -309,7 +310,7 @@ def detectors_command(ctx, fmt: str) -> None:
 @click.option("--version", type=int, default=None, help="Only this version (default: every version).")
 @click.option("--yes", is_flag=True, help="Do not ask (needed when not on a terminal).")
 @click.pass_obj
-def detectors_remove(obj, name: str, version: int | None, yes: bool) -> None:
+def detectors_remove(obj, name: str, *, version: int | None, yes: bool) -> None:
     """Delete detector NAME (or one --version of it)."""
     confirm(f"delete detector {name}" + (f" version {version}" if version else " (every version)") + "?", yes)
     count = obj.library.remove_detector(name, version=version)

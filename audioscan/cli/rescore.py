@@ -43,7 +43,7 @@ from audioscan.cli.summary import emit_summary
 @filter_options
 @moment_options
 @click.pass_obj
-def rescore(obj, names: tuple[str, ...], version: int | None, threshold: float, precision: float | None,
+def rescore(obj, names: tuple[str, ...], *, version: int | None, threshold: float, precision: float | None,
             per_window: bool, top: int | None, refine: bool, fmt: str, out: Path | None, out_dir: Path | None,
             use_timecode: bool, overwrite: bool, where, summary: str | None, sample: int | None, by_score: bool,
             estimate: Path | None, every: bool) -> None:

@@ -20,12 +20,12 @@ def refuse(flag: str, refused: dict[str, bool]) -> None:
         raise click.UsageError(f"{flag} reviews the detections; {', '.join(given)} go with lists of moments")
 
 
-def emit_sample(obj, detector, size: int, by_score: bool, threshold: float, precision: float | None, where,
+def emit_sample(obj, detector, *, size: int, by_score: bool, threshold: float, precision: float | None, where,
                 fmt: str, out: Path | None) -> None:
     """The sample as CSV (to ``out``, or printed), with an empty verdict column to fill in."""
     if fmt not in ("table", "csv"):
         raise click.UsageError(f"--sample writes the CSV a person fills in (--format csv), not {fmt}")
-    text = sample_csv(review_sample(detector, size, threshold, precision=precision, where=where,
+    text = sample_csv(review_sample(detector, size, threshold=threshold, precision=precision, where=where,
                                     by_score=by_score))
     if out is None:
         click.echo(text, nl=False)
@@ -35,14 +35,14 @@ def emit_sample(obj, detector, size: int, by_score: bool, threshold: float, prec
         click.echo(f"{out}: write yes or no in each verdict, then 'rescore ... --estimate {out.name}'", err=True)
 
 
-def emit_estimate(obj, detector, verdicts: Path, by_score: bool, threshold: float, precision: float | None, where,
+def emit_estimate(obj, detector, *, verdicts: Path, by_score: bool, threshold: float, precision: float | None, where,
                   fmt: str, out: Path | None) -> None:
     """Precision per score bin and the corrected count, as a table, CSV or JSON."""
     if fmt not in ("table", "csv", "json"):
         raise click.UsageError(f"--estimate writes table, csv or json, not {fmt}")
     if fmt == "table" and out is not None:
         raise click.UsageError("--out writes a file: choose --format csv or json")
-    bins = review_estimate(detector, verdicts, threshold, precision=precision, where=where, by_score=by_score)
+    bins = review_estimate(detector, verdicts, threshold=threshold, precision=precision, where=where, by_score=by_score)
     rows = [{"bin": item.bin.name(), "detections": item.detections, "judged": item.judged, "right": item.right,
              "precision": None if item.precision is None else round(item.precision, 4),
              **_interval_cells(item.interval()),
@@ -58,7 +58,7 @@ def emit_estimate(obj, detector, verdicts: Path, by_score: bool, threshold: floa
         return
     text = (table_csv(list(rows[0]), [["" if v is None else str(v) for v in row.values()] for row in rows])
             if fmt == "csv" else json.dumps({"bins": rows, "total": total}, indent=2) + "\n")
-    emit_text(obj, text, out)
+    emit_text(obj, text, out=out)
 
 
 def _interval_cells(interval: tuple[float, float] | None) -> dict[str, float | None]:

@@ -24,7 +24,7 @@ def is_local(host: str) -> bool:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but this machine's loopback requires the printed token.")
 @click.pass_obj
-def serve(obj, port: int, host: str) -> None:
+def serve(obj, port: int, *, host: str) -> None:
     """Search by ear, judge hits with ✓/✗, train, rescore and export from a local web page.
 
     The store's vectors stay loaded, so a search takes milliseconds; builds keep the
@@ -45,4 +45,4 @@ def serve(obj, port: int, host: str) -> None:
         click.echo("warning: this page has no TLS, so the token and everything you hear cross the network in "
                    "clear; on a network you do not trust, serve on 127.0.0.1 and reach it through an SSH tunnel: "
                    f"ssh -L {port}:127.0.0.1:{port} THIS_MACHINE", err=True)
-    uvicorn.Server(config(app, host, port)).run()
+    uvicorn.Server(config(app, host, port=port)).run()

@@ -29,7 +29,7 @@ def vectors() -> None:
 @click.option("--labels", "with_labels", is_flag=True,
               help="Also write the labels: beside the file as NAME.labels.parquet, or as the database's annotations.")
 @click.pass_obj
-def export_command(obj, set_name: str | None, fmt: str, out: Path, half: bool, with_labels: bool) -> None:
+def export_command(obj, set_name: str | None, *, fmt: str, out: Path, half: bool, with_labels: bool) -> None:
     """One row per window: root, path, start, end, channel, id, vector; the set's model, window, hop,
     rate and dimension in the schema's metadata.  Read it with pandas, polars or
     duckdb -c "select path, start, vector from 'FILE'".  A hoplite database holds a deployment per
@@ -50,7 +50,7 @@ def export_command(obj, set_name: str | None, fmt: str, out: Path, half: bool, w
 @click.option("--media-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The folder the file's paths are relative to (default: its root column).")
 @click.pass_obj
-def import_command(obj, path: Path, fmt: str, name: str | None, media_root: Path | None) -> None:
+def import_command(obj, path: Path, *, fmt: str, name: str | None, media_root: Path | None) -> None:
     """Make a new set of the vectors in PATH (a Parquet file, or a hoplite database folder); every
     query command then works on it (search from a stored window, train, rescore, suggest, export).
     Labels that come with them (NAME.labels.parquet beside the file, the database's annotations)

@@ -65,7 +65,7 @@ class Web:
         return self.library.search(query, k=k, per_file=per_file, model=names or None, start=start, end=end,
                                    where=where, from_channel=from_channel)
 
-    def media(self, media_id: int, start: float, end: float) -> Path:
+    def media(self, media_id: int, start: float, *, end: float) -> Path:
         """The indexed media file and a checked range, or NotIndexed / BadInput."""
         media = self.library.media().get(media_id)
         if media is None or media.status != "ok":
@@ -145,7 +145,7 @@ async def _any_error(request: Request, err: Exception) -> Response:
 
 
 def create_app(library: Library, access_token: str | None = None,
-               hosts: frozenset[str] = LOOPBACK_NAMES) -> Starlette:
+               *, hosts: frozenset[str] = LOOPBACK_NAMES) -> Starlette:
     """The page's app over ``library``; ``hosts`` are the names it answers to (see :func:`allowed_hosts`)."""
     web = Web(library, access_token)
     routes = [Route("/", page), *(Route(f"/{name}", asset) for name in _ASSETS), *search.ROUTES, *labels.ROUTES,

@@ -44,7 +44,7 @@ async def summary(request: Request) -> Response:
     where = moment_filter(params)  # the whole request is checked before any work
     detector = await run_in_threadpool(web.library.detector, params["name"])
     counts = await run_in_threadpool(lambda: detections_over_time(
-        detector, params["by"], params["threshold"] or 0.0, where=where))
+        detector, params["by"], threshold=params["threshold"] or 0.0, where=where))
     return JSONResponse({"by": params["by"], "periods": [{"period": c.period, "detections": c.detections,
                                                            "hours": round(c.hours, 4)} for c in counts]})
 

@@ -62,7 +62,7 @@ def _equal(given: str, expected: str) -> bool:
 class Gate:
     """ASGI middleware: the checks of the module docstring, then the app, then the headers."""
 
-    def __init__(self, app: ASGIApp, hosts: frozenset[str], csrf: Callable[[], str],
+    def __init__(self, app: ASGIApp, hosts: frozenset[str], *, csrf: Callable[[], str],
                  access_token: str | None = None) -> None:
         self.app, self.hosts, self.csrf, self.access_token = app, hosts, csrf, access_token
 

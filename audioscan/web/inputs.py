@@ -114,10 +114,10 @@ class Items:
             raise BadInput(f"'{name}' must be a list")
         if len(value) > self.longest:
             raise BadInput(f"'{name}' holds more than {self.longest} items")
-        return [fields_of(item, self.fields, f"{name}[{number}]") for number, item in enumerate(value)]
+        return [fields_of(item, self.fields, where=f"{name}[{number}]") for number, item in enumerate(value)]
 
 
-def fields_of(data: Any, fields: Mapping[str, tuple[Any, bool]], where: str = "the body") -> dict:
+def fields_of(data: Any, fields: Mapping[str, tuple[Any, bool]], *, where: str = "the body") -> dict:
     """The declared ``fields`` (name -> (kind, required)) of ``data``, checked; others are ignored."""
     if not isinstance(data, dict):
         raise BadInput(f"{where} must be a JSON object")
@@ -147,7 +147,7 @@ async def json_fields(request: Request, fields: Mapping[str, tuple[Any, bool]]) 
 
 def query_fields(request: Request, fields: Mapping[str, tuple[Any, bool]]) -> dict:
     """The query string's parameters, checked against ``fields`` (numbers given as text)."""
-    return fields_of(dict(request.query_params), fields, "the query")
+    return fields_of(dict(request.query_params), fields, where="the query")
 
 
 # The page's filter fields (one site, one path glob): the moments of search and detections they keep.

@@ -25,7 +25,7 @@ async def add_label(request: Request) -> Response:
     body = await json_fields(request, _NEW)
     path = web.media_path(body["media_id"])
     new_id = await run_in_threadpool(lambda: web.library.labels.add(
-        path, body["start"], body["end"], body["label"], negative=not body["positive"], source="web",
+        path, body["start"], end=body["end"], label=body["label"], negative=not body["positive"], source="web",
         channel=body["channel"] or 0))
     return JSONResponse({"id": new_id})
 

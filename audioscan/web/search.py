@@ -28,7 +28,8 @@ _SUFFIX_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
 async def search(request: Request) -> Response:
     web = request.app.state.web
     async with request.form(max_files=1, max_fields=len(_SEARCH) + 1) as form:
-        fields = fields_of({key: value for key, value in form.items() if isinstance(value, str)}, _SEARCH, "the form")
+        fields = fields_of({key: value for key, value in form.items() if isinstance(value, str)}, _SEARCH,
+                           where="the form")
         k, where = fields["k"] or 12, moment_filter(fields)
         if fields["media_id"] is not None:
             if fields["at"] is None:
@@ -78,15 +79,15 @@ def _range(request: Request) -> tuple[int, float, float, int]:
 
 async def audio(request: Request) -> Response:
     media_id, start, end, channel = _range(request)
-    source = request.app.state.web.media(media_id, start, end)
-    body = await run_in_threadpool(lambda: moment_wav(source, start, end, channel=channel))
+    source = request.app.state.web.media(media_id, start, end=end)
+    body = await run_in_threadpool(lambda: moment_wav(source, start, end=end, channel=channel))
     return _ranged(request, body, "audio/wav")
 
 
 async def spectrogram(request: Request) -> Response:
     media_id, start, end, channel = _range(request)
-    source = request.app.state.web.media(media_id, start, end)
-    body = await run_in_threadpool(lambda: spectrogram_png(source, start, end, channel=channel))
+    source = request.app.state.web.media(media_id, start, end=end)
+    body = await run_in_threadpool(lambda: spectrogram_png(source, start, end=end, channel=channel))
     return Response(body, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 

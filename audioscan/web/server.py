@@ -73,7 +73,7 @@ class PacedH11Protocol(H11Protocol):
             self.transport.close()
 
 
-def config(app, host: str, port: int) -> uvicorn.Config:
+def config(app, host: str, *, port: int) -> uvicorn.Config:
     """The server's settings: the paced protocol, bounded concurrency, short keep-alive."""
     return uvicorn.Config(app, host=host, port=port, log_level="warning", http=PacedH11Protocol,
                           limit_concurrency=MAX_CONCURRENT, timeout_keep_alive=KEEP_ALIVE_SECONDS,

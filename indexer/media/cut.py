@@ -40,7 +40,7 @@ class Span:
     format: str  # packed sample format name (s16, s32, flt, dbl, u8)
 
 
-def read_span(path: Path, start: float, end: float, rate: int | None = None,
+def read_span(path: Path, start: float, *, end: float, rate: int | None = None,
               channels: int | None = None) -> Span:
     """The samples of ``[start, end)`` of the first audio stream (optionally resampled or downmixed)."""
     try:
@@ -112,7 +112,7 @@ def _chain(head, rest):
     yield from rest
 
 
-def write_audio(path: Path, span: Span, container_format: str) -> None:
+def write_audio(path: Path, span: Span, *, container_format: str) -> None:
     """Write ``span`` as ``wav`` (exact, any sample format) or ``flac`` (integer samples)."""
     fmt = span.format
     if container_format == "flac":
@@ -142,7 +142,7 @@ def _convert(samples: np.ndarray, source: str, target: str) -> np.ndarray:
     return samples.astype({"s16": np.int16, "s32": np.int32}[target])
 
 
-def write_video(source: Path, target: Path, start: float, end: float, rate: int | None = None,
+def write_video(source: Path, target: Path, *, start: float, end: float, rate: int | None = None,
                 channels: int | None = None) -> None:
     """The pictures and sound of ``[start, end)`` of ``source`` as an H.264 + AAC MP4, the sound at
     ``rate`` and ``channels`` (default: the source's own, never a stereo copy of a mono source).

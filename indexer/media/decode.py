@@ -248,14 +248,15 @@ class _Blocker:
         self._parts, self._size = [], 0
 
 
-def decode(source: Path | BinaryIO, rates: Sequence[int], start: float = 0.0, end: float | None = None,
+def decode(source: Path | BinaryIO, rates: Sequence[int], *, start: float = 0.0, end: float | None = None,
            block_seconds: float = BLOCK_SECONDS) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(rate, block)`` pairs of mono float32 audio for each rate in ``rates`` (see :func:`decode_hearings`)."""
-    for hearing, block in decode_hearings(source, [Hearing(rate) for rate in rates], start, end, block_seconds):
+    for hearing, block in decode_hearings(source, [Hearing(rate) for rate in rates], start=start, end=end,
+                                          block_seconds=block_seconds):
         yield hearing.rate, block
 
 
-def decode_hearings(source: Path | BinaryIO, hearings: Sequence[Hearing], start: float = 0.0,
+def decode_hearings(source: Path | BinaryIO, hearings: Sequence[Hearing], *, start: float = 0.0,
                     end: float | None = None, block_seconds: float = BLOCK_SECONDS
                     ) -> Iterator[tuple[Hearing, np.ndarray]]:
     """Yield ``(hearing, block)`` pairs of float32 audio for each of ``hearings``, from one decoding pass.
@@ -344,9 +345,9 @@ def _seek(container: av.container.InputContainer, stream: av.AudioStream, start:
         container.seek(0, stream=stream)
 
 
-def decode_all(path: Path, rate: int, start: float = 0.0, end: float | None = None) -> np.ndarray:
+def decode_all(path: Path, rate: int, *, start: float = 0.0, end: float | None = None) -> np.ndarray:
     """The whole of ``[start, end)`` at one rate as one array (for short clips only)."""
-    blocks = [block for _, block in decode(path, [rate], start, end)]
+    blocks = [block for _, block in decode(path, [rate], start=start, end=end)]
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 

@@ -29,7 +29,7 @@ class FileEntry:
     mtime_ns: int
 
 
-def walk(root: Path, skip: Path | None = None, unreadable: list[str] | None = None) -> Iterator[FileEntry]:
+def walk(root: Path, skip: Path | None = None, *, unreadable: list[str] | None = None) -> Iterator[FileEntry]:
     """Every visible regular file under ``root``, in a stable (sorted) order.
 
     ``skip`` is a folder never entered (the store itself, when it lies inside the root).

@@ -126,7 +126,7 @@ def from_container(creation_time: str | None) -> RecordingStart | None:
     return RecordingStart(when.replace(microsecond=0), "UTC", "container")
 
 
-def found_start(name: str, creation_time: str | None, comment: str | None = None) -> RecordingStart | None:
+def found_start(name: str, creation_time: str | None, *, comment: str | None = None) -> RecordingStart | None:
     """What a build finds for one file: the container's UTC time first (a camera's clock, written
     by the file's own muxer), else a recorder's name (placed by the recorder's ``comment``)."""
     return from_container(creation_time) or from_name(name, comment)

@@ -26,7 +26,7 @@ _AUDIO_CODECS = {
 _OPUS_RATE = 48_000
 
 
-def synth(kind: str, seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+def synth(kind: str, seconds: float, *, rate: int, seed: int = 0) -> np.ndarray:
     """A mono float32 signal of one sound ``kind`` (siren, knock, chirp, hum, rain, noise, silence)."""
     rng = np.random.default_rng(seed)
     n = int(round(seconds * rate))
@@ -63,17 +63,17 @@ def synth(kind: str, seconds: float, rate: int, seed: int = 0) -> np.ndarray:
     return sound.astype(np.float32)
 
 
-def scene(seconds: float, rate: int, background: str, events: Sequence[tuple[str, float, float]],
+def scene(seconds: float, rate: int, *, background: str, events: Sequence[tuple[str, float, float]],
           seed: int = 0) -> np.ndarray:
     """A background sound with ``(kind, start, end)`` events mixed in at known times."""
-    audio = synth(background, seconds, rate, seed)
+    audio = synth(background, seconds, rate=rate, seed=seed)
     for k, (kind, start, end) in enumerate(events):
         a, b = int(start * rate), int(end * rate)
-        audio[a:b] += synth(kind, (b - a) / rate, rate, seed + 1 + k)
+        audio[a:b] += synth(kind, (b - a) / rate, rate=rate, seed=seed + 1 + k)
     return np.clip(audio, -1.0, 1.0)
 
 
-def write_media(path: Path, audio: np.ndarray, rate: int, video: bool = False) -> Path:
+def write_media(path: Path, audio: np.ndarray, *, rate: int, video: bool = False) -> Path:
     """Encode ``audio`` (mono ``[n]`` or ``[channels, n]``) into the container ``path`` names."""
     path.parent.mkdir(parents=True, exist_ok=True)
     planes = np.atleast_2d(np.asarray(audio, dtype=np.float32))
@@ -133,11 +133,12 @@ def make_demo(folder: Path) -> tuple[Path, Path]:
     """Write the demo library under ``folder/library`` and a query clip; returns both paths."""
     library = folder / "library"
     for k, (name, rate, seconds, background, events, video) in enumerate(DEMO_LIBRARY):
-        write_media(library / name, scene(seconds, rate, background, events, seed=10 * k), rate, video)
+        write_media(library / name, scene(seconds, rate, background=background, events=events, seed=10 * k), rate=rate,
+                    video=video)
     (library / "notes.txt").write_text("shot list: siren at 0:20 in ep01\n")
     (library / "street" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     name, rate, seconds, background, events = DEMO_CLIP
-    clip = write_media(folder / name, scene(seconds, rate, background, events, seed=999), rate)
+    clip = write_media(folder / name, scene(seconds, rate, background=background, events=events, seed=999), rate=rate)
     return library, clip
 
 

@@ -34,7 +34,7 @@ class WindowSpec:
             raise ValueError("window and hop must be positive numbers of seconds")
 
     @classmethod
-    def checked(cls, window: float, hop: float, default: "WindowSpec") -> "WindowSpec":
+    def checked(cls, window: float, hop: float, *, default: "WindowSpec") -> "WindowSpec":
         """A cut a user asked for, or one sentence saying why it cannot be used (naming the
         ``default`` cut of the model it is for, which differs by model: BIRDNET's is 3 s)."""
         if not (math.isfinite(window) and MIN_WINDOW <= window <= MAX_WINDOW):
@@ -50,7 +50,7 @@ class WindowSpec:
         return round(self.window * sample_rate), max(1, round(self.hop * sample_rate))
 
 
-def window_starts(total: int, win: int, hop: int) -> np.ndarray:
+def window_starts(total: int, win: int, *, hop: int) -> np.ndarray:
     """Start sample of every window of a ``total``-sample signal (empty for no signal)."""
     if total <= 0:
         return np.zeros(0, dtype=np.int64)
@@ -99,7 +99,7 @@ class StreamWindower:
     for a model.
     """
 
-    def __init__(self, win: int, hop: int, batch_size: int) -> None:
+    def __init__(self, win: int, hop: int, *, batch_size: int) -> None:
         self.win, self.hop, self.batch_size = win, hop, batch_size
         self.total = 0
         self._buf = np.zeros(0, dtype=np.float32)

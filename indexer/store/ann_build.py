@@ -163,7 +163,7 @@ class BaseBuilder(threading.Thread):
     so a due rebuild overlaps the embedding instead of following it.  It only builds in memory:
     :func:`build_ann` writes it, with a delta of the windows committed meanwhile."""
 
-    def __init__(self, snapshot: Snapshot, centred: bool, centre: np.ndarray | None) -> None:
+    def __init__(self, snapshot: Snapshot, centred: bool, *, centre: np.ndarray | None) -> None:
         super().__init__(daemon=True, name=f"ann-{snapshot.info.name}")
         self.snapshot, self.centred, self.centre = snapshot, centred, centre
         self.indexes: tuple[faiss.Index, faiss.Index] | None = None
@@ -184,7 +184,7 @@ class BaseBuilder(threading.Thread):
         return self.indexes, self.snapshot.ids
 
 
-def start_rebuild(store: Store, info: SetInfo, centred: bool = False,
+def start_rebuild(store: Store, info: SetInfo, *, centred: bool = False,
                   minimum: int = ANN_MIN_WINDOWS) -> BaseBuilder | None:
     """Start rebuilding the set's base index in the background when it is due; None when not."""
     snapshot = store.snapshot(info, stats=centred)
@@ -193,12 +193,12 @@ def start_rebuild(store: Store, info: SetInfo, centred: bool = False,
     centre = snapshot.set_mean().astype(np.float32) if centred else None
     if _usable_index(snapshot, centred, centre) is not None:
         return None
-    builder = BaseBuilder(snapshot, centred, centre)
+    builder = BaseBuilder(snapshot, centred, centre=centre)
     builder.start()
     return builder
 
 
-def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int = ANN_MIN_WINDOWS,
+def build_ann(store: Store, info: SetInfo, *, centred: bool = False, minimum: int = ANN_MIN_WINDOWS,
               prepared: BaseBuilder | None = None) -> str | None:
     """Bring the set's index up to date as its size asks; returns what was done (``"built"``,
     ``"added"`` to the delta, ``"kept"`` when only its record changed, ``"dropped"``) or None
@@ -233,7 +233,7 @@ def build_ann(store: Store, info: SetInfo, centred: bool = False, minimum: int =
     # The delta is written even when empty, so the next build only reads and adds to a small file.
     parts: dict[str, tuple[str, faiss.Index | None, str]] = {
         "base": (ann_name(store.token, current), index, kind),
-        "delta": (ann_name(store.token, current, "delta"), delta, kind)}
+        "delta": (ann_name(store.token, current, part="delta"), delta, kind)}
     _write_parts(store, info, parts, current, old_files)
     return "built"
 
@@ -261,7 +261,7 @@ def _add_to_delta(store: Store, snapshot: Snapshot, ann: "SetAnn", current: str,
     chosen[ann.missing] = True
     _add(delta, snapshot, chosen)
     parts = {"base": (snapshot.ann["base"].file, None, kind),
-             "delta": (ann_name(store.token, current, "delta"), delta, kind)}
+             "delta": (ann_name(store.token, current, part="delta"), delta, kind)}
     _write_parts(store, info, parts=parts, current=current, replaced=[snapshot.ann["delta"].file],
                  counts={"base": ann.parts[0].ntotal})
     return "added"
@@ -296,4 +296,4 @@ def _record(store: Store, info: SetInfo, parts: dict[str, tuple[str, str, int]],
             con.execute("INSERT INTO ann_indexes VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [info.id, part, name, kind, current, count, utcnow()])
         if retired:
-            store.retire_files(con, info.id, retired)
+            store.retire_files(con, info.id, files=retired)

@@ -197,13 +197,13 @@ class Annotations:
         return problems
 
     # ---------------------------------------------------------------- classifiers
-    def save_classifier(self, name: str, label: str, set_id: int, kind: str, model: str, blob: bytes | None,
+    def save_classifier(self, name: str, label: str, *, set_id: int, kind: str, model: str, blob: bytes | None,
                         metrics: dict) -> int:
         """Store the next version of classifier ``name``; keeps the newest few. Returns the version."""
         with self._edit() as con:
             next_id, version = one_row(
                 con, "SELECT (SELECT coalesce(max(id), 0) + 1 FROM classifiers), "
-                "(SELECT coalesce(max(version), 0) + 1 FROM classifiers WHERE name = ?)", [name])
+                "(SELECT coalesce(max(version), 0) + 1 FROM classifiers WHERE name = ?)", params=[name])
             con.execute("INSERT INTO classifiers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [next_id, name, version, label, set_id, kind, model, blob, json.dumps(metrics), utcnow()])
             con.execute("DELETE FROM classifiers WHERE name = ? AND version <= ?", [name, version - KEEP_VERSIONS])
@@ -215,16 +215,16 @@ class Annotations:
     def classifier(self, name: str, version: int | None = None) -> ClassifierRow | None:
         """The newest (or the given) version of a classifier, or None."""
         with self.connect() as con:
-            found = records(ClassifierRow, con, f"SELECT {_CLASSIFIER_FIELDS.format(blob='blob')} FROM classifiers "
+            found = records(ClassifierRow, con, sql=f"SELECT {_CLASSIFIER_FIELDS.format(blob='blob')} FROM classifiers "
                             "WHERE name = ? AND (? IS NULL OR version = ?) ORDER BY version DESC LIMIT 1",
-                            [name, version, version])
+                            params=[name, version, version])
         return found[0] if found else None
 
     def remove_classifier(self, name: str, version: int | None = None) -> int:
         """Delete one version of a classifier, or all of them; returns how many were deleted."""
         with self._edit() as con:
             count = scalar(con, "SELECT count(*) FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)",
-                                [name, version, version])
+                           params=[name, version, version])
             con.execute("DELETE FROM classifiers WHERE name = ? AND (? IS NULL OR version = ?)", [name, version,
                                                                                                   version])
             if count:
@@ -234,7 +234,7 @@ class Annotations:
     def classifiers(self) -> list[ClassifierRow]:
         """Every kept version of every classifier (without tree blobs), by name and version."""
         with self.connect() as con:
-            return records(ClassifierRow, con, f"SELECT {_CLASSIFIER_FIELDS.format(blob='NULL AS blob')} "
+            return records(ClassifierRow, con, sql=f"SELECT {_CLASSIFIER_FIELDS.format(blob='NULL AS blob')} "
                            "FROM classifiers ORDER BY name, version")
 
 
@@ -309,7 +309,7 @@ def write_work(con: duckdb.DuckDBPyConnection, work: Work) -> None:
 
     label_rows = [(entry.id, media_id(entry.root, entry.path), entry.label, entry.start, entry.end, entry.kind,
                    entry.positive, entry.source, entry.created, entry.channel) for entry in work.labels.values()]
-    write_places(con, work, media_id)
+    write_places(con, work, media_id=media_id)
     if label_rows:
         columns = list(zip(*label_rows))
         table = pa.table({"id": pa.array(columns[0], pa.int64()), "media_id": pa.array(columns[1], pa.int64()),

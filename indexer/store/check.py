@@ -43,10 +43,8 @@ def check_store(store: Store) -> list[str]:
                 "JOIN media m ON m.id = ms.media_id JOIN roots r ON r.id = m.root_id LEFT JOIN windows w "
                 "ON w.media_id = ms.media_id AND w.set_id = ms.set_id AND w.alive WHERE ms.set_id = ? "
                 "GROUP BY ms.media_id, r.path, m.path, m.duration, m.status, ms.n_windows", [info.id]).fetchall()
-            orphans = scalar(con,
-                "SELECT count(*) FROM windows w LEFT JOIN media_sets ms ON ms.media_id = w.media_id "
-                "AND ms.set_id = w.set_id WHERE w.set_id = ? AND w.alive AND ms.media_id IS NULL",
-                [info.id])
+            orphans = scalar(con, "SELECT count(*) FROM windows w LEFT JOIN media_sets ms ON ms.media_id = w.media_id "
+                "AND ms.set_id = w.set_id WHERE w.set_id = ? AND w.alive AND ms.media_id IS NULL", params=[info.id])
         expected_ids = {seg: np.asarray(ids, dtype=np.int64) for seg, ids in by_segment}
         for seg_id, file, n_vectors, recorded in segments:
             want = expected_ids.pop(seg_id, np.zeros(0, np.int64))
@@ -63,8 +61,8 @@ def check_store(store: Store) -> list[str]:
         for path, duration, status, recorded, live, channels in counts:
             # Another tool's windows are cut its own way: only the catalog's two counts must agree.  A split
             # set cuts each channel of a file as the mix is cut.
-            expected = recorded if info.foreign else len(window_starts(round((duration or 0) * info.sample_rate),
-                                                                       win, hop)) * (channels if info.split else 1)
+            cut = window_starts(round((duration or 0) * info.sample_rate), win, hop=hop)
+            expected = recorded if info.foreign else len(cut) * (channels if info.split else 1)
             if status not in ("ok", "unavailable"):
                 problems.append(f"set {info.name}: {path} is '{status}' but still has vectors")
             elif not recorded == live == expected:

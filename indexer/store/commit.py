@@ -94,7 +94,7 @@ class Commits:
                 segment_id = first + offset
                 path = self.files.set_dir(info.name, create=True) / segment_name(self.token, segment_id)
                 written.append(path)
-                checksum = write_segment(path, ids, parts, info.dtype)
+                checksum = write_segment(path, ids, parts=parts, dtype=info.dtype)
                 rows.append([segment_id, info.id, path.name, len(ids), utcnow(), checksum])
             crash_point("segment-written")
             with self.connect() as con, catalog.transaction(con):
@@ -183,10 +183,10 @@ class Commits:
             con.execute("INSERT OR REPLACE INTO non_media VALUES (?, ?, ?, ?)", [root_id, path, size, mtime])
 
     @staticmethod
-    def retire_files(con: duckdb.DuckDBPyConnection, set_id: int, files: Sequence[str]) -> None:
+    def retire_files(con: duckdb.DuckDBPyConnection, set_id: int, *, files: Sequence[str]) -> None:
         """Inside a transaction: files no longer listed, kept for readers until the grace period ends."""
         if files:
-            name = scalar(con, "SELECT name FROM sets WHERE id = ?", [set_id])
+            name = scalar(con, "SELECT name FROM sets WHERE id = ?", params=[set_id])
             con.executemany("INSERT OR REPLACE INTO retired_files (set_id, file, retired_at, set_name) "
                             "VALUES (?, ?, ?, ?)", [[set_id, file, utcnow(), name] for file in files])
 
@@ -199,8 +199,8 @@ class Commits:
             files = [r[0] for r in con.execute("SELECT file FROM segments WHERE set_id = ? UNION ALL "
                                                "SELECT file FROM ann_indexes WHERE set_id = ?",
                                                [info.id, info.id]).fetchall()]
-            self.retire_files(con, info.id, files)
-            dropped = scalar(con, "SELECT count(*) FROM classifiers WHERE set_id = ?", [info.id])
+            self.retire_files(con, info.id, files=files)
+            dropped = scalar(con, "SELECT count(*) FROM classifiers WHERE set_id = ?", params=[info.id])
             for table in ("windows", "media_sets", "segments", "ann_indexes", "classifiers"):
                 con.execute(f"DELETE FROM {table} WHERE set_id = ?", [info.id])
             con.execute("DELETE FROM sets WHERE id = ?", [info.id])

@@ -57,7 +57,7 @@ def _chosen(info: SetInfo, health: list[tuple[int, str, int, int]], force: bool)
     return sorted(chosen.values())
 
 
-def compact_set(store: Store, info: SetInfo, force: bool = False, dtype: str | None = None) -> CompactReport:
+def compact_set(store: Store, info: SetInfo, *, force: bool = False, dtype: str | None = None) -> CompactReport:
     """Rewrite the set's small or mostly-dead segments; returns what changed.  With a ``dtype``
     (stored name) other than the set's, every segment is rewritten in it and the set records it in
     the same transaction: a crash leaves the set whole in its old dtype or whole in the new."""
@@ -96,9 +96,9 @@ def compact_set(store: Store, info: SetInfo, force: bool = False, dtype: str | N
             con.unregister("moved")
         con.execute("DELETE FROM windows WHERE NOT alive AND list_contains(?, segment_id)", [old_ids])
         con.execute("DELETE FROM segments WHERE list_contains(?, id)", [old_ids])
-        store.retire_files(con, info.id, [file for _, file, _, _ in chosen])
+        store.retire_files(con, info.id, files=[file for _, file, _, _ in chosen])
         if converting:
-            store.record_dtype(con, info, info.dtype)
+            store.record_dtype(con, info, dtype=info.dtype)
 
     store.commit_segments(pieces, apply)
     return CompactReport(info.name, len(health), segments_after=len(health) - len(chosen) + len(pieces),

@@ -30,7 +30,7 @@ def segment_name(token: str, segment_id: int) -> str:
     return f"seg-{token}-{segment_id:08d}.faiss"
 
 
-def ann_name(token: str, signature: str, part: str = "base") -> str:
+def ann_name(token: str, signature: str, *, part: str = "base") -> str:
     """The file of one part of a set's approximate index; the parts of one signature get different names."""
     if part != "base":
         signature = hashlib.blake2b(f"{signature}|{part}".encode(), digest_size=12).hexdigest()

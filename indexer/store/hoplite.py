@@ -247,7 +247,7 @@ class HopliteWriter:
     """A new hoplite database, built in a folder beside ``out`` and moved into place whole by
     :meth:`finish`, so that no reader ever meets half a database."""
 
-    def __init__(self, out: Path, dim: int, metadata: dict[str, object]) -> None:
+    def __init__(self, out: Path, dim: int, *, metadata: dict[str, object]) -> None:
         usearch = _usearch()
         self.out = out
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -268,18 +268,18 @@ class HopliteWriter:
                             expansion_search=USEARCH_DEFAULTS["expansion_search"])
         self._next_window = 1
 
-    def deployment(self, name: str, project: str, latitude: float | None = None,
+    def deployment(self, name: str, project: str, *, latitude: float | None = None,
                    longitude: float | None = None) -> int:
         cursor = self._db.execute("INSERT INTO deployments (name, project, latitude, longitude) VALUES (?, ?, ?, ?)",
                                   (name, project, latitude, longitude))
         return int(cursor.lastrowid or 0)
 
-    def recording(self, filename: str, deployment_id: int, datetime: str | None = None) -> int:
+    def recording(self, filename: str, deployment_id: int, *, datetime: str | None = None) -> int:
         cursor = self._db.execute("INSERT INTO recordings (filename, datetime, deployment_id) VALUES (?, ?, ?)",
                                   (filename, datetime, deployment_id))
         return int(cursor.lastrowid or 0)
 
-    def windows(self, recording_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, vectors: np.ndarray) -> None:
+    def windows(self, recording_ids: np.ndarray, starts: np.ndarray, *, ends: np.ndarray, vectors: np.ndarray) -> None:
         """Windows and their vectors; ids run on from the last batch, as hoplite's AUTOINCREMENT gives them."""
         ids = np.arange(self._next_window, self._next_window + len(starts), dtype=np.int64)
         self._db.executemany("INSERT INTO windows (id, recording_id, offsets) VALUES (?, ?, ?)",

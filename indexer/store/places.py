@@ -65,7 +65,7 @@ class Places:
     def sites(self) -> list[SiteEntry]:
         """Every site the user named, by name."""
         with self.connect() as con:
-            return records(SiteEntry, con, "SELECT name, latitude, longitude, zone FROM sites ORDER BY name")
+            return records(SiteEntry, con, sql="SELECT name, latitude, longitude, zone FROM sites ORDER BY name")
 
     def site_folders(self) -> dict[str, str]:
         """Every folder named for a site (absolute path -> site)."""
@@ -92,12 +92,12 @@ def read_places(con: duckdb.DuckDBPyConnection, work: Work) -> None:
     has_zone = scalar(con, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'sites' "
                            "AND column_name = 'zone'")
     work.sites = {site.name: site for site in records(
-        SiteEntry, con, f"SELECT name, latitude, longitude, {'zone' if has_zone else 'NULL AS zone'} FROM sites "
+        SiteEntry, con, sql=f"SELECT name, latitude, longitude, {'zone' if has_zone else 'NULL AS zone'} FROM sites "
                         "ORDER BY name")}
     work.site_folders = dict(con.execute("SELECT folder, site FROM site_folders ORDER BY folder").fetchall())
 
 
-def write_places(con: duckdb.DuckDBPyConnection, work: Work, media_id: Callable[[str, str], int]) -> None:
+def write_places(con: duckdb.DuckDBPyConnection, work: Work, *, media_id: Callable[[str, str], int]) -> None:
     """Put ``work``'s given starts and sites into a catalog that holds none yet; ``media_id(root, path)``
     finds (or lists as missing) the file a start belongs to."""
     now = utcnow()

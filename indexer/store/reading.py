@@ -74,12 +74,12 @@ class Reading:
             with self.connect() as con, catalog.transaction(con):
                 return self._snapshot_since(con, info, stats, last)
 
-        return REMEMBERED.snapshot(self.catalog_path, self.generation(self.path), (info, stats), take)
+        return REMEMBERED.snapshot(self.catalog_path, self.generation(self.path), key=(info, stats), take=take)
 
     def _snapshot_since(self, con: duckdb.DuckDBPyConnection, info: SetInfo, stats: bool,
                         last: Snapshot | None) -> Snapshot:
-        segments = records(SegmentRow, con, "SELECT id, file, n_vectors, checksum FROM segments WHERE set_id = ? "
-                           "ORDER BY id", [info.id])
+        segments = records(SegmentRow, con, sql="SELECT id, file, n_vectors, checksum FROM segments WHERE set_id = ? "
+                           "ORDER BY id", params=[info.id])
         ann = {part: AnnPart(file, kind, signature) for part, file, kind, signature in con.execute(
             "SELECT part, file, kind, signature FROM ann_indexes WHERE set_id = ?", [info.id]).fetchall()}
         media = self._media(con)
@@ -96,7 +96,7 @@ class Reading:
         newest = int(last.ids[-1]) if len(last.ids) else -1
         added = con.execute(f"{columns} AND id > ? ORDER BY id", [info.id, newest]).fetchnumpy()
         alive = scalar(con, "SELECT count(*) FROM windows WHERE set_id = ? AND alive AND id <= ?",
-                            [info.id, newest])
+                       params=[info.id, newest])
         keep = np.ones(len(last.ids), dtype=bool)
         if alive != len(last.ids):
             still = con.execute("SELECT id FROM windows WHERE set_id = ? AND alive AND id <= ?",

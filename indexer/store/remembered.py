@@ -44,14 +44,14 @@ class Remembered:
                 self._known[catalog] = known
             return known
 
-    def answer(self, catalog: Path, generation: tuple, question: Hashable, ask: Callable[[], T]) -> T:
+    def answer(self, catalog: Path, generation: tuple, *, question: Hashable, ask: Callable[[], T]) -> T:
         """``ask()``'s answer, asked once per generation of ``catalog``."""
         known = self._at(catalog, generation)
         if question not in known.answers:
             known.answers[question] = ask()
         return known.answers[question]  # type: ignore[return-value]
 
-    def snapshot(self, catalog: Path, generation: tuple, key: Hashable,
+    def snapshot(self, catalog: Path, generation: tuple, *, key: Hashable,
                  take: Callable[[Snapshot | None], Snapshot]) -> Snapshot:
         """The snapshot kept for ``key`` if taken at this generation; else ``take(the last one or None)``."""
         known = self._at(catalog, generation)

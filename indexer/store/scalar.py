@@ -18,7 +18,7 @@ import duckdb
 from audioscan.indexer.errors import StoreError
 
 
-def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...]:
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, *, params: Sequence[object] = ()) -> tuple[Any, ...]:
     """The one row ``sql`` returns."""
     row = con.execute(sql, list(params)).fetchone()
     if row is None:
@@ -27,12 +27,12 @@ def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] =
     return row
 
 
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()) -> Any:
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, *, params: Sequence[object] = ()) -> Any:
     """The first column of the one row ``sql`` returns."""
-    return one_row(con, sql, params)[0]
+    return one_row(con, sql, params=params)[0]
 
 
-def records(cls: type[R], con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()) -> list[R]:
+def records(cls: type[R], con: duckdb.DuckDBPyConnection, *, sql: str, params: Sequence[object] = ()) -> list[R]:
     """The rows ``sql`` returns as records of ``cls``, each column given by name to the field it is named
     after (alias a column ``AS field`` where the catalog names it otherwise)."""
     cursor = con.execute(sql, list(params))

@@ -68,7 +68,7 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_segment(path: Path, ids: np.ndarray, parts: Sequence[np.ndarray], dtype: str) -> str:
+def write_segment(path: Path, ids: np.ndarray, *, parts: Sequence[np.ndarray], dtype: str) -> str:
     """Durably write the rows of ``parts`` (``[n_i, dim]`` arrays, in order) under ``ids`` to
     ``path``; returns the checksum.
 
@@ -87,7 +87,7 @@ def write_segment(path: Path, ids: np.ndarray, parts: Sequence[np.ndarray], dtyp
     index = _new_index(dim, dtype)
     index.add_with_ids(np.ascontiguousarray(np.concatenate(parts), dtype=np.float32), ids)
     digest = new_digest()
-    write_index(path, index, digest, size=len(ids) * (2 * dim + 8))  # two bytes a number, eight an id
+    write_index(path, index, digest=digest, size=len(ids) * (2 * dim + 8))  # two bytes a number, eight an id
     return as_recorded(digest)
 
 
@@ -142,7 +142,7 @@ def as_recorded(digest: xxhash.xxh3_128) -> str:
     return _XXH3 + digest.hexdigest()
 
 
-def write_index(path: Path, index: faiss.Index, digest: xxhash.xxh3_128 | None = None,
+def write_index(path: Path, index: faiss.Index, *, digest: xxhash.xxh3_128 | None = None,
                 size: int | None = None) -> None:
     """Write any FAISS index to ``path`` so that a crash leaves it whole or absent, feeding its
     bytes to ``digest`` when given.  The bytes stream from FAISS to the file, hashed on the

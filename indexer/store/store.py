@@ -63,7 +63,7 @@ _MEDIA_FIELDS = ("id, root_id, path, size, mtime_ns, fingerprint, duration, stat
 class Store(Annotations, Places, Commits, Garbage, Reading):
     """A store folder, opened in one of three modes (see :meth:`open`)."""
 
-    def __init__(self, path: Path, write: bool, annotate: bool = False) -> None:
+    def __init__(self, path: Path, write: bool, *, annotate: bool = False) -> None:
         self.path = Path(path)
         self.salvaged: salvage.Salvaged | None = None  # what opening for repair made of a damaged catalog
         self.write = write
@@ -115,14 +115,14 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
 
     @classmethod
     @contextmanager
-    def open(cls, path: Path, write: bool = False, annotate: bool = False, salvage: bool = False
+    def open(cls, path: Path, write: bool = False, *, annotate: bool = False, salvage: bool = False
              ) -> Iterator["Store"]:
         """The store at ``path``: a reader (the default) changes nothing; ``annotate=True`` may
         also change labels and detectors, without the writer lock, so people label while a
         long build runs; ``write=True`` holds the writer lock and may change everything, and with
         ``salvage=True`` first rebuilds a damaged or missing catalog (``index repair``; see
         ``salvage``).  (A reader that finds an older catalog upgrades it once, under the writer lock.)"""
-        store = cls(path, write or salvage, annotate)
+        store = cls(path, write or salvage, annotate=annotate)
         if write or salvage:
             store._open_writer(salvage)
         else:
@@ -188,7 +188,7 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         if not self.catalog_path.exists():
             raise StoreNotFoundError(f"there is no audioscan store at {self.path}; "
                              "run 'audioscan index build FOLDER' first, or give `store`")
-        found = REMEMBERED.answer(self.catalog_path, Store.generation(self.path), "version", self._version)
+        found = REMEMBERED.answer(self.catalog_path, Store.generation(self.path), question="version", ask=self._version)
         catalog.check_version(found, self.catalog_path)
         if found < catalog.SCHEMA_VERSION:
             # An older catalog is migrated once, under the writer lock, then read as usual.
@@ -217,7 +217,7 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         The only way ids of windows, segments and media are made: a counter in the
         catalog, so two writers can never be handed the same id.
         """
-        first = scalar(con, "SELECT next FROM id_counters WHERE name = ?", [name])
+        first = scalar(con, "SELECT next FROM id_counters WHERE name = ?", params=[name])
         con.execute("UPDATE id_counters SET next = ? WHERE name = ?", [first + count, name])
         return first
 
@@ -244,10 +244,10 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         def ask() -> list[SetInfo]:
             with self.connect() as con:
                 return records(SetInfo, con,
-                               "SELECT id, name, model, weights_id, window_s AS \"window\", hop_s AS hop, "
+                               sql="SELECT id, name, model, weights_id, window_s AS \"window\", hop_s AS hop, "
                                "sample_rate, dim, dtype, channels FROM sets ORDER BY id")
 
-        return list(REMEMBERED.answer(self.catalog_path, Store.generation(self.path), "sets", ask))
+        return list(REMEMBERED.answer(self.catalog_path, Store.generation(self.path), question="sets", ask=ask))
 
     def set_info(self, set_id: int) -> SetInfo:
         """A set by id, for a writer's commits: kept between them, as only the writer holding
@@ -256,8 +256,8 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
             self._sets_by_id = {info.id: info for info in self.sets()}
         return self._sets_by_id[set_id]
 
-    def ensure_set(self, model: str, weights_id: str, window: float, hop: float, sample_rate: int,
-                   dim: int, dtype: str = "fp32", *, name: str | None = None, channels: str = MIX) -> SetInfo:
+    def ensure_set(self, model: str, weights_id: str, *, window: float, hop: float, sample_rate: int,
+                   dim: int, dtype: str = "fp32", name: str | None = None, channels: str = MIX) -> SetInfo:
         """The set for exactly these parameters, created on first use (named ``name`` when given,
         else after its model and cut; a set of each channel apart is another set, ``-split`` after its name)."""
         self._require_write()
@@ -286,7 +286,7 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         self.files.set_dir(info.name, create=True)
         return info
 
-    def record_dtype(self, con: duckdb.DuckDBPyConnection, info: SetInfo, dtype: str) -> None:
+    def record_dtype(self, con: duckdb.DuckDBPyConnection, info: SetInfo, *, dtype: str) -> None:
         """Inside a commit's transaction: the set's vectors are kept as ``dtype`` from now on."""
         con.execute("UPDATE sets SET dtype = ? WHERE id = ?", [dtype, info.id])
         self._sets_by_id = {}
@@ -326,7 +326,7 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         with self.connect() as con:
             return {rid: Path(path) for rid, path in con.execute("SELECT id, path FROM roots").fetchall()}
 
-    def plan_files(self, root_id: int, scope: str, paths: list[str]) -> None:
+    def plan_files(self, root_id: int, scope: str, *, paths: list[str]) -> None:
         """Record the files a build of ``scope`` (a subfolder of the root, or all of it) is about
         to embed, replacing what an earlier build of that scope left there."""
         self._require_write()
@@ -335,7 +335,7 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
             if paths:
                 con.executemany("INSERT OR IGNORE INTO planned VALUES (?, ?)", [[root_id, path] for path in paths])
 
-    def adopt_root(self, child_id: int, parent_id: int, prefix: str) -> None:
+    def adopt_root(self, child_id: int, parent_id: int, *, prefix: str) -> None:
         """Fold a root into one that contains it (its files keep their ids, vectors and labels)."""
         self._require_write()
         with self.connect() as con, catalog.transaction(con):
@@ -369,8 +369,8 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
         """Indexed files of other roots (with their root folder): where a renamed or re-mounted
         root's files may have come from."""
         with self.connect() as con:
-            rows = records(MediaRow, con, f"SELECT {_MEDIA_FIELDS} FROM media WHERE root_id <> ? AND status IN "
-                           "('ok', 'unavailable') AND fingerprint IS NOT NULL", [root_id])
+            rows = records(MediaRow, con, sql=f"SELECT {_MEDIA_FIELDS} FROM media WHERE root_id <> ? AND status IN "
+                           "('ok', 'unavailable') AND fingerprint IS NOT NULL", params=[root_id])
             roots = dict(con.execute("SELECT id, path FROM roots").fetchall())
         return [(row, Path(roots[row.root_id])) for row in rows]
 
@@ -381,7 +381,7 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
 
     def media_of_root(self, root_id: int) -> dict[str, MediaRow]:
         with self.connect() as con:
-            rows = records(MediaRow, con, f"SELECT {_MEDIA_FIELDS} FROM media WHERE root_id = ?", [root_id])
+            rows = records(MediaRow, con, sql=f"SELECT {_MEDIA_FIELDS} FROM media WHERE root_id = ?", params=[root_id])
         return {row.path: row for row in rows}
 
     def embedded_sets(self, root_id: int) -> dict[int, set[int]]:
@@ -399,7 +399,7 @@ class Store(Annotations, Places, Commits, Garbage, Reading):
             rows = con.execute("SELECT path, size, mtime_ns FROM non_media WHERE root_id = ?", [root_id]).fetchall()
         return {path: (size, mtime) for path, size, mtime in rows}
 
-    def record_run(self, command: str, started: dt.datetime, stats: dict) -> None:
+    def record_run(self, command: str, started: dt.datetime, *, stats: dict) -> None:
         self._require_write()
         with self.connect() as con, catalog.transaction(con):
             run_id = scalar(con, "SELECT coalesce(max(id), 0) + 1 FROM runs")

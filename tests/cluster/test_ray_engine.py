@@ -217,10 +217,12 @@ def test_ray_address_from_the_environment_is_joined_and_ray_cpus_beside_it_refus
     monkeypatch.setattr(ray_engine, "import_ray", lambda: fake)
     monkeypatch.setattr(ray_engine, "_stream", lambda *args, **kwargs: iter(()))
     monkeypatch.setenv("RAY_ADDRESS", "head:6379")
-    assert list(ray_engine.embed_on_ray([], {}, LoadOptions(), 4, ray_engine.RayOptions())) == []
+    assert list(ray_engine.embed_on_ray([], {}, load=LoadOptions(), batch_size=4,
+                                        options=ray_engine.RayOptions())) == []
     assert fake.inits[0]["address"] == "head:6379" and "num_cpus" not in fake.inits[0]
     with pytest.raises(EngineError, match="drop ray_cpus"):
-        list(ray_engine.embed_on_ray([], {}, LoadOptions(), 4, ray_engine.RayOptions(num_cpus=2)))
+        list(ray_engine.embed_on_ray([], {}, load=LoadOptions(), batch_size=4,
+                                     options=ray_engine.RayOptions(num_cpus=2)))
 
 
 @pytest.mark.parametrize("raised, words", [
@@ -241,7 +243,7 @@ def test_every_way_joining_fails_is_one_sentence(raised, words):
 
     fake.init = init
     with pytest.raises(EngineError, match=re.escape(words)) as caught:
-        ray_cluster.join(fake, "ray://head:10001", RayOptions())
+        ray_cluster.join(fake, "ray://head:10001", options=RayOptions())
     assert "\n" not in str(caught.value)
 
 
@@ -281,7 +283,7 @@ def test_a_model_missing_on_one_node_stops_the_build_before_decoding_and_names_t
                 raise UserError("BIRDNET is not installed; pip install 'audioscan[birdnet]'")
 
         with pytest.raises(EngineError) as caught:
-            check_models(ray, load_here, 0.0)
+            check_models(ray, load_here, gpus=0.0)
         said = str(caught.value)
         assert "BIRDNET is not installed" in said and f"(node {worker_id[:8]})" in said and "the others" in said
     finally:
@@ -332,8 +334,9 @@ def test_ray_option_values_that_cannot_work_are_one_sentence(tmp_path, library_t
 def test_a_ray_build_hears_each_channel_apart_as_a_local_build_does(tmp_path):
     """``--channels split`` on the cluster: every channel's windows, with the vectors a local build gives."""
     media = tmp_path / "media"
-    write_media(media / "pair.flac", np.stack([scene(20, 16_000, "rain", [("siren", 4, 8)], seed=1),
-                                               scene(20, 16_000, "hum", [("knock", 12, 13)], seed=2)]), 16_000)
+    write_media(media / "pair.flac", np.stack([scene(20, 16_000, background="rain", events=[("siren", 4, 8)], seed=1),
+                                               scene(20, 16_000, background="hum", events=[("knock", 12, 13)],
+                                                     seed=2)]), rate=16_000)
     result = ray_build(tmp_path / "ray", media, "--channels", "split")
     assert result.returncode == 0, result.stderr
     local = tmp_path / "local"

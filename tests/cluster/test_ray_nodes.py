@@ -55,7 +55,8 @@ def test_a_worker_lost_mid_build_never_costs_the_work(tmp_path):
 
     library = tmp_path / "library"
     for i in range(24):
-        write_media(library / f"take{i:02d}.flac", scene(60, 16_000, "rain", [("siren", 10, 20)], seed=i), 16_000)
+        write_media(library / f"take{i:02d}.flac",
+                    scene(60, 16_000, background="rain", events=[("siren", 10, 20)], seed=i), rate=16_000)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     worker = cluster.add_node(num_cpus=1)
     cluster.add_node(num_cpus=1)

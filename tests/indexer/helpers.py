@@ -13,7 +13,7 @@ from audioscan.indexer.store.store import Store
 
 def build_once(store_path: Path, root: Path, **options) -> BuildReport:
     with Store.open(store_path, write=True) as store:
-        return build(store, root, BuildOptions(**options))
+        return build(store, root, options=BuildOptions(**options))
 
 
 def live_windows(store_path: Path) -> list[tuple[str, str, float, float]]:

@@ -140,7 +140,7 @@ def test_windows_are_batched_across_files_and_vectors_do_not_depend_on_batching(
 
 def test_many_commits_then_compaction(library, store_path):
     with Store.open(store_path, write=True) as store:
-        build(store, library, BuildOptions(commit_windows=1))
+        build(store, library, options=BuildOptions(commit_windows=1))
         info = store.find_set()
         segments = len(store.snapshot(info).segments)
         assert segments < len(GOOD)  # merged automatically after the build
@@ -198,7 +198,8 @@ def test_a_file_cut_short_is_indexed_with_a_warning(tmp_path):
     from audioscan.api import Library
     from audioscan.indexer.media.samples import scene, write_media
 
-    whole = write_media(tmp_path / "whole.flac", scene(90, 16_000, "noise", [("siren", 1, 80)], seed=3), 16_000)
+    whole = write_media(tmp_path / "whole.flac",
+                        scene(90, 16_000, background="noise", events=[("siren", 1, 80)], seed=3), rate=16_000)
     media = tmp_path / "media"
     media.mkdir()
     data = whole.read_bytes()

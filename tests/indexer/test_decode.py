@@ -26,7 +26,7 @@ def test_stereo_downmixes_like_ffmpeg_ac_1(tmp_path):
     """libswresample's stereo-to-mono matrix, as 'ffmpeg -ac 1' in the original scan: 0.7071 (L + R)."""
     rate = 16_000
     left = np.full(rate, 0.5, dtype=np.float32)
-    path = write_media(tmp_path / "s.wav", np.stack([left, -left * 0.2]), rate)
+    path = write_media(tmp_path / "s.wav", np.stack([left, -left * 0.2]), rate=rate)
     audio = decode_all(path, rate)
     assert np.allclose(audio[100:-100], np.sqrt(0.5) * (0.5 - 0.1), atol=1e-3)
 
@@ -43,7 +43,7 @@ def test_blocks_stream_and_several_rates_come_from_one_pass(tmp_path):
 def test_a_range_is_cut_exactly(tmp_path):
     rate = 16_000
     ramp = (np.arange(10 * rate) / (10 * rate)).astype(np.float32)
-    path = write_media(tmp_path / "ramp.flac", ramp, rate)
+    path = write_media(tmp_path / "ramp.flac", ramp, rate=rate)
     part = decode_all(path, rate, start=3.0, end=4.5)
     assert len(part) == int(1.5 * rate)
     assert abs(part[0] - 0.3) < 2e-3 and abs(part[-1] - 0.45) < 2e-3

@@ -28,7 +28,7 @@ def test_every_channel_comes_out_as_its_own_row_with_its_own_samples(tmp_path, c
     t = np.arange(2 * RATE) / RATE
     audio = np.stack([0.05 * (k + 1) * np.sin(2 * np.pi * (200 + 150 * k) * t) + 0.001 * rng.standard_normal(len(t))
                       for k in range(channels)]).astype(np.float32)
-    path = write_media(tmp_path / f"x{channels}.flac", audio, RATE)  # lossless: the samples come back as written
+    path = write_media(tmp_path / f"x{channels}.flac", audio, rate=RATE)  # lossless: the samples come back as written
     split, mix = Hearing(RATE, split=True), Hearing(RATE)
     got = _decoded(path, [split, mix])
     assert got[split].shape == (channels, audio.shape[1]) and got[mix].shape == (audio.shape[1],)
@@ -39,7 +39,7 @@ def test_every_channel_comes_out_as_its_own_row_with_its_own_samples(tmp_path, c
 def test_a_split_hearing_at_another_rate_keeps_each_channel_apart(tmp_path):
     t = np.arange(RATE) / RATE
     left, right = np.sin(2 * np.pi * 300 * t), np.zeros_like(t)
-    path = write_media(tmp_path / "pair.wav", np.stack([left, right]).astype(np.float32) * 0.5, RATE)
+    path = write_media(tmp_path / "pair.wav", np.stack([left, right]).astype(np.float32) * 0.5, rate=RATE)
     got = _decoded(path, [Hearing(8_000, split=True)])[Hearing(8_000, split=True)]
     assert got.shape == (2, 8_000)
     assert np.abs(got[0]).max() > 0.4 and np.abs(got[1]).max() < 1e-4  # nothing leaks from one into the other

@@ -13,7 +13,7 @@ from tests.indexer.helpers import commit_synthetic
 @pytest.fixture
 def store_with_two_files(store_path):
     with Store.open(store_path, write=True) as store:
-        store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
+        store.ensure_set("LOGMEL", "v", window=8.0, hop=1.0, sample_rate=16_000, dim=4)
         commit_synthetic(store, "a.wav", 5, seed=1)
         commit_synthetic(store, "b.wav", 4, seed=2)
     return store_path
@@ -97,7 +97,7 @@ def test_an_update_reads_only_what_was_committed_since(store_with_two_files, mon
 def test_snapshots_of_other_stores_are_their_own(tmp_path):
     for name, n in (("one", 2), ("two", 3)):
         with Store.open(tmp_path / name, write=True) as store:
-            store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
+            store.ensure_set("LOGMEL", "v", window=8.0, hop=1.0, sample_rate=16_000, dim=4)
             commit_synthetic(store, "a.wav", n)
     with Store.open(tmp_path / "one") as one, Store.open(tmp_path / "two") as two:
         assert len(one.snapshot(one.find_set())) == 2 and len(two.snapshot(two.find_set())) == 3

@@ -15,7 +15,7 @@ from tests.indexer.helpers import commit_synthetic
 @pytest.fixture
 def small_store(store_path):
     with Store.open(store_path, write=True) as store:
-        store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
+        store.ensure_set("LOGMEL", "v", window=8.0, hop=1.0, sample_rate=16_000, dim=4)
         commit_synthetic(store, "a.wav", 3, seed=1)
     return store_path
 
@@ -121,11 +121,11 @@ def test_segments_are_read_through_faiss_as_zero_copy_maps(tmp_path):
 
     ids = np.arange(10, 30, dtype=np.int64)
     vectors = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
-    write_segment(tmp_path / "seg-0000aaaa-00000001.faiss", ids, [vectors[:5], vectors[5:]], "fp32")
+    write_segment(tmp_path / "seg-0000aaaa-00000001.faiss", ids, parts=[vectors[:5], vectors[5:]], dtype="fp32")
     got_ids, got = read_segment(tmp_path / "seg-0000aaaa-00000001.faiss")
     assert np.array_equal(got_ids, ids) and np.array_equal(got, vectors)
     assert not got.flags.owndata  # a view of the mapping FAISS made, not a copy
-    write_segment(tmp_path / "seg-0000aaaa-00000002.faiss", ids, [vectors[:5], vectors[5:]], "fp16")
+    write_segment(tmp_path / "seg-0000aaaa-00000002.faiss", ids, parts=[vectors[:5], vectors[5:]], dtype="fp16")
     _, half = read_segment(tmp_path / "seg-0000aaaa-00000002.faiss")
     assert np.allclose(half, vectors, atol=1e-2)
 
@@ -141,7 +141,7 @@ def test_a_segment_written_in_parts_is_byte_for_byte_what_faiss_writes(tmp_path,
     vectors = np.concatenate(parts)
     ids = rng.permutation(10 * len(vectors) + 1)[:len(vectors)].astype(np.int64)
     path = tmp_path / "seg-0000aaaa-00000001.faiss"
-    recorded = write_segment(path, ids, parts, "fp32")
+    recorded = write_segment(path, ids, parts=parts, dtype="fp32")
     theirs = faiss.IndexIDMap2(faiss.IndexFlatIP(12))
     theirs.add_with_ids(vectors, ids)
     assert path.read_bytes() == faiss.serialize_index(theirs).tobytes()

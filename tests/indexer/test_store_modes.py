@@ -13,7 +13,7 @@ from audioscan.indexer.store.store import Store
 @pytest.fixture
 def store_path(tmp_path):
     with Store.open(tmp_path / "store", write=True) as store:
-        store.ensure_set("LOGMEL", "logmel-v2", 8.0, 1.0, 16_000, 256)
+        store.ensure_set("LOGMEL", "logmel-v2", window=8.0, hop=1.0, sample_rate=16_000, dim=256)
     return tmp_path / "store"
 
 

@@ -13,6 +13,6 @@ from audioscan.models import registry
 def test_a_refused_window_or_hop_names_the_models_own_default(name):
     spec = registry.spec(name)
     with pytest.raises(MediaError, match=rf"\(default {spec.window:g}\)"):
-        build_targets([], [name], 0.0001, None)
+        build_targets([], [name], window=0.0001, hop=None)
     with pytest.raises(MediaError, match=rf"\(default {spec.hop:g}\)"):
-        build_targets([], [name], None, 1000.0 if spec.window < 1000 else 0.0)
+        build_targets([], [name], window=None, hop=1000.0 if spec.window < 1000 else 0.0)

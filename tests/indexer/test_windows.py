@@ -6,19 +6,19 @@ from audioscan.indexer.media.windows import StreamWindower, WindowSpec, window_s
 
 def test_twenty_seconds_give_thirteen_windows():
     win, hop = WindowSpec(8.0, 1.0).samples(16_000)
-    starts = window_starts(20 * 16_000, win, hop)
+    starts = window_starts(20 * 16_000, win, hop=hop)
     assert len(starts) == 13
     assert starts[-1] + win == 20 * 16_000
 
 
 def test_tail_is_covered_by_a_window_ending_at_the_end():
-    starts = window_starts(1050, 100, 30)
+    starts = window_starts(1050, 100, hop=30)
     assert starts[-1] == 950 and starts[-2] == 930
 
 
 def test_short_signal_gives_one_window_and_no_signal_none():
-    assert window_starts(50, 100, 10).tolist() == [0]
-    assert window_starts(0, 100, 10).tolist() == []
+    assert window_starts(50, 100, hop=10).tolist() == [0]
+    assert window_starts(0, 100, hop=10).tolist() == []
 
 
 def test_bad_spec_is_refused():
@@ -36,7 +36,7 @@ def test_streaming_cutter_matches_the_whole_file_rule(total, win, hop, block):
         batches += list(cutter.feed(signal[i: i + block]))
     batches += list(cutter.finish())
     starts = np.concatenate([b.starts for b in batches])
-    assert starts.tolist() == window_starts(total, win, hop).tolist()
+    assert starts.tolist() == window_starts(total, win, hop=hop).tolist()
     audio = np.concatenate([np.lib.stride_tricks.sliding_window_view(b.span, win)[b.offsets] for b in batches])
     ends = np.concatenate([b.ends for b in batches])
     for s, e, row in zip(starts, ends, audio):

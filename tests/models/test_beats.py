@@ -32,7 +32,7 @@ def test_parameter_names_are_the_checkpoints():
 
 def test_weight_norm_convolution_equals_torchs():
     seeded()
-    mine = WeightNormConv1d(8, 4, 2)
+    mine = WeightNormConv1d(8, 4, groups=2)
     with torch.no_grad():
         mine.weight_g.uniform_(0.5, 2)
     conv = torch.nn.Conv1d(8, 8, 4, padding=2, groups=2)

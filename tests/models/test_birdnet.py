@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 import audioscan
 from audioscan.cli import main
-from audioscan.indexer.media.samples import scene, write_media
 from audioscan.models import birdnet, registry
+from tests.conftest import write_scenes
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "birdnet_reference.npz"
 
@@ -83,10 +83,10 @@ def test_short_and_long_windows_follow_the_stated_rules(model):
 
 def test_build_search_and_train_with_birdnet_end_to_end(tmp_path):
     media = tmp_path / "media"
-    write_media(media / "yard.flac", scene(20, 48_000, "rain", [("chirp", 4, 6), ("chirp", 14, 16)], seed=1), 48_000)
-    write_media(media / "garden.wav", scene(20, 44_100, "rain", [("chirp", 10, 12)], seed=4), 44_100)
-    write_media(media / "street.wav", scene(20, 44_100, "noise", [("siren", 8, 12)], seed=2), 44_100)
-    write_media(tmp_path / "query.wav", scene(2, 48_000, "rain", [("chirp", 0.2, 1.8)], seed=3), 48_000)
+    write_scenes(media, {"yard.flac": (20, 48_000, "rain", [("chirp", 4, 6), ("chirp", 14, 16)], 1),
+                         "garden.wav": (20, 44_100, "rain", [("chirp", 10, 12)], 4),
+                         "street.wav": (20, 44_100, "noise", [("siren", 8, 12)], 2)})
+    write_scenes(tmp_path, {"query.wav": (2, 48_000, "rain", [("chirp", 0.2, 1.8)], 3)})
     lib = audioscan.open(tmp_path / "store")
     report = lib.build(media, models=["BIRDNET"])
     assert report.files_indexed == 3
@@ -97,9 +97,9 @@ def test_build_search_and_train_with_birdnet_end_to_end(tmp_path):
     for hit in hits[:3]:  # the three chirps, each placed
         name = hit.path.rsplit("/", 1)[1]
         assert name in chirps and min(abs(hit.peak - c) for c in chirps[name]) <= 1.0
-    lib.labels.add("yard.flac", 4, 6, "chirp")
-    lib.labels.add("yard.flac", 14, 16, "chirp")
-    lib.labels.add("street.wav", 8, 12, "chirp", negative=True)
+    lib.labels.add("yard.flac", 4, end=6, label="chirp")
+    lib.labels.add("yard.flac", 14, end=16, label="chirp")
+    lib.labels.add("street.wav", 8, end=12, label="chirp", negative=True)
     detector = lib.train("chirp")
     unlabelled = [h for h in detector.rescore(threshold=0.0) if not h.path.endswith("yard.flac")]
     assert unlabelled[0].path.endswith("garden.wav") and abs(unlabelled[0].peak - 11) <= 1.0

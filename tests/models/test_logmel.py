@@ -58,7 +58,7 @@ def test_windows_of_one_signal_equal_windows_framed_alone(recipe, seconds, windo
     model = LogMelModel(recipe=recipe)
     signal = _recorded_like(seconds, seed=int(seconds * 10))
     win, step = round(window * 16_000), round(hop * 16_000)
-    offsets = window_starts(len(signal), win, step)
+    offsets = window_starts(len(signal), win, hop=step)
     alone = LogMelFramedAlone(recipe).embed(np.stack([signal[o: o + win] for o in offsets]))
     shared = model.embed_pieces([(signal, offsets)], win)
     assert np.abs(shared - alone).max() < 1e-4 * max(1.0, np.abs(alone).max())

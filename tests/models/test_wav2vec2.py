@@ -37,8 +37,8 @@ def test_weight_files_and_normalisation_are_torchaudios():
 def test_multi_layer_vector_is_the_quartile_layers_and_the_last_is_not_renormalised(layer_norm_first):
     seeded()
     module = wav2vec2_model(**{**TINY_W2V, "encoder_layer_norm_first": layer_norm_first}).eval()
-    single = wav2vec2.embedder("T", module, False, multi_layer=False)
-    multi = wav2vec2.embedder("T_ML", module, False, multi_layer=True)
+    single = wav2vec2.embedder("T", module, normalize_waveform=False, multi_layer=False)
+    multi = wav2vec2.embedder("T_ML", module, normalize_waveform=False, multi_layer=True)
     batch = waves(2)
     vectors = multi.embed(batch)
     assert vectors.shape == (2, 4 * 32)

@@ -36,7 +36,7 @@ def _commit_lookalikes(store: Store, count: int, seed: int = 0) -> None:
 def _clustered_set(store: Store, folder, files: int, per_file: int, rng: np.random.Generator):
     """A set of 32-d vectors around 40 centres, ``per_file`` windows to each of ``files`` files."""
     centres = rng.standard_normal((40, 32)).astype(np.float32)
-    info = store.ensure_set("SYNTH", "synthetic-32", 8.0, 1.0, 16_000, 32)
+    info = store.ensure_set("SYNTH", "synthetic-32", window=8.0, hop=1.0, sample_rate=16_000, dim=32)
     root = store.ensure_root(folder)
     change = Commit()
     for _ in range(files):

@@ -35,12 +35,12 @@ EVENTS = {1: ("siren", 10, 14), 2: ("chirp", 24, 28), 3: ("siren", 34, 38)}
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("channels")
     media = root / "media"
-    channels = [scene(45, RATE, "rain", [EVENTS[c]], seed=c) for c in (1, 2, 3)]
-    write_media(media / "array.flac", np.stack(channels), RATE)
-    write_media(media / "mono.wav", scene(30, RATE, "rain", [("siren", 5, 9)], seed=7), RATE)
-    write_media(media / "room.flac", scene(120, RATE, "rain", [], seed=9), RATE)
+    channels = [scene(45, RATE, background="rain", events=[EVENTS[c]], seed=c) for c in (1, 2, 3)]
+    write_media(media / "array.flac", np.stack(channels), rate=RATE)
+    write_media(media / "mono.wav", scene(30, RATE, background="rain", events=[("siren", 5, 9)], seed=7), rate=RATE)
+    write_media(media / "room.flac", scene(120, RATE, background="rain", events=[], seed=9), rate=RATE)
     for channel, samples in zip((1, 2, 3), channels):  # each channel alone, as a mono file of its own
-        write_media(root / "alone" / f"ch{channel}.flac", samples, RATE)
+        write_media(root / "alone" / f"ch{channel}.flac", samples, rate=RATE)
     assert cli(root, "index", "build", str(media)).exit_code == 0
     built = cli(root, "index", "build", str(media), "--channels", "split")
     assert built.exit_code == 0, built.stderr
@@ -107,9 +107,9 @@ def trained(world):
     """A siren labelled on channel 1 of the array (and its channel 2 said to hold none), and on the mono
     file as a whole; a detector trained on the split set from them."""
     lib = audioscan.open(world / "store")
-    lib.labels.add("array.flac", 10, 14, "siren", channel=1)
-    lib.labels.add("array.flac", 24, 28, "siren", channel=2, negative=True)
-    lib.labels.add("mono.wav", 5, 9, "siren")
+    lib.labels.add("array.flac", 10, end=14, label="siren", channel=1)
+    lib.labels.add("array.flac", 24, end=28, label="siren", channel=2, negative=True)
+    lib.labels.add("mono.wav", 5, end=9, label="siren")
     assert cli(world, "train", "siren", "-m", SPLIT).exit_code == 0
     return lib
 
@@ -120,7 +120,7 @@ def test_a_label_of_one_channel_trains_that_channel_and_its_detections_stay_ther
     assert listed == {("array.flac", 1, True), ("array.flac", 2, False), ("mono.wav", 0, True)}
     with Store.open(world / "store") as store:
         snapshot = store.snapshot(store.find_set(SPLIT), stats=True)
-        data = training_set(store, snapshot, "siren")
+        data = training_set(store, snapshot, label="siren")
     positives = data.window_ids[data.y == 1]
     at = np.searchsorted(snapshot.ids, positives)
     on_array = snapshot.media_ids[at] == next(m.id for m in snapshot.media.values() if m.rel == "array.flac")
@@ -181,9 +181,9 @@ def test_a_clip_of_a_channels_moment_is_that_channel_alone_and_the_manifest_says
     assert made.exit_code == 0, made.stderr
     rows = list(csv.DictReader(io.StringIO((out / "clips.csv").read_text())))
     assert [row["channel"] for row in rows] == ["2", "0"]
-    alone, whole = (read_span(out / row["clip"], 0, 4) for row in rows)
+    alone, whole = (read_span(out / row["clip"], 0, end=4) for row in rows)
     assert "_ch2" in rows[0]["clip"] and alone.samples.shape[0] == 1 and whole.samples.shape[0] == 3
-    source = read_span(world / "media" / "array.flac", 24, 28)
+    source = read_span(world / "media" / "array.flac", 24, end=28)
     assert np.allclose(alone.samples[0], source.samples[1])  # the second channel, sample for sample
     again = cli(world, "export", "clips", str(moments), "--out-dir", str(out), "--format", "flac")
     assert again.exit_code == 0 and len(list(out.glob("*.flac"))) == 2  # found again by the manifest, not cut anew

@@ -44,10 +44,10 @@ def shape(path: Path) -> tuple[str, int, int]:
 def test_every_format_honours_rate_and_channels_or_refuses_them(tmp_path, source, fmt, rate, channels):
     if fmt == "mp4" and rate is not None and rate not in AAC_RATES:
         with pytest.raises(QueryError, match=f"cannot be stored at {rate} Hz") as refused:
-            export_clips([moment(source)], tmp_path / "out", fmt, rate=rate, channels=channels)
+            export_clips([moment(source)], tmp_path / "out", fmt=fmt, rate=rate, channels=channels)
         assert "\n" not in str(refused.value) and not (tmp_path / "out").exists()
         return
-    report = export_clips([moment(source)], tmp_path / "out", fmt, rate=rate, channels=channels)
+    report = export_clips([moment(source)], tmp_path / "out", fmt=fmt, rate=rate, channels=channels)
     assert not report.failed and len(report.written) == 1
     assert shape(report.written[0]) == (f".{fmt}", rate or SOURCE_RATE, channels or 1)
 

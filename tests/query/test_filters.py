@@ -32,8 +32,9 @@ FILES = {
 def night(tmp_path_factory):
     base = tmp_path_factory.mktemp("night")
     for k, name in enumerate(FILES):
-        write_media(base / "media" / name, scene(30, 16_000, "noise", [("siren", 10, 20)] if k % 2 else [],
-                                                 seed=k), 16_000)
+        write_media(base / "media" / name,
+                    scene(30, 16_000, background="noise", events=[("siren", 10, 20)] if k % 2 else [],
+                          seed=k), rate=16_000)
     build_once(base / "store", base / "media")
     times = base / "times.csv"
     times.write_text("path,start,time zone\n" + "".join(f"{name},{start},{zone}\n" for name, given in FILES.items()
@@ -43,10 +44,10 @@ def night(tmp_path_factory):
     assert cli(base, "index", "times", str(times)).exit_code == 0
     assert cli(base, "index", "sites", str(sites)).exit_code == 0
     lib = audioscan.open(base / "store")
-    lib.labels.add("spring.wav", 10, 20, "siren")
-    lib.labels.add("midnight.wav", 0, 30, "siren", negative=True)
-    lib.labels.add("local.wav", 10, 20, "siren")
-    lib.labels.add("unknown.wav", 0, 30, "siren", negative=True)
+    lib.labels.add("spring.wav", 10, end=20, label="siren")
+    lib.labels.add("midnight.wav", 0, end=30, label="siren", negative=True)
+    lib.labels.add("local.wav", 10, end=20, label="siren")
+    lib.labels.add("unknown.wav", 0, end=30, label="siren", negative=True)
     lib.train("siren")
     return base
 
@@ -107,7 +108,7 @@ def test_each_filter_keeps_exactly_the_windows_brute_force_finds(night, where):
     lib = audioscan.open(night / "store")
     snapshot = lib.snapshot()
     made = MomentFilter.parse(**where)
-    mask = made.windows(snapshot.media, snapshot.media_ids, snapshot.starts, snapshot.channels)
+    mask = made.windows(snapshot.media, snapshot.media_ids, starts=snapshot.starts, channels=snapshot.channels)
     reference = brute_force(lib, where)
     assert reference, "each case keeps something"
     assert set(snapshot.ids[mask].tolist()) == reference

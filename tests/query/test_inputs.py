@@ -91,7 +91,7 @@ def test_csv_cells_that_spreadsheets_would_run_are_neutralised():
 
     row = list(csv.reader(io.StringIO(text)))[1]
     assert row[0].startswith("'=") and row[4] == "'+cmd"
-    assert parse_csv(text, "x", None, False)[0][0] == "=HYPERLINK(\"http://x\")"  # read back as written
+    assert parse_csv(text, "x", label=None, negative=False)[0][0] == "=HYPERLINK(\"http://x\")"  # read back as written
 
 
 def test_writing_into_a_missing_folder_is_a_sentence(world):

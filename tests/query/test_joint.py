@@ -6,7 +6,7 @@ import audioscan
 from audioscan.indexer.store.store import Store
 from audioscan.query.joint import _range_max, joint_scores, onto, standardised
 from audioscan.query.search import SetIndex
-from tests.conftest import tone_file
+from tests.conftest import STREET_KITCHEN_FOREST, tone_file, write_scenes
 from tests.indexer.helpers import build_once
 
 
@@ -27,10 +27,10 @@ def test_each_window_takes_the_best_of_the_other_sets_windows_centred_within_it(
     long = _Windows([1, 1, 1, 2], [0, 1, 2, 0], [8, 9, 10, 8])
     short = _Windows([1, 1, 1, 1, 1, 3], [0, 3, 6, 7, 8.5, 0], [3, 6, 9, 10, 11.5, 3])  # centres 1.5 4.5 7.5 8.5 10
     scores = np.array([0.1, 0.9, 0.2, 0.7, 0.3, 5.0])
-    mapped = onto(long, short, scores)
+    mapped = onto(long, short, scores=scores)
     assert mapped[:3].tolist() == [0.9, 0.9, 0.9]  # centres 1.5-7.5, 1.5-8.5 and 4.5-8.5 lie within them
     assert np.isnan(mapped[3])  # file 2 has no windows in the other set
-    shifted = onto(_Windows([1], [8, ], [11.5]), short, scores)
+    shifted = onto(_Windows([1], [8, ], [11.5]), short, scores=scores)
     assert shifted.tolist() == [0.7]  # centres 8.5 and 10 lie within 8-11.5; 7.5 does not
 
 
@@ -60,13 +60,9 @@ def test_standardised_scores_have_no_scale_and_a_flat_set_adds_nothing():
 @pytest.fixture
 def two_cuts(tmp_path):
     """One library indexed at two cuts (8 s / 1 s and 2 s / 0.5 s): two sets of one store."""
-    from audioscan.indexer.media.samples import scene, write_media
     from audioscan.indexer.media.windows import WindowSpec
 
-    root = tmp_path / "lib"
-    write_media(root / "street.mkv", scene(40, 48_000, "rain", [("siren", 20, 30)], seed=1), 48_000)
-    write_media(root / "kitchen.flac", scene(30, 44_100, "hum", [("knock", 5, 15)], seed=2), 44_100)
-    write_media(root / "forest.mp3", scene(30, 44_100, "rain", [("chirp", 0, 30)], seed=3), 44_100)
+    root = write_scenes(tmp_path / "lib", STREET_KITCHEN_FOREST)
     build_once(tmp_path / "store", root)
     build_once(tmp_path / "store", root, windows=WindowSpec(2.0, 0.5))
     return tmp_path
@@ -87,7 +83,8 @@ def test_search_with_two_sets_combines_them_on_the_first_sets_windows(two_cuts):
     scores = joint_scores(indexes, queries)
     first, second = (standardised(index.exact_scores(q).astype(np.float64)) for index, q in zip(indexes, queries))
     # Each set weighted by its best window's standardised score.
-    expected = (first.max() * first + second.max() * onto(indexes[0], indexes[1], second)) / (first.max() + second.max())
+    expected = (first.max() * first + second.max() * onto(indexes[0], indexes[1],
+                                                          scores=second)) / (first.max() + second.max())
     assert np.allclose(scores, expected, atol=1e-5)
     assert joint[0].score == pytest.approx(float(scores.max()), abs=1e-5)
     alone = lib.search(clip, k=3, model=names[0])
@@ -120,8 +117,8 @@ def test_the_command_line_combines_sets_named_with_repeated_model(two_cuts):
 def test_detectors_of_one_label_in_two_sets_are_combined(two_cuts):
     lib = audioscan.open(two_cuts / "store")
     names = [info.name for info in lib.sets()]
-    lib.labels.add("street.mkv", 20, 30, "siren")
-    lib.labels.add("kitchen.flac", 5, 15, "knock")
+    lib.labels.add("street.mkv", 20, end=30, label="siren")
+    lib.labels.add("kitchen.flac", 5, end=15, label="knock")
     first, second = (lib.train(f"siren-{i}", label="siren", model=name) for i, name in enumerate(names))
     joint = lib.detector([first.name, second.name])
     found = joint.rescore(threshold=0.0)
@@ -132,7 +129,8 @@ def test_detectors_of_one_label_in_two_sets_are_combined(two_cuts):
     combined = joint_scored(scored)
     assert len(combined.ids) == len(scored[0].ids)
     w = [standardised(found.decisions).max() for found in scored]
-    assert np.allclose(combined.scores, (w[0] * scored[0].scores + w[1] * onto(scored[0], scored[1], scored[1].scores))
+    assert np.allclose(combined.scores,
+                       (w[0] * scored[0].scores + w[1] * onto(scored[0], scored[1], scores=scored[1].scores))
                        / (w[0] + w[1]))
     assert len(joint.windows()) == len(scored[0].ids)
     other = lib.train("knock-1", label="knock", model=names[1])
@@ -167,8 +165,8 @@ def test_every_command_that_takes_detectors_takes_what_rescore_takes(two_cuts):
 
     lib = audioscan.open(two_cuts / "store")
     names = [info.name for info in lib.sets()]
-    lib.labels.add("street.mkv", 20, 30, "siren")
-    lib.labels.add("kitchen.flac", 5, 15, "siren", negative=True)
+    lib.labels.add("street.mkv", 20, end=30, label="siren")
+    lib.labels.add("kitchen.flac", 5, end=15, label="siren", negative=True)
     trained = [lib.train(f"siren-{i}", label="siren", model=name).name for i, name in enumerate(names)]
     assert {"rescore", "suggest"} <= set(detector_commands())
     for command in detector_commands():

@@ -15,7 +15,7 @@ from tests.query.helpers import cli
 
 
 def _negative(cell: str) -> bool:
-    (row,) = parse_csv(f"path,start,end,label,negative\na.wav,1,2,gag,{cell}\n", "x.csv", None, False)
+    (row,) = parse_csv(f"path,start,end,label,negative\na.wav,1,2,gag,{cell}\n", "x.csv", label=None, negative=False)
     return not row.positive
 
 

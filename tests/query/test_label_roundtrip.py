@@ -51,24 +51,23 @@ def test_every_format_gives_back_the_same_labels(seed):
     channels = [i % 4 for i in range(len(wanted))]  # 0: the whole file; else one channel of a split set
     moments = [Moment("/media/a b.wav", start, end=end, score=None, label=name, negative=not positive, channel=channel)
                for (name, start, end, positive), channel in zip(wanted, channels)]
-    csv_rows = parse_csv(to_csv([_Item(name, positive, start, channel)
-                                 for (name, start, _, positive), channel in zip(wanted, channels)]), "x.csv",
-                         None, False)
+    items = [_Item(name, positive, start, channel) for (name, start, _, positive), channel in zip(wanted, channels)]
+    csv_rows = parse_csv(to_csv(items), "x.csv", label=None, negative=False)
     assert [row[1:5] for row in csv_rows] == wanted
     assert [row.channel for row in csv_rows] == channels
-    raven = parse_raven(formats.render("raven", moments, combined=True), "x.txt", False)
+    raven = parse_raven(formats.render("raven", moments, combined=True), "x.txt", negative=False)
     assert [row[1:5] for row in raven] == wanted
     assert [row.channel for row in raven] == [max(1, c) for c in channels]  # Raven counts from 1: the mix is 1
     mixed = [m.__class__(**{**m.__dict__, "channel": 0}) for m in moments]
-    whole = parse_raven(formats.render("raven", mixed, combined=True), "x.txt", False)
+    whole = parse_raven(formats.render("raven", mixed, combined=True), "x.txt", negative=False)
     assert [row.channel for row in whole] == [0] * len(wanted)  # every row on channel 1: whole files, as written
     listed = json.dumps([{"path": "/media/a b.wav", "start": start, "end": end, "label": name, "kind": "range",
                           "negative": not positive, "channel": channel}
                          for (name, start, end, positive), channel in zip(wanted, channels)])  # as labels list writes
-    from_json = parse_json(listed, "x.json", None, None, False)
+    from_json = parse_json(listed, "x.json", media=None, label=None, negative=False)
     assert [row[1:5] for row in from_json] == wanted
     assert [row.channel for row in from_json] == channels
-    audacity = parse_audacity(formats.render("audacity", moments), "x.txt", None, False)
+    audacity = parse_audacity(formats.render("audacity", moments), "x.txt", label=None, negative=False)
     assert [(row.label, row.start, pytest.approx(row.end), row.positive) for row in audacity] == wanted
 
 

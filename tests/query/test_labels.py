@@ -44,7 +44,7 @@ def test_csv_and_audacity_import_and_export_round_trip(world):
     (world / "track.txt").write_text("200.5\t209.0\tsiren\n\\t1000\t2000\n250\t250\tsiren\n")
     assert cli(world, "labels", "import", str(world / "track.txt"), "--media", "long.mkv").exit_code == 0
     exported = cli(world, "labels", "list", "--format", "csv").stdout
-    rows = parse_csv(exported, "export", None, False)
+    rows = parse_csv(exported, "export", label=None, negative=False)
     assert len(rows) == 5
     assert ("siren", 35.0, None, True) in [(r[1], r[2], r[3], r[4]) for r in rows]  # the marker
     assert any(r[2] == 10.0 and r[4] is False for r in rows)  # the negative
@@ -61,13 +61,13 @@ def test_csv_and_audacity_import_and_export_round_trip(world):
 
 def test_rejected_detections_import_as_negatives():
     text = "path,start,end,score,label\n/x/a.mkv,1.000,9.000,0.8123,siren\n"
-    assert [row[:5] for row in parse_csv(text, "rejected.csv", None, negative=True)] == [
+    assert [row[:5] for row in parse_csv(text, "rejected.csv", label=None, negative=True)] == [
         ("/x/a.mkv", "siren", 1.0, 9.0, False)]
 
 
 def test_audacity_lines_parse_with_frequency_lines_skipped():
     rows = parse_audacity("1.5\t2.5\tgag\n\\t100.0\t200.0\n3\t3\tgag\n4\t5\tgag (negative)\n"
-                          "6\t7\tgag 0.86\n8\t9\ttake 2\n", "t.txt", None, False)
+                          "6\t7\tgag 0.86\n8\t9\ttake 2\n", "t.txt", label=None, negative=False)
     assert [row[1:5] for row in rows] == [("gag", 1.5, 2.5, True), ("gag", 3.0, None, True), ("gag", 4.0, 5.0, False),
                                           ("gag", 6.0, 7.0, True), ("take 2", 8.0, 9.0, True)]
 

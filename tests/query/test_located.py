@@ -39,10 +39,10 @@ def library(tmp_path_factory):
     """Tones of 1 s: one at 23.4 s of a minute of room tone, two 10 s apart in another, and three
     in a third file, long enough to give a detector its negatives, to train it from."""
     root = tmp_path_factory.mktemp("located")
-    write_media(root / "media" / "one.wav", planted(60, [23.4], 1), RATE)
-    write_media(root / "media" / "two.flac", planted(60, [20.0, 30.0], 2), RATE)
-    write_media(root / "media" / "train.wav", planted(300, [10.0, 40.0, 70.0], 3), RATE)
-    write_media(root / "query.wav", np.concatenate([room(0.2, 4), tone() + room(1, 5), room(0.2, 6)]), RATE)
+    write_media(root / "media" / "one.wav", planted(60, [23.4], 1), rate=RATE)
+    write_media(root / "media" / "two.flac", planted(60, [20.0, 30.0], 2), rate=RATE)
+    write_media(root / "media" / "train.wav", planted(300, [10.0, 40.0, 70.0], 3), rate=RATE)
+    write_media(root / "query.wav", np.concatenate([room(0.2, 4), tone() + room(1, 5), room(0.2, 6)]), rate=RATE)
     lib = audioscan.open(root / "store")
     lib.build(root / "media")
     return lib, root
@@ -70,7 +70,7 @@ def test_a_moment_never_spans_two_sounds_ten_seconds_apart(library):
 def test_detections_rank_by_decision_value_without_ties_and_split_the_two_sounds(library):
     lib, _ = library
     for at in (10.0, 40.0, 70.0):
-        lib.labels.add("train.wav", at, at + 1, "beep")
+        lib.labels.add("train.wav", at, end=at + 1, label="beep")
     detector = lib.train("beep", negatives="labelled")
     ranked = detector.rescore(threshold=0.0)
     decisions = [h.decision for h in ranked]
@@ -118,11 +118,11 @@ def test_every_text_format_carries_the_peak_where_it_has_a_field_for_it():
 
 
 def test_clips_centre_on_the_peak_and_tight_cuts_the_sound():
-    assert clip_span(MOMENT, 8.0, 0.0) == pytest.approx((8.36, 16.36))
-    assert clip_span(MOMENT, None, 0.5, tight=True) == pytest.approx((11.4, 13.3))
-    assert clip_span(MOMENT, None, 0.0) == (4.0, 20.0)
+    assert clip_span(MOMENT, 8.0, pad=0.0) == pytest.approx((8.36, 16.36))
+    assert clip_span(MOMENT, None, pad=0.5, tight=True) == pytest.approx((11.4, 13.3))
+    assert clip_span(MOMENT, None, pad=0.0) == (4.0, 20.0)
     plain = Moment("/media/x.wav", 4.0, end=20.0, duration=14.0)  # no peak known: the middle, inside the file
-    assert clip_span(plain, 8.0, 0.0) == (6.0, 14.0) and clip_span(plain, None, 0.0, tight=True) == (4.0, 14.0)
+    assert clip_span(plain, 8.0, pad=0.0) == (6.0, 14.0) and clip_span(plain, None, pad=0.0, tight=True) == (4.0, 14.0)
 
 
 def test_a_hit_beside_the_query_window_is_placed_on_its_own_sound_not_on_the_query(library):
@@ -148,10 +148,10 @@ def test_the_peak_is_where_the_windows_holding_the_sound_meet_not_among_look_ali
     from audioscan.query.runs import locate
 
     starts, ends, ranks = _profile((55.0, 56.3), beside=(49.0, 50.0))  # a knock-like thump 6 s before
-    peak, onset, offset = locate(starts, ends, ranks, background=0.1)
+    peak, onset, offset = locate(starts, ends, ranks=ranks, background=0.1)
     assert abs(peak - 55.65) <= 0.5
     assert onset <= peak <= offset
     starts, ends, ranks = _profile((47.2, 48.2))
-    assert abs(locate(starts, ends, ranks, background=0.1)[0] - 47.7) <= 0.25  # between the window steps
+    assert abs(locate(starts, ends, ranks=ranks, background=0.1)[0] - 47.7) <= 0.25  # between the window steps
     flat = np.full(len(starts), 0.1)  # nothing above the level around it: the middle of the windows
-    assert locate(starts, ends, flat, background=0.1)[0] == pytest.approx((starts.max() + ends.min()) / 2)
+    assert locate(starts, ends, ranks=flat, background=0.1)[0] == pytest.approx((starts.max() + ends.min()) / 2)

@@ -36,24 +36,24 @@ def test_a_clip_shorter_than_the_shortest_window_is_refused_for_every_model(tmp_
     clip = tone_file(tmp_path / "c.wav", 2, "siren", info.sample_rate)
     for seconds in (1 / info.sample_rate, MIN_QUERY_SECONDS / 2):  # one sample; half the minimum
         with pytest.raises(QueryError, match=rf"a query clip must last at least {MIN_QUERY_SECONDS:g} s") as raised:
-            embed_clip(clip, info, 1.0, 1.0 + seconds)
+            embed_clip(clip, info, start=1.0, end=1.0 + seconds)
         assert "\n" not in str(raised.value)
 
 
 def test_a_silent_clip_names_only_the_options_given(tmp_path, no_model):
     info = _info("LOGMEL")
-    silent = write_media(tmp_path / "s.wav", np.zeros(32_000, dtype=np.float32), 16_000)
+    silent = write_media(tmp_path / "s.wav", np.zeros(32_000, dtype=np.float32), rate=16_000)
     with pytest.raises(QueryError) as whole:
         embed_clip(silent, info)
     assert "is silent" in str(whole.value) and "start" not in str(whole.value) and "end" not in whole.value.options
     with pytest.raises(QueryError) as part:
-        embed_clip(silent, info, 0.5)
+        embed_clip(silent, info, start=0.5)
     assert part.value.options == ("start",)
     with pytest.raises(QueryError) as ending:
-        embed_clip(silent, info, 0.0, 1.5)
+        embed_clip(silent, info, start=0.0, end=1.5)
     assert ending.value.options == ("end",)
     with pytest.raises(QueryError) as both:
-        embed_clip(silent, info, 0.5, 1.5)
+        embed_clip(silent, info, start=0.5, end=1.5)
     assert both.value.options == ("start", "end")
 
 

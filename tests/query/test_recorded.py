@@ -25,7 +25,7 @@ def recorded(tmp_path_factory):
     planted = plant(root / "media", "a.wav", 60, [birds[0], pool["slam"][0], birds[1], pool["clonk"][0]], others, rng)
     planted += plant(root / "media", "b.flac", 60, [birds[2], pool["conga_"][0], birds[3], pool["slam"][1]],
                      others, rng)
-    write_media(root / "query.wav", audible(birds[4]), RATE)
+    write_media(root / "query.wav", audible(birds[4]), rate=RATE)
     lib = audioscan.open(root / "store")
     lib.build(root / "media")
     return lib, root, planted
@@ -56,7 +56,7 @@ def test_each_planted_take_is_one_detection(recorded):
     lib, _, planted = recorded
     shots = [take for take in planted if take.group == "bird" and take.file == "a.wav"]
     for take in shots:
-        lib.labels.add(take.file, take.start, take.end, "bird")
+        lib.labels.add(take.file, take.start, end=take.end, label="bird")
     detector = lib.train("bird")
     for threshold in (0.5, 0.0):
         found = detector.rescore(threshold)

@@ -51,7 +51,8 @@ def test_a_build_reads_the_audiomoth_comment(tmp_path):
     with av.open(str(path), "w", format="wav") as container:
         container.metadata["comment"] = "Recorded at 06:30:00 10/03/2019 (UTC+1) by AudioMoth 248D9B035B0C7E7B"
         stream = container.add_stream("pcm_s16le", rate=16_000, layout="mono")
-        noise = (scene(3, 16_000, "noise", [], seed=3) * 20_000).astype(np.int16)[None]  # silence is refused
+        noise = (scene(3, 16_000, background="noise", events=[],
+                       seed=3) * 20_000).astype(np.int16)[None]  # silence is refused
         frame = av.AudioFrame.from_ndarray(noise, format="s16", layout="mono")
         frame.sample_rate, frame.pts = 16_000, 0
         for packet in [*stream.encode(frame), *stream.encode(None)]:
@@ -97,7 +98,8 @@ def _tagged_m4a(path, creation_time: str, seconds: int = 3) -> None:
     with av.open(str(path), "w", format="mp4") as container:
         container.metadata["creation_time"] = creation_time
         stream = container.add_stream("aac", rate=16_000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(scene(seconds, 16_000, "noise", [], seed=1)[None].astype(np.float32),
+        frame = av.AudioFrame.from_ndarray(scene(seconds, 16_000, background="noise", events=[],
+                                                 seed=1)[None].astype(np.float32),
                                            format="flt", layout="mono")
         frame.sample_rate, frame.pts = 16_000, 0
         for packet in [*stream.encode(frame), *stream.encode(None)]:
@@ -109,7 +111,7 @@ def field(tmp_path):
     """A card of each source: AudioMoth, Song Meter, a tagged camera file, and one with no time."""
     media = tmp_path / "media"
     for name in ("moth/20240331_003000.WAV", "meter/SM4_20240331_013000.wav", "plain/holiday.wav"):
-        write_media(media / name, scene(3, 16_000, "noise", [], seed=2), 16_000)
+        write_media(media / name, scene(3, 16_000, background="noise", events=[], seed=2), rate=16_000)
     media.joinpath("cam").mkdir()
     _tagged_m4a(media / "cam" / "clip.m4a", "2023-06-01T21:15:00.000000Z")
     build_once(tmp_path / "store", media)
@@ -198,7 +200,7 @@ def test_moments_carry_their_clock_time_in_every_text_format(field):
     times = field / "times.csv"
     times.write_text("path,start,time zone\nholiday.wav,2024-03-31T01:59:58,Europe/Berlin\n")
     lib.recordings.give_times(times)
-    lib.labels.add("holiday.wav", 2.5, 3.0, "owl")
+    lib.labels.add("holiday.wav", 2.5, end=3.0, label="owl")
     hits = lib.search(("holiday.wav", 1.0), k=5)
     by_name = {hit.path.rsplit("/", 1)[1]: hit for hit in hits}
     assert by_name["20240331_003000.WAV"].iso_start().startswith("2024-03-31T00:30:00")

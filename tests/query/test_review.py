@@ -26,12 +26,12 @@ def _planted(count: int = 2000, seed: int = 5) -> tuple[list[Moment], dict[tuple
 
 def test_a_sample_judged_by_the_planted_truth_estimates_the_right_detections():
     moments, truth = _planted()
-    sample = review_sample(moments, 0.5, 200, by_score=True)
+    sample = review_sample(moments, 0.5, size=200, by_score=True)
     assert len(sample) == 200 and {item.name() for item, _ in sample} == {"0.50-0.62", "0.62-0.75", "0.75-0.88",
                                                                           "0.88-1.00"}
     assert all(item.low <= m.score <= item.high for item, m in sample)
     judged = [(float(m.score), truth[(m.path, m.start)]) for _, m in sample]
-    bins = estimate(moments, 0.5, judged)
+    bins = estimate(moments, 0.5, judged=judged)
     actual = sum(truth.values())
     corrected = sum(b.corrected for b in bins)
     assert abs(corrected - actual) < 0.1 * actual, (corrected, actual)
@@ -41,7 +41,7 @@ def test_a_sample_judged_by_the_planted_truth_estimates_the_right_detections():
         members = [truth[(m.path, m.start)] for m in moments if b.bin.low <= m.score < b.bin.high]
         low, high = b.interval()
         assert low <= np.mean(members) <= high
-    assert review_sample(moments, 0.5, 200, by_score=True) == sample  # the same library gives the same sample
+    assert review_sample(moments, 0.5, size=200, by_score=True) == sample  # the same library gives the same sample
 
 
 def test_wilson_intervals_stay_honest_at_the_edges():
@@ -54,7 +54,7 @@ def test_wilson_intervals_stay_honest_at_the_edges():
 
 def test_a_judged_file_with_bad_rows_names_every_one_and_one_with_none_judged_is_refused(tmp_path):
     moments, _ = _planted(20)
-    text = sample_csv(review_sample(moments, 0.5, 6, by_score=True)).splitlines()
+    text = sample_csv(review_sample(moments, 0.5, size=6, by_score=True)).splitlines()
     rows = [text[0]] + [line + verdict for line, verdict in zip(text[1:], ["yes", "maybe", "", "no", "2",
                                                                                      "n"])]
     (tmp_path / "judged.csv").write_text("\n".join(rows) + "\n")

@@ -8,7 +8,7 @@ from audioscan.models import registry
 from audioscan.query.errors import QueryError
 from audioscan.query.runs import Profile, Sounds
 from audioscan.query.search import SetIndex, embed_clip
-from tests.conftest import tone_file
+from tests.conftest import STREET_KITCHEN_FOREST, tone_file, write_scenes
 from tests.indexer.helpers import build_once
 
 
@@ -20,7 +20,7 @@ def _moments(media, starts, ends, scores, k):
         mine = mine[np.argsort(starts[mine])]
         return Profile(starts[mine], ends[mine], ranks=scores[mine], scores=scores[mine])
 
-    sounds = Sounds({1: "a", 2: "b"}, profile, float(scores.std()))
+    sounds = Sounds({1: "a", 2: "b"}, profile, spread=float(scores.std()))
     found = [sounds.offer(stream_key(int(m), 0), float(s)) for m, s in zip(media, starts)]
     return [moment for moment in found if moment is not None][:k]
 
@@ -48,12 +48,8 @@ def test_two_humps_are_two_moments_that_never_overlap():
 @pytest.fixture
 def sirens(tmp_path):
     """A library where only two files hold a siren, at known places."""
-    from audioscan.indexer.media.samples import scene, write_media
-    root = tmp_path / "lib"
-    write_media(root / "street.mkv", scene(40, 48_000, "rain", [("siren", 20, 30)], seed=1), 48_000)
-    write_media(root / "kitchen.flac", scene(30, 44_100, "hum", [("knock", 5, 15)], seed=2), 44_100)
-    write_media(root / "forest.mp3", scene(30, 44_100, "rain", [("chirp", 0, 30)], seed=3), 44_100)
-    write_media(root / "alarm.wav", scene(20, 16_000, "noise", [("siren", 0, 20)], seed=4), 16_000)
+    root = write_scenes(tmp_path / "lib", {**STREET_KITCHEN_FOREST,
+                                           "alarm.wav": (20, 16_000, "noise", [("siren", 0, 20)], 4)})
     build_once(tmp_path / "store", root)
     return tmp_path
 
@@ -92,6 +88,6 @@ def test_a_range_outside_the_clip_is_a_sentence(sirens):
     with Store.open(sirens / "store") as store:
         info = store.find_set()
     with pytest.raises(QueryError, match="no audio between 10 s"):
-        embed_clip(clip, info, 10.0, 12.0)
+        embed_clip(clip, info, start=10.0, end=12.0)
     with pytest.raises(QueryError, match="do not make a time range"):
-        embed_clip(clip, info, 2.0, 1.0)
+        embed_clip(clip, info, start=2.0, end=1.0)

@@ -19,7 +19,7 @@ def sited(tmp_path):
     """Two cards, one of them with a sub-folder that is a site of its own."""
     media = tmp_path / "media"
     for name, seconds in (("a/1.wav", 4), ("a/2.wav", 6), ("a/deep/3.wav", 5), ("b/4.wav", 3)):
-        write_media(media / name, scene(seconds, 16_000, "noise", [], seed=seconds), 16_000)
+        write_media(media / name, scene(seconds, 16_000, background="noise", events=[], seed=seconds), rate=16_000)
     assert cli(tmp_path, "index", "build", str(media / "a"), "--site", "north").exit_code == 0
     assert cli(tmp_path, "index", "build", str(media)).exit_code == 0
     return tmp_path
@@ -87,8 +87,10 @@ def test_a_site_name_every_export_cannot_keep_is_refused(tmp_path, name):
 
 def test_a_sites_zone_places_the_local_times_of_song_meter_names(tmp_path):
     media = tmp_path / "media"
-    write_media(media / "ridge" / "SM4A_20241027_023000.wav", scene(4, 16_000, "noise", [], seed=1), 16_000)
-    write_media(media / "ridge" / "20241027_013000.WAV", scene(4, 16_000, "noise", [], seed=2), 16_000)
+    write_media(media / "ridge" / "SM4A_20241027_023000.wav", scene(4, 16_000, background="noise", events=[], seed=1),
+                rate=16_000)
+    write_media(media / "ridge" / "20241027_013000.WAV", scene(4, 16_000, background="noise", events=[], seed=2),
+                rate=16_000)
     assert cli(tmp_path, "index", "build", str(media)).exit_code == 0
     sites = tmp_path / "sites.csv"
     sites.write_text("site,latitude,longitude,folder,time zone\nridge,52.5,13.4,media/ridge,Europe/Berlin\n")

@@ -13,5 +13,5 @@ def test_suggestions_are_uncertain_unlabelled_spread_and_distinct():
                     channels=np.zeros(9, np.int16))
     labelled = [Label(1, Media(1, "/r", rel="a.wav", duration=100.0, status="ok"), label="x", start=18.0, end=30.0,
                       kind="range", positive=True, source=None)]
-    picks = suggest(scored, labelled, {1: "a", 2: "b"}, 4)
+    picks = suggest(scored, labelled, paths={1: "a", 2: "b"}, count=4)
     assert [(p.path, p.start) for p in picks] == [("a", 0.0), ("b", 20.0), ("b", 0.0), ("a", 40.0)]

@@ -27,8 +27,8 @@ def by_hand(lib, by: str, where: dict | None = None) -> dict[str, tuple[int, flo
                                                                                  else "%Y-%m-%d"))
         counts[key] = counts.get(key, 0) + 1
     snapshot = lib.snapshot()
-    keep = MomentFilter.parse(**(where or {})).windows(snapshot.media, snapshot.media_ids, snapshot.starts,
-                                                       snapshot.channels) \
+    keep = MomentFilter.parse(**(where or {})).windows(snapshot.media, snapshot.media_ids, starts=snapshot.starts,
+                                                       channels=snapshot.channels) \
         if where else np.ones(len(snapshot.ids), dtype=bool)
     seconds: dict[str, float] = {}
     step = 0.01
@@ -52,7 +52,7 @@ def by_hand(lib, by: str, where: dict | None = None) -> dict[str, tuple[int, flo
                                        ("hour", {"hours": "23:00-03:00"}), ("day", {"sites": ["N"]})])
 def test_the_summary_is_what_counting_by_hand_gives(night, by, where):  # noqa: F811
     lib = audioscan.open(night / "store")
-    counts = detections_over_time(lib.detector("siren"), by, 0.5, where=MomentFilter.parse(**(where or {})))
+    counts = detections_over_time(lib.detector("siren"), by, threshold=0.5, where=MomentFilter.parse(**(where or {})))
     expected = by_hand(lib, by, where)
     assert {c.period for c in counts} == set(expected)
     for c in counts:

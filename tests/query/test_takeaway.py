@@ -22,16 +22,16 @@ from tests.query.helpers import cli, label_sirens
                                              ("c.mp4", 48_000, False), ("d.mp4", 48_000, True),
                                              ("e.mkv", 48_000, False)])
 def test_a_clip_holds_exactly_the_sources_samples(tmp_path, name, rate, video):
-    audio = scene(20, rate, "noise", [("siren", 2, 15)], seed=1)
-    source = write_media(tmp_path / "src" / name, np.stack([audio, audio * 0.5]), rate, video=video)
+    audio = scene(20, rate, background="noise", events=[("siren", 2, 15)], seed=1)
+    source = write_media(tmp_path / "src" / name, np.stack([audio, audio * 0.5]), rate=rate, video=video)
     (tmp_path / "m.csv").write_text(f"path,start,end,label\n{source},7.3,11.9,siren\n")
     store = tmp_path / "store"
     result = cli(tmp_path, "--store", str(store), "export", "clips", str(tmp_path / "m.csv"), "--out-dir",
                  str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     clip = tmp_path / "out" / f"{source.stem}_00-00-07.300_siren.wav"
-    whole = read_span(source, 0, 100)
-    cut = read_span(clip, 0, 100)
+    whole = read_span(source, 0, end=100)
+    cut = read_span(clip, 0, end=100)
     a, b = round(7.3 * whole.rate), round(11.9 * whole.rate)
     assert cut.rate == whole.rate and cut.samples.shape[0] == 2
     assert np.array_equal(cut.samples, whole.samples[:, a:b])
@@ -104,7 +104,8 @@ def test_edl_and_markers_carry_timecodes_that_parse_back(world):
 
 def test_video_frame_rates_are_stored_and_used(tmp_path):
     media = tmp_path / "media"
-    write_media(media / "v.mp4", scene(30, 48_000, "noise", [("siren", 2, 8)], seed=2), 48_000, video=True)
+    write_media(media / "v.mp4", scene(30, 48_000, background="noise", events=[("siren", 2, 8)], seed=2), rate=48_000,
+                video=True)
     store = tmp_path / "store"
     assert cli(tmp_path, "--store", str(store), "index", "build", str(media)).exit_code == 0
     with Store.open(store) as opened:
@@ -124,11 +125,11 @@ def test_times_are_typed_as_people_write_them(world):
 
 def test_one_plain_build_updates_every_set(tmp_path):
     media = tmp_path / "media"
-    write_media(media / "a.wav", scene(12, 16_000, "noise", [("siren", 2, 8)], seed=3), 16_000)
+    write_media(media / "a.wav", scene(12, 16_000, background="noise", events=[("siren", 2, 8)], seed=3), rate=16_000)
     store = tmp_path / "store"
     cli(tmp_path, "--store", str(store), "index", "build", str(media))
     cli(tmp_path, "--store", str(store), "index", "build", str(media), "--window", "4", "--hop", "2")
-    write_media(media / "b.flac", scene(9, 16_000, "noise", [("knock", 2, 8)], seed=4), 16_000)
+    write_media(media / "b.flac", scene(9, 16_000, background="noise", events=[("knock", 2, 8)], seed=4), rate=16_000)
     status = json.loads(cli(tmp_path, "--store", str(store), "index", "status", "--format", "json").stdout)
     assert sorted(s["behind"] for s in status["sets"]) == [0, 0]  # b.flac is not indexed yet at all
     report = json.loads(cli(tmp_path, "--store", str(store), "index", "build", str(media), "--format", "json").stdout)
@@ -141,7 +142,8 @@ def test_one_plain_build_updates_every_set(tmp_path):
 def test_single_files_globs_and_housekeeping(tmp_path):
     media = tmp_path / "media"
     for name, seed in (("a.wav", 1), ("b.wav", 2), ("skip-me.wav", 3)):
-        write_media(media / name, scene(9, 16_000, "noise", [("siren", 1, 5)], seed=seed), 16_000)
+        write_media(media / name, scene(9, 16_000, background="noise", events=[("siren", 1, 5)], seed=seed),
+                    rate=16_000)
     store = tmp_path / "store"
     one = json.loads(cli(tmp_path, "--store", str(store), "index", "build", str(media / "a.wav"), "--format",
                          "json").stdout)

@@ -19,7 +19,7 @@ def test_positives_negatives_and_automatic_negatives_follow_the_original_rules(w
     cli(world, "labels", "add", "long.mkv", "205", "siren", "--marker")
     with Store.open(world / "store") as store:
         info = store.find_set()
-        data = training_set(store, store.snapshot(info, stats=True), "siren", negatives="labelled")
+        data = training_set(store, store.snapshot(info, stats=True), label="siren", negatives="labelled")
         where = _windows(store, info, data.window_ids)
         long_id = next(m.id for m in all_media(store) if m.rel == "long.mkv")
     in_long = np.array([where[i][0] == long_id for i in data.window_ids])
@@ -39,8 +39,8 @@ def test_automatic_negatives_keep_their_distance_and_a_fixed_seed(world):
     cli(world, "labels", "add", "long.mkv", "20", "30", "siren")
     with Store.open(world / "store") as store:
         info = store.find_set()
-        first = training_set(store, store.snapshot(info, stats=True), "siren", negatives="labelled")
-        second = training_set(store, store.snapshot(info, stats=True), "siren", negatives="labelled")
+        first = training_set(store, store.snapshot(info, stats=True), label="siren", negatives="labelled")
+        second = training_set(store, store.snapshot(info, stats=True), label="siren", negatives="labelled")
         where = _windows(store, info, first.window_ids)
     assert np.array_equal(first.window_ids, second.window_ids)
     negatives = sorted(where[i][1] for i in first.window_ids[first.y == 0])
@@ -52,9 +52,9 @@ def test_one_class_only_is_a_clear_error(world):
     cli(world, "labels", "add", "knock.mp3", "10", "20", "knock")
     with Store.open(world / "store") as store:
         with pytest.raises(QueryError, match="needs both"):
-            training_set(store, store.snapshot(store.find_set(), stats=True), "knock", negatives="labelled")
+            training_set(store, store.snapshot(store.find_set(), stats=True), label="knock", negatives="labelled")
         with pytest.raises(QueryError, match="no labels named 'gag'"):
-            training_set(store, store.snapshot(store.find_set(), stats=True), "gag")
+            training_set(store, store.snapshot(store.find_set(), stats=True), label="gag")
 
 
 def test_per_file_z_scores_use_the_stats_stored_by_the_build(world):
@@ -78,5 +78,5 @@ def test_positive_regions_are_separate_stretches_not_files(world):
     assert cli(world, "labels", "add", "long.mkv", "200", "210", "siren").exit_code == 0
     with Store.open(world / "store") as store:
         info = store.find_set()
-        data = training_set(store, store.snapshot(info, stats=True), "siren", negatives="labelled")
+        data = training_set(store, store.snapshot(info, stats=True), label="siren", negatives="labelled")
     assert data.grouping == "file" and data.positive_regions == 3

@@ -17,8 +17,8 @@ def test_positives_only_on_a_short_file_trains_with_seeded_library_negatives(wor
     cli(world, "labels", "add", "other.flac", "30", "40", "siren")  # a 60 s file: no window is 120 s away
     with Store.open(world / "store") as store:
         snapshot = store.snapshot(store.find_set(), stats=True)
-        first = training_set(store, snapshot, "siren")
-        again = training_set(store, snapshot, "siren")
+        first = training_set(store, snapshot, label="siren")
+        again = training_set(store, snapshot, label="siren")
     assert np.array_equal(first.window_ids, again.window_ids)
     other = next(m.id for m in snapshot.media.values() if m.rel.endswith("other.flac"))
     library = first.window_ids[first.y == 0]
@@ -44,8 +44,8 @@ def test_sampled_negatives_carry_the_odds_of_the_library_they_stand_for(world):
     cli(world, "labels", "add", "other.flac", "30", "40", "siren")
     with Store.open(world / "store") as store:
         snapshot = store.snapshot(store.find_set(), stats=True)
-        data = training_set(store, snapshot, "siren")
-        alone = training_set(store, snapshot, "siren", negatives="labelled", neg_margin=0.0)
+        data = training_set(store, snapshot, label="siren")
+        alone = training_set(store, snapshot, label="siren", negatives="labelled", neg_margin=0.0)
     negatives = data.weights[data.y == 0]
     assert np.allclose(negatives, negatives[0])
     unlabelled = len(snapshot.ids) - data.positives
@@ -60,7 +60,7 @@ def test_grouped_folds_never_put_overlapping_windows_on_both_sides(world):
     cli(world, "labels", "add", "long.mkv", "200", "210", "siren")
     with Store.open(world / "store") as store:
         snapshot = store.snapshot(store.find_set(), stats=True)
-        data = training_set(store, snapshot, "siren")
+        data = training_set(store, snapshot, label="siren")
     at = snapshot.positions(data.window_ids)
     media, starts, ends = snapshot.media_ids[at], snapshot.starts[at], snapshot.ends[at]
     splits, honest = classifiers._folds(data.y, data.groups)
@@ -132,6 +132,6 @@ def test_the_chance_level_of_ap_is_the_share_of_positives_it_was_measured_on():
 
     figures = {"cv_ap": 0.71, "cv_roc_auc": 0.9}
     # Labels covering whole files once made the "positive rate" 1.0 and the warning ask for AP 2.0.
-    assert verdict(figures, 0.6, 5, True) == (True, [])
-    reliable, reasons = verdict(figures, 0.4, 5, True)
+    assert verdict(figures, 0.6, positive_regions=5, honest_folds=True) == (True, [])
+    reliable, reasons = verdict(figures, 0.4, positive_regions=5, honest_folds=True)
     assert not reliable and "0.40" in reasons[0]

@@ -53,9 +53,9 @@ def _agree(library, db, rel: str, at: float, model: str | None = None) -> None:
 
 def test_a_database_audioscan_writes_opens_in_hoplite_with_the_same_counts_labels_and_hits(world):
     library = audioscan.open(world / "store")
-    library.labels.add("long.mkv", 20, 30, "siren")
-    library.labels.add("long.mkv", 100, 130, "siren", negative=True)
-    library.labels.add("other.flac", 5, None, "knock")
+    library.labels.add("long.mkv", 20, end=30, label="siren")
+    library.labels.add("long.mkv", 100, end=130, label="siren", negative=True)
+    library.labels.add("other.flac", 5, end=None, label="knock")
     (world / "times.csv").write_text("path,start,time zone\nlong.mkv,2024-03-31T01:30:00,Europe/Berlin\n")
     assert run("index", "times", str(world / "times.csv"), store=world / "store").exit_code == 0
     (world / "sites.csv").write_text("site,latitude,longitude,folder\npond,47.25,8.5,media/sub\n")
@@ -133,8 +133,8 @@ def test_a_database_hoplite_writes_imports_with_its_labels_and_the_same_hits(wor
 
 def test_export_import_export_keeps_the_vectors_and_the_labels(world, tmp_path):
     library = audioscan.open(world / "store")
-    library.labels.add("long.mkv", 20, 30, "siren")
-    library.labels.add("other.flac", 3, 9, "siren", negative=True)
+    library.labels.add("long.mkv", 20, end=30, label="siren")
+    library.labels.add("other.flac", 3, end=9, label="siren", negative=True)
     library.export_vectors(tmp_path / "first", fmt="hoplite", labels=True)
     other = audioscan.open(tmp_path / "other")
     done = other.import_vectors(tmp_path / "first", fmt="hoplite")
@@ -241,8 +241,10 @@ def test_birdnet_vectors_that_birdnet_gives_again_make_a_birdnet_set_and_others_
     from audioscan.models import registry
 
     media = (tmp_path / "media").resolve()
-    write_media(media / "yard.flac", scene(12, 48_000, "rain", [("chirp", 4, 6)], seed=1), 48_000)
-    write_media(tmp_path / "query.wav", scene(2, 48_000, "rain", [("chirp", 0.2, 1.8)], seed=3), 48_000)
+    write_media(media / "yard.flac", scene(12, 48_000, background="rain", events=[("chirp", 4, 6)], seed=1),
+                rate=48_000)
+    write_media(tmp_path / "query.wav", scene(2, 48_000, background="rain", events=[("chirp", 0.2, 1.8)], seed=3),
+                rate=48_000)
     model = registry.load_model("BIRDNET")
 
     def birdnet(path):

@@ -24,7 +24,7 @@ def top(library, path: str, at: float, model: str | None = None) -> list[tuple[s
 
 def test_an_export_holds_every_window_and_says_what_the_vectors_are(world):
     library = audioscan.open(world / "store")
-    library.labels.add("long.mkv", 20, 30, "siren")
+    library.labels.add("long.mkv", 20, end=30, label="siren")
     out = world / "vectors.parquet"
     result = run("vectors", "export", "--out", str(out), "--labels", store=world / "store")
     assert result.exit_code == 0, result.output
@@ -88,14 +88,14 @@ def test_another_tools_vectors_make_a_set_that_every_stored_vector_command_uses(
     assert (info.window, info.hop, info.foreign) == (3.0, 3.0, True)
     hits = library.search((str(media / "long.mkv"), 21.0), k=3)
     assert 18 <= hits[0].start <= 30 and hits[0].score > 0.9  # the planted windows beside the query's own
-    library.labels.add("long.mkv", 20, 30, "siren")
-    library.labels.add("long.mkv", 100, 130, "siren", negative=True)
+    library.labels.add("long.mkv", 20, end=30, label="siren")
+    library.labels.add("long.mkv", 100, end=130, label="siren", negative=True)
     library.train("siren")
     assert library.detector("siren").rescore(0.5)[0].path.endswith("long.mkv")
     refused = run("search", str(media / "knock.mp3"), store=store)
     assert refused.exit_code == 1 and "--from" in refused.stderr and "another tool" in refused.stderr
     assert all(target.model != info.model  # no build fills it
-               for target in build_targets(library.sets(), None, None, None))
+               for target in build_targets(library.sets(), None, window=None, hop=None))
     assert run("index", "check", store=store).exit_code == 0
 
 

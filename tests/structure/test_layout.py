@@ -227,6 +227,33 @@ def test_records_name_their_fields_and_do_not_change():
     assert wrong == []
 
 
+# Parameters a public function takes by position: the rest are named at every call.  (A function defined
+# inside another is its own; a framework callback among them keeps the parameters it is called with.)
+PARAMETERS_BY_POSITION = 2
+# Methods a framework calls by position, which keep the signature it calls them with.
+FRAMEWORK_METHODS = {"convert": "click calls a ParamType's convert(value, param, ctx)"}
+
+
+def test_no_public_function_takes_more_than_two_arguments_by_position():
+    """Every public function and method of the package (and every ``__init__``), whatever its layer: past
+    two parameters a call names what it passes (``embed_clip(path, info, start=2.0, end=4.5)``)."""
+    wrong = []
+    for path in _modules().values():
+        tree = ast.parse(path.read_text())
+        for owner in [tree, *[node for node in tree.body if isinstance(node, ast.ClassDef)]]:
+            for node in owner.body:
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                if node.name.startswith("_") and node.name != "__init__" or node.name in FRAMEWORK_METHODS:
+                    continue
+                params = [a.arg for a in node.args.posonlyargs + node.args.args]
+                if isinstance(owner, ast.ClassDef) and params[:1] in (["self"], ["cls"]):
+                    params = params[1:]
+                if len(params) > PARAMETERS_BY_POSITION:
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}({', '.join(params)})")
+    assert wrong == []
+
+
 def test_nothing_imports_the_cli():
     users = [m for m, path in _modules().items() if not m.startswith(("audioscan.cli", "audioscan.__main__"))
              and any(n.startswith("audioscan.cli") for n in _imports(path))]

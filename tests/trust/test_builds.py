@@ -98,7 +98,7 @@ def _float_wav(path, samples: np.ndarray, rate: int = 16_000) -> None:
 def test_nan_and_infinite_samples_never_reach_the_store(tmp_path, store_path):
     media = tmp_path / "media"
     media.mkdir()
-    audio = scene(10, 16_000, "noise", [("siren", 0, 10)], seed=4)
+    audio = scene(10, 16_000, background="noise", events=[("siren", 0, 10)], seed=4)
     audio[5000] = np.nan
     audio[9000:9010] = np.inf
     audio[12000] = 1e30
@@ -119,7 +119,7 @@ def test_many_channel_audio_downmixes_without_crashing(tmp_path, name, channels)
     rate = 48_000
     planes = np.stack([np.full(rate, 0.1 * (i + 1), dtype=np.float32) for i in range(channels)])
     planes *= np.sin(np.linspace(0, 2000, rate, dtype=np.float32))
-    path = write_media(tmp_path / name, planes, rate)
+    path = write_media(tmp_path / name, planes, rate=rate)
     code = ("import sys; from pathlib import Path; from audioscan.indexer.media.decode import decode_all; "
             "a = decode_all(Path(sys.argv[1]), 16000); print(len(a), float(abs(a).max()))")
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)

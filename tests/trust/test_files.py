@@ -30,7 +30,7 @@ def test_a_folder_of_user_files_is_refused_and_left_alone(tmp_path):
 
 def test_files_in_set_folders_that_are_not_ours_are_never_deleted(store_path):
     with Store.open(store_path, write=True) as store:
-        info = store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
+        info = store.ensure_set("LOGMEL", "v", window=8.0, hop=1.0, sample_rate=16_000, dim=4)
         commit_synthetic(store, "a.wav", 3)
     folder = store_path / "sets" / info.name
     foreign = [folder / "holiday.mp4", folder / "seg-1.faiss", folder / "seg-00000001.faiss.bak"]
@@ -43,7 +43,7 @@ def test_files_in_set_folders_that_are_not_ours_are_never_deleted(store_path):
 
 def test_a_crafted_catalog_cannot_reach_outside_the_store(tmp_path, store_path):
     with Store.open(store_path, write=True) as store:
-        info = store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
+        info = store.ensure_set("LOGMEL", "v", window=8.0, hop=1.0, sample_rate=16_000, dim=4)
         commit_synthetic(store, "a.wav", 3)
     victim = tmp_path / "victim.faiss"
     victim.write_text("precious")
@@ -65,7 +65,7 @@ def test_a_crafted_catalog_cannot_reach_outside_the_store(tmp_path, store_path):
 
 def test_a_symlinked_sets_folder_is_refused(tmp_path, store_path):
     with Store.open(store_path, write=True) as store:
-        store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
+        store.ensure_set("LOGMEL", "v", window=8.0, hop=1.0, sample_rate=16_000, dim=4)
     elsewhere = tmp_path / "elsewhere"
     (store_path / "sets").rename(elsewhere)
     os.symlink(elsewhere, store_path / "sets")
@@ -76,7 +76,7 @@ def test_a_symlinked_sets_folder_is_refused(tmp_path, store_path):
 
 def test_two_writers_whose_lock_was_deleted_never_share_ids_or_files(store_path):
     with Store.open(store_path, write=True) as store:
-        store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
+        store.ensure_set("LOGMEL", "v", window=8.0, hop=1.0, sample_rate=16_000, dim=4)
     with Store.open(store_path, write=True) as first:
         (store_path / "LOCK").unlink()  # someone "cleans up" the lock file during a build
         with Store.open(store_path, write=True) as second:
@@ -119,7 +119,7 @@ def test_a_catalog_held_open_by_a_duckdb_shell_is_a_sentence(store_path, monkeyp
     from audioscan.indexer.store import catalog
 
     with Store.open(store_path, write=True) as store:
-        store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
+        store.ensure_set("LOGMEL", "v", window=8.0, hop=1.0, sample_rate=16_000, dim=4)
     monkeypatch.setattr(catalog, "_RETRY_SECONDS", 0.3)
     import subprocess
     import sys
@@ -192,7 +192,7 @@ def test_a_damaged_catalog_comes_back_with_the_labels_made_after_the_last_build(
     store = tmp_path / "store"
     library = Library(store)
     library.build(media)
-    library.labels.add("t0.wav", 1, 3, "kept")  # labels are not a build: the copy predates them
+    library.labels.add("t0.wav", 1, end=3, label="kept")  # labels are not a build: the copy predates them
     catalog = store / "catalog.duckdb"
     with catalog.open("r+b") as handle:
         handle.truncate(catalog.stat().st_size // 2)

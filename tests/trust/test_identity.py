@@ -45,7 +45,7 @@ def test_a_renamed_root_keeps_vectors_and_labels_and_drops_the_old_paths(tmp_pat
     old = _library(tmp_path / "disk-old")
     lib = audioscan.open(store_path)
     lib.build(old)
-    lib.labels.add("season1/ep01.wav", 1, 5, "knock")
+    lib.labels.add("season1/ep01.wav", 1, end=5, label="knock")
     new = old.rename(tmp_path / "disk-new")
     report = lib.build(new)
     assert report.windows_embedded == 0 and report.files_reused == 3

@@ -31,8 +31,8 @@ def _media_id(store: Store) -> int:
 WRITES = {
     "add_labels": lambda store: store.add_labels([_range(store, "door", 1.0, 2.0, positive=False)], "test"),
     "remove_labels": lambda store: store.remove_labels([1]),
-    "save_classifier": lambda store: store.save_classifier("knock", "knock", store.find_set().id, "logreg", "{}",
-                                                           b"\x00\x01", {"ap": 0.5}),
+    "save_classifier": lambda store: store.save_classifier("knock", "knock", set_id=store.find_set().id, kind="logreg",
+                                                           model="{}", blob=b"\x00\x01", metrics={"ap": 0.5}),
     "remove_classifier": lambda store: store.remove_classifier("siren", 1),
     "remove_set": lambda store: store.remove_set(store.find_set()),
     "give_times": lambda store: store.give_times([(_media_id(store), dt.datetime(2024, 10, 27, 2, 30, fold=1),
@@ -54,10 +54,11 @@ def annotation_writes() -> set[str]:
 @pytest.fixture
 def labelled(store_path):
     with Store.open(store_path, write=True) as store:
-        store.ensure_set("LOGMEL", "v", 8.0, 1.0, 16_000, 4)
+        store.ensure_set("LOGMEL", "v", window=8.0, hop=1.0, sample_rate=16_000, dim=4)
         commit_synthetic(store, "a.wav", 5)
         store.add_labels([_range(store, "siren", 0.0, 3.0, positive=True)], "test")
-        store.save_classifier("siren", "siren", store.find_set().id, "logreg", '{"w": [1]}', None, {"ap": 1.0})
+        store.save_classifier("siren", "siren", set_id=store.find_set().id, kind="logreg", model='{"w": [1]}',
+                              blob=None, metrics={"ap": 1.0})
     return store_path
 
 

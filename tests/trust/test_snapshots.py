@@ -33,7 +33,8 @@ WRITER = textwrap.dedent("""
         n += 1
         # new content for two files each pass: their old windows die, new ones arrive
         for name in ("churn-a.wav", "churn-b.flac"):
-            write_media(media / name, scene(12 + n % 5, 16_000, "noise", [("knock", 2, 6)], seed=n), 16_000)
+            write_media(media / name, scene(12 + n % 5, 16_000, background="noise", events=[("knock", 2, 6)], seed=n),
+                        rate=16_000)
         lib.build(media, commit_every=0.1)
         lib.compact()
         print(n, flush=True)
@@ -47,20 +48,22 @@ def _consistent(snapshot) -> None:
     ids, counts = np.unique(snapshot.media_ids, return_counts=True)
     for media_id, count in zip(ids, counts):
         duration = snapshot.media[int(media_id)].duration
-        assert count == len(window_starts(round(duration * info.sample_rate), win, hop))
+        assert count == len(window_starts(round(duration * info.sample_rate), win, hop=hop))
     assert len(np.unique(snapshot.ids)) == len(snapshot.ids)
 
 
 def test_reads_during_a_build_that_commits_and_compacts_never_fail(tmp_path):
     media, store = tmp_path / "media", tmp_path / "store"
     for i in range(4):
-        write_media(media / f"steady-{i}.wav", scene(20, 16_000, "rain", [("siren", 5, 12)], seed=i), 16_000)
-    write_media(tmp_path / "clip.wav", scene(4, 16_000, "rain", [("siren", 0, 4)], seed=9), 16_000)
+        write_media(media / f"steady-{i}.wav", scene(20, 16_000, background="rain", events=[("siren", 5, 12)], seed=i),
+                    rate=16_000)
+    write_media(tmp_path / "clip.wav", scene(4, 16_000, background="rain", events=[("siren", 0, 4)], seed=9),
+                rate=16_000)
     lib = audioscan.open(store)
     lib.build(media)
-    lib.labels.add("steady-0.wav", 5, 12, "siren")
-    lib.labels.add("steady-1.wav", 0, 4, "siren", negative=True)
-    lib.labels.add("steady-2.wav", 14, 20, "siren", negative=True)
+    lib.labels.add("steady-0.wav", 5, end=12, label="siren")
+    lib.labels.add("steady-1.wav", 0, end=4, label="siren", negative=True)
+    lib.labels.add("steady-2.wav", 14, end=20, label="siren", negative=True)
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(media), str(store), "60"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     runner = CliRunner()

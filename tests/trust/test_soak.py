@@ -39,8 +39,9 @@ def _write(media, rng: random.Random, name: str) -> None:
     kind = rng.choice(["siren", "knock", "chirp", "hum"])
     seconds = rng.uniform(3, 25)
     rate = rng.choice([16_000, 44_100, 48_000])
-    write_media(media / name, scene(seconds, rate, "noise", [(kind, 0.5, seconds / 2)], seed=rng.randrange(10**6)),
-                rate)
+    write_media(media / name,
+                scene(seconds, rate, background="noise", events=[(kind, 0.5, seconds / 2)],
+                      seed=rng.randrange(10**6)), rate=rate)
 
 
 def test_soak(tmp_path):

@@ -28,7 +28,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
-        self._server = uvicorn.Server(config(app, "127.0.0.1", self.port))
+        self._server = uvicorn.Server(config(app, "127.0.0.1", port=self.port))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> "Server":

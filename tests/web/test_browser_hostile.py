@@ -28,7 +28,7 @@ def hostile_server(tmp_path, loopback):
     (media / BROKEN_FILE).write_bytes(b"<script>window.pwned=5</script>" * 40)
     library = Library(tmp_path / "store")
     library.build(media, models=["LOGMEL"])
-    library.labels.add(HOSTILE_FILES[0], 1, 6, HOSTILE_LABEL)
+    library.labels.add(HOSTILE_FILES[0], 1, end=6, label=HOSTILE_LABEL)
     with Server(create_app(library)) as running:
         yield running
 

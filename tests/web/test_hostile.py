@@ -168,7 +168,7 @@ def test_no_label_can_forge_rows_in_an_export(server):
     from audioscan.errors import UserError
 
     with pytest.raises(UserError, match="control characters"):
-        server.app.state.web.library.labels.add("long.mkv", 20, 30, "bird\n0.0\t9.0\tINJECTED")
+        server.app.state.web.library.labels.add("long.mkv", 20, end=30, label="bird\n0.0\t9.0\tINJECTED")
 
 
 # ------------------------------------------------------------------ size and time
@@ -206,7 +206,7 @@ def test_a_body_past_the_limit_is_refused(server):
 def test_an_hours_long_upload_is_refused_within_bounded_memory(server, tmp_path):
     """A long, highly compressible clip (20 minutes of FLAC silence here; 10 hours behaves the same)
     stops decoding at the query limit: refused with a sentence, memory bounded by the limit."""
-    clip = write_media(tmp_path / "long.flac", np.zeros(8_000 * 1200, dtype=np.float32), 8_000)
+    clip = write_media(tmp_path / "long.flac", np.zeros(8_000 * 1200, dtype=np.float32), rate=8_000)
     boundary = "audioscanboundary"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"clip\"; filename=\"long.flac\"\r\n"
             "Content-Type: audio/flac\r\n\r\n").encode() + clip.read_bytes() + f"\r\n--{boundary}--\r\n".encode()

@@ -56,7 +56,7 @@ def upload(server, name: str, data: bytes):
 
 def silent_wav() -> bytes:
     with tempfile.TemporaryDirectory() as folder:
-        return write_media(Path(folder) / "s.wav", np.zeros(16_000, dtype=np.float32), 16_000).read_bytes()
+        return write_media(Path(folder) / "s.wav", np.zeros(16_000, dtype=np.float32), rate=16_000).read_bytes()
 
 
 @pytest.mark.parametrize("name,shown", [("door.wav", "door.wav"), ("C:\\Users\\me\\door.wav", "door.wav"),

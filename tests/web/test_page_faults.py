@@ -56,8 +56,8 @@ def test_every_route_has_a_sample(world):
 @pytest.mark.parametrize("fault", sorted(FILE_FAULTS))
 def test_every_route_answers_a_fault_in_json(fault, world, loopback):
     library = Library(world / "store")
-    library.labels.add("long.mkv", 20, 30, "siren")
-    library.labels.add("long.mkv", 100, 110, "siren", negative=True)
+    library.labels.add("long.mkv", 20, end=30, label="siren")
+    library.labels.add("long.mkv", 100, end=110, label="siren", negative=True)
     library.train("siren")
     with Server(create_app(library)) as server:
         FILE_FAULTS[fault](world / "store")

@@ -67,7 +67,7 @@ def test_the_summary_route_counts_as_rescore_summary_does_and_refuses_an_unknown
 
     status, text, _ = fetch(server.url + "/api/summary?name=siren&by=site&threshold=0.5", "GET", None, {})
     assert status == 200, text
-    expected = detections_over_time(Library(placed / "store").detector("siren"), "site", 0.5)
+    expected = detections_over_time(Library(placed / "store").detector("siren"), "site", threshold=0.5)
     assert json.loads(text) == {"by": "site", "periods": [{"period": c.period, "detections": c.detections,
                                                            "hours": round(c.hours, 4)} for c in expected]}
     status, text, _ = fetch(server.url + "/api/summary?name=siren&by=<b>week</b>", "GET", None, {})
