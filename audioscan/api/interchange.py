@@ -12,7 +12,8 @@ import numpy as np
 
 from audioscan.api.native_vectors import as_native_birdnet
 from audioscan.indexer.hoplite_in import read_hoplite
-from audioscan.indexer.vectors_in import VectorsImported, import_vectors as import_incoming, labels_path, read_vectors
+from audioscan.indexer.parquet_in import labels_path, read_vectors
+from audioscan.indexer.vectors_in import VectorsImported, import_vectors as import_incoming
 from audioscan.query.labels import LabelRow
 from audioscan.query.search import needs_stats
 from audioscan.query.vectors_out import VectorsWritten, write_hoplite, write_labels_parquet, write_parquet
