@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["PERIODS", "detections_over_time", "review_estimate", "review_sample", "sample_csv"]
 
 
-def detections_over_time(detector: "Detector | JointDetector", by: str, *, threshold: float = DEFAULT_THRESHOLD, 
+def detections_over_time(detector: "Detector | JointDetector", by: str, *, threshold: float = DEFAULT_THRESHOLD,
                          precision: float | None = None, where: MomentFilter | None = None) -> list[PeriodCount]:
     """The detections ``detector.rescore`` finds (with the same threshold or precision and filter), counted
     per ``by`` (hour, day or site) with the hours of audio scored in each."""
@@ -44,7 +44,7 @@ def _threshold(detector: "Detector | JointDetector", threshold: float, precision
     return detector.threshold_for(precision)
 
 
-def review_sample(detector: "Detector | JointDetector", size: int, *, threshold: float = DEFAULT_THRESHOLD, 
+def review_sample(detector: "Detector | JointDetector", size: int, *, threshold: float = DEFAULT_THRESHOLD,
                   precision: float | None = None, where: MomentFilter | None = None,
                   by_score: bool = True) -> list[tuple[review.ScoreBin, Moment]]:
     """``size`` of the detections ``rescore`` finds for a person to judge, spread over the score bins
