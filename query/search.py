@@ -142,7 +142,7 @@ def stored_query(snapshot: Snapshot, media_id: int, *, rel: str, at: float,
 def _query_channel(snapshot: Snapshot, on_file: np.ndarray, rel: str, channel: int | None) -> int:
     """The channel a stored query is of: the mix (0) in a mixed set; in a split set the one asked for,
     or the file's only one; one sentence when it is not there or must be chosen."""
-    held = sorted(set(np.unique(snapshot.channels[on_file]).tolist()))
+    held = np.unique(snapshot.channels[on_file]).tolist()
     if not snapshot.info.split:
         if channel not in (None, MIX_CHANNEL):
             raise QueryError(f"set {snapshot.info.name} holds one mono mix of each file, no channel of its own; "
